@@ -1,0 +1,50 @@
+//! Hub-wide settings, already validated by the caller (the binding checks types and ranges
+//! and reports them with `ERR_SSE_*` codes).
+
+use std::time::Duration;
+
+/// What happens when a client's queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverflowPolicy {
+    /// Close the client with reason `slow`: it would otherwise miss events silently.
+    Disconnect,
+    /// Discard the oldest queued frames to make room, and count them.
+    DropOldest,
+}
+
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Idle time after which a heartbeat comment is written.
+    pub heartbeat: Duration,
+    /// How long a connection may accept no bytes at all while data is pending.
+    pub write_timeout: Duration,
+    /// Frames a client may have queued or in flight.
+    pub max_queue_events: usize,
+    /// Bytes a client may have queued or in flight; also the largest event accepted.
+    pub max_queue_bytes: usize,
+    pub overflow: OverflowPolicy,
+    /// Runtime worker threads.
+    pub worker_threads: usize,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        HubConfig {
+            heartbeat: Duration::from_millis(15_000),
+            write_timeout: Duration::from_millis(30_000),
+            max_queue_events: 1024,
+            max_queue_bytes: 1 << 20,
+            overflow: OverflowPolicy::Disconnect,
+            worker_threads: default_worker_threads(),
+        }
+    }
+}
+
+/// Leaves the JS thread a core of its own: one worker on a two-core machine, never fewer than
+/// one, and no more than four (the writers are I/O-bound; more threads only add wakeups).
+pub fn default_worker_threads() -> usize {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    cores.saturating_sub(1).clamp(1, 4)
+}

@@ -1,0 +1,153 @@
+//! The writer task that owns one adopted connection.
+//!
+//! One task per client multiplexes four things with no JS involved: draining the queue into
+//! coalesced writes, a heartbeat when the stream has been idle, a write deadline while the
+//! socket accepts nothing, and reading, which is the only way to see the peer's FIN or RST
+//! while no data is pending. A single timer serves both deadlines: they never apply together
+//! (heartbeats only when nothing is pending, the write deadline only while something is).
+
+use std::io;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::{sleep_until, Duration, Instant};
+
+use crate::batch::{Batch, Progress};
+use crate::client::ClientShared;
+use crate::close::CloseReason;
+use crate::frame::HEARTBEAT;
+use crate::stats::Stats;
+
+/// The terminating chunk: clients see a clean end of stream rather than a truncated one.
+const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+pub(crate) struct ConnectionSettings {
+    pub heartbeat: Duration,
+    pub write_timeout: Duration,
+    pub chunked: bool,
+}
+
+/// Runs until the connection ends, and says why.
+pub(crate) async fn serve(
+    mut stream: TcpStream,
+    client: Arc<ClientShared>,
+    settings: ConnectionSettings,
+    stats: Arc<Stats>,
+) -> CloseReason {
+    let mut batch = Batch::new(settings.chunked);
+    let mut discard = [0u8; 512];
+    let mut last_write = Instant::now();
+    let mut blocked_since: Option<Instant> = None;
+    let timer = sleep_until(last_write + settings.heartbeat);
+    tokio::pin!(timer);
+
+    let reason = loop {
+        let draining = match client.close_requested() {
+            None => false,
+            Some(CloseReason::Server) => true,
+            Some(other) => break other,
+        };
+
+        if batch.is_empty() {
+            batch.fill_from(&client.queue);
+        }
+        if !batch.is_empty() {
+            let written = batch.write(|s| stream.try_write_vectored(s), &client.queue);
+            match written {
+                Ok(Progress::Done { bytes }) => {
+                    stats.add_written(bytes);
+                    last_write = Instant::now();
+                    blocked_since = None;
+                    // More may have been queued meanwhile; take it before sleeping.
+                    continue;
+                }
+                Ok(Progress::Blocked { bytes }) => {
+                    stats.add_written(bytes);
+                    if bytes > 0 || blocked_since.is_none() {
+                        blocked_since = Some(Instant::now());
+                    }
+                }
+                Err(e) => break classify(&e),
+            }
+        }
+
+        let pending = !batch.is_empty();
+        if draining && !pending {
+            let _ = finish_gracefully(&mut stream, settings.chunked, settings.write_timeout).await;
+            break CloseReason::Server;
+        }
+        let deadline = match blocked_since {
+            Some(since) if pending => since + settings.write_timeout,
+            _ => last_write + settings.heartbeat,
+        };
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+
+        tokio::select! {
+            biased;
+            _ = client.closing.notified() => {}
+            ready = stream.writable(), if pending => {
+                if let Err(e) = ready {
+                    break classify(&e);
+                }
+            }
+            _ = client.wake.notified(), if !pending => {}
+            ready = stream.readable() => {
+                if let Err(e) = ready {
+                    break classify(&e);
+                }
+                match stream.try_read(&mut discard) {
+                    Ok(0) => break CloseReason::Client,
+                    // Anything a client sends after its request (pipelining) has no meaning
+                    // on an event stream; it is read only to keep the receive buffer empty.
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => break classify(&e),
+                }
+            }
+            _ = &mut timer => {
+                if pending {
+                    // A server-initiated close that cannot drain still ends as a server close.
+                    break if draining { CloseReason::Server } else { CloseReason::Timeout };
+                }
+                batch.set_unqueued(Bytes::from_static(HEARTBEAT));
+                stats.add_heartbeat();
+            }
+        }
+    };
+
+    batch.discard(&client.queue);
+    if matches!(reason, CloseReason::Slow | CloseReason::Timeout) {
+        // A peer that stopped reading would keep our unsent bytes in the kernel until its own
+        // timeout; a reset frees them now.
+        let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    }
+    reason
+}
+
+async fn finish_gracefully(
+    stream: &mut TcpStream,
+    chunked: bool,
+    limit: Duration,
+) -> io::Result<()> {
+    let end = async {
+        if chunked {
+            stream.write_all(LAST_CHUNK).await?;
+        }
+        stream.shutdown().await
+    };
+    tokio::time::timeout(limit, end)
+        .await
+        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+}
+
+/// RST and broken pipes are the peer's doing (`error`); the write deadline is ours (`timeout`).
+fn classify(error: &io::Error) -> CloseReason {
+    match error.kind() {
+        io::ErrorKind::TimedOut => CloseReason::Timeout,
+        _ => CloseReason::Error,
+    }
+}

@@ -1,0 +1,67 @@
+//! Errors a caller can cause. Each carries a stable `ERR_SSE_*` code that the binding exposes as
+//! `err.code`, and a message that tells the caller what to change.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SseError {
+    /// `event` or `id` would break the line structure of the stream.
+    InvalidField { field: &'static str, reason: String },
+    /// A message with none of `data`, `event`, `id`, `retry`.
+    EmptyMessage,
+    /// The encoded frame can never fit in a client queue.
+    EventTooLarge { size: usize, limit: usize },
+    /// The client id names no connected client (it left, or was never attached).
+    UnknownClient { id: u64 },
+    /// The hub was closed; it accepts no new clients and no events.
+    HubClosed,
+    /// The socket could not be taken over (dup, non-blocking mode or registration failed).
+    Adopt { reason: String },
+}
+
+impl SseError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SseError::InvalidField { .. } => "ERR_SSE_INVALID_FIELD",
+            SseError::EmptyMessage => "ERR_SSE_EMPTY_MESSAGE",
+            SseError::EventTooLarge { .. } => "ERR_SSE_EVENT_TOO_LARGE",
+            SseError::UnknownClient { .. } => "ERR_SSE_CLIENT_CLOSED",
+            SseError::HubClosed => "ERR_SSE_HUB_CLOSED",
+            SseError::Adopt { .. } => "ERR_SSE_TRANSPORT_UNAVAILABLE",
+        }
+    }
+}
+
+impl fmt::Display for SseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SseError::InvalidField { field, reason } => write!(
+                f,
+                "message.{field} {reason}; `{field}` must be a single line (no CR or LF{}), \
+                 so remove or encode those characters before sending",
+                if *field == "id" { ", no NUL" } else { "" }
+            ),
+            SseError::EmptyMessage => {
+                f.write_str("message has none of data, event, id or retry; pass at least `data`")
+            }
+            SseError::EventTooLarge { size, limit } => write!(
+                f,
+                "encoded event is {size} bytes, more than maxQueueBytes ({limit}); \
+                 send smaller events or raise maxQueueBytes in createHub()"
+            ),
+            SseError::UnknownClient { id } => write!(
+                f,
+                "client {id} is closed; listen for its 'close' event and stop sending to it"
+            ),
+            SseError::HubClosed => f.write_str(
+                "the hub is closed; create a new hub with createHub() to serve more clients",
+            ),
+            SseError::Adopt { reason } => write!(
+                f,
+                "the socket could not be handed to the native transport: {reason}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SseError {}

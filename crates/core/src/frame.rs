@@ -1,0 +1,368 @@
+//! Server-Sent Events frame encoding (WHATWG HTML, "Server-sent events").
+//!
+//! A frame is one complete event or comment block, ending in a blank line, so frames can be
+//! queued, dropped and coalesced independently without ever splitting an event on the wire.
+//! Validation happens before any byte is written, so a rejected message leaves the buffer as it
+//! was: nothing reaches any client from a call that fails.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::error::SseError;
+
+/// The fields of one event. `None` omits the field; `Some("")` sends it empty, which is
+/// meaningful (`id: ` resets the client's last event id).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Message<'a> {
+    pub data: Option<&'a str>,
+    pub event: Option<&'a str>,
+    pub id: Option<&'a str>,
+    pub retry: Option<u64>,
+}
+
+/// The heartbeat: the smallest comment block. A comment never dispatches an event, so
+/// `onmessage` handlers never see it.
+pub const HEARTBEAT: &[u8] = b":\n\n";
+
+impl Message<'_> {
+    /// Checks the fields that can corrupt the stream. `event` and `id` are single-line fields:
+    /// a CR or LF inside them would start a new field that the application did not write, so
+    /// they are rejected rather than sanitized. Clients truncate at NUL inside `id`
+    /// (the spec ignores such an id entirely), so it is rejected too.
+    pub fn validate(&self) -> Result<(), SseError> {
+        if let Some(event) = self.event {
+            if let Some(at) = event.find(['\r', '\n']) {
+                return Err(SseError::InvalidField {
+                    field: "event",
+                    reason: format!("contains a line break at byte {at}"),
+                });
+            }
+        }
+        if let Some(id) = self.id {
+            if let Some(at) = id.find(['\r', '\n', '\0']) {
+                let what = if id.as_bytes()[at] == 0 {
+                    "a NUL character"
+                } else {
+                    "a line break"
+                };
+                return Err(SseError::InvalidField {
+                    field: "id",
+                    reason: format!("contains {what} at byte {at}"),
+                });
+            }
+        }
+        if self.data.is_none() && self.event.is_none() && self.id.is_none() && self.retry.is_none()
+        {
+            return Err(SseError::EmptyMessage);
+        }
+        Ok(())
+    }
+
+    /// Upper bound of the encoded size, used to reserve once and to enforce queue limits before
+    /// encoding. Each line break in `data` can add at most one `data: ` prefix.
+    pub fn encoded_len_bound(&self) -> usize {
+        let mut len = 1; // closing blank line
+        if let Some(event) = self.event {
+            len += "event: \n".len() + event.len();
+        }
+        if let Some(id) = self.id {
+            len += "id: \n".len() + id.len();
+        }
+        if self.retry.is_some() {
+            len += "retry: \n".len() + 20;
+        }
+        if let Some(data) = self.data {
+            let breaks = data.bytes().filter(|b| *b == b'\n' || *b == b'\r').count();
+            len += data.len() + (breaks + 1) * "data: \n".len();
+        }
+        len
+    }
+
+    /// Validates, then appends the frame to `out`.
+    pub fn encode_into(&self, out: &mut BytesMut) -> Result<(), SseError> {
+        self.validate()?;
+        out.reserve(self.encoded_len_bound());
+        if let Some(event) = self.event {
+            put_field(out, b"event", event);
+        }
+        if let Some(id) = self.id {
+            put_field(out, b"id", id);
+        }
+        if let Some(retry) = self.retry {
+            let mut digits = [0u8; 20];
+            put_field_bytes(out, b"retry", format_u64(retry, &mut digits));
+        }
+        if let Some(data) = self.data {
+            for line in split_lines(data) {
+                put_field(out, b"data", line);
+            }
+        }
+        out.put_u8(b'\n');
+        Ok(())
+    }
+
+    /// Validates and encodes into a fresh, exactly sized frame.
+    pub fn encode(&self) -> Result<Bytes, SseError> {
+        let mut out = BytesMut::new();
+        self.encode_into(&mut out)?;
+        Ok(out.freeze())
+    }
+}
+
+/// Encodes a comment block: one `: ` line per line of `text`, then the blank line.
+pub fn encode_comment(text: &str) -> Bytes {
+    let mut out = BytesMut::with_capacity(text.len() + 8);
+    for line in split_lines(text) {
+        if line.is_empty() {
+            out.put_slice(b":\n");
+        } else {
+            out.put_slice(b": ");
+            out.put_slice(line.as_bytes());
+            out.put_u8(b'\n');
+        }
+    }
+    out.put_u8(b'\n');
+    out.freeze()
+}
+
+fn put_field(out: &mut BytesMut, name: &[u8], value: &str) {
+    put_field_bytes(out, name, value.as_bytes());
+}
+
+// Always `name: value`, with the space, even for an empty value: the client strips exactly one
+// leading space, so values that themselves start with spaces survive intact.
+fn put_field_bytes(out: &mut BytesMut, name: &[u8], value: &[u8]) {
+    out.put_slice(name);
+    out.put_slice(b": ");
+    out.put_slice(value);
+    out.put_u8(b'\n');
+}
+
+fn format_u64(mut value: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
+/// Splits on CRLF, lone CR and lone LF, the three line endings an SSE parser honours, so a
+/// value can never end a field early. An empty value is one empty line.
+pub fn split_lines(text: &str) -> SplitLines<'_> {
+    SplitLines { rest: Some(text) }
+}
+
+pub struct SplitLines<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for SplitLines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest?;
+        match rest.find(['\r', '\n']) {
+            None => {
+                self.rest = None;
+                Some(rest)
+            }
+            Some(at) => {
+                let bytes = rest.as_bytes();
+                let skip = if bytes[at] == b'\r' && bytes.get(at + 1) == Some(&b'\n') {
+                    2
+                } else {
+                    1
+                };
+                self.rest = Some(&rest[at + skip..]);
+                Some(&rest[..at])
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(text: &str) -> Vec<u8> {
+        Message {
+            data: Some(text),
+            ..Default::default()
+        }
+        .encode()
+        .unwrap()
+        .to_vec()
+    }
+
+    #[test]
+    fn single_line_data() {
+        assert_eq!(data("hello"), b"data: hello\n\n");
+    }
+
+    #[test]
+    fn empty_data_is_one_empty_data_line() {
+        assert_eq!(data(""), b"data: \n\n");
+    }
+
+    #[test]
+    fn lf_crlf_and_cr_all_split_lines() {
+        assert_eq!(data("a\nb"), b"data: a\ndata: b\n\n");
+        assert_eq!(data("a\r\nb"), b"data: a\ndata: b\n\n");
+        assert_eq!(data("a\rb"), b"data: a\ndata: b\n\n");
+        assert_eq!(data("a\r\rb"), b"data: a\ndata: \ndata: b\n\n");
+        assert_eq!(data("a\n\r\nb"), b"data: a\ndata: \ndata: b\n\n");
+    }
+
+    #[test]
+    fn trailing_line_break_keeps_an_empty_last_line() {
+        assert_eq!(data("a\n"), b"data: a\ndata: \n\n");
+        assert_eq!(data("\r\n"), b"data: \ndata: \n\n");
+    }
+
+    #[test]
+    fn leading_spaces_survive_because_of_the_separator_space() {
+        assert_eq!(data("  two"), b"data:   two\n\n");
+    }
+
+    #[test]
+    fn injection_through_data_stays_inside_data_lines() {
+        assert_eq!(
+            data("x\n\nevent: evil\ndata: y"),
+            b"data: x\ndata: \ndata: event: evil\ndata: data: y\n\n"
+        );
+    }
+
+    #[test]
+    fn unicode_outside_the_bmp_is_passed_through() {
+        assert_eq!(data("\u{1F600}"), "data: \u{1F600}\n\n".as_bytes());
+    }
+
+    #[test]
+    fn all_fields_in_a_fixed_order() {
+        let frame = Message {
+            data: Some("d"),
+            event: Some("e"),
+            id: Some("7"),
+            retry: Some(1500),
+        }
+        .encode()
+        .unwrap();
+        assert_eq!(&frame[..], b"event: e\nid: 7\nretry: 1500\ndata: d\n\n");
+    }
+
+    #[test]
+    fn retry_zero_and_max() {
+        let zero = Message {
+            retry: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(&zero.encode().unwrap()[..], b"retry: 0\n\n");
+        let max = Message {
+            retry: Some(u64::MAX),
+            ..Default::default()
+        };
+        assert_eq!(
+            &max.encode().unwrap()[..],
+            b"retry: 18446744073709551615\n\n"
+        );
+    }
+
+    #[test]
+    fn empty_id_is_sent_to_reset_the_last_event_id() {
+        let frame = Message {
+            id: Some(""),
+            data: Some("x"),
+            ..Default::default()
+        };
+        assert_eq!(&frame.encode().unwrap()[..], b"id: \ndata: x\n\n");
+    }
+
+    #[test]
+    fn line_breaks_in_event_or_id_are_rejected_and_nothing_is_written() {
+        for bad in ["a\nb", "a\rb", "a\r\nb", "\n"] {
+            let mut out = BytesMut::from(&b"kept"[..]);
+            let event = Message {
+                event: Some(bad),
+                data: Some("x"),
+                ..Default::default()
+            };
+            let err = event.encode_into(&mut out).unwrap_err();
+            assert_eq!(err.code(), "ERR_SSE_INVALID_FIELD");
+            assert!(err.to_string().contains("event"), "{err}");
+            let id = Message {
+                id: Some(bad),
+                data: Some("x"),
+                ..Default::default()
+            };
+            assert_eq!(
+                id.encode_into(&mut out).unwrap_err().code(),
+                "ERR_SSE_INVALID_FIELD"
+            );
+            assert_eq!(&out[..], b"kept");
+        }
+    }
+
+    #[test]
+    fn nul_in_id_is_rejected_but_allowed_in_data_and_event() {
+        let id = Message {
+            id: Some("a\0b"),
+            ..Default::default()
+        };
+        let err = id.encode().unwrap_err();
+        assert!(err.to_string().contains("NUL"), "{err}");
+        let ok = Message {
+            event: Some("a\0"),
+            data: Some("b\0"),
+            ..Default::default()
+        };
+        assert_eq!(&ok.encode().unwrap()[..], b"event: a\0\ndata: b\0\n\n");
+    }
+
+    #[test]
+    fn a_message_with_no_field_is_rejected() {
+        assert_eq!(
+            Message::default().encode().unwrap_err().code(),
+            "ERR_SSE_EMPTY_MESSAGE"
+        );
+    }
+
+    #[test]
+    fn comments_split_per_line() {
+        assert_eq!(&encode_comment("hi")[..], b": hi\n\n");
+        assert_eq!(&encode_comment("")[..], b":\n\n");
+        assert_eq!(&encode_comment("a\r\nb\rc")[..], b": a\n: b\n: c\n\n");
+        assert_eq!(
+            &encode_comment("x\n\ndata: evil")[..],
+            b": x\n:\n: data: evil\n\n"
+        );
+    }
+
+    #[test]
+    fn bound_covers_the_encoded_size() {
+        let cases = ["", "a", "\n\n\n", "a\r\nb\rc\nd", "\r\r\r\n"];
+        for text in cases {
+            let msg = Message {
+                data: Some(text),
+                event: Some("ev"),
+                id: Some("1"),
+                retry: Some(u64::MAX),
+            };
+            assert!(
+                msg.encode().unwrap().len() <= msg.encoded_len_bound(),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn megabyte_data_encodes_exactly() {
+        let big = "x".repeat(1_000_000);
+        let frame = data(&big);
+        assert_eq!(frame.len(), 1_000_000 + "data: \n\n".len());
+        assert!(frame.starts_with(b"data: xxx"));
+        assert!(frame.ends_with(b"xxx\n\n"));
+    }
+}

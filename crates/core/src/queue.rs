@@ -1,0 +1,186 @@
+//! The bounded per-client frame queue between producers (the JS thread publishing, later other
+//! bridges) and the client's writer task.
+//!
+//! Frames are refcounted `Bytes`, so a broadcast costs one refcount increment per client, not a
+//! copy. The crossbeam list channel allocates its blocks lazily, so an idle client holds no
+//! preallocated slots, unlike a fixed ring sized to the limit.
+//!
+//! The limits count frames from the moment they are queued until the writer has handed them to
+//! the kernel: a frame taken into the writer's batch still occupies memory, so it still counts.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::config::OverflowPolicy;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Push {
+    Queued,
+    /// Queued after discarding this many older frames (`DropOldest`).
+    QueuedAfterDropping(u64),
+    /// Nothing queued: the queue is full and its policy is `Disconnect`.
+    Overflow,
+}
+
+pub struct ClientQueue {
+    tx: Sender<Bytes>,
+    rx: Receiver<Bytes>,
+    events: AtomicUsize,
+    bytes: AtomicUsize,
+    dropped: AtomicU64,
+    max_events: usize,
+    max_bytes: usize,
+    policy: OverflowPolicy,
+}
+
+impl ClientQueue {
+    pub fn new(max_events: usize, max_bytes: usize, policy: OverflowPolicy) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        ClientQueue {
+            tx,
+            rx,
+            events: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+            max_events,
+            max_bytes,
+            policy,
+        }
+    }
+
+    /// Queues a frame, applying the overflow policy when a limit would be exceeded.
+    pub fn push(&self, frame: Bytes) -> Push {
+        let len = frame.len();
+        let events = self.events.fetch_add(1, Ordering::AcqRel) + 1;
+        let bytes = self.bytes.fetch_add(len, Ordering::AcqRel) + len;
+        if events <= self.max_events && bytes <= self.max_bytes {
+            self.send(frame);
+            return Push::Queued;
+        }
+        match self.policy {
+            OverflowPolicy::Disconnect => {
+                self.uncount(1, len);
+                Push::Overflow
+            }
+            OverflowPolicy::DropOldest => {
+                let mut dropped = 0;
+                while self.over_limit() {
+                    match self.rx.try_recv() {
+                        Ok(old) => {
+                            self.uncount(1, old.len());
+                            dropped += 1;
+                        }
+                        Err(_) => {
+                            // Only frames already in the writer's batch are left; they cannot
+                            // be recalled, so the newest frame is the one that gives way.
+                            self.uncount(1, len);
+                            self.dropped.fetch_add(dropped + 1, Ordering::Relaxed);
+                            return Push::QueuedAfterDropping(dropped + 1);
+                        }
+                    }
+                }
+                self.send(frame);
+                self.dropped.fetch_add(dropped, Ordering::Relaxed);
+                Push::QueuedAfterDropping(dropped)
+            }
+        }
+    }
+
+    /// Takes the oldest queued frame for writing. It stays counted until `release`.
+    pub fn pop(&self) -> Option<Bytes> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Called by the writer once popped frames are fully written.
+    pub fn release(&self, events: usize, bytes: usize) {
+        self.uncount(events, bytes);
+    }
+
+    pub fn queued_events(&self) -> usize {
+        self.events.load(Ordering::Acquire)
+    }
+
+    pub fn queued_bytes(&self) -> usize {
+        self.bytes.load(Ordering::Acquire)
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn over_limit(&self) -> bool {
+        self.events.load(Ordering::Acquire) > self.max_events
+            || self.bytes.load(Ordering::Acquire) > self.max_bytes
+    }
+
+    fn uncount(&self, events: usize, bytes: usize) {
+        self.events.fetch_sub(events, Ordering::AcqRel);
+        self.bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    fn send(&self, frame: Bytes) {
+        // Cannot fail: this queue owns the receiver, so it is never disconnected.
+        let _ = self.tx.send(frame);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: usize) -> Bytes {
+        Bytes::from(vec![b'x'; n])
+    }
+
+    #[test]
+    fn counts_until_released_not_until_popped() {
+        let q = ClientQueue::new(10, 100, OverflowPolicy::Disconnect);
+        assert_eq!(q.push(frame(10)), Push::Queued);
+        let popped = q.pop().unwrap();
+        assert_eq!((q.queued_events(), q.queued_bytes()), (1, 10));
+        q.release(1, popped.len());
+        assert_eq!((q.queued_events(), q.queued_bytes()), (0, 0));
+    }
+
+    #[test]
+    fn disconnect_policy_reports_overflow_on_event_count() {
+        let q = ClientQueue::new(2, 1000, OverflowPolicy::Disconnect);
+        assert_eq!(q.push(frame(1)), Push::Queued);
+        assert_eq!(q.push(frame(1)), Push::Queued);
+        assert_eq!(q.push(frame(1)), Push::Overflow);
+        assert_eq!((q.queued_events(), q.queued_bytes()), (2, 2));
+    }
+
+    #[test]
+    fn disconnect_policy_reports_overflow_on_bytes() {
+        let q = ClientQueue::new(100, 25, OverflowPolicy::Disconnect);
+        assert_eq!(q.push(frame(20)), Push::Queued);
+        assert_eq!(q.push(frame(6)), Push::Overflow);
+        assert_eq!(q.push(frame(5)), Push::Queued);
+        assert_eq!(q.queued_bytes(), 25);
+    }
+
+    #[test]
+    fn drop_oldest_discards_from_the_front_and_counts() {
+        let q = ClientQueue::new(3, 1000, OverflowPolicy::DropOldest);
+        for n in 1..=5 {
+            q.push(frame(n));
+        }
+        assert_eq!(q.dropped(), 2);
+        let lens: Vec<usize> = std::iter::from_fn(|| q.pop()).map(|f| f.len()).collect();
+        assert_eq!(lens, vec![3, 4, 5]);
+    }
+
+    #[test]
+    fn drop_oldest_drops_the_new_frame_when_only_in_flight_frames_remain() {
+        let q = ClientQueue::new(1, 1000, OverflowPolicy::DropOldest);
+        q.push(frame(1));
+        let _in_flight = q.pop().unwrap();
+        assert_eq!(q.push(frame(2)), Push::QueuedAfterDropping(1));
+        assert!(q.pop().is_none());
+        assert_eq!(q.dropped(), 1);
+        assert_eq!((q.queued_events(), q.queued_bytes()), (1, 1));
+    }
+}

@@ -1,0 +1,67 @@
+//! Stable error codes. The JS entry maps each code to the error class users expect
+//! (`TypeError` for bad values, `RangeError` for sizes and ranges); the code itself reaches JS
+//! as `err.code` through napi's error status.
+
+use napi::Status;
+use native_sse_core::SseError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    InvalidField,
+    EmptyMessage,
+    EventTooLarge,
+    InvalidOption,
+    InvalidRetry,
+    ClientClosed,
+    HubClosed,
+    TransportUnavailable,
+    Internal,
+    /// An error napi itself raised (argument conversion and the like), kept by name.
+    Napi(Status),
+}
+
+impl AsRef<str> for Code {
+    fn as_ref(&self) -> &str {
+        match self {
+            Code::InvalidField => "ERR_SSE_INVALID_FIELD",
+            Code::EmptyMessage => "ERR_SSE_EMPTY_MESSAGE",
+            Code::EventTooLarge => "ERR_SSE_EVENT_TOO_LARGE",
+            Code::InvalidOption => "ERR_SSE_INVALID_OPTION",
+            Code::InvalidRetry => "ERR_SSE_INVALID_RETRY",
+            Code::ClientClosed => "ERR_SSE_CLIENT_CLOSED",
+            Code::HubClosed => "ERR_SSE_HUB_CLOSED",
+            Code::TransportUnavailable => "ERR_SSE_TRANSPORT_UNAVAILABLE",
+            Code::Internal => "ERR_SSE_INTERNAL",
+            Code::Napi(status) => status.as_ref(),
+        }
+    }
+}
+
+impl From<Status> for Code {
+    fn from(status: Status) -> Self {
+        Code::Napi(status)
+    }
+}
+
+impl From<&SseError> for Code {
+    fn from(error: &SseError) -> Self {
+        match error {
+            SseError::InvalidField { .. } => Code::InvalidField,
+            SseError::EmptyMessage => Code::EmptyMessage,
+            SseError::EventTooLarge { .. } => Code::EventTooLarge,
+            SseError::UnknownClient { .. } => Code::ClientClosed,
+            SseError::HubClosed => Code::HubClosed,
+            SseError::Adopt { .. } => Code::TransportUnavailable,
+        }
+    }
+}
+
+impl Code {
+    pub fn error(self, message: impl ToString) -> napi::Error<Code> {
+        napi::Error::new(self, message)
+    }
+
+    pub fn of(self, error: SseError) -> napi::Error<Code> {
+        napi::Error::new(self, error)
+    }
+}

@@ -1,0 +1,303 @@
+//! The `#[napi]` surface of native-sse: option conversion, the hub handle, and error mapping.
+//! No protocol logic lives here; see `crates/core`.
+//!
+//! Argument types are checked in `index.js`, which knows the JS-side names and defaults; this
+//! layer re-checks what could corrupt memory or the wire (ranges, fields) and reports each
+//! failure with a stable `ERR_SSE_*` code in `err.code`.
+
+#![deny(clippy::all)]
+
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi_derive::napi;
+use native_sse_core::{
+    CloseReason, Hub, HubConfig, Message, OverflowPolicy, SseError, StatsSnapshot,
+};
+
+mod code;
+mod uv;
+
+use code::Code;
+
+/// `(clientId, reason)`, delivered on the JS thread. Weak: pending close notifications do not
+/// keep the process alive on their own, and one function serves the whole hub (one
+/// `uv_async_t`, not one per connection).
+type CloseNotifier = ThreadsafeFunction<(f64, String), (), (f64, String), Status, false, true>;
+
+/// Hub options after JS-side defaults were applied. Times in milliseconds.
+#[napi(object)]
+pub struct NativeHubOptions {
+    pub heartbeat_ms: f64,
+    pub write_timeout_ms: f64,
+    pub max_queue_events: f64,
+    pub max_queue_bytes: f64,
+    /// `'disconnect'` or `'drop-oldest'`.
+    pub overflow: String,
+    pub worker_threads: f64,
+}
+
+#[napi(object)]
+pub struct NativeHubStats {
+    pub clients: u32,
+    pub attached: f64,
+    pub closed_client: f64,
+    pub closed_error: f64,
+    pub closed_timeout: f64,
+    pub closed_slow: f64,
+    pub closed_server: f64,
+    pub bytes_written: f64,
+    pub heartbeats: f64,
+    pub events_dropped: f64,
+    pub queued_events: f64,
+    pub queued_bytes: f64,
+    pub max_client_queued_bytes: f64,
+}
+
+#[napi]
+pub struct NativeHub {
+    hub: Option<Hub>,
+}
+
+fn whole_number(name: &str, value: f64, min: f64, max: f64) -> Result<u64, Code> {
+    if value.fract() != 0.0 || !(min..=max).contains(&value) {
+        return Err(Code::InvalidOption.error(format!(
+            "{name} must be a whole number from {min} to {max}, got {value}"
+        )));
+    }
+    Ok(value as u64)
+}
+
+fn millis(name: &str, value: f64) -> Result<Duration, Code> {
+    // Up to about 24 days, which keeps every deadline far from Instant overflow.
+    Ok(Duration::from_millis(whole_number(
+        name,
+        value,
+        1.0,
+        2_147_483_647.0,
+    )?))
+}
+
+impl TryFrom<NativeHubOptions> for HubConfig {
+    type Error = napi::Error<Code>;
+
+    fn try_from(options: NativeHubOptions) -> Result<HubConfig, Code> {
+        let overflow = match options.overflow.as_str() {
+            "disconnect" => OverflowPolicy::Disconnect,
+            "drop-oldest" => OverflowPolicy::DropOldest,
+            other => {
+                return Err(Code::InvalidOption.error(format!(
+                    "overflow must be 'disconnect' or 'drop-oldest', got '{other}'"
+                )))
+            }
+        };
+        Ok(HubConfig {
+            heartbeat: millis("heartbeatMs", options.heartbeat_ms)?,
+            write_timeout: millis("writeTimeoutMs", options.write_timeout_ms)?,
+            max_queue_events: whole_number("maxQueueEvents", options.max_queue_events, 1.0, 1e7)?
+                as usize,
+            max_queue_bytes: whole_number("maxQueueBytes", options.max_queue_bytes, 64.0, 1e12)?
+                as usize,
+            overflow,
+            worker_threads: whole_number("workerThreads", options.worker_threads, 1.0, 64.0)?
+                as usize,
+        })
+    }
+}
+
+fn client_id(id: f64) -> Result<u64, Code> {
+    whole_number("client id", id, 1.0, 9_007_199_254_740_991.0)
+}
+
+/// The body of `data` as text: strings as they are, Buffers decoded as UTF-8 (invalid
+/// sequences become U+FFFD, as a browser's decoder would show them anyway).
+fn data_text(data: &Option<Either<String, Buffer>>) -> Option<std::borrow::Cow<'_, str>> {
+    data.as_ref().map(|d| match d {
+        Either::A(text) => std::borrow::Cow::Borrowed(text.as_str()),
+        Either::B(buffer) => String::from_utf8_lossy(buffer),
+    })
+}
+
+fn retry_value(retry: Option<f64>) -> Result<Option<u64>, Code> {
+    retry
+        .map(|r| {
+            whole_number("message.retry", r, 0.0, 9_007_199_254_740_991.0)
+                .map_err(|e| Code::InvalidRetry.error(e.reason))
+        })
+        .transpose()
+}
+
+#[napi]
+impl NativeHub {
+    #[napi(
+        constructor,
+        catch_unwind,
+        ts_args_type = "options: NativeHubOptions, onClose: (clientId: number, reason: string) => void"
+    )]
+    pub fn new(options: NativeHubOptions, on_close: CloseNotifier) -> Result<Self, Code> {
+        let config = HubConfig::try_from(options)?;
+        let notify = move |id: u64, reason: CloseReason| {
+            // NonBlocking: called from runtime threads that must never wait on the JS thread.
+            // The queue is unbounded, so this only fails once the function is being released
+            // (environment teardown), when nobody is left to notify.
+            let _ = on_close.call(
+                (id as f64, reason.as_str().to_string()),
+                ThreadsafeFunctionCallMode::NonBlocking,
+            );
+        };
+        let hub = Hub::new(config, Box::new(notify))
+            .map_err(|e| Code::Internal.error(format!("cannot start the runtime: {e}")))?;
+        Ok(NativeHub { hub: Some(hub) })
+    }
+
+    fn hub(&self) -> Result<&Hub, Code> {
+        self.hub
+            .as_ref()
+            .ok_or_else(|| Code::from(&SseError::HubClosed).of(SseError::HubClosed))
+    }
+
+    /// Registers a client before its socket is adopted; returns its id.
+    #[napi(catch_unwind)]
+    pub fn register(&self, retry: Option<f64>) -> Result<f64, Code> {
+        let hub = self.hub()?;
+        let initial = match retry_value(retry)? {
+            Some(retry) => Some(encoded(Message {
+                retry: Some(retry),
+                ..Default::default()
+            })?),
+            None => None,
+        };
+        Ok(hub.register(initial).map_err(sse_error)? as f64)
+    }
+
+    /// Takes over the socket `fd` for client `id`. Call after the response head is flushed and
+    /// reading is stopped, then close Node's own handle.
+    #[napi(catch_unwind)]
+    pub fn adopt(&self, env: Env, id: f64, fd: i32, chunked: bool) -> Result<(), Code> {
+        let hub = self.hub()?;
+        let id = client_id(id)?;
+        uv::forget_fd(&env, fd as RawFd);
+        hub.adopt(id, fd as RawFd, chunked).map_err(sse_error)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn send(
+        &self,
+        id: f64,
+        data: Option<Either<String, Buffer>>,
+        event: Option<String>,
+        event_id: Option<String>,
+        retry: Option<f64>,
+    ) -> Result<bool, Code> {
+        let hub = self.hub()?;
+        let id = client_id(id)?;
+        let data = data_text(&data);
+        let message = Message {
+            data: data.as_deref(),
+            event: event.as_deref(),
+            id: event_id.as_deref(),
+            retry: retry_value(retry)?,
+        };
+        hub.send(id, &message).map_err(sse_error)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn broadcast(
+        &self,
+        data: Option<Either<String, Buffer>>,
+        event: Option<String>,
+        event_id: Option<String>,
+        retry: Option<f64>,
+    ) -> Result<u32, Code> {
+        let hub = self.hub()?;
+        let data = data_text(&data);
+        let message = Message {
+            data: data.as_deref(),
+            event: event.as_deref(),
+            id: event_id.as_deref(),
+            retry: retry_value(retry)?,
+        };
+        Ok(hub.broadcast(&message).map_err(sse_error)? as u32)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn comment(&self, id: f64, text: String) -> Result<bool, Code> {
+        let hub = self.hub()?;
+        hub.comment(client_id(id)?, &text).map_err(sse_error)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn broadcast_comment(&self, text: String) -> Result<u32, Code> {
+        Ok(self.hub()?.broadcast_comment(&text).map_err(sse_error)? as u32)
+    }
+
+    /// Closes one client; `reason` is one of the close reason names.
+    #[napi(catch_unwind)]
+    pub fn close_client(&self, id: f64, reason: String) -> Result<bool, Code> {
+        let hub = self.hub()?;
+        let reason = CloseReason::parse(&reason)
+            .ok_or_else(|| Code::InvalidOption.error(format!("unknown close reason '{reason}'")))?;
+        Ok(hub.close_client(client_id(id)?, reason))
+    }
+
+    /// Closes every client (draining their queues) and refuses new ones.
+    #[napi(catch_unwind)]
+    pub fn close_all(&self) -> Result<(), Code> {
+        self.hub()?.close_all();
+        Ok(())
+    }
+
+    /// Stops the runtime. Writer tasks get up to `graceMs` to finish; the rest are cut.
+    #[napi(catch_unwind)]
+    pub fn shutdown(&mut self, grace_ms: f64) -> Result<(), Code> {
+        let grace = Duration::from_millis(whole_number("graceMs", grace_ms, 0.0, 60_000.0)?);
+        if let Some(mut hub) = self.hub.take() {
+            hub.shutdown(grace);
+        }
+        Ok(())
+    }
+
+    #[napi(getter, catch_unwind)]
+    pub fn size(&self) -> u32 {
+        self.hub.as_ref().map_or(0, |hub| hub.size() as u32)
+    }
+
+    #[napi(catch_unwind)]
+    pub fn stats(&self) -> NativeHubStats {
+        let (snapshot, levels) = match &self.hub {
+            Some(hub) => (hub.stats(), hub.queue_levels()),
+            None => (StatsSnapshot::default(), Default::default()),
+        };
+        NativeHubStats {
+            clients: levels.clients as u32,
+            attached: snapshot.attached as f64,
+            closed_client: snapshot.closed_client as f64,
+            closed_error: snapshot.closed_error as f64,
+            closed_timeout: snapshot.closed_timeout as f64,
+            closed_slow: snapshot.closed_slow as f64,
+            closed_server: snapshot.closed_server as f64,
+            bytes_written: snapshot.bytes_written as f64,
+            heartbeats: snapshot.heartbeats as f64,
+            events_dropped: snapshot.events_dropped as f64,
+            queued_events: levels.queued_events as f64,
+            queued_bytes: levels.queued_bytes as f64,
+            max_client_queued_bytes: levels.max_client_bytes as f64,
+        }
+    }
+}
+
+fn encoded(message: Message<'_>) -> Result<bytes::Bytes, Code> {
+    message.encode().map_err(sse_error)
+}
+
+fn sse_error(error: SseError) -> napi::Error<Code> {
+    Code::from(&error).of(error)
+}
+
+/// Panics on purpose, so tests can prove a Rust panic surfaces as a JS error.
+#[napi(catch_unwind, js_name = "__panicForTests")]
+pub fn panic_for_tests() {
+    panic!("deliberate panic from native-sse tests");
+}
