@@ -10,7 +10,7 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class NativeHub {
-  constructor(options: NativeHubOptions, onClose: CloseNotifier)
+  constructor(options: NativeHubOptions, onClose: (clientId: number, reason: string) => void)
   /** Registers a client before its socket is adopted; returns its id. */
   register(retry?: number | undefined | null): number
   /**

@@ -25,7 +25,8 @@ use code::Code;
 /// `(clientId, reason)`, delivered on the JS thread. Weak: pending close notifications do not
 /// keep the process alive on their own, and one function serves the whole hub (one
 /// `uv_async_t`, not one per connection).
-type CloseNotifier = ThreadsafeFunction<(f64, String), (), (f64, String), Status, false, true>;
+type CloseNotifier =
+    ThreadsafeFunction<FnArgs<(f64, String)>, (), FnArgs<(f64, String)>, Status, false, true>;
 
 /// Hub options after JS-side defaults were applied. Times in milliseconds.
 #[napi(object)]
@@ -143,7 +144,7 @@ impl NativeHub {
             // The queue is unbounded, so this only fails once the function is being released
             // (environment teardown), when nobody is left to notify.
             let _ = on_close.call(
-                (id as f64, reason.as_str().to_string()),
+                FnArgs::from((id as f64, reason.as_str().to_string())),
                 ThreadsafeFunctionCallMode::NonBlocking,
             );
         };

@@ -1,0 +1,25 @@
+'use strict'
+
+const { Hub } = require('./lib/hub')
+const { Client } = require('./lib/client')
+const { HUB_DEFAULTS } = require('./lib/options')
+
+/** Creates a hub: a registry of event-stream clients served from Rust threads. */
+function createHub (options) {
+  return new Hub(options)
+}
+
+let defaultHub = null
+
+/** The hub behind the module-level attach() and broadcast(), created on first use. */
+function getDefaultHub () {
+  if (defaultHub === null || defaultHub.closed) defaultHub = new Hub()
+  return defaultHub
+}
+
+/** attach(req, res, options) on the default hub. */
+function attach (req, res, options) {
+  return getDefaultHub().attach(req, res, options)
+}
+
+module.exports = { createHub, attach, getDefaultHub, Hub, Client, defaults: HUB_DEFAULTS }

@@ -1,0 +1,96 @@
+'use strict'
+
+// Hands an accepted HTTP/1.x connection from Node to the Rust runtime (see DESIGN.md, "Facts
+// measured on a throwaway prototype"). Node writes the response head, so headers that
+// middleware set with res.setHeader() (CORS, request ids) go out with it and Node validates
+// them. Once Node's own write queue is empty, Rust duplicates the fd, JS stops reading and
+// destroys its socket: Node closes only its own descriptor, so nothing reaches the peer, and
+// the connection leaves Node's bookkeeping (server.close(), request and keep-alive timeouts).
+
+const { sseError } = require('./errors')
+
+/** Why this connection cannot be handed off, or null when it can. Uses Node internals
+ *  (_handle, fd, readStop, writeQueueSize), so each one is checked rather than assumed. */
+function nativeUnavailableReason (req, res) {
+  if (process.platform === 'win32') return 'Windows sockets have no usable file descriptor'
+  if (req.httpVersionMajor !== 1) return `HTTP/${req.httpVersion} streams are multiplexed by Node`
+  const socket = req.socket
+  if (!socket) return 'the request has no socket'
+  if (socket.encrypted) return 'TLS state lives in Node (https)'
+  if (res.socket !== socket) return 'the response is not written to the request socket'
+  const handle = socket._handle
+  if (!handle) return 'the socket has no handle (already closed, or not a real TCP socket)'
+  if (typeof handle.fd !== 'number' || handle.fd < 0) return 'the socket has no file descriptor'
+  if (typeof handle.readStop !== 'function' || typeof handle.writeQueueSize !== 'number') {
+    return 'this Node version does not expose the socket internals the handoff needs'
+  }
+  if (socket.constructor && socket.constructor.name !== 'Socket') return 'the socket is not a plain net.Socket'
+  return null
+}
+
+function assertNativeAvailable (req, res) {
+  const reason = nativeUnavailableReason(req, res)
+  if (reason !== null) {
+    throw sseError(Error, 'ERR_SSE_TRANSPORT_UNAVAILABLE',
+      `cannot stream natively: ${reason}. The Node transport for such connections is not available yet; serve SSE over plain HTTP/1.1`)
+  }
+}
+
+/** Writes and flushes the event-stream head through Node. Returns whether Node chose chunked
+ *  framing, which Rust must then continue. */
+function writeHead (req, res) {
+  if (!res.headersSent) {
+    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8')
+    res.setHeader('Cache-Control', 'no-cache, no-transform')
+    res.setHeader('X-Accel-Buffering', 'no')
+    // A body without length is framed by Node (chunked on HTTP/1.1, by close on HTTP/1.0);
+    // a length or an encoding set by middleware would make the stream invalid.
+    res.removeHeader('Content-Length')
+    res.removeHeader('Content-Encoding')
+    if (req.httpVersionMinor >= 1) res.setHeader('Connection', 'keep-alive')
+    res.flushHeaders()
+  }
+  return res.chunkedEncoding === true
+}
+
+function flushed (socket) {
+  const handle = socket._handle
+  return socket.writableLength === 0 && handle.writeQueueSize === 0
+}
+
+const FLUSH_POLL_MS = 2
+
+/**
+ * Completes the handoff once Node's pending writes (at least the head) reached the kernel:
+ * bytes still queued in Node would be lost by destroy(). Calls `done(error, reason)` with
+ * no error once Rust owns the socket, or with the close reason when it never will.
+ */
+function handOff (native, id, socket, chunked, waitLimitMs, done) {
+  const deadline = Date.now() + waitLimitMs
+  const attempt = () => {
+    if (socket.destroyed || !socket._handle) return done('client')
+    if (!flushed(socket)) {
+      if (Date.now() >= deadline) return done('timeout')
+      setTimeout(attempt, FLUSH_POLL_MS)
+      return
+    }
+    const handle = socket._handle
+    handle.readStop()
+    try {
+      native.adopt(id, handle.fd, chunked)
+    } catch (error) {
+      socket.destroy()
+      return done('error', error)
+    }
+    // The request may still be "incomplete" to Node (a body it never read); destroying the
+    // socket then makes it emit 'error' on req, which must not crash an app with no listener.
+    if (socket.parser && socket.parser.incoming) socket.parser.incoming.on('error', ignore)
+    socket.destroy()
+    done(null)
+  }
+  attempt()
+}
+
+function ignore () {}
+
+module.exports = { nativeUnavailableReason, assertNativeAvailable, writeHead, handOff }

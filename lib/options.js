@@ -1,0 +1,157 @@
+'use strict'
+
+const os = require('node:os')
+const { sseError } = require('./errors')
+
+/** Defaults of `createHub(options)`; documented with each option in index.d.ts. */
+const HUB_DEFAULTS = Object.freeze({
+  heartbeatMs: 15_000,
+  writeTimeoutMs: 30_000,
+  maxQueueEvents: 1024,
+  maxQueueBytes: 1024 * 1024,
+  overflow: 'disconnect',
+  retryMs: undefined,
+  workerThreads: undefined
+})
+
+const ATTACH_KEYS = new Set(['retryMs', 'transport'])
+const MESSAGE_KEYS = new Set(['data', 'event', 'id', 'retry'])
+const TRANSPORTS = new Set(['auto', 'native'])
+
+function rejectUnknownKeys (object, allowed, what) {
+  for (const key in object) {
+    if (!allowed.has(key)) {
+      throw sseError(TypeError, 'ERR_SSE_UNKNOWN_OPTION',
+        `unknown ${what} '${key}'; allowed: ${[...allowed].join(', ')}`)
+    }
+  }
+}
+
+function plainObject (value, what) {
+  if (value === undefined) return {}
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${what} must be an object, got ${describe(value)}`)
+  }
+  return value
+}
+
+function integer (value, name, min, max) {
+  if (typeof value !== 'number') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${name} must be a number, got ${describe(value)}`)
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION',
+      `${name} must be a whole number from ${min} to ${max}, got ${value}`)
+  }
+  return value
+}
+
+function retryValue (value, name) {
+  if (value === undefined) return undefined
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw sseError(RangeError, 'ERR_SSE_INVALID_RETRY',
+      `${name} must be a non-negative whole number of milliseconds, got ${describe(value)}`)
+  }
+  return value
+}
+
+/** The default worker count: leave the JS thread a core of its own, at most four workers. */
+function defaultWorkerThreads () {
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length
+  return Math.min(4, Math.max(1, cores - 1))
+}
+
+function hubOptions (options) {
+  const given = plainObject(options, 'createHub options')
+  rejectUnknownKeys(given, new Set(Object.keys(HUB_DEFAULTS)), 'createHub option')
+  const merged = { ...HUB_DEFAULTS }
+  for (const key in given) if (given[key] !== undefined) merged[key] = given[key]
+  if (merged.overflow !== 'disconnect' && merged.overflow !== 'drop-oldest') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
+      `overflow must be 'disconnect' or 'drop-oldest', got ${describe(merged.overflow)}`)
+  }
+  return {
+    heartbeatMs: integer(merged.heartbeatMs, 'heartbeatMs', 1, 2_147_483_647),
+    writeTimeoutMs: integer(merged.writeTimeoutMs, 'writeTimeoutMs', 1, 2_147_483_647),
+    maxQueueEvents: integer(merged.maxQueueEvents, 'maxQueueEvents', 1, 1e7),
+    maxQueueBytes: integer(merged.maxQueueBytes, 'maxQueueBytes', 64, 1e12),
+    overflow: merged.overflow,
+    workerThreads: merged.workerThreads === undefined
+      ? defaultWorkerThreads()
+      : integer(merged.workerThreads, 'workerThreads', 1, 64),
+    retryMs: retryValue(merged.retryMs, 'retryMs')
+  }
+}
+
+function attachOptions (options, hubRetryMs) {
+  const given = plainObject(options, 'attach options')
+  rejectUnknownKeys(given, ATTACH_KEYS, 'attach option')
+  const transport = given.transport === undefined ? 'auto' : given.transport
+  if (!TRANSPORTS.has(transport)) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
+      `transport must be 'auto' or 'native', got ${describe(transport)}`)
+  }
+  const retryMs = given.retryMs === undefined ? hubRetryMs : retryValue(given.retryMs, 'retryMs')
+  return { transport, retryMs }
+}
+
+/**
+ * Checks a message and brings `data` to what the encoder takes: a string or a Buffer as is,
+ * anything else JSON-serialized here, once, whatever the number of recipients.
+ * Returns [data, event, id, retry] as the native call's arguments.
+ */
+function messageArgs (message) {
+  if (message === null || typeof message !== 'object' || Array.isArray(message) || ArrayBuffer.isView(message)) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_MESSAGE',
+      `message must be an object like { data, event?, id?, retry? }, got ${describe(message)}`)
+  }
+  rejectUnknownKeys(message, MESSAGE_KEYS, 'message field')
+  let { data, event, id, retry } = message
+  if (data !== undefined && typeof data !== 'string') {
+    if (ArrayBuffer.isView(data)) {
+      data = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+    } else {
+      data = jsonData(data)
+    }
+  }
+  if (event !== undefined && typeof event !== 'string') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_FIELD', `message.event must be a string, got ${describe(event)}`)
+  }
+  if (typeof id === 'number' && Number.isFinite(id)) id = String(id)
+  if (id !== undefined && typeof id !== 'string') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_FIELD', `message.id must be a string or a finite number, got ${describe(id)}`)
+  }
+  return [data, event, id, retryValue(retry, 'message.retry')]
+}
+
+function jsonData (value) {
+  let text
+  try {
+    text = JSON.stringify(value)
+  } catch (error) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_DATA',
+      `message.data could not be serialized as JSON (${error.message}); pass a string or a JSON-serializable value`, error)
+  }
+  if (text === undefined) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_DATA',
+      `message.data of type ${typeof value} has no JSON form; pass a string or a JSON-serializable value`)
+  }
+  return text
+}
+
+function commentText (text) {
+  if (typeof text !== 'string') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_COMMENT', `comment text must be a string, got ${describe(text)}`)
+  }
+  return text
+}
+
+function describe (value) {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'an array'
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)
+  if (typeof value === 'object') return `an object (${value.constructor ? value.constructor.name : 'null prototype'})`
+  return `${typeof value} ${String(value)}`
+}
+
+module.exports = { HUB_DEFAULTS, hubOptions, attachOptions, messageArgs, commentText, describe }
