@@ -1,0 +1,105 @@
+'use strict'
+
+// The same stream served from plain node:http, Express 5 and Fastify 5 (with reply.hijack()),
+// read by the eventsource package; middleware headers set before attach() go out with the head.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const express = require('express')
+const Fastify = require('fastify')
+const { EventSource } = require('eventsource')
+const { createHub } = require('..')
+const { HOST, startHttp, withUrl, waitFor, rawClient } = require('./helpers')
+
+async function receiveThree (url) {
+  const source = new EventSource(url)
+  const got = []
+  source.addEventListener('tick', (e) => got.push(e.data))
+  try {
+    await waitFor(() => got.length >= 3, { what: 'three ticks' })
+  } finally {
+    source.close()
+  }
+  return got
+}
+
+function streamThree (hub, req, res) {
+  const client = hub.attach(req, res)
+  for (let i = 1; i <= 3; i++) client.send({ event: 'tick', data: `tick ${i}`, id: String(i) })
+  return client
+}
+
+test('plain node:http', async () => {
+  const hub = createHub()
+  const http = await startHttp((req, res) => streamThree(hub, req, res))
+  try {
+    assert.deepEqual(await receiveThree(http.url), ['tick 1', 'tick 2', 'tick 3'])
+    await waitFor(() => hub.size === 0, { what: 'the client to leave' })
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+test('Express 5, with headers from middleware kept', async () => {
+  const hub = createHub()
+  const app = express()
+  app.use((req, res, next) => {
+    res.setHeader('Access-Control-Allow-Origin', '*')
+    next()
+  })
+  app.get('/events', (req, res) => streamThree(hub, req, res))
+  const server = app.listen(0, HOST)
+  await new Promise((resolve) => server.once('listening', resolve))
+  const http = withUrl(server)
+  try {
+    assert.deepEqual(await receiveThree(`${http.url}/events`), ['tick 1', 'tick 2', 'tick 3'])
+    const raw = rawClient(http.port, { path: '/events' })
+    await waitFor(() => raw.events.length === 3, { what: 'raw events' })
+    assert.match(raw.head, /^HTTP\/1\.1 200 OK\r\n/)
+    assert.match(raw.head, /\r\nAccess-Control-Allow-Origin: \*/i)
+    assert.match(raw.head, /\r\nContent-Type: text\/event-stream/i)
+    assert.match(raw.head, /\r\nConnection: keep-alive/i)
+    assert.doesNotMatch(raw.head, /Content-Length|Content-Encoding/i)
+    raw.end()
+    await waitFor(() => hub.size === 0, { what: 'clients to leave' })
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+test('Fastify 5 with reply.hijack()', async () => {
+  const hub = createHub()
+  const app = Fastify()
+  app.get('/events', (request, reply) => {
+    reply.hijack()
+    streamThree(hub, request.raw, reply.raw)
+  })
+  await app.listen({ port: 0, host: HOST })
+  try {
+    const { port } = app.server.address()
+    assert.deepEqual(await receiveThree(`http://${HOST}:${port}/events`), ['tick 1', 'tick 2', 'tick 3'])
+    await waitFor(() => hub.size === 0, { what: 'the client to leave' })
+  } finally {
+    await hub.close()
+    await app.close()
+  }
+})
+
+test('HTTP/1.0 clients get an unchunked stream ended by close', async () => {
+  const hub = createHub()
+  const http = await startHttp((req, res) => {
+    const client = streamThree(hub, req, res)
+    client.close()
+  })
+  try {
+    const raw = rawClient(http.port, { http10: true })
+    await waitFor(() => raw.ended, { what: 'the server to end the stream' })
+    assert.doesNotMatch(raw.head, /Transfer-Encoding/i)
+    assert.deepEqual(raw.events.map((e) => e.data), ['tick 1', 'tick 2', 'tick 3'])
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})

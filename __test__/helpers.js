@@ -1,0 +1,147 @@
+'use strict'
+
+// Real servers on 127.0.0.1, real clients. Every wait is bounded in time.
+
+const http = require('node:http')
+const net = require('node:net')
+const fs = require('node:fs')
+const { execFile } = require('node:child_process')
+const { createParser } = require('eventsource-parser')
+
+const HOST = '127.0.0.1'
+
+/** Starts a node:http server with `handler` on an ephemeral loopback port. */
+async function startHttp (handler, serverOptions = {}) {
+  const server = http.createServer(serverOptions, handler)
+  await new Promise((resolve) => server.listen(0, HOST, resolve))
+  return withUrl(server)
+}
+
+function withUrl (server) {
+  const { port } = server.address()
+  return {
+    server,
+    port,
+    url: `http://${HOST}:${port}`,
+    close: () => new Promise((resolve) => {
+      server.close(() => resolve())
+      if (server.closeAllConnections) server.closeAllConnections()
+    })
+  }
+}
+
+/** Polls `check` until it returns a truthy value; throws after `timeoutMs`. */
+async function waitFor (check, { timeoutMs = 5000, intervalMs = 5, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await sleep(intervalMs)
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Resolves with the first emission of `event`, or rejects after `timeoutMs`. */
+function once (emitter, event, timeoutMs = 5000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no '${event}' within ${timeoutMs} ms`)), timeoutMs)
+    emitter.once(event, (...args) => {
+      clearTimeout(timer)
+      resolve(args.length > 1 ? args : args[0])
+    })
+  })
+}
+
+/**
+ * A raw TCP client speaking just enough HTTP/1.1 to open a stream. It de-chunks the body and
+ * feeds it to eventsource-parser, so tests see events and comments exactly as a spec parser
+ * does, plus the raw bytes.
+ */
+function rawClient (port, { path = '/', headers = {}, method = 'GET', http10 = false } = {}) {
+  const socket = net.connect(port, HOST)
+  const client = {
+    socket,
+    raw: Buffer.alloc(0),
+    head: null,
+    events: [],
+    comments: [],
+    ended: false,
+    sawLastChunk: false,
+    end: () => socket.end(),
+    reset: () => socket.resetAndDestroy()
+  }
+  const parser = createParser({
+    onEvent: (event) => client.events.push(event),
+    onComment: (comment) => client.comments.push(comment)
+  })
+  let body = Buffer.alloc(0)
+  let chunked = false
+  const decoder = new TextDecoder()
+  const feed = () => {
+    if (!chunked) {
+      parser.feed(decoder.decode(body, { stream: true }))
+      body = Buffer.alloc(0)
+      return
+    }
+    for (;;) {
+      const lineEnd = body.indexOf('\r\n')
+      if (lineEnd < 0) return
+      const size = parseInt(body.subarray(0, lineEnd).toString('latin1'), 16)
+      if (size === 0) {
+        client.sawLastChunk = true
+        body = Buffer.alloc(0)
+        return
+      }
+      if (body.length < lineEnd + 2 + size + 2) return
+      parser.feed(decoder.decode(body.subarray(lineEnd + 2, lineEnd + 2 + size), { stream: true }))
+      body = body.subarray(lineEnd + 2 + size + 2)
+    }
+  }
+  socket.on('data', (data) => {
+    client.raw = Buffer.concat([client.raw, data])
+    if (client.head === null) {
+      const at = client.raw.indexOf('\r\n\r\n')
+      if (at < 0) return
+      client.head = client.raw.subarray(0, at).toString('latin1')
+      chunked = /\r\ntransfer-encoding: chunked/i.test(client.head)
+      body = client.raw.subarray(at + 4)
+    } else {
+      body = Buffer.concat([body, data])
+    }
+    feed()
+  })
+  socket.on('end', () => { client.ended = true })
+  socket.on('close', () => { client.ended = true })
+  socket.on('error', () => {})
+  const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')
+  socket.write(`${method} ${path} HTTP/1.${http10 ? 0 : 1}\r\nHost: ${HOST}:${port}\r\nAccept: text/event-stream\r\n${extra}\r\n`)
+  client.connected = once(socket, 'connect')
+  return client
+}
+
+/** Runs curl, resolving with its exit code and output (never rejects on a non-zero exit). */
+function curl (args, timeoutMs = 10_000) {
+  return new Promise((resolve) => {
+    execFile('curl', args, { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, encoding: 'buffer' },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? (error.code ?? 1) : 0, stdout, stderr: stderr.toString() })
+      })
+  })
+}
+
+/** Parses an SSE body with eventsource-parser. */
+function parseSse (text) {
+  const events = []
+  const comments = []
+  const parser = createParser({ onEvent: (e) => events.push(e), onComment: (c) => comments.push(c) })
+  parser.feed(text)
+  return { events, comments }
+}
+
+function openFdCount () {
+  return fs.readdirSync('/proc/self/fd').length
+}
+
+module.exports = { HOST, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount }
