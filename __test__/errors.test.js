@@ -1,0 +1,158 @@
+'use strict'
+
+// Bad input gets a thrown TypeError or RangeError with a stable err.code and a message that
+// says what to do, and a rejected call writes nothing to any client.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const { createHub } = require('..')
+const binding = require('../binding')
+const { fromNative } = require('../lib/errors')
+const { startHttp, rawClient, waitFor, sleep } = require('./helpers')
+
+function throwsCode (fn, Kind, code, pattern) {
+  assert.throws(fn, (error) => {
+    assert.ok(error instanceof Kind, `expected ${Kind.name}, got ${error && error.constructor.name}: ${error && error.message}`)
+    assert.equal(error.code, code)
+    if (pattern) assert.match(error.message, pattern)
+    return true
+  })
+}
+
+test('createHub rejects wrong types, out-of-range values and unknown options', () => {
+  throwsCode(() => createHub({ heartbeatMs: '15s' }), TypeError, 'ERR_SSE_INVALID_OPTION', /heartbeatMs must be a number/)
+  throwsCode(() => createHub({ heartbeatMs: 0 }), RangeError, 'ERR_SSE_INVALID_OPTION', /from 1 to/)
+  throwsCode(() => createHub({ maxQueueBytes: 1.5 }), RangeError, 'ERR_SSE_INVALID_OPTION', /whole number/)
+  throwsCode(() => createHub({ maxQueueEvents: -1 }), RangeError, 'ERR_SSE_INVALID_OPTION')
+  throwsCode(() => createHub({ overflow: 'block' }), TypeError, 'ERR_SSE_INVALID_OPTION', /'disconnect' or 'drop-oldest'/)
+  throwsCode(() => createHub({ heartbeat: 1000 }), TypeError, 'ERR_SSE_UNKNOWN_OPTION', /unknown createHub option 'heartbeat'.*heartbeatMs/)
+  throwsCode(() => createHub({ retryMs: -5 }), RangeError, 'ERR_SSE_INVALID_RETRY')
+  throwsCode(() => createHub('fast'), TypeError, 'ERR_SSE_INVALID_OPTION', /must be an object/)
+})
+
+test('rejected messages throw with codes and nothing reaches the wire', async () => {
+  const hub = createHub({ maxQueueBytes: 64 * 1024, heartbeatMs: 60_000 })
+  let client
+  const http = await startHttp((req, res) => {
+    client = hub.attach(req, res)
+    client.send({ data: 'ready' })
+  })
+  try {
+    const raw = rawClient(http.port)
+    await waitFor(() => raw.events.length === 1, { what: 'the first event' })
+    const circular = {}
+    circular.self = circular
+    const cases = [
+      [() => hub.broadcast('just a string'), TypeError, 'ERR_SSE_INVALID_MESSAGE', /must be an object like \{ data/],
+      [() => hub.broadcast(null), TypeError, 'ERR_SSE_INVALID_MESSAGE'],
+      [() => hub.broadcast({ data: 'x', type: 'price' }), TypeError, 'ERR_SSE_UNKNOWN_OPTION', /unknown message field 'type'/],
+      [() => hub.broadcast({}), TypeError, 'ERR_SSE_EMPTY_MESSAGE', /pass at least `data`/],
+      [() => hub.broadcast({ data: 'x', event: 7 }), TypeError, 'ERR_SSE_INVALID_FIELD', /event must be a string/],
+      [() => hub.broadcast({ data: 'x', id: {} }), TypeError, 'ERR_SSE_INVALID_FIELD', /id must be a string/],
+      [() => hub.broadcast({ data: 'x', id: 'a\nb' }), TypeError, 'ERR_SSE_INVALID_FIELD', /single line/],
+      [() => hub.broadcast({ data: 'x', event: 'a\r\nb' }), TypeError, 'ERR_SSE_INVALID_FIELD', /single line/],
+      [() => hub.broadcast({ data: 'x', id: 'a\0' }), TypeError, 'ERR_SSE_INVALID_FIELD', /NUL/],
+      [() => hub.broadcast({ data: 'x', retry: -1 }), RangeError, 'ERR_SSE_INVALID_RETRY', /non-negative/],
+      [() => hub.broadcast({ data: 'x', retry: 1.5 }), RangeError, 'ERR_SSE_INVALID_RETRY'],
+      [() => hub.broadcast({ data: 10n }), TypeError, 'ERR_SSE_INVALID_DATA', /JSON/],
+      [() => hub.broadcast({ data: circular }), TypeError, 'ERR_SSE_INVALID_DATA', /JSON/],
+      [() => hub.broadcast({ data: () => 1 }), TypeError, 'ERR_SSE_INVALID_DATA', /no JSON form/],
+      [() => hub.broadcast({ data: 'x'.repeat(70 * 1024) }), RangeError, 'ERR_SSE_EVENT_TOO_LARGE', /raise maxQueueBytes/],
+      [() => hub.comment(42), TypeError, 'ERR_SSE_INVALID_COMMENT'],
+      [() => hub.comment('c'.repeat(70 * 1024)), RangeError, 'ERR_SSE_EVENT_TOO_LARGE'],
+      [() => client.send({ data: 'x', id: 'a\rb' }), TypeError, 'ERR_SSE_INVALID_FIELD'],
+      [() => client.send({ data: 'y'.repeat(70 * 1024) }), RangeError, 'ERR_SSE_EVENT_TOO_LARGE'],
+      [() => client.comment(undefined), TypeError, 'ERR_SSE_INVALID_COMMENT']
+    ]
+    for (const [fn, Kind, code, pattern] of cases) throwsCode(fn, Kind, code, pattern)
+
+    hub.broadcast({ data: 'marker' })
+    await waitFor(() => raw.events.length === 2, { what: 'the marker' })
+    await sleep(50)
+    assert.deepEqual(raw.events.map((e) => e.data), ['ready', 'marker'])
+    assert.deepEqual(raw.comments, [])
+    assert.equal(client.closed, false, 'a rejected call does not harm the client')
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+test('attach rejects non-request arguments and unknown options before writing anything', async () => {
+  const hub = createHub()
+  const errors = []
+  const http = await startHttp((req, res) => {
+    for (const call of [
+      () => hub.attach(null, res),
+      () => hub.attach(req, {}),
+      () => hub.attach(req, res, { channel: 'x' }),
+      () => hub.attach(req, res, { transport: 'carrier-pigeon' }),
+      () => hub.attach(req, res, { retryMs: -1 })
+    ]) {
+      try {
+        call()
+      } catch (error) {
+        errors.push(error)
+      }
+    }
+    res.end('plain')
+  })
+  try {
+    const raw = rawClient(http.port)
+    await waitFor(() => raw.head !== null, { what: 'the response' })
+    assert.match(raw.head, /^HTTP\/1\.1 200 OK/)
+    assert.doesNotMatch(raw.head, /event-stream/)
+    assert.deepEqual(errors.map((e) => [e.constructor.name, e.code]), [
+      ['TypeError', 'ERR_SSE_INVALID_ARGUMENT'],
+      ['TypeError', 'ERR_SSE_INVALID_ARGUMENT'],
+      ['TypeError', 'ERR_SSE_UNKNOWN_OPTION'],
+      ['TypeError', 'ERR_SSE_INVALID_OPTION'],
+      ['RangeError', 'ERR_SSE_INVALID_RETRY']
+    ])
+    assert.equal(hub.size, 0)
+    raw.end()
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+test('attach on a closed hub throws ERR_SSE_HUB_CLOSED', async () => {
+  const hub = createHub()
+  await hub.close()
+  let caught
+  const http = await startHttp((req, res) => {
+    try {
+      hub.attach(req, res)
+    } catch (error) {
+      caught = error
+    }
+    res.end()
+  })
+  try {
+    const raw = rawClient(http.port)
+    await waitFor(() => raw.head !== null, { what: 'the response' })
+    assert.equal(caught.code, 'ERR_SSE_HUB_CLOSED')
+    assert.match(caught.message, /createHub\(\)/)
+  } finally {
+    await http.close()
+  }
+})
+
+test('a Rust panic becomes a JS error and the process keeps running', () => {
+  let caught
+  try {
+    binding.__panicForTests()
+  } catch (error) {
+    caught = error
+  }
+  assert.ok(caught instanceof Error)
+  assert.match(caught.message, /deliberate panic/)
+  const mapped = fromNative(caught)
+  assert.equal(mapped.code, 'ERR_SSE_INTERNAL')
+  assert.equal(mapped.cause, caught)
+  // The addon still works after the panic.
+  const hub = createHub()
+  assert.equal(hub.broadcast({ data: 'still alive' }), 0)
+  return hub.close()
+})
