@@ -1,0 +1,172 @@
+import type { EventEmitter } from 'node:events'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
+/** Why a client left. Reported exactly once per client. */
+export type CloseReason =
+  /** The client closed the connection (TCP FIN). */
+  | 'client'
+  /** The connection failed: reset by the peer (RST), broken pipe, or another socket error. */
+  | 'error'
+  /** The socket accepted no bytes for `writeTimeoutMs` while data was pending. */
+  | 'timeout'
+  /** The client's queue overflowed under `overflow: 'disconnect'`. */
+  | 'slow'
+  /** The server closed it: `client.close()` or `hub.close()`. */
+  | 'server'
+
+/** One event. At least one field must be present. */
+export interface SseMessage {
+  /**
+   * The payload. A string is sent as is (CR, LF and CRLF each start a new `data:` line, so the
+   * client sees LF-joined lines); a Buffer or typed array is sent as UTF-8 text; any other
+   * value is sent as `JSON.stringify(data)`, computed once per call, not once per client.
+   */
+  data?: unknown
+  /** Event type (`addEventListener(type)` on the client). One line: CR or LF throws `ERR_SSE_INVALID_FIELD`. */
+  event?: string
+  /** Event id, echoed back by reconnecting clients as `Last-Event-ID`. One line, no NUL. A number is converted with String(). */
+  id?: string | number
+  /** Reconnection delay for the client, in milliseconds (non-negative whole number). */
+  retry?: number
+}
+
+export interface HubOptions {
+  /** A heartbeat comment (`:`) is written after this many ms without any write. Default `15000`. */
+  heartbeatMs?: number
+  /**
+   * A connection that accepts no bytes at all for this many ms while data is pending is closed
+   * with reason `'timeout'`; also the TCP user timeout for unacknowledged data. Default `30000`.
+   */
+  writeTimeoutMs?: number
+  /** Frames a client may have queued or in flight before `overflow` applies. Default `1024`. */
+  maxQueueEvents?: number
+  /**
+   * Bytes a client may have queued or in flight before `overflow` applies. A single event larger
+   * than this is refused with `ERR_SSE_EVENT_TOO_LARGE`. Frames are shared between clients, so
+   * this bounds what one client can pin, not a copy per client. Default `1048576` (1 MiB).
+   */
+  maxQueueBytes?: number
+  /**
+   * What happens when a client's queue is full: `'disconnect'` closes it with reason `'slow'`;
+   * `'drop-oldest'` discards its oldest queued events and counts them in `stats().eventsDropped`.
+   * Default `'disconnect'`.
+   */
+  overflow?: 'disconnect' | 'drop-oldest'
+  /** Sent as `retry:` to every client on connect; unset sends nothing. Default `undefined`. */
+  retryMs?: number
+  /** Threads of the hub's tokio runtime. Default: CPU cores minus one, from 1 to 4. */
+  workerThreads?: number
+}
+
+export interface AttachOptions {
+  /** `retry:` sent on connect to this client, overriding the hub's `retryMs`. */
+  retryMs?: number
+  /**
+   * `'native'` (or `'auto'`, the default) hands the socket to the Rust runtime. Connections that
+   * cannot be handed off (TLS, HTTP/2, Windows) throw `ERR_SSE_TRANSPORT_UNAVAILABLE`.
+   */
+  transport?: 'auto' | 'native'
+}
+
+export interface HubStats {
+  /** Clients currently registered. */
+  clients: number
+  /** Clients ever attached. */
+  attached: number
+  closedClient: number
+  closedError: number
+  closedTimeout: number
+  closedSlow: number
+  closedServer: number
+  /** Bytes handed to the kernel, HTTP chunk framing included. */
+  bytesWritten: number
+  heartbeats: number
+  /** Events discarded under `overflow: 'drop-oldest'`. */
+  eventsDropped: number
+  /** Frames queued or in flight, summed over clients. */
+  queuedEvents: number
+  /** Bytes queued or in flight, summed over clients (shared frames count once per client). */
+  queuedBytes: number
+  /** The largest byte level of a single client: the figure `maxQueueBytes` bounds. */
+  maxClientQueuedBytes: number
+}
+
+/** An SSE error. `code` is stable: branch on it, not on the message. */
+export interface SseError extends Error {
+  code:
+    | 'ERR_SSE_INVALID_OPTION'
+    | 'ERR_SSE_UNKNOWN_OPTION'
+    | 'ERR_SSE_INVALID_ARGUMENT'
+    | 'ERR_SSE_INVALID_MESSAGE'
+    | 'ERR_SSE_INVALID_FIELD'
+    | 'ERR_SSE_INVALID_DATA'
+    | 'ERR_SSE_INVALID_RETRY'
+    | 'ERR_SSE_INVALID_COMMENT'
+    | 'ERR_SSE_EMPTY_MESSAGE'
+    | 'ERR_SSE_EVENT_TOO_LARGE'
+    | 'ERR_SSE_CLIENT_CLOSED'
+    | 'ERR_SSE_HUB_CLOSED'
+    | 'ERR_SSE_TRANSPORT_UNAVAILABLE'
+    | 'ERR_SSE_INTERNAL'
+}
+
+/** One attached connection. */
+export declare class Client extends EventEmitter {
+  /** Hub-unique id. */
+  readonly id: number
+  /** The `Last-Event-ID` request header, or `''`. */
+  readonly lastEventId: string
+  /** True once the client has left. */
+  readonly closed: boolean
+  /** Why the client left, or `null` while connected. */
+  readonly closeReason: CloseReason | null
+  /** Aborted when the client leaves, with the close reason as `signal.reason`. */
+  readonly signal: AbortSignal
+  /** Queues one event for this client. Returns false if it has already left. Throws on invalid input. */
+  send(message: SseMessage): boolean
+  /** Queues a comment (one `: ` line per line of text). Returns false if the client has left. */
+  comment(text: string): boolean
+  /** Ends the stream after what is already queued; `'close'` follows with `'server'`. */
+  close(): void
+  /** Fired exactly once, however the client left. */
+  on(event: 'close', listener: (reason: CloseReason) => void): this
+  once(event: 'close', listener: (reason: CloseReason) => void): this
+  off(event: 'close', listener: (reason: CloseReason) => void): this
+}
+
+export declare class Hub {
+  constructor(options?: HubOptions)
+  /**
+   * Sends the event-stream head and hands the connection to the hub. After this call the
+   * request's socket belongs to the hub: Node's timeouts and `server.close()` no longer wait for
+   * it, and `res.on('close')` fires at once (listen to `client.on('close')` instead).
+   */
+  attach(req: IncomingMessage, res: ServerResponse, options?: AttachOptions): Client
+  /** Sends one event to every client, encoded once. Returns the number of recipients. */
+  broadcast(message: SseMessage): number
+  /** Sends a comment to every client. Returns the number of recipients. */
+  comment(text: string): number
+  /** Connected clients. */
+  readonly size: number
+  /** True once `close()` was called. */
+  readonly closed: boolean
+  /** Counters and queue levels. */
+  stats(): HubStats
+  /**
+   * Ends every stream after its queued events (within `writeTimeoutMs`), refuses new clients and
+   * stops the hub's threads. Resolves after the last `'close'` event.
+   */
+  close(): Promise<void>
+}
+
+/** Creates a hub. */
+export declare function createHub(options?: HubOptions): Hub
+/** `attach()` on the default hub (created on first use with default options). */
+export declare function attach(req: IncomingMessage, res: ServerResponse, options?: AttachOptions): Client
+/** The hub behind the module-level `attach()`. */
+export declare function getDefaultHub(): Hub
+/** The option defaults of `createHub()`. */
+export declare const defaults: Readonly<Required<Omit<HubOptions, 'retryMs' | 'workerThreads'>>> & {
+  readonly retryMs: undefined
+  readonly workerThreads: undefined
+}
