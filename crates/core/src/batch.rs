@@ -197,9 +197,9 @@ impl Batch {
 fn write_chunk_head(len: usize, out: &mut [u8; 18]) -> usize {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digits = ((usize::BITS - len.leading_zeros()).max(1) as usize).div_ceil(4);
-    for i in 0..digits {
+    for (i, digit) in out.iter_mut().take(digits).enumerate() {
         let shift = (digits - 1 - i) * 4;
-        out[i] = HEX[(len >> shift) & 0xf];
+        *digit = HEX[(len >> shift) & 0xf];
     }
     out[digits] = b'\r';
     out[digits + 1] = b'\n';
