@@ -1,0 +1,182 @@
+'use strict'
+
+// Broadcast throughput to N clients over loopback, native-sse against a plain res.write loop in
+// the same run, plus resident memory per idle native client.
+//
+//   npm run bench                      (1,000 clients, 5 s per scenario)
+//   node bench/broadcast.js 1000 5     (clients, seconds)
+//
+// Both servers are driven the same way: bursts of 64 events while the data not yet handed to the
+// kernel stays under one credit limit (256 events per client), so neither side just buffers
+// without bound. Delivered events are counted by a separate client process.
+
+const http = require('node:http')
+const path = require('node:path')
+const { fork } = require('node:child_process')
+const { createHub } = require('..')
+
+const CLIENTS = Number(process.argv[2] === '--idle' ? 0 : process.argv[2] || 1000)
+const SECONDS = Number(process.argv[3] || 5)
+const IDLE_CLIENTS = Number(process.argv[2] === '--idle' ? process.argv[4] : process.argv[4] || 2000)
+const BURST = 64
+const CREDIT_EVENTS_PER_CLIENT = 256
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+const tick = () => new Promise((resolve) => setImmediate(resolve))
+
+function startClients (port, count) {
+  const child = fork(path.join(__dirname, 'load-clients.js'), [String(port), String(count)])
+  const report = () => new Promise((resolve) => {
+    child.once('message', resolve)
+    child.send('report')
+  })
+  const stop = () => new Promise((resolve) => { child.once('exit', resolve); child.send('exit') })
+  return { report, stop }
+}
+
+async function listen (handler) {
+  const server = http.createServer(handler)
+  server.maxConnections = 100_000
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return server
+}
+
+async function waitConnected (clients, count, serverSize) {
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    const r = await clients.report()
+    if (r.connected >= count && serverSize() >= count) return
+    if (Date.now() > deadline) throw new Error(`only ${r.connected}/${count} clients connected`)
+    await sleep(50)
+  }
+}
+
+/** Drives `publish` for SECONDS while `backlog()` stays under the credit limit. */
+async function drive (clients, publish, backlog, count) {
+  const limit = count * CREDIT_EVENTS_PER_CLIENT
+  let seq = 0
+  // Warm-up second, then the measured window.
+  const warmEnd = Date.now() + 1000
+  while (Date.now() < warmEnd) {
+    if (backlog() < limit) for (let i = 0; i < BURST; i++) publish(seq++)
+    await tick()
+  }
+  const before = await clients.report()
+  const started = process.hrtime.bigint()
+  const end = Date.now() + SECONDS * 1000
+  let published = 0
+  while (Date.now() < end) {
+    if (backlog() < limit) {
+      for (let i = 0; i < BURST; i++) publish(seq++)
+      published += BURST
+    }
+    await tick()
+  }
+  const after = await clients.report()
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9
+  return {
+    deliveredPerSecond: Math.round((after.delivered - before.delivered) / seconds),
+    publishedPerSecond: Math.round(published / seconds),
+    closedDuringRun: after.closed - before.closed
+  }
+}
+
+async function nativeScenario () {
+  const hub = createHub({ heartbeatMs: 60_000, maxQueueEvents: 4096, maxQueueBytes: 4 << 20 })
+  const server = await listen((req, res) => hub.attach(req, res))
+  const clients = startClients(server.address().port, CLIENTS)
+  await waitConnected(clients, CLIENTS, () => hub.size)
+  const result = await drive(clients, (seq) => hub.broadcast({ data: String(seq) }),
+    () => hub.stats().queuedEvents, CLIENTS)
+  await clients.stop()
+  await hub.close()
+  server.close()
+  return result
+}
+
+async function resWriteScenario () {
+  const streams = new Set()
+  const server = await listen((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' })
+    res.flushHeaders()
+    streams.add(res)
+    res.on('close', () => streams.delete(res))
+  })
+  const clients = startClients(server.address().port, CLIENTS)
+  await waitConnected(clients, CLIENTS, () => streams.size)
+  // A per-event write loop, as most Node SSE libraries do it: serialize once, write to each.
+  const result = await drive(clients, (seq) => {
+    const frame = `data: ${seq}\n\n`
+    for (const res of streams) res.write(frame)
+  }, () => {
+    // Pending bytes in Node, expressed in events of this size for the shared credit limit.
+    let bytes = 0
+    for (const res of streams) bytes += res.writableLength
+    return bytes / 16
+  }, CLIENTS)
+  await clients.stop()
+  for (const res of streams) res.destroy()
+  server.close()
+  return result
+}
+
+/**
+ * Memory per idle client, measured in a fresh process (so earlier scenarios' garbage does not
+ * blur it), after one warm-up client so the runtime and lazily built state are in the baseline.
+ * `kind` is 'native' (handed off) or 'node' (a res held open by Node, as plain loops do).
+ */
+async function idleMemory (kind) {
+  const hub = kind === 'native' ? createHub({ heartbeatMs: 60_000 }) : null
+  const held = new Set()
+  const server = await listen((req, res) => {
+    if (hub) return hub.attach(req, res)
+    res.writeHead(200, { 'Content-Type': 'text/event-stream' })
+    res.flushHeaders()
+    held.add(res)
+    res.on('close', () => held.delete(res))
+  })
+  const size = () => (hub ? hub.size : held.size)
+  const warm = startClients(server.address().port, 1)
+  await waitConnected(warm, 1, size)
+  await sleep(200)
+  global.gc()
+  const before = process.memoryUsage()
+  const clients = startClients(server.address().port, IDLE_CLIENTS)
+  await waitConnected(clients, IDLE_CLIENTS + 1, () => size() + 1)
+  await sleep(500)
+  global.gc()
+  await sleep(100)
+  const after = process.memoryUsage()
+  return {
+    kind,
+    clients: IDLE_CLIENTS,
+    rssPerClientBytes: Math.round((after.rss - before.rss) / IDLE_CLIENTS),
+    jsHeapPerClientBytes: Math.round((after.heapUsed - before.heapUsed) / IDLE_CLIENTS)
+  }
+}
+
+function idleMemoryInChild (kind) {
+  return new Promise((resolve, reject) => {
+    const child = fork(__filename, ['--idle', kind, String(IDLE_CLIENTS)], { execArgv: ['--expose-gc'] })
+    child.once('message', (result) => { resolve(result); child.kill() })
+    child.once('exit', (code) => { if (code) reject(new Error(`idle memory child exited with ${code}`)) })
+  })
+}
+
+async function main () {
+  console.log(`native-sse broadcast benchmark: ${CLIENTS} clients, ${SECONDS} s, Node ${process.version}, loopback`)
+  const native = await nativeScenario()
+  console.log('native-sse        ', native)
+  const plain = await resWriteScenario()
+  console.log('res.write loop    ', plain)
+  console.log(`ratio (delivered/s): ${(native.deliveredPerSecond / plain.deliveredPerSecond).toFixed(2)}x`)
+  console.log('idle memory       ', await idleMemoryInChild('native'))
+  console.log('idle memory       ', await idleMemoryInChild('node'))
+}
+
+if (process.argv[2] === '--idle') {
+  idleMemory(process.argv[3]).then((result) => process.send(result))
+} else main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
