@@ -47,8 +47,9 @@ impl Batch {
             head: [0; 18],
             head_len: 0,
             head_pos: 0,
-            // Allocated once per connection, reused for every batch.
-            frames: Vec::with_capacity(MAX_FRAMES),
+            // Grows to the largest batch this connection has needed and is reused from then on;
+            // an idle client that only ever sends heartbeats keeps a four-slot buffer.
+            frames: Vec::new(),
             frame_idx: 0,
             frame_pos: 0,
             tail_pos: 0,

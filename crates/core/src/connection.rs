@@ -37,7 +37,8 @@ pub(crate) async fn serve(
     stats: Arc<Stats>,
 ) -> CloseReason {
     let mut batch = Batch::new(settings.chunked);
-    let mut discard = [0u8; 512];
+    // Lives in every connection's future, so it is kept small; see the read arm below.
+    let mut discard = [0u8; 64];
     let mut last_write = Instant::now();
     let mut blocked_since: Option<Instant> = None;
     let timer = sleep_until(last_write + settings.heartbeat);

@@ -46,3 +46,36 @@ pub fn adopt_fd(fd: RawFd, write_timeout: Duration) -> io::Result<std::net::TcpS
     let _ = write_timeout;
     Ok(stream)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn adopted_sockets_have_keepalive_nodelay_and_nonblocking_set() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        let adopted = adopt_fd(accepted.as_raw_fd(), Duration::from_secs(5)).unwrap();
+        assert_ne!(adopted.as_raw_fd(), accepted.as_raw_fd());
+        let sock = SockRef::from(&adopted);
+        assert!(sock.keepalive().unwrap());
+        assert!(sock.tcp_nodelay().unwrap());
+        assert!(sock.nonblocking().unwrap());
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            sock.tcp_user_timeout().unwrap(),
+            Some(Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn non_sockets_and_listeners_are_refused() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(adopt_fd(listener.as_raw_fd(), Duration::from_secs(1)).is_err());
+        assert!(adopt_fd(-1, Duration::from_secs(1)).is_err());
+        let file = std::fs::File::open("/dev/null").unwrap();
+        assert!(adopt_fd(file.as_raw_fd(), Duration::from_secs(1)).is_err());
+    }
+}

@@ -1,0 +1,187 @@
+//! The hub over real loopback sockets, without Node: the test accepts a connection, hands its
+//! fd to the hub and closes its own copy, as the binding does with Node's socket.
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use native_sse_core::{CloseReason, Hub, HubConfig, Message, OverflowPolicy};
+
+struct Fixture {
+    hub: Hub,
+    closes: mpsc::Receiver<(u64, CloseReason)>,
+    listener: TcpListener,
+}
+
+fn fixture(config: HubConfig) -> Fixture {
+    let (tx, closes) = mpsc::channel();
+    let tx = std::sync::Mutex::new(tx);
+    let hub = Hub::new(
+        config,
+        Box::new(move |id, reason| {
+            let _ = tx.lock().unwrap().send((id, reason));
+        }),
+    )
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    Fixture {
+        hub,
+        closes,
+        listener,
+    }
+}
+
+fn config() -> HubConfig {
+    HubConfig {
+        heartbeat: Duration::from_secs(60),
+        worker_threads: 1,
+        ..HubConfig::default()
+    }
+}
+
+impl Fixture {
+    /// Connects a peer and hands the server side to the hub. Returns (client id, peer).
+    fn connect(&self, chunked: bool) -> (u64, TcpStream) {
+        let peer = TcpStream::connect(self.listener.local_addr().unwrap()).unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let (server_side, _) = self.listener.accept().unwrap();
+        let id = self.hub.register(None).unwrap();
+        self.hub
+            .adopt(id, server_side.as_raw_fd(), chunked)
+            .unwrap();
+        drop(server_side);
+        (id, peer)
+    }
+
+    fn next_close(&self) -> (u64, CloseReason) {
+        self.closes.recv_timeout(Duration::from_secs(5)).unwrap()
+    }
+}
+
+fn read_exactly(peer: &mut TcpStream, len: usize) -> Vec<u8> {
+    let mut buf = vec![0; len];
+    peer.read_exact(&mut buf).unwrap();
+    buf
+}
+
+#[test]
+fn broadcast_reaches_every_client_as_one_chunk_each() {
+    let f = fixture(config());
+    let (_, mut a) = f.connect(true);
+    let (_, mut b) = f.connect(false);
+    let delivered = f
+        .hub
+        .broadcast(&Message {
+            data: Some("hi\nthere"),
+            event: Some("greet"),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(delivered, 2);
+    let frame = b"event: greet\ndata: hi\ndata: there\n\n";
+    let mut chunk = format!("{:x}\r\n", frame.len()).into_bytes();
+    chunk.extend_from_slice(frame);
+    chunk.extend_from_slice(b"\r\n");
+    assert_eq!(read_exactly(&mut a, chunk.len()), chunk);
+    assert_eq!(read_exactly(&mut b, frame.len()), frame);
+}
+
+#[test]
+fn heartbeat_follows_idleness() {
+    let f = fixture(HubConfig {
+        heartbeat: Duration::from_millis(50),
+        ..config()
+    });
+    let (_, mut peer) = f.connect(false);
+    let started = Instant::now();
+    assert_eq!(read_exactly(&mut peer, 3), b":\n\n");
+    assert_eq!(read_exactly(&mut peer, 3), b":\n\n");
+    assert!(started.elapsed() >= Duration::from_millis(90));
+    assert!(f.hub.stats().heartbeats >= 2);
+}
+
+#[test]
+fn peer_fin_is_a_client_close_and_is_reported_once() {
+    let f = fixture(config());
+    let (id, peer) = f.connect(true);
+    peer.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(f.next_close(), (id, CloseReason::Client));
+    assert!(f.closes.recv_timeout(Duration::from_millis(100)).is_err());
+    assert_eq!(f.hub.size(), 0);
+}
+
+#[test]
+fn server_close_drains_then_ends_the_chunked_body() {
+    let f = fixture(config());
+    let (id, mut peer) = f.connect(true);
+    f.hub
+        .send(
+            id,
+            &Message {
+                data: Some("last"),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(f.hub.close_client(id, CloseReason::Server));
+    let mut all = Vec::new();
+    peer.read_to_end(&mut all).unwrap();
+    assert_eq!(all, b"c\r\ndata: last\n\n\r\n0\r\n\r\n");
+    assert_eq!(f.next_close(), (id, CloseReason::Server));
+}
+
+#[test]
+fn overflow_disconnects_a_client_that_does_not_read() {
+    let f = fixture(HubConfig {
+        max_queue_bytes: 64 * 1024,
+        overflow: OverflowPolicy::Disconnect,
+        ..config()
+    });
+    let (id, _peer) = f.connect(false);
+    let payload = "x".repeat(16 * 1024);
+    let message = Message {
+        data: Some(&payload),
+        ..Default::default()
+    };
+    // The peer never reads: kernel buffers fill, then the queue, then the policy applies.
+    let mut closed = None;
+    for _ in 0..4000 {
+        f.hub.broadcast(&message).unwrap();
+        if let Ok(close) = f.closes.try_recv() {
+            closed = Some(close);
+            break;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    assert_eq!(closed, Some((id, CloseReason::Slow)));
+    assert!(f.hub.queue_levels().max_client_bytes <= 64 * 1024);
+}
+
+#[test]
+fn a_pending_client_closed_before_adoption_is_reported_and_cannot_be_adopted() {
+    let f = fixture(config());
+    let id = f.hub.register(None).unwrap();
+    assert!(f.hub.close_client(id, CloseReason::Client));
+    assert_eq!(f.next_close(), (id, CloseReason::Client));
+    let peer = TcpStream::connect(f.listener.local_addr().unwrap()).unwrap();
+    let (server_side, _) = f.listener.accept().unwrap();
+    assert!(f.hub.adopt(id, server_side.as_raw_fd(), true).is_err());
+    drop(peer);
+}
+
+#[test]
+fn dropping_the_hub_reports_every_client() {
+    let mut f = fixture(config());
+    let (a, _pa) = f.connect(true);
+    let (b, _pb) = f.connect(true);
+    f.hub.shutdown(Duration::from_secs(1));
+    let mut closes = vec![f.next_close(), f.next_close()];
+    closes.sort_by_key(|c| c.0);
+    assert_eq!(
+        closes,
+        vec![(a, CloseReason::Server), (b, CloseReason::Server)]
+    );
+    assert_eq!(f.hub.size(), 0);
+}
