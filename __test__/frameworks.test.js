@@ -103,3 +103,17 @@ test('HTTP/1.0 clients get an unchunked stream ended by close', async () => {
     await http.close()
   }
 })
+
+test('module-level attach() serves from the default hub', async () => {
+  const sse = require('..')
+  const http = await startHttp((req, res) => streamThree({ attach: sse.attach }, req, res))
+  try {
+    assert.deepEqual(await receiveThree(http.url), ['tick 1', 'tick 2', 'tick 3'])
+    const hub = sse.getDefaultHub()
+    assert.equal(hub.stats().attached, 1)
+    await waitFor(() => hub.size === 0, { what: 'the client to leave' })
+  } finally {
+    await sse.getDefaultHub().close()
+    await http.close()
+  }
+})
