@@ -46,18 +46,32 @@ export interface NativeHubOptions {
   workerThreads: number
 }
 
+/** Counters and queue levels of a hub (`hub.stats()`). */
 export interface NativeHubStats {
+  /** Clients currently registered. */
   clients: number
+  /** Clients ever attached. */
   attached: number
+  /** Clients that left with reason `'client'` (FIN). */
   closedClient: number
+  /** Clients that left with reason `'error'` (RST, broken pipe). */
   closedError: number
+  /** Clients that left with reason `'timeout'`. */
   closedTimeout: number
+  /** Clients that left with reason `'slow'` (queue overflow). */
   closedSlow: number
+  /** Clients that left with reason `'server'`. */
   closedServer: number
+  /** Bytes handed to the kernel, HTTP chunk framing included. */
   bytesWritten: number
+  /** Heartbeat comments written. */
   heartbeats: number
+  /** Events discarded under `overflow: 'drop-oldest'`. */
   eventsDropped: number
+  /** Frames queued or in flight, summed over clients. */
   queuedEvents: number
+  /** Bytes queued or in flight, summed over clients (a shared frame counts once per client). */
   queuedBytes: number
+  /** The largest byte level of a single client: the figure `maxQueueBytes` bounds. */
   maxClientQueuedBytes: number
 }

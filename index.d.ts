@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { NativeHubStats } from './binding'
 
 /** Why a client left. Reported exactly once per client. */
 export type CloseReason =
@@ -68,28 +69,8 @@ export interface AttachOptions {
   transport?: 'auto' | 'native'
 }
 
-export interface HubStats {
-  /** Clients currently registered. */
-  clients: number
-  /** Clients ever attached. */
-  attached: number
-  closedClient: number
-  closedError: number
-  closedTimeout: number
-  closedSlow: number
-  closedServer: number
-  /** Bytes handed to the kernel, HTTP chunk framing included. */
-  bytesWritten: number
-  heartbeats: number
-  /** Events discarded under `overflow: 'drop-oldest'`. */
-  eventsDropped: number
-  /** Frames queued or in flight, summed over clients. */
-  queuedEvents: number
-  /** Bytes queued or in flight, summed over clients (shared frames count once per client). */
-  queuedBytes: number
-  /** The largest byte level of a single client: the figure `maxQueueBytes` bounds. */
-  maxClientQueuedBytes: number
-}
+/** Counters and queue levels returned by `hub.stats()`. */
+export type HubStats = NativeHubStats
 
 /** An SSE error. `code` is stable: branch on it, not on the message. */
 export interface SseError extends Error {

@@ -40,20 +40,34 @@ pub struct NativeHubOptions {
     pub worker_threads: f64,
 }
 
+/// Counters and queue levels of a hub (`hub.stats()`).
 #[napi(object)]
 pub struct NativeHubStats {
+    /// Clients currently registered.
     pub clients: u32,
+    /// Clients ever attached.
     pub attached: f64,
+    /// Clients that left with reason `'client'` (FIN).
     pub closed_client: f64,
+    /// Clients that left with reason `'error'` (RST, broken pipe).
     pub closed_error: f64,
+    /// Clients that left with reason `'timeout'`.
     pub closed_timeout: f64,
+    /// Clients that left with reason `'slow'` (queue overflow).
     pub closed_slow: f64,
+    /// Clients that left with reason `'server'`.
     pub closed_server: f64,
+    /// Bytes handed to the kernel, HTTP chunk framing included.
     pub bytes_written: f64,
+    /// Heartbeat comments written.
     pub heartbeats: f64,
+    /// Events discarded under `overflow: 'drop-oldest'`.
     pub events_dropped: f64,
+    /// Frames queued or in flight, summed over clients.
     pub queued_events: f64,
+    /// Bytes queued or in flight, summed over clients (a shared frame counts once per client).
     pub queued_bytes: f64,
+    /// The largest byte level of a single client: the figure `maxQueueBytes` bounds.
     pub max_client_queued_bytes: f64,
 }
 
@@ -110,6 +124,30 @@ impl TryFrom<NativeHubOptions> for HubConfig {
 
 fn client_id(id: f64) -> Result<u64, Code> {
     whole_number("client id", id, 1.0, 9_007_199_254_740_991.0)
+}
+
+/// The message fields as they arrive from JS, positional to avoid building an object per call.
+struct MessageArgs {
+    data: Option<Either<String, Buffer>>,
+    event: Option<String>,
+    id: Option<String>,
+    retry: Option<f64>,
+}
+
+impl MessageArgs {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Message<'_>) -> std::result::Result<T, SseError>,
+    ) -> Result<T, Code> {
+        let data = data_text(&self.data);
+        let message = Message {
+            data: data.as_deref(),
+            event: self.event.as_deref(),
+            id: self.id.as_deref(),
+            retry: retry_value(self.retry)?,
+        };
+        f(&message).map_err(sse_error)
+    }
 }
 
 /// The body of `data` as text: strings as they are, Buffers decoded as UTF-8 (invalid
@@ -194,14 +232,13 @@ impl NativeHub {
     ) -> Result<bool, Code> {
         let hub = self.hub()?;
         let id = client_id(id)?;
-        let data = data_text(&data);
-        let message = Message {
-            data: data.as_deref(),
-            event: event.as_deref(),
-            id: event_id.as_deref(),
-            retry: retry_value(retry)?,
+        let args = MessageArgs {
+            data,
+            event,
+            id: event_id,
+            retry,
         };
-        hub.send(id, &message).map_err(sse_error)
+        args.with(|message| hub.send(id, message))
     }
 
     #[napi(catch_unwind)]
@@ -213,14 +250,13 @@ impl NativeHub {
         retry: Option<f64>,
     ) -> Result<u32, Code> {
         let hub = self.hub()?;
-        let data = data_text(&data);
-        let message = Message {
-            data: data.as_deref(),
-            event: event.as_deref(),
-            id: event_id.as_deref(),
-            retry: retry_value(retry)?,
+        let args = MessageArgs {
+            data,
+            event,
+            id: event_id,
+            retry,
         };
-        Ok(hub.broadcast(&message).map_err(sse_error)? as u32)
+        Ok(args.with(|message| hub.broadcast(message))? as u32)
     }
 
     #[napi(catch_unwind)]
