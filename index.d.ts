@@ -103,11 +103,11 @@ export declare class Client extends EventEmitter {
   readonly closeReason: CloseReason | null
   /** Aborted when the client leaves, with the close reason as `signal.reason`. */
   readonly signal: AbortSignal
-  /** Queues one event for this client. Returns false if it has already left. Throws on invalid input. */
+  /** Queues one event for this client. Returns false once it has left or `close()` was called. Throws on invalid input. */
   send(message: SseMessage): boolean
   /** Queues a comment (one `: ` line per line of text). Returns false if the client has left. */
   comment(text: string): boolean
-  /** Ends the stream after what is already queued; `'close'` follows with `'server'`. */
+  /** Ends the stream after what is already queued (later sends return false); `'close'` follows with `'server'`. */
   close(): void
   /** Fired exactly once, however the client left. */
   on(event: 'close', listener: (reason: CloseReason) => void): this

@@ -21,7 +21,7 @@ class Client extends EventEmitter {
     this.lastEventId = lastEventId
   }
 
-  /** Queues one event for this client. Returns false if the client has already left. */
+  /** Queues one event for this client. Returns false if the client has left or close() was called. */
   send (message) {
     if (this.#closeReason !== null) return false
     return this.#hub._sendTo(this.id, message)
@@ -33,7 +33,7 @@ class Client extends EventEmitter {
     return this.#hub._commentTo(this.id, text)
   }
 
-  /** Ends the stream after what is already queued; 'close' follows with reason 'server'. */
+  /** Ends the stream after what is already queued (later sends return false); 'close' follows with reason 'server'. */
   close () {
     if (this.#closeReason === null) this.#hub._closeClient(this.id)
   }

@@ -243,6 +243,9 @@ impl Hub {
         {
             let clients = self.inner.read_clients();
             for client in clients.values() {
+                if client.close_requested().is_some() {
+                    continue;
+                }
                 match client.queue.push(frame.clone()) {
                     Push::Overflow => overflowed.push(client.clone()),
                     push => {
@@ -276,7 +279,12 @@ impl HubInner {
         self.read_clients().get(&id).cloned()
     }
 
+    /// Queues for one client. A client asked to close takes nothing more: its writer may
+    /// already have drained and ended the stream, so a later frame could never be written.
     fn deliver(&self, client: &ClientShared, frame: Bytes) -> bool {
+        if client.close_requested().is_some() {
+            return false;
+        }
         match client.queue.push(frame) {
             Push::Overflow => {
                 self.close(client, CloseReason::Slow);

@@ -126,6 +126,11 @@ fn server_close_drains_then_ends_the_chunked_body() {
         )
         .unwrap();
     assert!(f.hub.close_client(id, CloseReason::Server));
+    let late = Message {
+        data: Some("too late"),
+        ..Default::default()
+    };
+    assert!(!f.hub.send(id, &late).unwrap());
     let mut all = Vec::new();
     peer.read_to_end(&mut all).unwrap();
     assert_eq!(all, b"c\r\ndata: last\n\n\r\n0\r\n\r\n");
