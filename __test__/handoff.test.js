@@ -134,3 +134,18 @@ test('HTTP/2 cannot be handed off: attach throws ERR_SSE_TRANSPORT_UNAVAILABLE a
     await new Promise((resolve) => server.close(resolve))
   }
 })
+
+test("no epoll registration is left under Node's fd after the handoff, io_uring or not", async () => {
+  const { execFile } = require('node:child_process')
+  const path = require('node:path')
+  for (const uring of ['0', '1']) {
+    const stdout = await new Promise((resolve, reject) => execFile(process.execPath,
+      [path.join(__dirname, 'fixtures', 'epoll-probe.js')],
+      { env: { ...process.env, UV_USE_IO_URING: uring }, timeout: 10_000 },
+      (error, out) => (error ? reject(error) : resolve(out))))
+    const { fd, before, after } = JSON.parse(stdout)
+    assert.deepEqual(before, [fd], 'before the handoff only libuv watches the socket')
+    assert.ok(after.length > 0, 'the runtime watches the socket after the handoff')
+    assert.ok(!after.includes(fd), `UV_USE_IO_URING=${uring}: a registration under fd ${fd} was left behind`)
+  }
+})
