@@ -151,6 +151,8 @@ async function idleMemory (kind) {
     kind,
     clients: IDLE_CLIENTS,
     rssPerClientBytes: Math.round((after.rss - before.rss) / IDLE_CLIENTS),
+    // RSS outside the V8 heap: sockets' user-space state, Node's C++ objects, the Rust side.
+    outsideJsHeapPerClientBytes: Math.round(((after.rss - after.heapTotal) - (before.rss - before.heapTotal)) / IDLE_CLIENTS),
     jsHeapPerClientBytes: Math.round((after.heapUsed - before.heapUsed) / IDLE_CLIENTS)
   }
 }

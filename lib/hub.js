@@ -8,6 +8,8 @@ const { assertNativeAvailable, writeHead, handOff } = require('./native-transpor
 
 /** How long hub.close() lets writer tasks drain before cutting them, beyond writeTimeoutMs. */
 const SHUTDOWN_GRACE_MS = 1000
+/** How long stopping the runtime may block the JS thread once every client had its chance. */
+const RUNTIME_STOP_MS = 100
 
 class Hub {
   #native
@@ -112,8 +114,9 @@ class Hub {
       ])
       clearTimeout(timer)
     }
-    // Cuts whatever is left; their guards report 'server' through the close callback.
-    this.#native.shutdown(SHUTDOWN_GRACE_MS)
+    // Cuts whatever is left (their guards report 'server' through the close callback). The
+    // drain already had its time above, so the runtime gets only a moment to stop.
+    this.#native.shutdown(RUNTIME_STOP_MS)
     // Close notifications queued by the shutdown arrive on the next turns of the loop.
     for (let i = 0; i < 10 && this.#clients.size > 0; i++) await new Promise((resolve) => setImmediate(resolve))
     for (const [id, client] of this.#clients) {

@@ -41,6 +41,7 @@ pub(crate) async fn serve(
     let mut discard = [0u8; 64];
     let mut last_write = Instant::now();
     let mut blocked_since: Option<Instant> = None;
+    let mut cut = false;
     let timer = sleep_until(last_write + settings.heartbeat);
     tokio::pin!(timer);
 
@@ -111,8 +112,13 @@ pub(crate) async fn serve(
             }
             _ = &mut timer => {
                 if pending {
-                    // A server-initiated close that cannot drain still ends as a server close.
-                    break if draining { CloseReason::Server } else { CloseReason::Timeout };
+                    if draining {
+                        // A server-initiated close that cannot drain still ends as a server
+                        // close, but is cut like a timeout.
+                        cut = true;
+                        break CloseReason::Server;
+                    }
+                    break CloseReason::Timeout;
                 }
                 batch.set_unqueued(Bytes::from_static(HEARTBEAT));
                 stats.add_heartbeat();
@@ -121,7 +127,7 @@ pub(crate) async fn serve(
     };
 
     batch.discard(&client.queue);
-    if matches!(reason, CloseReason::Slow | CloseReason::Timeout) {
+    if cut || matches!(reason, CloseReason::Slow | CloseReason::Timeout) {
         // A peer that stopped reading would keep our unsent bytes in the kernel until its own
         // timeout; a reset frees them now.
         let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
