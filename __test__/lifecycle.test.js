@@ -185,3 +185,14 @@ test('churn: 1,000 clients connect and leave (half FIN, half RST); size and fds 
     await s.stop()
   }
 })
+
+test('closed hubs release their runtime threads', async () => {
+  const threads = () => Number(require('node:fs').readFileSync('/proc/self/status', 'utf8').match(/^Threads:\s+(\d+)/m)[1])
+  const warm = createHub({ workerThreads: 2 })
+  await warm.close()
+  const baseline = threads()
+  const hubs = Array.from({ length: 10 }, () => createHub({ workerThreads: 2 }))
+  assert.ok(threads() >= baseline + 20, 'each hub runs its own workers')
+  await Promise.all(hubs.map((hub) => hub.close()))
+  await waitFor(() => threads() <= baseline, { what: `threads to return to ${baseline}`, timeoutMs: 5000 })
+})
