@@ -10,14 +10,31 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 export declare class NativeHub {
-  constructor(options: NativeHubOptions, onClose: (clientId: number, reason: string) => void)
-  /** Registers a client before its socket is adopted; returns its id. */
-  register(retry?: number | undefined | null): number
+  /**
+   * `onEvent(kind, clientId, payload)` receives, in order: `0` closed (payload: the reason),
+   * `1` write (payload: a Buffer), `2` end, `3` destroy. See `src/events.rs`.
+   */
+  constructor(options: NativeHubOptions, onEvent: (kind: number, clientId: number, payload: Buffer | string | null) => void)
+  /**
+   * Registers a client, subscribed to `channels`, before its transport starts; returns its
+   * id.
+   */
+  register(retry: number | undefined | null, channels: Array<string>): number
   /**
    * Takes over the socket `fd` for client `id`. Call after the response head is flushed and
    * reading is stopped, then close Node's own handle.
    */
   adopt(id: number, fd: number, chunked: boolean): void
+  /**
+   * Serves client `id` through JS: batches arrive as `write` events; call `nodeWritable`
+   * when the response accepts more.
+   */
+  startNode(id: number): void
+  /** The last batch written to client `id` was accepted by its response. */
+  nodeWritable(id: number): boolean
+  publish(channel: string, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number
+  /** Subscribers of `channel`. */
+  channelSize(channel: string): number
   send(id: number, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): boolean
   broadcast(data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number
   comment(id: number, text: string): boolean

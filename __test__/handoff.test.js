@@ -101,12 +101,12 @@ test('retryMs is sent first on connect', async () => {
   }
 })
 
-test('HTTP/2 cannot be handed off: attach throws ERR_SSE_TRANSPORT_UNAVAILABLE and writes nothing', async () => {
+test("transport: 'native' on HTTP/2 throws ERR_SSE_TRANSPORT_UNAVAILABLE and writes nothing", async () => {
   const hub = createHub()
   const errors = []
   const server = http2.createServer((req, res) => {
     try {
-      hub.attach(req, res)
+      hub.attach(req, res, { transport: 'native' })
     } catch (error) {
       errors.push(error)
       res.writeHead(503, { 'content-type': 'text/plain' })

@@ -12,13 +12,15 @@ class Client extends EventEmitter {
   #controller = null
   #closeReason = null
 
-  constructor (hub, id, lastEventId) {
+  constructor (hub, id, lastEventId, transport) {
     super()
     this.#hub = hub
     /** Hub-unique id of this client. */
     this.id = id
     /** The `Last-Event-ID` request header, or '' when the client sent none. */
     this.lastEventId = lastEventId
+    /** 'native' when Rust writes the socket, 'node' when batches are written through Node. */
+    this.transport = transport
   }
 
   /** Queues one event for this client. Returns false if the client has left or close() was called. */

@@ -3,18 +3,33 @@
 const { NativeHub } = require('../binding')
 const { Client } = require('./client')
 const { sseError, fromNative } = require('./errors')
-const { hubOptions, attachOptions, messageArgs, commentText, describe } = require('./options')
-const { assertNativeAvailable, writeHead, handOff } = require('./native-transport')
+const { hubOptions, attachOptions, messageArgs, commentText, channelName, describe } = require('./options')
+const { nativeUnavailableReason, handOff } = require('./native-transport')
+const { NodeSink, errorSourcesOf } = require('./node-transport')
+const { writeResponseHead, writeStreamHead } = require('./head')
 
 /** How long hub.close() lets writer tasks drain before cutting them, beyond writeTimeoutMs. */
 const SHUTDOWN_GRACE_MS = 1000
 /** How long stopping the runtime may block the JS thread once every client had its chance. */
 const RUNTIME_STOP_MS = 100
 
+// Kinds of the native hub's events, in the order src/events.rs numbers them.
+const CLOSED = 0
+const WRITE = 1
+const END = 2
+const DESTROY = 3
+
+/** A raw HTTP/2 stream from `server.on('stream', (stream, headers) => ...)`. */
+function isHttp2Stream (value) {
+  return value !== null && typeof value === 'object' && typeof value.respond === 'function' &&
+    typeof value.pushAllowed === 'boolean'
+}
+
 class Hub {
   #native
   #options
   #clients = new Map()
+  #sinks = new Map()
   #closing = null
   #emptyWaiters = []
 
@@ -22,7 +37,7 @@ class Hub {
     this.#options = hubOptions(options)
     const { retryMs, ...nativeOptions } = this.#options
     try {
-      this.#native = new NativeHub(nativeOptions, (id, reason) => this.#onNativeClose(id, reason))
+      this.#native = new NativeHub(nativeOptions, (kind, id, payload) => this.#onNativeEvent(kind, id, payload))
     } catch (error) {
       throw fromNative(error)
     }
@@ -30,40 +45,48 @@ class Hub {
 
   /**
    * Takes over an HTTP response as an event stream and returns its Client. The response head
-   * is sent at once; from then on the connection belongs to the hub.
+   * is sent at once; from then on the connection belongs to the hub. Also accepts a raw
+   * HTTP/2 stream and its request headers: attach(stream, headers, options).
    */
   attach (req, res, options) {
     if (this.#closing !== null) {
       throw sseError(Error, 'ERR_SSE_HUB_CLOSED', 'the hub is closed; create a new hub with createHub() to serve more clients')
     }
-    if (req === null || typeof req !== 'object' || typeof req.headers !== 'object') {
-      throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT', `attach(req, res): req must be an http.IncomingMessage, got ${describe(req)}`)
+    const rawStream = isHttp2Stream(req)
+    if (!rawStream && (req === null || typeof req !== 'object' || typeof req.headers !== 'object')) {
+      throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT',
+        `attach(req, res): req must be an http.IncomingMessage, http2.Http2ServerRequest or http2 stream, got ${describe(req)}`)
     }
-    if (res === null || typeof res !== 'object' || typeof res.writeHead !== 'function') {
-      throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT', `attach(req, res): res must be an http.ServerResponse, got ${describe(res)}`)
+    if (rawStream ? (res === null || typeof res !== 'object') : (res === null || typeof res !== 'object' || typeof res.writeHead !== 'function')) {
+      throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT', rawStream
+        ? `attach(stream, headers): headers must be the stream's request headers, got ${describe(res)}`
+        : `attach(req, res): res must be an http.ServerResponse, got ${describe(res)}`)
     }
-    const { retryMs } = attachOptions(options, this.#options.retryMs)
-    assertNativeAvailable(req, res)
+    const { retryMs, transport, channels } = attachOptions(options, this.#options.retryMs)
+    const unavailable = rawStream ? 'a raw HTTP/2 stream is multiplexed by Node' : nativeUnavailableReason(req, res)
+    if (transport === 'native' && unavailable !== null) {
+      throw sseError(Error, 'ERR_SSE_TRANSPORT_UNAVAILABLE',
+        `cannot stream natively: ${unavailable}. Use transport: 'auto' (the default) or 'node' to serve it through Node`)
+    }
+    const native = transport !== 'node' && unavailable === null
 
-    const chunked = writeHead(req, res)
-    const id = this.#call(() => this.#native.register(retryMs))
-    const lastEventId = req.headers['last-event-id']
-    const client = new Client(this, id, typeof lastEventId === 'string' ? lastEventId : '')
+    const requestHeaders = rawStream ? res : req.headers
+    const chunked = rawStream ? (writeStreamHead(req), false) : writeResponseHead(req, res)
+    const id = this.#call(() => this.#native.register(retryMs, channels))
+    const lastEventId = requestHeaders['last-event-id']
+    const client = new Client(this, id, typeof lastEventId === 'string' ? lastEventId : '', native ? 'native' : 'node')
     this.#clients.set(id, client)
 
-    if (req.method === 'HEAD') {
-      // Node sends no body for HEAD: the head alone answers it.
-      res.end()
+    const method = rawStream ? requestHeaders[':method'] : req.method
+    if (method === 'HEAD') {
+      // No body for HEAD: the head alone answers it.
+      ;(rawStream ? req : res).end()
       this.#native.closeClient(id, 'server')
-      return client
+    } else if (native) {
+      this.#startNative(id, req.socket, chunked)
+    } else {
+      this.#startNode(id, rawStream ? req : res, errorSourcesOf(req, res, rawStream))
     }
-    const native = this.#native
-    handOff(native, id, req.socket, chunked, this.#options.writeTimeoutMs, (reason, error) => {
-      if (reason !== null) {
-        if (error) client._adoptError = error
-        native.closeClient(id, reason)
-      }
-    })
     return client
   }
 
@@ -73,7 +96,14 @@ class Hub {
     return this.#call(() => this.#native.broadcast(...args))
   }
 
-  /** Sends a comment line to every client. */
+  /** Sends one event to the clients subscribed to `channel`. Returns the recipients. */
+  publish (channel, message) {
+    const name = channelName(channel)
+    const args = messageArgs(message)
+    return this.#call(() => this.#native.publish(name, ...args))
+  }
+
+  /** Sends a comment to every client. */
   comment (text) {
     const checked = commentText(text)
     return this.#call(() => this.#native.broadcastComment(checked))
@@ -82,6 +112,11 @@ class Hub {
   /** Connected clients (including ones whose handoff is in progress). */
   get size () {
     return this.#native.size
+  }
+
+  /** Clients subscribed to `channel`. */
+  channelSize (channel) {
+    return this.#native.channelSize(channelName(channel))
   }
 
   /** Counters and queue levels, for metrics and leak checks. */
@@ -114,14 +149,14 @@ class Hub {
       ])
       clearTimeout(timer)
     }
-    // Cuts whatever is left (their guards report 'server' through the close callback). The
+    // Cuts whatever is left (their guards report 'server' through the event callback). The
     // drain already had its time above, so the runtime gets only a moment to stop.
     this.#native.shutdown(RUNTIME_STOP_MS)
     // Close notifications queued by the shutdown arrive on the next turns of the loop.
     for (let i = 0; i < 10 && this.#clients.size > 0; i++) await new Promise((resolve) => setImmediate(resolve))
-    for (const [id, client] of this.#clients) {
-      this.#clients.delete(id)
-      client._closed('server')
+    for (const id of [...this.#clients.keys()]) {
+      this.#sinks.get(id)?.destroy()
+      this.#onClosed(id, 'server')
     }
   }
 
@@ -139,7 +174,38 @@ class Hub {
     this.#native.closeClient(id, 'server')
   }
 
-  #onNativeClose (id, reason) {
+  #startNative (id, socket, chunked) {
+    const native = this.#native
+    handOff(native, id, socket, chunked, this.#options.writeTimeoutMs, (reason) => {
+      if (reason !== null) native.closeClient(id, reason)
+    })
+  }
+
+  #startNode (id, writable, errorSources) {
+    const sink = new NodeSink(this.#native, id, writable, errorSources)
+    this.#sinks.set(id, sink)
+    if (sink.alreadyClosed) {
+      this.#native.closeClient(id, 'client')
+      return
+    }
+    this.#call(() => this.#native.startNode(id))
+  }
+
+  #onNativeEvent (kind, id, payload) {
+    if (kind === CLOSED) return this.#onClosed(id, payload)
+    const sink = this.#sinks.get(id)
+    if (sink === undefined) return
+    if (kind === WRITE) sink.write(payload)
+    else if (kind === END) sink.end()
+    else if (kind === DESTROY) sink.destroy()
+  }
+
+  #onClosed (id, reason) {
+    const sink = this.#sinks.get(id)
+    if (sink !== undefined) {
+      this.#sinks.delete(id)
+      sink.detach()
+    }
     const client = this.#clients.get(id)
     if (client === undefined) return
     this.#clients.delete(id)

@@ -1,9 +1,8 @@
 'use strict'
 
 // Hands an accepted HTTP/1.x connection from Node to the Rust runtime (see DESIGN.md, "Facts
-// measured on a throwaway prototype"). Node writes the response head, so headers that
-// middleware set with res.setHeader() (CORS, request ids) go out with it and Node validates
-// them. Once Node's own write queue is empty, Rust duplicates the fd, JS stops reading and
+// measured on a throwaway prototype"). Node writes the response head first (head.js). Once
+// Node's own write queue is empty, Rust duplicates the fd, JS stops reading and
 // destroys its socket: Node closes only its own descriptor, so nothing reaches the peer, and
 // the connection leaves Node's bookkeeping (server.close(), request and keep-alive timeouts).
 
@@ -32,25 +31,8 @@ function assertNativeAvailable (req, res) {
   const reason = nativeUnavailableReason(req, res)
   if (reason !== null) {
     throw sseError(Error, 'ERR_SSE_TRANSPORT_UNAVAILABLE',
-      `cannot stream natively: ${reason}. The Node transport for such connections is not available yet; serve SSE over plain HTTP/1.1`)
+      `cannot stream natively: ${reason}. Use transport: 'auto' (the default) or 'node' to serve it through Node`)
   }
-}
-
-/** Writes and flushes the event-stream head through Node. Returns whether Node chose chunked
- *  framing, which Rust must then continue. */
-function writeHead (req, res) {
-  if (!res.headersSent) {
-    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8')
-    res.setHeader('Cache-Control', 'no-cache, no-transform')
-    res.setHeader('X-Accel-Buffering', 'no')
-    // A body without length is framed by Node (chunked on HTTP/1.1, by close on HTTP/1.0);
-    // a length or an encoding set by middleware would make the stream invalid.
-    res.removeHeader('Content-Length')
-    res.removeHeader('Content-Encoding')
-    if (req.httpVersionMinor >= 1) res.setHeader('Connection', 'keep-alive')
-    res.flushHeaders()
-  }
-  return res.chunkedEncoding === true
 }
 
 function flushed (socket) {
@@ -93,4 +75,4 @@ function handOff (native, id, socket, chunked, waitLimitMs, done) {
 
 function ignore () {}
 
-module.exports = { nativeUnavailableReason, assertNativeAvailable, writeHead, handOff }
+module.exports = { nativeUnavailableReason, assertNativeAvailable, handOff }

@@ -14,9 +14,11 @@ const HUB_DEFAULTS = Object.freeze({
   workerThreads: undefined
 })
 
-const ATTACH_KEYS = new Set(['retryMs', 'transport'])
+const ATTACH_KEYS = new Set(['retryMs', 'transport', 'channels'])
 const MESSAGE_KEYS = new Set(['data', 'event', 'id', 'retry'])
-const TRANSPORTS = new Set(['auto', 'native'])
+const TRANSPORTS = new Set(['auto', 'native', 'node'])
+/** Longest channel name, in UTF-16 code units: names are keys, not payloads. */
+const MAX_CHANNEL_LENGTH = 256
 
 function rejectUnknownKeys (object, allowed, what) {
   for (const key in object) {
@@ -89,10 +91,30 @@ function attachOptions (options, hubRetryMs) {
   const transport = given.transport === undefined ? 'auto' : given.transport
   if (!TRANSPORTS.has(transport)) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
-      `transport must be 'auto' or 'native', got ${describe(transport)}`)
+      `transport must be 'auto', 'native' or 'node', got ${describe(transport)}`)
   }
   const retryMs = given.retryMs === undefined ? hubRetryMs : retryValue(given.retryMs, 'retryMs')
-  return { transport, retryMs }
+  const channels = given.channels === undefined ? [] : channelList(given.channels)
+  return { transport, retryMs, channels }
+}
+
+function channelList (channels) {
+  if (!Array.isArray(channels)) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `channels must be an array of strings, got ${describe(channels)}`)
+  }
+  for (const name of channels) channelName(name)
+  return [...new Set(channels)]
+}
+
+function channelName (name) {
+  if (typeof name !== 'string' || name.length === 0) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_CHANNEL', `a channel name must be a non-empty string, got ${describe(name)}`)
+  }
+  if (name.length > MAX_CHANNEL_LENGTH) {
+    throw sseError(RangeError, 'ERR_SSE_INVALID_CHANNEL',
+      `channel names are at most ${MAX_CHANNEL_LENGTH} characters, got ${name.length}`)
+  }
+  return name
 }
 
 /**
@@ -154,4 +176,4 @@ function describe (value) {
   return `${typeof value} ${String(value)}`
 }
 
-module.exports = { HUB_DEFAULTS, hubOptions, attachOptions, messageArgs, commentText, describe }
+module.exports = { HUB_DEFAULTS, hubOptions, attachOptions, messageArgs, commentText, channelName, describe }

@@ -11,22 +11,17 @@ use std::os::fd::RawFd;
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
-use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use native_sse_core::{
     CloseReason, Hub, HubConfig, Message, OverflowPolicy, SseError, StatsSnapshot,
 };
 
 mod code;
+mod events;
 mod uv;
 
 use code::Code;
-
-/// `(clientId, reason)`, delivered on the JS thread. Weak: pending close notifications do not
-/// keep the process alive on their own, and one function serves the whole hub (one
-/// `uv_async_t`, not one per connection).
-type CloseNotifier =
-    ThreadsafeFunction<FnArgs<(f64, String)>, (), FnArgs<(f64, String)>, Status, false, true>;
+use events::JsEvents;
 
 /// Hub options after JS-side defaults were applied. Times in milliseconds.
 #[napi(object)]
@@ -170,23 +165,20 @@ fn retry_value(retry: Option<f64>) -> Result<Option<u64>, Code> {
 
 #[napi]
 impl NativeHub {
+    /// `onEvent(kind, clientId, payload)` receives, in order: `0` closed (payload: the reason),
+    /// `1` write (payload: a Buffer), `2` end, `3` destroy. See `src/events.rs`.
     #[napi(
         constructor,
         catch_unwind,
-        ts_args_type = "options: NativeHubOptions, onClose: (clientId: number, reason: string) => void"
+        ts_args_type = "options: NativeHubOptions, onEvent: (kind: number, clientId: number, payload: Buffer | string | null) => void"
     )]
-    pub fn new(options: NativeHubOptions, on_close: CloseNotifier) -> Result<Self, Code> {
+    pub fn new(
+        options: NativeHubOptions,
+        on_event: Function<'_, events::JsArgs, ()>,
+    ) -> Result<Self, Code> {
         let config = HubConfig::try_from(options)?;
-        let notify = move |id: u64, reason: CloseReason| {
-            // NonBlocking: called from runtime threads that must never wait on the JS thread.
-            // The queue is unbounded, so this only fails once the function is being released
-            // (environment teardown), when nobody is left to notify.
-            let _ = on_close.call(
-                FnArgs::from((id as f64, reason.as_str().to_string())),
-                ThreadsafeFunctionCallMode::NonBlocking,
-            );
-        };
-        let hub = Hub::new(config, Box::new(notify))
+        let events = JsEvents::new(&on_event).map_err(|e| Code::Internal.error(e.reason))?;
+        let hub = Hub::new(config, Box::new(events))
             .map_err(|e| Code::Internal.error(format!("cannot start the runtime: {e}")))?;
         Ok(NativeHub { hub: Some(hub) })
     }
@@ -197,9 +189,10 @@ impl NativeHub {
             .ok_or_else(|| Code::from(&SseError::HubClosed).of(SseError::HubClosed))
     }
 
-    /// Registers a client before its socket is adopted; returns its id.
+    /// Registers a client, subscribed to `channels`, before its transport starts; returns its
+    /// id.
     #[napi(catch_unwind)]
-    pub fn register(&self, retry: Option<f64>) -> Result<f64, Code> {
+    pub fn register(&self, retry: Option<f64>, channels: Vec<String>) -> Result<f64, Code> {
         let hub = self.hub()?;
         let initial = match retry_value(retry)? {
             Some(retry) => Some(encoded(Message {
@@ -208,7 +201,7 @@ impl NativeHub {
             })?),
             None => None,
         };
-        Ok(hub.register(initial).map_err(sse_error)? as f64)
+        Ok(hub.register(initial, channels).map_err(sse_error)? as f64)
     }
 
     /// Takes over the socket `fd` for client `id`. Call after the response head is flushed and
@@ -219,6 +212,48 @@ impl NativeHub {
         let id = client_id(id)?;
         uv::forget_fd(&env, fd as RawFd);
         hub.adopt(id, fd as RawFd, chunked).map_err(sse_error)
+    }
+
+    /// Serves client `id` through JS: batches arrive as `write` events; call `nodeWritable`
+    /// when the response accepts more.
+    #[napi(catch_unwind)]
+    pub fn start_node(&self, id: f64) -> Result<(), Code> {
+        let hub = self.hub()?;
+        hub.start_node(client_id(id)?).map_err(sse_error)
+    }
+
+    /// The last batch written to client `id` was accepted by its response.
+    #[napi(catch_unwind)]
+    pub fn node_writable(&self, id: f64) -> Result<bool, Code> {
+        let hub = self.hub()?;
+        Ok(hub.node_writable(client_id(id)?))
+    }
+
+    #[napi(catch_unwind)]
+    pub fn publish(
+        &self,
+        channel: String,
+        data: Option<Either<String, Buffer>>,
+        event: Option<String>,
+        event_id: Option<String>,
+        retry: Option<f64>,
+    ) -> Result<u32, Code> {
+        let hub = self.hub()?;
+        let args = MessageArgs {
+            data,
+            event,
+            id: event_id,
+            retry,
+        };
+        Ok(args.with(|message| hub.publish(&channel, message))? as u32)
+    }
+
+    /// Subscribers of `channel`.
+    #[napi(catch_unwind)]
+    pub fn channel_size(&self, channel: String) -> u32 {
+        self.hub
+            .as_ref()
+            .map_or(0, |hub| hub.channel_size(&channel) as u32)
     }
 
     #[napi(catch_unwind)]

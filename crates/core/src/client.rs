@@ -1,6 +1,7 @@
 //! State shared between a client's producers and its writer task.
 
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 
 use tokio::sync::Notify;
 
@@ -19,23 +20,29 @@ pub(crate) enum Phase {
 
 pub struct ClientShared {
     pub id: u64,
+    /// Channels the client subscribed to at attach; fixed for its lifetime.
+    pub channels: Box<[Arc<str>]>,
     pub queue: ClientQueue,
     /// Data was queued (or a close was requested) while the writer may be idle.
     pub(crate) wake: Notify,
     /// A close was requested. Separate from `wake` so a writer blocked on a full socket is not
     /// woken by every new frame, only by the request that ends it.
     pub(crate) closing: Notify,
+    /// Node transport: JS has written the last batch and the response accepts more.
+    pub(crate) writable: Notify,
     close_request: AtomicU8,
     phase: AtomicU8,
 }
 
 impl ClientShared {
-    pub(crate) fn new(id: u64, queue: ClientQueue) -> Self {
+    pub(crate) fn new(id: u64, queue: ClientQueue, channels: Box<[Arc<str>]>) -> Self {
         ClientShared {
             id,
+            channels,
             queue,
             wake: Notify::new(),
             closing: Notify::new(),
+            writable: Notify::new(),
             close_request: AtomicU8::new(0),
             phase: AtomicU8::new(Phase::Pending as u8),
         }

@@ -2,9 +2,12 @@
 //!
 //! Producers (the JS thread) only touch the registry under a read lock and push refcounted
 //! frames into per-client queues; everything that blocks or waits happens on the runtime's
-//! threads. A client's end is reported through `on_close` exactly once: either by its writer
-//! task's drop guard (even on panic or runtime shutdown), or directly when it closes before
-//! its socket was ever adopted.
+//! threads. A client's end is reported through `HubEvents::closed` exactly once: either by its
+//! writer task's drop guard (even on panic or runtime shutdown), or directly when it closes
+//! before its transport was started.
+//!
+//! Channels are a second index over the same clients: `publish(channel)` walks only the
+//! subscribers of that channel, `broadcast` walks everyone.
 
 use std::collections::HashMap;
 use std::io;
@@ -20,12 +23,12 @@ use crate::close::CloseReason;
 use crate::config::HubConfig;
 use crate::connection::{serve, ConnectionSettings};
 use crate::error::SseError;
+use crate::events::HubEvents;
 use crate::frame::{encode_comment, Message};
+use crate::node_connection::{serve_node, NodeSettings};
 use crate::queue::{ClientQueue, Push};
 use crate::socket::adopt_fd;
 use crate::stats::{Stats, StatsSnapshot};
-
-pub type CloseCallback = Box<dyn Fn(u64, CloseReason) + Send + Sync>;
 
 pub struct Hub {
     inner: Arc<HubInner>,
@@ -34,11 +37,19 @@ pub struct Hub {
 
 struct HubInner {
     config: HubConfig,
-    clients: RwLock<HashMap<u64, Arc<ClientShared>>>,
+    registry: RwLock<Registry>,
     next_id: AtomicU64,
     closed: AtomicBool,
     stats: Arc<Stats>,
-    on_close: CloseCallback,
+    events: Box<dyn HubEvents>,
+}
+
+type ClientMap = HashMap<u64, Arc<ClientShared>>;
+
+#[derive(Default)]
+struct Registry {
+    clients: ClientMap,
+    channels: HashMap<Arc<str>, ClientMap>,
 }
 
 /// Per-client queue levels, summed over the hub.
@@ -52,7 +63,7 @@ pub struct QueueLevels {
 }
 
 impl Hub {
-    pub fn new(config: HubConfig, on_close: CloseCallback) -> io::Result<Hub> {
+    pub fn new(config: HubConfig, events: Box<dyn HubEvents>) -> io::Result<Hub> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads)
             .thread_name("native-sse")
@@ -62,11 +73,11 @@ impl Hub {
         Ok(Hub {
             inner: Arc::new(HubInner {
                 config,
-                clients: RwLock::new(HashMap::new()),
+                registry: RwLock::new(Registry::default()),
                 next_id: AtomicU64::new(1),
                 closed: AtomicBool::new(false),
                 stats: Arc::new(Stats::default()),
-                on_close,
+                events,
             }),
             runtime: Some(runtime),
         })
@@ -76,9 +87,10 @@ impl Hub {
         &self.inner.config
     }
 
-    /// Registers a client whose socket will be adopted later. `initial` frames (e.g. `retry`)
-    /// are queued first so they precede anything published after registration.
-    pub fn register(&self, initial: Option<Bytes>) -> Result<u64, SseError> {
+    /// Registers a client whose transport starts later (`adopt` or `start_node`), subscribed
+    /// to `channels`. The `initial` frame (e.g. `retry`) is queued first so it precedes
+    /// anything published after registration.
+    pub fn register(&self, initial: Option<Bytes>, channels: Vec<String>) -> Result<u64, SseError> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(SseError::HubClosed);
         }
@@ -92,8 +104,18 @@ impl Hub {
         if let Some(frame) = initial {
             queue.push(frame);
         }
-        let client = Arc::new(ClientShared::new(id, queue));
-        self.inner.write_clients().insert(id, client);
+        let channels: Box<[Arc<str>]> = channels.into_iter().map(Arc::from).collect();
+        let client = Arc::new(ClientShared::new(id, queue, channels));
+        let mut registry = self.inner.write_registry();
+        for channel in client.channels.iter() {
+            registry
+                .channels
+                .entry(channel.clone())
+                .or_default()
+                .insert(id, client.clone());
+        }
+        registry.clients.insert(id, client);
+        drop(registry);
         self.inner.stats.add_attached();
         Ok(id)
     }
@@ -138,6 +160,46 @@ impl Hub {
         Ok(())
     }
 
+    /// Starts serving client `id` through its embedder (`HubEvents::write`), for connections
+    /// whose socket cannot be adopted.
+    pub fn start_node(&self, id: u64) -> Result<(), SseError> {
+        let client = self
+            .inner
+            .client(id)
+            .ok_or(SseError::UnknownClient { id })?;
+        let runtime = self.runtime.as_ref().ok_or(SseError::HubClosed)?;
+        if !client.advance(Phase::Pending, Phase::Running) {
+            return Err(SseError::UnknownClient { id });
+        }
+        let settings = NodeSettings {
+            heartbeat: self.inner.config.heartbeat,
+            write_timeout: self.inner.config.write_timeout,
+        };
+        let guard = FinishGuard {
+            hub: self.inner.clone(),
+            id,
+            reason: None,
+        };
+        let stats = self.inner.stats.clone();
+        runtime.spawn(async move {
+            let mut guard = guard;
+            let hub = guard.hub.clone();
+            guard.reason = Some(serve_node(client, settings, stats, hub.events.as_ref()).await);
+        });
+        Ok(())
+    }
+
+    /// Node transport: the client's last batch was written and its response accepts more.
+    pub fn node_writable(&self, id: u64) -> bool {
+        match self.inner.client(id) {
+            Some(client) => {
+                client.writable.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Queues one message for one client. Returns false if the client is gone.
     pub fn send(&self, id: u64, message: &Message<'_>) -> Result<bool, SseError> {
         let frame = self.encode(message)?;
@@ -154,13 +216,19 @@ impl Hub {
     /// was queued for.
     pub fn broadcast(&self, message: &Message<'_>) -> Result<usize, SseError> {
         let frame = self.encode(message)?;
-        Ok(self.broadcast_frame(&frame))
+        Ok(self.fan_out(None, &frame))
+    }
+
+    /// Encodes once and queues the frame for the subscribers of `channel`.
+    pub fn publish(&self, channel: &str, message: &Message<'_>) -> Result<usize, SseError> {
+        let frame = self.encode(message)?;
+        Ok(self.fan_out(Some(channel), &frame))
     }
 
     pub fn broadcast_comment(&self, text: &str) -> Result<usize, SseError> {
         let frame = encode_comment(text);
         self.check_size(frame.len())?;
-        Ok(self.broadcast_frame(&frame))
+        Ok(self.fan_out(None, &frame))
     }
 
     /// Asks one client to close. `Server` drains what is queued first; other reasons cut.
@@ -177,7 +245,13 @@ impl Hub {
     /// Stops accepting clients and closes every client with `Server`.
     pub fn close_all(&self) {
         self.inner.closed.store(true, Ordering::Release);
-        let clients: Vec<_> = self.inner.read_clients().values().cloned().collect();
+        let clients: Vec<_> = self
+            .inner
+            .read_registry()
+            .clients
+            .values()
+            .cloned()
+            .collect();
         for client in clients {
             self.inner.close(&client, CloseReason::Server);
         }
@@ -188,7 +262,16 @@ impl Hub {
     }
 
     pub fn size(&self) -> usize {
-        self.inner.read_clients().len()
+        self.inner.read_registry().clients.len()
+    }
+
+    /// Subscribers of `channel`.
+    pub fn channel_size(&self, channel: &str) -> usize {
+        self.inner
+            .read_registry()
+            .channels
+            .get(channel)
+            .map_or(0, HashMap::len)
     }
 
     pub fn stats(&self) -> StatsSnapshot {
@@ -196,7 +279,8 @@ impl Hub {
     }
 
     pub fn queue_levels(&self) -> QueueLevels {
-        let clients = self.inner.read_clients();
+        let registry = self.inner.read_registry();
+        let clients = &registry.clients;
         let mut levels = QueueLevels {
             clients: clients.len(),
             ..Default::default()
@@ -234,14 +318,22 @@ impl Hub {
         }
     }
 
-    fn broadcast_frame(&self, frame: &Bytes) -> usize {
+    /// Queues `frame` for every client, or for the subscribers of `channel`.
+    fn fan_out(&self, channel: Option<&str>, frame: &Bytes) -> usize {
         if self.inner.closed.load(Ordering::Acquire) {
             return 0;
         }
         let mut delivered = 0;
         let mut overflowed = Vec::new();
         {
-            let clients = self.inner.read_clients();
+            let registry = self.inner.read_registry();
+            let clients = match channel {
+                None => &registry.clients,
+                Some(name) => match registry.channels.get(name) {
+                    Some(subscribers) => subscribers,
+                    None => return 0,
+                },
+            };
             for client in clients.values() {
                 if client.close_requested().is_some() {
                     continue;
@@ -265,18 +357,18 @@ impl Hub {
 }
 
 impl HubInner {
-    fn read_clients(&self) -> std::sync::RwLockReadGuard<'_, HashMap<u64, Arc<ClientShared>>> {
-        // A poisoned lock only means a panic elsewhere while holding it; the map itself is
-        // still consistent (inserts and removes are single operations).
-        self.clients.read().unwrap_or_else(|e| e.into_inner())
+    fn read_registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        // A poisoned lock only means a panic elsewhere while holding it; the maps themselves
+        // are still consistent (no code path panics between the paired updates).
+        self.registry.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write_clients(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<u64, Arc<ClientShared>>> {
-        self.clients.write().unwrap_or_else(|e| e.into_inner())
+    fn write_registry(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.registry.write().unwrap_or_else(|e| e.into_inner())
     }
 
     fn client(&self, id: u64) -> Option<Arc<ClientShared>> {
-        self.read_clients().get(&id).cloned()
+        self.read_registry().clients.get(&id).cloned()
     }
 
     /// Queues for one client. A client asked to close takes nothing more: its writer may
@@ -313,11 +405,25 @@ impl HubInner {
     }
 
     fn finish(&self, id: u64, reason: CloseReason) {
-        let removed = self.write_clients().remove(&id);
+        let removed = {
+            let mut registry = self.write_registry();
+            let removed = registry.clients.remove(&id);
+            if let Some(client) = &removed {
+                for channel in client.channels.iter() {
+                    if let Some(subscribers) = registry.channels.get_mut(channel) {
+                        subscribers.remove(&id);
+                        if subscribers.is_empty() {
+                            registry.channels.remove(channel);
+                        }
+                    }
+                }
+            }
+            removed
+        };
         if let Some(client) = removed {
             client.mark_done();
             self.stats.add_closed(reason);
-            (self.on_close)(id, reason);
+            self.events.closed(id, reason);
         }
     }
 }

@@ -7,28 +7,56 @@ use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use native_sse_core::{CloseReason, Hub, HubConfig, Message, OverflowPolicy};
+use native_sse_core::{CloseReason, Hub, HubConfig, HubEvents, Message, OverflowPolicy};
+
+/// What the hub told its embedder, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Event {
+    Write(u64, Vec<u8>),
+    End(u64),
+    Destroy(u64),
+}
+
+struct Recorder {
+    closes: std::sync::Mutex<mpsc::Sender<(u64, CloseReason)>>,
+    node: std::sync::Mutex<mpsc::Sender<Event>>,
+}
+
+impl HubEvents for Recorder {
+    fn closed(&self, id: u64, reason: CloseReason) {
+        let _ = self.closes.lock().unwrap().send((id, reason));
+    }
+    fn write(&self, id: u64, bytes: Vec<u8>) {
+        let _ = self.node.lock().unwrap().send(Event::Write(id, bytes));
+    }
+    fn end(&self, id: u64) {
+        let _ = self.node.lock().unwrap().send(Event::End(id));
+    }
+    fn destroy(&self, id: u64) {
+        let _ = self.node.lock().unwrap().send(Event::Destroy(id));
+    }
+}
 
 struct Fixture {
     hub: Hub,
     closes: mpsc::Receiver<(u64, CloseReason)>,
+    node: mpsc::Receiver<Event>,
     listener: TcpListener,
 }
 
 fn fixture(config: HubConfig) -> Fixture {
     let (tx, closes) = mpsc::channel();
-    let tx = std::sync::Mutex::new(tx);
-    let hub = Hub::new(
-        config,
-        Box::new(move |id, reason| {
-            let _ = tx.lock().unwrap().send((id, reason));
-        }),
-    )
-    .unwrap();
+    let (node_tx, node) = mpsc::channel();
+    let recorder = Recorder {
+        closes: std::sync::Mutex::new(tx),
+        node: std::sync::Mutex::new(node_tx),
+    };
+    let hub = Hub::new(config, Box::new(recorder)).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     Fixture {
         hub,
         closes,
+        node,
         listener,
     }
 }
@@ -47,7 +75,7 @@ impl Fixture {
         let peer = TcpStream::connect(self.listener.local_addr().unwrap()).unwrap();
         peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let (server_side, _) = self.listener.accept().unwrap();
-        let id = self.hub.register(None).unwrap();
+        let id = self.hub.register(None, Vec::new()).unwrap();
         self.hub
             .adopt(id, server_side.as_raw_fd(), chunked)
             .unwrap();
@@ -57,6 +85,10 @@ impl Fixture {
 
     fn next_close(&self) -> (u64, CloseReason) {
         self.closes.recv_timeout(Duration::from_secs(5)).unwrap()
+    }
+
+    fn next_node_event(&self) -> Event {
+        self.node.recv_timeout(Duration::from_secs(5)).unwrap()
     }
 }
 
@@ -167,7 +199,7 @@ fn overflow_disconnects_a_client_that_does_not_read() {
 #[test]
 fn a_pending_client_closed_before_adoption_is_reported_and_cannot_be_adopted() {
     let f = fixture(config());
-    let id = f.hub.register(None).unwrap();
+    let id = f.hub.register(None, Vec::new()).unwrap();
     assert!(f.hub.close_client(id, CloseReason::Client));
     assert_eq!(f.next_close(), (id, CloseReason::Client));
     let peer = TcpStream::connect(f.listener.local_addr().unwrap()).unwrap();
@@ -189,4 +221,103 @@ fn dropping_the_hub_reports_every_client() {
         vec![(a, CloseReason::Server), (b, CloseReason::Server)]
     );
     assert_eq!(f.hub.size(), 0);
+}
+
+fn data(text: &str) -> Message<'_> {
+    Message {
+        data: Some(text),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn channels_route_publishes_to_their_subscribers_only() {
+    let f = fixture(config());
+    let ids: Vec<u64> = [vec!["a"], vec!["a", "b"], vec![]]
+        .into_iter()
+        .map(|channels| {
+            let id = f
+                .hub
+                .register(None, channels.into_iter().map(String::from).collect())
+                .unwrap();
+            f.hub.start_node(id).unwrap();
+            id
+        })
+        .collect();
+    assert_eq!(f.hub.publish("a", &data("to a")).unwrap(), 2);
+    assert_eq!(f.hub.publish("b", &data("to b")).unwrap(), 1);
+    assert_eq!(f.hub.publish("nobody", &data("x")).unwrap(), 0);
+    // Collect what each client was sent, acknowledging every batch, until both are complete.
+    let mut received: std::collections::HashMap<u64, Vec<u8>> = Default::default();
+    let a = b"data: to a\n\n".to_vec();
+    let ab = b"data: to a\n\ndata: to b\n\n".to_vec();
+    while received.get(&ids[0]) != Some(&a) || received.get(&ids[1]) != Some(&ab) {
+        match f.next_node_event() {
+            Event::Write(id, bytes) => {
+                received.entry(id).or_default().extend(bytes);
+                f.hub.node_writable(id);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(!received.contains_key(&ids[2]));
+    assert_eq!(f.hub.channel_size("a"), 2);
+    f.hub.close_client(ids[0], CloseReason::Client);
+    assert_eq!(f.next_close(), (ids[0], CloseReason::Client));
+    assert_eq!(f.hub.channel_size("a"), 1);
+    assert_eq!(f.hub.channel_size("b"), 1);
+}
+
+#[test]
+fn node_transport_batches_while_unacknowledged_and_ends_on_server_close() {
+    let f = fixture(config());
+    let id = f.hub.register(None, Vec::new()).unwrap();
+    f.hub.start_node(id).unwrap();
+    f.hub.send(id, &data("1")).unwrap();
+    assert_eq!(
+        f.next_node_event(),
+        Event::Write(id, b"data: 1\n\n".to_vec())
+    );
+    // Not acknowledged yet: these wait in the queue and then go as one batch.
+    f.hub.send(id, &data("2")).unwrap();
+    f.hub.send(id, &data("3")).unwrap();
+    assert!(f.node.recv_timeout(Duration::from_millis(100)).is_err());
+    assert_eq!(f.hub.queue_levels().queued_events, 3);
+    f.hub.node_writable(id);
+    assert_eq!(
+        f.next_node_event(),
+        Event::Write(id, b"data: 2\n\ndata: 3\n\n".to_vec())
+    );
+    f.hub.node_writable(id);
+    f.hub.close_client(id, CloseReason::Server);
+    assert_eq!(f.next_node_event(), Event::End(id));
+    assert_eq!(f.next_close(), (id, CloseReason::Server));
+    assert_eq!(f.hub.queue_levels().queued_events, 0);
+}
+
+#[test]
+fn node_transport_without_acknowledgement_times_out_and_is_destroyed() {
+    let f = fixture(HubConfig {
+        write_timeout: Duration::from_millis(100),
+        ..config()
+    });
+    let id = f.hub.register(None, Vec::new()).unwrap();
+    f.hub.start_node(id).unwrap();
+    f.hub.send(id, &data("never acknowledged")).unwrap();
+    assert!(matches!(f.next_node_event(), Event::Write(..)));
+    assert_eq!(f.next_node_event(), Event::Destroy(id));
+    assert_eq!(f.next_close(), (id, CloseReason::Timeout));
+}
+
+#[test]
+fn node_transport_heartbeats_when_idle() {
+    let f = fixture(HubConfig {
+        heartbeat: Duration::from_millis(50),
+        ..config()
+    });
+    let id = f.hub.register(None, Vec::new()).unwrap();
+    f.hub.start_node(id).unwrap();
+    assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
+    f.hub.node_writable(id);
+    assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
 }

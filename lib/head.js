@@ -1,0 +1,35 @@
+'use strict'
+
+// The event-stream response head (WHATWG: text/event-stream; DESIGN.md "The wire"), written
+// through Node for every kind of response, so headers that middleware already set (CORS,
+// request ids) go out with it and Node validates them.
+
+const STREAM_HEADERS = Object.freeze({
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no'
+})
+
+/** Sends the head on an HTTP/1.x or HTTP/2 compatibility response. Returns whether Node
+ *  frames the body as chunked (HTTP/1.1), which a native writer must then continue. */
+function writeResponseHead (req, res) {
+  if (!res.headersSent) {
+    for (const [name, value] of Object.entries(STREAM_HEADERS)) res.setHeader(name, value)
+    // A body without length: framed by Node (chunked on HTTP/1.1, by close on HTTP/1.0, DATA
+    // frames on HTTP/2). A length or an encoding set by middleware would corrupt the stream.
+    res.removeHeader('content-length')
+    res.removeHeader('content-encoding')
+    // Connection-specific headers are forbidden on HTTP/2 (Node throws on them).
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) res.setHeader('connection', 'keep-alive')
+    res.writeHead(res.statusCode || 200)
+    res.flushHeaders()
+  }
+  return res.chunkedEncoding === true
+}
+
+/** Sends the head on a raw HTTP/2 stream (`server.on('stream')`). */
+function writeStreamHead (stream) {
+  if (!stream.headersSent) stream.respond({ ':status': 200, ...STREAM_HEADERS })
+}
+
+module.exports = { writeResponseHead, writeStreamHead }

@@ -1,0 +1,74 @@
+'use strict'
+
+// The Node transport: for responses whose socket cannot be handed off (TLS, HTTP/2, no fd,
+// Windows) or when `transport: 'node'` is asked for. Rust still owns the queue, its bounds and
+// overflow policy, heartbeats and the write deadline; it passes ready-made batches here, one
+// at a time, and each is acknowledged once the response accepts more (at once when write()
+// returns true, at 'drain' otherwise). So a client that stops reading backs up into the same
+// bounded queue, with the same 'slow' and 'drop-oldest' behaviour, as on the native transport.
+
+/** Writes one client's batches to its response and reports how the response ended. */
+class NodeSink {
+  #native
+  #id
+  #writable
+  #errored = false
+  #onDrain = () => this.#acknowledge()
+  #onError = () => { this.#errored = true }
+  #onClose = () => this.#native.closeClient(this.#id, this.#errored ? 'error' : 'client')
+  #errorSources
+
+  /**
+   * @param writable the response (ServerResponse, Http2ServerResponse) or Http2Stream
+   * @param errorSources emitters whose 'error' marks the end as 'error' (the socket, the stream)
+   */
+  constructor (native, id, writable, errorSources) {
+    this.#native = native
+    this.#id = id
+    this.#writable = writable
+    this.#errorSources = errorSources
+    for (const source of errorSources) source.on('error', this.#onError)
+    writable.on('close', this.#onClose)
+  }
+
+  /** True when the response closed before the sink could watch it. */
+  get alreadyClosed () {
+    return this.#writable.destroyed === true || this.#writable.closed === true
+  }
+
+  write (bytes) {
+    if (this.#writable.destroyed) return
+    if (this.#writable.write(bytes)) this.#acknowledge()
+    else this.#writable.once('drain', this.#onDrain)
+  }
+
+  end () {
+    this.#writable.end()
+  }
+
+  destroy () {
+    this.#writable.destroy()
+  }
+
+  /** Stops listening once the client is gone, so nothing here outlives it. */
+  detach () {
+    for (const source of this.#errorSources) source.removeListener('error', this.#onError)
+    this.#writable.removeListener('close', this.#onClose)
+    this.#writable.removeListener('drain', this.#onDrain)
+  }
+
+  #acknowledge () {
+    this.#native.nodeWritable(this.#id)
+  }
+}
+
+/** The emitters whose errors end a Node-transport client with reason 'error'. */
+function errorSourcesOf (req, res, isRawStream) {
+  if (isRawStream) return [req] // the Http2Stream itself
+  if (res.stream) return [res.stream] // Http2ServerResponse
+  const sources = [res]
+  if (req.socket) sources.push(req.socket)
+  return sources
+}
+
+module.exports = { NodeSink, errorSourcesOf }
