@@ -4,10 +4,10 @@
 // past the configured bounds: it is cut ('slow'), has its oldest events dropped and counted
 // ('drop-oldest'), or is timed out when the socket accepts nothing ('timeout').
 
-const { test } = require('node:test')
+const { test, describe } = require('node:test')
 const assert = require('node:assert/strict')
 const { createHub } = require('..')
-const { startHttp, rawClient, waitFor, sleep } = require('./helpers')
+const { TRANSPORTS, startHttp, rawClient, waitFor, sleep } = require('./helpers')
 
 const EVENT_BYTES = 16 * 1024
 const PAYLOAD = 'p'.repeat(EVENT_BYTES)
@@ -15,11 +15,11 @@ const PAYLOAD = 'p'.repeat(EVENT_BYTES)
 // events of 16 KiB (48 MiB) is far beyond that, so the loops below end well before this.
 const MAX_EVENTS = 3000
 
-async function slowAndFast (hubOptions) {
+async function slowAndFast (hubOptions, transport) {
   const hub = createHub(hubOptions)
   const closes = []
   const http = await startHttp((req, res) => {
-    const client = hub.attach(req, res)
+    const client = hub.attach(req, res, { transport })
     client.on('close', (reason) => closes.push({ id: client.id, reason }))
     client.send({ data: 'ready' })
   })
@@ -45,62 +45,66 @@ async function pump (s, done, maxQueueBytes) {
   return sent
 }
 
-test("overflow 'disconnect': the stalled client is closed with 'slow', the other keeps receiving", async () => {
-  const maxQueueBytes = 256 * 1024
-  const s = await slowAndFast({ maxQueueBytes, overflow: 'disconnect', heartbeatMs: 60_000 })
-  try {
-    const sent = await pump(s, () => s.closes.length > 0, maxQueueBytes)
-    await waitFor(() => s.closes.length === 1, { what: 'the slow client to be closed' })
-    assert.deepEqual(s.closes.map((c) => c.reason), ['slow'])
-    assert.equal(s.hub.size, 1)
-    for (let i = 0; i < 10; i++) s.hub.broadcast({ data: 'after', id: `after-${i}` })
-    await waitFor(() => s.fast.events.length === sent + 11, { what: 'the fast client to keep receiving' })
-    assert.equal(s.fast.events.at(-1).id, 'after-9')
-    assert.equal(s.hub.stats().closedSlow, 1)
-    // The slow client's queue was released with it.
-    await waitFor(() => s.hub.stats().queuedBytes === 0, { what: 'queues to drain' })
-  } finally {
-    await s.hub.close()
-    await s.http.close()
-  }
-})
+for (const transport of TRANSPORTS) {
+  describe(`transport: ${transport}`, () => {
+    test("overflow 'disconnect': the stalled client is closed with 'slow', the other keeps receiving", async () => {
+      const maxQueueBytes = 256 * 1024
+      const s = await slowAndFast({ maxQueueBytes, overflow: 'disconnect', heartbeatMs: 60_000 }, transport)
+      try {
+        const sent = await pump(s, () => s.closes.length > 0, maxQueueBytes)
+        await waitFor(() => s.closes.length === 1, { what: 'the slow client to be closed' })
+        assert.deepEqual(s.closes.map((c) => c.reason), ['slow'])
+        assert.equal(s.hub.size, 1)
+        for (let i = 0; i < 10; i++) s.hub.broadcast({ data: 'after', id: `after-${i}` })
+        await waitFor(() => s.fast.events.length === sent + 11, { what: 'the fast client to keep receiving' })
+        assert.equal(s.fast.events.at(-1).id, 'after-9')
+        assert.equal(s.hub.stats().closedSlow, 1)
+        // The slow client's queue was released with it.
+        await waitFor(() => s.hub.stats().queuedBytes === 0, { what: 'queues to drain' })
+      } finally {
+        await s.hub.close()
+        await s.http.close()
+      }
+    })
 
-test("overflow 'drop-oldest': the stalled client stays, loses only its oldest events, and they are counted", async () => {
-  const maxQueueBytes = 256 * 1024
-  const s = await slowAndFast({ maxQueueBytes, overflow: 'drop-oldest', heartbeatMs: 60_000 })
-  try {
-    const sent = await pump(s, () => s.hub.stats().eventsDropped > 100, maxQueueBytes)
-    assert.equal(s.closes.length, 0, 'nobody is disconnected under drop-oldest')
-    const dropped = s.hub.stats().eventsDropped
-    s.hub.broadcast({ data: 'final', id: 'final' })
-    s.slow.socket.resume()
-    await waitFor(() => s.slow.events.at(-1)?.id === 'final', { what: 'the slow client to catch up', timeoutMs: 20_000 })
-    const received = s.slow.events.slice(1, -1)
-    // Every event was either delivered to the slow client or counted as dropped, and what was
-    // delivered is in order and ends with the newest: the oldest ones were the ones dropped.
-    assert.equal(received.length + dropped, sent)
-    const ids = received.map((e) => Number(e.id))
-    assert.deepEqual(ids, [...ids].sort((a, b) => a - b))
-    assert.equal(ids.at(-1), sent - 1)
-    assert.equal(s.fast.events.length, sent + 2, 'the reading client lost nothing')
-  } finally {
-    await s.hub.close()
-    await s.http.close()
-  }
-})
+    test("overflow 'drop-oldest': the stalled client stays, loses only its oldest events, and they are counted", async () => {
+      const maxQueueBytes = 256 * 1024
+      const s = await slowAndFast({ maxQueueBytes, overflow: 'drop-oldest', heartbeatMs: 60_000 }, transport)
+      try {
+        const sent = await pump(s, () => s.hub.stats().eventsDropped > 100, maxQueueBytes)
+        assert.equal(s.closes.length, 0, 'nobody is disconnected under drop-oldest')
+        const dropped = s.hub.stats().eventsDropped
+        s.hub.broadcast({ data: 'final', id: 'final' })
+        s.slow.socket.resume()
+        await waitFor(() => s.slow.events.at(-1)?.id === 'final', { what: 'the slow client to catch up', timeoutMs: 20_000 })
+        const received = s.slow.events.slice(1, -1)
+        // Every event was either delivered to the slow client or counted as dropped, and what was
+        // delivered is in order and ends with the newest: the oldest ones were the ones dropped.
+        assert.equal(received.length + dropped, sent)
+        const ids = received.map((e) => Number(e.id))
+        assert.deepEqual(ids, [...ids].sort((a, b) => a - b))
+        assert.equal(ids.at(-1), sent - 1)
+        assert.equal(s.fast.events.length, sent + 2, 'the reading client lost nothing')
+      } finally {
+        await s.hub.close()
+        await s.http.close()
+      }
+    })
 
-test("a socket that accepts nothing for writeTimeoutMs is closed with 'timeout'", async () => {
-  const maxQueueBytes = 64 * 1024 * 1024
-  const s = await slowAndFast({ maxQueueBytes, maxQueueEvents: 100_000, writeTimeoutMs: 300, heartbeatMs: 60_000 })
-  try {
-    await pump(s, () => s.closes.length > 0, maxQueueBytes)
-    await waitFor(() => s.closes.length === 1, { what: 'the stalled client to time out' })
-    assert.deepEqual(s.closes.map((c) => c.reason), ['timeout'])
-    assert.equal(s.hub.stats().closedTimeout, 1)
-    await sleep(20)
-    assert.equal(s.hub.size, 1)
-  } finally {
-    await s.hub.close()
-    await s.http.close()
-  }
-})
+    test("a socket that accepts nothing for writeTimeoutMs is closed with 'timeout'", async () => {
+      const maxQueueBytes = 64 * 1024 * 1024
+      const s = await slowAndFast({ maxQueueBytes, maxQueueEvents: 100_000, writeTimeoutMs: 300, heartbeatMs: 60_000 }, transport)
+      try {
+        await pump(s, () => s.closes.length > 0, maxQueueBytes)
+        await waitFor(() => s.closes.length === 1, { what: 'the stalled client to time out' })
+        assert.deepEqual(s.closes.map((c) => c.reason), ['timeout'])
+        assert.equal(s.hub.stats().closedTimeout, 1)
+        await sleep(20)
+        assert.equal(s.hub.size, 1)
+      } finally {
+        await s.hub.close()
+        await s.http.close()
+      }
+    })
+  })
+}

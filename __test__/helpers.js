@@ -10,6 +10,9 @@ const { createParser } = require('eventsource-parser')
 
 const HOST = '127.0.0.1'
 
+/** Every behaviour suite runs against both transports. */
+const TRANSPORTS = ['native', 'node']
+
 /** Starts a node:http server with `handler` on an ephemeral loopback port. */
 async function startHttp (handler, serverOptions = {}) {
   const server = http.createServer(serverOptions, handler)
@@ -144,4 +147,4 @@ function openFdCount () {
   return fs.readdirSync('/proc/self/fd').length
 }
 
-module.exports = { HOST, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount }
+module.exports = { HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount }

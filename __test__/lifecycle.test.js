@@ -3,18 +3,19 @@
 // How clients leave, and what the hub does with their resources: close reasons fire exactly
 // once, hub.size returns to 0, and file descriptors return to their baseline.
 
-const { test } = require('node:test')
+const { test, describe } = require('node:test')
 const assert = require('node:assert/strict')
 const { createHub } = require('..')
-const { startHttp, rawClient, waitFor, sleep, openFdCount } = require('./helpers')
+const { TRANSPORTS, startHttp, rawClient, waitFor, sleep, openFdCount } = require('./helpers')
 
 /** A server whose clients' close reasons (and how often each fired) are recorded. */
-async function recordingServer (hubOptions) {
+async function recordingServer (hubOptions, transport) {
   const hub = createHub(hubOptions)
   const closes = new Map()
   const clients = []
   const http = await startHttp((req, res) => {
-    const client = hub.attach(req, res)
+    const client = hub.attach(req, res, { transport })
+    assert.equal(client.transport, transport)
     clients.push(client)
     client.on('close', (reason) => {
       const seen = closes.get(client.id) ?? []
@@ -35,156 +36,160 @@ async function recordingServer (hubOptions) {
   }
 }
 
-test('a FIN from the client closes it with reason "client", once', async () => {
-  const s = await recordingServer()
-  try {
-    const raw = rawClient(s.http.port)
-    await waitFor(() => raw.events.length === 1, { what: 'the first event' })
-    assert.equal(s.hub.size, 1)
-    const signal = s.clients[0].signal
-    raw.end()
-    await waitFor(() => s.closes.size === 1, { what: 'the close event' })
-    await sleep(50)
-    assert.deepEqual([...s.closes.values()], [['client']])
-    assert.equal(s.hub.size, 0)
-    assert.equal(signal.aborted, true)
-    assert.equal(signal.reason, 'client')
-    assert.equal(s.clients[0].closed, true)
-    assert.equal(s.clients[0].send({ data: 'late' }), false)
-  } finally {
-    await s.stop()
-  }
-})
+for (const transport of TRANSPORTS) {
+  describe(`transport: ${transport}`, () => {
+    test('a FIN from the client closes it with reason "client", once', async () => {
+      const s = await recordingServer(undefined, transport)
+      try {
+        const raw = rawClient(s.http.port)
+        await waitFor(() => raw.events.length === 1, { what: 'the first event' })
+        assert.equal(s.hub.size, 1)
+        const signal = s.clients[0].signal
+        raw.end()
+        await waitFor(() => s.closes.size === 1, { what: 'the close event' })
+        await sleep(50)
+        assert.deepEqual([...s.closes.values()], [['client']])
+        assert.equal(s.hub.size, 0)
+        assert.equal(signal.aborted, true)
+        assert.equal(signal.reason, 'client')
+        assert.equal(s.clients[0].closed, true)
+        assert.equal(s.clients[0].send({ data: 'late' }), false)
+      } finally {
+        await s.stop()
+      }
+    })
 
-test('a RST from the client closes it with reason "error", once', async () => {
-  const s = await recordingServer()
-  try {
-    const raw = rawClient(s.http.port)
-    await waitFor(() => raw.events.length === 1, { what: 'the first event' })
-    raw.reset()
-    await waitFor(() => s.closes.size === 1, { what: 'the close event' })
-    await sleep(50)
-    assert.deepEqual([...s.closes.values()], [['error']])
-    assert.equal(s.hub.size, 0)
-    assert.equal(s.hub.stats().closedError, 1)
-  } finally {
-    await s.stop()
-  }
-})
+    test('a RST from the client closes it with reason "error", once', async () => {
+      const s = await recordingServer(undefined, transport)
+      try {
+        const raw = rawClient(s.http.port)
+        await waitFor(() => raw.events.length === 1, { what: 'the first event' })
+        raw.reset()
+        await waitFor(() => s.closes.size === 1, { what: 'the close event' })
+        await sleep(50)
+        assert.deepEqual([...s.closes.values()], [['error']])
+        assert.equal(s.hub.size, 0)
+        assert.equal(s.hub.stats().closedError, 1)
+      } finally {
+        await s.stop()
+      }
+    })
 
-test('client.close() drains, ends the chunked body, and reports "server" once', async () => {
-  const s = await recordingServer()
-  try {
-    const raw = rawClient(s.http.port)
-    await waitFor(() => raw.events.length === 1, { what: 'the first event' })
-    const client = s.clients[0]
-    client.send({ data: 'last words' })
-    client.close()
-    client.close()
-    assert.equal(client.send({ data: 'sent after close()' }), false, 'close() ends what the client accepts')
-    await waitFor(() => raw.ended, { what: 'the stream to end' })
-    await waitFor(() => s.closes.size === 1, { what: 'the close event' })
-    await sleep(50)
-    assert.equal(raw.sawLastChunk, true, 'the body must end with the 0-size chunk')
-    assert.deepEqual(raw.events.map((e) => e.data), ['hello', 'last words'])
-    assert.deepEqual([...s.closes.values()], [['server']])
-    assert.equal(s.hub.size, 0)
-  } finally {
-    await s.stop()
-  }
-})
+    test('client.close() drains, ends the chunked body, and reports "server" once', async () => {
+      const s = await recordingServer(undefined, transport)
+      try {
+        const raw = rawClient(s.http.port)
+        await waitFor(() => raw.events.length === 1, { what: 'the first event' })
+        const client = s.clients[0]
+        client.send({ data: 'last words' })
+        client.close()
+        client.close()
+        assert.equal(client.send({ data: 'sent after close()' }), false, 'close() ends what the client accepts')
+        await waitFor(() => raw.ended, { what: 'the stream to end' })
+        await waitFor(() => s.closes.size === 1, { what: 'the close event' })
+        await sleep(50)
+        assert.equal(raw.sawLastChunk, true, 'the body must end with the 0-size chunk')
+        assert.deepEqual(raw.events.map((e) => e.data), ['hello', 'last words'])
+        assert.deepEqual([...s.closes.values()], [['server']])
+        assert.equal(s.hub.size, 0)
+      } finally {
+        await s.stop()
+      }
+    })
 
-test('hub.close() ends every stream with "server" and resolves after the last close event', async () => {
-  const s = await recordingServer()
-  const raws = [rawClient(s.http.port), rawClient(s.http.port), rawClient(s.http.port)]
-  await waitFor(() => raws.every((r) => r.events.length === 1), { what: 'three clients' })
-  s.hub.broadcast({ data: 'bye' })
-  await s.hub.close()
-  assert.equal(s.closes.size, 3)
-  assert.deepEqual([...s.closes.values()].flat(), ['server', 'server', 'server'])
-  await waitFor(() => raws.every((r) => r.ended), { what: 'all streams to end' })
-  for (const raw of raws) {
-    assert.deepEqual(raw.events.map((e) => e.data), ['hello', 'bye'])
-    assert.equal(raw.sawLastChunk, true)
-  }
-  assert.throws(() => s.hub.broadcast({ data: 'x' }), (error) => error.code === 'ERR_SSE_HUB_CLOSED')
-  await s.http.close()
-})
+    test('hub.close() ends every stream with "server" and resolves after the last close event', async () => {
+      const s = await recordingServer(undefined, transport)
+      const raws = [rawClient(s.http.port), rawClient(s.http.port), rawClient(s.http.port)]
+      await waitFor(() => raws.every((r) => r.events.length === 1), { what: 'three clients' })
+      s.hub.broadcast({ data: 'bye' })
+      await s.hub.close()
+      assert.equal(s.closes.size, 3)
+      assert.deepEqual([...s.closes.values()].flat(), ['server', 'server', 'server'])
+      await waitFor(() => raws.every((r) => r.ended), { what: 'all streams to end' })
+      for (const raw of raws) {
+        assert.deepEqual(raw.events.map((e) => e.data), ['hello', 'bye'])
+        assert.equal(raw.sawLastChunk, true)
+      }
+      assert.throws(() => s.hub.broadcast({ data: 'x' }), (error) => error.code === 'ERR_SSE_HUB_CLOSED')
+      await s.http.close()
+    })
 
-test('heartbeat comments arrive on an idle stream at the interval and dispatch no event', async () => {
-  const s = await recordingServer({ heartbeatMs: 100 })
-  try {
-    const raw = rawClient(s.http.port)
-    await waitFor(() => raw.events.length === 1, { what: 'the first event' })
-    const started = Date.now()
-    await waitFor(() => raw.comments.length >= 5, { what: 'five heartbeats', timeoutMs: 3000 })
-    const elapsed = Date.now() - started
-    // Five heartbeats at 100 ms of idleness each take at least ~500 ms; far less means the
-    // timer is not idle-based, far more means it is not firing at the interval.
-    assert.ok(elapsed >= 400 && elapsed < 1500, `five heartbeats took ${elapsed} ms`)
-    assert.equal(raw.events.length, 1, 'heartbeats must not dispatch events')
-    assert.ok(raw.comments.every((c) => c === ''))
-    assert.ok(s.hub.stats().heartbeats >= 5)
-  } finally {
-    await s.stop()
-  }
-})
+    test('heartbeat comments arrive on an idle stream at the interval and dispatch no event', async () => {
+      const s = await recordingServer({ heartbeatMs: 100 }, transport)
+      try {
+        const raw = rawClient(s.http.port)
+        await waitFor(() => raw.events.length === 1, { what: 'the first event' })
+        const started = Date.now()
+        await waitFor(() => raw.comments.length >= 5, { what: 'five heartbeats', timeoutMs: 3000 })
+        const elapsed = Date.now() - started
+        // Five heartbeats at 100 ms of idleness each take at least ~500 ms; far less means the
+        // timer is not idle-based, far more means it is not firing at the interval.
+        assert.ok(elapsed >= 400 && elapsed < 1500, `five heartbeats took ${elapsed} ms`)
+        assert.equal(raw.events.length, 1, 'heartbeats must not dispatch events')
+        assert.ok(raw.comments.every((c) => c === ''))
+        assert.ok(s.hub.stats().heartbeats >= 5)
+      } finally {
+        await s.stop()
+      }
+    })
 
-test('a busy stream gets no heartbeats and events are not delayed by them', async () => {
-  const s = await recordingServer({ heartbeatMs: 300 })
-  try {
-    const raw = rawClient(s.http.port)
-    await waitFor(() => raw.events.length === 1, { what: 'the first event' })
-    for (let i = 0; i < 12; i++) {
-      await sleep(50)
-      const sentAt = Date.now()
-      s.hub.broadcast({ data: String(i) })
-      await waitFor(() => raw.events.length === i + 2, { what: `event ${i}` })
-      // Waiting for the heartbeat timer would take up to 300 ms.
-      assert.ok(Date.now() - sentAt < 250, 'an event must not wait for a heartbeat')
-    }
-    assert.equal(raw.comments.length, 0, 'an active stream must not be sent heartbeats')
-  } finally {
-    await s.stop()
-  }
-})
+    test('a busy stream gets no heartbeats and events are not delayed by them', async () => {
+      const s = await recordingServer({ heartbeatMs: 300 }, transport)
+      try {
+        const raw = rawClient(s.http.port)
+        await waitFor(() => raw.events.length === 1, { what: 'the first event' })
+        for (let i = 0; i < 12; i++) {
+          await sleep(50)
+          const sentAt = Date.now()
+          s.hub.broadcast({ data: String(i) })
+          await waitFor(() => raw.events.length === i + 2, { what: `event ${i}` })
+          // Waiting for the heartbeat timer would take up to 300 ms.
+          assert.ok(Date.now() - sentAt < 250, 'an event must not wait for a heartbeat')
+        }
+        assert.equal(raw.comments.length, 0, 'an active stream must not be sent heartbeats')
+      } finally {
+        await s.stop()
+      }
+    })
 
-test('churn: 1,000 clients connect and leave (half FIN, half RST); size and fds return to baseline', async () => {
-  const s = await recordingServer({ heartbeatMs: 60_000 })
-  try {
-    // Warm up once so lazily opened descriptors (epoll, eventfds, the runtime) are in the baseline.
-    const warm = rawClient(s.http.port)
-    await waitFor(() => warm.events.length === 1, { what: 'warm-up client' })
-    warm.end()
-    await waitFor(() => s.hub.size === 0, { what: 'warm-up to leave' })
-    await sleep(50)
-    const baseline = openFdCount()
+    test('churn: 1,000 clients connect and leave (half FIN, half RST); size and fds return to baseline', async () => {
+      const s = await recordingServer({ heartbeatMs: 60_000 }, transport)
+      try {
+        // Warm up once so lazily opened descriptors (epoll, eventfds, the runtime) are in the baseline.
+        const warm = rawClient(s.http.port)
+        await waitFor(() => warm.events.length === 1, { what: 'warm-up client' })
+        warm.end()
+        await waitFor(() => s.hub.size === 0, { what: 'warm-up to leave' })
+        await sleep(50)
+        const baseline = openFdCount()
 
-    const TOTAL = 1000
-    const BATCH = 100
-    for (let start = 0; start < TOTAL; start += BATCH) {
-      const batch = []
-      for (let i = start; i < start + BATCH; i++) batch.push(rawClient(s.http.port))
-      await waitFor(() => batch.every((r) => r.events.length === 1), { what: 'a batch to connect', timeoutMs: 10_000 })
-      batch.forEach((raw, i) => ((start + i) % 2 === 0 ? raw.end() : raw.reset()))
-    }
-    await waitFor(() => s.hub.size === 0 && s.closes.size === TOTAL + 1,
-      { what: 'all clients to leave', timeoutMs: 15_000 })
-    const reasons = [...s.closes.values()]
-    assert.ok(reasons.every((r) => r.length === 1), 'every close fires once')
-    const counts = reasons.flat().reduce((acc, r) => ({ ...acc, [r]: (acc[r] ?? 0) + 1 }), {})
-    assert.equal(counts.client, TOTAL / 2 + 1)
-    assert.equal(counts.error, TOTAL / 2)
-    const stats = s.hub.stats()
-    assert.equal(stats.clients, 0)
-    assert.equal(stats.queuedBytes, 0)
-    assert.equal(stats.attached, TOTAL + 1)
-    // Client sockets live in this process too: wait for them to be closed on both sides.
-    await waitFor(() => openFdCount() <= baseline, { what: `fds to return to ${baseline}`, timeoutMs: 10_000 })
-  } finally {
-    await s.stop()
-  }
-})
+        const TOTAL = 1000
+        const BATCH = 100
+        for (let start = 0; start < TOTAL; start += BATCH) {
+          const batch = []
+          for (let i = start; i < start + BATCH; i++) batch.push(rawClient(s.http.port))
+          await waitFor(() => batch.every((r) => r.events.length === 1), { what: 'a batch to connect', timeoutMs: 10_000 })
+          batch.forEach((raw, i) => ((start + i) % 2 === 0 ? raw.end() : raw.reset()))
+        }
+        await waitFor(() => s.hub.size === 0 && s.closes.size === TOTAL + 1,
+          { what: 'all clients to leave', timeoutMs: 15_000 })
+        const reasons = [...s.closes.values()]
+        assert.ok(reasons.every((r) => r.length === 1), 'every close fires once')
+        const counts = reasons.flat().reduce((acc, r) => ({ ...acc, [r]: (acc[r] ?? 0) + 1 }), {})
+        assert.equal(counts.client, TOTAL / 2 + 1)
+        assert.equal(counts.error, TOTAL / 2)
+        const stats = s.hub.stats()
+        assert.equal(stats.clients, 0)
+        assert.equal(stats.queuedBytes, 0)
+        assert.equal(stats.attached, TOTAL + 1)
+        // Client sockets live in this process too: wait for them to be closed on both sides.
+        await waitFor(() => openFdCount() <= baseline, { what: `fds to return to ${baseline}`, timeoutMs: 10_000 })
+      } finally {
+        await s.stop()
+      }
+    })
+  })
+}
 
 test('closed hubs release their runtime threads', async () => {
   const threads = () => Number(require('node:fs').readFileSync('/proc/self/status', 'utf8').match(/^Threads:\s+(\d+)/m)[1])

@@ -4,13 +4,13 @@
 // spec's newline normalization) at three independent real clients, and nothing an application
 // passes can create an extra event.
 
-const { test, before, after } = require('node:test')
+const { test, describe, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const { EventSource } = require('eventsource')
 const { fetch } = require('undici')
 const { createParser } = require('eventsource-parser')
 const { createHub } = require('..')
-const { startHttp, curl, parseSse, waitFor } = require('./helpers')
+const { TRANSPORTS, startHttp, curl, parseSse, waitFor } = require('./helpers')
 
 // The spec turns CRLF and lone CR into LF inside data; everything else is kept byte for byte.
 const normalized = (text) => text.replace(/\r\n|\r/g, '\n')
@@ -51,7 +51,10 @@ const rejected = []
 before(async () => {
   hub = createHub({ heartbeatMs: 60_000, maxQueueBytes: 4 * 1024 * 1024 })
   http = await startHttp((req, res) => {
-    const client = hub.attach(req, res)
+    // The path names the transport: /native or /node.
+    const transport = req.url.slice(1)
+    const client = hub.attach(req, res, { transport })
+    assert.equal(client.transport, transport)
     // Attempts that must be refused before anything is written.
     for (const bad of [
       { data: 'x', event: 'evil\ndata: injected' },
@@ -83,54 +86,58 @@ after(async () => {
   await http.close()
 })
 
-test('invalid event and id values are refused with ERR_SSE_INVALID_FIELD', async () => {
-  const { events } = parseSse((await curl(['-sN', http.url])).stdout.toString())
-  assert.ok(events.length > 0)
-  assert.ok(rejected.length >= 5)
-  for (const error of rejected) {
-    assert.ok(error instanceof TypeError, String(error))
-    assert.equal(error.code, 'ERR_SSE_INVALID_FIELD')
-    assert.match(error.message, /must be a single line/)
-  }
-})
+for (const transport of TRANSPORTS) {
+  describe(`transport: ${transport}`, () => {
+    test('invalid event and id values are refused with ERR_SSE_INVALID_FIELD', async () => {
+      const { events } = parseSse((await curl(['-sN', `${http.url}/${transport}`])).stdout.toString())
+      assert.ok(events.length > 0)
+      assert.ok(rejected.length >= 5)
+      for (const error of rejected) {
+        assert.ok(error instanceof TypeError, String(error))
+        assert.equal(error.code, 'ERR_SSE_INVALID_FIELD')
+        assert.match(error.message, /must be a single line/)
+      }
+    })
 
-test('curl receives every event exactly and a clean end of stream', async () => {
-  const { code, stdout } = await curl(['-sN', '--fail', http.url])
-  assert.equal(code, 0, 'curl must see a complete (terminated) chunked body')
-  const { events, comments } = parseSse(stdout.toString('utf8'))
-  assert.deepEqual(events.map((e) => ({ type: e.event ?? 'message', data: e.data })), EXPECTED)
-  assert.equal(events.find((e) => e.event === 'custom').id, 'id-1')
-  assert.deepEqual(comments, ['ok', '', 'data: injected-through-comment', ''])
-})
+    test('curl receives every event exactly and a clean end of stream', async () => {
+      const { code, stdout } = await curl(['-sN', '--fail', `${http.url}/${transport}`])
+      assert.equal(code, 0, 'curl must see a complete (terminated) chunked body')
+      const { events, comments } = parseSse(stdout.toString('utf8'))
+      assert.deepEqual(events.map((e) => ({ type: e.event ?? 'message', data: e.data })), EXPECTED)
+      assert.equal(events.find((e) => e.event === 'custom').id, 'id-1')
+      assert.deepEqual(comments, ['ok', '', 'data: injected-through-comment', ''])
+    })
 
-test('eventsource-parser over undici fetch receives every event exactly', async () => {
-  const response = await fetch(http.url)
-  assert.equal(response.status, 200)
-  assert.equal(response.headers.get('content-type'), 'text/event-stream; charset=utf-8')
-  assert.equal(response.headers.get('cache-control'), 'no-cache, no-transform')
-  assert.equal(response.headers.get('x-accel-buffering'), 'no')
-  assert.equal(response.headers.get('content-length'), null)
-  const events = []
-  const parser = createParser({ onEvent: (e) => events.push(e) })
-  const decoder = new TextDecoder()
-  for await (const chunk of response.body) parser.feed(decoder.decode(chunk, { stream: true }))
-  assert.deepEqual(events.map((e) => ({ type: e.event ?? 'message', data: e.data })), EXPECTED)
-})
+    test('eventsource-parser over undici fetch receives every event exactly', async () => {
+      const response = await fetch(`${http.url}/${transport}`)
+      assert.equal(response.status, 200)
+      assert.equal(response.headers.get('content-type'), 'text/event-stream; charset=utf-8')
+      assert.equal(response.headers.get('cache-control'), 'no-cache, no-transform')
+      assert.equal(response.headers.get('x-accel-buffering'), 'no')
+      assert.equal(response.headers.get('content-length'), null)
+      const events = []
+      const parser = createParser({ onEvent: (e) => events.push(e) })
+      const decoder = new TextDecoder()
+      for await (const chunk of response.body) parser.feed(decoder.decode(chunk, { stream: true }))
+      assert.deepEqual(events.map((e) => ({ type: e.event ?? 'message', data: e.data })), EXPECTED)
+    })
 
-test('the eventsource package receives every event exactly', async () => {
-  const source = new EventSource(http.url)
-  const received = []
-  const record = (e) => received.push({ type: e.type, data: e.data, lastEventId: e.lastEventId })
-  source.addEventListener('message', record)
-  source.addEventListener('custom', record)
-  source.addEventListener('evil', record)
-  source.addEventListener('end', record)
-  try {
-    await waitFor(() => received.some((e) => e.type === 'end'), { what: 'the end event' })
-  } finally {
-    source.close()
-  }
-  assert.deepEqual(received.map(({ type, data }) => ({ type, data })), EXPECTED)
-  const custom = received.find((e) => e.type === 'custom')
-  assert.equal(custom.lastEventId, 'id-1')
-})
+    test('the eventsource package receives every event exactly', async () => {
+      const source = new EventSource(`${http.url}/${transport}`)
+      const received = []
+      const record = (e) => received.push({ type: e.type, data: e.data, lastEventId: e.lastEventId })
+      source.addEventListener('message', record)
+      source.addEventListener('custom', record)
+      source.addEventListener('evil', record)
+      source.addEventListener('end', record)
+      try {
+        await waitFor(() => received.some((e) => e.type === 'end'), { what: 'the end event' })
+      } finally {
+        source.close()
+      }
+      assert.deepEqual(received.map(({ type, data }) => ({ type, data })), EXPECTED)
+      const custom = received.find((e) => e.type === 'custom')
+      assert.equal(custom.lastEventId, 'id-1')
+    })
+  })
+}

@@ -5,7 +5,7 @@ const { Client } = require('./client')
 const { sseError, fromNative } = require('./errors')
 const { hubOptions, attachOptions, messageArgs, commentText, channelName, describe } = require('./options')
 const { nativeUnavailableReason, handOff } = require('./native-transport')
-const { NodeSink, errorSourcesOf } = require('./node-transport')
+const { NodeSink, errorSourcesOf, http1SocketOf } = require('./node-transport')
 const { writeResponseHead, writeStreamHead } = require('./head')
 
 /** How long hub.close() lets writer tasks drain before cutting them, beyond writeTimeoutMs. */
@@ -85,7 +85,7 @@ class Hub {
     } else if (native) {
       this.#startNative(id, req.socket, chunked)
     } else {
-      this.#startNode(id, rawStream ? req : res, errorSourcesOf(req, res, rawStream))
+      this.#startNode(id, rawStream ? req : res, errorSourcesOf(req, res, rawStream), http1SocketOf(req, res, rawStream))
     }
     return client
   }
@@ -181,8 +181,8 @@ class Hub {
     })
   }
 
-  #startNode (id, writable, errorSources) {
-    const sink = new NodeSink(this.#native, id, writable, errorSources)
+  #startNode (id, writable, errorSources, socket) {
+    const sink = new NodeSink(this.#native, id, writable, errorSources, socket)
     this.#sinks.set(id, sink)
     if (sink.alreadyClosed) {
       this.#native.closeClient(id, 'client')

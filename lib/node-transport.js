@@ -17,16 +17,20 @@ class NodeSink {
   #onError = () => { this.#errored = true }
   #onClose = () => this.#native.closeClient(this.#id, this.#errored ? 'error' : 'client')
   #errorSources
+  #socket
 
   /**
    * @param writable the response (ServerResponse, Http2ServerResponse) or Http2Stream
    * @param errorSources emitters whose 'error' marks the end as 'error' (the socket, the stream)
+   * @param socket an HTTP/1 connection to close after the stream ends, as the native transport
+   *   does; null on HTTP/2, where the session carries other streams
    */
-  constructor (native, id, writable, errorSources) {
+  constructor (native, id, writable, errorSources, socket) {
     this.#native = native
     this.#id = id
     this.#writable = writable
     this.#errorSources = errorSources
+    this.#socket = socket
     for (const source of errorSources) source.on('error', this.#onError)
     writable.on('close', this.#onClose)
   }
@@ -44,6 +48,8 @@ class NodeSink {
 
   end () {
     this.#writable.end()
+    // The final chunk is queued on the socket before its FIN, so the client sees a complete body.
+    if (this.#socket !== null) this.#socket.end()
   }
 
   destroy () {
@@ -62,6 +68,12 @@ class NodeSink {
   }
 }
 
+/** The HTTP/1 socket under a response, or null for HTTP/2. */
+function http1SocketOf (req, res, isRawStream) {
+  if (isRawStream || res.stream || req.httpVersionMajor !== 1) return null
+  return req.socket || null
+}
+
 /** The emitters whose errors end a Node-transport client with reason 'error'. */
 function errorSourcesOf (req, res, isRawStream) {
   if (isRawStream) return [req] // the Http2Stream itself
@@ -71,4 +83,4 @@ function errorSourcesOf (req, res, isRawStream) {
   return sources
 }
 
-module.exports = { NodeSink, errorSourcesOf }
+module.exports = { NodeSink, errorSourcesOf, http1SocketOf }
