@@ -1,6 +1,17 @@
 import type { EventEmitter } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import type { NativeHubStats } from './binding'
+
+/**
+ * Event names mapped to their `data` types, e.g.
+ * `createHub<{ price: { symbol: string; price: number }; note: string }>()`.
+ * The `message` key types events sent without an `event` name.
+ */
+export type EventMap = { [event: string]: unknown }
+
+/** The event map of an untyped hub: any event name, any data. */
+export type AnyEvents = { [event: string]: unknown }
 
 /** Why a client left. Reported exactly once per client. */
 export type CloseReason =
@@ -15,8 +26,16 @@ export type CloseReason =
   /** The server closed it: `client.close()` or `hub.close()`. */
   | 'server'
 
-/** One event. At least one field must be present. */
-export interface SseMessage {
+/** The fields every message may carry, whatever its event. */
+export interface MessageFields {
+  /** Event id, echoed back by reconnecting clients as `Last-Event-ID`. One line, no NUL. A number is converted with String(). */
+  id?: string | number
+  /** Reconnection delay for the client, in milliseconds (non-negative whole number). */
+  retry?: number
+}
+
+/** One event of an untyped hub. At least one field must be present. */
+export interface UntypedMessage extends MessageFields {
   /**
    * The payload. A string is sent as is (CR, LF and CRLF each start a new `data:` line, so the
    * client sees LF-joined lines); a Buffer or typed array is sent as UTF-8 text; any other
@@ -25,11 +44,17 @@ export interface SseMessage {
   data?: unknown
   /** Event type (`addEventListener(type)` on the client). One line: CR or LF throws `ERR_SSE_INVALID_FIELD`. */
   event?: string
-  /** Event id, echoed back by reconnecting clients as `Last-Event-ID`. One line, no NUL. A number is converted with String(). */
-  id?: string | number
-  /** Reconnection delay for the client, in milliseconds (non-negative whole number). */
-  retry?: number
 }
+
+/** One event of a typed hub: `event` names a key of the map and `data` has its type. */
+export type TypedMessage<Events extends EventMap> = {
+  [Name in keyof Events & string]: (Name extends 'message' ? { event?: Name } : { event: Name }) &
+    { data: Events[Name] } & MessageFields
+}[keyof Events & string]
+
+/** A message for a hub with the event map `Events`. */
+export type SseMessage<Events extends EventMap = AnyEvents> =
+  string extends keyof Events ? UntypedMessage : TypedMessage<Events>
 
 export interface HubOptions {
   /** A heartbeat comment (`:`) is written after this many ms without any write. Default `15000`. */
@@ -60,13 +85,17 @@ export interface HubOptions {
 }
 
 export interface AttachOptions {
-  /** `retry:` sent on connect to this client, overriding the hub's `retryMs`. */
+  /** `retry:` sent on connect to this client, overriding the hub's `retryMs`. Default: the hub's. */
   retryMs?: number
   /**
-   * `'native'` (or `'auto'`, the default) hands the socket to the Rust runtime. Connections that
-   * cannot be handed off (TLS, HTTP/2, Windows) throw `ERR_SSE_TRANSPORT_UNAVAILABLE`.
+   * `'auto'` (the default) hands plain HTTP/1.x sockets to the Rust runtime and serves the rest
+   * (TLS, HTTP/2, Windows) through Node; `'native'` insists on the handoff and throws
+   * `ERR_SSE_TRANSPORT_UNAVAILABLE` where it is impossible; `'node'` always serves through Node.
+   * Queues, bounds, heartbeats and close reasons behave the same on both.
    */
-  transport?: 'auto' | 'native'
+  transport?: 'auto' | 'native' | 'node'
+  /** Channels this client receives `hub.publish(channel, ...)` events from. Default `[]`. */
+  channels?: readonly string[]
 }
 
 /** Counters and queue levels returned by `hub.stats()`. */
@@ -83,6 +112,7 @@ export interface SseError extends Error {
     | 'ERR_SSE_INVALID_DATA'
     | 'ERR_SSE_INVALID_RETRY'
     | 'ERR_SSE_INVALID_COMMENT'
+    | 'ERR_SSE_INVALID_CHANNEL'
     | 'ERR_SSE_EMPTY_MESSAGE'
     | 'ERR_SSE_EVENT_TOO_LARGE'
     | 'ERR_SSE_CLIENT_CLOSED'
@@ -92,9 +122,11 @@ export interface SseError extends Error {
 }
 
 /** One attached connection. */
-export declare class Client extends EventEmitter {
+export declare class Client<Events extends EventMap = AnyEvents> extends EventEmitter {
   /** Hub-unique id. */
   readonly id: number
+  /** `'native'` when Rust writes the socket, `'node'` when batches are written through Node. */
+  readonly transport: 'native' | 'node'
   /** The `Last-Event-ID` request header, or `''`. */
   readonly lastEventId: string
   /** True once the client has left. */
@@ -104,7 +136,7 @@ export declare class Client extends EventEmitter {
   /** Aborted when the client leaves, with the close reason as `signal.reason`. */
   readonly signal: AbortSignal
   /** Queues one event for this client. Returns false once it has left or `close()` was called. Throws on invalid input. */
-  send(message: SseMessage): boolean
+  send(message: SseMessage<Events>): boolean
   /** Queues a comment (one `: ` line per line of text). Returns false if the client has left. */
   comment(text: string): boolean
   /** Ends the stream after what is already queued (later sends return false); `'close'` follows with `'server'`. */
@@ -115,16 +147,22 @@ export declare class Client extends EventEmitter {
   off(event: 'close', listener: (reason: CloseReason) => void): this
 }
 
-export declare class Hub {
+export declare class Hub<Events extends EventMap = AnyEvents> {
   constructor(options?: HubOptions)
   /**
-   * Sends the event-stream head and hands the connection to the hub. After this call the
-   * request's socket belongs to the hub: Node's timeouts and `server.close()` no longer wait for
-   * it, and `res.on('close')` fires at once (listen to `client.on('close')` instead).
+   * Sends the event-stream head and hands the connection to the hub. On the native transport
+   * the request's socket then belongs to the hub: Node's timeouts and `server.close()` no longer
+   * wait for it, and `res.on('close')` fires at once (listen to `client.on('close')` instead).
    */
-  attach(req: IncomingMessage, res: ServerResponse, options?: AttachOptions): Client
+  attach(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, options?: AttachOptions): Client<Events>
+  /** A raw HTTP/2 stream from `server.on('stream', (stream, headers) => ...)`. */
+  attach(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, options?: AttachOptions): Client<Events>
   /** Sends one event to every client, encoded once. Returns the number of recipients. */
-  broadcast(message: SseMessage): number
+  broadcast(message: SseMessage<Events>): number
+  /** Sends one event to the clients subscribed to `channel`, encoded once. Returns the number of recipients. */
+  publish(channel: string, message: SseMessage<Events>): number
+  /** Clients subscribed to `channel`. */
+  channelSize(channel: string): number
   /** Sends a comment to every client. Returns the number of recipients. */
   comment(text: string): number
   /** Connected clients. */
@@ -140,10 +178,11 @@ export declare class Hub {
   close(): Promise<void>
 }
 
-/** Creates a hub. */
-export declare function createHub(options?: HubOptions): Hub
+/** Creates a hub; pass an event map to type its messages: `createHub<{ price: Price }>()`. */
+export declare function createHub<Events extends EventMap = AnyEvents>(options?: HubOptions): Hub<Events>
 /** `attach()` on the default hub (created on first use with default options). */
-export declare function attach(req: IncomingMessage, res: ServerResponse, options?: AttachOptions): Client
+export declare function attach(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, options?: AttachOptions): Client
+export declare function attach(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, options?: AttachOptions): Client
 /** The hub behind the module-level `attach()`. */
 export declare function getDefaultHub(): Hub
 /** The option defaults of `createHub()`. */

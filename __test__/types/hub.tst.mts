@@ -1,0 +1,80 @@
+// Type tests (tstyche): correct code with typed events compiles, wrong code does not.
+import * as http from 'node:http'
+import * as http2 from 'node:http2'
+import { expect, test } from 'tstyche'
+import Fastify from 'fastify'
+import express from 'express'
+import { createHub, type Client, type Hub, type HubStats } from 'native-sse'
+import nativeSse, { nativeSse as named } from 'native-sse/fastify'
+import { sse } from 'native-sse/express'
+
+type Events = { price: { symbol: string; price: number }; note: string }
+const typed = createHub<Events>()
+const untyped = createHub()
+
+test('typed events: the right payload for each event name compiles', () => {
+  expect(typed.broadcast).type.toBeCallableWith({ event: 'price', data: { symbol: 'X', price: 1 } })
+  expect(typed.broadcast).type.toBeCallableWith({ event: 'note', data: 'hi', id: 7, retry: 1000 })
+  expect(typed.publish).type.toBeCallableWith('prices', { event: 'price', data: { symbol: 'X', price: 1 }, id: 'a' })
+})
+
+test('typed events: a wrong payload, an unknown event or a missing name does not compile', () => {
+  expect(typed.broadcast).type.not.toBeCallableWith({ event: 'price', data: { symbol: 'X', price: '1' } })
+  expect(typed.broadcast).type.not.toBeCallableWith({ event: 'price', data: 'not a price' })
+  expect(typed.broadcast).type.not.toBeCallableWith({ event: 'unknown', data: 'x' })
+  expect(typed.broadcast).type.not.toBeCallableWith({ data: 'no event name' })
+  expect(typed.broadcast).type.not.toBeCallableWith({ event: 'note', data: 'x', extra: true })
+})
+
+test('a "message" key types events sent without a name', () => {
+  const hub = createHub<{ message: number; alert: string }>()
+  expect(hub.broadcast).type.toBeCallableWith({ data: 42 })
+  expect(hub.broadcast).type.toBeCallableWith({ event: 'alert', data: 'fire' })
+  expect(hub.broadcast).type.not.toBeCallableWith({ data: 'not a number' })
+})
+
+test('clients of a typed hub are typed too', () => {
+  http.createServer((req, res) => {
+    const client = typed.attach(req, res, { channels: ['prices'], transport: 'auto' })
+    expect(client).type.toBe<Client<Events>>()
+    expect(client.send).type.toBeCallableWith({ event: 'note', data: 'hello' })
+    expect(client.send).type.not.toBeCallableWith({ event: 'note', data: 1 })
+    expect(client.transport).type.toBe<'native' | 'node'>()
+  })
+})
+
+test('untyped hubs accept any event and any data', () => {
+  expect(untyped.broadcast).type.toBeCallableWith({ event: 'anything', data: { any: 'thing' } })
+  expect(untyped.broadcast).type.toBeCallableWith({ retry: 500 })
+  expect(untyped.stats()).type.toBe<HubStats>()
+})
+
+test('attach takes HTTP/1, HTTP/2 compat and raw HTTP/2 streams', () => {
+  http2.createSecureServer({}, (req, res) => { untyped.attach(req, res) })
+    .on('stream', (stream, headers) => { untyped.attach(stream, headers, { transport: 'node' }) })
+  expect(untyped.attach).type.not.toBeCallableWith({}, {})
+})
+
+test('options are checked', () => {
+  expect(createHub).type.toBeCallableWith({ heartbeatMs: 1000, overflow: 'drop-oldest' })
+  expect(createHub).type.not.toBeCallableWith({ overflow: 'block' })
+  expect(createHub).type.not.toBeCallableWith({ heartbeat: 1000 })
+})
+
+test('the Fastify plugin decorates the instance and the reply', async () => {
+  const app = Fastify()
+  await app.register(nativeSse, { heartbeatMs: 10_000 })
+  expect(app.register).type.toBeCallableWith(named, { overflow: 'drop-oldest' })
+  expect(app.sse).type.toBe<Hub>()
+  app.get('/events', (request, reply) => {
+    expect(reply.sse({ channels: ['a'] })).type.toBe<Client>()
+  })
+  expect(app.register).type.not.toBeCallableWith(nativeSse, { heartbeatMs: 'often' })
+})
+
+test('the Express helper takes a hub and options', () => {
+  const app = express()
+  app.get('/events', sse(typed, { channels: ['prices'], onConnect: (client) => { client.send({ event: 'note', data: 'hi' }) } }))
+  expect(sse).type.not.toBeCallableWith({}, {})
+  expect(sse(typed, { onConnect: (client) => { client.send({ event: 'note', data: 2 }) } })).type.toRaiseError()
+})

@@ -1,0 +1,30 @@
+import type { FastifyPluginAsync } from 'fastify'
+import type { AttachOptions, Client, Hub, HubOptions } from './index'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The plugin's hub: `fastify.sse.broadcast(...)`, `fastify.sse.publish(...)`. */
+    sse: Hub
+  }
+  interface FastifyReply {
+    /** Hijacks the reply and attaches it to the hub as an event stream. */
+    sse(options?: AttachOptions): Client
+  }
+}
+
+type FastifyNativeSse = FastifyPluginAsync<nativeSse.NativeSseOptions>
+
+/**
+ * `fastify.register(nativeSse, hubOptions)`: decorates `fastify.sse` (the hub) and
+ * `reply.sse(options)`, and closes the hub in a `preClose` hook.
+ */
+declare function nativeSse(...params: Parameters<FastifyNativeSse>): ReturnType<FastifyNativeSse>
+
+declare namespace nativeSse {
+  /** Plugin options are the hub options of `createHub()`. */
+  export type NativeSseOptions = HubOptions
+  export const nativeSse: FastifyNativeSse
+  export { nativeSse as default }
+}
+
+export = nativeSse
