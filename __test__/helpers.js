@@ -143,8 +143,26 @@ function parseSse (text) {
   return { events, comments }
 }
 
+let certificate = null
+
+/** A self-signed certificate for 127.0.0.1, made once per process with the openssl CLI. */
+function selfSignedCert () {
+  if (certificate !== null) return certificate
+  const os = require('node:os')
+  const path = require('node:path')
+  const { execFileSync } = require('node:child_process')
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'native-sse-cert-'))
+  const keyPath = path.join(dir, 'key.pem')
+  const certPath = path.join(dir, 'cert.pem')
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+    '-nodes', '-keyout', keyPath, '-out', certPath, '-days', '2', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' })
+  certificate = { key: fs.readFileSync(keyPath, 'utf8'), cert: fs.readFileSync(certPath, 'utf8'), keyPath, certPath }
+  return certificate
+}
+
 function openFdCount () {
   return fs.readdirSync('/proc/self/fd').length
 }
 
-module.exports = { HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount }
+module.exports = { selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount }
