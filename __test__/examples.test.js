@@ -1,0 +1,117 @@
+'use strict'
+
+// The README's examples are files in examples/, shown in the README verbatim, and each one is
+// run here with a real client: what users copy is what is tested.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const http2 = require('node:http2')
+const { spawn } = require('node:child_process')
+const { EventSource } = require('eventsource')
+const { selfSignedCert, curl, parseSse, waitFor } = require('./helpers')
+
+const ROOT = path.join(__dirname, '..')
+const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')
+
+/** Starts an example on an ephemeral port; resolves with its URL and a stop function. */
+async function run (file, env = {}) {
+  const child = spawn(process.execPath, [path.join(ROOT, 'examples', file)], {
+    env: { ...process.env, PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  let output = ''
+  child.stdout.on('data', (d) => { output += d })
+  const stop = () => new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve()
+    child.once('exit', resolve)
+    child.kill('SIGTERM')
+  })
+  try {
+    const url = await waitFor(() => output.match(/listening on (\S+)/)?.[1], { what: `${file} to listen`, timeoutMs: 10_000 })
+    return { url, stop }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}
+
+/** Connects with the eventsource package and waits for hello and one tick. */
+async function helloAndTick (url) {
+  const source = new EventSource(url)
+  const got = { hello: null, ticks: 0 }
+  source.addEventListener('hello', (e) => { got.hello = JSON.parse(e.data) })
+  source.addEventListener('tick', () => { got.ticks++ })
+  try {
+    await waitFor(() => got.hello !== null && got.ticks >= 1, { what: 'hello and a tick', timeoutMs: 5000 })
+  } finally {
+    source.close()
+  }
+  return got.hello
+}
+
+for (const file of ['http.js', 'express.js', 'fastify.js', 'https.js', 'http2.js']) {
+  test(`README shows examples/${file} verbatim`, () => {
+    const source = fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8')
+    assert.ok(README.includes('```js\n' + source + '```'), `README.md must contain examples/${file} as a js block`)
+  })
+}
+
+test('examples/http.js streams natively', async () => {
+  const { url, stop } = await run('http.js')
+  try {
+    assert.equal((await helloAndTick(url)).transport, 'native')
+  } finally {
+    await stop()
+  }
+})
+
+test('examples/express.js streams to subscribers', async () => {
+  const { url, stop } = await run('express.js')
+  try {
+    assert.equal(typeof (await helloAndTick(url)).id, 'number')
+  } finally {
+    await stop()
+  }
+})
+
+test('examples/fastify.js streams through reply.sse()', async () => {
+  const { url, stop } = await run('fastify.js')
+  try {
+    assert.equal(typeof (await helloAndTick(url)).id, 'number')
+  } finally {
+    await stop()
+  }
+})
+
+test('examples/https.js streams over TLS through the Node transport', async () => {
+  const tls = selfSignedCert()
+  const { url, stop } = await run('https.js', { TLS_KEY: tls.keyPath, TLS_CERT: tls.certPath })
+  try {
+    const { stdout } = await curl(['-sN', '--cacert', tls.certPath, '--max-time', '2', url])
+    const { events } = parseSse(stdout.toString())
+    assert.equal(JSON.parse(events.find((e) => e.event === 'hello').data).transport, 'node')
+    assert.ok(events.some((e) => e.event === 'tick'))
+  } finally {
+    await stop()
+  }
+})
+
+test('examples/http2.js streams over HTTP/2 to raw streams', async () => {
+  const tls = selfSignedCert()
+  const { url, stop } = await run('http2.js', { TLS_KEY: tls.keyPath, TLS_CERT: tls.certPath })
+  const session = http2.connect(url, { ca: tls.cert })
+  try {
+    const stream = session.request({ ':path': '/events' })
+    let body = ''
+    stream.setEncoding('utf8')
+    stream.on('data', (d) => { body += d })
+    await waitFor(() => parseSse(body).events.some((e) => e.event === 'tick'), { what: 'a tick over HTTP/2', timeoutMs: 5000 })
+    const hello = parseSse(body).events.find((e) => e.event === 'hello')
+    assert.equal(JSON.parse(hello.data).transport, 'node')
+  } finally {
+    session.destroy()
+    await stop()
+  }
+})
