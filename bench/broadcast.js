@@ -1,7 +1,8 @@
 'use strict'
 
-// Broadcast throughput to N clients over loopback, native-sse against a plain res.write loop in
-// the same run, plus resident memory per idle native client.
+// Broadcast throughput to N clients over loopback: native-sse on its native transport and on
+// its Node transport, against a plain res.write loop, in the same run; plus resident memory per
+// idle client.
 //
 //   npm run bench                      (1,000 clients, 5 s per scenario)
 //   node bench/broadcast.js 1000 5     (clients, seconds)
@@ -81,9 +82,10 @@ async function drive (clients, publish, backlog, count) {
   }
 }
 
-async function nativeScenario () {
+/** `transport`: 'native' (socket handed to Rust) or 'node' (batches written through Node). */
+async function hubScenario (transport) {
   const hub = createHub({ heartbeatMs: 60_000, maxQueueEvents: 4096, maxQueueBytes: 4 << 20 })
-  const server = await listen((req, res) => hub.attach(req, res))
+  const server = await listen((req, res) => hub.attach(req, res, { transport }))
   const clients = startClients(server.address().port, CLIENTS)
   await waitConnected(clients, CLIENTS, () => hub.size)
   const result = await drive(clients, (seq) => hub.broadcast({ data: String(seq) }),
@@ -167,11 +169,14 @@ function idleMemoryInChild (kind) {
 
 async function main () {
   console.log(`native-sse broadcast benchmark: ${CLIENTS} clients, ${SECONDS} s, Node ${process.version}, loopback`)
-  const native = await nativeScenario()
-  console.log('native-sse        ', native)
+  const native = await hubScenario('native')
+  console.log('native-sse, native transport', native)
+  const node = await hubScenario('node')
+  console.log('native-sse, node transport  ', node)
   const plain = await resWriteScenario()
-  console.log('res.write loop    ', plain)
-  console.log(`ratio (delivered/s): ${(native.deliveredPerSecond / plain.deliveredPerSecond).toFixed(2)}x`)
+  console.log('res.write loop              ', plain)
+  const ratio = (a, b) => (a.deliveredPerSecond / b.deliveredPerSecond).toFixed(2)
+  console.log(`delivered/s: native ${ratio(native, plain)}x and node transport ${ratio(node, plain)}x the res.write loop; native ${ratio(native, node)}x node transport`)
   console.log('idle memory       ', await idleMemoryInChild('native'))
   console.log('idle memory       ', await idleMemoryInChild('node'))
 }
