@@ -130,6 +130,20 @@ struct MessageArgs {
 }
 
 impl MessageArgs {
+    fn new(
+        data: Option<Either<String, Buffer>>,
+        event: Option<String>,
+        id: Option<String>,
+        retry: Option<f64>,
+    ) -> Self {
+        MessageArgs {
+            data,
+            event,
+            id,
+            retry,
+        }
+    }
+
     fn with<T>(
         &self,
         f: impl FnOnce(&Message<'_>) -> std::result::Result<T, SseError>,
@@ -239,12 +253,7 @@ impl NativeHub {
         retry: Option<f64>,
     ) -> Result<u32, Code> {
         let hub = self.hub()?;
-        let args = MessageArgs {
-            data,
-            event,
-            id: event_id,
-            retry,
-        };
+        let args = MessageArgs::new(data, event, event_id, retry);
         Ok(args.with(|message| hub.publish(&channel, message))? as u32)
     }
 
@@ -267,12 +276,7 @@ impl NativeHub {
     ) -> Result<bool, Code> {
         let hub = self.hub()?;
         let id = client_id(id)?;
-        let args = MessageArgs {
-            data,
-            event,
-            id: event_id,
-            retry,
-        };
+        let args = MessageArgs::new(data, event, event_id, retry);
         args.with(|message| hub.send(id, message))
     }
 
@@ -285,12 +289,7 @@ impl NativeHub {
         retry: Option<f64>,
     ) -> Result<u32, Code> {
         let hub = self.hub()?;
-        let args = MessageArgs {
-            data,
-            event,
-            id: event_id,
-            retry,
-        };
+        let args = MessageArgs::new(data, event, event_id, retry);
         Ok(args.with(|message| hub.broadcast(message))? as u32)
     }
 

@@ -145,18 +145,8 @@ impl Hub {
             write_timeout: self.inner.config.write_timeout,
             chunked,
         };
-        let guard = FinishGuard {
-            hub: self.inner.clone(),
-            id,
-            reason: None,
-        };
         let stats = self.inner.stats.clone();
-        runtime.spawn(async move {
-            // Moves the whole guard into the task (a field assignment alone would capture only
-            // that field and drop the guard, reporting the close, right here).
-            let mut guard = guard;
-            guard.reason = Some(serve(stream, client, settings, stats).await);
-        });
+        self.spawn_writer(runtime, id, serve(stream, client, settings, stats));
         Ok(())
     }
 
@@ -175,18 +165,32 @@ impl Hub {
             heartbeat: self.inner.config.heartbeat,
             write_timeout: self.inner.config.write_timeout,
         };
+        let stats = self.inner.stats.clone();
+        let hub = self.inner.clone();
+        let writer = async move { serve_node(client, settings, stats, hub.events.as_ref()).await };
+        self.spawn_writer(runtime, id, writer);
+        Ok(())
+    }
+
+    /// Runs a client's writer task; its end (or its panic, or the runtime dropping it) is
+    /// reported exactly once through the guard.
+    fn spawn_writer(
+        &self,
+        runtime: &Runtime,
+        id: u64,
+        writer: impl std::future::Future<Output = CloseReason> + Send + 'static,
+    ) {
         let guard = FinishGuard {
             hub: self.inner.clone(),
             id,
             reason: None,
         };
-        let stats = self.inner.stats.clone();
         runtime.spawn(async move {
+            // Moves the whole guard into the task (a field assignment alone would capture only
+            // that field and drop the guard, reporting the close, right here).
             let mut guard = guard;
-            let hub = guard.hub.clone();
-            guard.reason = Some(serve_node(client, settings, stats, hub.events.as_ref()).await);
+            guard.reason = Some(writer.await);
         });
-        Ok(())
     }
 
     /// Node transport: the client's last batch was written and its response accepts more.
