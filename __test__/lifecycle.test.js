@@ -114,6 +114,28 @@ for (const transport of TRANSPORTS) {
       await s.http.close()
     })
 
+    test('a POST request with a body streams and is closed once, from the response', async () => {
+      const s = await recordingServer(undefined, transport)
+      try {
+        const body = JSON.stringify({ subscribe: ['a', 'b'] })
+        const raw = rawClient(s.http.port, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }
+        })
+        raw.socket.write(body)
+        await waitFor(() => raw.events.length === 1, { what: 'the first event' })
+        s.hub.broadcast({ data: 'to the POST stream' })
+        await waitFor(() => raw.events.length === 2, { what: 'a broadcast' })
+        raw.end()
+        await waitFor(() => s.closes.size === 1, { what: 'the close event' })
+        await sleep(50)
+        assert.deepEqual([...s.closes.values()], [['client']])
+        assert.equal(s.hub.size, 0)
+      } finally {
+        await s.stop()
+      }
+    })
+
     test('heartbeat comments arrive on an idle stream at the interval and dispatch no event', async () => {
       const s = await recordingServer({ heartbeatMs: 100 }, transport)
       try {
