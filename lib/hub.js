@@ -4,7 +4,7 @@ const { NativeHub } = require('../binding')
 const { Client } = require('./client')
 const { sseError, fromNative } = require('./errors')
 const { hubOptions, attachOptions, messageArgs, commentText, channelName, describe } = require('./options')
-const { nativeUnavailableReason, handOff } = require('./native-transport')
+const { nativeUnavailableReason, nativeUnavailableError, handOff } = require('./native-transport')
 const { NodeSink, errorSourcesOf, http1SocketOf } = require('./node-transport')
 const { writeResponseHead, writeStreamHead } = require('./head')
 
@@ -53,21 +53,24 @@ class Hub {
       throw sseError(Error, 'ERR_SSE_HUB_CLOSED', 'the hub is closed; create a new hub with createHub() to serve more clients')
     }
     const rawStream = isHttp2Stream(req)
-    if (!rawStream && (req === null || typeof req !== 'object' || typeof req.headers !== 'object')) {
-      throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT',
-        `attach(req, res): req must be an http.IncomingMessage, http2.Http2ServerRequest or http2 stream, got ${describe(req)}`)
-    }
-    if (rawStream ? (res === null || typeof res !== 'object') : (res === null || typeof res !== 'object' || typeof res.writeHead !== 'function')) {
-      throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT', rawStream
-        ? `attach(stream, headers): headers must be the stream's request headers, got ${describe(res)}`
-        : `attach(req, res): res must be an http.ServerResponse, got ${describe(res)}`)
+    const isObject = (value) => value !== null && typeof value === 'object'
+    if (rawStream) {
+      if (!isObject(res)) {
+        throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT',
+          `attach(stream, headers): headers must be the stream's request headers, got ${describe(res)}`)
+      }
+    } else {
+      if (!isObject(req) || !isObject(req.headers)) {
+        throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT',
+          `attach(req, res): req must be an http.IncomingMessage, http2.Http2ServerRequest or http2 stream, got ${describe(req)}`)
+      }
+      if (!isObject(res) || typeof res.writeHead !== 'function') {
+        throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT', `attach(req, res): res must be an http.ServerResponse, got ${describe(res)}`)
+      }
     }
     const { retryMs, transport, channels } = attachOptions(options, this.#options.retryMs)
     const unavailable = rawStream ? 'a raw HTTP/2 stream is multiplexed by Node' : nativeUnavailableReason(req, res)
-    if (transport === 'native' && unavailable !== null) {
-      throw sseError(Error, 'ERR_SSE_TRANSPORT_UNAVAILABLE',
-        `cannot stream natively: ${unavailable}. Use transport: 'auto' (the default) or 'node' to serve it through Node`)
-    }
+    if (transport === 'native' && unavailable !== null) throw nativeUnavailableError(unavailable)
     const native = transport !== 'node' && unavailable === null
 
     const requestHeaders = rawStream ? res : req.headers

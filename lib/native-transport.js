@@ -27,12 +27,10 @@ function nativeUnavailableReason (req, res) {
   return null
 }
 
-function assertNativeAvailable (req, res) {
-  const reason = nativeUnavailableReason(req, res)
-  if (reason !== null) {
-    throw sseError(Error, 'ERR_SSE_TRANSPORT_UNAVAILABLE',
-      `cannot stream natively: ${reason}. Use transport: 'auto' (the default) or 'node' to serve it through Node`)
-  }
+/** The error for `transport: 'native'` on a connection that cannot be handed off. */
+function nativeUnavailableError (reason) {
+  return sseError(Error, 'ERR_SSE_TRANSPORT_UNAVAILABLE',
+    `cannot stream natively: ${reason}. Use transport: 'auto' (the default) or 'node' to serve it through Node`)
 }
 
 function flushed (socket) {
@@ -44,8 +42,8 @@ const FLUSH_POLL_MS = 2
 
 /**
  * Completes the handoff once Node's pending writes (at least the head) reached the kernel:
- * bytes still queued in Node would be lost by destroy(). Calls `done(error, reason)` with
- * no error once Rust owns the socket, or with the close reason when it never will.
+ * bytes still queued in Node would be lost by destroy(). Calls `done(null)` once Rust owns the
+ * socket, or `done(reason)` with the close reason when it never will.
  */
 function handOff (native, id, socket, chunked, waitLimitMs, done) {
   const deadline = Date.now() + waitLimitMs
@@ -60,9 +58,9 @@ function handOff (native, id, socket, chunked, waitLimitMs, done) {
     handle.readStop()
     try {
       native.adopt(id, handle.fd, chunked)
-    } catch (error) {
+    } catch {
       socket.destroy()
-      return done('error', error)
+      return done('error')
     }
     // The request may still be "incomplete" to Node (a body it never read); destroying the
     // socket then makes it emit 'error' on req, which must not crash an app with no listener.
@@ -75,4 +73,4 @@ function handOff (native, id, socket, chunked, waitLimitMs, done) {
 
 function ignore () {}
 
-module.exports = { nativeUnavailableReason, assertNativeAvailable, handOff }
+module.exports = { nativeUnavailableReason, nativeUnavailableError, handOff }
