@@ -62,6 +62,10 @@ pub(crate) async fn serve(
                     stats.add_written(bytes);
                     last_write = Instant::now();
                     blocked_since = None;
+                    // Non-blocking writes never yield on their own: without this, a client whose
+                    // queue is refilled as fast as its socket drains would keep the worker
+                    // thread from every other connection.
+                    tokio::task::consume_budget().await;
                     // More may have been queued meanwhile; take it before sleeping.
                     continue;
                 }

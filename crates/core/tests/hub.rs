@@ -321,3 +321,41 @@ fn node_transport_heartbeats_when_idle() {
     f.hub.node_writable(id);
     assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
 }
+
+#[test]
+fn a_client_refilled_as_fast_as_it_drains_does_not_starve_the_others() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let f = fixture(config()); // one worker thread
+    let (hot, mut hot_peer) = f.connect(false);
+    let (quiet, mut quiet_peer) = f.connect(false);
+    let stop = AtomicBool::new(false);
+    let waited = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut buf = vec![0u8; 1 << 16];
+            while !stop.load(Ordering::Relaxed) && hot_peer.read(&mut buf).unwrap_or(0) > 0 {}
+        });
+        // Keeps the hot client's queue refilled while the quiet client waits, bounded in time.
+        scope.spawn(|| {
+            let started = Instant::now();
+            while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(5) {
+                for _ in 0..64 {
+                    let _ = f.hub.send(hot, &data("hot"));
+                }
+            }
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        let sent = Instant::now();
+        f.hub.send(quiet, &data("quiet")).unwrap();
+        let frame = b"data: quiet\n\n";
+        let got = read_exactly(&mut quiet_peer, frame.len());
+        let waited = sent.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        f.hub.close_client(hot, CloseReason::Server);
+        assert_eq!(got, frame);
+        waited
+    });
+    assert!(
+        waited < Duration::from_secs(1),
+        "the quiet client waited {waited:?}"
+    );
+}
