@@ -332,7 +332,12 @@ fn a_client_refilled_as_fast_as_it_drains_does_not_starve_the_others() {
     let waited = std::thread::scope(|scope| {
         scope.spawn(|| {
             let mut buf = vec![0u8; 1 << 16];
-            while !stop.load(Ordering::Relaxed) && hot_peer.read(&mut buf).unwrap_or(0) > 0 {}
+            // Blocking reads (no spinning): ends on EOF, error, or the stop flag.
+            while !stop.load(Ordering::Relaxed) {
+                if hot_peer.read(&mut buf).unwrap_or(0) == 0 {
+                    break;
+                }
+            }
         });
         // Keeps the hot client's queue refilled while the quiet client waits, bounded in time.
         scope.spawn(|| {
