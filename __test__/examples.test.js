@@ -37,6 +37,16 @@ async function run (file, env = {}) {
   }
 }
 
+/** Runs an example for the length of `check(url)`, stopping it however `check` ends. */
+async function withExample (file, env, check) {
+  const { url, stop } = await run(file, env)
+  try {
+    await check(url)
+  } finally {
+    await stop()
+  }
+}
+
 /** Connects with the eventsource package and waits for hello and one tick. */
 async function helloAndTick (url) {
   const source = new EventSource(url)
@@ -58,60 +68,42 @@ for (const file of ['http.js', 'express.js', 'fastify.js', 'https.js', 'http2.js
   })
 }
 
-test('examples/http.js streams natively', async () => {
-  const { url, stop } = await run('http.js')
-  try {
-    assert.equal((await helloAndTick(url)).transport, 'native')
-  } finally {
-    await stop()
-  }
-})
+test('examples/http.js streams natively', () => withExample('http.js', {}, async (url) => {
+  assert.equal((await helloAndTick(url)).transport, 'native')
+}))
 
-test('examples/express.js streams to subscribers', async () => {
-  const { url, stop } = await run('express.js')
-  try {
-    assert.equal(typeof (await helloAndTick(url)).id, 'number')
-  } finally {
-    await stop()
-  }
-})
+test('examples/express.js streams to subscribers', () => withExample('express.js', {}, async (url) => {
+  assert.equal(typeof (await helloAndTick(url)).id, 'number')
+}))
 
-test('examples/fastify.js streams through reply.sse()', async () => {
-  const { url, stop } = await run('fastify.js')
-  try {
-    assert.equal(typeof (await helloAndTick(url)).id, 'number')
-  } finally {
-    await stop()
-  }
-})
+test('examples/fastify.js streams through reply.sse()', () => withExample('fastify.js', {}, async (url) => {
+  assert.equal(typeof (await helloAndTick(url)).id, 'number')
+}))
 
-test('examples/https.js streams over TLS through the Node transport', async () => {
+test('examples/https.js streams over TLS through the Node transport', () => {
   const tls = selfSignedCert()
-  const { url, stop } = await run('https.js', { TLS_KEY: tls.keyPath, TLS_CERT: tls.certPath })
-  try {
+  return withExample('https.js', { TLS_KEY: tls.keyPath, TLS_CERT: tls.certPath }, async (url) => {
     const { stdout } = await curl(['-sN', '--cacert', tls.certPath, '--max-time', '2', url])
     const { events } = parseSse(stdout.toString())
     assert.equal(JSON.parse(events.find((e) => e.event === 'hello').data).transport, 'node')
     assert.ok(events.some((e) => e.event === 'tick'))
-  } finally {
-    await stop()
-  }
+  })
 })
 
-test('examples/http2.js streams over HTTP/2 to raw streams', async () => {
+test('examples/http2.js streams over HTTP/2 to raw streams', () => {
   const tls = selfSignedCert()
-  const { url, stop } = await run('http2.js', { TLS_KEY: tls.keyPath, TLS_CERT: tls.certPath })
-  const session = http2.connect(url, { ca: tls.cert })
-  try {
-    const stream = session.request({ ':path': '/events' })
-    let body = ''
-    stream.setEncoding('utf8')
-    stream.on('data', (d) => { body += d })
-    await waitFor(() => parseSse(body).events.some((e) => e.event === 'tick'), { what: 'a tick over HTTP/2', timeoutMs: 5000 })
-    const hello = parseSse(body).events.find((e) => e.event === 'hello')
-    assert.equal(JSON.parse(hello.data).transport, 'node')
-  } finally {
-    session.destroy()
-    await stop()
-  }
+  return withExample('http2.js', { TLS_KEY: tls.keyPath, TLS_CERT: tls.certPath }, async (url) => {
+    const session = http2.connect(url, { ca: tls.cert })
+    try {
+      const stream = session.request({ ':path': '/events' })
+      let body = ''
+      stream.setEncoding('utf8')
+      stream.on('data', (d) => { body += d })
+      await waitFor(() => parseSse(body).events.some((e) => e.event === 'tick'), { what: 'a tick over HTTP/2', timeoutMs: 5000 })
+      const hello = parseSse(body).events.find((e) => e.event === 'hello')
+      assert.equal(JSON.parse(hello.data).transport, 'node')
+    } finally {
+      session.destroy()
+    }
+  })
 })
