@@ -17,12 +17,14 @@ export declare class NativeHub {
   constructor(options: NativeHubOptions, onEvent: (kind: number, clientId: number, payload: Buffer | string | null) => void)
   /**
    * Registers a client, subscribed to `channels`, before its transport starts; returns its
-   * id.
+   * id. Its stream opens with `retry:` when given, a comment otherwise.
    */
   register(retry: number | undefined | null, channels: Array<string>): number
   /**
    * Takes over the socket `fd` for client `id`. Call after the response head is flushed and
-   * reading is stopped, then close Node's own handle.
+   * reading is stopped, then close Node's own handle. libuv's registration of `fd` is
+   * removed only once the hub has accepted the socket, so a refused adoption leaves Node's
+   * socket as it was.
    */
   adopt(id: number, fd: number, chunked: boolean): void
   /**
@@ -49,8 +51,14 @@ export declare class NativeHub {
   stats(): NativeHubStats
 }
 
-/** Panics on purpose, so tests can prove a Rust panic surfaces as a JS error. */
-export declare function __panicForTests(): void
+/**
+ * The hub's defaults, the one place they are defined (`HubConfig::default`), in the units
+ * of the JS options. `workerThreads` depends on the machine.
+ */
+export declare function hubDefaults(): NativeHubOptions
+
+/** Why this process cannot hand sockets to the native transport, or null when it can. */
+export declare function nativeHandoffUnavailableReason(): string | null
 
 /** Hub options after JS-side defaults were applied. Times in milliseconds. */
 export interface NativeHubOptions {
@@ -58,6 +66,7 @@ export interface NativeHubOptions {
   writeTimeoutMs: number
   maxQueueEvents: number
   maxQueueBytes: number
+  maxEventBytes: number
   /** `'disconnect'` or `'drop-oldest'`. */
   overflow: string
   workerThreads: number

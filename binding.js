@@ -836,4 +836,5 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeHub = nativeBinding.NativeHub
-module.exports.__panicForTests = nativeBinding.__panicForTests
+module.exports.hubDefaults = nativeBinding.hubDefaults
+module.exports.nativeHandoffUnavailableReason = nativeBinding.nativeHandoffUnavailableReason

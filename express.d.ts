@@ -2,8 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AttachOptions, AnyEvents, Client, EventMap, Hub } from './index'
 
 export interface SseHandlerOptions<Events extends EventMap = AnyEvents> extends AttachOptions {
-  /** Called once the client is attached. A thrown error or rejected promise closes the client and goes to `next(err)`. */
+  /**
+   * Called once the client is attached. The stream has begun, so a thrown error or a rejected
+   * promise cannot become an error page: the client is closed gracefully (what was queued is
+   * still delivered) and the error goes to `onError`.
+   */
   onConnect?: (client: Client<Events>, req: IncomingMessage) => void | Promise<void>
+  /** Receives what `onConnect` threw or rejected with. Default: written to stderr. */
+  onError?: (error: unknown, client: Client<Events>, req: IncomingMessage) => void
 }
 
 /** An Express route handler that attaches every request to `hub`. */

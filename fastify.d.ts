@@ -7,7 +7,11 @@ declare module 'fastify' {
     sse: Hub
   }
   interface FastifyReply {
-    /** Hijacks the reply and attaches it to the hub as an event stream. */
+    /**
+     * Attaches the response to the hub as an event stream, then hijacks the reply. When attach
+     * throws, nothing was written and the error carries `statusCode` (503 for a closed hub, with
+     * `Retry-After`; 500 otherwise), so Fastify's error handling answers the request.
+     */
     sse(options?: AttachOptions): Client
   }
 }

@@ -34,14 +34,28 @@ export interface MessageFields {
   retry?: number
 }
 
-/** One event of an untyped hub. At least one field must be present. */
+/**
+ * A message that only changes the client's reconnection delay. Every other message needs
+ * `data`: clients never dispatch an event without a data line, so one without `data` throws
+ * `ERR_SSE_INVALID_MESSAGE` (pass `data: ''` for an empty event).
+ */
+export interface RetryMessage {
+  /** Reconnection delay for the client, in milliseconds (non-negative whole number). */
+  retry: number
+  data?: never
+  event?: never
+  id?: never
+}
+
+/** One event of an untyped hub. */
 export interface UntypedMessage extends MessageFields {
   /**
-   * The payload. A string is sent as is (CR, LF and CRLF each start a new `data:` line, so the
-   * client sees LF-joined lines); a Buffer or typed array is sent as UTF-8 text; any other
-   * value is sent as `JSON.stringify(data)`, computed once per call, not once per client.
+   * The payload, required (`''` for an empty event). A string is sent as is (CR, LF and CRLF
+   * each start a new `data:` line, so the client sees LF-joined lines); a Buffer or typed array
+   * is sent as UTF-8 text; any other value is sent as `JSON.stringify(data)`, computed once per
+   * call, not once per client.
    */
-  data?: unknown
+  data: unknown
   /** Event type (`addEventListener(type)` on the client). One line: CR or LF throws `ERR_SSE_INVALID_FIELD`. */
   event?: string
 }
@@ -54,7 +68,7 @@ export type TypedMessage<Events extends EventMap> = {
 
 /** A message for a hub with the event map `Events`. */
 export type SseMessage<Events extends EventMap = AnyEvents> =
-  string extends keyof Events ? UntypedMessage : TypedMessage<Events>
+  (string extends keyof Events ? UntypedMessage : TypedMessage<Events>) | RetryMessage
 
 export interface HubOptions {
   /** A heartbeat comment (`:`) is written after this many ms without any write. Default `15000`. */
@@ -67,11 +81,19 @@ export interface HubOptions {
   /** Frames a client may have queued or in flight before `overflow` applies. Default `1024`. */
   maxQueueEvents?: number
   /**
-   * Bytes a client may have queued or in flight before `overflow` applies. A single event larger
-   * than this is refused with `ERR_SSE_EVENT_TOO_LARGE`. Frames are shared between clients, so
-   * this bounds what one client can pin, not a copy per client. Default `1048576` (1 MiB).
+   * Bytes a client may have queued or in flight before `overflow` applies. Frames are shared
+   * between clients, so this bounds what one client can pin, not a copy per client.
+   * Default `16777216` (16 MiB): two of the largest events, or fifteen 1 MB single-line ones.
    */
   maxQueueBytes?: number
+  /**
+   * The largest encoded event or comment accepted; a larger one throws
+   * `ERR_SSE_EVENT_TOO_LARGE` and is sent to nobody. Checked on the encoded frame, where each
+   * line of `data` costs a `data: ` prefix, so a 1 MB payload of many short lines encodes to
+   * more than 1 MB. At most `maxQueueBytes`. Default `8388608` (8 MiB), which accepts any 1 MiB
+   * payload whatever its line structure; when only `maxQueueBytes` is set lower, this follows it.
+   */
+  maxEventBytes?: number
   /**
    * What happens when a client's queue is full: `'disconnect'` closes it with reason `'slow'`;
    * `'drop-oldest'` discards its oldest queued events and counts them in `stats().eventsDropped`.
@@ -113,7 +135,6 @@ export interface SseError extends Error {
     | 'ERR_SSE_INVALID_RETRY'
     | 'ERR_SSE_INVALID_COMMENT'
     | 'ERR_SSE_INVALID_CHANNEL'
-    | 'ERR_SSE_EMPTY_MESSAGE'
     | 'ERR_SSE_EVENT_TOO_LARGE'
     | 'ERR_SSE_CLIENT_CLOSED'
     | 'ERR_SSE_HUB_CLOSED'

@@ -6,8 +6,6 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { createHub } = require('..')
-const binding = require('../binding')
-const { fromNative } = require('../lib/errors')
 const { startHttp, rawClient, waitFor, sleep } = require('./helpers')
 
 function throwsCode (fn, Kind, code, pattern) {
@@ -46,7 +44,8 @@ test('rejected messages throw with codes and nothing reaches the wire', async ()
       [() => hub.broadcast('just a string'), TypeError, 'ERR_SSE_INVALID_MESSAGE', /must be an object like \{ data/],
       [() => hub.broadcast(null), TypeError, 'ERR_SSE_INVALID_MESSAGE'],
       [() => hub.broadcast({ data: 'x', type: 'price' }), TypeError, 'ERR_SSE_UNKNOWN_OPTION', /unknown message field 'type'/],
-      [() => hub.broadcast({}), TypeError, 'ERR_SSE_EMPTY_MESSAGE', /pass at least `data`/],
+      [() => hub.broadcast({}), TypeError, 'ERR_SSE_INVALID_MESSAGE', /pass `data: ''`/],
+      [() => hub.broadcast({ event: 'x' }), TypeError, 'ERR_SSE_INVALID_MESSAGE', /pass `data: ''`/],
       [() => hub.broadcast({ data: 'x', event: 7 }), TypeError, 'ERR_SSE_INVALID_FIELD', /event must be a string/],
       [() => hub.broadcast({ data: 'x', id: {} }), TypeError, 'ERR_SSE_INVALID_FIELD', /id must be a string/],
       [() => hub.broadcast({ data: 'x', id: 'a\nb' }), TypeError, 'ERR_SSE_INVALID_FIELD', /single line/],
@@ -57,12 +56,16 @@ test('rejected messages throw with codes and nothing reaches the wire', async ()
       [() => hub.broadcast({ data: 10n }), TypeError, 'ERR_SSE_INVALID_DATA', /JSON/],
       [() => hub.broadcast({ data: circular }), TypeError, 'ERR_SSE_INVALID_DATA', /JSON/],
       [() => hub.broadcast({ data: () => 1 }), TypeError, 'ERR_SSE_INVALID_DATA', /no JSON form/],
-      [() => hub.broadcast({ data: 'x'.repeat(70 * 1024) }), RangeError, 'ERR_SSE_EVENT_TOO_LARGE', /raise maxQueueBytes/],
+      [() => hub.broadcast({ data: 'x'.repeat(70 * 1024) }), RangeError, 'ERR_SSE_EVENT_TOO_LARGE', /raise maxEventBytes/],
       [() => hub.comment(42), TypeError, 'ERR_SSE_INVALID_COMMENT'],
       [() => hub.comment('c'.repeat(70 * 1024)), RangeError, 'ERR_SSE_EVENT_TOO_LARGE'],
       [() => client.send({ data: 'x', id: 'a\rb' }), TypeError, 'ERR_SSE_INVALID_FIELD'],
       [() => client.send({ data: 'y'.repeat(70 * 1024) }), RangeError, 'ERR_SSE_EVENT_TOO_LARGE'],
-      [() => client.comment(undefined), TypeError, 'ERR_SSE_INVALID_COMMENT']
+      [() => client.comment(undefined), TypeError, 'ERR_SSE_INVALID_COMMENT'],
+      [() => hub.publish('', { data: 'x' }), TypeError, 'ERR_SSE_INVALID_CHANNEL', /non-empty string/],
+      [() => hub.publish(5, { data: 'x' }), TypeError, 'ERR_SSE_INVALID_CHANNEL', /got number 5/],
+      [() => hub.publish('c'.repeat(257), { data: 'x' }), RangeError, 'ERR_SSE_INVALID_CHANNEL', /at most 256 characters, got 257/],
+      [() => hub.channelSize(null), TypeError, 'ERR_SSE_INVALID_CHANNEL']
     ]
     for (const [fn, Kind, code, pattern] of cases) throwsCode(fn, Kind, code, pattern)
 
@@ -70,7 +73,7 @@ test('rejected messages throw with codes and nothing reaches the wire', async ()
     await waitFor(() => raw.events.length === 2, { what: 'the marker' })
     await sleep(50)
     assert.deepEqual(raw.events.map((e) => e.data), ['ready', 'marker'])
-    assert.deepEqual(raw.comments, [])
+    assert.deepEqual(raw.comments, [''], 'only the opening comment')
     assert.equal(client.closed, false, 'a rejected call does not harm the client')
   } finally {
     await hub.close()
@@ -87,7 +90,9 @@ test('attach rejects non-request arguments and unknown options before writing an
       () => hub.attach(req, {}),
       () => hub.attach(req, res, { channel: 'x' }),
       () => hub.attach(req, res, { transport: 'carrier-pigeon' }),
-      () => hub.attach(req, res, { retryMs: -1 })
+      () => hub.attach(req, res, { retryMs: -1 }),
+      () => hub.attach(req, res, { channels: ['ok', ''] }),
+      () => hub.attach(req, res, { channels: 'prices' })
     ]) {
       try {
         call()
@@ -107,7 +112,9 @@ test('attach rejects non-request arguments and unknown options before writing an
       ['TypeError', 'ERR_SSE_INVALID_ARGUMENT'],
       ['TypeError', 'ERR_SSE_UNKNOWN_OPTION'],
       ['TypeError', 'ERR_SSE_INVALID_OPTION'],
-      ['RangeError', 'ERR_SSE_INVALID_RETRY']
+      ['RangeError', 'ERR_SSE_INVALID_RETRY'],
+      ['TypeError', 'ERR_SSE_INVALID_CHANNEL'],
+      ['TypeError', 'ERR_SSE_INVALID_OPTION']
     ])
     assert.equal(hub.size, 0)
     raw.end()
@@ -137,22 +144,4 @@ test('attach on a closed hub throws ERR_SSE_HUB_CLOSED', async () => {
   } finally {
     await http.close()
   }
-})
-
-test('a Rust panic becomes a JS error and the process keeps running', () => {
-  let caught
-  try {
-    binding.__panicForTests()
-  } catch (error) {
-    caught = error
-  }
-  assert.ok(caught instanceof Error)
-  assert.match(caught.message, /deliberate panic/)
-  const mapped = fromNative(caught)
-  assert.equal(mapped.code, 'ERR_SSE_INTERNAL')
-  assert.equal(mapped.cause, caught)
-  // The addon still works after the panic.
-  const hub = createHub()
-  assert.equal(hub.broadcast({ data: 'still alive' }), 0)
-  return hub.close()
 })

@@ -105,7 +105,7 @@ for (const transport of TRANSPORTS) {
       const { events, comments } = parseSse(stdout.toString('utf8'))
       assert.deepEqual(events.map((e) => ({ type: e.event ?? 'message', data: e.data })), EXPECTED)
       assert.equal(events.find((e) => e.event === 'custom').id, 'id-1')
-      assert.deepEqual(comments, ['ok', '', 'data: injected-through-comment', ''])
+      assert.deepEqual(comments, ['', 'ok', '', 'data: injected-through-comment', ''])
     })
 
     test('eventsource-parser over undici fetch receives every event exactly', async () => {

@@ -13,7 +13,7 @@ function sseError (Kind, code, message, cause) {
 // RangeErrors, states (closed hub, closed client, no transport) are plain Errors.
 const NATIVE_KINDS = {
   ERR_SSE_INVALID_FIELD: TypeError,
-  ERR_SSE_EMPTY_MESSAGE: TypeError,
+  ERR_SSE_INVALID_MESSAGE: TypeError,
   ERR_SSE_EVENT_TOO_LARGE: RangeError,
   ERR_SSE_INVALID_OPTION: RangeError,
   ERR_SSE_INVALID_RETRY: RangeError,
@@ -32,4 +32,12 @@ function fromNative (error) {
   return sseError(Error, 'ERR_SSE_INTERNAL', `native-sse internal error: ${error && error.message}`, error)
 }
 
-module.exports = { sseError, fromNative }
+/**
+ * The HTTP status a framework should answer with when attach() refused a request: 503 while
+ * the hub is closed (another instance may take the client), 500 for anything else.
+ */
+function attachFailureStatus (error) {
+  return error && error.code === 'ERR_SSE_HUB_CLOSED' ? 503 : 500
+}
+
+module.exports = { sseError, fromNative, attachFailureStatus }

@@ -1,20 +1,30 @@
 'use strict'
 
-// Express route handler: `app.get('/events', sse(hub, { channels, onConnect }))`.
+// Express route handler: `app.get('/events', sse(hub, { channels, onConnect, onError }))`.
 // After the handler runs the response belongs to the hub: `res.on('close')` fires at the
 // handoff (listen to `client.on('close')`), and middleware that wraps res.write (compression,
 // body loggers) is bypassed, so the stream is never compressed.
 
 const { Hub } = require('./hub')
-const { sseError } = require('./errors')
+const { sseError, attachFailureStatus } = require('./errors')
 const { describe } = require('./options')
 
-const HELPER_KEYS = new Set(['channels', 'onConnect', 'retryMs', 'transport'])
+const HELPER_KEYS = new Set(['channels', 'onConnect', 'onError', 'retryMs', 'transport'])
+
+/** Where an onConnect failure goes when no onError is given: stderr, as Express's own
+ *  final handler reports errors. */
+function reportToStderr (error, client) {
+  console.error(`native-sse: onConnect failed for client ${client.id}; its stream was closed:`, error)
+}
 
 /**
  * @param hub the hub to attach clients to
- * @param options attach options (channels, retryMs, transport) and
- *   `onConnect(client, req)`, called once the client is attached
+ * @param options attach options (channels, retryMs, transport);
+ *   `onConnect(client, req)`, called once the client is attached (may return a promise);
+ *   `onError(error, client, req)`, called when onConnect throws or rejects. The stream has
+ *   begun by then, so Express can no longer answer with an error page: the client is closed
+ *   gracefully (what was queued is still delivered) and the error goes to onError, or to
+ *   stderr when onError is not given.
  */
 function sse (hub, options = {}) {
   if (!(hub instanceof Hub)) {
@@ -28,9 +38,11 @@ function sse (hub, options = {}) {
       throw sseError(TypeError, 'ERR_SSE_UNKNOWN_OPTION', `unknown sse() option '${key}'; allowed: ${[...HELPER_KEYS].join(', ')}`)
     }
   }
-  const { onConnect, ...attachOptions } = options
-  if (onConnect !== undefined && typeof onConnect !== 'function') {
-    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `onConnect must be a function, got ${describe(onConnect)}`)
+  const { onConnect, onError = reportToStderr, ...attachOptions } = options
+  for (const [name, value] of [['onConnect', onConnect], ['onError', onError]]) {
+    if (value !== undefined && typeof value !== 'function') {
+      throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${name} must be a function, got ${describe(value)}`)
+    }
   }
 
   return function sseHandler (req, res, next) {
@@ -39,12 +51,19 @@ function sse (hub, options = {}) {
       client = hub.attach(req, res, attachOptions)
     } catch (error) {
       // Nothing was written: Express's error handling can still answer.
+      error.status = attachFailureStatus(error)
       return next(error)
     }
     if (onConnect === undefined) return
+    // Not next(error): the head is on the wire, and Express would destroy the socket, cutting
+    // the graceful close requested here.
     const failed = (error) => {
       client.close()
-      next(error)
+      try {
+        onError(error, client, req)
+      } catch (reportError) {
+        process.nextTick(() => { throw reportError })
+      }
     }
     try {
       const result = onConnect(client, req)

@@ -2,11 +2,20 @@
 
 // Fastify plugin: `fastify.register(require('native-sse/fastify'), hubOptions)`.
 // Decorates the instance with the hub (`fastify.sse`) and replies with `reply.sse(options)`,
-// which hijacks the reply (Fastify stops managing the response) and attaches it. A preClose
-// hook closes the hub, so `fastify.close()` ends every stream cleanly and then resolves.
+// which attaches the response and then hijacks the reply (Fastify stops managing it). A
+// preClose hook closes the hub, so `fastify.close()` ends every stream cleanly and resolves.
+//
+// The reply is hijacked only once attach() succeeded: attach writes nothing before every
+// check has passed, so when it throws, the error carries an HTTP status and Fastify's error
+// handling still answers the request (503 for a closed hub, 500 otherwise) instead of leaving
+// it hanging on a hijacked reply.
 
 const fp = require('fastify-plugin')
 const { Hub } = require('./hub')
+const { attachFailureStatus } = require('./errors')
+
+/** What a refused client is told to wait before it retries, when the hub is closed. */
+const RETRY_AFTER_SECONDS = 5
 
 // Keys Fastify itself reads from register() options; they are not hub options.
 const FASTIFY_REGISTER_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
@@ -18,8 +27,17 @@ async function nativeSse (fastify, options) {
 
   fastify.decorate('sse', hub)
   fastify.decorateReply('sse', function sse (attachOptions) {
+    let client
+    try {
+      client = hub.attach(this.request.raw, this.raw, attachOptions)
+    } catch (error) {
+      if (this.raw.headersSent) throw error
+      error.statusCode = attachFailureStatus(error)
+      if (error.statusCode === 503) this.header('retry-after', String(RETRY_AFTER_SECONDS))
+      throw error
+    }
     this.hijack()
-    return hub.attach(this.request.raw, this.raw, attachOptions)
+    return client
   })
   fastify.addHook('preClose', async () => {
     await hub.close()

@@ -74,8 +74,20 @@ class Hub {
     const native = transport !== 'node' && unavailable === null
 
     const requestHeaders = rawStream ? res : req.headers
-    const chunked = rawStream ? (writeStreamHead(req), false) : writeResponseHead(req, res)
+    // Registered before anything is written: a refusal leaves the response to the caller.
     const id = this.#call(() => this.#native.register(retryMs, channels))
+    let chunked
+    try {
+      chunked = rawStream ? (writeStreamHead(req), false) : writeResponseHead(req, res)
+    } catch (error) {
+      // Node refused the head (an invalid header or status set earlier). The client was never
+      // seen by the caller, so it leaves quietly; a head already on the wire is cut, not
+      // left half-written, and a head never sent leaves the caller free to answer.
+      this.#native.closeClient(id, 'error')
+      const response = rawStream ? req : res
+      if (response.headersSent) response.destroy()
+      throw error
+    }
     const lastEventId = requestHeaders['last-event-id']
     const client = new Client(this, id, typeof lastEventId === 'string' ? lastEventId : '', native ? 'native' : 'node')
     this.#clients.set(id, client)

@@ -6,12 +6,17 @@
 // destroys its socket: Node closes only its own descriptor, so nothing reaches the peer, and
 // the connection leaves Node's bookkeeping (server.close(), request and keep-alive timeouts).
 
+const { nativeHandoffUnavailableReason } = require('../binding')
 const { sseError } = require('./errors')
+
+/** Why no connection of this process can be handed off (null when they can); fixed for its life. */
+const PROCESS_UNAVAILABLE_REASON = nativeHandoffUnavailableReason()
 
 /** Why this connection cannot be handed off, or null when it can. Uses Node internals
  *  (_handle, fd, readStop, writeQueueSize), so each one is checked rather than assumed. */
 function nativeUnavailableReason (req, res) {
   if (process.platform === 'win32') return 'Windows sockets have no usable file descriptor'
+  if (PROCESS_UNAVAILABLE_REASON !== null) return PROCESS_UNAVAILABLE_REASON
   if (req.httpVersionMajor !== 1) return `HTTP/${req.httpVersion} streams are multiplexed by Node`
   const socket = req.socket
   if (!socket) return 'the request has no socket'
@@ -50,7 +55,12 @@ function handOff (native, id, socket, chunked, waitLimitMs, done) {
   const attempt = () => {
     if (socket.destroyed || !socket._handle) return done('client')
     if (!flushed(socket)) {
-      if (Date.now() >= deadline) return done('timeout')
+      if (Date.now() >= deadline) {
+        // A started response has no Node timeout left to end it: without this, the socket
+        // and its fd would stay open for as long as the peer does not read.
+        socket.destroy()
+        return done('timeout')
+      }
       setTimeout(attempt, FLUSH_POLL_MS)
       return
     }

@@ -1,15 +1,22 @@
 'use strict'
 
-const os = require('node:os')
+const { hubDefaults } = require('../binding')
 const { sseError } = require('./errors')
 
-/** Defaults of `createHub(options)`; documented with each option in index.d.ts. */
+const RUST_DEFAULTS = hubDefaults()
+
+/**
+ * Defaults of `createHub(options)`, documented with each option in index.d.ts. The numbers
+ * come from the Rust core (`HubConfig::default`), where they are defined once.
+ * `workerThreads: undefined` means the core's choice for this machine.
+ */
 const HUB_DEFAULTS = Object.freeze({
-  heartbeatMs: 15_000,
-  writeTimeoutMs: 30_000,
-  maxQueueEvents: 1024,
-  maxQueueBytes: 1024 * 1024,
-  overflow: 'disconnect',
+  heartbeatMs: RUST_DEFAULTS.heartbeatMs,
+  writeTimeoutMs: RUST_DEFAULTS.writeTimeoutMs,
+  maxQueueEvents: RUST_DEFAULTS.maxQueueEvents,
+  maxQueueBytes: RUST_DEFAULTS.maxQueueBytes,
+  maxEventBytes: RUST_DEFAULTS.maxEventBytes,
+  overflow: RUST_DEFAULTS.overflow,
   retryMs: undefined,
   workerThreads: undefined
 })
@@ -57,17 +64,16 @@ function retryValue (value, name) {
   return value
 }
 
-/** The default worker count: leave the JS thread a core of its own, at most four workers. */
-function defaultWorkerThreads () {
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length
-  return Math.min(4, Math.max(1, cores - 1))
-}
-
 function hubOptions (options) {
   const given = plainObject(options, 'createHub options')
   rejectUnknownKeys(given, new Set(Object.keys(HUB_DEFAULTS)), 'createHub option')
   const merged = { ...HUB_DEFAULTS }
   for (const key in given) if (given[key] !== undefined) merged[key] = given[key]
+  // A smaller queue than the default event limit lowers that limit with it, so maxQueueBytes
+  // alone keeps working; an explicit maxEventBytes above maxQueueBytes is refused by the core.
+  if (given.maxEventBytes === undefined && typeof merged.maxQueueBytes === 'number') {
+    merged.maxEventBytes = Math.min(HUB_DEFAULTS.maxEventBytes, merged.maxQueueBytes)
+  }
   if (merged.overflow !== 'disconnect' && merged.overflow !== 'drop-oldest') {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
       `overflow must be 'disconnect' or 'drop-oldest', got ${describe(merged.overflow)}`)
@@ -77,9 +83,10 @@ function hubOptions (options) {
     writeTimeoutMs: integer(merged.writeTimeoutMs, 'writeTimeoutMs', 1, 2_147_483_647),
     maxQueueEvents: integer(merged.maxQueueEvents, 'maxQueueEvents', 1, 1e7),
     maxQueueBytes: integer(merged.maxQueueBytes, 'maxQueueBytes', 64, 1e12),
+    maxEventBytes: integer(merged.maxEventBytes, 'maxEventBytes', 64, 1e12),
     overflow: merged.overflow,
     workerThreads: merged.workerThreads === undefined
-      ? defaultWorkerThreads()
+      ? RUST_DEFAULTS.workerThreads
       : integer(merged.workerThreads, 'workerThreads', 1, 64),
     retryMs: retryValue(merged.retryMs, 'retryMs')
   }

@@ -8,7 +8,7 @@ use native_sse_core::SseError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     InvalidField,
-    EmptyMessage,
+    InvalidMessage,
     EventTooLarge,
     InvalidOption,
     InvalidRetry,
@@ -24,7 +24,7 @@ impl AsRef<str> for Code {
     fn as_ref(&self) -> &str {
         match self {
             Code::InvalidField => "ERR_SSE_INVALID_FIELD",
-            Code::EmptyMessage => "ERR_SSE_EMPTY_MESSAGE",
+            Code::InvalidMessage => "ERR_SSE_INVALID_MESSAGE",
             Code::EventTooLarge => "ERR_SSE_EVENT_TOO_LARGE",
             Code::InvalidOption => "ERR_SSE_INVALID_OPTION",
             Code::InvalidRetry => "ERR_SSE_INVALID_RETRY",
@@ -47,7 +47,7 @@ impl From<&SseError> for Code {
     fn from(error: &SseError) -> Self {
         match error {
             SseError::InvalidField { .. } => Code::InvalidField,
-            SseError::EmptyMessage => Code::EmptyMessage,
+            SseError::MissingData => Code::InvalidMessage,
             SseError::EventTooLarge { .. } => Code::EventTooLarge,
             SseError::UnknownClient { .. } => Code::ClientClosed,
             SseError::HubClosed => Code::HubClosed,

@@ -18,6 +18,7 @@ use native_sse_core::{
 
 mod code;
 mod events;
+mod test_hooks;
 mod uv;
 
 use code::Code;
@@ -30,6 +31,7 @@ pub struct NativeHubOptions {
     pub write_timeout_ms: f64,
     pub max_queue_events: f64,
     pub max_queue_bytes: f64,
+    pub max_event_bytes: f64,
     /// `'disconnect'` or `'drop-oldest'`.
     pub overflow: String,
     pub worker_threads: f64,
@@ -103,13 +105,24 @@ impl TryFrom<NativeHubOptions> for HubConfig {
                 )))
             }
         };
+        let max_queue_bytes =
+            whole_number("maxQueueBytes", options.max_queue_bytes, 64.0, 1e12)? as usize;
+        let max_event_bytes =
+            whole_number("maxEventBytes", options.max_event_bytes, 64.0, 1e12)? as usize;
+        if max_event_bytes > max_queue_bytes {
+            // An event the queue can never hold would be accepted and then cut every client.
+            return Err(Code::InvalidOption.error(format!(
+                "maxEventBytes ({max_event_bytes}) must not exceed maxQueueBytes \
+                 ({max_queue_bytes}); raise maxQueueBytes or lower maxEventBytes"
+            )));
+        }
         Ok(HubConfig {
             heartbeat: millis("heartbeatMs", options.heartbeat_ms)?,
             write_timeout: millis("writeTimeoutMs", options.write_timeout_ms)?,
             max_queue_events: whole_number("maxQueueEvents", options.max_queue_events, 1.0, 1e7)?
                 as usize,
-            max_queue_bytes: whole_number("maxQueueBytes", options.max_queue_bytes, 64.0, 1e12)?
-                as usize,
+            max_queue_bytes,
+            max_event_bytes,
             overflow,
             worker_threads: whole_number("workerThreads", options.worker_threads, 1.0, 64.0)?
                 as usize,
@@ -204,28 +217,27 @@ impl NativeHub {
     }
 
     /// Registers a client, subscribed to `channels`, before its transport starts; returns its
-    /// id.
+    /// id. Its stream opens with `retry:` when given, a comment otherwise.
     #[napi(catch_unwind)]
     pub fn register(&self, retry: Option<f64>, channels: Vec<String>) -> Result<f64, Code> {
         let hub = self.hub()?;
-        let initial = match retry_value(retry)? {
-            Some(retry) => Some(encoded(Message {
-                retry: Some(retry),
-                ..Default::default()
-            })?),
-            None => None,
-        };
-        Ok(hub.register(initial, channels).map_err(sse_error)? as f64)
+        let retry = retry_value(retry)?;
+        Ok(hub.register(retry, channels).map_err(sse_error)? as f64)
     }
 
     /// Takes over the socket `fd` for client `id`. Call after the response head is flushed and
-    /// reading is stopped, then close Node's own handle.
+    /// reading is stopped, then close Node's own handle. libuv's registration of `fd` is
+    /// removed only once the hub has accepted the socket, so a refused adoption leaves Node's
+    /// socket as it was.
     #[napi(catch_unwind)]
     pub fn adopt(&self, env: Env, id: f64, fd: i32, chunked: bool) -> Result<(), Code> {
         let hub = self.hub()?;
         let id = client_id(id)?;
-        uv::forget_fd(&env, fd as RawFd);
-        hub.adopt(id, fd as RawFd, chunked).map_err(sse_error)
+        if let Some(reason) = uv::handoff_unavailable_reason() {
+            return Err(Code::TransportUnavailable.error(reason));
+        }
+        hub.adopt(id, fd as RawFd, chunked, |fd| uv::forget_fd(&env, fd))
+            .map_err(sse_error)
     }
 
     /// Serves client `id` through JS: batches arrive as `write` events; call `nodeWritable`
@@ -359,16 +371,32 @@ impl NativeHub {
     }
 }
 
-fn encoded(message: Message<'_>) -> Result<bytes::Bytes, Code> {
-    message.encode().map_err(sse_error)
-}
-
 fn sse_error(error: SseError) -> napi::Error<Code> {
     Code::from(&error).of(error)
 }
 
-/// Panics on purpose, so tests can prove a Rust panic surfaces as a JS error.
-#[napi(catch_unwind, js_name = "__panicForTests")]
-pub fn panic_for_tests() {
-    panic!("deliberate panic from native-sse tests");
+/// The hub's defaults, the one place they are defined (`HubConfig::default`), in the units
+/// of the JS options. `workerThreads` depends on the machine.
+#[napi(catch_unwind)]
+pub fn hub_defaults() -> NativeHubOptions {
+    let config = HubConfig::default();
+    NativeHubOptions {
+        heartbeat_ms: config.heartbeat.as_millis() as f64,
+        write_timeout_ms: config.write_timeout.as_millis() as f64,
+        max_queue_events: config.max_queue_events as f64,
+        max_queue_bytes: config.max_queue_bytes as f64,
+        max_event_bytes: config.max_event_bytes as f64,
+        overflow: match config.overflow {
+            OverflowPolicy::Disconnect => "disconnect",
+            OverflowPolicy::DropOldest => "drop-oldest",
+        }
+        .to_string(),
+        worker_threads: config.worker_threads as f64,
+    }
+}
+
+/// Why this process cannot hand sockets to the native transport, or null when it can.
+#[napi(catch_unwind)]
+pub fn native_handoff_unavailable_reason() -> Option<&'static str> {
+    uv::handoff_unavailable_reason()
 }

@@ -46,6 +46,9 @@ test('clients of a typed hub are typed too', () => {
 test('untyped hubs accept any event and any data', () => {
   expect(untyped.broadcast).type.toBeCallableWith({ event: 'anything', data: { any: 'thing' } })
   expect(untyped.broadcast).type.toBeCallableWith({ retry: 500 })
+  expect(typed.broadcast).type.toBeCallableWith({ retry: 500 })
+  expect(untyped.broadcast).type.not.toBeCallableWith({ event: 'no data' })
+  expect(untyped.broadcast).type.not.toBeCallableWith({ id: 1, retry: 500 })
   expect(untyped.stats()).type.toBe<HubStats>()
 })
 
@@ -56,7 +59,7 @@ test('attach takes HTTP/1, HTTP/2 compat and raw HTTP/2 streams', () => {
 })
 
 test('options are checked', () => {
-  expect(createHub).type.toBeCallableWith({ heartbeatMs: 1000, overflow: 'drop-oldest' })
+  expect(createHub).type.toBeCallableWith({ heartbeatMs: 1000, overflow: 'drop-oldest', maxEventBytes: 1 << 20 })
   expect(createHub).type.not.toBeCallableWith({ overflow: 'block' })
   expect(createHub).type.not.toBeCallableWith({ heartbeat: 1000 })
 })
@@ -76,5 +79,6 @@ test('the Express helper takes a hub and options', () => {
   const app = express()
   app.get('/events', sse(typed, { channels: ['prices'], onConnect: (client) => { client.send({ event: 'note', data: 'hi' }) } }))
   expect(sse).type.not.toBeCallableWith({}, {})
+  expect(sse).type.toBeCallableWith(typed, { onError: (error: unknown, client: Client<Events>) => { client.close() } })
   expect(sse(typed, { onConnect: (client) => { client.send({ event: 'note', data: 2 }) } })).type.toRaiseError()
 })

@@ -70,6 +70,10 @@ impl ClientShared {
             .is_ok()
     }
 
+    pub(crate) fn is_pending(&self) -> bool {
+        self.phase.load(Ordering::Acquire) == Phase::Pending as u8
+    }
+
     pub(crate) fn mark_done(&self) {
         self.phase.store(Phase::Done as u8, Ordering::Release);
     }

@@ -20,12 +20,22 @@ pub struct HubConfig {
     pub write_timeout: Duration,
     /// Frames a client may have queued or in flight.
     pub max_queue_events: usize,
-    /// Bytes a client may have queued or in flight; also the largest event accepted.
+    /// Bytes a client may have queued or in flight.
     pub max_queue_bytes: usize,
+    /// The largest encoded frame (event or comment) accepted; at most `max_queue_bytes`.
+    pub max_event_bytes: usize,
     pub overflow: OverflowPolicy,
     /// Runtime worker threads.
     pub worker_threads: usize,
 }
+
+/// Accepts any 1 MiB payload whatever its line structure: each line break of `data` costs a
+/// `data: ` prefix, so a payload made only of line breaks encodes to 7 bytes per input byte
+/// (7 MiB + 7); the last MiB leaves room for `event` and `id`.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 8 << 20;
+/// Two of the largest events, or fifteen 1 MB single-line ones. Frames are shared between
+/// clients, so this bounds what one client can pin, not a copy per client.
+pub const DEFAULT_MAX_QUEUE_BYTES: usize = 16 << 20;
 
 impl Default for HubConfig {
     fn default() -> Self {
@@ -33,7 +43,8 @@ impl Default for HubConfig {
             heartbeat: Duration::from_millis(15_000),
             write_timeout: Duration::from_millis(30_000),
             max_queue_events: 1024,
-            max_queue_bytes: 1 << 20,
+            max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             overflow: OverflowPolicy::Disconnect,
             worker_threads: default_worker_threads(),
         }

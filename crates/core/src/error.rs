@@ -7,9 +7,10 @@ use std::fmt;
 pub enum SseError {
     /// `event` or `id` would break the line structure of the stream.
     InvalidField { field: &'static str, reason: String },
-    /// A message with none of `data`, `event`, `id`, `retry`.
-    EmptyMessage,
-    /// The encoded frame can never fit in a client queue.
+    /// A message without `data` (other than one that only sets `retry`): clients dispatch no
+    /// event for it, so it would be lost silently.
+    MissingData,
+    /// The encoded frame is larger than `max_event_bytes`.
     EventTooLarge { size: usize, limit: usize },
     /// The client id names no connected client (it left, or was never attached).
     UnknownClient { id: u64 },
@@ -23,7 +24,7 @@ impl SseError {
     pub fn code(&self) -> &'static str {
         match self {
             SseError::InvalidField { .. } => "ERR_SSE_INVALID_FIELD",
-            SseError::EmptyMessage => "ERR_SSE_EMPTY_MESSAGE",
+            SseError::MissingData => "ERR_SSE_INVALID_MESSAGE",
             SseError::EventTooLarge { .. } => "ERR_SSE_EVENT_TOO_LARGE",
             SseError::UnknownClient { .. } => "ERR_SSE_CLIENT_CLOSED",
             SseError::HubClosed => "ERR_SSE_HUB_CLOSED",
@@ -41,13 +42,15 @@ impl fmt::Display for SseError {
                  so remove or encode those characters before sending",
                 if *field == "id" { ", no NUL" } else { "" }
             ),
-            SseError::EmptyMessage => {
-                f.write_str("message has none of data, event, id or retry; pass at least `data`")
-            }
+            SseError::MissingData => f.write_str(
+                "message has no `data`; clients never dispatch an event without a data line, \
+                 so pass `data: ''` for an empty event (only a message with `retry` alone may \
+                 omit it)",
+            ),
             SseError::EventTooLarge { size, limit } => write!(
                 f,
-                "encoded event is {size} bytes, more than maxQueueBytes ({limit}); \
-                 send smaller events or raise maxQueueBytes in createHub()"
+                "encoded event is {size} bytes, more than maxEventBytes ({limit}); \
+                 send smaller events or raise maxEventBytes (and maxQueueBytes) in createHub()"
             ),
             SseError::UnknownClient { id } => write!(
                 f,

@@ -23,6 +23,23 @@ pub struct Message<'a> {
 /// `onmessage` handlers never see it.
 pub const HEARTBEAT: &[u8] = b":\n\n";
 
+/// The first body bytes of every stream, queued before anything else so they leave with the
+/// head: some proxies and clients hold a response until body bytes arrive, which makes a quiet
+/// channel look dead. `retry:` when one is set (the client needs it first anyway), otherwise
+/// the smallest comment.
+pub fn opening_frame(retry: Option<u64>) -> Bytes {
+    match retry {
+        Some(retry) => {
+            let mut digits = [0u8; 20];
+            let mut out = BytesMut::with_capacity("retry: \n\n".len() + digits.len());
+            put_field_bytes(&mut out, b"retry", format_u64(retry, &mut digits));
+            out.put_u8(b'\n');
+            out.freeze()
+        }
+        None => Bytes::from_static(HEARTBEAT),
+    }
+}
+
 impl Message<'_> {
     /// Checks the fields that can corrupt the stream. `event` and `id` are single-line fields:
     /// a CR or LF inside them would start a new field that the application did not write, so
@@ -50,9 +67,9 @@ impl Message<'_> {
                 });
             }
         }
-        if self.data.is_none() && self.event.is_none() && self.id.is_none() && self.retry.is_none()
-        {
-            return Err(SseError::EmptyMessage);
+        let retry_alone = self.event.is_none() && self.id.is_none() && self.retry.is_some();
+        if self.data.is_none() && !retry_alone {
+            return Err(SseError::MissingData);
         }
         Ok(())
     }
@@ -309,6 +326,7 @@ mod tests {
     fn nul_in_id_is_rejected_but_allowed_in_data_and_event() {
         let id = Message {
             id: Some("a\0b"),
+            data: Some("x"),
             ..Default::default()
         };
         let err = id.encode().unwrap_err();
@@ -322,11 +340,36 @@ mod tests {
     }
 
     #[test]
-    fn a_message_with_no_field_is_rejected() {
-        assert_eq!(
-            Message::default().encode().unwrap_err().code(),
-            "ERR_SSE_EMPTY_MESSAGE"
-        );
+    fn data_is_required_unless_the_message_only_sets_retry() {
+        let without_data = [
+            Message::default(),
+            Message {
+                event: Some("x"),
+                ..Default::default()
+            },
+            Message {
+                id: Some("1"),
+                retry: Some(5),
+                ..Default::default()
+            },
+        ];
+        for message in without_data {
+            let err = message.encode().unwrap_err();
+            assert_eq!(err.code(), "ERR_SSE_INVALID_MESSAGE");
+            assert!(err.to_string().contains("data: ''"), "{err}");
+        }
+        let empty = Message {
+            data: Some(""),
+            event: Some("x"),
+            ..Default::default()
+        };
+        assert_eq!(&empty.encode().unwrap()[..], b"event: x\ndata: \n\n");
+    }
+
+    #[test]
+    fn the_opening_frame_is_retry_when_set_and_a_comment_otherwise() {
+        assert_eq!(&opening_frame(Some(2500))[..], b"retry: 2500\n\n");
+        assert_eq!(&opening_frame(None)[..], b":\n\n");
     }
 
     #[test]

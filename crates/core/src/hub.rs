@@ -24,7 +24,7 @@ use crate::config::HubConfig;
 use crate::connection::{serve, ConnectionSettings};
 use crate::error::SseError;
 use crate::events::HubEvents;
-use crate::frame::{encode_comment, Message};
+use crate::frame::{encode_comment, opening_frame, Message};
 use crate::node_connection::{serve_node, NodeSettings};
 use crate::queue::{ClientQueue, Push};
 use crate::socket::adopt_fd;
@@ -88,12 +88,13 @@ impl Hub {
     }
 
     /// Registers a client whose transport starts later (`adopt` or `start_node`), subscribed
-    /// to `channels`. The `initial` frame (e.g. `retry`) is queued first so it precedes
-    /// anything published after registration.
-    pub fn register(&self, initial: Option<Bytes>, channels: Vec<String>) -> Result<u64, SseError> {
+    /// to `channels`. Its opening frame (`retry`, or a comment) is queued first, so the first
+    /// body bytes leave as soon as the transport starts and precede anything published later.
+    pub fn register(&self, retry: Option<u64>, channels: Vec<String>) -> Result<u64, SseError> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(SseError::HubClosed);
         }
+        crate::test_hooks::on_register(&channels);
         let config = &self.inner.config;
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let queue = ClientQueue::new(
@@ -101,9 +102,7 @@ impl Hub {
             config.max_queue_bytes,
             config.overflow,
         );
-        if let Some(frame) = initial {
-            queue.push(frame);
-        }
+        queue.push(opening_frame(retry));
         let channels: Box<[Arc<str>]> = channels.into_iter().map(Arc::from).collect();
         let client = Arc::new(ClientShared::new(id, queue, channels));
         let mut registry = self.inner.write_registry();
@@ -121,11 +120,20 @@ impl Hub {
     }
 
     /// Takes over the connected socket `fd` (the caller keeps and later closes its own fd)
-    /// and starts the client's writer task.
-    pub fn adopt(&self, id: u64, fd: RawFd, chunked: bool) -> Result<(), SseError> {
+    /// and starts the client's writer task. `release_fd` runs once every check has passed and
+    /// the socket is ours, just before the writer starts: the embedder drops its own poller
+    /// registration there, so a failed adoption leaves the embedder's socket untouched.
+    pub fn adopt(
+        &self,
+        id: u64,
+        fd: RawFd,
+        chunked: bool,
+        release_fd: impl FnOnce(RawFd),
+    ) -> Result<(), SseError> {
         let client = self
             .inner
             .client(id)
+            .filter(|client| client.is_pending())
             .ok_or(SseError::UnknownClient { id })?;
         let runtime = self.runtime.as_ref().ok_or(SseError::HubClosed)?;
         let adopt_error = |e: io::Error| SseError::Adopt {
@@ -136,6 +144,7 @@ impl Hub {
             let _context = runtime.enter();
             tokio::net::TcpStream::from_std(std_stream).map_err(adopt_error)?
         };
+        release_fd(fd);
         if !client.advance(Phase::Pending, Phase::Running) {
             // Closed while the head was flushing; dropping `stream` closes our duplicate.
             return Err(SseError::UnknownClient { id });
@@ -211,8 +220,7 @@ impl Hub {
     }
 
     pub fn comment(&self, id: u64, text: &str) -> Result<bool, SseError> {
-        let frame = encode_comment(text);
-        self.check_size(frame.len())?;
+        let frame = self.encode_comment(text)?;
         Ok(self.send_frame(id, frame))
     }
 
@@ -230,8 +238,8 @@ impl Hub {
     }
 
     pub fn broadcast_comment(&self, text: &str) -> Result<usize, SseError> {
-        let frame = encode_comment(text);
-        self.check_size(frame.len())?;
+        crate::test_hooks::on_hub_comment(text);
+        let frame = self.encode_comment(text)?;
         Ok(self.fan_out(None, &frame))
     }
 
@@ -304,8 +312,14 @@ impl Hub {
         Ok(frame)
     }
 
+    fn encode_comment(&self, text: &str) -> Result<Bytes, SseError> {
+        let frame = encode_comment(text);
+        self.check_size(frame.len())?;
+        Ok(frame)
+    }
+
     fn check_size(&self, size: usize) -> Result<(), SseError> {
-        let limit = self.inner.config.max_queue_bytes;
+        let limit = self.inner.config.max_event_bytes;
         if size > limit {
             return Err(SseError::EventTooLarge { size, limit });
         }

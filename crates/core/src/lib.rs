@@ -18,6 +18,7 @@ mod node_connection;
 pub mod queue;
 mod socket;
 pub mod stats;
+mod test_hooks;
 
 pub use close::CloseReason;
 pub use config::{HubConfig, OverflowPolicy};

@@ -90,7 +90,9 @@ impl ClientQueue {
 
     /// Takes the oldest queued frame for writing. It stays counted until `release`.
     pub fn pop(&self) -> Option<Bytes> {
-        self.rx.try_recv().ok()
+        let frame = self.rx.try_recv().ok()?;
+        crate::test_hooks::on_writer_frame(&frame);
+        Some(frame)
     }
 
     /// Called by the writer once popped frames are fully written.

@@ -70,15 +70,27 @@ fn config() -> HubConfig {
 }
 
 impl Fixture {
-    /// Connects a peer and hands the server side to the hub. Returns (client id, peer).
+    /// Connects a peer and hands the server side to the hub, then reads the stream's opening
+    /// frame. Returns (client id, peer).
     fn connect(&self, chunked: bool) -> (u64, TcpStream) {
+        let (id, mut peer) = self.connect_with_retry(chunked, None);
+        let opening: &[u8] = if chunked { b"3\r\n:\n\n\r\n" } else { b":\n\n" };
+        assert_eq!(read_exactly(&mut peer, opening.len()), opening);
+        (id, peer)
+    }
+
+    fn connect_with_retry(&self, chunked: bool, retry: Option<u64>) -> (u64, TcpStream) {
         let peer = TcpStream::connect(self.listener.local_addr().unwrap()).unwrap();
         peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let (server_side, _) = self.listener.accept().unwrap();
-        let id = self.hub.register(None, Vec::new()).unwrap();
+        let id = self.hub.register(retry, Vec::new()).unwrap();
+        let mut released = None;
         self.hub
-            .adopt(id, server_side.as_raw_fd(), chunked)
+            .adopt(id, server_side.as_raw_fd(), chunked, |fd| {
+                released = Some(fd)
+            })
             .unwrap();
+        assert_eq!(released, Some(server_side.as_raw_fd()));
         drop(server_side);
         (id, peer)
     }
@@ -118,6 +130,54 @@ fn broadcast_reaches_every_client_as_one_chunk_each() {
     chunk.extend_from_slice(b"\r\n");
     assert_eq!(read_exactly(&mut a, chunk.len()), chunk);
     assert_eq!(read_exactly(&mut b, frame.len()), frame);
+}
+
+#[test]
+fn the_opening_frame_leaves_at_once_and_is_retry_when_set() {
+    let f = fixture(config()); // heartbeats every 60 s: nothing else would be written
+    let (_, mut plain) = f.connect_with_retry(false, None);
+    assert_eq!(read_exactly(&mut plain, 3), b":\n\n");
+    let (_, mut with_retry) = f.connect_with_retry(true, Some(2500));
+    let frame = b"retry: 2500\n\n";
+    let mut chunk = format!("{:x}\r\n", frame.len()).into_bytes();
+    chunk.extend_from_slice(frame);
+    chunk.extend_from_slice(b"\r\n");
+    assert_eq!(read_exactly(&mut with_retry, chunk.len()), chunk);
+    assert_eq!(
+        f.hub.stats().heartbeats,
+        0,
+        "the opening frame is not a heartbeat"
+    );
+}
+
+#[test]
+fn a_refused_adoption_leaves_the_embedders_fd_alone() {
+    let f = fixture(config());
+    let peer = TcpStream::connect(f.listener.local_addr().unwrap()).unwrap();
+    let (server_side, _) = f.listener.accept().unwrap();
+    let mut released = Vec::new();
+    // Unknown client: refused before the socket is touched.
+    assert!(f
+        .hub
+        .adopt(999, server_side.as_raw_fd(), true, |fd| released.push(fd))
+        .is_err());
+    // Known client, but the fd is not a connected socket.
+    let id = f.hub.register(None, Vec::new()).unwrap();
+    let file = std::fs::File::open("/dev/null").unwrap();
+    assert!(f
+        .hub
+        .adopt(id, file.as_raw_fd(), true, |fd| released.push(fd))
+        .is_err());
+    // Already running: a second adoption is refused too.
+    f.hub
+        .adopt(id, server_side.as_raw_fd(), true, |fd| released.push(fd))
+        .unwrap();
+    assert!(f
+        .hub
+        .adopt(id, server_side.as_raw_fd(), true, |fd| released.push(fd))
+        .is_err());
+    assert_eq!(released, vec![server_side.as_raw_fd()]);
+    drop(peer);
 }
 
 #[test]
@@ -173,6 +233,7 @@ fn server_close_drains_then_ends_the_chunked_body() {
 fn overflow_disconnects_a_client_that_does_not_read() {
     let f = fixture(HubConfig {
         max_queue_bytes: 64 * 1024,
+        max_event_bytes: 64 * 1024,
         overflow: OverflowPolicy::Disconnect,
         ..config()
     });
@@ -183,8 +244,11 @@ fn overflow_disconnects_a_client_that_does_not_read() {
         ..Default::default()
     };
     // The peer never reads: kernel buffers fill, then the queue, then the policy applies.
+    // The level is sampled while the client is still registered (it is removed on overflow).
     let mut closed = None;
+    let mut highest = 0;
     for _ in 0..4000 {
+        highest = highest.max(f.hub.queue_levels().max_client_bytes);
         f.hub.broadcast(&message).unwrap();
         if let Ok(close) = f.closes.try_recv() {
             closed = Some(close);
@@ -193,7 +257,12 @@ fn overflow_disconnects_a_client_that_does_not_read() {
         std::thread::sleep(Duration::from_micros(200));
     }
     assert_eq!(closed, Some((id, CloseReason::Slow)));
-    assert!(f.hub.queue_levels().max_client_bytes <= 64 * 1024);
+    // Full to within one event of the bound, and never above it.
+    assert!(
+        highest > 64 * 1024 - 2 * message.encode().unwrap().len(),
+        "{highest}"
+    );
+    assert!(highest <= 64 * 1024, "{highest}");
 }
 
 #[test]
@@ -204,7 +273,10 @@ fn a_pending_client_closed_before_adoption_is_reported_and_cannot_be_adopted() {
     assert_eq!(f.next_close(), (id, CloseReason::Client));
     let peer = TcpStream::connect(f.listener.local_addr().unwrap()).unwrap();
     let (server_side, _) = f.listener.accept().unwrap();
-    assert!(f.hub.adopt(id, server_side.as_raw_fd(), true).is_err());
+    assert!(f
+        .hub
+        .adopt(id, server_side.as_raw_fd(), true, |_| {})
+        .is_err());
     drop(peer);
 }
 
@@ -249,9 +321,13 @@ fn channels_route_publishes_to_their_subscribers_only() {
     assert_eq!(f.hub.publish("nobody", &data("x")).unwrap(), 0);
     // Collect what each client was sent, acknowledging every batch, until both are complete.
     let mut received: std::collections::HashMap<u64, Vec<u8>> = Default::default();
-    let a = b"data: to a\n\n".to_vec();
-    let ab = b"data: to a\n\ndata: to b\n\n".to_vec();
-    while received.get(&ids[0]) != Some(&a) || received.get(&ids[1]) != Some(&ab) {
+    let a = b":\n\ndata: to a\n\n".to_vec();
+    let ab = b":\n\ndata: to a\n\ndata: to b\n\n".to_vec();
+    let opening = b":\n\n".to_vec();
+    while received.get(&ids[0]) != Some(&a)
+        || received.get(&ids[1]) != Some(&ab)
+        || received.get(&ids[2]) != Some(&opening)
+    {
         match f.next_node_event() {
             Event::Write(id, bytes) => {
                 received.entry(id).or_default().extend(bytes);
@@ -260,7 +336,6 @@ fn channels_route_publishes_to_their_subscribers_only() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert!(!received.contains_key(&ids[2]));
     assert_eq!(f.hub.channel_size("a"), 2);
     f.hub.close_client(ids[0], CloseReason::Client);
     assert_eq!(f.next_close(), (ids[0], CloseReason::Client));
@@ -273,6 +348,8 @@ fn node_transport_batches_while_unacknowledged_and_ends_on_server_close() {
     let f = fixture(config());
     let id = f.hub.register(None, Vec::new()).unwrap();
     f.hub.start_node(id).unwrap();
+    assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
+    f.hub.node_writable(id);
     f.hub.send(id, &data("1")).unwrap();
     assert_eq!(
         f.next_node_event(),
@@ -303,8 +380,8 @@ fn node_transport_without_acknowledgement_times_out_and_is_destroyed() {
     });
     let id = f.hub.register(None, Vec::new()).unwrap();
     f.hub.start_node(id).unwrap();
-    f.hub.send(id, &data("never acknowledged")).unwrap();
-    assert!(matches!(f.next_node_event(), Event::Write(..)));
+    // The opening frame, never acknowledged.
+    assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
     assert_eq!(f.next_node_event(), Event::Destroy(id));
     assert_eq!(f.next_close(), (id, CloseReason::Timeout));
 }
@@ -318,8 +395,14 @@ fn node_transport_heartbeats_when_idle() {
     let id = f.hub.register(None, Vec::new()).unwrap();
     f.hub.start_node(id).unwrap();
     assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
+    assert_eq!(
+        f.hub.stats().heartbeats,
+        0,
+        "the first write is the opening frame"
+    );
     f.hub.node_writable(id);
     assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
+    assert_eq!(f.hub.stats().heartbeats, 1);
 }
 
 #[test]
