@@ -7,7 +7,11 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const http2 = require('node:http2')
 const { createHub } = require('..')
-const { HOST, startHttp, rawClient, waitFor, sleep } = require('./helpers')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const { HOST, startHttp, rawClient, waitFor, sleep, openFdCount } = require('./helpers')
 
 test('server.close() resolves while a handed-off stream keeps flowing', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
@@ -28,20 +32,86 @@ test('server.close() resolves while a handed-off stream keeps flowing', async ()
   }
 })
 
-test("Node's request, headers, keep-alive and socket timeouts no longer apply", async () => {
-  const hub = createHub({ heartbeatMs: 100 })
-  const http = await startHttp((req, res) => hub.attach(req, res).send({ data: 'first' }),
+test("Node's timeouts no longer apply to a handed-off stream; the same stream kept by Node is cut", async () => {
+  // No heartbeat during the test: a write would refresh Node's idle timer and hide it.
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const IDLE_TIMEOUT_MS = 150
+  const http = await startHttp((req, res) => hub.attach(req, res, { transport: req.url.slice(1) }).send({ data: 'first' }),
     { requestTimeout: 200, headersTimeout: 150, keepAliveTimeout: 100 })
-  http.server.setTimeout(150)
+  http.server.setTimeout(IDLE_TIMEOUT_MS)
   try {
-    const raw = rawClient(http.port)
-    await waitFor(() => raw.events.length === 1, { what: 'the first event' })
-    await sleep(1000)
-    assert.equal(raw.ended, false, 'the stream outlived every Node timeout')
-    assert.ok(raw.comments.length >= 5, 'heartbeats kept flowing')
+    const handedOff = rawClient(http.port, { path: '/native' })
+    const keptByNode = rawClient(http.port, { path: '/node' })
+    await waitFor(() => handedOff.events.length === 1 && keptByNode.events.length === 1, { what: 'the first events' })
+    // The control: the socket Node still owns is cut by its idle timeout.
+    await waitFor(() => keptByNode.ended, { what: "Node's idle timeout to cut the Node-transport stream", timeoutMs: 5000 })
+    // Twice that timeout again, with nothing written to either stream.
+    await sleep(2 * IDLE_TIMEOUT_MS)
+    assert.equal(handedOff.ended, false, 'the handed-off stream outlived every Node timeout')
+    assert.equal(hub.stats().heartbeats, 0)
     hub.broadcast({ data: 'still here' })
-    await waitFor(() => raw.events.length === 2, { what: 'a late event' })
+    await waitFor(() => handedOff.events.length === 2, { what: 'a late event' })
+    assert.equal(hub.size, 1)
   } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+test("a head Node cannot flush in writeTimeoutMs closes the client with 'timeout' and frees Node's socket", async () => {
+  const hub = createHub({ heartbeatMs: 60_000, writeTimeoutMs: 300 })
+  const closes = []
+  let serverSocket = null
+  const http = await startHttp((req, res) => {
+    serverSocket = req.socket
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    // Far more than loopback buffers absorb: with a peer that never reads, Node keeps most of it.
+    res.write(': ' + 'x'.repeat(32 * 1024 * 1024) + '\n\n')
+    hub.attach(req, res).on('close', (reason) => closes.push(reason))
+  })
+  const peer = rawClient(http.port)
+  peer.socket.pause()
+  try {
+    await peer.connected
+    await waitFor(() => serverSocket !== null, { what: 'the request' })
+    const baseline = openFdCount() // the peer's and the server's sockets
+    await waitFor(() => closes.length === 1, { what: 'the close', timeoutMs: 5000 })
+    assert.deepEqual(closes, ['timeout'])
+    await waitFor(() => serverSocket.destroyed, { what: "Node's socket to be destroyed" })
+    await waitFor(() => openFdCount() === baseline - 1, { what: "the server's fd to be released" })
+    assert.equal(hub.size, 0)
+  } finally {
+    peer.socket.destroy()
+    await hub.close()
+    await http.close()
+  }
+})
+
+test('a JS thread blocked for 2 s does not stop a native stream: queued events and heartbeats still flow', async () => {
+  const HEARTBEAT_MS = 200
+  const hub = createHub({ heartbeatMs: HEARTBEAT_MS })
+  const http = await startHttp((req, res) => hub.attach(req, res, { transport: 'native' }))
+  // curl in another process; bash stamps each line with the time it arrived.
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'native-sse-blocked-')), 'lines')
+  const reader = spawn('bash', ['-c', `curl -sN ${http.url} | while IFS= read -r line; do echo "$EPOCHREALTIME|$line"; done > ${out}`])
+  const lines = () => (fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '').split('\n').filter(Boolean)
+    .map((l) => { const at = l.indexOf('|'); return { at: Number(l.slice(0, at)) * 1000, text: l.slice(at + 1) } })
+  try {
+    await waitFor(() => hub.size === 1 && hub.stats().bytesWritten > 0, { what: 'the stream to start' })
+    await waitFor(() => lines().length > 0, { what: 'the opening comment at the reader' })
+    for (let i = 0; i < 3; i++) hub.broadcast({ data: `queued-${i}` })
+    const blockedFrom = Date.now()
+    while (Date.now() - blockedFrom < 2000) { /* the JS thread does nothing else for 2 s */ }
+    const blockedUntil = Date.now()
+    await waitFor(() => lines().filter((l) => l.text === ':').length >= 12, { what: 'heartbeats after the block', timeoutMs: 5000 })
+    const during = lines().filter((l) => l.at > blockedFrom && l.at < blockedUntil)
+    assert.deepEqual(during.filter((l) => l.text.startsWith('data:')).map((l) => l.text),
+      ['data: queued-0', 'data: queued-1', 'data: queued-2'], 'queued events arrived while JS was blocked')
+    // 2 s of idleness at 200 ms: nine heartbeats; on a loaded machine at least half of them.
+    const heartbeats = during.filter((l) => l.text === ':').length
+    assert.ok(heartbeats >= 5, `${heartbeats} heartbeats arrived while JS was blocked`)
+  } finally {
+    reader.kill()
     await hub.close()
     await http.close()
   }
@@ -135,15 +205,24 @@ test("transport: 'native' on HTTP/2 throws ERR_SSE_TRANSPORT_UNAVAILABLE and wri
   }
 })
 
-test("no epoll registration is left under Node's fd after the handoff, io_uring or not", async () => {
+function epollProbe (env, args = []) {
   const { execFile } = require('node:child_process')
-  const path = require('node:path')
+  return new Promise((resolve, reject) => execFile(process.execPath,
+    [path.join(__dirname, 'fixtures', 'epoll-probe.js'), ...args],
+    { env: { ...process.env, ...env }, timeout: 10_000 },
+    (error, out) => (error ? reject(error) : resolve(JSON.parse(out)))))
+}
+
+test("a refused adoption leaves libuv's registration of the socket in place", async () => {
+  const { fd, before, after, code } = await epollProbe({}, ['refused'])
+  assert.equal(code, 'ERR_SSE_CLIENT_CLOSED')
+  assert.deepEqual(before, [fd])
+  assert.deepEqual(after, [fd], 'Node still watches the socket it still owns')
+})
+
+test("no epoll registration is left under Node's fd after the handoff, io_uring or not", async () => {
   for (const uring of ['0', '1']) {
-    const stdout = await new Promise((resolve, reject) => execFile(process.execPath,
-      [path.join(__dirname, 'fixtures', 'epoll-probe.js')],
-      { env: { ...process.env, UV_USE_IO_URING: uring }, timeout: 10_000 },
-      (error, out) => (error ? reject(error) : resolve(out))))
-    const { fd, before, after } = JSON.parse(stdout)
+    const { fd, before, after } = await epollProbe({ UV_USE_IO_URING: uring })
     assert.deepEqual(before, [fd], 'before the handoff only libuv watches the socket')
     assert.ok(after.length > 0, 'the runtime watches the socket after the handoff')
     assert.ok(!after.includes(fd), `UV_USE_IO_URING=${uring}: a registration under fd ${fd} was left behind`)

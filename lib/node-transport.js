@@ -56,11 +56,16 @@ class NodeSink {
     this.#writable.destroy()
   }
 
-  /** Stops listening once the client is gone, so nothing here outlives it. */
+  /**
+   * Stops listening once the client is gone, so nothing here outlives it. A response still
+   * open at this point was neither ended nor destroyed by its writer (it stopped without
+   * saying how, e.g. a panic): it is destroyed, as the native transport's socket would be.
+   */
   detach () {
     for (const source of this.#errorSources) source.removeListener('error', this.#onError)
     this.#writable.removeListener('close', this.#onClose)
     this.#writable.removeListener('drain', this.#onDrain)
+    if (!this.#writable.writableEnded && !this.#writable.destroyed) this.#writable.destroy()
   }
 
   #acknowledge () {

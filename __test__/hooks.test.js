@@ -1,0 +1,136 @@
+'use strict'
+
+// Failure paths that need the addon built with the `test-hooks` cargo feature
+// (`npm run build:test-hooks`; release builds contain no such hook): deliberate panics in a hub
+// call, in a writer task and in register(), and a process without libuv's uv_backend_fd.
+// Each test file runs in its own process, so loading that addon here touches no other file.
+
+const path = require('node:path')
+const fs = require('node:fs')
+const { execFile } = require('node:child_process')
+
+const HOOKS_ADDON = path.join(__dirname, '..', 'target', 'test-hooks', 'native-sse.node')
+if (!fs.existsSync(HOOKS_ADDON)) throw new Error(`${HOOKS_ADDON} is missing: run npm run build:test-hooks`)
+process.env.NAPI_RS_NATIVE_LIBRARY_PATH = HOOKS_ADDON
+
+const { test, describe } = require('node:test')
+const assert = require('node:assert/strict')
+const { createHub } = require('..')
+const { TRANSPORTS, startHttp, rawClient, waitFor } = require('./helpers')
+
+// The magic texts of crates/core/src/test_hooks.rs.
+const PANIC_IN_HUB_CALL = 'native-sse:test-hooks:panic-in-hub-call'
+const PANIC_IN_WRITER = 'native-sse:test-hooks:panic-in-writer'
+const PANIC_IN_REGISTER = 'native-sse:test-hooks:panic-in-register'
+
+test('a panic inside a hub call throws ERR_SSE_INTERNAL and the hub keeps serving', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const http = await startHttp((req, res) => hub.attach(req, res))
+  try {
+    const raw = rawClient(http.port)
+    await waitFor(() => hub.size === 1 && raw.comments.length === 1, { what: 'the client' })
+    assert.throws(() => hub.comment(PANIC_IN_HUB_CALL), (error) =>
+      error.code === 'ERR_SSE_INTERNAL' && /deliberate panic in a hub call/.test(error.message) && error.cause !== undefined)
+    assert.equal(hub.broadcast({ data: 'after the panic' }), 1)
+    await waitFor(() => raw.events.length === 1, { what: 'an event after the panic' })
+    assert.equal(raw.events[0].data, 'after the panic')
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+for (const transport of TRANSPORTS) {
+  describe(`transport: ${transport}`, () => {
+    test("a panic in one client's writer task closes that client with 'error'; the others keep flowing", async () => {
+      const hub = createHub({ heartbeatMs: 60_000 })
+      const clients = []
+      const closes = []
+      const http = await startHttp((req, res) => {
+        const client = hub.attach(req, res, { transport })
+        client.on('close', (reason) => closes.push([client.id, reason]))
+        clients.push(client)
+      })
+      try {
+        const victim = rawClient(http.port)
+        await waitFor(() => clients.length === 1 && victim.comments.length === 1, { what: 'the first client' })
+        const bystander = rawClient(http.port)
+        await waitFor(() => clients.length === 2 && bystander.comments.length === 1, { what: 'the second client' })
+        clients[0].comment(PANIC_IN_WRITER)
+        await waitFor(() => closes.length === 1, { what: "the victim's close" })
+        assert.deepEqual(closes, [[clients[0].id, 'error']])
+        await waitFor(() => victim.ended, { what: "the victim's connection to end" })
+        for (let i = 0; i < 100; i++) hub.broadcast({ data: String(i) })
+        await waitFor(() => bystander.events.length === 100, { what: 'the bystander to get 100 events' })
+        assert.deepEqual(bystander.events.map((e) => Number(e.data)), Array.from({ length: 100 }, (_, i) => i))
+        assert.equal(hub.size, 1)
+        assert.equal(hub.stats().closedError, 1)
+      } finally {
+        await hub.close()
+        await http.close()
+      }
+    })
+  })
+}
+
+test('a failure in register() leaves the response untouched, so the handler can answer', async () => {
+  const hub = createHub()
+  const errors = []
+  const http = await startHttp((req, res) => {
+    try {
+      hub.attach(req, res, { channels: [PANIC_IN_REGISTER] })
+    } catch (error) {
+      errors.push(error)
+      // Only possible when attach wrote nothing: Node throws ERR_HTTP_HEADERS_SENT otherwise.
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(error.code)
+    }
+  })
+  try {
+    const raw = rawClient(http.port)
+    await waitFor(() => raw.raw.toString().includes('ERR_SSE_INTERNAL'), { what: 'the answer' })
+    assert.match(raw.head, /^HTTP\/1\.1 500 /)
+    assert.doesNotMatch(raw.head, /event-stream/)
+    assert.deepEqual(errors.map((e) => e.code), ['ERR_SSE_INTERNAL'])
+    assert.equal(hub.size, 0)
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+test('a head that Node refuses unregisters the client and leaves the handler free to answer', async () => {
+  const hub = createHub()
+  const errors = []
+  const http = await startHttp((req, res) => {
+    res.statusCode = 99 // not a valid status: Node throws from writeHead
+    try {
+      hub.attach(req, res)
+    } catch (error) {
+      errors.push(error)
+      res.statusCode = 500
+      res.end('refused head')
+    }
+  })
+  try {
+    const raw = rawClient(http.port)
+    await waitFor(() => raw.raw.toString().includes('refused head'), { what: 'the answer' })
+    assert.match(raw.head, /^HTTP\/1\.1 500 /)
+    assert.deepEqual(errors.map((e) => e.code), ['ERR_HTTP_INVALID_STATUS_CODE'])
+    await waitFor(() => hub.size === 0, { what: 'the client to be unregistered' })
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+test('without uv_backend_fd in the process, attach falls back to the Node transport', async () => {
+  const stdout = await new Promise((resolve, reject) => execFile(process.execPath,
+    [path.join(__dirname, 'fixtures', 'no-uv-backend-fd.js')],
+    { env: { ...process.env, NATIVE_SSE_TEST_HIDE_UV_BACKEND_FD: '1' }, timeout: 15_000 },
+    (error, out, err) => (error ? reject(new Error(`${error.message}\n${err}`)) : resolve(out))))
+  const result = JSON.parse(stdout)
+  assert.deepEqual(result.transports, ['node'], 'auto picks the Node transport')
+  assert.deepEqual(result.events, ['served through node'])
+  assert.equal(result.nativeError.code, 'ERR_SSE_TRANSPORT_UNAVAILABLE')
+  assert.match(result.nativeError.message, /uv_backend_fd/)
+})
