@@ -29,9 +29,10 @@ export declare class NativeHub {
   adopt(id: number, fd: number, chunked: boolean): void
   /**
    * Serves client `id` through JS: batches arrive as `write` events; call `nodeWritable`
-   * when the response accepts more.
+   * when the response accepts more. `socketFd` is the TCP socket under the response, when
+   * known: it is only looked at, to tell a peer that reads slowly from one that stopped.
    */
-  startNode(id: number): void
+  startNode(id: number, socketFd?: number | undefined | null): void
   /** The last batch written to client `id` was accepted by its response. */
   nodeWritable(id: number): boolean
   publish(channel: string, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number

@@ -45,6 +45,15 @@ async function pump (s, done, maxQueueBytes) {
   return sent
 }
 
+/** Broadcasts until the kernel's buffers are full and the hub holds a backlog for a stalled client. */
+async function backUp (hub) {
+  for (let sent = 0; sent < MAX_EVENTS && hub.stats().queuedBytes < 1 << 20; sent++) {
+    hub.broadcast({ data: PAYLOAD })
+    if (sent % 16 === 15) await sleep(5)
+  }
+  assert.ok(hub.stats().queuedBytes >= 1 << 20, 'the stalled client holds a backlog')
+}
+
 for (const transport of TRANSPORTS) {
   describe(`transport: ${transport}`, () => {
     test("overflow 'disconnect': the stalled client is closed with 'slow', the other keeps receiving", async () => {
@@ -88,6 +97,74 @@ for (const transport of TRANSPORTS) {
       } finally {
         await s.hub.close()
         await s.http.close()
+      }
+    })
+
+    for (const how of ['client.close()', 'hub.close()']) {
+      test(`${how} with a client that stopped reading ends within writeTimeoutMs`, async () => {
+        const writeTimeoutMs = 500
+        const hub = createHub({ writeTimeoutMs, heartbeatMs: 60_000, maxQueueBytes: 64 << 20 })
+        const closes = []
+        let client
+        const http = await startHttp((req, res) => {
+          client = hub.attach(req, res, { transport })
+          client.on('close', (reason) => closes.push(reason))
+        })
+        const stalled = rawClient(http.port)
+        try {
+          await waitFor(() => stalled.comments.length === 1, { what: 'the stream to open' })
+          stalled.socket.pause()
+          await backUp(hub)
+          const started = Date.now()
+          if (how === 'client.close()') {
+            client.close()
+            await waitFor(() => closes.length === 1, { what: 'the close', timeoutMs: writeTimeoutMs + 5000 })
+          } else {
+            await hub.close()
+          }
+          const took = Date.now() - started
+          assert.deepEqual(closes, ['server'])
+          assert.ok(took <= writeTimeoutMs + 2000, `${how} took ${took} ms with writeTimeoutMs ${writeTimeoutMs}`)
+          assert.equal(hub.size, 0)
+        } finally {
+          stalled.socket.destroy()
+          await hub.close()
+          await http.close()
+        }
+      })
+    }
+
+    test("a slow reader that keeps reading is never closed with 'timeout'", async () => {
+      const writeTimeoutMs = 300
+      const hub = createHub({ writeTimeoutMs, heartbeatMs: 60_000, maxQueueBytes: 64 << 20 })
+      const closes = []
+      const http = await startHttp((req, res) => {
+        hub.attach(req, res, { transport }).on('close', (reason) => closes.push(reason))
+      })
+      const reader = rawClient(http.port, { paced: true })
+      let bursts
+      try {
+        // Reads 64 KiB every 50 ms: far slower than the publisher, so the socket is full
+        // almost all the time, but it never accepts nothing for as long as writeTimeoutMs.
+        bursts = setInterval(() => reader.readSome(64 * 1024), 50)
+        await waitFor(() => reader.comments.length === 1, { what: 'the stream to open' })
+        let sent = 0
+        const until = Date.now() + 3000
+        while (Date.now() < until) {
+          // Keeps a backlog: the writer is blocked on the socket for the whole run.
+          while (hub.stats().queuedBytes < 2 << 20 && sent < 5000) hub.broadcast({ data: PAYLOAD, id: String(sent++) })
+          await sleep(10)
+        }
+        assert.ok(hub.stats().queuedBytes > 0, `the socket was still full at the end (closes: ${closes}, sent ${sent})`)
+        clearInterval(bursts)
+        reader.readAll()
+        await waitFor(() => reader.events.length === sent, { what: `all ${sent} events`, timeoutMs: 20_000 })
+        assert.deepEqual(closes, [], 'a client that keeps reading is never cut')
+        assert.equal(reader.events.at(-1).id, String(sent - 1))
+      } finally {
+        clearInterval(bursts)
+        await hub.close()
+        await http.close()
       }
     })
 

@@ -60,9 +60,10 @@ function once (emitter, event, timeoutMs = 5000) {
 /**
  * A raw TCP client speaking just enough HTTP/1.1 to open a stream. It de-chunks the body and
  * feeds it to eventsource-parser, so tests see events and comments exactly as a spec parser
- * does, plus the raw bytes.
+ * does, plus the raw bytes. With `paced: true` it reads nothing by itself: each
+ * `client.readSome(maxBytes)` takes up to that much, so a test sets how fast it reads.
  */
-function rawClient (port, { path = '/', headers = {}, method = 'GET', http10 = false } = {}) {
+function rawClient (port, { path = '/', headers = {}, method = 'GET', http10 = false, paced = false } = {}) {
   const socket = net.connect(port, HOST)
   const client = {
     socket,
@@ -102,7 +103,7 @@ function rawClient (port, { path = '/', headers = {}, method = 'GET', http10 = f
       body = body.subarray(lineEnd + 2 + size + 2)
     }
   }
-  socket.on('data', (data) => {
+  const onData = (data) => {
     client.raw = Buffer.concat([client.raw, data])
     if (client.head === null) {
       const at = client.raw.indexOf('\r\n\r\n')
@@ -114,7 +115,21 @@ function rawClient (port, { path = '/', headers = {}, method = 'GET', http10 = f
       body = Buffer.concat([body, data])
     }
     feed()
-  })
+  }
+  if (paced) {
+    // Non-flowing: Node stops reading from the kernel once its small buffer is full.
+    client.readSome = (maxBytes) => {
+      let taken = 0
+      for (let chunk; taken < maxBytes && (chunk = socket.read()) !== null;) {
+        taken += chunk.length
+        onData(chunk)
+      }
+      return taken
+    }
+    client.readAll = () => socket.on('data', onData)
+  } else {
+    socket.on('data', onData)
+  }
   socket.on('end', () => { client.ended = true })
   socket.on('close', () => { client.ended = true })
   socket.on('error', () => {})

@@ -5,7 +5,7 @@ const { Client } = require('./client')
 const { sseError, fromNative } = require('./errors')
 const { hubOptions, attachOptions, messageArgs, commentText, channelName, describe } = require('./options')
 const { nativeUnavailableReason, nativeUnavailableError, handOff } = require('./native-transport')
-const { NodeSink, errorSourcesOf, http1SocketOf } = require('./node-transport')
+const { NodeSink, errorSourcesOf, http1SocketOf, tcpFdOf } = require('./node-transport')
 const { writeResponseHead, writeStreamHead } = require('./head')
 
 /** How long hub.close() lets writer tasks drain before cutting them, beyond writeTimeoutMs. */
@@ -100,7 +100,8 @@ class Hub {
     } else if (native) {
       this.#startNative(id, req.socket, chunked)
     } else {
-      this.#startNode(id, rawStream ? req : res, errorSourcesOf(req, res, rawStream), http1SocketOf(req, res, rawStream))
+      this.#startNode(id, rawStream ? req : res, errorSourcesOf(req, res, rawStream), http1SocketOf(req, res, rawStream),
+        tcpFdOf(req, res, rawStream))
     }
     return client
   }
@@ -196,14 +197,14 @@ class Hub {
     })
   }
 
-  #startNode (id, writable, errorSources, socket) {
+  #startNode (id, writable, errorSources, socket, tcpFd) {
     const sink = new NodeSink(this.#native, id, writable, errorSources, socket)
     this.#sinks.set(id, sink)
     if (sink.alreadyClosed) {
       this.#native.closeClient(id, 'client')
       return
     }
-    this.#call(() => this.#native.startNode(id))
+    this.#call(() => this.#native.startNode(id, tcpFd))
   }
 
   #onNativeEvent (kind, id, payload) {

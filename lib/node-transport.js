@@ -73,6 +73,18 @@ class NodeSink {
   }
 }
 
+/**
+ * The fd of the TCP connection under a response (for HTTP/2, the session's), or null where
+ * there is none (Windows, a socket not backed by TCP). Rust only reads the kernel's count of
+ * bytes the peer has not acknowledged from it, to tell a slow reader from a stalled one.
+ */
+function tcpFdOf (req, res, isRawStream) {
+  const stream = isRawStream ? req : res.stream
+  const socket = stream ? stream.session && stream.session.socket : req.socket
+  const fd = socket && socket._handle ? socket._handle.fd : undefined
+  return typeof fd === 'number' && fd >= 0 ? fd : null
+}
+
 /** The HTTP/1 socket under a response, or null for HTTP/2. */
 function http1SocketOf (req, res, isRawStream) {
   if (isRawStream || res.stream || req.httpVersionMajor !== 1) return null
@@ -88,4 +100,4 @@ function errorSourcesOf (req, res, isRawStream) {
   return sources
 }
 
-module.exports = { NodeSink, errorSourcesOf, http1SocketOf }
+module.exports = { NodeSink, errorSourcesOf, http1SocketOf, tcpFdOf }

@@ -241,11 +241,13 @@ impl NativeHub {
     }
 
     /// Serves client `id` through JS: batches arrive as `write` events; call `nodeWritable`
-    /// when the response accepts more.
+    /// when the response accepts more. `socketFd` is the TCP socket under the response, when
+    /// known: it is only looked at, to tell a peer that reads slowly from one that stopped.
     #[napi(catch_unwind)]
-    pub fn start_node(&self, id: f64) -> Result<(), Code> {
+    pub fn start_node(&self, id: f64, socket_fd: Option<i32>) -> Result<(), Code> {
         let hub = self.hub()?;
-        hub.start_node(client_id(id)?).map_err(sse_error)
+        let socket_fd = socket_fd.filter(|fd| *fd >= 0).map(|fd| fd as RawFd);
+        hub.start_node(client_id(id)?, socket_fd).map_err(sse_error)
     }
 
     /// The last batch written to client `id` was accepted by its response.

@@ -7,6 +7,7 @@
 //! (heartbeats only when nothing is pending, the write deadline only while something is).
 
 use std::io;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -18,6 +19,7 @@ use crate::batch::{Batch, Progress};
 use crate::client::ClientShared;
 use crate::close::CloseReason;
 use crate::frame::HEARTBEAT;
+use crate::peer_progress::PeerProgress;
 use crate::stats::Stats;
 
 /// The terminating chunk: clients see a clean end of stream rather than a truncated one.
@@ -41,6 +43,7 @@ pub(crate) async fn serve(
     let mut discard = [0u8; 64];
     let mut last_write = Instant::now();
     let mut blocked_since: Option<Instant> = None;
+    let mut peer = PeerProgress::new(Some(stream.as_raw_fd()));
     let mut cut = false;
     let timer = sleep_until(last_write + settings.heartbeat);
     tokio::pin!(timer);
@@ -73,6 +76,7 @@ pub(crate) async fn serve(
                     stats.add_written(bytes);
                     if bytes > 0 || blocked_since.is_none() {
                         blocked_since = Some(Instant::now());
+                        peer.mark();
                     }
                 }
                 Err(e) => break classify(&e),
@@ -116,11 +120,10 @@ pub(crate) async fn serve(
             }
             _ = &mut timer => {
                 if pending {
-                    if draining {
-                        // A server-initiated close that cannot drain still ends as a server
-                        // close, but is cut like a timeout.
-                        cut = true;
-                        break CloseReason::Server;
+                    if peer.advanced() {
+                        // Still reading, only slowly: the deadline starts again.
+                        blocked_since = Some(Instant::now());
+                        continue;
                     }
                     break CloseReason::Timeout;
                 }
@@ -130,6 +133,15 @@ pub(crate) async fn serve(
         }
     };
 
+    let reason = match reason {
+        // The server asked for this close: a drain that timed out (our deadline, or the
+        // kernel's TCP_USER_TIMEOUT) still ends as the server's close, cut.
+        CloseReason::Timeout if client.close_requested() == Some(CloseReason::Server) => {
+            cut = true;
+            CloseReason::Server
+        }
+        other => other,
+    };
     batch.discard(&client.queue);
     if cut || matches!(reason, CloseReason::Slow | CloseReason::Timeout) {
         // A peer that stopped reading would keep our unsent bytes in the kernel until its own

@@ -160,8 +160,9 @@ impl Hub {
     }
 
     /// Starts serving client `id` through its embedder (`HubEvents::write`), for connections
-    /// whose socket cannot be adopted.
-    pub fn start_node(&self, id: u64) -> Result<(), SseError> {
+    /// whose socket cannot be adopted. `socket_fd`, where known, is the TCP socket under the
+    /// response, only ever looked at to see whether the peer still reads.
+    pub fn start_node(&self, id: u64, socket_fd: Option<RawFd>) -> Result<(), SseError> {
         let client = self
             .inner
             .client(id)
@@ -173,6 +174,7 @@ impl Hub {
         let settings = NodeSettings {
             heartbeat: self.inner.config.heartbeat,
             write_timeout: self.inner.config.write_timeout,
+            socket_fd,
         };
         let stats = self.inner.stats.clone();
         let hub = self.inner.clone();

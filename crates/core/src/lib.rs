@@ -15,6 +15,7 @@ pub mod events;
 pub mod frame;
 pub mod hub;
 mod node_connection;
+mod peer_progress;
 pub mod queue;
 mod socket;
 pub mod stats;

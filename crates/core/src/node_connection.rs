@@ -7,6 +7,7 @@
 //! `'drain'` when it returned false, so Node's buffering stays at one batch and a client that
 //! stops reading backs up into the bounded queue exactly as on the native transport.
 
+use std::os::fd::RawFd;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,6 +18,7 @@ use crate::client::ClientShared;
 use crate::close::CloseReason;
 use crate::events::HubEvents;
 use crate::frame::HEARTBEAT;
+use crate::peer_progress::PeerProgress;
 use crate::stats::Stats;
 
 /// Bytes passed to JS per batch: one `res.write()` each.
@@ -25,6 +27,10 @@ const MAX_BATCH_BYTES: usize = 256 * 1024;
 pub(crate) struct NodeSettings {
     pub heartbeat: Duration,
     pub write_timeout: Duration,
+    /// The TCP socket under the response (Node's; only looked at, never written or closed),
+    /// so a batch that Node cannot flush yet is not taken for a stalled peer while the peer
+    /// still reads. On HTTP/2 it is the session's socket, shared by its streams.
+    pub socket_fd: Option<RawFd>,
 }
 
 /// A batch handed to JS and not yet acknowledged: what it holds of the queue's accounting.
@@ -42,6 +48,7 @@ pub(crate) async fn serve_node(
 ) -> CloseReason {
     let mut last_write = Instant::now();
     let mut in_flight: Option<InFlight> = None;
+    let mut peer = PeerProgress::new(settings.socket_fd);
     let timer = sleep_until(last_write + settings.heartbeat);
     tokio::pin!(timer);
 
@@ -70,6 +77,7 @@ pub(crate) async fn serve_node(
                     events: count,
                     bytes: len,
                 });
+                peer.mark();
                 continue;
             }
             if draining {
@@ -94,6 +102,11 @@ pub(crate) async fn serve_node(
             }
             _ = client.wake.notified(), if in_flight.is_none() => {}
             _ = &mut timer => {
+                if let Some(batch) = in_flight.as_mut().filter(|_| peer.advanced()) {
+                    // Node is still flushing to a peer that reads slowly: wait on.
+                    batch.since = Instant::now();
+                    continue;
+                }
                 if in_flight.is_some() {
                     release(&client, in_flight.take());
                     events.destroy(client.id);
@@ -105,6 +118,7 @@ pub(crate) async fn serve_node(
                 stats.add_heartbeat();
                 last_write = Instant::now();
                 in_flight = Some(InFlight { since: last_write, events: 0, bytes: 0 });
+                peer.mark();
             }
         }
     }

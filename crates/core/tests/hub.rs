@@ -312,7 +312,7 @@ fn channels_route_publishes_to_their_subscribers_only() {
                 .hub
                 .register(None, channels.into_iter().map(String::from).collect())
                 .unwrap();
-            f.hub.start_node(id).unwrap();
+            f.hub.start_node(id, None).unwrap();
             id
         })
         .collect();
@@ -347,7 +347,7 @@ fn channels_route_publishes_to_their_subscribers_only() {
 fn node_transport_batches_while_unacknowledged_and_ends_on_server_close() {
     let f = fixture(config());
     let id = f.hub.register(None, Vec::new()).unwrap();
-    f.hub.start_node(id).unwrap();
+    f.hub.start_node(id, None).unwrap();
     assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
     f.hub.node_writable(id);
     f.hub.send(id, &data("1")).unwrap();
@@ -379,7 +379,7 @@ fn node_transport_without_acknowledgement_times_out_and_is_destroyed() {
         ..config()
     });
     let id = f.hub.register(None, Vec::new()).unwrap();
-    f.hub.start_node(id).unwrap();
+    f.hub.start_node(id, None).unwrap();
     // The opening frame, never acknowledged.
     assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
     assert_eq!(f.next_node_event(), Event::Destroy(id));
@@ -393,7 +393,7 @@ fn node_transport_heartbeats_when_idle() {
         ..config()
     });
     let id = f.hub.register(None, Vec::new()).unwrap();
-    f.hub.start_node(id).unwrap();
+    f.hub.start_node(id, None).unwrap();
     assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
     assert_eq!(
         f.hub.stats().heartbeats,
