@@ -9,7 +9,7 @@ const Fastify = require('fastify')
 const { EventSource } = require('eventsource')
 const { createHub } = require('..')
 const { sse } = require('../lib/express')
-const { HOST, withUrl, waitFor, rawClient, openFdCount } = require('./helpers')
+const { HOST, withUrl, waitFor, rawClient, openFdCount, curl, selfSignedCert } = require('./helpers')
 
 test('Fastify: reply.sse() streams to eventsource and fastify.close() ends streams and resolves', async () => {
   const app = Fastify()
@@ -71,7 +71,6 @@ test('Express: sse() streams to a real client, calls onConnect, and cleans up on
       client.send({ event: 'welcome', data: 'express' })
     }
   }))
-  app.get('/broken', sse(hub, { onConnect: async () => { throw new Error('boom') } }))
   const server = app.listen(0, HOST)
   await new Promise((resolve) => server.once('listening', resolve))
   const http = withUrl(server)
@@ -89,14 +88,134 @@ test('Express: sse() streams to a real client, calls onConnect, and cleans up on
     source.close()
     await waitFor(() => hub.size === 0 && hub.channelSize('news') === 0, { what: 'the client to leave' })
     await waitFor(() => openFdCount() <= baseline, { what: 'fds to return to baseline' })
-
-    // A failing onConnect closes the client.
-    const raw = rawClient(http.port, { path: '/broken' })
-    await waitFor(() => raw.ended, { what: 'the broken stream to end' })
-    assert.equal(hub.size, 0)
   } finally {
     await hub.close()
     await http.close()
+  }
+})
+
+for (const [name, onConnect] of [
+  ['throws', (client) => { client.send({ data: 'before the failure' }); throw new Error('boom') }],
+  ['rejects', async (client) => { client.send({ data: 'before the failure' }); throw new Error('boom') }]
+]) {
+  test(`Express: an onConnect that ${name} closes the stream gracefully and reports to onError`, async () => {
+    const hub = createHub({ heartbeatMs: 60_000 })
+    const app = express()
+    const reported = []
+    const closes = []
+    app.get('/events', sse(hub, {
+      onConnect: (client, req) => {
+        client.on('close', (reason) => closes.push(reason))
+        return onConnect(client, req)
+      },
+      onError: (error, client, req) => reported.push({ message: error.message, id: client.id, path: req.path })
+    }))
+    const server = app.listen(0, HOST)
+    await new Promise((resolve) => server.once('listening', resolve))
+    const http = withUrl(server)
+    try {
+      const raw = rawClient(http.port, { path: '/events' })
+      await waitFor(() => raw.ended, { what: 'the stream to end' })
+      assert.equal(raw.sawLastChunk, true, 'a graceful end (terminating chunk), not a destroyed socket')
+      assert.deepEqual(raw.events.map((e) => e.data), ['before the failure'])
+      assert.match(raw.head, /^HTTP\/1\.1 200 /)
+      await waitFor(() => closes.length === 1, { what: 'the close event' })
+      assert.deepEqual(closes, ['server'])
+      assert.deepEqual(reported.map((r) => [r.message, r.path]), [['boom', '/events']])
+      assert.equal(hub.size, 0)
+    } finally {
+      await hub.close()
+      await http.close()
+    }
+  })
+}
+
+test('Express: the compression middleware leaves the stream uncompressed and flowing', async () => {
+  const compression = require('compression')
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const app = express()
+  app.use(compression({ threshold: 0 }))
+  app.get('/events/:transport', (req, res) => hub.attach(req, res, { transport: req.params.transport }))
+  app.get('/plain', (req, res) => res.type('text').send('x'.repeat(2000)))
+  const server = app.listen(0, HOST)
+  await new Promise((resolve) => server.once('listening', resolve))
+  const http = withUrl(server)
+  try {
+    // The control: the same middleware does compress an ordinary response.
+    const control = await curl(['-s', '-D', '-', '-o', '/dev/null', '-H', 'Accept-Encoding: gzip', `${http.url}/plain`])
+    assert.match(control.stdout.toString(), /content-encoding: gzip/i)
+    for (const transport of ['native', 'node']) {
+      const raw = rawClient(http.port, { path: `/events/${transport}`, headers: { 'Accept-Encoding': 'gzip, deflate, br' } })
+      await waitFor(() => raw.comments.length === 1, { what: `the ${transport} stream to open` })
+      assert.doesNotMatch(raw.head, /content-encoding/i)
+      for (let i = 0; i < 3; i++) {
+        hub.broadcast({ data: `event ${i}` })
+        await waitFor(() => raw.events.length === i + 1, { what: `event ${i} on ${transport}` })
+      }
+      assert.deepEqual(raw.events.map((e) => e.data), ['event 0', 'event 1', 'event 2'])
+      raw.end()
+      await waitFor(() => hub.size === 0, { what: 'the client to leave' })
+    }
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+/** curl with a bounded wait: status, headers and body of one request. */
+async function request (url, extra = []) {
+  const { code, stdout } = await curl(['-sk', '--max-time', '5', '-D', '-', ...extra, url], 10_000)
+  assert.equal(code, 0, `curl answered nothing for ${url} within 5 s`)
+  const text = stdout.toString()
+  const at = text.indexOf('\r\n\r\n')
+  return { status: Number(text.slice(9, 12)), head: text.slice(0, at), body: text.slice(at + 4) }
+}
+
+test('Fastify: reply.sse() that cannot attach answers 500 with the code instead of hanging', async () => {
+  const { key, cert } = selfSignedCert()
+  for (const https of [undefined, { key, cert }]) {
+    const app = Fastify({ https })
+    await app.register(require('native-sse/fastify'))
+    app.get('/bad-option', (request, reply) => { reply.sse({ chanels: ['typo'] }) })
+    app.get('/native', (request, reply) => { reply.sse({ transport: 'native' }).close() })
+    app.get('/ok', (request, reply) => { reply.sse().close() })
+    await app.listen({ port: 0, host: HOST })
+    const base = `${https ? 'https' : 'http'}://${HOST}:${app.server.address().port}`
+    try {
+      const bad = await request(`${base}/bad-option`)
+      assert.equal(bad.status, 500)
+      assert.equal(JSON.parse(bad.body).code, 'ERR_SSE_UNKNOWN_OPTION')
+      const native = await request(`${base}/native`)
+      if (https) {
+        assert.equal(native.status, 500)
+        assert.equal(JSON.parse(native.body).code, 'ERR_SSE_TRANSPORT_UNAVAILABLE')
+        assert.match(JSON.parse(native.body).message, /TLS/)
+      } else {
+        assert.equal(native.status, 200, 'plain HTTP/1.1 can be handed off')
+        assert.match(native.head, /text\/event-stream/)
+      }
+      const ok = await request(`${base}/ok`)
+      assert.equal(ok.status, 200)
+      assert.equal(app.sse.size, 0)
+    } finally {
+      await app.close()
+    }
+  }
+})
+
+test('Fastify: reply.sse() on a closed hub answers 503 with Retry-After', async () => {
+  const app = Fastify()
+  await app.register(require('native-sse/fastify'))
+  app.get('/events', (request, reply) => { reply.sse() })
+  await app.listen({ port: 0, host: HOST })
+  try {
+    await app.sse.close()
+    const refused = await request(`http://${HOST}:${app.server.address().port}/events`)
+    assert.equal(refused.status, 503)
+    assert.match(refused.head, /\r\nretry-after: \d+/i)
+    assert.equal(JSON.parse(refused.body).code, 'ERR_SSE_HUB_CLOSED')
+  } finally {
+    await app.close()
   }
 })
 
@@ -105,6 +224,7 @@ test('Express helper rejects bad arguments with codes', () => {
   try {
     assert.throws(() => sse({}), (e) => e instanceof TypeError && e.code === 'ERR_SSE_INVALID_ARGUMENT')
     assert.throws(() => sse(hub, { onConnect: 'yes' }), (e) => e.code === 'ERR_SSE_INVALID_OPTION')
+    assert.throws(() => sse(hub, { onError: 1 }), (e) => e.code === 'ERR_SSE_INVALID_OPTION' && /onError must be a function/.test(e.message))
     assert.throws(() => sse(hub, { channel: 'x' }), (e) => e.code === 'ERR_SSE_UNKNOWN_OPTION')
   } finally {
     hub.close()

@@ -6,7 +6,7 @@
 const { test, describe } = require('node:test')
 const assert = require('node:assert/strict')
 const { createHub } = require('..')
-const { TRANSPORTS, startHttp, rawClient, waitFor, sleep, openFdCount } = require('./helpers')
+const { TRANSPORTS, startHttp, rawClient, waitFor, sleep, openFdCount, curl } = require('./helpers')
 
 /** A server whose clients' close reasons (and how often each fired) are recorded. */
 async function recordingServer (hubOptions, transport) {
@@ -136,6 +136,38 @@ for (const transport of TRANSPORTS) {
       }
     })
 
+    test('a HEAD request gets the stream head and no body, and closes with "server"', async () => {
+      const s = await recordingServer({ heartbeatMs: 60_000 }, transport)
+      try {
+        const { code, stdout } = await curl(['-sI', '--max-time', '5', s.http.url])
+        assert.equal(code, 0, 'curl got a complete HEAD response')
+        const head = stdout.toString()
+        assert.match(head, /^HTTP\/1\.1 200 /)
+        assert.match(head, /content-type: text\/event-stream/i)
+        await waitFor(() => s.closes.size === 1, { what: 'the close event' })
+        assert.deepEqual([...s.closes.values()], [['server']])
+        assert.equal(s.hub.size, 0)
+      } finally {
+        await s.stop()
+      }
+    })
+
+    test('hub.comment() reaches every client as a comment and dispatches no event', async () => {
+      const s = await recordingServer({ heartbeatMs: 60_000 }, transport)
+      try {
+        const raws = [rawClient(s.http.port), rawClient(s.http.port)]
+        await waitFor(() => raws.every((r) => r.events.length === 1), { what: 'two clients' })
+        assert.equal(s.hub.comment('status: fine\nsecond line'), 2)
+        await waitFor(() => raws.every((r) => r.comments.length === 3), { what: 'the comment' })
+        for (const raw of raws) {
+          assert.deepEqual(raw.comments, ['', 'status: fine', 'second line'])
+          assert.equal(raw.events.length, 1)
+        }
+      } finally {
+        await s.stop()
+      }
+    })
+
     test('heartbeat comments arrive on an idle stream at the interval and dispatch no event', async () => {
       const s = await recordingServer({ heartbeatMs: 100 }, transport)
       try {
@@ -214,6 +246,76 @@ for (const transport of TRANSPORTS) {
     })
   })
 }
+
+test('every stats() field matches what the clients did and received', async () => {
+  const hub = createHub({ heartbeatMs: 100, maxQueueBytes: 64 << 20 })
+  const clients = []
+  const http = await startHttp((req, res) => {
+    clients.push(hub.attach(req, res))
+  })
+  const raws = []
+  const bodyBytes = (raw) => raw.raw.length - (raw.raw.indexOf('\r\n\r\n') + 4)
+  try {
+    assert.deepEqual(hub.stats(), {
+      clients: 0, attached: 0, closedClient: 0, closedError: 0, closedTimeout: 0, closedSlow: 0, closedServer: 0,
+      bytesWritten: 0, heartbeats: 0, eventsDropped: 0, queuedEvents: 0, queuedBytes: 0, maxClientQueuedBytes: 0
+    })
+    for (let i = 0; i < 4; i++) raws.push(rawClient(http.port))
+    await waitFor(() => raws.every((r) => r.comments.length >= 1), { what: 'four clients' })
+    for (let i = 0; i < 5; i++) hub.broadcast({ data: `event ${i}` })
+    await waitFor(() => raws.every((r) => r.events.length === 5), { what: 'five events each' })
+    await waitFor(() => raws.every((r) => r.comments.length >= 3), { what: 'two heartbeats each' })
+    // One leaves with FIN, one with RST, one is closed by the server; one stays and stalls.
+    // The RST goes right after a heartbeat landed, the next one 100 ms away: nothing the hub
+    // wrote to that client is in flight and lost.
+    const seen = raws[1].comments.length
+    await waitFor(() => raws[1].comments.length > seen, { what: 'a fresh heartbeat', intervalMs: 1 })
+    raws[1].reset()
+    raws[0].end()
+    clients[2].close()
+    await waitFor(() => hub.size === 1, { what: 'three clients to leave' })
+    await waitFor(() => raws[2].ended, { what: 'the server-closed stream to end' })
+    const stalled = raws[3]
+    stalled.socket.pause()
+    const frame = 'data: ' + 'q'.repeat(16 * 1024 - 9) + '\n\n'
+    for (let i = 0; i < 1000 && hub.stats().queuedEvents < 10; i++) {
+      hub.broadcast({ data: 'q'.repeat(16 * 1024 - 9) })
+      if (i % 16 === 15) await sleep(5)
+    }
+    const backedUp = hub.stats()
+    assert.equal(backedUp.clients, 1)
+    assert.ok(backedUp.queuedEvents >= 10)
+    assert.equal(backedUp.queuedBytes, backedUp.queuedEvents * Buffer.byteLength(frame), 'queued bytes are the queued frames')
+    assert.equal(backedUp.maxClientQueuedBytes, backedUp.queuedBytes, 'one client holds the whole backlog')
+    stalled.socket.resume()
+    await waitFor(() => hub.stats().queuedEvents === 0, { what: 'the backlog to drain' })
+    const sent = hub.stats().attached
+    stalled.end()
+    await waitFor(() => hub.size === 0, { what: 'the last client to leave' })
+    await waitFor(() => raws.every((r) => r.ended), { what: 'every connection to end' })
+    const stats = hub.stats()
+    assert.equal(sent, 4)
+    assert.equal(stats.attached, 4)
+    assert.equal(stats.clients, 0)
+    assert.equal(stats.closedClient, 2, 'one FIN, plus the stalled client leaving with FIN')
+    assert.equal(stats.closedError, 1)
+    assert.equal(stats.closedServer, 1)
+    assert.equal(stats.closedTimeout, 0)
+    assert.equal(stats.closedSlow, 0)
+    assert.equal(stats.eventsDropped, 0)
+    assert.equal(stats.queuedEvents, 0)
+    assert.equal(stats.queuedBytes, 0)
+    assert.equal(stats.maxClientQueuedBytes, 0)
+    // Every byte the hub wrote arrived, chunk framing included, and nothing else did.
+    assert.equal(stats.bytesWritten, raws.reduce((sum, r) => sum + bodyBytes(r), 0))
+    // Heartbeats are the comments each client got, less the opening one.
+    assert.equal(stats.heartbeats, raws.reduce((sum, r) => sum + r.comments.length - 1, 0))
+  } finally {
+    for (const raw of raws) raw.socket.destroy()
+    await hub.close()
+    await http.close()
+  }
+})
 
 test('closed hubs release their runtime threads', async () => {
   const threads = () => Number(require('node:fs').readFileSync('/proc/self/status', 'utf8').match(/^Threads:\s+(\d+)/m)[1])

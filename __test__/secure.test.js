@@ -30,10 +30,12 @@ const STREAM_MS = 450
 
 let hub
 const closes = []
+const lastEventIds = []
 
 /** Sends SENT, lets the stream idle (heartbeats), then ends it. */
 function serve (client) {
   assert.equal(client.transport, 'node')
+  lastEventIds.push(client.lastEventId)
   client.on('close', (reason) => closes.push(reason))
   for (const message of SENT) client.send(message)
   setTimeout(() => client.close(), STREAM_MS)
@@ -181,5 +183,14 @@ test('an HTTP/2 client that cancels its stream closes the client with "client"',
     assert.equal(closes.at(-1), 'client')
   } finally {
     session.close()
+  }
+})
+
+test('Last-Event-ID reaches client.lastEventId over HTTPS and both HTTP/2 APIs', async () => {
+  for (const [url, http2Flag, id] of [[httpsUrl, [], 'tls-7'], [h2Url, ['--http2'], 'h2-compat-8'], [streamUrl, ['--http2'], 'h2-stream-9']]) {
+    lastEventIds.length = 0
+    const { code } = await curl(['-sN', '--fail', ...http2Flag, '--cacert', tls.certPath, '-H', `Last-Event-ID: ${id}`, url])
+    assert.equal(code, 0)
+    assert.deepEqual(lastEventIds, [id])
   }
 })

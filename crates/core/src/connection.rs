@@ -85,7 +85,11 @@ pub(crate) async fn serve(
 
         let pending = !batch.is_empty();
         if draining && !pending {
-            let _ = finish_gracefully(&mut stream, settings.chunked, settings.write_timeout).await;
+            if let Ok(bytes) =
+                finish_gracefully(&mut stream, settings.chunked, settings.write_timeout).await
+            {
+                stats.add_written(bytes);
+            }
             break CloseReason::Server;
         }
         let deadline = match blocked_since {
@@ -151,16 +155,17 @@ pub(crate) async fn serve(
     reason
 }
 
+/// Ends the body and sends FIN; returns the bytes written (the terminating chunk, if any).
 async fn finish_gracefully(
     stream: &mut TcpStream,
     chunked: bool,
     limit: Duration,
-) -> io::Result<()> {
+) -> io::Result<usize> {
     let end = async {
-        if chunked {
-            stream.write_all(LAST_CHUNK).await?;
-        }
-        stream.shutdown().await
+        let last = if chunked { LAST_CHUNK } else { &[] };
+        stream.write_all(last).await?;
+        stream.shutdown().await?;
+        Ok(last.len())
     };
     tokio::time::timeout(limit, end)
         .await
