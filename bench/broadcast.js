@@ -7,9 +7,11 @@
 //   npm run bench                      (1,000 clients, 5 s per scenario)
 //   node bench/broadcast.js 1000 5     (clients, seconds)
 //
-// Both servers are driven the same way: bursts of 64 events while the data not yet handed to the
-// kernel stays under one credit limit (256 events per client), so neither side just buffers
-// without bound. Delivered events are counted by a separate client process.
+// Every server is driven the same way: bursts of 64 events while the bytes not yet handed to
+// the kernel stay under one credit limit (4 KiB per client, counted the same way for all), so
+// neither side just buffers without bound. A separate client process parses every stream and
+// checks each client's sequence numbers; a run with lost, repeated or reordered deliveries, or
+// with a client closed during it, fails the benchmark.
 
 const http = require('node:http')
 const path = require('node:path')
@@ -20,7 +22,7 @@ const CLIENTS = Number(process.argv[2] === '--idle' ? 0 : process.argv[2] || 100
 const SECONDS = Number(process.argv[3] || 5)
 const IDLE_CLIENTS = Number(process.argv[2] === '--idle' ? process.argv[4] : process.argv[4] || 2000)
 const BURST = 64
-const CREDIT_EVENTS_PER_CLIENT = 256
+const CREDIT_BYTES_PER_CLIENT = 4096
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 const tick = () => new Promise((resolve) => setImmediate(resolve))
@@ -52,9 +54,10 @@ async function waitConnected (clients, count, serverSize, serverCount = count) {
   }
 }
 
-/** Drives `publish` for SECONDS while `backlog()` stays under the credit limit. */
-async function drive (clients, publish, backlog, count) {
-  const limit = count * CREDIT_EVENTS_PER_CLIENT
+/** Drives `publish` for SECONDS while `backlogBytes()` stays under the credit limit. */
+async function drive (clients, publish, backlogBytes, count) {
+  const limit = count * CREDIT_BYTES_PER_CLIENT
+  const backlog = backlogBytes
   let seq = 0
   // Warm-up second, then the measured window.
   const warmEnd = Date.now() + 1000
@@ -78,7 +81,9 @@ async function drive (clients, publish, backlog, count) {
   return {
     deliveredPerSecond: Math.round((after.delivered - before.delivered) / seconds),
     publishedPerSecond: Math.round(published / seconds),
-    closedDuringRun: after.closed - before.closed
+    closedDuringRun: after.closed - before.closed,
+    lost: after.lost,
+    disorder: after.disorder
   }
 }
 
@@ -89,7 +94,7 @@ async function hubScenario (transport) {
   const clients = startClients(server.address().port, CLIENTS)
   await waitConnected(clients, CLIENTS, () => hub.size)
   const result = await drive(clients, (seq) => hub.broadcast({ data: String(seq) }),
-    () => hub.stats().queuedEvents, CLIENTS)
+    () => hub.stats().queuedBytes, CLIENTS)
   await clients.stop()
   await hub.close()
   server.close()
@@ -111,10 +116,9 @@ async function resWriteScenario () {
     const frame = `data: ${seq}\n\n`
     for (const res of streams) res.write(frame)
   }, () => {
-    // Pending bytes in Node, expressed in events of this size for the shared credit limit.
     let bytes = 0
     for (const res of streams) bytes += res.writableLength
-    return bytes / 16
+    return bytes
   }, CLIENTS)
   await clients.stop()
   for (const res of streams) res.destroy()
@@ -179,6 +183,12 @@ async function main () {
   console.log(`delivered/s: native ${ratio(native, plain)}x and node transport ${ratio(node, plain)}x the res.write loop; native ${ratio(native, node)}x node transport`)
   console.log('idle memory       ', await idleMemoryInChild('native'))
   console.log('idle memory       ', await idleMemoryInChild('node'))
+  const failed = [['native transport', native], ['node transport', node], ['res.write loop', plain]]
+    .filter(([, r]) => r.lost > 0 || r.disorder > 0 || r.closedDuringRun > 0)
+  if (failed.length > 0) {
+    for (const [name, r] of failed) console.error(`FAILED ${name}: lost ${r.lost}, disorder ${r.disorder}, closed ${r.closedDuringRun}`)
+    process.exitCode = 1
+  }
 }
 
 if (process.argv[2] === '--idle') {

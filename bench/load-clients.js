@@ -1,41 +1,102 @@
 'use strict'
 
-// Child process of the benchmark: opens N raw HTTP/1.1 connections to 127.0.0.1 and counts
-// delivered events (blank-line frame ends), reporting totals to the parent on request.
+// Child process of the benchmark: opens N raw HTTP/1.1 connections to 127.0.0.1, de-chunks
+// each body, parses it as SSE (events vs comments) and checks every client's sequence of
+// `data: N` values: each client must see consecutive numbers from its first event on, so a
+// gap counts as lost deliveries and a repeat or step back as disorder. Reports totals to the
+// parent on request.
 
 const net = require('node:net')
 
 const [port, count, path] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4] || '/']
-let delivered = 0
-let connected = 0
-let closed = 0
+const totals = { delivered: 0, connected: 0, closed: 0, lost: 0, disorder: 0 }
 const sockets = []
+
+/** One client's stream state: HTTP head, chunk framing, SSE frames, sequence. */
+class StreamCheck {
+  head = true
+  headText = ''
+  chunked = false
+  chunkLeft = 0 // body bytes left in the current chunk
+  sizeLine = '' // the chunk-size line being read
+  skip = 0 // CRLF after a chunk's data still to skip
+  pending = '' // body text after the last complete frame
+  expected = null
+
+  feed (buf) {
+    let at = 0
+    if (this.head) {
+      const text = this.headText + buf.toString('latin1')
+      const end = text.indexOf('\r\n\r\n')
+      if (end < 0) {
+        this.headText = text
+        return
+      }
+      this.head = false
+      totals.connected++
+      this.chunked = /\r\ntransfer-encoding: chunked/i.test(text.slice(0, end))
+      at = buf.length - (text.length - (end + 4))
+    }
+    if (!this.chunked) return this.body(buf.toString('latin1', at))
+    while (at < buf.length) {
+      if (this.skip > 0) {
+        const n = Math.min(this.skip, buf.length - at)
+        this.skip -= n
+        at += n
+      } else if (this.chunkLeft > 0) {
+        const n = Math.min(this.chunkLeft, buf.length - at)
+        this.body(buf.toString('latin1', at, at + n))
+        this.chunkLeft -= n
+        at += n
+        if (this.chunkLeft === 0) this.skip = 2
+      } else {
+        const lf = buf.indexOf(0x0a, at)
+        if (lf < 0) {
+          this.sizeLine += buf.toString('latin1', at)
+          return
+        }
+        this.sizeLine += buf.toString('latin1', at, lf)
+        this.chunkLeft = parseInt(this.sizeLine, 16)
+        this.sizeLine = ''
+        at = lf + 1
+        if (this.chunkLeft === 0) this.skip = 2 // the last chunk: the stream ends
+      }
+    }
+  }
+
+  body (text) {
+    const all = this.pending + text
+    let from = 0
+    for (let end = all.indexOf('\n\n'); end >= 0; end = all.indexOf('\n\n', from)) {
+      this.frame(all.slice(from, end))
+      from = end + 2
+    }
+    this.pending = all.slice(from)
+  }
+
+  frame (frame) {
+    const at = frame.startsWith('data: ') ? 0 : frame.indexOf('\ndata: ') + 1
+    if (at === 0 && !frame.startsWith('data: ')) return // a comment (heartbeat, opening)
+    const seq = parseInt(frame.slice(at + 6), 10)
+    totals.delivered++
+    if (this.expected === null || seq === this.expected) {
+      this.expected = seq + 1
+    } else if (seq > this.expected) {
+      totals.lost += seq - this.expected
+      this.expected = seq + 1
+    } else {
+      totals.disorder++
+    }
+  }
+}
 
 function open () {
   const socket = net.connect(port, '127.0.0.1')
-  let headDone = false
-  let last = 0
+  const check = new StreamCheck()
   socket.setNoDelay(true)
-  socket.on('data', (buf) => {
-    let from = 0
-    if (!headDone) {
-      const at = buf.indexOf('\r\n\r\n')
-      if (at < 0) return
-      headDone = true
-      connected++
-      from = at + 4
-    }
-    // Frames end with "\n\n"; the pair may straddle two reads.
-    if (last === 0x0a && buf[from] === 0x0a) delivered++
-    let at = buf.indexOf('\n\n', from)
-    while (at >= 0) {
-      delivered++
-      at = buf.indexOf('\n\n', at + 2)
-    }
-    last = buf[buf.length - 1]
-  })
+  socket.on('data', (buf) => check.feed(buf))
   socket.on('error', () => {})
-  socket.on('close', () => { closed++ })
+  socket.on('close', () => { totals.closed++ })
   socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`)
   sockets.push(socket)
 }
@@ -48,7 +109,7 @@ function openBatch () {
 openBatch()
 
 process.on('message', (msg) => {
-  if (msg === 'report') process.send({ delivered, connected, closed })
+  if (msg === 'report') process.send({ ...totals })
   if (msg === 'exit') {
     for (const s of sockets) s.destroy()
     process.exit(0)
