@@ -69,8 +69,9 @@ pub(crate) async fn serve_node(
             if let Some(batch) = take_batch(&client) {
                 let (bytes, count) = batch;
                 let len = bytes.len();
-                events.write(client.id, bytes);
+                // Counted before the embedder sees the bytes, so its view never runs ahead.
                 stats.add_written(len);
+                events.write(client.id, bytes);
                 last_write = Instant::now();
                 in_flight = Some(InFlight {
                     since: last_write,
@@ -113,9 +114,9 @@ pub(crate) async fn serve_node(
                     // A drain that cannot finish still ends as the server's close.
                     return if draining { CloseReason::Server } else { CloseReason::Timeout };
                 }
-                events.write(client.id, HEARTBEAT.to_vec());
                 stats.add_written(HEARTBEAT.len());
                 stats.add_heartbeat();
+                events.write(client.id, HEARTBEAT.to_vec());
                 last_write = Instant::now();
                 in_flight = Some(InFlight { since: last_write, events: 0, bytes: 0 });
                 peer.mark();
