@@ -9,13 +9,7 @@ use std::io::{self, IoSlice};
 
 use bytes::Bytes;
 
-use crate::queue::ClientQueue;
-
-/// Frames per `writev`; with the chunk head and tail this stays far below `IOV_MAX` (1024).
-pub const MAX_FRAMES: usize = 64;
-/// Bytes per batch: large enough to amortize the system call, small enough that one slow
-/// client does not pin megabytes in a single in-flight batch.
-const MAX_BATCH_BYTES: usize = 256 * 1024;
+use crate::feed::MAX_FRAMES;
 
 const CHUNK_TAIL: &[u8] = b"\r\n";
 
@@ -28,9 +22,6 @@ pub struct Batch {
     frame_idx: usize,
     frame_pos: usize,
     tail_pos: usize,
-    /// What this batch took from the queue, to release once written.
-    queued_events: usize,
-    queued_bytes: usize,
 }
 
 pub enum Progress {
@@ -53,8 +44,6 @@ impl Batch {
             frame_idx: 0,
             frame_pos: 0,
             tail_pos: 0,
-            queued_events: 0,
-            queued_bytes: 0,
         }
     }
 
@@ -62,32 +51,23 @@ impl Batch {
         self.frames.is_empty()
     }
 
-    /// Takes as many queued frames as fit in one batch. Returns whether any were taken.
-    pub fn fill_from(&mut self, queue: &ClientQueue) -> bool {
+    /// Frames to fill (through `Feed::fill`) while the batch is empty; then `seal`.
+    pub fn frames_mut(&mut self) -> &mut Vec<Bytes> {
         debug_assert!(self.is_empty());
-        let mut bytes = 0;
-        while self.frames.len() < MAX_FRAMES && bytes < MAX_BATCH_BYTES {
-            match queue.pop() {
-                Some(frame) => {
-                    bytes += frame.len();
-                    self.frames.push(frame);
-                }
-                None => break,
-            }
-        }
-        self.queued_events = self.frames.len();
-        self.queued_bytes = bytes;
-        self.seal(bytes);
-        !self.frames.is_empty()
+        &mut self.frames
     }
 
-    /// Makes a batch of one frame that is not accounted to the queue (heartbeats).
-    pub fn set_unqueued(&mut self, frame: Bytes) {
+    /// Makes the batch of the frames filled in ready to write.
+    pub fn seal_frames(&mut self) {
+        let len = self.frames.iter().map(Bytes::len).sum();
+        self.seal(len);
+    }
+
+    /// Makes a batch of one frame of the writer's own (heartbeats).
+    pub fn set_single(&mut self, frame: Bytes) {
         debug_assert!(self.is_empty());
         let len = frame.len();
         self.frames.push(frame);
-        self.queued_events = 0;
-        self.queued_bytes = 0;
         self.seal(len);
     }
 
@@ -103,12 +83,11 @@ impl Batch {
         };
     }
 
-    /// Writes as much as the socket takes without blocking. On completion the frames are
-    /// released from the queue's accounting and the batch is empty again.
+    /// Writes as much as the socket takes without blocking. On `Done` the batch is empty
+    /// again, and its frames are the caller's to commit.
     pub fn write(
         &mut self,
         mut try_writev: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
-        queue: &ClientQueue,
     ) -> io::Result<Progress> {
         let mut written = 0;
         while !self.is_empty() {
@@ -127,23 +106,15 @@ impl Batch {
             };
             written += n;
             if self.advance(n) {
-                queue.release(self.queued_events, self.queued_bytes);
-                self.clear();
+                self.frames.clear();
             }
         }
         Ok(Progress::Done { bytes: written })
     }
 
-    /// Releases the batch's share of the queue accounting when it is abandoned unwritten.
-    pub fn discard(&mut self, queue: &ClientQueue) {
-        queue.release(self.queued_events, self.queued_bytes);
-        self.clear();
-    }
-
-    fn clear(&mut self) {
+    /// Drops the batch unwritten (the client is leaving).
+    pub fn discard(&mut self) {
         self.frames.clear();
-        self.queued_events = 0;
-        self.queued_bytes = 0;
     }
 
     fn slices<'a>(&'a self, out: &mut [IoSlice<'a>; MAX_FRAMES + 2]) -> usize {
@@ -210,14 +181,14 @@ fn write_chunk_head(len: usize, out: &mut [u8; 18]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::OverflowPolicy;
 
-    fn queue_with(frames: &[&'static [u8]]) -> ClientQueue {
-        let q = ClientQueue::new(100, 1 << 20, OverflowPolicy::Disconnect);
-        for f in frames {
-            q.push(Bytes::from_static(f));
-        }
-        q
+    fn batch_of(chunked: bool, frames: &[&'static [u8]]) -> Batch {
+        let mut batch = Batch::new(chunked);
+        batch
+            .frames_mut()
+            .extend(frames.iter().map(|f| Bytes::from_static(f)));
+        batch.seal_frames();
+        batch
     }
 
     /// A socket that accepts at most `cap` bytes per call, recording what it got.
@@ -249,76 +220,58 @@ mod tests {
 
     #[test]
     fn one_chunk_per_batch_survives_one_byte_writes() {
-        let q = queue_with(&[b"data: a\n\n", b"data: bc\n\n"]);
-        let mut batch = Batch::new(true);
-        assert!(batch.fill_from(&q));
+        let mut batch = batch_of(true, &[b"data: a\n\n", b"data: bc\n\n"]);
         let mut wire = Vec::new();
-        let progress = batch.write(drip(&mut wire, 1), &q).unwrap();
+        let progress = batch.write(drip(&mut wire, 1)).unwrap();
         assert!(matches!(progress, Progress::Done { bytes: 25 }));
         assert_eq!(wire, b"13\r\ndata: a\n\ndata: bc\n\n\r\n");
         assert!(batch.is_empty());
-        assert_eq!((q.queued_events(), q.queued_bytes()), (0, 0));
     }
 
     #[test]
     fn unchunked_batches_are_the_frames_alone() {
-        let q = queue_with(&[b"data: a\n\n", b"data: b\n\n"]);
-        let mut batch = Batch::new(false);
-        batch.fill_from(&q);
+        let mut batch = batch_of(false, &[b"data: a\n\n", b"data: b\n\n"]);
         let mut wire = Vec::new();
-        batch.write(drip(&mut wire, 5), &q).unwrap();
+        batch.write(drip(&mut wire, 5)).unwrap();
         assert_eq!(wire, b"data: a\n\ndata: b\n\n");
     }
 
     #[test]
-    fn a_blocked_write_keeps_its_place_and_its_accounting() {
-        let q = queue_with(&[b"data: a\n\n"]);
-        let mut batch = Batch::new(true);
-        batch.fill_from(&q);
+    fn a_blocked_write_keeps_its_place() {
+        let mut batch = batch_of(true, &[b"data: a\n\n"]);
         let mut wire = Vec::new();
         let mut calls = 0;
         let blocked = batch
-            .write(
-                |s| {
-                    calls += 1;
-                    if calls == 1 {
-                        wire.extend_from_slice(&s[0][..2]);
-                        Ok(2)
-                    } else {
-                        Err(io::ErrorKind::WouldBlock.into())
-                    }
-                },
-                &q,
-            )
+            .write(|s| {
+                calls += 1;
+                if calls == 1 {
+                    wire.extend_from_slice(&s[0][..2]);
+                    Ok(2)
+                } else {
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+            })
             .unwrap();
         assert!(matches!(blocked, Progress::Blocked { bytes: 2 }));
-        assert_eq!(q.queued_events(), 1);
-        batch.write(drip(&mut wire, 100), &q).unwrap();
+        assert!(!batch.is_empty());
+        batch.write(drip(&mut wire, 100)).unwrap();
         assert_eq!(wire, b"9\r\ndata: a\n\n\r\n");
-        assert_eq!(q.queued_events(), 0);
+        assert!(batch.is_empty());
     }
 
     #[test]
-    fn coalesces_at_most_max_frames_per_batch() {
-        let q = ClientQueue::new(1000, 1 << 20, OverflowPolicy::Disconnect);
-        for _ in 0..(MAX_FRAMES + 3) {
-            q.push(Bytes::from_static(b"data: x\n\n"));
-        }
-        let mut batch = Batch::new(false);
-        batch.fill_from(&q);
+    fn a_full_batch_is_one_writev() {
+        let frames = [&b"data: x\n\n"[..]; MAX_FRAMES];
+        let mut batch = batch_of(false, &frames);
         let mut calls = 0;
         let mut sink = Vec::new();
         batch
-            .write(
-                |s| {
-                    calls += 1;
-                    assert_eq!(s.len(), MAX_FRAMES);
-                    drip(&mut sink, usize::MAX)(s)
-                },
-                &q,
-            )
+            .write(|s| {
+                calls += 1;
+                assert_eq!(s.len(), MAX_FRAMES);
+                drip(&mut sink, usize::MAX)(s)
+            })
             .unwrap();
         assert_eq!(calls, 1);
-        assert_eq!(q.queued_events(), 3);
     }
 }

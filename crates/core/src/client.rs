@@ -1,11 +1,12 @@
 //! State shared between a client's producers and its writer task.
 
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
 use crate::close::CloseReason;
+use crate::feed::Cursor;
 use crate::queue::ClientQueue;
 
 /// Where a client is in its life. `Pending` clients are registered (they can be sent to) but
@@ -22,8 +23,16 @@ pub struct ClientShared {
     pub id: u64,
     /// Channels the client subscribed to at attach; fixed for its lifetime.
     pub channels: Box<[Arc<str>]>,
+    /// The mailbox: frames sent to this client alone.
     pub queue: ClientQueue,
-    /// Data was queued (or a close was requested) while the writer may be idle.
+    /// Its read positions in the broadcast log and its channels' logs. Locked by its writer
+    /// for each batch, and by readers of the hub's levels; never on the publishing path.
+    cursors: Mutex<Vec<Cursor>>,
+    /// The hub's committed sequence number when the server asked this client to close: a
+    /// draining writer sends nothing published after that.
+    drain_until: AtomicU64,
+    /// Data was queued, a log it reads grew, or a close was requested, while the writer may
+    /// be idle.
     pub(crate) wake: Notify,
     /// A close was requested. Separate from `wake` so a writer blocked on a full socket is not
     /// woken by every new frame, only by the request that ends it.
@@ -35,11 +44,18 @@ pub struct ClientShared {
 }
 
 impl ClientShared {
-    pub(crate) fn new(id: u64, queue: ClientQueue, channels: Box<[Arc<str>]>) -> Self {
+    pub(crate) fn new(
+        id: u64,
+        queue: ClientQueue,
+        channels: Box<[Arc<str>]>,
+        cursors: Vec<Cursor>,
+    ) -> Self {
         ClientShared {
             id,
             channels,
             queue,
+            cursors: Mutex::new(cursors),
+            drain_until: AtomicU64::new(u64::MAX),
             wake: Notify::new(),
             closing: Notify::new(),
             writable: Notify::new(),
@@ -48,8 +64,10 @@ impl ClientShared {
         }
     }
 
-    /// The first requested reason wins; later requests do not change it.
-    pub(crate) fn request_close(&self, reason: CloseReason) {
+    /// The first requested reason wins; later requests do not change it. `committed` is the
+    /// hub's committed sequence number now: a drain ends there.
+    pub(crate) fn request_close(&self, reason: CloseReason, committed: u64) {
+        self.drain_until.fetch_min(committed, Ordering::AcqRel);
         let _ = self.close_request.compare_exchange(
             0,
             reason as u8,
@@ -58,6 +76,16 @@ impl ClientShared {
         );
         self.closing.notify_one();
         self.wake.notify_one();
+    }
+
+    /// The highest sequence number this client may still be sent, given the hub's.
+    pub(crate) fn horizon(&self, committed: u64) -> u64 {
+        committed.min(self.drain_until.load(Ordering::Acquire))
+    }
+
+    pub(crate) fn lock_cursors(&self) -> MutexGuard<'_, Vec<Cursor>> {
+        // Cursor updates are single assignments: a panic elsewhere cannot leave them torn.
+        self.cursors.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn close_requested(&self) -> Option<CloseReason> {

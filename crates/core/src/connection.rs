@@ -18,8 +18,11 @@ use tokio::time::{sleep_until, Duration, Instant};
 use crate::batch::{Batch, Progress};
 use crate::client::ClientShared;
 use crate::close::CloseReason;
+use crate::config::OverflowPolicy;
+use crate::feed::Feed;
 use crate::frame::HEARTBEAT;
 use crate::peer_progress::PeerProgress;
+use crate::sequence::Sequence;
 use crate::stats::Stats;
 
 /// The terminating chunk: clients see a clean end of stream rather than a truncated one.
@@ -28,6 +31,7 @@ const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 pub(crate) struct ConnectionSettings {
     pub heartbeat: Duration,
     pub write_timeout: Duration,
+    pub overflow: OverflowPolicy,
     pub chunked: bool,
 }
 
@@ -37,8 +41,10 @@ pub(crate) async fn serve(
     client: Arc<ClientShared>,
     settings: ConnectionSettings,
     stats: Arc<Stats>,
+    sequence: Arc<Sequence>,
 ) -> CloseReason {
     let mut batch = Batch::new(settings.chunked);
+    let mut feed = Feed::default();
     // Lives in every connection's future, so it is kept small; see the read arm below.
     let mut discard = [0u8; 64];
     let mut last_write = Instant::now();
@@ -56,12 +62,18 @@ pub(crate) async fn serve(
         };
 
         if batch.is_empty() {
-            batch.fill_from(&client.queue);
+            let horizon = client.horizon(sequence.committed());
+            match feed.fill(&client, horizon, settings.overflow, batch.frames_mut()) {
+                Ok(dropped) => stats.add_dropped(dropped),
+                Err(_lagged) => break CloseReason::Slow,
+            }
+            batch.seal_frames();
         }
         if !batch.is_empty() {
-            let written = batch.write(|s| stream.try_write_vectored(s), &client.queue);
+            let written = batch.write(|s| stream.try_write_vectored(s));
             match written {
                 Ok(Progress::Done { bytes }) => {
+                    feed.commit(&client);
                     stats.add_written(bytes);
                     last_write = Instant::now();
                     blocked_since = None;
@@ -108,7 +120,16 @@ pub(crate) async fn serve(
                     break classify(&e);
                 }
             }
-            _ = client.wake.notified(), if !pending => {}
+            _ = client.wake.notified() => {
+                // Blocked on the socket, lagging out of a log's window is dealt with now rather
+                // than whenever the socket takes bytes again.
+                if pending {
+                    match feed.check_lag(&client, settings.overflow) {
+                        Ok(dropped) => stats.add_dropped(dropped),
+                        Err(_lagged) => break CloseReason::Slow,
+                    }
+                }
+            }
             ready = stream.readable() => {
                 if let Err(e) = ready {
                     break classify(&e);
@@ -131,7 +152,7 @@ pub(crate) async fn serve(
                     }
                     break CloseReason::Timeout;
                 }
-                batch.set_unqueued(Bytes::from_static(HEARTBEAT));
+                batch.set_single(Bytes::from_static(HEARTBEAT));
                 stats.add_heartbeat();
             }
         }
@@ -146,7 +167,8 @@ pub(crate) async fn serve(
         }
         other => other,
     };
-    batch.discard(&client.queue);
+    feed.abandon(&client);
+    batch.discard();
     if cut || matches!(reason, CloseReason::Slow | CloseReason::Timeout) {
         // A peer that stopped reading would keep our unsent bytes in the kernel until its own
         // timeout; a reset frees them now.

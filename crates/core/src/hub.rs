@@ -1,22 +1,22 @@
-//! The hub: client registry, fan-out, and the runtime that runs the writer tasks.
+//! The hub: client registry, channel logs, and the runtime that runs the writer tasks.
 //!
-//! Producers (the JS thread) only touch the registry under a read lock and push refcounted
-//! frames into per-client queues; everything that blocks or waits happens on the runtime's
-//! threads. A client's end is reported through `HubEvents::closed` exactly once: either by its
-//! writer task's drop guard (even on panic or runtime shutdown), or directly when it closes
-//! before its transport was started.
-//!
-//! Channels are a second index over the same clients: `publish(channel)` walks only the
-//! subscribers of that channel, `broadcast` walks everyone.
+//! `broadcast` and `publish` encode once and append to one log (the broadcast log, or the
+//! channel's): O(1) on the publishing thread whatever the audience. Waking the subscribers'
+//! writers happens on the runtime, in the dispatcher task, once per burst of appends. `send`
+//! queues into the one client's mailbox. Each writer merges its mailbox and its cursors by
+//! sequence number (`feed`). A client's end is reported through `HubEvents::closed` exactly
+//! once: either by its writer task's drop guard (even on panic or runtime shutdown), or
+//! directly when it closes before its transport was started.
 
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::Bytes;
 use tokio::runtime::Runtime;
+use tokio::sync::Notify;
 
 use crate::client::{ClientShared, Phase};
 use crate::close::CloseReason;
@@ -24,9 +24,12 @@ use crate::config::HubConfig;
 use crate::connection::{serve, ConnectionSettings};
 use crate::error::SseError;
 use crate::events::HubEvents;
+use crate::feed::Cursor;
 use crate::frame::{encode_comment, opening_frame, Message};
+use crate::log::ChannelLog;
 use crate::node_connection::{serve_node, NodeSettings};
 use crate::queue::{ClientQueue, Push};
+use crate::sequence::Sequence;
 use crate::socket::adopt_fd;
 use crate::stats::{Stats, StatsSnapshot};
 
@@ -38,6 +41,12 @@ pub struct Hub {
 struct HubInner {
     config: HubConfig,
     registry: RwLock<Registry>,
+    /// The log `broadcast` appends to; every client reads it.
+    broadcast_log: Arc<ChannelLog>,
+    sequence: Arc<Sequence>,
+    /// Logs appended to since the dispatcher last ran, and its wakeup.
+    dirty_logs: Mutex<Vec<Arc<ChannelLog>>>,
+    dispatch: Notify,
     next_id: AtomicU64,
     closed: AtomicBool,
     stats: Arc<Stats>,
@@ -49,7 +58,13 @@ type ClientMap = HashMap<u64, Arc<ClientShared>>;
 #[derive(Default)]
 struct Registry {
     clients: ClientMap,
-    channels: HashMap<Arc<str>, ClientMap>,
+    channels: HashMap<Arc<str>, Channel>,
+}
+
+/// A channel exists while it has subscribers; its log goes with it.
+struct Channel {
+    log: Arc<ChannelLog>,
+    subscribers: ClientMap,
 }
 
 /// Per-client queue levels, summed over the hub.
@@ -70,15 +85,26 @@ impl Hub {
             .enable_io()
             .enable_time()
             .build()?;
+        let broadcast_log = Arc::new(ChannelLog::new(
+            None,
+            config.max_queue_events,
+            config.max_queue_bytes,
+        ));
+        let inner = Arc::new(HubInner {
+            config,
+            registry: RwLock::new(Registry::default()),
+            broadcast_log,
+            sequence: Arc::new(Sequence::new()),
+            dirty_logs: Mutex::new(Vec::new()),
+            dispatch: Notify::new(),
+            next_id: AtomicU64::new(1),
+            closed: AtomicBool::new(false),
+            stats: Arc::new(Stats::default()),
+            events,
+        });
+        runtime.spawn(dispatch(inner.clone()));
         Ok(Hub {
-            inner: Arc::new(HubInner {
-                config,
-                registry: RwLock::new(Registry::default()),
-                next_id: AtomicU64::new(1),
-                closed: AtomicBool::new(false),
-                stats: Arc::new(Stats::default()),
-                events,
-            }),
+            inner,
             runtime: Some(runtime),
         })
     }
@@ -102,16 +128,39 @@ impl Hub {
             config.max_queue_bytes,
             config.overflow,
         );
-        queue.push(opening_frame(retry));
+        let sequence = &self.inner.sequence;
+        let opening = sequence.take();
+        queue.push(opening, opening_frame(retry));
+        sequence.commit(opening);
         let channels: Box<[Arc<str>]> = channels.into_iter().map(Arc::from).collect();
-        let client = Arc::new(ClientShared::new(id, queue, channels));
         let mut registry = self.inner.write_registry();
-        for channel in client.channels.iter() {
-            registry
+        // Every cursor starts at its log's head: the client gets what is published from now.
+        let mut cursors = vec![Cursor {
+            log: self.inner.broadcast_log.clone(),
+            next: self.inner.broadcast_log.head(),
+        }];
+        for name in channels.iter() {
+            let channel = registry
                 .channels
-                .entry(channel.clone())
-                .or_default()
-                .insert(id, client.clone());
+                .entry(name.clone())
+                .or_insert_with(|| Channel {
+                    log: Arc::new(ChannelLog::new(
+                        Some(name.clone()),
+                        config.max_queue_events,
+                        config.max_queue_bytes,
+                    )),
+                    subscribers: ClientMap::new(),
+                });
+            cursors.push(Cursor {
+                log: channel.log.clone(),
+                next: channel.log.head(),
+            });
+        }
+        let client = Arc::new(ClientShared::new(id, queue, channels, cursors));
+        for name in client.channels.iter() {
+            if let Some(channel) = registry.channels.get_mut(name) {
+                channel.subscribers.insert(id, client.clone());
+            }
         }
         registry.clients.insert(id, client);
         drop(registry);
@@ -152,10 +201,16 @@ impl Hub {
         let settings = ConnectionSettings {
             heartbeat: self.inner.config.heartbeat,
             write_timeout: self.inner.config.write_timeout,
+            overflow: self.inner.config.overflow,
             chunked,
         };
         let stats = self.inner.stats.clone();
-        self.spawn_writer(runtime, id, serve(stream, client, settings, stats));
+        let sequence = self.inner.sequence.clone();
+        self.spawn_writer(
+            runtime,
+            id,
+            serve(stream, client, settings, stats, sequence),
+        );
         Ok(())
     }
 
@@ -174,11 +229,20 @@ impl Hub {
         let settings = NodeSettings {
             heartbeat: self.inner.config.heartbeat,
             write_timeout: self.inner.config.write_timeout,
+            overflow: self.inner.config.overflow,
             socket_fd,
         };
-        let stats = self.inner.stats.clone();
         let hub = self.inner.clone();
-        let writer = async move { serve_node(client, settings, stats, hub.events.as_ref()).await };
+        let writer = async move {
+            serve_node(
+                client,
+                settings,
+                &hub.stats,
+                &hub.sequence,
+                hub.events.as_ref(),
+            )
+            .await
+        };
         self.spawn_writer(runtime, id, writer);
         Ok(())
     }
@@ -230,19 +294,19 @@ impl Hub {
     /// was queued for.
     pub fn broadcast(&self, message: &Message<'_>) -> Result<usize, SseError> {
         let frame = self.encode(message)?;
-        Ok(self.fan_out(None, &frame))
+        Ok(self.fan_out(None, frame))
     }
 
-    /// Encodes once and queues the frame for the subscribers of `channel`.
+    /// Encodes once and appends the frame to `channel`'s log, for its subscribers.
     pub fn publish(&self, channel: &str, message: &Message<'_>) -> Result<usize, SseError> {
         let frame = self.encode(message)?;
-        Ok(self.fan_out(Some(channel), &frame))
+        Ok(self.fan_out(Some(channel), frame))
     }
 
     pub fn broadcast_comment(&self, text: &str) -> Result<usize, SseError> {
         crate::test_hooks::on_hub_comment(text);
         let frame = self.encode_comment(text)?;
-        Ok(self.fan_out(None, &frame))
+        Ok(self.fan_out(None, frame))
     }
 
     /// Asks one client to close. `Server` drains what is queued first; other reasons cut.
@@ -285,7 +349,7 @@ impl Hub {
             .read_registry()
             .channels
             .get(channel)
-            .map_or(0, HashMap::len)
+            .map_or(0, |c| c.subscribers.len())
     }
 
     pub fn stats(&self) -> StatsSnapshot {
@@ -300,8 +364,14 @@ impl Hub {
             ..Default::default()
         };
         for client in clients.values() {
-            let bytes = client.queue.queued_bytes();
-            levels.queued_events += client.queue.queued_events();
+            let mut events = client.queue.queued_events();
+            let mut bytes = client.queue.queued_bytes();
+            for cursor in client.lock_cursors().iter() {
+                let lag = cursor.log.lag(cursor.next);
+                events += lag.events as usize;
+                bytes += lag.bytes as usize;
+            }
+            levels.queued_events += events;
             levels.queued_bytes += bytes;
             levels.max_client_bytes = levels.max_client_bytes.max(bytes);
         }
@@ -338,41 +408,53 @@ impl Hub {
         }
     }
 
-    /// Queues `frame` for every client, or for the subscribers of `channel`.
-    fn fan_out(&self, channel: Option<&str>, frame: &Bytes) -> usize {
+    /// Appends `frame` to the broadcast log, or to `channel`'s log; returns the number of
+    /// clients reading that log. O(1) here: the writers are woken by the dispatcher.
+    fn fan_out(&self, channel: Option<&str>, frame: Bytes) -> usize {
         if self.inner.closed.load(Ordering::Acquire) {
             return 0;
         }
-        let mut delivered = 0;
-        let mut overflowed = Vec::new();
-        {
+        let (log, readers) = {
             let registry = self.inner.read_registry();
-            let clients = match channel {
-                None => &registry.clients,
+            match channel {
+                None => (self.inner.broadcast_log.clone(), registry.clients.len()),
                 Some(name) => match registry.channels.get(name) {
-                    Some(subscribers) => subscribers,
+                    Some(channel) => (channel.log.clone(), channel.subscribers.len()),
                     None => return 0,
                 },
+            }
+        };
+        let sequence = &self.inner.sequence;
+        let seq = log.append(frame, || sequence.take());
+        sequence.commit(seq);
+        if log.mark_dirty() {
+            self.inner.lock_dirty_logs().push(log);
+            self.inner.dispatch.notify_one();
+        }
+        readers
+    }
+}
+
+/// Wakes the writers of every log appended to since the last round, on the runtime's
+/// threads: a burst of publishes costs one round, and the publishing thread none of it.
+async fn dispatch(hub: Arc<HubInner>) {
+    let mut logs = Vec::new();
+    loop {
+        hub.dispatch.notified().await;
+        std::mem::swap(&mut logs, &mut *hub.lock_dirty_logs());
+        let registry = hub.read_registry();
+        for log in logs.drain(..) {
+            // A swap, not a store: it acquires what the appender released with its own swap,
+            // so every append that found the flag set is visible to the writers woken here.
+            log.dirty.swap(false, Ordering::AcqRel);
+            let readers = match &log.name {
+                None => Some(&registry.clients),
+                Some(name) => registry.channels.get(name).map(|c| &c.subscribers),
             };
-            for client in clients.values() {
-                if client.close_requested().is_some() {
-                    continue;
-                }
-                match client.queue.push(frame.clone()) {
-                    Push::Overflow => overflowed.push(client.clone()),
-                    push => {
-                        self.inner.count_drops(push);
-                        client.wake.notify_one();
-                        delivered += 1;
-                    }
-                }
+            for client in readers.into_iter().flat_map(HashMap::values) {
+                client.wake.notify_one();
             }
         }
-        // Outside the read lock: closing a pending client removes it from the registry.
-        for client in overflowed {
-            self.inner.close(&client, CloseReason::Slow);
-        }
-        delivered
     }
 }
 
@@ -387,6 +469,10 @@ impl HubInner {
         self.registry.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn lock_dirty_logs(&self) -> std::sync::MutexGuard<'_, Vec<Arc<ChannelLog>>> {
+        self.dirty_logs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn client(&self, id: u64) -> Option<Arc<ClientShared>> {
         self.read_registry().clients.get(&id).cloned()
     }
@@ -397,7 +483,10 @@ impl HubInner {
         if client.close_requested().is_some() {
             return false;
         }
-        match client.queue.push(frame) {
+        let seq = self.sequence.take();
+        let push = client.queue.push(seq, frame);
+        self.sequence.commit(seq);
+        match push {
             Push::Overflow => {
                 self.close(client, CloseReason::Slow);
                 false
@@ -420,7 +509,7 @@ impl HubInner {
         if client.advance(Phase::Pending, Phase::Done) {
             self.finish(client.id, reason);
         } else {
-            client.request_close(reason);
+            client.request_close(reason, self.sequence.committed());
         }
     }
 
@@ -429,11 +518,11 @@ impl HubInner {
             let mut registry = self.write_registry();
             let removed = registry.clients.remove(&id);
             if let Some(client) = &removed {
-                for channel in client.channels.iter() {
-                    if let Some(subscribers) = registry.channels.get_mut(channel) {
-                        subscribers.remove(&id);
-                        if subscribers.is_empty() {
-                            registry.channels.remove(channel);
+                for name in client.channels.iter() {
+                    if let Some(channel) = registry.channels.get_mut(name) {
+                        channel.subscribers.remove(&id);
+                        if channel.subscribers.is_empty() {
+                            registry.channels.remove(name);
                         }
                     }
                 }

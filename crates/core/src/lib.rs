@@ -2,8 +2,10 @@
 //! dependency on Node or napi, so all of it is tested with `cargo test` alone.
 //!
 //! - [`frame`]: spec-exact event encoding with validation before any byte is written.
-//! - [`queue`]: bounded per-client queues with an overflow policy.
-//! - [`hub`]: registry, fan-out, socket adoption and the tokio runtime running writer tasks.
+//! - `log`: an append-only log of frames per channel, read through per-client cursors.
+//! - [`queue`]: each client's bounded mailbox, with an overflow policy.
+//! - `feed`: what a writer sends next, its logs and mailbox merged in call order.
+//! - [`hub`]: registry, channels, socket adoption and the tokio runtime running writer tasks.
 
 mod batch;
 mod client;
@@ -12,11 +14,14 @@ pub mod config;
 mod connection;
 pub mod error;
 pub mod events;
+mod feed;
 pub mod frame;
 pub mod hub;
+mod log;
 mod node_connection;
 mod peer_progress;
 pub mod queue;
+mod sequence;
 mod socket;
 pub mod stats;
 mod test_hooks;

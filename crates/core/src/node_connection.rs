@@ -13,38 +13,62 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::time::{sleep_until, Duration, Instant};
 
-use crate::batch::MAX_FRAMES;
 use crate::client::ClientShared;
 use crate::close::CloseReason;
+use crate::config::OverflowPolicy;
 use crate::events::HubEvents;
+use crate::feed::Feed;
 use crate::frame::HEARTBEAT;
 use crate::peer_progress::PeerProgress;
+use crate::sequence::Sequence;
 use crate::stats::Stats;
-
-/// Bytes passed to JS per batch: one `res.write()` each.
-const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 pub(crate) struct NodeSettings {
     pub heartbeat: Duration,
     pub write_timeout: Duration,
+    pub overflow: OverflowPolicy,
     /// The TCP socket under the response (Node's; only looked at, never written or closed),
     /// so a batch that Node cannot flush yet is not taken for a stalled peer while the peer
     /// still reads. On HTTP/2 it is the session's socket, shared by its streams.
     pub socket_fd: Option<RawFd>,
 }
 
-/// A batch handed to JS and not yet acknowledged: what it holds of the queue's accounting.
+/// A batch handed to JS and not yet acknowledged.
 struct InFlight {
     since: Instant,
-    events: usize,
-    bytes: usize,
 }
 
 pub(crate) async fn serve_node(
     client: Arc<ClientShared>,
     settings: NodeSettings,
-    stats: Arc<Stats>,
+    stats: &Stats,
+    sequence: &Sequence,
     events: &dyn HubEvents,
+) -> CloseReason {
+    let mut feed = Feed::default();
+    let mut frames: Vec<Bytes> = Vec::new();
+    let reason = run(
+        &client,
+        &settings,
+        stats,
+        sequence,
+        events,
+        &mut feed,
+        &mut frames,
+    )
+    .await;
+    feed.abandon(&client);
+    reason
+}
+
+async fn run(
+    client: &ClientShared,
+    settings: &NodeSettings,
+    stats: &Stats,
+    sequence: &Sequence,
+    events: &dyn HubEvents,
+    feed: &mut Feed,
+    frames: &mut Vec<Bytes>,
 ) -> CloseReason {
     let mut last_write = Instant::now();
     let mut in_flight: Option<InFlight> = None;
@@ -57,7 +81,6 @@ pub(crate) async fn serve_node(
             None => false,
             Some(CloseReason::Server) => true,
             Some(other) => {
-                release(&client, in_flight.take());
                 if matches!(other, CloseReason::Slow | CloseReason::Timeout) {
                     events.destroy(client.id);
                 }
@@ -66,18 +89,23 @@ pub(crate) async fn serve_node(
         };
 
         if in_flight.is_none() {
-            if let Some(batch) = take_batch(&client) {
-                let (bytes, count) = batch;
-                let len = bytes.len();
+            frames.clear();
+            let horizon = client.horizon(sequence.committed());
+            match feed.fill(client, horizon, settings.overflow, frames) {
+                Ok(dropped) => stats.add_dropped(dropped),
+                Err(_lagged) => {
+                    events.destroy(client.id);
+                    return CloseReason::Slow;
+                }
+            }
+            if !frames.is_empty() {
+                let bytes = frames.concat();
+                frames.clear();
                 // Counted before the embedder sees the bytes, so its view never runs ahead.
-                stats.add_written(len);
+                stats.add_written(bytes.len());
                 events.write(client.id, bytes);
                 last_write = Instant::now();
-                in_flight = Some(InFlight {
-                    since: last_write,
-                    events: count,
-                    bytes: len,
-                });
+                in_flight = Some(InFlight { since: last_write });
                 peer.mark();
                 continue;
             }
@@ -99,9 +127,22 @@ pub(crate) async fn serve_node(
             biased;
             _ = client.closing.notified() => {}
             _ = client.writable.notified(), if in_flight.is_some() => {
-                release(&client, in_flight.take());
+                in_flight = None;
+                feed.commit(client);
             }
-            _ = client.wake.notified(), if in_flight.is_none() => {}
+            _ = client.wake.notified() => {
+                // While a batch waits for JS, lagging out of a log's window is dealt with now
+                // rather than at the next acknowledgement.
+                if in_flight.is_some() {
+                    match feed.check_lag(client, settings.overflow) {
+                        Ok(dropped) => stats.add_dropped(dropped),
+                        Err(_lagged) => {
+                            events.destroy(client.id);
+                            return CloseReason::Slow;
+                        }
+                    }
+                }
+            }
             _ = &mut timer => {
                 if let Some(batch) = in_flight.as_mut().filter(|_| peer.advanced()) {
                     // Node is still flushing to a peer that reads slowly: wait on.
@@ -109,7 +150,6 @@ pub(crate) async fn serve_node(
                     continue;
                 }
                 if in_flight.is_some() {
-                    release(&client, in_flight.take());
                     events.destroy(client.id);
                     // A drain that cannot finish still ends as the server's close.
                     return if draining { CloseReason::Server } else { CloseReason::Timeout };
@@ -118,34 +158,9 @@ pub(crate) async fn serve_node(
                 stats.add_heartbeat();
                 events.write(client.id, HEARTBEAT.to_vec());
                 last_write = Instant::now();
-                in_flight = Some(InFlight { since: last_write, events: 0, bytes: 0 });
+                in_flight = Some(InFlight { since: last_write });
                 peer.mark();
             }
         }
-    }
-}
-
-/// Concatenates up to one batch of queued frames. The frames stay counted in the queue until
-/// JS acknowledges the batch.
-fn take_batch(client: &ClientShared) -> Option<(Vec<u8>, usize)> {
-    let first: Bytes = client.queue.pop()?;
-    let mut out = Vec::with_capacity(first.len().max(4096));
-    out.extend_from_slice(&first);
-    let mut count = 1;
-    while count < MAX_FRAMES && out.len() < MAX_BATCH_BYTES {
-        match client.queue.pop() {
-            Some(frame) => {
-                out.extend_from_slice(&frame);
-                count += 1;
-            }
-            None => break,
-        }
-    }
-    Some((out, count))
-}
-
-fn release(client: &ClientShared, batch: Option<InFlight>) {
-    if let Some(batch) = batch {
-        client.queue.release(batch.events, batch.bytes);
     }
 }

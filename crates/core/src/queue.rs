@@ -1,8 +1,9 @@
-//! The bounded per-client frame queue between producers (the JS thread publishing, later other
-//! bridges) and the client's writer task.
+//! A client's mailbox: the bounded queue of frames sent to that client alone (`send`,
+//! `comment`, the opening frame), between the producer (the JS thread) and the client's writer
+//! task. Each frame carries its hub-wide sequence number, so the writer can merge the mailbox
+//! with the channel logs in the order of the calls.
 //!
-//! Frames are refcounted `Bytes`, so a broadcast costs one refcount increment per client, not a
-//! copy. The crossbeam list channel allocates its blocks lazily, so an idle client holds no
+//! The crossbeam list channel allocates its blocks lazily, so an idle client holds no
 //! preallocated slots, unlike a fixed ring sized to the limit.
 //!
 //! The limits count frames from the moment they are queued until the writer has handed them to
@@ -24,9 +25,12 @@ pub enum Push {
     Overflow,
 }
 
+/// A frame and its hub-wide sequence number.
+pub type Sequenced = (u64, Bytes);
+
 pub struct ClientQueue {
-    tx: Sender<Bytes>,
-    rx: Receiver<Bytes>,
+    tx: Sender<Sequenced>,
+    rx: Receiver<Sequenced>,
     events: AtomicUsize,
     bytes: AtomicUsize,
     dropped: AtomicU64,
@@ -51,12 +55,12 @@ impl ClientQueue {
     }
 
     /// Queues a frame, applying the overflow policy when a limit would be exceeded.
-    pub fn push(&self, frame: Bytes) -> Push {
+    pub fn push(&self, seq: u64, frame: Bytes) -> Push {
         let len = frame.len();
         let events = self.events.fetch_add(1, Ordering::AcqRel) + 1;
         let bytes = self.bytes.fetch_add(len, Ordering::AcqRel) + len;
         if events <= self.max_events && bytes <= self.max_bytes {
-            self.send(frame);
+            self.send((seq, frame));
             return Push::Queued;
         }
         match self.policy {
@@ -68,7 +72,7 @@ impl ClientQueue {
                 let mut dropped = 0;
                 while self.over_limit() {
                     match self.rx.try_recv() {
-                        Ok(old) => {
+                        Ok((_, old)) => {
                             self.uncount(1, old.len());
                             dropped += 1;
                         }
@@ -81,7 +85,7 @@ impl ClientQueue {
                         }
                     }
                 }
-                self.send(frame);
+                self.send((seq, frame));
                 self.dropped.fetch_add(dropped, Ordering::Relaxed);
                 Push::QueuedAfterDropping(dropped)
             }
@@ -89,10 +93,10 @@ impl ClientQueue {
     }
 
     /// Takes the oldest queued frame for writing. It stays counted until `release`.
-    pub fn pop(&self) -> Option<Bytes> {
-        let frame = self.rx.try_recv().ok()?;
-        crate::test_hooks::on_writer_frame(&frame);
-        Some(frame)
+    pub fn pop(&self) -> Option<Sequenced> {
+        let entry = self.rx.try_recv().ok()?;
+        crate::test_hooks::on_writer_frame(&entry.1);
+        Some(entry)
     }
 
     /// Called by the writer once popped frames are fully written.
@@ -122,9 +126,9 @@ impl ClientQueue {
         self.bytes.fetch_sub(bytes, Ordering::AcqRel);
     }
 
-    fn send(&self, frame: Bytes) {
+    fn send(&self, entry: Sequenced) {
         // Cannot fail: this queue owns the receiver, so it is never disconnected.
-        let _ = self.tx.send(frame);
+        let _ = self.tx.send(entry);
     }
 }
 
@@ -139,8 +143,8 @@ mod tests {
     #[test]
     fn counts_until_released_not_until_popped() {
         let q = ClientQueue::new(10, 100, OverflowPolicy::Disconnect);
-        assert_eq!(q.push(frame(10)), Push::Queued);
-        let popped = q.pop().unwrap();
+        assert_eq!(q.push(0, frame(10)), Push::Queued);
+        let (_, popped) = q.pop().unwrap();
         assert_eq!((q.queued_events(), q.queued_bytes()), (1, 10));
         q.release(1, popped.len());
         assert_eq!((q.queued_events(), q.queued_bytes()), (0, 0));
@@ -149,18 +153,18 @@ mod tests {
     #[test]
     fn disconnect_policy_reports_overflow_on_event_count() {
         let q = ClientQueue::new(2, 1000, OverflowPolicy::Disconnect);
-        assert_eq!(q.push(frame(1)), Push::Queued);
-        assert_eq!(q.push(frame(1)), Push::Queued);
-        assert_eq!(q.push(frame(1)), Push::Overflow);
+        assert_eq!(q.push(0, frame(1)), Push::Queued);
+        assert_eq!(q.push(0, frame(1)), Push::Queued);
+        assert_eq!(q.push(0, frame(1)), Push::Overflow);
         assert_eq!((q.queued_events(), q.queued_bytes()), (2, 2));
     }
 
     #[test]
     fn disconnect_policy_reports_overflow_on_bytes() {
         let q = ClientQueue::new(100, 25, OverflowPolicy::Disconnect);
-        assert_eq!(q.push(frame(20)), Push::Queued);
-        assert_eq!(q.push(frame(6)), Push::Overflow);
-        assert_eq!(q.push(frame(5)), Push::Queued);
+        assert_eq!(q.push(0, frame(20)), Push::Queued);
+        assert_eq!(q.push(0, frame(6)), Push::Overflow);
+        assert_eq!(q.push(0, frame(5)), Push::Queued);
         assert_eq!(q.queued_bytes(), 25);
     }
 
@@ -168,19 +172,21 @@ mod tests {
     fn drop_oldest_discards_from_the_front_and_counts() {
         let q = ClientQueue::new(3, 1000, OverflowPolicy::DropOldest);
         for n in 1..=5 {
-            q.push(frame(n));
+            q.push(0, frame(n));
         }
         assert_eq!(q.dropped(), 2);
-        let lens: Vec<usize> = std::iter::from_fn(|| q.pop()).map(|f| f.len()).collect();
+        let lens: Vec<usize> = std::iter::from_fn(|| q.pop())
+            .map(|(_, f)| f.len())
+            .collect();
         assert_eq!(lens, vec![3, 4, 5]);
     }
 
     #[test]
     fn drop_oldest_drops_the_new_frame_when_only_in_flight_frames_remain() {
         let q = ClientQueue::new(1, 1000, OverflowPolicy::DropOldest);
-        q.push(frame(1));
+        q.push(0, frame(1));
         let _in_flight = q.pop().unwrap();
-        assert_eq!(q.push(frame(2)), Push::QueuedAfterDropping(1));
+        assert_eq!(q.push(0, frame(2)), Push::QueuedAfterDropping(1));
         assert!(q.pop().is_none());
         assert_eq!(q.dropped(), 1);
         assert_eq!((q.queued_events(), q.queued_bytes()), (1, 1));

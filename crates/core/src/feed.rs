@@ -1,0 +1,219 @@
+//! What one client's writer sends next: its mailbox and its cursors in the logs it reads,
+//! merged by hub-wide sequence number, so the client sees frames in the order the calls were
+//! made across `broadcast`, `publish` and `send`.
+//!
+//! Order across sources needs a horizon. A writer could read log B (empty), then the caller
+//! appends to B and to A, and the writer reads A's newer frame before B's older one. So the
+//! hub keeps the highest sequence number whose frame is fully appended (`committed`); the
+//! writer loads it first and takes only frames at or below it, all of which are visible in
+//! their logs by then.
+//!
+//! A cursor moves only when its batch was fully written (`commit`), so what is in flight still
+//! counts as lag, as the old per-client queue counted it until released.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::client::ClientShared;
+use crate::config::OverflowPolicy;
+use crate::log::ChannelLog;
+use crate::queue::Sequenced;
+
+/// Frames per batch; with the chunk head and tail this stays far below `IOV_MAX` (1024).
+pub const MAX_FRAMES: usize = 64;
+/// Bytes per batch: large enough to amortize the system call, small enough that one slow
+/// client does not pin megabytes in a single in-flight batch.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// A client's read position in one log.
+pub(crate) struct Cursor {
+    pub log: Arc<ChannelLog>,
+    /// The offset of the next entry to send.
+    pub next: u64,
+}
+
+/// The client lagged out of a log's window under the `Disconnect` policy.
+#[derive(Debug)]
+pub(crate) struct Lagged;
+
+/// Where a candidate frame came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Mailbox,
+    Cursor(usize),
+}
+
+#[derive(Default)]
+pub(crate) struct Feed {
+    candidates: Vec<(u64, Bytes, Source)>,
+    scratch: Vec<Sequenced>,
+    /// Mailbox frames taken from the queue but not sent yet (past the horizon, or past the
+    /// batch's limits). They stay counted in the queue until released.
+    stash: VecDeque<Sequenced>,
+    /// What the batch in flight took: per log, how many entries; from the mailbox, how many
+    /// frames and bytes.
+    taken_logs: Vec<(Arc<ChannelLog>, u64)>,
+    taken_mail: (usize, usize),
+}
+
+impl Feed {
+    /// Fills `out` (empty) with the next frames in sequence order, at most one batch. Frames
+    /// past `horizon` wait. Under `DropOldest`, entries a cursor lagged out of are skipped and
+    /// returned as dropped; under `Disconnect` lagging out is an error.
+    pub fn fill(
+        &mut self,
+        client: &ClientShared,
+        horizon: u64,
+        policy: OverflowPolicy,
+        out: &mut Vec<Bytes>,
+    ) -> Result<u64, Lagged> {
+        debug_assert!(out.is_empty() && self.taken_logs.is_empty());
+        self.candidates.clear();
+        while self.candidates.len() < MAX_FRAMES {
+            let Some(entry) = self.stash.pop_front().or_else(|| client.queue.pop()) else {
+                break;
+            };
+            if entry.0 > horizon {
+                self.stash.push_front(entry);
+                break;
+            }
+            self.candidates.push((entry.0, entry.1, Source::Mailbox));
+        }
+        let mut dropped = 0;
+        let mut cursors = client.lock_cursors();
+        for (index, cursor) in cursors.iter_mut().enumerate() {
+            self.scratch.clear();
+            let missed = cursor.log.read(
+                cursor.next,
+                horizon,
+                MAX_FRAMES,
+                MAX_BATCH_BYTES,
+                &mut self.scratch,
+            );
+            if missed > 0 {
+                match policy {
+                    OverflowPolicy::Disconnect => {
+                        drop(cursors);
+                        self.put_back_mail();
+                        return Err(Lagged);
+                    }
+                    OverflowPolicy::DropOldest => {
+                        cursor.next += missed;
+                        dropped += missed;
+                    }
+                }
+            }
+            self.candidates.extend(
+                self.scratch
+                    .drain(..)
+                    .map(|(seq, frame)| (seq, frame, Source::Cursor(index))),
+            );
+        }
+        self.candidates.sort_unstable_by_key(|c| c.0);
+        let mut bytes = 0;
+        let mut taken = 0;
+        for (_, frame, source) in self.candidates.iter() {
+            if taken == MAX_FRAMES || (taken > 0 && bytes + frame.len() > MAX_BATCH_BYTES) {
+                break;
+            }
+            taken += 1;
+            bytes += frame.len();
+            out.push(frame.clone());
+            match *source {
+                Source::Mailbox => {
+                    self.taken_mail.0 += 1;
+                    self.taken_mail.1 += frame.len();
+                }
+                Source::Cursor(index) => match self
+                    .taken_logs
+                    .iter_mut()
+                    .find(|t| Arc::ptr_eq(&t.0, &cursors[index].log))
+                {
+                    Some(entry) => entry.1 += 1,
+                    None => self.taken_logs.push((cursors[index].log.clone(), 1)),
+                },
+            }
+        }
+        drop(cursors);
+        // Mailbox frames left out keep their place, in order, ahead of the queue.
+        let left: Vec<_> = self
+            .candidates
+            .drain(taken..)
+            .filter(|c| c.2 == Source::Mailbox)
+            .collect();
+        for (seq, frame, _) in left.into_iter().rev() {
+            self.stash.push_front((seq, frame));
+        }
+        self.candidates.clear();
+        Ok(dropped)
+    }
+
+    /// The batch from the last `fill` was fully written: its cursors move past it and its
+    /// mailbox frames are released.
+    pub fn commit(&mut self, client: &ClientShared) {
+        if !self.taken_logs.is_empty() {
+            let mut cursors = client.lock_cursors();
+            for (log, count) in self.taken_logs.drain(..) {
+                // A log unsubscribed meanwhile has no cursor left to move.
+                if let Some(cursor) = cursors.iter_mut().find(|c| Arc::ptr_eq(&c.log, &log)) {
+                    cursor.next += count;
+                }
+            }
+        }
+        let (events, bytes) = std::mem::take(&mut self.taken_mail);
+        client.queue.release(events, bytes);
+    }
+
+    /// The client is leaving: releases what the mailbox accounting still holds for it.
+    pub fn abandon(&mut self, client: &ClientShared) {
+        self.taken_logs.clear();
+        let (events, bytes) = std::mem::take(&mut self.taken_mail);
+        let stashed = self
+            .stash
+            .drain(..)
+            .fold((0, 0), |(e, b), (_, f)| (e + 1, b + f.len()));
+        client.queue.release(events + stashed.0, bytes + stashed.1);
+    }
+
+    /// Applies the overflow policy to cursors that fell out of their log's window while the
+    /// batch in flight is still being written (the socket is blocked): under `Disconnect` that
+    /// is an error, so a stalled client is cut as soon as it lags out; under `DropOldest` the
+    /// cursor skips to the oldest entry kept and the skipped entries are returned as dropped,
+    /// so drops are counted when they happen, not when the client next takes bytes.
+    pub fn check_lag(&self, client: &ClientShared, policy: OverflowPolicy) -> Result<u64, Lagged> {
+        let mut dropped = 0;
+        for cursor in client.lock_cursors().iter_mut() {
+            let in_flight = self
+                .taken_logs
+                .iter()
+                .find(|t| Arc::ptr_eq(&t.0, &cursor.log))
+                .map_or(0, |t| t.1);
+            let first = cursor.log.first();
+            let reached = cursor.next + in_flight;
+            if reached < first {
+                match policy {
+                    OverflowPolicy::Disconnect => return Err(Lagged),
+                    OverflowPolicy::DropOldest => {
+                        // Commit adds the batch in flight, which lands the cursor on `first`.
+                        cursor.next += first - reached;
+                        dropped += first - reached;
+                    }
+                }
+            }
+        }
+        Ok(dropped)
+    }
+
+    fn put_back_mail(&mut self) {
+        let mail: Vec<_> = self
+            .candidates
+            .drain(..)
+            .filter(|c| c.2 == Source::Mailbox)
+            .collect();
+        for (seq, frame, _) in mail.into_iter().rev() {
+            self.stash.push_front((seq, frame));
+        }
+    }
+}
