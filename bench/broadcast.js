@@ -14,9 +14,23 @@
 // with a client closed during it, fails the benchmark.
 
 const http = require('node:http')
+const os = require('node:os')
 const path = require('node:path')
-const { fork } = require('node:child_process')
+const { fork, execFileSync } = require('node:child_process')
 const { createHub } = require('..')
+
+// On a machine with two or more cores, the server (this process, all its threads, including
+// hub runtimes created later) runs on core 0 and the load client on core 1, so they never
+// compete for a core and the figures compare servers, not scheduling luck.
+const PIN = os.availableParallelism() >= 2 && process.platform === 'linux'
+function pin (pid, core) {
+  if (!PIN) return
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' })
+  } catch {
+    // taskset missing: the figures are then less stable, not wrong.
+  }
+}
 
 const CLIENTS = Number(process.argv[2] === '--idle' ? 0 : process.argv[2] || 1000)
 const SECONDS = Number(process.argv[3] || 5)
@@ -29,6 +43,7 @@ const tick = () => new Promise((resolve) => setImmediate(resolve))
 
 function startClients (port, count) {
   const child = fork(path.join(__dirname, 'load-clients.js'), [String(port), String(count)])
+  pin(child.pid, 1)
   const report = () => new Promise((resolve) => {
     child.once('message', resolve)
     child.send('report')
@@ -172,7 +187,8 @@ function idleMemoryInChild (kind) {
 }
 
 async function main () {
-  console.log(`native-sse broadcast benchmark: ${CLIENTS} clients, ${SECONDS} s, Node ${process.version}, loopback`)
+  pin(process.pid, 0)
+  console.log(`native-sse broadcast benchmark: ${CLIENTS} clients, ${SECONDS} s, Node ${process.version}, loopback${PIN ? ', server on core 0, clients on core 1' : ''}`)
   const native = await hubScenario('native')
   console.log('native-sse, native transport', native)
   const node = await hubScenario('node')
