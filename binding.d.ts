@@ -101,4 +101,8 @@ export interface NativeHubStats {
   queuedBytes: number
   /** The largest byte level of a single client: the figure `maxQueueBytes` bounds. */
   maxClientQueuedBytes: number
+  /** Frames the hub's channel logs hold (each once, however many clients read it). */
+  heldEvents: number
+  /** Bytes the hub's channel logs hold: the memory shared frames take. */
+  heldBytes: number
 }

@@ -21,7 +21,7 @@ export type CloseReason =
   | 'error'
   /** The socket accepted no bytes for `writeTimeoutMs` while data was pending. */
   | 'timeout'
-  /** The client's queue overflowed under `overflow: 'disconnect'`. */
+  /** The client lagged past the window under `overflow: 'disconnect'`. */
   | 'slow'
   /** The server closed it: `client.close()` or `hub.close()`. */
   | 'server'
@@ -78,12 +78,19 @@ export interface HubOptions {
    * with reason `'timeout'`; also the TCP user timeout for unacknowledged data. Default `30000`.
    */
   writeTimeoutMs?: number
-  /** Frames a client may have queued or in flight before `overflow` applies. Default `1024`. */
+  /**
+   * How far a client may lag, in events, before `overflow` applies. Published events are kept
+   * once, in a log per channel (and one for `broadcast`), and each client reads them through a
+   * cursor: a client that is behind costs a position, not a copy. Each log keeps at most this
+   * many events (its window) and releases what every reader has passed; a client's own
+   * `send()`s wait in its mailbox, bounded the same way. Default `65536`.
+   */
   maxQueueEvents?: number
   /**
-   * Bytes a client may have queued or in flight before `overflow` applies. Frames are shared
-   * between clients, so this bounds what one client can pin, not a copy per client.
-   * Default `16777216` (16 MiB): two of the largest events, or fifteen 1 MB single-line ones.
+   * How far a client may lag, in bytes: each log's window and each client's mailbox bound. A
+   * publisher burst may run this far ahead of clients that keep reading without cutting them;
+   * a channel never holds more than this, whatever its audience.
+   * Default `33554432` (32 MiB).
    */
   maxQueueBytes?: number
   /**
@@ -95,8 +102,9 @@ export interface HubOptions {
    */
   maxEventBytes?: number
   /**
-   * What happens when a client's queue is full: `'disconnect'` closes it with reason `'slow'`;
-   * `'drop-oldest'` discards its oldest queued events and counts them in `stats().eventsDropped`.
+   * What happens when a client lags past `maxQueueEvents` or `maxQueueBytes`: `'disconnect'`
+   * closes it with reason `'slow'`; `'drop-oldest'` skips it ahead past the events its logs no
+   * longer keep (and drops its oldest mailbox frames), counting them in `stats().eventsDropped`.
    * Default `'disconnect'`.
    */
   overflow?: 'disconnect' | 'drop-oldest'

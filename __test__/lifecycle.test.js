@@ -258,7 +258,8 @@ test('every stats() field matches what the clients did and received', async () =
   try {
     assert.deepEqual(hub.stats(), {
       clients: 0, attached: 0, closedClient: 0, closedError: 0, closedTimeout: 0, closedSlow: 0, closedServer: 0,
-      bytesWritten: 0, heartbeats: 0, eventsDropped: 0, queuedEvents: 0, queuedBytes: 0, maxClientQueuedBytes: 0
+      bytesWritten: 0, heartbeats: 0, eventsDropped: 0, queuedEvents: 0, queuedBytes: 0, maxClientQueuedBytes: 0,
+      heldEvents: 0, heldBytes: 0
     })
     for (let i = 0; i < 4; i++) raws.push(rawClient(http.port))
     await waitFor(() => raws.every((r) => r.comments.length >= 1), { what: 'four clients' })
@@ -287,6 +288,9 @@ test('every stats() field matches what the clients did and received', async () =
     assert.ok(backedUp.queuedEvents >= 10)
     assert.equal(backedUp.queuedBytes, backedUp.queuedEvents * Buffer.byteLength(frame), 'queued bytes are the queued frames')
     assert.equal(backedUp.maxClientQueuedBytes, backedUp.queuedBytes, 'one client holds the whole backlog')
+    // The backlog is frames in the broadcast log, held once: the stalled client's alone.
+    assert.equal(backedUp.heldBytes, backedUp.queuedBytes)
+    assert.equal(backedUp.heldEvents, backedUp.queuedEvents)
     stalled.socket.resume()
     await waitFor(() => hub.stats().queuedEvents === 0, { what: 'the backlog to drain' })
     const sent = hub.stats().attached
@@ -306,6 +310,8 @@ test('every stats() field matches what the clients did and received', async () =
     assert.equal(stats.queuedEvents, 0)
     assert.equal(stats.queuedBytes, 0)
     assert.equal(stats.maxClientQueuedBytes, 0)
+    assert.equal(stats.heldEvents, 0, 'frames every reader passed are released')
+    assert.equal(stats.heldBytes, 0)
     // Every byte the hub wrote arrived, chunk framing included, and nothing else did.
     assert.equal(stats.bytesWritten, raws.reduce((sum, r) => sum + bodyBytes(r), 0))
     // Heartbeats are the comments each client got, less the opening one.

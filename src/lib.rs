@@ -66,6 +66,10 @@ pub struct NativeHubStats {
     pub queued_bytes: f64,
     /// The largest byte level of a single client: the figure `maxQueueBytes` bounds.
     pub max_client_queued_bytes: f64,
+    /// Frames the hub's channel logs hold (each once, however many clients read it).
+    pub held_events: f64,
+    /// Bytes the hub's channel logs hold: the memory shared frames take.
+    pub held_bytes: f64,
 }
 
 #[napi]
@@ -369,6 +373,8 @@ impl NativeHub {
             queued_events: levels.queued_events as f64,
             queued_bytes: levels.queued_bytes as f64,
             max_client_queued_bytes: levels.max_client_bytes as f64,
+            held_events: levels.held_events as f64,
+            held_bytes: levels.held_bytes as f64,
         }
     }
 }

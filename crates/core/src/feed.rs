@@ -158,6 +158,7 @@ impl Feed {
             for (log, count) in self.taken_logs.drain(..) {
                 // A log unsubscribed meanwhile has no cursor left to move.
                 if let Some(cursor) = cursors.iter_mut().find(|c| Arc::ptr_eq(&c.log, &log)) {
+                    log.passed(cursor.next, count);
                     cursor.next += count;
                 }
             }

@@ -75,6 +75,9 @@ pub struct QueueLevels {
     pub queued_bytes: usize,
     /// The largest byte level of any one client: the figure the per-client bound applies to.
     pub max_client_bytes: usize,
+    /// Frames and bytes the logs hold, once however many clients read them.
+    pub held_events: usize,
+    pub held_bytes: usize,
 }
 
 impl Hub {
@@ -137,7 +140,7 @@ impl Hub {
         // Every cursor starts at its log's head: the client gets what is published from now.
         let mut cursors = vec![Cursor {
             log: self.inner.broadcast_log.clone(),
-            next: self.inner.broadcast_log.head(),
+            next: self.inner.broadcast_log.join(),
         }];
         for name in channels.iter() {
             let channel = registry
@@ -153,7 +156,7 @@ impl Hub {
                 });
             cursors.push(Cursor {
                 log: channel.log.clone(),
-                next: channel.log.head(),
+                next: channel.log.join(),
             });
         }
         let client = Arc::new(ClientShared::new(id, queue, channels, cursors));
@@ -375,6 +378,13 @@ impl Hub {
             levels.queued_bytes += bytes;
             levels.max_client_bytes = levels.max_client_bytes.max(bytes);
         }
+        let logs = std::iter::once(&self.inner.broadcast_log)
+            .chain(registry.channels.values().map(|c| &c.log));
+        for log in logs {
+            let (events, bytes) = log.held();
+            levels.held_events += events;
+            levels.held_bytes += bytes;
+        }
         levels
     }
 
@@ -530,6 +540,10 @@ impl HubInner {
             removed
         };
         if let Some(client) = removed {
+            // Its cursors stop holding entries back (its writer has ended, or never started).
+            for cursor in client.lock_cursors().drain(..) {
+                cursor.log.leave(cursor.next);
+            }
             client.mark_done();
             self.stats.add_closed(reason);
             self.events.closed(id, reason);

@@ -7,11 +7,15 @@
 //! client. A cursor that falls behind the window has lagged out, and the client's overflow
 //! policy applies (cut as `slow`, or skip ahead with the skipped events counted).
 //!
+//! Within the window, a log keeps only what a reader still needs: each entry counts the readers
+//! that have not passed it yet, and entries at the front that every reader passed are
+//! released, so a busy channel whose readers keep up holds almost nothing.
+//!
 //! Offsets are the log's own (0, 1, 2, ... as appended); sequence numbers are hub-wide, so a
 //! client reading several logs and its mailbox can put frames back in the order of the calls.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
@@ -34,6 +38,8 @@ struct LogState {
     held_bytes: usize,
     /// Bytes ever appended, up to and including the newest entry.
     appended_bytes: u64,
+    /// Cursors reading this log.
+    readers: u32,
 }
 
 struct Entry {
@@ -41,6 +47,8 @@ struct Entry {
     frame: Bytes,
     /// `appended_bytes` just after this entry was appended.
     end: u64,
+    /// Readers that have not passed this entry yet.
+    unread: AtomicU32,
 }
 
 /// What a cursor at some offset has not been sent yet.
@@ -62,6 +70,7 @@ impl ChannelLog {
                 first: 0,
                 held_bytes: 0,
                 appended_bytes: 0,
+                readers: 0,
             }),
             window_events: window_events.max(1),
             window_bytes,
@@ -77,23 +86,66 @@ impl ChannelLog {
         state.appended_bytes += frame.len() as u64;
         state.held_bytes += frame.len();
         let end = state.appended_bytes;
-        state.entries.push_back(Entry { seq, frame, end });
-        // Trims to the window, always keeping the newest entry.
+        let unread = AtomicU32::new(state.readers);
+        state.entries.push_back(Entry {
+            seq,
+            frame,
+            end,
+            unread,
+        });
+        // Out of the window goes, read or not (its laggards lag out); the newest entry stays.
         while state.entries.len() > 1
             && (state.entries.len() > self.window_events || state.held_bytes > self.window_bytes)
         {
-            if let Some(old) = state.entries.pop_front() {
-                state.held_bytes -= old.frame.len();
-                state.first += 1;
-            }
+            state.pop_front();
         }
+        state.release_read();
         seq
     }
 
-    /// The offset the next append will get: where a cursor joining now starts.
-    pub fn head(&self) -> u64 {
-        let state = self.state();
+    /// A cursor joins at the head: it reads what is appended from now on. Returns its offset.
+    pub fn join(&self) -> u64 {
+        let mut state = self.state_mut();
+        state.readers += 1;
         state.first + state.entries.len() as u64
+    }
+
+    /// The cursor at `from` leaves: the entries it had not passed no longer wait for it.
+    pub fn leave(&self, from: u64) {
+        let mut state = self.state_mut();
+        state.readers = state.readers.saturating_sub(1);
+        let start = from.saturating_sub(state.first) as usize;
+        for entry in state.entries.iter().skip(start) {
+            entry.unread.fetch_sub(1, Ordering::AcqRel);
+        }
+        state.release_read();
+    }
+
+    /// The cursor at `from` passed `count` entries (its batch was written). Entries that no
+    /// reader needs any more are released from the front.
+    pub fn passed(&self, from: u64, count: u64) {
+        let front_released = {
+            let state = self.state();
+            let start = from.saturating_sub(state.first) as usize;
+            // Entries below `first` were trimmed out of the window already.
+            let skip = state.first.saturating_sub(from);
+            let mut front_released = false;
+            for (i, entry) in state
+                .entries
+                .iter()
+                .enumerate()
+                .skip(start)
+                .take(count.saturating_sub(skip) as usize)
+            {
+                if entry.unread.fetch_sub(1, Ordering::AcqRel) == 1 && i == 0 {
+                    front_released = true;
+                }
+            }
+            front_released
+        };
+        if front_released {
+            self.state_mut().release_read();
+        }
     }
 
     /// Appends to `out` the entries from offset `from` on whose sequence number is at most
@@ -142,13 +194,19 @@ impl ChannelLog {
         }
     }
 
+    /// The offset the next append will get.
+    #[cfg(test)]
+    pub fn head(&self) -> u64 {
+        let state = self.state();
+        state.first + state.entries.len() as u64
+    }
+
     /// The offset of the oldest entry kept: a cursor below it has lagged out of the window.
     pub fn first(&self) -> u64 {
         self.state().first
     }
 
     /// Frames and bytes held.
-    #[cfg(test)]
     pub fn held(&self) -> (usize, usize) {
         let state = self.state();
         (state.entries.len(), state.held_bytes)
@@ -169,12 +227,35 @@ impl ChannelLog {
     }
 }
 
+impl LogState {
+    fn pop_front(&mut self) {
+        if let Some(old) = self.entries.pop_front() {
+            self.held_bytes -= old.frame.len();
+            self.first += 1;
+        }
+    }
+
+    /// Releases front entries every reader has passed.
+    fn release_read(&mut self) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|e| e.unread.load(Ordering::Acquire) == 0)
+        {
+            self.pop_front();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A log with one reader that never reads, so the window alone decides what is kept.
     fn log(events: usize, bytes: usize) -> ChannelLog {
-        ChannelLog::new(None, events, bytes)
+        let log = ChannelLog::new(None, events, bytes);
+        assert_eq!(log.join(), 0);
+        log
     }
 
     fn append(log: &ChannelLog, seq: u64, len: usize) {
@@ -260,5 +341,30 @@ mod tests {
                 missed: 1
             }
         );
+    }
+
+    #[test]
+    fn entries_every_reader_passed_are_released() {
+        let l = ChannelLog::new(None, 100, 1000);
+        // No reader: nothing is kept.
+        append(&l, 1, 10);
+        assert_eq!(l.held(), (0, 0));
+        let a = l.join();
+        let b = l.join();
+        assert_eq!((a, b), (1, 1));
+        for seq in 2..=4 {
+            append(&l, seq, 10);
+        }
+        assert_eq!(l.held(), (3, 30));
+        l.passed(a, 2);
+        assert_eq!(l.held(), (3, 30), "b has read nothing yet");
+        l.passed(b, 1);
+        assert_eq!(l.held(), (2, 20));
+        // b leaves: what only it was missing goes.
+        l.leave(b + 1);
+        assert_eq!(l.held(), (1, 10));
+        assert_eq!(l.first(), 3);
+        l.passed(a + 2, 1);
+        assert_eq!(l.held(), (0, 0));
     }
 }

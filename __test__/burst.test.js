@@ -1,0 +1,77 @@
+'use strict'
+
+// A publisher burst must not cost the clients that keep reading anything, with the default
+// lag window: 100 clients read at full speed (in another process, which checks every client's
+// sequence for loss, repeats and order) while 10 never read, and 20,000 events of 1 KB are
+// published one per event-loop turn. The 10 are cut by the write deadline (shortened here from
+// 30 s); memory held stays within the window, once, not per client.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const path = require('node:path')
+const { fork } = require('node:child_process')
+const { createHub, defaults } = require('..')
+const { startHttp, rawClient, waitFor } = require('./helpers')
+
+const FAST = 100
+const STALLED = 10
+const EVENTS = 20_000
+const payload = (seq) => `${seq} `.padEnd(1000, 'x')
+
+function loadClients (port, count) {
+  const child = fork(path.join(__dirname, '..', 'bench', 'load-clients.js'), [String(port), String(count)])
+  return {
+    report: () => new Promise((resolve) => { child.once('message', resolve); child.send('report') }),
+    stop: () => new Promise((resolve) => { child.once('exit', resolve); child.send('exit') })
+  }
+}
+
+test(`a burst of ${EVENTS.toLocaleString('en')} x 1 KB reaches ${FAST} reading clients whole while ${STALLED} stalled ones are cut`, async () => {
+  const hub = createHub({ heartbeatMs: 60_000, writeTimeoutMs: 2000 })
+  const closes = []
+  const http = await startHttp((req, res) => {
+    const client = hub.attach(req, res)
+    client.on('close', (reason) => closes.push({ path: req.url, reason }))
+  })
+  const stalled = []
+  const fast = loadClients(http.port, FAST)
+  try {
+    for (let i = 0; i < STALLED; i++) {
+      const raw = rawClient(http.port, { path: '/stalled', paced: true })
+      stalled.push(raw)
+    }
+    await waitFor(async () => hub.size === FAST + STALLED && (await fast.report()).connected === FAST,
+      { what: 'every client to connect', timeoutMs: 20_000 })
+    let maxHeld = 0
+    let maxRss = 0
+    const rssBefore = process.memoryUsage.rss()
+    for (let seq = 0; seq < EVENTS; seq++) {
+      hub.broadcast({ data: payload(seq) })
+      if (seq % 100 === 0) {
+        maxHeld = Math.max(maxHeld, hub.stats().heldBytes)
+        maxRss = Math.max(maxRss, process.memoryUsage.rss())
+      }
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await waitFor(async () => (await fast.report()).delivered === FAST * EVENTS,
+      { what: `${FAST * EVENTS} deliveries`, timeoutMs: 60_000, intervalMs: 100 })
+    const report = await fast.report()
+    assert.equal(report.lost, 0)
+    assert.equal(report.disorder, 0)
+    assert.equal(report.closed, 0, 'no reading client was cut')
+    await waitFor(() => closes.filter((c) => c.path === '/stalled').length === STALLED,
+      { what: 'the stalled clients to be cut', timeoutMs: 10_000 })
+    assert.deepEqual([...new Set(closes.map((c) => c.reason))], ['timeout'])
+    assert.ok(maxHeld <= defaults.maxQueueBytes, `the logs held ${maxHeld} bytes, above the ${defaults.maxQueueBytes}-byte window`)
+    // 110 clients were sent 20 MB each: a copy per client would be gigabytes. What grows is the
+    // shared window plus the JS garbage of the payload strings.
+    const grown = maxRss - rssBefore
+    assert.ok(grown < defaults.maxQueueBytes + (64 << 20), `RSS grew by ${grown} bytes during the burst`)
+    await waitFor(() => hub.stats().heldBytes === 0, { what: 'the log to release what every reader passed' })
+  } finally {
+    await fast.stop()
+    for (const raw of stalled) raw.socket.destroy()
+    await hub.close()
+    await http.close()
+  }
+})
