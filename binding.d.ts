@@ -12,7 +12,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeHub {
   /**
    * `onEvent(kind, clientId, payload)` receives, in order: `0` closed (payload: the reason),
-   * `1` write (payload: a Buffer), `2` end, `3` destroy. See `src/events.rs`.
+   * `1` write (payload: a Buffer), `2` end, `3` destroy, `4` drained. See `src/events.rs`.
    */
   constructor(options: NativeHubOptions, onEvent: (kind: number, clientId: number, payload: Buffer | string | null) => void)
   /**
@@ -38,9 +38,14 @@ export declare class NativeHub {
   publish(channel: string, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number
   /** Subscribers of `channel`. */
   channelSize(channel: string): number
-  send(id: number, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): boolean
+  /**
+   * Queues one message for client `id`. Returns `0` when the client is gone (nothing was
+   * queued), `1` queued, `2` queued and above the high-water mark (wait for `drained`).
+   */
+  send(id: number, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number
   broadcast(data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number
-  comment(id: number, text: string): boolean
+  /** Queues a comment for client `id`; returns what `send` returns. */
+  comment(id: number, text: string): number
   broadcastComment(text: string): number
   /** Closes one client; `reason` is one of the close reason names. */
   closeClient(id: number, reason: string): boolean
@@ -70,6 +75,7 @@ export interface NativeHubOptions {
   maxEventBytes: number
   /** `'disconnect'` or `'drop-oldest'`. */
   overflow: string
+  highWaterMark: number
   workerThreads: number
 }
 

@@ -108,6 +108,12 @@ export interface HubOptions {
    * Default `'disconnect'`.
    */
   overflow?: 'disconnect' | 'drop-oldest'
+  /**
+   * Bytes sent to one client (`client.send()`, `client.comment()`) and not yet written, above
+   * which `send()` returns false: wait for `await client.drain()` before sending more.
+   * `client.stream()` and `client.writable()` wait by themselves. Default `65536`.
+   */
+  highWaterMark?: number
   /** Sent as `retry:` to every client on connect; unset sends nothing. Default `undefined`. */
   retryMs?: number
   /** Threads of the hub's tokio runtime. Default: CPU cores minus one, from 1 to 4. */
@@ -164,16 +170,45 @@ export declare class Client<Events extends EventMap = AnyEvents> extends EventEm
   readonly closeReason: CloseReason | null
   /** Aborted when the client leaves, with the close reason as `signal.reason`. */
   readonly signal: AbortSignal
-  /** Queues one event for this client. Returns false once it has left or `close()` was called. Throws on invalid input. */
+  /**
+   * Queues one event for this client. Returns true while the producer may go on; false when
+   * the event was not queued (the client left, or `close()` was called) or when it was queued
+   * but what this client was sent is above `highWaterMark`: then `await client.drain()`
+   * before sending more. Throws on invalid input.
+   */
   send(message: SseMessage<Events>): boolean
-  /** Queues a comment (one `: ` line per line of text). Returns false if the client has left. */
+  /** Queues a comment (one `: ` line per line of text). Returns as `send()` does. */
   comment(text: string): boolean
+  /** True after `send()` returned false for the high-water mark, until `'drain'`. */
+  readonly needDrain: boolean
+  /**
+   * Resolves once the producer may go on (at once when nothing waits). Rejects with
+   * `ERR_SSE_CLIENT_CLOSED` when the client has left, or leaves first.
+   */
+  drain(): Promise<void>
+  /**
+   * Sends every item of `source`, pulling the next only while the client keeps up (the LLM
+   * token case). Strings, Buffers and typed arrays are sent as an event's `data`; other items
+   * must be messages. Resolves once the source ends (`completed: true`) or the client leaves
+   * (`completed: false`, and the source is closed).
+   */
+  stream(source: AsyncIterable<SseMessage<Events> | string | Uint8Array> | Iterable<SseMessage<Events> | string | Uint8Array>): Promise<{ sent: number; completed: boolean }>
+  /**
+   * A Writable (object mode) that sends what is written to it, with backpressure, for
+   * `stream.pipeline(source, client.writable())`. Ending it closes the client gracefully unless
+   * `{ end: false }`; the client leaving destroys it with `ERR_SSE_CLIENT_CLOSED`.
+   */
+  writable(options?: { end?: boolean }): import('node:stream').Writable
   /** Ends the stream after what is already queued (later sends return false); `'close'` follows with `'server'`. */
   close(): void
   /** Fired exactly once, however the client left. */
   on(event: 'close', listener: (reason: CloseReason) => void): this
+  /** Fired when a producer that `send()` told to wait may go on. */
+  on(event: 'drain', listener: () => void): this
   once(event: 'close', listener: (reason: CloseReason) => void): this
+  once(event: 'drain', listener: () => void): this
   off(event: 'close', listener: (reason: CloseReason) => void): this
+  off(event: 'drain', listener: () => void): this
 }
 
 export declare class Hub<Events extends EventMap = AnyEvents> {

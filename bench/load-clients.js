@@ -4,13 +4,15 @@
 // each body, parses it as SSE (events vs comments) and checks every client's sequence of
 // `data: N` values: each client must see consecutive numbers from its first event on, so a
 // gap counts as lost deliveries and a repeat or step back as disorder. Reports totals to the
-// parent on request.
+// parent on request. With LOAD_PACE=bytes:ms in the environment, each client reads at most
+// that many bytes every that many milliseconds: a slow reader, in bursts.
 
 const net = require('node:net')
 
 const [port, count, path] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4] || '/']
 const totals = { delivered: 0, connected: 0, closed: 0, lost: 0, disorder: 0 }
 const sockets = []
+const [paceBytes, paceMs] = (process.env.LOAD_PACE || '').split(':').map(Number)
 
 /** One client's stream state: HTTP head, chunk framing, SSE frames, sequence. */
 class StreamCheck {
@@ -94,7 +96,19 @@ function open () {
   const socket = net.connect(port, '127.0.0.1')
   const check = new StreamCheck()
   socket.setNoDelay(true)
-  socket.on('data', (buf) => check.feed(buf))
+  if (paceBytes > 0 && paceMs > 0) {
+    // Non-flowing: Node stops reading from the kernel once its small buffer is full.
+    const timer = setInterval(() => {
+      let taken = 0
+      for (let chunk; taken < paceBytes && (chunk = socket.read()) !== null;) {
+        taken += chunk.length
+        check.feed(chunk)
+      }
+    }, paceMs)
+    socket.on('close', () => clearInterval(timer))
+  } else {
+    socket.on('data', (buf) => check.feed(buf))
+  }
   socket.on('error', () => {})
   socket.on('close', () => { totals.closed++ })
   socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`)

@@ -1,6 +1,17 @@
 'use strict'
 
 const { EventEmitter } = require('node:events')
+const { Writable } = require('node:stream')
+const { sseError } = require('./errors')
+const { messageOf } = require('./options')
+
+// Delivery codes of the native send (src/lib.rs).
+const QUEUED = 1
+const ABOVE_HIGH_WATER = 2
+
+function clientClosedError (id) {
+  return sseError(Error, 'ERR_SSE_CLIENT_CLOSED', `client ${id} is closed; listen for its 'close' event and stop sending to it`)
+}
 
 /**
  * One attached SSE connection. Holds no reference to req, res or the socket: after the
@@ -11,6 +22,8 @@ class Client extends EventEmitter {
   #hub
   #controller = null
   #closeReason = null
+  #closeRequested = false
+  #needDrain = false
 
   constructor (hub, id, lastEventId, transport) {
     super()
@@ -23,21 +36,102 @@ class Client extends EventEmitter {
     this.transport = transport
   }
 
-  /** Queues one event for this client. Returns false if the client has left or close() was called. */
+  /**
+   * Queues one event for this client. Returns true while the producer may go on; false when
+   * the event was not queued (the client left or close() was called) or when it was queued
+   * but what this client was sent is above the hub's `highWaterMark`: then wait for
+   * `await client.drain()` (or the 'drain' event) before sending more, as with Node's streams.
+   */
   send (message) {
-    if (this.#closeReason !== null) return false
-    return this.#hub._sendTo(this.id, message)
+    if (this.#closeReason !== null || this.#closeRequested) return false
+    return this.#accepted(this.#hub._sendTo(this.id, message))
   }
 
-  /** Queues a comment (never dispatched as an event by clients). */
+  /** Queues a comment (never dispatched as an event by clients). Returns as send() does. */
   comment (text) {
-    if (this.#closeReason !== null) return false
-    return this.#hub._commentTo(this.id, text)
+    if (this.#closeReason !== null || this.#closeRequested) return false
+    return this.#accepted(this.#hub._commentTo(this.id, text))
+  }
+
+  /** True after a send() returned false for the high-water mark, until 'drain'. */
+  get needDrain () {
+    return this.#needDrain
+  }
+
+  /**
+   * Resolves once the producer may go on: at once when nothing waits, else at the next
+   * 'drain'. Rejects with ERR_SSE_CLIENT_CLOSED when the client has left or leaves first.
+   */
+  drain () {
+    return this.#waitForDrain().then((open) => {
+      if (!open) throw clientClosedError(this.id)
+    })
+  }
+
+  /**
+   * Sends every item of `source` (an async or sync iterable, or a Readable), pulling the next
+   * one only while the client keeps up. Strings, Buffers and typed arrays are sent as the
+   * `data` of an event; other items must be messages like send()'s. Resolves with
+   * `{ sent, completed }` once the source ends (`completed: true`) or the client leaves first
+   * (`completed: false`; the source is then closed). Rejects if the source throws or an item is
+   * invalid.
+   */
+  async stream (source) {
+    if (source === null || typeof source !== 'object' ||
+        (typeof source[Symbol.asyncIterator] !== 'function' && typeof source[Symbol.iterator] !== 'function')) {
+      throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT', 'client.stream(source): source must be an async iterable, an iterable or a Readable')
+    }
+    let sent = 0
+    for await (const item of source) {
+      if (this.#closeReason !== null || this.#closeRequested) return { sent, completed: false }
+      const queued = this.send(messageOf(item))
+      if (this.#closeReason !== null || this.#closeRequested) return { sent, completed: false }
+      sent++
+      if (!queued && !(await this.#waitForDrain())) return { sent, completed: false }
+    }
+    return { sent, completed: true }
+  }
+
+  /**
+   * A Writable (object mode) that sends what is written to it, with backpressure: use it with
+   * `stream.pipeline(source, client.writable())`. Items are sent as stream() sends them. When
+   * the writable ends, the client is closed gracefully (pass `{ end: false }` to keep it open);
+   * when the client leaves first, the writable is destroyed with ERR_SSE_CLIENT_CLOSED, which
+   * stops the pipeline and its source.
+   */
+  writable ({ end = true } = {}) {
+    const onClose = () => writable.destroy(clientClosedError(this.id))
+    const writable = new Writable({
+      objectMode: true,
+      write: (item, _encoding, callback) => {
+        try {
+          if (this.send(messageOf(item))) return callback()
+          if (this.#closeReason !== null || this.#closeRequested) return callback(clientClosedError(this.id))
+          this.#waitForDrain().then((open) => callback(open ? null : clientClosedError(this.id)))
+        } catch (error) {
+          callback(error)
+        }
+      },
+      final: (callback) => {
+        if (end) this.close()
+        callback()
+      },
+      destroy: (error, callback) => {
+        this.removeListener('close', onClose)
+        callback(error)
+      }
+    })
+    if (this.#closeReason !== null) process.nextTick(onClose)
+    else this.once('close', onClose)
+    return writable
   }
 
   /** Ends the stream after what is already queued (later sends return false); 'close' follows with reason 'server'. */
   close () {
-    if (this.#closeReason === null) this.#hub._closeClient(this.id)
+    if (this.#closeReason === null && !this.#closeRequested) {
+      this.#closeRequested = true
+      this.#hub._closeClient(this.id)
+    }
   }
 
   /** True once the client has left. */
@@ -59,11 +153,41 @@ class Client extends EventEmitter {
     return this.#controller.signal
   }
 
+  /** Called by the hub when a producer may go on. */
+  _drained () {
+    if (!this.#needDrain) return
+    this.#needDrain = false
+    this.emit('drain')
+  }
+
   /** Called by the hub, exactly once. */
   _closed (reason) {
     this.#closeReason = reason
     if (this.#controller !== null) this.#controller.abort(reason)
     this.emit('close', reason)
+  }
+
+  #accepted (delivery) {
+    if (delivery === ABOVE_HIGH_WATER) this.#needDrain = true
+    return delivery === QUEUED
+  }
+
+  /** Resolves true at the next 'drain' (at once when none is awaited), false if the client leaves. */
+  #waitForDrain () {
+    if (this.#closeReason !== null) return Promise.resolve(false)
+    if (!this.#needDrain) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const onDrain = () => {
+        this.removeListener('close', onClose)
+        resolve(true)
+      }
+      const onClose = () => {
+        this.removeListener('drain', onDrain)
+        resolve(false)
+      }
+      this.once('drain', onDrain)
+      this.once('close', onClose)
+    })
   }
 }
 

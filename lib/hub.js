@@ -18,6 +18,7 @@ const CLOSED = 0
 const WRITE = 1
 const END = 2
 const DESTROY = 3
+const DRAINED = 4
 
 /** A raw HTTP/2 stream from `server.on('stream', (stream, headers) => ...)`. */
 function isHttp2Stream (value) {
@@ -176,6 +177,7 @@ class Hub {
     }
   }
 
+  /** Returns the native delivery code: 0 gone, 1 queued, 2 queued above the high-water mark. */
   _sendTo (id, message) {
     const args = messageArgs(message)
     return this.#call(() => this.#native.send(id, ...args))
@@ -209,6 +211,7 @@ class Hub {
 
   #onNativeEvent (kind, id, payload) {
     if (kind === CLOSED) return this.#onClosed(id, payload)
+    if (kind === DRAINED) return this.#clients.get(id)?._drained()
     const sink = this.#sinks.get(id)
     if (sink === undefined) return
     if (kind === WRITE) sink.write(payload)

@@ -17,6 +17,7 @@ const HUB_DEFAULTS = Object.freeze({
   maxQueueBytes: RUST_DEFAULTS.maxQueueBytes,
   maxEventBytes: RUST_DEFAULTS.maxEventBytes,
   overflow: RUST_DEFAULTS.overflow,
+  highWaterMark: RUST_DEFAULTS.highWaterMark,
   retryMs: undefined,
   workerThreads: undefined
 })
@@ -85,6 +86,7 @@ function hubOptions (options) {
     maxQueueBytes: integer(merged.maxQueueBytes, 'maxQueueBytes', 64, 1e12),
     maxEventBytes: integer(merged.maxEventBytes, 'maxEventBytes', 64, 1e12),
     overflow: merged.overflow,
+    highWaterMark: integer(merged.highWaterMark, 'highWaterMark', 0, 1e12),
     workerThreads: merged.workerThreads === undefined
       ? RUST_DEFAULTS.workerThreads
       : integer(merged.workerThreads, 'workerThreads', 1, 64),
@@ -183,4 +185,13 @@ function describe (value) {
   return `${typeof value} ${String(value)}`
 }
 
-module.exports = { HUB_DEFAULTS, hubOptions, attachOptions, messageArgs, commentText, channelName, describe }
+/**
+ * What one item of `client.stream()` or `client.writable()` sends: strings, Buffers and typed
+ * arrays are the `data` of an event; anything else must be a message object like send()'s.
+ */
+function messageOf (item) {
+  if (typeof item === 'string' || ArrayBuffer.isView(item)) return { data: item }
+  return item
+}
+
+module.exports = { HUB_DEFAULTS, hubOptions, attachOptions, messageArgs, messageOf, commentText, channelName, describe }

@@ -14,6 +14,7 @@ pub enum HubEvent {
     Write(u64, Vec<u8>),
     End(u64),
     Destroy(u64),
+    Drained(u64),
 }
 
 /// `(kind, clientId, payload)` as JS receives it.
@@ -37,6 +38,7 @@ impl JsEvents {
                     HubEvent::Write(id, bytes) => (1, id as f64, Either3::A(Buffer::from(bytes))),
                     HubEvent::End(id) => (2, id as f64, Either3::C(Null)),
                     HubEvent::Destroy(id) => (3, id as f64, Either3::C(Null)),
+                    HubEvent::Drained(id) => (4, id as f64, Either3::C(Null)),
                 }))
             })?;
         Ok(JsEvents { function })
@@ -67,5 +69,9 @@ impl HubEvents for JsEvents {
 
     fn destroy(&self, id: u64) {
         self.send(HubEvent::Destroy(id));
+    }
+
+    fn drained(&self, id: u64) {
+        self.send(HubEvent::Drained(id));
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use native_sse_core::{
-    CloseReason, Hub, HubConfig, Message, OverflowPolicy, SseError, StatsSnapshot,
+    CloseReason, Delivery, Hub, HubConfig, Message, OverflowPolicy, SseError, StatsSnapshot,
 };
 
 mod code;
@@ -34,6 +34,7 @@ pub struct NativeHubOptions {
     pub max_event_bytes: f64,
     /// `'disconnect'` or `'drop-oldest'`.
     pub overflow: String,
+    pub high_water_mark: f64,
     pub worker_threads: f64,
 }
 
@@ -128,6 +129,8 @@ impl TryFrom<NativeHubOptions> for HubConfig {
             max_queue_bytes,
             max_event_bytes,
             overflow,
+            high_water_bytes: whole_number("highWaterMark", options.high_water_mark, 0.0, 1e12)?
+                as usize,
             worker_threads: whole_number("workerThreads", options.worker_threads, 1.0, 64.0)?
                 as usize,
         })
@@ -197,7 +200,7 @@ fn retry_value(retry: Option<f64>) -> Result<Option<u64>, Code> {
 #[napi]
 impl NativeHub {
     /// `onEvent(kind, clientId, payload)` receives, in order: `0` closed (payload: the reason),
-    /// `1` write (payload: a Buffer), `2` end, `3` destroy. See `src/events.rs`.
+    /// `1` write (payload: a Buffer), `2` end, `3` destroy, `4` drained. See `src/events.rs`.
     #[napi(
         constructor,
         catch_unwind,
@@ -283,6 +286,8 @@ impl NativeHub {
             .map_or(0, |hub| hub.channel_size(&channel) as u32)
     }
 
+    /// Queues one message for client `id`. Returns `0` when the client is gone (nothing was
+    /// queued), `1` queued, `2` queued and above the high-water mark (wait for `drained`).
     #[napi(catch_unwind)]
     pub fn send(
         &self,
@@ -291,11 +296,11 @@ impl NativeHub {
         event: Option<String>,
         event_id: Option<String>,
         retry: Option<f64>,
-    ) -> Result<bool, Code> {
+    ) -> Result<u32, Code> {
         let hub = self.hub()?;
         let id = client_id(id)?;
         let args = MessageArgs::new(data, event, event_id, retry);
-        args.with(|message| hub.send(id, message))
+        args.with(|message| hub.send(id, message)).map(delivery)
     }
 
     #[napi(catch_unwind)]
@@ -311,10 +316,13 @@ impl NativeHub {
         Ok(args.with(|message| hub.broadcast(message))? as u32)
     }
 
+    /// Queues a comment for client `id`; returns what `send` returns.
     #[napi(catch_unwind)]
-    pub fn comment(&self, id: f64, text: String) -> Result<bool, Code> {
+    pub fn comment(&self, id: f64, text: String) -> Result<u32, Code> {
         let hub = self.hub()?;
-        hub.comment(client_id(id)?, &text).map_err(sse_error)
+        hub.comment(client_id(id)?, &text)
+            .map(delivery)
+            .map_err(sse_error)
     }
 
     #[napi(catch_unwind)]
@@ -379,6 +387,14 @@ impl NativeHub {
     }
 }
 
+fn delivery(delivery: Delivery) -> u32 {
+    match delivery {
+        Delivery::Gone => 0,
+        Delivery::Queued => 1,
+        Delivery::AboveHighWater => 2,
+    }
+}
+
 fn sse_error(error: SseError) -> napi::Error<Code> {
     Code::from(&error).of(error)
 }
@@ -399,6 +415,7 @@ pub fn hub_defaults() -> NativeHubOptions {
             OverflowPolicy::DropOldest => "drop-oldest",
         }
         .to_string(),
+        high_water_mark: config.high_water_bytes as f64,
         worker_threads: config.worker_threads as f64,
     }
 }

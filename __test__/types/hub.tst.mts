@@ -40,6 +40,10 @@ test('clients of a typed hub are typed too', () => {
     expect(client.send).type.toBeCallableWith({ event: 'note', data: 'hello' })
     expect(client.send).type.not.toBeCallableWith({ event: 'note', data: 1 })
     expect(client.transport).type.toBe<'native' | 'node'>()
+    expect(client.stream).type.toBeCallableWith(['token', Buffer.from('x')])
+    expect(client.stream).type.toBeCallableWith([{ event: 'note', data: 'hi' }])
+    expect(client.stream).type.not.toBeCallableWith([{ event: 'note', data: 1 }])
+    expect(client.drain()).type.toBe<Promise<void>>()
   })
 })
 

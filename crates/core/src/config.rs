@@ -26,6 +26,9 @@ pub struct HubConfig {
     /// The largest encoded frame (event or comment) accepted; at most `max_queue_bytes`.
     pub max_event_bytes: usize,
     pub overflow: OverflowPolicy,
+    /// Bytes sent to one client (`send`, `comment`) and not yet written above which a send
+    /// reports that the producer should wait for `drain`.
+    pub high_water_bytes: usize,
     /// Runtime worker threads.
     pub worker_threads: usize,
 }
@@ -43,6 +46,10 @@ pub const DEFAULT_MAX_QUEUE_BYTES: usize = 32 << 20;
 /// The lag window in frames: the same burst of small events (100 B: 65,536 of them is 6.5 MB).
 pub const DEFAULT_MAX_QUEUE_EVENTS: usize = 1 << 16;
 
+/// Enough for a few thousand small tokens between two drains, small enough that a producer
+/// feeding one client waits long before any bound applies.
+pub const DEFAULT_HIGH_WATER_BYTES: usize = 64 << 10;
+
 impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
@@ -52,6 +59,7 @@ impl Default for HubConfig {
             max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             overflow: OverflowPolicy::Disconnect,
+            high_water_bytes: DEFAULT_HIGH_WATER_BYTES,
             worker_threads: default_worker_threads(),
         }
     }

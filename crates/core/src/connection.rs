@@ -19,6 +19,7 @@ use crate::batch::{Batch, Progress};
 use crate::client::ClientShared;
 use crate::close::CloseReason;
 use crate::config::OverflowPolicy;
+use crate::events::HubEvents;
 use crate::feed::Feed;
 use crate::frame::HEARTBEAT;
 use crate::peer_progress::PeerProgress;
@@ -42,6 +43,7 @@ pub(crate) async fn serve(
     settings: ConnectionSettings,
     stats: Arc<Stats>,
     sequence: Arc<Sequence>,
+    events: Arc<dyn HubEvents>,
 ) -> CloseReason {
     let mut batch = Batch::new(settings.chunked);
     let mut feed = Feed::default();
@@ -73,7 +75,9 @@ pub(crate) async fn serve(
             let written = batch.write(|s| stream.try_write_vectored(s));
             match written {
                 Ok(Progress::Done { bytes }) => {
-                    feed.commit(&client);
+                    if feed.commit(&client) {
+                        events.drained(client.id);
+                    }
                     stats.add_written(bytes);
                     last_write = Instant::now();
                     blocked_since = None;

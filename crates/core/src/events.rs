@@ -14,4 +14,7 @@ pub trait HubEvents: Send + Sync + 'static {
     fn end(&self, id: u64);
     /// Node transport: destroy the response now (the client is being cut: slow, timeout).
     fn destroy(&self, id: u64);
+    /// What was sent to the client alone fell back below half its high-water mark after a send
+    /// had reported it above: its producer may go on.
+    fn drained(&self, id: u64);
 }

@@ -151,8 +151,9 @@ impl Feed {
     }
 
     /// The batch from the last `fill` was fully written: its cursors move past it and its
-    /// mailbox frames are released.
-    pub fn commit(&mut self, client: &ClientShared) {
+    /// mailbox frames are released. Returns true when the client's producer may go on (see
+    /// `ClientQueue::release`).
+    pub fn commit(&mut self, client: &ClientShared) -> bool {
         if !self.taken_logs.is_empty() {
             let mut cursors = client.lock_cursors();
             for (log, count) in self.taken_logs.drain(..) {
@@ -164,7 +165,7 @@ impl Feed {
             }
         }
         let (events, bytes) = std::mem::take(&mut self.taken_mail);
-        client.queue.release(events, bytes);
+        client.queue.release(events, bytes)
     }
 
     /// The client is leaving: releases what the mailbox accounting still holds for it.

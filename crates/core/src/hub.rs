@@ -50,7 +50,7 @@ struct HubInner {
     next_id: AtomicU64,
     closed: AtomicBool,
     stats: Arc<Stats>,
-    events: Box<dyn HubEvents>,
+    events: Arc<dyn HubEvents>,
 }
 
 type ClientMap = HashMap<u64, Arc<ClientShared>>;
@@ -65,6 +65,17 @@ struct Registry {
 struct Channel {
     log: Arc<ChannelLog>,
     subscribers: ClientMap,
+}
+
+/// What became of a frame sent to one client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The client is gone or closing: nothing was queued.
+    Gone,
+    Queued,
+    /// Queued, and what was sent to this client alone is now above the high-water mark: the
+    /// producer should wait for `HubEvents::drained`.
+    AboveHighWater,
 }
 
 /// Per-client queue levels, summed over the hub.
@@ -82,6 +93,7 @@ pub struct QueueLevels {
 
 impl Hub {
     pub fn new(config: HubConfig, events: Box<dyn HubEvents>) -> io::Result<Hub> {
+        let events: Arc<dyn HubEvents> = Arc::from(events);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.worker_threads)
             .thread_name("native-sse")
@@ -130,6 +142,7 @@ impl Hub {
             config.max_queue_events,
             config.max_queue_bytes,
             config.overflow,
+            config.high_water_bytes,
         );
         let sequence = &self.inner.sequence;
         let opening = sequence.take();
@@ -209,10 +222,11 @@ impl Hub {
         };
         let stats = self.inner.stats.clone();
         let sequence = self.inner.sequence.clone();
+        let events = self.inner.events.clone();
         self.spawn_writer(
             runtime,
             id,
-            serve(stream, client, settings, stats, sequence),
+            serve(stream, client, settings, stats, sequence, events),
         );
         Ok(())
     }
@@ -282,13 +296,13 @@ impl Hub {
         }
     }
 
-    /// Queues one message for one client. Returns false if the client is gone.
-    pub fn send(&self, id: u64, message: &Message<'_>) -> Result<bool, SseError> {
+    /// Queues one message for one client.
+    pub fn send(&self, id: u64, message: &Message<'_>) -> Result<Delivery, SseError> {
         let frame = self.encode(message)?;
         Ok(self.send_frame(id, frame))
     }
 
-    pub fn comment(&self, id: u64, text: &str) -> Result<bool, SseError> {
+    pub fn comment(&self, id: u64, text: &str) -> Result<Delivery, SseError> {
         let frame = self.encode_comment(text)?;
         Ok(self.send_frame(id, frame))
     }
@@ -408,13 +422,13 @@ impl Hub {
         Ok(())
     }
 
-    fn send_frame(&self, id: u64, frame: Bytes) -> bool {
+    fn send_frame(&self, id: u64, frame: Bytes) -> Delivery {
         if self.inner.closed.load(Ordering::Acquire) {
-            return false;
+            return Delivery::Gone;
         }
         match self.inner.client(id) {
             Some(client) => self.inner.deliver(&client, frame),
-            None => false,
+            None => Delivery::Gone,
         }
     }
 
@@ -489,9 +503,9 @@ impl HubInner {
 
     /// Queues for one client. A client asked to close takes nothing more: its writer may
     /// already have drained and ended the stream, so a later frame could never be written.
-    fn deliver(&self, client: &ClientShared, frame: Bytes) -> bool {
+    fn deliver(&self, client: &ClientShared, frame: Bytes) -> Delivery {
         if client.close_requested().is_some() {
-            return false;
+            return Delivery::Gone;
         }
         let seq = self.sequence.take();
         let push = client.queue.push(seq, frame);
@@ -499,12 +513,16 @@ impl HubInner {
         match push {
             Push::Overflow => {
                 self.close(client, CloseReason::Slow);
-                false
+                Delivery::Gone
             }
             push => {
                 self.count_drops(push);
                 client.wake.notify_one();
-                true
+                if push == Push::QueuedAboveHighWater {
+                    Delivery::AboveHighWater
+                } else {
+                    Delivery::Queued
+                }
             }
         }
     }

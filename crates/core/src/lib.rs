@@ -31,5 +31,5 @@ pub use config::{HubConfig, OverflowPolicy};
 pub use error::SseError;
 pub use events::HubEvents;
 pub use frame::Message;
-pub use hub::{Hub, QueueLevels};
+pub use hub::{Delivery, Hub, QueueLevels};
 pub use stats::StatsSnapshot;

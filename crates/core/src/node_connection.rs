@@ -128,7 +128,9 @@ async fn run(
             _ = client.closing.notified() => {}
             _ = client.writable.notified(), if in_flight.is_some() => {
                 in_flight = None;
-                feed.commit(client);
+                if feed.commit(client) {
+                    events.drained(client.id);
+                }
             }
             _ = client.wake.notified() => {
                 // While a batch waits for JS, lagging out of a log's window is dealt with now

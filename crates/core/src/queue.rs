@@ -9,7 +9,7 @@
 //! The limits count frames from the moment they are queued until the writer has handed them to
 //! the kernel: a frame taken into the writer's batch still occupies memory, so it still counts.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender};
@@ -19,6 +19,9 @@ use crate::config::OverflowPolicy;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Push {
     Queued,
+    /// Queued, and the mailbox is now above its high-water mark: the producer should wait for
+    /// the drain notification (`release` returns true when it is due).
+    QueuedAboveHighWater,
     /// Queued after discarding this many older frames (`DropOldest`).
     QueuedAfterDropping(u64),
     /// Nothing queued: the queue is full and its policy is `Disconnect`.
@@ -37,10 +40,18 @@ pub struct ClientQueue {
     max_events: usize,
     max_bytes: usize,
     policy: OverflowPolicy,
+    high_water: usize,
+    /// A push reported `QueuedAboveHighWater` and no drain was signalled since.
+    drain_wanted: AtomicBool,
 }
 
 impl ClientQueue {
-    pub fn new(max_events: usize, max_bytes: usize, policy: OverflowPolicy) -> Self {
+    pub fn new(
+        max_events: usize,
+        max_bytes: usize,
+        policy: OverflowPolicy,
+        high_water: usize,
+    ) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
         ClientQueue {
             tx,
@@ -51,6 +62,8 @@ impl ClientQueue {
             max_events,
             max_bytes,
             policy,
+            high_water,
+            drain_wanted: AtomicBool::new(false),
         }
     }
 
@@ -61,6 +74,10 @@ impl ClientQueue {
         let bytes = self.bytes.fetch_add(len, Ordering::AcqRel) + len;
         if events <= self.max_events && bytes <= self.max_bytes {
             self.send((seq, frame));
+            if bytes > self.high_water {
+                self.drain_wanted.store(true, Ordering::Release);
+                return Push::QueuedAboveHighWater;
+            }
             return Push::Queued;
         }
         match self.policy {
@@ -99,9 +116,16 @@ impl ClientQueue {
         Some(entry)
     }
 
-    /// Called by the writer once popped frames are fully written.
-    pub fn release(&self, events: usize, bytes: usize) {
+    /// Called by the writer once popped frames are fully written. Returns true when a
+    /// producer waits for the drain and the mailbox fell to half its high-water mark.
+    pub fn release(&self, events: usize, bytes: usize) -> bool {
+        if events == 0 {
+            return false;
+        }
         self.uncount(events, bytes);
+        self.drain_wanted.load(Ordering::Acquire)
+            && self.bytes.load(Ordering::Acquire) <= self.high_water / 2
+            && self.drain_wanted.swap(false, Ordering::AcqRel)
     }
 
     pub fn queued_events(&self) -> usize {
@@ -142,7 +166,7 @@ mod tests {
 
     #[test]
     fn counts_until_released_not_until_popped() {
-        let q = ClientQueue::new(10, 100, OverflowPolicy::Disconnect);
+        let q = ClientQueue::new(10, 100, OverflowPolicy::Disconnect, usize::MAX);
         assert_eq!(q.push(0, frame(10)), Push::Queued);
         let (_, popped) = q.pop().unwrap();
         assert_eq!((q.queued_events(), q.queued_bytes()), (1, 10));
@@ -152,7 +176,7 @@ mod tests {
 
     #[test]
     fn disconnect_policy_reports_overflow_on_event_count() {
-        let q = ClientQueue::new(2, 1000, OverflowPolicy::Disconnect);
+        let q = ClientQueue::new(2, 1000, OverflowPolicy::Disconnect, usize::MAX);
         assert_eq!(q.push(0, frame(1)), Push::Queued);
         assert_eq!(q.push(0, frame(1)), Push::Queued);
         assert_eq!(q.push(0, frame(1)), Push::Overflow);
@@ -161,7 +185,7 @@ mod tests {
 
     #[test]
     fn disconnect_policy_reports_overflow_on_bytes() {
-        let q = ClientQueue::new(100, 25, OverflowPolicy::Disconnect);
+        let q = ClientQueue::new(100, 25, OverflowPolicy::Disconnect, usize::MAX);
         assert_eq!(q.push(0, frame(20)), Push::Queued);
         assert_eq!(q.push(0, frame(6)), Push::Overflow);
         assert_eq!(q.push(0, frame(5)), Push::Queued);
@@ -170,7 +194,7 @@ mod tests {
 
     #[test]
     fn drop_oldest_discards_from_the_front_and_counts() {
-        let q = ClientQueue::new(3, 1000, OverflowPolicy::DropOldest);
+        let q = ClientQueue::new(3, 1000, OverflowPolicy::DropOldest, usize::MAX);
         for n in 1..=5 {
             q.push(0, frame(n));
         }
@@ -183,12 +207,25 @@ mod tests {
 
     #[test]
     fn drop_oldest_drops_the_new_frame_when_only_in_flight_frames_remain() {
-        let q = ClientQueue::new(1, 1000, OverflowPolicy::DropOldest);
+        let q = ClientQueue::new(1, 1000, OverflowPolicy::DropOldest, usize::MAX);
         q.push(0, frame(1));
         let _in_flight = q.pop().unwrap();
         assert_eq!(q.push(0, frame(2)), Push::QueuedAfterDropping(1));
         assert!(q.pop().is_none());
         assert_eq!(q.dropped(), 1);
         assert_eq!((q.queued_events(), q.queued_bytes()), (1, 1));
+    }
+
+    #[test]
+    fn above_the_high_water_mark_a_drain_is_due_at_half_of_it() {
+        let q = ClientQueue::new(100, 1000, OverflowPolicy::Disconnect, 20);
+        assert_eq!(q.push(1, frame(15)), Push::Queued);
+        assert_eq!(q.push(2, frame(10)), Push::QueuedAboveHighWater);
+        q.pop();
+        // 25 -> 10: at half the mark (10), the drain is due, once.
+        assert!(q.release(1, 15));
+        assert!(!q.release(0, 0));
+        q.pop();
+        assert!(!q.release(1, 10), "no producer is waiting any more");
     }
 }

@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use native_sse_core::{CloseReason, Hub, HubConfig, HubEvents, Message, OverflowPolicy};
+use native_sse_core::{CloseReason, Delivery, Hub, HubConfig, HubEvents, Message, OverflowPolicy};
 
 /// What the hub told its embedder, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,6 +15,7 @@ enum Event {
     Write(u64, Vec<u8>),
     End(u64),
     Destroy(u64),
+    Drained(u64),
 }
 
 struct Recorder {
@@ -34,6 +35,9 @@ impl HubEvents for Recorder {
     }
     fn destroy(&self, id: u64) {
         let _ = self.node.lock().unwrap().send(Event::Destroy(id));
+    }
+    fn drained(&self, id: u64) {
+        let _ = self.node.lock().unwrap().send(Event::Drained(id));
     }
 }
 
@@ -217,12 +221,15 @@ fn server_close_drains_then_ends_the_chunked_body() {
             },
         )
         .unwrap();
-    assert!(f.hub.close_client(id, CloseReason::Server));
-    let late = Message {
-        data: Some("too late"),
-        ..Default::default()
+    let late_is_refused = |f: &Fixture| {
+        let late = Message {
+            data: Some("too late"),
+            ..Default::default()
+        };
+        f.hub.send(id, &late).unwrap() == Delivery::Gone
     };
-    assert!(!f.hub.send(id, &late).unwrap());
+    assert!(f.hub.close_client(id, CloseReason::Server));
+    assert!(late_is_refused(&f));
     let mut all = Vec::new();
     peer.read_to_end(&mut all).unwrap();
     assert_eq!(all, b"c\r\ndata: last\n\n\r\n0\r\n\r\n");
@@ -446,4 +453,28 @@ fn a_client_refilled_as_fast_as_it_drains_does_not_starve_the_others() {
         waited < Duration::from_secs(1),
         "the quiet client waited {waited:?}"
     );
+}
+
+#[test]
+fn a_producer_above_the_high_water_mark_is_told_when_to_go_on() {
+    let f = fixture(HubConfig {
+        high_water_bytes: 100,
+        ..config()
+    });
+    let id = f.hub.register(None, Vec::new()).unwrap();
+    f.hub.start_node(id, None).unwrap();
+    assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
+    // The opening frame is not acknowledged yet, so these wait in the mailbox.
+    let token = "t".repeat(40);
+    let sent: Vec<Delivery> = (0..3)
+        .map(|_| f.hub.send(id, &data(&token)).unwrap())
+        .collect();
+    assert_eq!(
+        sent,
+        vec![Delivery::Queued, Delivery::Queued, Delivery::AboveHighWater]
+    );
+    f.hub.node_writable(id);
+    assert!(matches!(f.next_node_event(), Event::Write(..)));
+    f.hub.node_writable(id);
+    assert_eq!(f.next_node_event(), Event::Drained(id));
 }
