@@ -179,6 +179,10 @@ export declare class Client<Events extends EventMap = AnyEvents> extends EventEm
   send(message: SseMessage<Events>): boolean
   /** Queues a comment (one `: ` line per line of text). Returns as `send()` does. */
   comment(text: string): boolean
+  /** Subscribes to `channel` from now on. False if subscribed already or gone. Throws `ERR_SSE_INVALID_CHANNEL` for a bad name. */
+  subscribe(channel: string): boolean
+  /** Ends the subscription to `channel` at once. False if it was not subscribed. */
+  unsubscribe(channel: string): boolean
   /** True after `send()` returned false for the high-water mark, until `'drain'`. */
   readonly needDrain: boolean
   /**
@@ -211,6 +215,15 @@ export declare class Client<Events extends EventMap = AnyEvents> extends EventEm
   off(event: 'drain', listener: () => void): this
 }
 
+/** One channel of a hub: `hub.channel('prices')`. */
+export declare class Channel<Events extends EventMap = AnyEvents> {
+  readonly name: string
+  /** Clients subscribed now. */
+  readonly size: number
+  /** `hub.publish(name, message)`: returns the number of subscribers. */
+  publish(message: SseMessage<Events>): number
+}
+
 export declare class Hub<Events extends EventMap = AnyEvents> {
   constructor(options?: HubOptions)
   /**
@@ -227,6 +240,8 @@ export declare class Hub<Events extends EventMap = AnyEvents> {
   publish(channel: string, message: SseMessage<Events>): number
   /** Clients subscribed to `channel`. */
   channelSize(channel: string): number
+  /** A handle on one channel (cheap; holds only the name). */
+  channel(name: string): Channel<Events>
   /** Sends a comment to every client. Returns the number of recipients. */
   comment(text: string): number
   /** Connected clients. */

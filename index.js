@@ -1,6 +1,6 @@
 'use strict'
 
-const { Hub } = require('./lib/hub')
+const { Hub, Channel } = require('./lib/hub')
 const { Client } = require('./lib/client')
 const { HUB_DEFAULTS } = require('./lib/options')
 
@@ -22,4 +22,4 @@ function attach (req, res, options) {
   return getDefaultHub().attach(req, res, options)
 }
 
-module.exports = { createHub, attach, getDefaultHub, Hub, Client, defaults: HUB_DEFAULTS }
+module.exports = { createHub, attach, getDefaultHub, Hub, Channel, Client, defaults: HUB_DEFAULTS }

@@ -53,6 +53,21 @@ class Client extends EventEmitter {
     return this.#accepted(this.#hub._commentTo(this.id, text))
   }
 
+  /**
+   * Subscribes this client to `channel` from now on (it gets what is published there after
+   * this call). Returns false if it was subscribed already or has left.
+   */
+  subscribe (channel) {
+    if (this.#closeReason !== null || this.#closeRequested) return false
+    return this.#hub._subscribe(this.id, channel)
+  }
+
+  /** Ends its subscription to `channel` at once. Returns false if it was not subscribed. */
+  unsubscribe (channel) {
+    if (this.#closeReason !== null) return false
+    return this.#hub._unsubscribe(this.id, channel)
+  }
+
   /** True after a send() returned false for the high-water mark, until 'drain'. */
   get needDrain () {
     return this.#needDrain

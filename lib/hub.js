@@ -26,6 +26,27 @@ function isHttp2Stream (value) {
     typeof value.pushAllowed === 'boolean'
 }
 
+/** One channel of a hub, by name. Holds nothing but the name: cheap to make, any number. */
+class Channel {
+  #hub
+
+  constructor (hub, name) {
+    this.#hub = hub
+    /** The channel's name. */
+    this.name = name
+  }
+
+  /** Clients subscribed now. */
+  get size () {
+    return this.#hub.channelSize(this.name)
+  }
+
+  /** hub.publish(name, message). */
+  publish (message) {
+    return this.#hub.publish(this.name, message)
+  }
+}
+
 class Hub {
   #native
   #options
@@ -136,6 +157,11 @@ class Hub {
     return this.#native.channelSize(channelName(channel))
   }
 
+  /** A handle on one channel: `hub.channel('prices').publish(message)`, `.size`. */
+  channel (name) {
+    return new Channel(this, channelName(name))
+  }
+
   /** Counters and queue levels, for metrics and leak checks. */
   stats () {
     return this.#native.stats()
@@ -186,6 +212,16 @@ class Hub {
   _commentTo (id, text) {
     const checked = commentText(text)
     return this.#call(() => this.#native.comment(id, checked))
+  }
+
+  _subscribe (id, channel) {
+    const name = channelName(channel)
+    return this.#call(() => this.#native.subscribe(id, name))
+  }
+
+  _unsubscribe (id, channel) {
+    const name = channelName(channel)
+    return this.#call(() => this.#native.unsubscribe(id, name))
   }
 
   _closeClient (id) {
@@ -243,4 +279,4 @@ class Hub {
   }
 }
 
-module.exports = { Hub }
+module.exports = { Hub, Channel }

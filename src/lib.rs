@@ -278,6 +278,20 @@ impl NativeHub {
         Ok(args.with(|message| hub.publish(&channel, message))? as u32)
     }
 
+    /// Subscribes client `id` to `channel` from now on; false if it is gone or was subscribed.
+    #[napi(catch_unwind)]
+    pub fn subscribe(&self, id: f64, channel: String) -> Result<bool, Code> {
+        let hub = self.hub()?;
+        Ok(hub.subscribe(client_id(id)?, &channel))
+    }
+
+    /// Ends client `id`'s subscription to `channel`; false if it was not subscribed.
+    #[napi(catch_unwind)]
+    pub fn unsubscribe(&self, id: f64, channel: String) -> Result<bool, Code> {
+        let hub = self.hub()?;
+        Ok(hub.unsubscribe(client_id(id)?, &channel))
+    }
+
     /// Subscribers of `channel`.
     #[napi(catch_unwind)]
     pub fn channel_size(&self, channel: String) -> u32 {

@@ -1,7 +1,7 @@
 //! State shared between a client's producers and its writer task.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
@@ -21,12 +21,11 @@ pub(crate) enum Phase {
 
 pub struct ClientShared {
     pub id: u64,
-    /// Channels the client subscribed to at attach; fixed for its lifetime.
-    pub channels: Box<[Arc<str>]>,
     /// The mailbox: frames sent to this client alone.
     pub queue: ClientQueue,
-    /// Its read positions in the broadcast log and its channels' logs. Locked by its writer
-    /// for each batch, and by readers of the hub's levels; never on the publishing path.
+    /// Its read positions in the broadcast log and its channels' logs (which are its
+    /// subscriptions). Locked by its writer for each batch, by (un)subscribing, and by readers
+    /// of the hub's levels; never on the publishing path.
     cursors: Mutex<Vec<Cursor>>,
     /// The hub's committed sequence number when the server asked this client to close: a
     /// draining writer sends nothing published after that.
@@ -44,15 +43,9 @@ pub struct ClientShared {
 }
 
 impl ClientShared {
-    pub(crate) fn new(
-        id: u64,
-        queue: ClientQueue,
-        channels: Box<[Arc<str>]>,
-        cursors: Vec<Cursor>,
-    ) -> Self {
+    pub(crate) fn new(id: u64, queue: ClientQueue, cursors: Vec<Cursor>) -> Self {
         ClientShared {
             id,
-            channels,
             queue,
             cursors: Mutex::new(cursors),
             drain_until: AtomicU64::new(u64::MAX),

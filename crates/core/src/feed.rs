@@ -32,6 +32,19 @@ pub(crate) struct Cursor {
     pub log: Arc<ChannelLog>,
     /// The offset of the next entry to send.
     pub next: u64,
+    /// Set by an unsubscribe: the sequence number current at that call. What was published
+    /// before it is still sent (the calls' order says so); then the cursor goes.
+    pub until: Option<u64>,
+}
+
+impl Cursor {
+    pub fn at(log: Arc<ChannelLog>, next: u64) -> Self {
+        Cursor {
+            log,
+            next,
+            until: None,
+        }
+    }
 }
 
 /// The client lagged out of a log's window under the `Disconnect` policy.
@@ -82,9 +95,11 @@ impl Feed {
             self.candidates.push((entry.0, entry.1, Source::Mailbox));
         }
         let mut dropped = 0;
+        let mut finished = None;
         let mut cursors = client.lock_cursors();
         for (index, cursor) in cursors.iter_mut().enumerate() {
             self.scratch.clear();
+            let horizon = cursor.until.map_or(horizon, |until| horizon.min(until));
             let missed = cursor.log.read(
                 cursor.next,
                 horizon,
@@ -92,6 +107,10 @@ impl Feed {
                 MAX_BATCH_BYTES,
                 &mut self.scratch,
             );
+            if cursor.until == Some(horizon) && self.scratch.is_empty() && missed == 0 {
+                // Unsubscribed, and everything published before that was sent.
+                finished = Some(index);
+            }
             if missed > 0 {
                 match policy {
                     OverflowPolicy::Disconnect => {
@@ -135,6 +154,11 @@ impl Feed {
                     None => self.taken_logs.push((cursors[index].log.clone(), 1)),
                 },
             }
+        }
+        // One finished cursor per fill is plenty (unsubscribes are rare); it fed no candidate.
+        if let Some(index) = finished {
+            let cursor = cursors.remove(index);
+            cursor.log.leave(cursor.next);
         }
         drop(cursors);
         // Mailbox frames left out keep their place, in order, ahead of the queue.

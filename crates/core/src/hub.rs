@@ -67,6 +67,64 @@ struct Channel {
     subscribers: ClientMap,
 }
 
+impl Registry {
+    /// Adds `client` to `name`'s subscribers, creating the channel, with a cursor at the log's
+    /// head. False if it was subscribed already.
+    fn subscribe(&mut self, client: &Arc<ClientShared>, name: &str, config: &HubConfig) -> bool {
+        let channel = self
+            .channels
+            .entry(Arc::from(name))
+            .or_insert_with_key(|name| Channel {
+                log: Arc::new(ChannelLog::new(
+                    Some(name.clone()),
+                    config.max_queue_events,
+                    config.max_queue_bytes,
+                )),
+                subscribers: ClientMap::new(),
+            });
+        if channel.subscribers.contains_key(&client.id) {
+            return false;
+        }
+        let mut cursors = client.lock_cursors();
+        match cursors
+            .iter_mut()
+            .find(|c| Arc::ptr_eq(&c.log, &channel.log))
+        {
+            // Unsubscribed a moment ago and still sending what came before: it just goes on.
+            Some(lingering) => lingering.until = None,
+            None => cursors.push(Cursor::at(channel.log.clone(), channel.log.join())),
+        }
+        drop(cursors);
+        channel.subscribers.insert(client.id, client.clone());
+        true
+    }
+
+    /// Removes `client` from `name`'s subscribers. Its cursor ends at `until` (the sequence
+    /// number now): what was published before is still sent, then the writer drops the
+    /// cursor. A channel left without subscribers goes; lingering cursors keep its log alive
+    /// until they are done. False if it was not subscribed.
+    fn unsubscribe(&mut self, client: &ClientShared, name: &str, until: u64) -> bool {
+        let Some(channel) = self.channels.get_mut(name) else {
+            return false;
+        };
+        if channel.subscribers.remove(&client.id).is_none() {
+            return false;
+        }
+        if let Some(cursor) = client
+            .lock_cursors()
+            .iter_mut()
+            .find(|c| Arc::ptr_eq(&c.log, &channel.log))
+        {
+            cursor.until = Some(until);
+        }
+        client.wake.notify_one();
+        if channel.subscribers.is_empty() {
+            self.channels.remove(name);
+        }
+        true
+    }
+}
+
 /// What became of a frame sent to one client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -148,35 +206,15 @@ impl Hub {
         let opening = sequence.take();
         queue.push(opening, opening_frame(retry));
         sequence.commit(opening);
-        let channels: Box<[Arc<str>]> = channels.into_iter().map(Arc::from).collect();
-        let mut registry = self.inner.write_registry();
         // Every cursor starts at its log's head: the client gets what is published from now.
-        let mut cursors = vec![Cursor {
-            log: self.inner.broadcast_log.clone(),
-            next: self.inner.broadcast_log.join(),
-        }];
-        for name in channels.iter() {
-            let channel = registry
-                .channels
-                .entry(name.clone())
-                .or_insert_with(|| Channel {
-                    log: Arc::new(ChannelLog::new(
-                        Some(name.clone()),
-                        config.max_queue_events,
-                        config.max_queue_bytes,
-                    )),
-                    subscribers: ClientMap::new(),
-                });
-            cursors.push(Cursor {
-                log: channel.log.clone(),
-                next: channel.log.join(),
-            });
-        }
-        let client = Arc::new(ClientShared::new(id, queue, channels, cursors));
-        for name in client.channels.iter() {
-            if let Some(channel) = registry.channels.get_mut(name) {
-                channel.subscribers.insert(id, client.clone());
-            }
+        let cursors = vec![Cursor::at(
+            self.inner.broadcast_log.clone(),
+            self.inner.broadcast_log.join(),
+        )];
+        let client = Arc::new(ClientShared::new(id, queue, cursors));
+        let mut registry = self.inner.write_registry();
+        for name in channels {
+            registry.subscribe(&client, &name, config);
         }
         registry.clients.insert(id, client);
         drop(registry);
@@ -335,6 +373,32 @@ impl Hub {
             }
             None => false,
         }
+    }
+
+    /// Subscribes client `id` to `channel` from now on (its cursor joins at the log's head).
+    /// Returns false if the client is gone or was subscribed already.
+    pub fn subscribe(&self, id: u64, channel: &str) -> bool {
+        let Some(client) = self.inner.client(id) else {
+            return false;
+        };
+        if client.close_requested().is_some() {
+            return false;
+        }
+        self.inner
+            .write_registry()
+            .subscribe(&client, channel, &self.inner.config)
+    }
+
+    /// Ends client `id`'s subscription to `channel`; nothing published there reaches it any
+    /// more. Returns false if it was not subscribed.
+    pub fn unsubscribe(&self, id: u64, channel: &str) -> bool {
+        let Some(client) = self.inner.client(id) else {
+            return false;
+        };
+        let until = self.inner.sequence.committed();
+        self.inner
+            .write_registry()
+            .unsubscribe(&client, channel, until)
     }
 
     /// Stops accepting clients and closes every client with `Server`.
@@ -546,19 +610,20 @@ impl HubInner {
             let mut registry = self.write_registry();
             let removed = registry.clients.remove(&id);
             if let Some(client) = &removed {
-                for name in client.channels.iter() {
-                    if let Some(channel) = registry.channels.get_mut(name) {
-                        channel.subscribers.remove(&id);
-                        if channel.subscribers.is_empty() {
-                            registry.channels.remove(name);
-                        }
-                    }
+                let names: Vec<Arc<str>> = client
+                    .lock_cursors()
+                    .iter()
+                    .filter_map(|c| c.log.name.clone())
+                    .collect();
+                for name in names {
+                    registry.unsubscribe(client, &name, 0);
                 }
             }
             removed
         };
         if let Some(client) = removed {
-            // Its cursors stop holding entries back (its writer has ended, or never started).
+            // The broadcast cursor stops holding entries back (its writer has ended, or never
+            // started); the channels' cursors left with their subscriptions.
             for cursor in client.lock_cursors().drain(..) {
                 cursor.log.leave(cursor.next);
             }

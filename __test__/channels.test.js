@@ -1,0 +1,67 @@
+'use strict'
+
+// Subscriptions change at any time: a client subscribed mid-stream gets what is published
+// from then on, and nothing after it unsubscribes; channels come and go with subscribers.
+
+const { test, describe } = require('node:test')
+const assert = require('node:assert/strict')
+const { createHub, Channel } = require('..')
+const { TRANSPORTS, startHttp, rawClient, waitFor } = require('./helpers')
+
+for (const transport of TRANSPORTS) {
+  describe(`transport: ${transport}`, () => {
+    test('subscribe and unsubscribe mid-stream take effect from the call on', async () => {
+      const hub = createHub({ heartbeatMs: 60_000 })
+      let client
+      const http = await startHttp((req, res) => { client = hub.attach(req, res, { transport }) })
+      try {
+        const raw = rawClient(http.port)
+        await waitFor(() => client !== undefined && raw.comments.length === 1, { what: 'the client' })
+        const news = hub.channel('news')
+        assert.ok(news instanceof Channel)
+        assert.equal(news.publish({ data: 'before' }), 0, 'nobody is subscribed yet')
+        assert.equal(client.subscribe('news'), true)
+        assert.equal(client.subscribe('news'), false, 'subscribed already')
+        assert.equal(news.size, 1)
+        assert.equal(news.publish({ data: 'during 1' }), 1)
+        client.send({ data: 'direct' })
+        hub.broadcast({ data: 'to all' })
+        news.publish({ data: 'during 2' })
+        assert.equal(client.unsubscribe('news'), true)
+        assert.equal(client.unsubscribe('news'), false)
+        assert.equal(news.size, 0)
+        assert.equal(news.publish({ data: 'after' }), 0)
+        hub.broadcast({ data: 'end' })
+        await waitFor(() => raw.events.at(-1)?.data === 'end', { what: 'the end marker' })
+        assert.deepEqual(raw.events.map((e) => e.data), ['during 1', 'direct', 'to all', 'during 2', 'end'])
+        assert.throws(() => client.subscribe(''), (error) => error.code === 'ERR_SSE_INVALID_CHANNEL')
+        assert.throws(() => hub.channel(42), (error) => error.code === 'ERR_SSE_INVALID_CHANNEL')
+        raw.end()
+        await waitFor(() => client.closed, { what: 'the client to leave' })
+        assert.equal(client.subscribe('news'), false, 'a closed client subscribes to nothing')
+      } finally {
+        await hub.close()
+        await http.close()
+      }
+    })
+  })
+}
+
+test('a channel whose last subscriber leaves releases its log', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const clients = []
+  const http = await startHttp((req, res) => clients.push(hub.attach(req, res, { channels: ['c'] })))
+  try {
+    const stalled = rawClient(http.port, { paced: true })
+    await waitFor(() => clients.length === 1, { what: 'the client' })
+    for (let i = 0; i < 5000; i++) hub.publish('c', { data: 'x'.repeat(1000) })
+    await waitFor(() => hub.stats().heldBytes > 0, { what: 'the log to hold the backlog' })
+    stalled.socket.destroy()
+    await waitFor(() => hub.size === 0, { what: 'the client to leave' })
+    assert.equal(hub.channelSize('c'), 0)
+    assert.equal(hub.stats().heldBytes, 0)
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
