@@ -16,10 +16,11 @@ export declare class NativeHub {
    */
   constructor(options: NativeHubOptions, onEvent: (kind: number, clientId: number, payload: Buffer | string | null) => void)
   /**
-   * Registers a client, subscribed to `channels`, before its transport starts; returns its
-   * id. Its stream opens with `retry:` when given, a comment otherwise.
+   * Registers a client, subscribed to `channels`, before its transport starts. Its stream
+   * opens with `retry:` when given, a comment otherwise; with `lastEventId` it resumes just
+   * past that event where history allows, or gets the reset event.
    */
-  register(retry: number | undefined | null, channels: Array<string>): number
+  register(retry: number | undefined | null, channels: Array<string>, lastEventId?: string | undefined | null): NativeRegistration
   /**
    * Takes over the socket `fd` for client `id`. Call after the response head is flushed and
    * reading is stopped, then close Node's own handle. libuv's registration of `fd` is
@@ -80,6 +81,12 @@ export interface NativeHubOptions {
   /** `'disconnect'` or `'drop-oldest'`. */
   overflow: string
   highWaterMark: number
+  /** History per log; 0 events or 0 bytes turns it off. */
+  historyMaxEvents: number
+  historyMaxBytes: number
+  /** 0: no age bound. */
+  historyMaxAgeMs: number
+  resetEvent: string
   workerThreads: number
 }
 
@@ -115,4 +122,13 @@ export interface NativeHubStats {
   heldEvents: number
   /** Bytes the hub's channel logs hold: the memory shared frames take. */
   heldBytes: number
+}
+
+/** A registered client: its id, and what its `Last-Event-ID` resumed to. */
+export interface NativeRegistration {
+  id: number
+  /** `'none'`, `'replayed'` or `'reset'`. */
+  resume: string
+  /** With `'reset'`: `'unknown'`, `'foreign'` or `'expired'`. */
+  resetReason?: string
 }

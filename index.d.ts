@@ -114,6 +114,34 @@ export interface HubOptions {
    * `client.stream()` and `client.writable()` wait by themselves. Default `65536`.
    */
   highWaterMark?: number
+  /**
+   * History for `Last-Event-ID` resume, kept by every log (broadcast and each channel). With
+   * it on, an event published without an `id` gets one the hub makes (opaque, increasing,
+   * carrying this hub's epoch so ids from another hub or process are recognised), app-given
+   * ids are indexed, and a reconnecting client gets every event after its `Last-Event-ID`,
+   * then live ones, exactly once. A channel with history lives on without subscribers, so
+   * each holds up to `maxBytes` for as long as the hub runs. `true` takes the defaults.
+   * Default: off.
+   */
+  history?: boolean | {
+    /** Events kept per log. Default `1000`. */
+    maxEvents?: number
+    /** Bytes kept per log. Default `16777216` (16 MiB). */
+    maxBytes?: number
+    /** Events older than this are not kept; `0`: no age limit. Default `0`. */
+    maxAgeMs?: number
+  }
+  /**
+   * The event a client gets when its `Last-Event-ID` cannot be resumed from (unknown, from
+   * another hub or process, or older than the history), before live events; its data is
+   * `{"reason":"unknown"|"foreign"|"expired"}`. Default `'sse-reset'`.
+   */
+  resetEvent?: string
+  /**
+   * A query parameter read as the `Last-Event-ID` when the request has no such header (a first
+   * connect can't set headers with `EventSource`). Default: none.
+   */
+  lastEventIdQuery?: string
   /** Sent as `retry:` to every client on connect; unset sends nothing. Default `undefined`. */
   retryMs?: number
   /** Threads of the hub's tokio runtime. Default: CPU cores minus one, from 1 to 4. */
@@ -162,8 +190,17 @@ export declare class Client<Events extends EventMap = AnyEvents> extends EventEm
   readonly id: number
   /** `'native'` when Rust writes the socket, `'node'` when batches are written through Node. */
   readonly transport: 'native' | 'node'
-  /** The `Last-Event-ID` request header, or `''`. */
+  /** The `Last-Event-ID` it connected with (header, or `lastEventIdQuery`), or `''`. */
   readonly lastEventId: string
+  /**
+   * What `lastEventId` resumed to: `'replayed'` (every later event, then live), `'reset'` (it
+   * got the reset event and starts live) or `'none'` (no id, or no history).
+   */
+  readonly resume: 'none' | 'replayed' | 'reset'
+  /** `resume === 'replayed'`. */
+  readonly resumed: boolean
+  /** With `resume: 'reset'`, why. */
+  readonly resetReason: 'unknown' | 'foreign' | 'expired' | null
   /** True once the client has left. */
   readonly closed: boolean
   /** Why the client left, or `null` while connected. */
@@ -265,7 +302,9 @@ export declare function attach(stream: ServerHttp2Stream, headers: IncomingHttpH
 /** The hub behind the module-level `attach()`. */
 export declare function getDefaultHub(): Hub
 /** The option defaults of `createHub()`. */
-export declare const defaults: Readonly<Required<Omit<HubOptions, 'retryMs' | 'workerThreads'>>> & {
+export declare const defaults: Readonly<Required<Omit<HubOptions, 'retryMs' | 'workerThreads' | 'history' | 'lastEventIdQuery'>>> & {
   readonly retryMs: undefined
   readonly workerThreads: undefined
+  readonly history: undefined
+  readonly lastEventIdQuery: undefined
 }

@@ -25,15 +25,28 @@ class Client extends EventEmitter {
   #closeRequested = false
   #needDrain = false
 
-  constructor (hub, id, lastEventId, transport) {
+  constructor (hub, id, lastEventId, transport, resume, resetReason) {
     super()
     this.#hub = hub
     /** Hub-unique id of this client. */
     this.id = id
-    /** The `Last-Event-ID` request header, or '' when the client sent none. */
+    /** The `Last-Event-ID` it connected with (header, or the hub's `lastEventIdQuery`), or ''. */
     this.lastEventId = lastEventId
     /** 'native' when Rust writes the socket, 'node' when batches are written through Node. */
     this.transport = transport
+    /**
+     * What its `lastEventId` resumed to: 'replayed' (it gets every event after that one,
+     * then live), 'reset' (it could not be placed: it got the reset event and starts live), or
+     * 'none' (no id, or no history to resume from).
+     */
+    this.resume = resume
+    /** With resume 'reset': 'unknown', 'foreign' (another hub's or process's) or 'expired'. */
+    this.resetReason = resetReason
+  }
+
+  /** True when it resumed from its `lastEventId` without a gap. */
+  get resumed () {
+    return this.resume === 'replayed'
   }
 
   /**

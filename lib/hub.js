@@ -57,7 +57,7 @@ class Hub {
 
   constructor (options) {
     this.#options = hubOptions(options)
-    const { retryMs, ...nativeOptions } = this.#options
+    const { retryMs, lastEventIdQuery, ...nativeOptions } = this.#options
     try {
       this.#native = new NativeHub(nativeOptions, (kind, id, payload) => this.#onNativeEvent(kind, id, payload))
     } catch (error) {
@@ -96,8 +96,9 @@ class Hub {
     const native = transport !== 'node' && unavailable === null
 
     const requestHeaders = rawStream ? res : req.headers
+    const lastEventId = this.#lastEventIdOf(requestHeaders, rawStream ? requestHeaders[':path'] : req.url)
     // Registered before anything is written: a refusal leaves the response to the caller.
-    const id = this.#call(() => this.#native.register(retryMs, channels))
+    const { id, resume, resetReason } = this.#call(() => this.#native.register(retryMs, channels, lastEventId || undefined))
     let chunked
     try {
       chunked = rawStream ? (writeStreamHead(req), false) : writeResponseHead(req, res)
@@ -110,8 +111,7 @@ class Hub {
       if (response.headersSent) response.destroy()
       throw error
     }
-    const lastEventId = requestHeaders['last-event-id']
-    const client = new Client(this, id, typeof lastEventId === 'string' ? lastEventId : '', native ? 'native' : 'node')
+    const client = new Client(this, id, lastEventId, native ? 'native' : 'node', resume, resetReason ?? null)
     this.#clients.set(id, client)
 
     const method = rawStream ? requestHeaders[':method'] : req.method
@@ -226,6 +226,17 @@ class Hub {
 
   _closeClient (id) {
     this.#native.closeClient(id, 'server')
+  }
+
+  /** The `Last-Event-ID` header, or for a first connect the configured query parameter; ''. */
+  #lastEventIdOf (headers, url) {
+    const header = headers['last-event-id']
+    if (typeof header === 'string' && header !== '') return header
+    const query = this.#options.lastEventIdQuery
+    if (query === undefined || typeof url !== 'string') return ''
+    const at = url.indexOf('?')
+    if (at < 0) return ''
+    return new URLSearchParams(url.slice(at + 1)).get(query) ?? ''
   }
 
   #startNative (id, socket, chunked) {

@@ -18,9 +18,16 @@ const HUB_DEFAULTS = Object.freeze({
   maxEventBytes: RUST_DEFAULTS.maxEventBytes,
   overflow: RUST_DEFAULTS.overflow,
   highWaterMark: RUST_DEFAULTS.highWaterMark,
+  history: undefined,
+  resetEvent: RUST_DEFAULTS.resetEvent,
+  lastEventIdQuery: undefined,
   retryMs: undefined,
   workerThreads: undefined
 })
+
+/** What `history: true` or `history: {}` keeps; each can be set on its own. */
+const HISTORY_DEFAULTS = Object.freeze({ maxEvents: 1000, maxBytes: 16 * 1024 * 1024, maxAgeMs: 0 })
+const HISTORY_KEYS = new Set(Object.keys(HISTORY_DEFAULTS))
 
 const ATTACH_KEYS = new Set(['retryMs', 'transport', 'channels'])
 const MESSAGE_KEYS = new Set(['data', 'event', 'id', 'retry'])
@@ -87,11 +94,45 @@ function hubOptions (options) {
     maxEventBytes: integer(merged.maxEventBytes, 'maxEventBytes', 64, 1e12),
     overflow: merged.overflow,
     highWaterMark: integer(merged.highWaterMark, 'highWaterMark', 0, 1e12),
+    ...historyOptions(merged.history),
+    resetEvent: eventName(merged.resetEvent, 'resetEvent'),
+    lastEventIdQuery: merged.lastEventIdQuery === undefined
+      ? undefined
+      : nonEmptyString(merged.lastEventIdQuery, 'lastEventIdQuery'),
     workerThreads: merged.workerThreads === undefined
       ? RUST_DEFAULTS.workerThreads
       : integer(merged.workerThreads, 'workerThreads', 1, 64),
     retryMs: retryValue(merged.retryMs, 'retryMs')
   }
+}
+
+/** `history` as the native options' flat fields; off when undefined or false. */
+function historyOptions (history) {
+  if (history === undefined || history === false) return { historyMaxEvents: 0, historyMaxBytes: 0, historyMaxAgeMs: 0 }
+  const given = history === true ? {} : plainObject(history, 'history')
+  rejectUnknownKeys(given, HISTORY_KEYS, 'history option')
+  const merged = { ...HISTORY_DEFAULTS }
+  for (const key in given) if (given[key] !== undefined) merged[key] = given[key]
+  return {
+    historyMaxEvents: integer(merged.maxEvents, 'history.maxEvents', 1, 1e9),
+    historyMaxBytes: integer(merged.maxBytes, 'history.maxBytes', 1, 1e12),
+    historyMaxAgeMs: integer(merged.maxAgeMs, 'history.maxAgeMs', 0, 2_147_483_647)
+  }
+}
+
+function nonEmptyString (value, name) {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${name} must be a non-empty string, got ${describe(value)}`)
+  }
+  return value
+}
+
+function eventName (value, name) {
+  nonEmptyString(value, name)
+  if (/[\r\n]/.test(value)) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${name} must be a single line (no CR or LF)`)
+  }
+  return value
 }
 
 function attachOptions (options, hubRetryMs) {

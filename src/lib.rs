@@ -13,7 +13,8 @@ use std::time::Duration;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use native_sse_core::{
-    CloseReason, Delivery, Hub, HubConfig, Message, OverflowPolicy, SseError, StatsSnapshot,
+    CloseReason, Delivery, History, Hub, HubConfig, Message, OverflowPolicy, Resume, SseError,
+    StatsSnapshot,
 };
 
 mod code;
@@ -35,6 +36,12 @@ pub struct NativeHubOptions {
     /// `'disconnect'` or `'drop-oldest'`.
     pub overflow: String,
     pub high_water_mark: f64,
+    /// History per log; 0 events or 0 bytes turns it off.
+    pub history_max_events: f64,
+    pub history_max_bytes: f64,
+    /// 0: no age bound.
+    pub history_max_age_ms: f64,
+    pub reset_event: String,
     pub worker_threads: f64,
 }
 
@@ -71,6 +78,16 @@ pub struct NativeHubStats {
     pub held_events: f64,
     /// Bytes the hub's channel logs hold: the memory shared frames take.
     pub held_bytes: f64,
+}
+
+/// A registered client: its id, and what its `Last-Event-ID` resumed to.
+#[napi(object)]
+pub struct NativeRegistration {
+    pub id: f64,
+    /// `'none'`, `'replayed'` or `'reset'`.
+    pub resume: String,
+    /// With `'reset'`: `'unknown'`, `'foreign'` or `'expired'`.
+    pub reset_reason: Option<String>,
 }
 
 #[napi]
@@ -121,7 +138,28 @@ impl TryFrom<NativeHubOptions> for HubConfig {
                  ({max_queue_bytes}); raise maxQueueBytes or lower maxEventBytes"
             )));
         }
+        let reset_event = options.reset_event;
+        if reset_event.is_empty() || reset_event.contains(['\r', '\n']) {
+            return Err(
+                Code::InvalidOption.error("resetEvent must be a non-empty single-line event name")
+            );
+        }
+        let max_age_ms = whole_number(
+            "history.maxAgeMs",
+            options.history_max_age_ms,
+            0.0,
+            2_147_483_647.0,
+        )?;
+        let history = History {
+            max_events: whole_number("history.maxEvents", options.history_max_events, 0.0, 1e9)?
+                as usize,
+            max_bytes: whole_number("history.maxBytes", options.history_max_bytes, 0.0, 1e12)?
+                as usize,
+            max_age: (max_age_ms > 0).then(|| Duration::from_millis(max_age_ms)),
+        };
         Ok(HubConfig {
+            history,
+            reset_event,
             heartbeat: millis("heartbeatMs", options.heartbeat_ms)?,
             write_timeout: millis("writeTimeoutMs", options.write_timeout_ms)?,
             max_queue_events: whole_number("maxQueueEvents", options.max_queue_events, 1.0, 1e7)?
@@ -223,13 +261,31 @@ impl NativeHub {
             .ok_or_else(|| Code::from(&SseError::HubClosed).of(SseError::HubClosed))
     }
 
-    /// Registers a client, subscribed to `channels`, before its transport starts; returns its
-    /// id. Its stream opens with `retry:` when given, a comment otherwise.
+    /// Registers a client, subscribed to `channels`, before its transport starts. Its stream
+    /// opens with `retry:` when given, a comment otherwise; with `lastEventId` it resumes just
+    /// past that event where history allows, or gets the reset event.
     #[napi(catch_unwind)]
-    pub fn register(&self, retry: Option<f64>, channels: Vec<String>) -> Result<f64, Code> {
+    pub fn register(
+        &self,
+        retry: Option<f64>,
+        channels: Vec<String>,
+        last_event_id: Option<String>,
+    ) -> Result<NativeRegistration, Code> {
         let hub = self.hub()?;
         let retry = retry_value(retry)?;
-        Ok(hub.register(retry, channels).map_err(sse_error)? as f64)
+        let (id, resume) = hub
+            .register(retry, channels, last_event_id.as_deref())
+            .map_err(sse_error)?;
+        let (resume, reset_reason) = match resume {
+            Resume::None => ("none", None),
+            Resume::Replayed => ("replayed", None),
+            Resume::Reset(reason) => ("reset", Some(reason.as_str().to_string())),
+        };
+        Ok(NativeRegistration {
+            id: id as f64,
+            resume: resume.to_string(),
+            reset_reason,
+        })
     }
 
     /// Takes over the socket `fd` for client `id`. Call after the response head is flushed and
@@ -430,6 +486,13 @@ pub fn hub_defaults() -> NativeHubOptions {
         }
         .to_string(),
         high_water_mark: config.high_water_bytes as f64,
+        history_max_events: config.history.max_events as f64,
+        history_max_bytes: config.history.max_bytes as f64,
+        history_max_age_ms: config
+            .history
+            .max_age
+            .map_or(0.0, |age| age.as_millis() as f64),
+        reset_event: config.reset_event.clone(),
         worker_threads: config.worker_threads as f64,
     }
 }

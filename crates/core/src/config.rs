@@ -12,6 +12,21 @@ pub enum OverflowPolicy {
     DropOldest,
 }
 
+/// How much of a log's tail is kept for resuming clients (`Last-Event-ID`). Off when either
+/// count is 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct History {
+    pub max_events: usize,
+    pub max_bytes: usize,
+    pub max_age: Option<Duration>,
+}
+
+impl History {
+    pub fn is_on(&self) -> bool {
+        self.max_events > 0 && self.max_bytes > 0
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     /// Idle time after which a heartbeat comment is written.
@@ -29,6 +44,10 @@ pub struct HubConfig {
     /// Bytes sent to one client (`send`, `comment`) and not yet written above which a send
     /// reports that the producer should wait for `drain`.
     pub high_water_bytes: usize,
+    /// History kept by every log (broadcast and channels); off by default.
+    pub history: History,
+    /// The event a client gets when its `Last-Event-ID` cannot be resumed from.
+    pub reset_event: String,
     /// Runtime worker threads.
     pub worker_threads: usize,
 }
@@ -50,6 +69,9 @@ pub const DEFAULT_MAX_QUEUE_EVENTS: usize = 1 << 16;
 /// feeding one client waits long before any bound applies.
 pub const DEFAULT_HIGH_WATER_BYTES: usize = 64 << 10;
 
+/// Named so it cannot be mistaken for an application's event.
+pub const DEFAULT_RESET_EVENT: &str = "sse-reset";
+
 impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
@@ -60,6 +82,8 @@ impl Default for HubConfig {
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             overflow: OverflowPolicy::Disconnect,
             high_water_bytes: DEFAULT_HIGH_WATER_BYTES,
+            history: History::default(),
+            reset_event: DEFAULT_RESET_EVENT.to_string(),
             worker_threads: default_worker_threads(),
         }
     }

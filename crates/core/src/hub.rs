@@ -29,6 +29,7 @@ use crate::frame::{encode_comment, opening_frame, Message};
 use crate::log::ChannelLog;
 use crate::node_connection::{serve_node, NodeSettings};
 use crate::queue::{ClientQueue, Push};
+use crate::resume::{Epoch, IdOrigin, ResetReason, Resume};
 use crate::sequence::Sequence;
 use crate::socket::adopt_fd;
 use crate::stats::{Stats, StatsSnapshot};
@@ -44,6 +45,8 @@ struct HubInner {
     /// The log `broadcast` appends to; every client reads it.
     broadcast_log: Arc<ChannelLog>,
     sequence: Arc<Sequence>,
+    /// Stamped into the ids the hub makes.
+    epoch: Epoch,
     /// Logs appended to since the dispatcher last ran, and its wakeup.
     dirty_logs: Mutex<Vec<Arc<ChannelLog>>>,
     dispatch: Notify,
@@ -61,27 +64,39 @@ struct Registry {
     channels: HashMap<Arc<str>, Channel>,
 }
 
-/// A channel exists while it has subscribers; its log goes with it.
+/// A channel exists while it has subscribers, or always once created when it keeps history
+/// (resuming clients need it); its log goes with it.
 struct Channel {
     log: Arc<ChannelLog>,
     subscribers: ClientMap,
 }
 
 impl Registry {
-    /// Adds `client` to `name`'s subscribers, creating the channel, with a cursor at the log's
-    /// head. False if it was subscribed already.
-    fn subscribe(&mut self, client: &Arc<ClientShared>, name: &str, config: &HubConfig) -> bool {
-        let channel = self
-            .channels
+    fn channel(&mut self, name: &str, config: &HubConfig) -> &mut Channel {
+        self.channels
             .entry(Arc::from(name))
             .or_insert_with_key(|name| Channel {
                 log: Arc::new(ChannelLog::new(
                     Some(name.clone()),
                     config.max_queue_events,
                     config.max_queue_bytes,
+                    config.history,
                 )),
                 subscribers: ClientMap::new(),
-            });
+            })
+    }
+
+    /// Adds `client` to `name`'s subscribers, creating the channel, with a cursor at the log's
+    /// head, or just past event `after` when the log holds everything since. False if it was
+    /// subscribed already.
+    fn subscribe(
+        &mut self,
+        client: &Arc<ClientShared>,
+        name: &str,
+        config: &HubConfig,
+        after: Option<u64>,
+    ) -> bool {
+        let channel = self.channel(name, config);
         if channel.subscribers.contains_key(&client.id) {
             return false;
         }
@@ -92,7 +107,7 @@ impl Registry {
         {
             // Unsubscribed a moment ago and still sending what came before: it just goes on.
             Some(lingering) => lingering.until = None,
-            None => cursors.push(Cursor::at(channel.log.clone(), channel.log.join())),
+            None => cursors.push(Cursor::at(channel.log.clone(), join(&channel.log, after))),
         }
         drop(cursors);
         channel.subscribers.insert(client.id, client.clone());
@@ -118,10 +133,19 @@ impl Registry {
             cursor.until = Some(until);
         }
         client.wake.notify_one();
-        if channel.subscribers.is_empty() {
+        if channel.subscribers.is_empty() && !channel.log.has_history() {
             self.channels.remove(name);
         }
         true
+    }
+}
+
+/// A new cursor's offset: just past event `after` when the log keeps history that reaches it,
+/// else the head.
+fn join(log: &ChannelLog, after: Option<u64>) -> u64 {
+    match after {
+        Some(seq) if log.has_history() => log.join_after(seq).unwrap_or_else(|| log.join()),
+        _ => log.join(),
     }
 }
 
@@ -162,12 +186,14 @@ impl Hub {
             None,
             config.max_queue_events,
             config.max_queue_bytes,
+            config.history,
         ));
         let inner = Arc::new(HubInner {
             config,
             registry: RwLock::new(Registry::default()),
             broadcast_log,
             sequence: Arc::new(Sequence::new()),
+            epoch: Epoch::new(),
             dirty_logs: Mutex::new(Vec::new()),
             dispatch: Notify::new(),
             next_id: AtomicU64::new(1),
@@ -189,7 +215,15 @@ impl Hub {
     /// Registers a client whose transport starts later (`adopt` or `start_node`), subscribed
     /// to `channels`. Its opening frame (`retry`, or a comment) is queued first, so the first
     /// body bytes leave as soon as the transport starts and precede anything published later.
-    pub fn register(&self, retry: Option<u64>, channels: Vec<String>) -> Result<u64, SseError> {
+    /// With `last_event_id`, its cursors in logs that keep history are placed just past that
+    /// event, so the writer replays what it missed before going on live; when the id cannot
+    /// be placed it gets the reset event and starts at the head.
+    pub fn register(
+        &self,
+        retry: Option<u64>,
+        channels: Vec<String>,
+        last_event_id: Option<&str>,
+    ) -> Result<(u64, Resume), SseError> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(SseError::HubClosed);
         }
@@ -206,20 +240,35 @@ impl Hub {
         let opening = sequence.take();
         queue.push(opening, opening_frame(retry));
         sequence.commit(opening);
-        // Every cursor starts at its log's head: the client gets what is published from now.
-        let cursors = vec![Cursor::at(
-            self.inner.broadcast_log.clone(),
-            self.inner.broadcast_log.join(),
-        )];
-        let client = Arc::new(ClientShared::new(id, queue, cursors));
         let mut registry = self.inner.write_registry();
+        let mut logs = vec![self.inner.broadcast_log.clone()];
+        for name in &channels {
+            logs.push(registry.channel(name, config).log.clone());
+        }
+        let (resume, after) = match last_event_id.filter(|id| !id.is_empty()) {
+            Some(event_id) if logs.iter().any(|log| log.has_history()) => {
+                match self.inner.place(event_id, &logs) {
+                    Ok(seq) => (Resume::Replayed, Some(seq)),
+                    Err(reason) => (Resume::Reset(reason), None),
+                }
+            }
+            _ => (Resume::None, None),
+        };
+        if let Resume::Reset(reason) = resume {
+            let seq = sequence.take();
+            queue.push(seq, self.inner.reset_frame(reason)?);
+            sequence.commit(seq);
+        }
+        let broadcast = &self.inner.broadcast_log;
+        let cursors = vec![Cursor::at(broadcast.clone(), join(broadcast, after))];
+        let client = Arc::new(ClientShared::new(id, queue, cursors));
         for name in channels {
-            registry.subscribe(&client, &name, config);
+            registry.subscribe(&client, &name, config, after);
         }
         registry.clients.insert(id, client);
         drop(registry);
         self.inner.stats.add_attached();
-        Ok(id)
+        Ok((id, resume))
     }
 
     /// Takes over the connected socket `fd` (the caller keeps and later closes its own fd)
@@ -348,20 +397,58 @@ impl Hub {
     /// Encodes once and queues the same frame for every client. Returns how many clients it
     /// was queued for.
     pub fn broadcast(&self, message: &Message<'_>) -> Result<usize, SseError> {
-        let frame = self.encode(message)?;
-        Ok(self.fan_out(None, frame))
+        self.publish_to(None, message)
     }
 
     /// Encodes once and appends the frame to `channel`'s log, for its subscribers.
     pub fn publish(&self, channel: &str, message: &Message<'_>) -> Result<usize, SseError> {
-        let frame = self.encode(message)?;
-        Ok(self.fan_out(Some(channel), frame))
+        self.publish_to(Some(channel), message)
     }
 
     pub fn broadcast_comment(&self, text: &str) -> Result<usize, SseError> {
         crate::test_hooks::on_hub_comment(text);
         let frame = self.encode_comment(text)?;
-        Ok(self.fan_out(None, frame))
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        let (log, readers) = self.inner.target(None);
+        let seq = self.inner.sequence.take();
+        self.inner.append(log, seq, frame, None);
+        Ok(readers)
+    }
+
+    /// Appends `message` to the broadcast log or `channel`'s, with an id the hub makes when
+    /// that log keeps history and the message has none; returns the log's readers. O(1) here:
+    /// the writers are woken by the dispatcher.
+    fn publish_to(&self, channel: Option<&str>, message: &Message<'_>) -> Result<usize, SseError> {
+        message.validate()?;
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        let (log, readers) = match channel {
+            Some(name) => match self.inner.channel_target(name) {
+                Some(target) => target,
+                None => return Ok(0),
+            },
+            None => self.inner.target(None),
+        };
+        let seq = self.inner.sequence.take();
+        let hub_id;
+        let mut stamped = *message;
+        if log.has_history() && message.id.is_none() {
+            hub_id = self.inner.epoch.event_id(seq);
+            stamped.id = Some(&hub_id);
+        }
+        let frame = match self.encode(&stamped) {
+            Ok(frame) => frame,
+            Err(error) => {
+                // The number is spent; committing it keeps the horizon moving.
+                self.inner.sequence.commit(seq);
+                return Err(error);
+            }
+        };
+        self.inner.append(log, seq, frame, message.id);
+        Ok(readers)
     }
 
     /// Asks one client to close. `Server` drains what is queued first; other reasons cut.
@@ -386,7 +473,7 @@ impl Hub {
         }
         self.inner
             .write_registry()
-            .subscribe(&client, channel, &self.inner.config)
+            .subscribe(&client, channel, &self.inner.config, None)
     }
 
     /// Ends client `id`'s subscription to `channel`; nothing published there reaches it any
@@ -495,32 +582,6 @@ impl Hub {
             None => Delivery::Gone,
         }
     }
-
-    /// Appends `frame` to the broadcast log, or to `channel`'s log; returns the number of
-    /// clients reading that log. O(1) here: the writers are woken by the dispatcher.
-    fn fan_out(&self, channel: Option<&str>, frame: Bytes) -> usize {
-        if self.inner.closed.load(Ordering::Acquire) {
-            return 0;
-        }
-        let (log, readers) = {
-            let registry = self.inner.read_registry();
-            match channel {
-                None => (self.inner.broadcast_log.clone(), registry.clients.len()),
-                Some(name) => match registry.channels.get(name) {
-                    Some(channel) => (channel.log.clone(), channel.subscribers.len()),
-                    None => return 0,
-                },
-            }
-        };
-        let sequence = &self.inner.sequence;
-        let seq = log.append(frame, || sequence.take());
-        sequence.commit(seq);
-        if log.mark_dirty() {
-            self.inner.lock_dirty_logs().push(log);
-            self.inner.dispatch.notify_one();
-        }
-        readers
-    }
 }
 
 /// Wakes the writers of every log appended to since the last round, on the runtime's
@@ -547,6 +608,71 @@ async fn dispatch(hub: Arc<HubInner>) {
 }
 
 impl HubInner {
+    /// The broadcast log (None) or an existing channel's, with its readers now.
+    fn target(&self, channel: Option<&str>) -> (Arc<ChannelLog>, usize) {
+        let registry = self.read_registry();
+        match channel.and_then(|name| registry.channels.get(name)) {
+            Some(channel) => (channel.log.clone(), channel.subscribers.len()),
+            None => (self.broadcast_log.clone(), registry.clients.len()),
+        }
+    }
+
+    /// A channel's log and subscribers. A channel nobody reads exists only when logs keep
+    /// history (a resuming client will want what it missed); otherwise None: nothing to do.
+    fn channel_target(&self, name: &str) -> Option<(Arc<ChannelLog>, usize)> {
+        if let Some(channel) = self.read_registry().channels.get(name) {
+            return Some((channel.log.clone(), channel.subscribers.len()));
+        }
+        if !self.config.history.is_on() {
+            return None;
+        }
+        let mut registry = self.write_registry();
+        let channel = registry.channel(name, &self.config);
+        Some((channel.log.clone(), channel.subscribers.len()))
+    }
+
+    fn append(&self, log: Arc<ChannelLog>, seq: u64, frame: Bytes, app_id: Option<&str>) {
+        log.append(seq, frame, app_id);
+        self.sequence.commit(seq);
+        if log.mark_dirty() {
+            self.lock_dirty_logs().push(log);
+            self.dispatch.notify_one();
+        }
+    }
+
+    /// The sequence number `event_id` names, if every log of `logs` that keeps history still
+    /// holds everything published after it.
+    fn place(&self, event_id: &str, logs: &[Arc<ChannelLog>]) -> Result<u64, ResetReason> {
+        let seq = match logs.iter().filter_map(|l| l.find_app_id(event_id)).max() {
+            Some(seq) => seq,
+            None => match self.epoch.origin(event_id) {
+                IdOrigin::Ours(seq) if seq <= self.sequence.committed() => seq,
+                IdOrigin::Foreign => return Err(ResetReason::Foreign),
+                IdOrigin::Ours(_) | IdOrigin::NotHubMade => return Err(ResetReason::Unknown),
+            },
+        };
+        let covered = logs
+            .iter()
+            .filter(|log| log.has_history())
+            .all(|log| log.covers(seq));
+        if covered {
+            Ok(seq)
+        } else {
+            Err(ResetReason::Expired)
+        }
+    }
+
+    /// `event: <reset_event>` with `{"reason":"..."}` as data.
+    fn reset_frame(&self, reason: ResetReason) -> Result<Bytes, SseError> {
+        let data = format!("{{\"reason\":\"{}\"}}", reason.as_str());
+        Message {
+            event: Some(&self.config.reset_event),
+            data: Some(&data),
+            ..Default::default()
+        }
+        .encode()
+    }
+
     fn read_registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
         // A poisoned lock only means a panic elsewhere while holding it; the maps themselves
         // are still consistent (no code path panics between the paired updates).

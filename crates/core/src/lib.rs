@@ -21,15 +21,17 @@ mod log;
 mod node_connection;
 mod peer_progress;
 pub mod queue;
+pub mod resume;
 mod sequence;
 mod socket;
 pub mod stats;
 mod test_hooks;
 
 pub use close::CloseReason;
-pub use config::{HubConfig, OverflowPolicy};
+pub use config::{History, HubConfig, OverflowPolicy};
 pub use error::SseError;
 pub use events::HubEvents;
 pub use frame::Message;
 pub use hub::{Delivery, Hub, QueueLevels};
+pub use resume::{ResetReason, Resume};
 pub use stats::StatsSnapshot;

@@ -11,14 +11,23 @@
 //! that have not passed it yet, and entries at the front that every reader passed are
 //! released, so a busy channel whose readers keep up holds almost nothing.
 //!
+//! History is the log's tail kept longer: with history on, entries stay (read or not) while
+//! they are within its bounds (events, bytes, age), and resuming a client is placing its cursor
+//! just past the event it last saw; replay is the writer catching up. Entries outside the
+//! history go as above: once every reader passed them, or once out of the window.
+//!
 //! Offsets are the log's own (0, 1, 2, ... as appended); sequence numbers are hub-wide, so a
 //! client reading several logs and its mailbox can put frames back in the order of the calls.
+//! Appends come in sequence order (one publishing thread per hub).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
 
 use bytes::Bytes;
+
+use crate::config::History;
 
 pub(crate) struct ChannelLog {
     /// The channel's name; None for the broadcast log.
@@ -26,6 +35,7 @@ pub(crate) struct ChannelLog {
     state: RwLock<LogState>,
     window_events: usize,
     window_bytes: usize,
+    history: History,
     /// Appended to since the dispatcher last woke the subscribers.
     pub(crate) dirty: AtomicBool,
 }
@@ -40,6 +50,10 @@ struct LogState {
     appended_bytes: u64,
     /// Cursors reading this log.
     readers: u32,
+    /// The highest sequence number no longer held: a resume from below it cannot be whole.
+    dropped_through: u64,
+    /// App-given ids of the entries held, to their sequence numbers (history only).
+    ids: HashMap<Box<str>, u64>,
 }
 
 struct Entry {
@@ -49,6 +63,10 @@ struct Entry {
     end: u64,
     /// Readers that have not passed this entry yet.
     unread: AtomicU32,
+    /// When it was appended, for the history's age bound.
+    at: Instant,
+    /// The app-given id, indexed while the entry is held (history only).
+    app_id: Option<Box<str>>,
 }
 
 /// What a cursor at some offset has not been sent yet.
@@ -62,7 +80,12 @@ pub(crate) struct Lag {
 
 impl ChannelLog {
     /// `window_bytes` must be at least the largest frame ever appended (the hub's event limit).
-    pub fn new(name: Option<Arc<str>>, window_events: usize, window_bytes: usize) -> Self {
+    pub fn new(
+        name: Option<Arc<str>>,
+        window_events: usize,
+        window_bytes: usize,
+        history: History,
+    ) -> Self {
         ChannelLog {
             name,
             state: RwLock::new(LogState {
@@ -71,36 +94,69 @@ impl ChannelLog {
                 held_bytes: 0,
                 appended_bytes: 0,
                 readers: 0,
+                dropped_through: 0,
+                ids: HashMap::new(),
             }),
             window_events: window_events.max(1),
             window_bytes,
+            history,
             dirty: AtomicBool::new(false),
         }
     }
 
-    /// Appends a frame stamped by `next_seq`, which runs under this log's lock so entries stay
-    /// in sequence order whoever appends. Returns the sequence number.
-    pub fn append(&self, frame: Bytes, next_seq: impl FnOnce() -> u64) -> u64 {
+    pub fn has_history(&self) -> bool {
+        self.history.is_on()
+    }
+
+    /// Appends the frame numbered `seq` (greater than any appended before). `app_id`, the id
+    /// the application gave the event, is indexed for resuming when the log keeps history.
+    pub fn append(&self, seq: u64, frame: Bytes, app_id: Option<&str>) {
         let mut state = self.state_mut();
-        let seq = next_seq();
         state.appended_bytes += frame.len() as u64;
         state.held_bytes += frame.len();
         let end = state.appended_bytes;
         let unread = AtomicU32::new(state.readers);
+        let app_id: Option<Box<str>> = app_id.filter(|_| self.has_history()).map(Box::from);
+        if let Some(id) = &app_id {
+            state.ids.insert(id.clone(), seq);
+        }
         state.entries.push_back(Entry {
             seq,
             frame,
             end,
             unread,
+            at: Instant::now(),
+            app_id,
         });
-        // Out of the window goes, read or not (its laggards lag out); the newest entry stays.
-        while state.entries.len() > 1
-            && (state.entries.len() > self.window_events || state.held_bytes > self.window_bytes)
-        {
-            state.pop_front();
+        self.trim(&mut state);
+    }
+
+    /// Places a new cursor just past the event numbered `seq`, so it reads every later one.
+    /// None when the log no longer holds all of them (the history ended past `seq`).
+    pub fn join_after(&self, seq: u64) -> Option<u64> {
+        let mut state = self.state_mut();
+        self.trim(&mut state);
+        if state.dropped_through > seq {
+            return None;
         }
-        state.release_read();
-        seq
+        let start = state.entries.partition_point(|e| e.seq <= seq);
+        for entry in state.entries.iter().skip(start) {
+            entry.unread.fetch_add(1, Ordering::AcqRel);
+        }
+        state.readers += 1;
+        Some(state.first + start as u64)
+    }
+
+    /// True when every event after `seq` is still held.
+    pub fn covers(&self, seq: u64) -> bool {
+        let mut state = self.state_mut();
+        self.trim(&mut state);
+        state.dropped_through <= seq
+    }
+
+    /// The sequence number of the held event the application gave `id`.
+    pub fn find_app_id(&self, id: &str) -> Option<u64> {
+        self.state().ids.get(id).copied()
     }
 
     /// A cursor joins at the head: it reads what is appended from now on. Returns its offset.
@@ -118,7 +174,7 @@ impl ChannelLog {
         for entry in state.entries.iter().skip(start) {
             entry.unread.fetch_sub(1, Ordering::AcqRel);
         }
-        state.release_read();
+        self.trim(&mut state);
     }
 
     /// The cursor at `from` passed `count` entries (its batch was written). Entries that no
@@ -144,7 +200,7 @@ impl ChannelLog {
             front_released
         };
         if front_released {
-            self.state_mut().release_read();
+            self.trim(&mut self.state_mut());
         }
     }
 
@@ -216,6 +272,28 @@ impl ChannelLog {
         !self.dirty.swap(true, Ordering::AcqRel)
     }
 
+    /// Drops front entries that neither the history nor a reader within the window keeps.
+    fn trim(&self, state: &mut LogState) {
+        let now = Instant::now();
+        while let Some(front) = state.entries.front() {
+            let len = state.entries.len();
+            let kept_by_history = self.history.is_on()
+                && len <= self.history.max_events
+                && state.held_bytes <= self.history.max_bytes
+                && self
+                    .history
+                    .max_age
+                    .is_none_or(|age| now.duration_since(front.at) <= age);
+            let in_window = len <= self.window_events && state.held_bytes <= self.window_bytes;
+            // A frame larger than the window stays while unread: it is alone in it.
+            let needed = front.unread.load(Ordering::Acquire) > 0 && (in_window || len == 1);
+            if kept_by_history || needed {
+                break;
+            }
+            state.pop_front();
+        }
+    }
+
     fn state(&self) -> RwLockReadGuard<'_, LogState> {
         // A panic while holding the lock cannot leave the deque half-updated in a way that
         // breaks its invariants for readers (each push/pop is one step), so poisoning is moot.
@@ -232,17 +310,13 @@ impl LogState {
         if let Some(old) = self.entries.pop_front() {
             self.held_bytes -= old.frame.len();
             self.first += 1;
-        }
-    }
-
-    /// Releases front entries every reader has passed.
-    fn release_read(&mut self) {
-        while self
-            .entries
-            .front()
-            .is_some_and(|e| e.unread.load(Ordering::Acquire) == 0)
-        {
-            self.pop_front();
+            self.dropped_through = old.seq;
+            if let Some(id) = old.app_id {
+                // A later event may have reused the id; only its own mapping goes.
+                if self.ids.get(&id) == Some(&old.seq) {
+                    self.ids.remove(&id);
+                }
+            }
         }
     }
 }
@@ -250,16 +324,17 @@ impl LogState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     /// A log with one reader that never reads, so the window alone decides what is kept.
     fn log(events: usize, bytes: usize) -> ChannelLog {
-        let log = ChannelLog::new(None, events, bytes);
+        let log = ChannelLog::new(None, events, bytes, History::default());
         assert_eq!(log.join(), 0);
         log
     }
 
     fn append(log: &ChannelLog, seq: u64, len: usize) {
-        log.append(Bytes::from(vec![b'x'; len]), || seq);
+        log.append(seq, Bytes::from(vec![b'x'; len]), None);
     }
 
     fn seqs(log: &ChannelLog, from: u64, horizon: u64, max: usize) -> (Vec<u64>, u64) {
@@ -345,7 +420,7 @@ mod tests {
 
     #[test]
     fn entries_every_reader_passed_are_released() {
-        let l = ChannelLog::new(None, 100, 1000);
+        let l = ChannelLog::new(None, 100, 1000, History::default());
         // No reader: nothing is kept.
         append(&l, 1, 10);
         assert_eq!(l.held(), (0, 0));
@@ -366,5 +441,67 @@ mod tests {
         assert_eq!(l.first(), 3);
         l.passed(a + 2, 1);
         assert_eq!(l.held(), (0, 0));
+    }
+
+    fn history(max_events: usize, max_bytes: usize, max_age: Option<Duration>) -> ChannelLog {
+        ChannelLog::new(
+            None,
+            100,
+            10_000,
+            History {
+                max_events,
+                max_bytes,
+                max_age,
+            },
+        )
+    }
+
+    #[test]
+    fn history_keeps_read_entries_within_its_bounds() {
+        let by_events = history(3, 10_000, None);
+        for seq in 1..=5 {
+            append(&by_events, seq, 10);
+        }
+        // Nobody reads, yet the last three stay.
+        assert_eq!(by_events.held(), (3, 30));
+        let by_bytes = history(100, 25, None);
+        for seq in 1..=5 {
+            append(&by_bytes, seq, 10);
+        }
+        assert_eq!(by_bytes.held(), (2, 20));
+        let by_age = history(100, 10_000, Some(Duration::from_millis(30)));
+        append(&by_age, 1, 10);
+        std::thread::sleep(Duration::from_millis(60));
+        append(&by_age, 2, 10);
+        assert_eq!(by_age.held(), (1, 10));
+    }
+
+    #[test]
+    fn a_cursor_joins_just_past_a_sequence_number_while_the_history_covers_it() {
+        let l = history(3, 10_000, None);
+        for seq in [10, 20, 30, 40] {
+            append(&l, seq, 10);
+        }
+        // 10 was dropped: resuming after 10 is whole (20 is held), after 5 is not.
+        assert!(l.covers(10));
+        assert!(!l.covers(5));
+        assert_eq!(l.join_after(5), None);
+        let cursor = l.join_after(20).unwrap();
+        assert_eq!(seqs(&l, cursor, u64::MAX, 10).0, vec![30, 40]);
+        assert_eq!(l.join_after(40), Some(4), "past the newest: at the head");
+    }
+
+    #[test]
+    fn app_ids_are_indexed_while_held() {
+        let l = history(2, 10_000, None);
+        l.append(1, Bytes::from_static(b"a"), Some("evt-1"));
+        l.append(2, Bytes::from_static(b"b"), Some("evt-2"));
+        assert_eq!(l.find_app_id("evt-1"), Some(1));
+        l.append(3, Bytes::from_static(b"c"), None);
+        assert_eq!(l.find_app_id("evt-1"), None, "dropped with its entry");
+        assert_eq!(l.find_app_id("evt-2"), Some(2));
+        let plain = ChannelLog::new(None, 100, 1000, History::default());
+        plain.append(1, Bytes::from_static(b"a"), Some("x"));
+        assert_eq!(plain.find_app_id("x"), None, "no history, no index");
     }
 }

@@ -87,7 +87,7 @@ impl Fixture {
         let peer = TcpStream::connect(self.listener.local_addr().unwrap()).unwrap();
         peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         let (server_side, _) = self.listener.accept().unwrap();
-        let id = self.hub.register(retry, Vec::new()).unwrap();
+        let id = self.hub.register(retry, Vec::new(), None).unwrap().0;
         let mut released = None;
         self.hub
             .adopt(id, server_side.as_raw_fd(), chunked, |fd| {
@@ -166,7 +166,7 @@ fn a_refused_adoption_leaves_the_embedders_fd_alone() {
         .adopt(999, server_side.as_raw_fd(), true, |fd| released.push(fd))
         .is_err());
     // Known client, but the fd is not a connected socket.
-    let id = f.hub.register(None, Vec::new()).unwrap();
+    let id = f.hub.register(None, Vec::new(), None).unwrap().0;
     let file = std::fs::File::open("/dev/null").unwrap();
     assert!(f
         .hub
@@ -275,7 +275,7 @@ fn overflow_disconnects_a_client_that_does_not_read() {
 #[test]
 fn a_pending_client_closed_before_adoption_is_reported_and_cannot_be_adopted() {
     let f = fixture(config());
-    let id = f.hub.register(None, Vec::new()).unwrap();
+    let id = f.hub.register(None, Vec::new(), None).unwrap().0;
     assert!(f.hub.close_client(id, CloseReason::Client));
     assert_eq!(f.next_close(), (id, CloseReason::Client));
     let peer = TcpStream::connect(f.listener.local_addr().unwrap()).unwrap();
@@ -317,8 +317,9 @@ fn channels_route_publishes_to_their_subscribers_only() {
         .map(|channels| {
             let id = f
                 .hub
-                .register(None, channels.into_iter().map(String::from).collect())
-                .unwrap();
+                .register(None, channels.into_iter().map(String::from).collect(), None)
+                .unwrap()
+                .0;
             f.hub.start_node(id, None).unwrap();
             id
         })
@@ -353,7 +354,7 @@ fn channels_route_publishes_to_their_subscribers_only() {
 #[test]
 fn node_transport_batches_while_unacknowledged_and_ends_on_server_close() {
     let f = fixture(config());
-    let id = f.hub.register(None, Vec::new()).unwrap();
+    let id = f.hub.register(None, Vec::new(), None).unwrap().0;
     f.hub.start_node(id, None).unwrap();
     assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
     f.hub.node_writable(id);
@@ -385,7 +386,7 @@ fn node_transport_without_acknowledgement_times_out_and_is_destroyed() {
         write_timeout: Duration::from_millis(100),
         ..config()
     });
-    let id = f.hub.register(None, Vec::new()).unwrap();
+    let id = f.hub.register(None, Vec::new(), None).unwrap().0;
     f.hub.start_node(id, None).unwrap();
     // The opening frame, never acknowledged.
     assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
@@ -399,7 +400,7 @@ fn node_transport_heartbeats_when_idle() {
         heartbeat: Duration::from_millis(50),
         ..config()
     });
-    let id = f.hub.register(None, Vec::new()).unwrap();
+    let id = f.hub.register(None, Vec::new(), None).unwrap().0;
     f.hub.start_node(id, None).unwrap();
     assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
     assert_eq!(
@@ -461,7 +462,7 @@ fn a_producer_above_the_high_water_mark_is_told_when_to_go_on() {
         high_water_bytes: 100,
         ..config()
     });
-    let id = f.hub.register(None, Vec::new()).unwrap();
+    let id = f.hub.register(None, Vec::new(), None).unwrap().0;
     f.hub.start_node(id, None).unwrap();
     assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
     // The opening frame is not acknowledged yet, so these wait in the mailbox.

@@ -1,0 +1,223 @@
+'use strict'
+
+// History and Last-Event-ID: a client that reconnects gets every event it missed exactly
+// once and in order, even while publishing goes on; an id that cannot be placed gets the
+// reset event, then live events; the history keeps what its bounds say and no more.
+
+const { test, describe } = require('node:test')
+const assert = require('node:assert/strict')
+const net = require('node:net')
+const { EventSource } = require('eventsource')
+const { createHub } = require('..')
+const { TRANSPORTS, HOST, startHttp, rawClient, waitFor } = require('./helpers')
+
+/** A TCP proxy in front of `port` whose connections the test can cut, with RST or FIN. */
+async function cuttingProxy (port) {
+  const pairs = new Set()
+  let opened = 0
+  const server = net.createServer((downstream) => {
+    opened++
+    const upstream = net.connect(port, HOST)
+    const pair = { downstream, upstream }
+    pairs.add(pair)
+    downstream.pipe(upstream)
+    upstream.pipe(downstream)
+    const forget = () => {
+      pairs.delete(pair)
+      downstream.destroy()
+      upstream.destroy()
+    }
+    downstream.on('error', forget)
+    upstream.on('error', forget)
+    downstream.on('close', forget)
+    upstream.on('close', forget)
+  })
+  await new Promise((resolve) => server.listen(0, HOST, resolve))
+  return {
+    url: `http://${HOST}:${server.address().port}`,
+    opened: () => opened,
+    cut (how) {
+      for (const { downstream, upstream } of pairs) {
+        if (how === 'rst') {
+          downstream.resetAndDestroy()
+          upstream.resetAndDestroy()
+        } else {
+          downstream.end()
+          upstream.end()
+        }
+      }
+    },
+    close: () => new Promise((resolve) => {
+      for (const { downstream, upstream } of pairs) {
+        downstream.destroy()
+        upstream.destroy()
+      }
+      server.close(resolve)
+    })
+  }
+}
+
+const EVENTS = 10_000
+const CUTS = ['rst', 'fin', 'rst', 'fin', 'rst']
+
+for (const transport of TRANSPORTS) {
+  describe(`transport: ${transport}`, () => {
+    test(`eventsource gets ${EVENTS.toLocaleString('en')} events exactly once, in order, across ${CUTS.length} cuts while publishing goes on`, async () => {
+      const hub = createHub({ heartbeatMs: 60_000, retryMs: 20, history: { maxEvents: EVENTS } })
+      const resumes = []
+      const http = await startHttp((req, res) => {
+        const client = hub.attach(req, res, { transport })
+        resumes.push(client.resume)
+      })
+      const proxy = await cuttingProxy(http.port)
+      const source = new EventSource(proxy.url)
+      const received = []
+      source.addEventListener('message', (e) => received.push(Number(e.data)))
+      try {
+        await waitFor(() => hub.size === 1, { what: 'the first connection' })
+        let cuts = 0
+        for (let seq = 0; seq < EVENTS; seq++) {
+          hub.broadcast({ data: String(seq) })
+          // Cut every 1,500 events, once the client has some of them: mid-stream.
+          if (seq % 1500 === 1499 && cuts < CUTS.length) {
+            // A fresh connection since the last cut, that has delivered something.
+            const before = received.length
+            await waitFor(() => proxy.opened() > cuts && received.length > before, { what: 'a reconnected stream to cut', timeoutMs: 10_000 })
+            proxy.cut(CUTS[cuts++])
+          }
+          if (seq % 10 === 0) await new Promise((resolve) => setImmediate(resolve))
+        }
+        assert.equal(cuts, CUTS.length)
+        await waitFor(() => received.length >= EVENTS, { what: `${EVENTS} events`, timeoutMs: 30_000 })
+        assert.equal(received.length, EVENTS, 'no event twice')
+        assert.ok(received.every((value, i) => value === i), 'every event once, in order')
+        assert.ok(resumes.length >= CUTS.length + 1, `${resumes.length} connections`)
+        assert.equal(resumes[0], 'none')
+        assert.ok(resumes.slice(1).every((r) => r === 'replayed'), `resumes: ${resumes}`)
+      } finally {
+        source.close()
+        await proxy.close()
+        await hub.close()
+        await http.close()
+      }
+    })
+  })
+}
+
+/** Connects with `lastEventId` and returns the client and what it received. */
+async function reconnect (hub, http, clients, lastEventId, path = '/') {
+  const raw = rawClient(http.port, { path, headers: lastEventId === undefined ? {} : { 'Last-Event-ID': lastEventId } })
+  await waitFor(() => clients.length > 0 && raw.comments.length > 0, { what: 'the connection' })
+  return { raw, client: clients.shift() }
+}
+
+test('an id that cannot be placed gets the reset event, then live events', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, history: { maxEvents: 10 } })
+  const other = createHub({ history: { maxEvents: 10 } })
+  const clients = []
+  const http = await startHttp((req, res) => clients.push(hub.attach(req, res)))
+  try {
+    // Ids this hub made: 100 events, of which the history keeps the last 10.
+    const first = await reconnect(hub, http, clients)
+    for (let i = 0; i < 100; i++) hub.broadcast({ data: `e${i}` })
+    await waitFor(() => first.raw.events.length === 100, { what: '100 events' })
+    const ids = first.raw.events.map((e) => e.id)
+    assert.ok(ids.every((id) => /^[0-9a-f]{8}-[0-9a-f]+$/.test(id)), 'hub-made ids on every event')
+    // An id of another hub: publish there and take one from its frame.
+    const foreignId = await new Promise((resolve) => {
+      const foreignHttp = require('node:http').createServer((req, res) => {
+        other.attach(req, res)
+        other.broadcast({ data: 'x' })
+      })
+      foreignHttp.listen(0, HOST, () => {
+        const raw = rawClient(foreignHttp.address().port)
+        waitFor(() => raw.events.length === 1).then(() => {
+          raw.end()
+          foreignHttp.close()
+          foreignHttp.closeAllConnections()
+          resolve(raw.events[0].id)
+        })
+      })
+    })
+    for (const [lastEventId, reason] of [['no-such-event', 'unknown'], [foreignId, 'foreign'], [ids[5], 'expired']]) {
+      const { raw, client } = await reconnect(hub, http, clients, lastEventId)
+      assert.equal(client.resume, 'reset')
+      assert.equal(client.resumed, false)
+      assert.equal(client.resetReason, reason)
+      hub.broadcast({ data: 'live' })
+      await waitFor(() => raw.events.length === 2, { what: `${reason}: the reset and a live event` })
+      assert.deepEqual(raw.events.map((e) => [e.event, e.data]), [['sse-reset', JSON.stringify({ reason })], [undefined, 'live']])
+      raw.end()
+    }
+    // Within the history: a replay, no reset.
+    const { raw, client } = await reconnect(hub, http, clients, ids[97])
+    assert.equal(client.resume, 'replayed')
+    // Everything after e97 that the history holds: e98, e99 and the three live events.
+    await waitFor(() => raw.events.length === 5, { what: 'the replay' })
+    assert.deepEqual(raw.events.map((e) => e.data), ['e98', 'e99', 'live', 'live', 'live'])
+  } finally {
+    await hub.close()
+    await other.close()
+    await http.close()
+  }
+})
+
+test('app-given ids resume too, on channels, and lastEventIdQuery serves a first connect', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, history: { maxEvents: 100 }, lastEventIdQuery: 'lastEventId', resetEvent: 'gap' })
+  const clients = []
+  const http = await startHttp((req, res) => clients.push(hub.attach(req, res, { channels: ['prices'] })))
+  try {
+    // Published with nobody subscribed: the channel's history still keeps them.
+    for (let i = 0; i < 10; i++) hub.publish('prices', { id: `p-${i}`, data: String(i) })
+    const byHeader = await reconnect(hub, http, clients, 'p-6')
+    assert.equal(byHeader.client.resume, 'replayed')
+    await waitFor(() => byHeader.raw.events.length === 3, { what: 'the replay after p-6' })
+    assert.deepEqual(byHeader.raw.events.map((e) => e.id), ['p-7', 'p-8', 'p-9'])
+    const byQuery = await reconnect(hub, http, clients, undefined, '/?lastEventId=p-8')
+    assert.equal(byQuery.client.lastEventId, 'p-8')
+    await waitFor(() => byQuery.raw.events.length === 1, { what: 'the replay after p-8' })
+    assert.deepEqual(byQuery.raw.events.map((e) => e.id), ['p-9'])
+    const unknown = await reconnect(hub, http, clients, 'p-999')
+    await waitFor(() => unknown.raw.events.length === 1, { what: 'the reset event' })
+    assert.equal(unknown.raw.events[0].event, 'gap', 'the reset event is named by resetEvent')
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+test('history keeps what maxEvents, maxBytes and maxAgeMs allow, and 1,000,000 publishes keep it flat', async () => {
+  const frame = (data) => Buffer.byteLength(`id: 00000000-0\ndata: ${data}\n\n`)
+  const byEvents = createHub({ history: { maxEvents: 50 } })
+  const byBytes = createHub({ history: { maxEvents: 1_000_000, maxBytes: 10_000 } })
+  const byAge = createHub({ history: { maxAgeMs: 50 } })
+  try {
+    for (let i = 0; i < 200; i++) {
+      byEvents.broadcast({ data: 'x'.repeat(100) })
+      byBytes.broadcast({ data: 'x'.repeat(100) })
+      byAge.broadcast({ data: 'x'.repeat(100) })
+    }
+    assert.equal(byEvents.stats().heldEvents, 50)
+    const bytesHeld = byBytes.stats()
+    assert.ok(bytesHeld.heldBytes <= 10_000 && bytesHeld.heldBytes > 10_000 - 2 * frame('x'.repeat(100)), `held ${bytesHeld.heldBytes}`)
+    assert.equal(byAge.stats().heldEvents, 200)
+    await new Promise((resolve) => setTimeout(resolve, 120))
+    byAge.broadcast({ data: 'y' })
+    assert.equal(byAge.stats().heldEvents, 1, 'older than maxAgeMs: gone')
+
+    const rssBefore = process.memoryUsage.rss()
+    let maxHeld = 0
+    for (let i = 0; i < 1_000_000; i++) {
+      byEvents.broadcast({ data: String(i) })
+      if (i % 10_000 === 0) maxHeld = Math.max(maxHeld, byEvents.stats().heldEvents)
+    }
+    assert.equal(maxHeld, 50)
+    assert.equal(byEvents.stats().heldEvents, 50)
+    const grown = process.memoryUsage.rss() - rssBefore
+    assert.ok(grown < 64 << 20, `RSS grew by ${grown} bytes over 1,000,000 publishes`)
+  } finally {
+    await byEvents.close()
+    await byBytes.close()
+    await byAge.close()
+  }
+})
