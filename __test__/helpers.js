@@ -176,8 +176,54 @@ function selfSignedCert () {
   return certificate
 }
 
+/** A TCP proxy in front of `port` whose connections the test can cut, with RST or FIN. */
+async function cuttingProxy (port) {
+  const pairs = new Set()
+  let opened = 0
+  const server = net.createServer((downstream) => {
+    opened++
+    const upstream = net.connect(port, HOST)
+    const pair = { downstream, upstream }
+    pairs.add(pair)
+    downstream.pipe(upstream)
+    upstream.pipe(downstream)
+    const forget = () => {
+      pairs.delete(pair)
+      downstream.destroy()
+      upstream.destroy()
+    }
+    downstream.on('error', forget)
+    upstream.on('error', forget)
+    downstream.on('close', forget)
+    upstream.on('close', forget)
+  })
+  await new Promise((resolve) => server.listen(0, HOST, resolve))
+  return {
+    url: `http://${HOST}:${server.address().port}`,
+    opened: () => opened,
+    cut (how) {
+      for (const { downstream, upstream } of pairs) {
+        if (how === 'rst') {
+          downstream.resetAndDestroy()
+          upstream.resetAndDestroy()
+        } else {
+          downstream.end()
+          upstream.end()
+        }
+      }
+    },
+    close: () => new Promise((resolve) => {
+      for (const { downstream, upstream } of pairs) {
+        downstream.destroy()
+        upstream.destroy()
+      }
+      server.close(resolve)
+    })
+  }
+}
+
 function openFdCount () {
   return fs.readdirSync('/proc/self/fd').length
 }
 
-module.exports = { selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount }
+module.exports = { cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount }

@@ -6,56 +6,9 @@
 
 const { test, describe } = require('node:test')
 const assert = require('node:assert/strict')
-const net = require('node:net')
 const { EventSource } = require('eventsource')
 const { createHub } = require('..')
-const { TRANSPORTS, HOST, startHttp, rawClient, waitFor } = require('./helpers')
-
-/** A TCP proxy in front of `port` whose connections the test can cut, with RST or FIN. */
-async function cuttingProxy (port) {
-  const pairs = new Set()
-  let opened = 0
-  const server = net.createServer((downstream) => {
-    opened++
-    const upstream = net.connect(port, HOST)
-    const pair = { downstream, upstream }
-    pairs.add(pair)
-    downstream.pipe(upstream)
-    upstream.pipe(downstream)
-    const forget = () => {
-      pairs.delete(pair)
-      downstream.destroy()
-      upstream.destroy()
-    }
-    downstream.on('error', forget)
-    upstream.on('error', forget)
-    downstream.on('close', forget)
-    upstream.on('close', forget)
-  })
-  await new Promise((resolve) => server.listen(0, HOST, resolve))
-  return {
-    url: `http://${HOST}:${server.address().port}`,
-    opened: () => opened,
-    cut (how) {
-      for (const { downstream, upstream } of pairs) {
-        if (how === 'rst') {
-          downstream.resetAndDestroy()
-          upstream.resetAndDestroy()
-        } else {
-          downstream.end()
-          upstream.end()
-        }
-      }
-    },
-    close: () => new Promise((resolve) => {
-      for (const { downstream, upstream } of pairs) {
-        downstream.destroy()
-        upstream.destroy()
-      }
-      server.close(resolve)
-    })
-  }
-}
+const { TRANSPORTS, HOST, startHttp, rawClient, waitFor, cuttingProxy } = require('./helpers')
 
 const EVENTS = 10_000
 const CUTS = ['rst', 'fin', 'rst', 'fin', 'rst']
