@@ -12,9 +12,14 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 export declare class NativeHub {
   /**
    * `onEvent(kind, clientId, payload)` receives, in order: `0` closed (payload: the reason),
-   * `1` write (payload: a Buffer), `2` end, `3` destroy, `4` drained. See `src/events.rs`.
+   * `1` flush (take the Node-transport writes with `takeWrites()`), `2` end, `3` destroy,
+   * `4` drained. See `src/events.rs`.
    */
-  constructor(options: NativeHubOptions, onEvent: (kind: number, clientId: number, payload: Buffer | string | null) => void)
+  constructor(options: NativeHubOptions, onEvent: (kind: number, clientId: number, payload: string | null) => void)
+  /** Takes every Node-transport batch written since the last take (after a flush event). */
+  takeWrites(): NodeWrites
+  /** The last batches written to these clients were accepted by their responses. */
+  nodeWritableMany(ids: Array<number>): void
   /**
    * Registers a client, subscribed to `channels`, before its transport starts. Its stream
    * opens with `retry:` when given, a comment otherwise; with `lastEventId` it resumes just
@@ -131,4 +136,10 @@ export interface NativeRegistration {
   resume: string
   /** With `'reset'`: `'unknown'`, `'foreign'` or `'expired'`. */
   resetReason?: string
+}
+
+/** Node-transport batches taken from the outbox: `chunks[i]` goes to client `ids[i]`. */
+export interface NodeWrites {
+  ids: Array<number>
+  chunks: Array<Buffer>
 }

@@ -99,8 +99,10 @@ test('a JS thread blocked for 2 s does not stop a native stream: queued events a
   try {
     await waitFor(() => hub.size === 1 && hub.stats().bytesWritten > 0, { what: 'the stream to start' })
     await waitFor(() => lines().length > 0, { what: 'the opening comment at the reader' })
+    // The window opens before the events are queued: from here on the JS thread does nothing
+    // but queue them and spin.
+    const blockedFrom = Date.now() - 1
     for (let i = 0; i < 3; i++) hub.broadcast({ data: `queued-${i}` })
-    const blockedFrom = Date.now()
     while (Date.now() - blockedFrom < 2000) { /* the JS thread does nothing else for 2 s */ }
     const blockedUntil = Date.now()
     await waitFor(() => lines().filter((l) => l.text === ':').length >= 12, { what: 'heartbeats after the block', timeoutMs: 5000 })

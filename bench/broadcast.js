@@ -35,7 +35,8 @@ function pin (pid, core) {
 const CLIENTS = Number(process.argv[2] === '--idle' ? 0 : process.argv[2] || 1000)
 const SECONDS = Number(process.argv[3] || 5)
 const IDLE_CLIENTS = Number(process.argv[2] === '--idle' ? process.argv[4] : process.argv[4] || 2000)
-const BURST = 64
+// Events per publishing turn: 64 by default, BENCH_BURST=1 for one event per event-loop turn.
+const BURST = Number(process.env.BENCH_BURST || 64)
 const CREDIT_BYTES_PER_CLIENT = 4096
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))

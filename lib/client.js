@@ -6,8 +6,11 @@ const { sseError } = require('./errors')
 const { messageOf } = require('./options')
 
 // Delivery codes of the native send (src/lib.rs).
+const GONE = 0
 const QUEUED = 1
 const ABOVE_HIGH_WATER = 2
+/** Items client.stream() sends before it lets the event loop run, when it never has to wait. */
+const YIELD_EVERY = 1024
 
 function clientClosedError (id) {
   return sseError(Error, 'ERR_SSE_CLIENT_CLOSED', `client ${id} is closed; listen for its 'close' event and stop sending to it`)
@@ -24,6 +27,8 @@ class Client extends EventEmitter {
   #closeReason = null
   #closeRequested = false
   #needDrain = false
+  /** The hub said it is gone (its 'close' may still be on its way to JS). */
+  #gone = false
 
   constructor (hub, id, lastEventId, transport, resume, resetReason) {
     super()
@@ -111,11 +116,17 @@ class Client extends EventEmitter {
     }
     let sent = 0
     for await (const item of source) {
-      if (this.#closeReason !== null || this.#closeRequested) return { sent, completed: false }
+      if (this.#ended()) return { sent, completed: false }
       const queued = this.send(messageOf(item))
-      if (this.#closeReason !== null || this.#closeRequested) return { sent, completed: false }
+      if (this.#ended()) return { sent, completed: false }
       sent++
-      if (!queued && !(await this.#waitForDrain())) return { sent, completed: false }
+      if (!queued) {
+        if (!(await this.#waitForDrain())) return { sent, completed: false }
+      } else if (sent % YIELD_EVERY === 0) {
+        // A synchronous source to a client that keeps up would otherwise run in microtasks
+        // only, and no timer or socket of the whole server would be served until it ended.
+        await new Promise((resolve) => setImmediate(resolve))
+      }
     }
     return { sent, completed: true }
   }
@@ -134,7 +145,7 @@ class Client extends EventEmitter {
       write: (item, _encoding, callback) => {
         try {
           if (this.send(messageOf(item))) return callback()
-          if (this.#closeReason !== null || this.#closeRequested) return callback(clientClosedError(this.id))
+          if (this.#ended()) return callback(clientClosedError(this.id))
           this.#waitForDrain().then((open) => callback(open ? null : clientClosedError(this.id)))
         } catch (error) {
           callback(error)
@@ -197,12 +208,18 @@ class Client extends EventEmitter {
 
   #accepted (delivery) {
     if (delivery === ABOVE_HIGH_WATER) this.#needDrain = true
+    else if (delivery === GONE) this.#gone = true
     return delivery === QUEUED
+  }
+
+  /** No more sending: it left, it is leaving, or close() was called. */
+  #ended () {
+    return this.#closeReason !== null || this.#closeRequested || this.#gone
   }
 
   /** Resolves true at the next 'drain' (at once when none is awaited), false if the client leaves. */
   #waitForDrain () {
-    if (this.#closeReason !== null) return Promise.resolve(false)
+    if (this.#closeReason !== null || this.#gone) return Promise.resolve(false)
     if (!this.#needDrain) return Promise.resolve(true)
     return new Promise((resolve) => {
       const onDrain = () => {

@@ -15,7 +15,7 @@ const RUNTIME_STOP_MS = 100
 
 // Kinds of the native hub's events, in the order src/events.rs numbers them.
 const CLOSED = 0
-const WRITE = 1
+const FLUSH = 1
 const END = 2
 const DESTROY = 3
 const DRAINED = 4
@@ -259,11 +259,22 @@ class Hub {
   #onNativeEvent (kind, id, payload) {
     if (kind === CLOSED) return this.#onClosed(id, payload)
     if (kind === DRAINED) return this.#clients.get(id)?._drained()
+    if (kind === FLUSH) return this.#flushWrites()
     const sink = this.#sinks.get(id)
     if (sink === undefined) return
-    if (kind === WRITE) sink.write(payload)
-    else if (kind === END) sink.end()
+    if (kind === END) sink.end()
     else if (kind === DESTROY) sink.destroy()
+  }
+
+  /** Writes every waiting Node-transport batch; the accepted ones are acknowledged at once. */
+  #flushWrites () {
+    const { ids, chunks } = this.#native.takeWrites()
+    const accepted = []
+    for (let i = 0; i < ids.length; i++) {
+      const sink = this.#sinks.get(ids[i])
+      if (sink !== undefined && sink.write(chunks[i])) accepted.push(ids[i])
+    }
+    if (accepted.length > 0) this.#native.nodeWritableMany(accepted)
   }
 
   #onClosed (id, reason) {

@@ -40,10 +40,13 @@ class NodeSink {
     return this.#writable.destroyed === true || this.#writable.closed === true
   }
 
+  /** Writes one batch. True when the response took it at once (acknowledge it now, with the
+   *  others of this flush); otherwise it is acknowledged alone at 'drain'. */
   write (bytes) {
-    if (this.#writable.destroyed) return
-    if (this.#writable.write(bytes)) this.#acknowledge()
-    else this.#writable.once('drain', this.#onDrain)
+    if (this.#writable.destroyed) return false
+    if (this.#writable.write(bytes)) return true
+    this.#writable.once('drain', this.#onDrain)
+    return false
   }
 
   end () {

@@ -2,6 +2,14 @@
 //! for the hub instead of one per connection; weak so pending notifications alone do not keep
 //! the process alive). Its queue is FIFO, which carries the core's ordering guarantee (a
 //! client's writes, then its end or destroy, then its close) through to JS.
+//!
+//! Node-transport writes do not take one call each: writers put their batches in the hub's
+//! outbox, and one `flush` call tells JS to take all of them at once (`takeWrites`), so a
+//! publish to 1,000 Node-transport clients costs one JS turn, not 1,000. The flush call is
+//! queued while the outbox is locked, so it is always queued before anything the same writer
+//! sends afterwards (its end, its close): ordering holds.
+
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{
@@ -11,37 +19,68 @@ use native_sse_core::{CloseReason, HubEvents};
 
 pub enum HubEvent {
     Closed(u64, CloseReason),
-    Write(u64, Vec<u8>),
+    Flush,
     End(u64),
     Destroy(u64),
     Drained(u64),
 }
 
 /// `(kind, clientId, payload)` as JS receives it.
-pub type JsArgs = FnArgs<(u32, f64, Either3<Buffer, &'static str, Null>)>;
+pub type JsArgs = FnArgs<(u32, f64, Either<&'static str, Null>)>;
 
 type EventFunction = ThreadsafeFunction<HubEvent, (), JsArgs, Status, false, true>;
 
+/// Node-transport batches waiting for JS, in the order they were written.
+#[derive(Default)]
+pub struct Outbox {
+    state: Mutex<OutboxState>,
+}
+
+#[derive(Default)]
+struct OutboxState {
+    ids: Vec<f64>,
+    chunks: Vec<Vec<u8>>,
+    /// A flush call is queued and has not taken the outbox yet.
+    flush_queued: bool,
+}
+
+impl Outbox {
+    fn lock(&self) -> MutexGuard<'_, OutboxState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Everything written since the last take; the next write queues a new flush.
+    pub fn take(&self) -> (Vec<f64>, Vec<Vec<u8>>) {
+        let mut state = self.lock();
+        state.flush_queued = false;
+        (
+            std::mem::take(&mut state.ids),
+            std::mem::take(&mut state.chunks),
+        )
+    }
+}
+
 pub struct JsEvents {
     function: EventFunction,
+    outbox: Arc<Outbox>,
 }
 
 impl JsEvents {
-    pub fn new(callback: &Function<'_, JsArgs, ()>) -> Result<Self> {
+    pub fn new(callback: &Function<'_, JsArgs, ()>, outbox: Arc<Outbox>) -> Result<Self> {
         let function = callback
             .build_threadsafe_function::<HubEvent>()
             .weak::<true>()
             .callee_handled::<false>()
             .build_callback(|ctx: ThreadsafeCallContext<HubEvent>| {
                 Ok(FnArgs::from(match ctx.value {
-                    HubEvent::Closed(id, reason) => (0u32, id as f64, Either3::B(reason.as_str())),
-                    HubEvent::Write(id, bytes) => (1, id as f64, Either3::A(Buffer::from(bytes))),
-                    HubEvent::End(id) => (2, id as f64, Either3::C(Null)),
-                    HubEvent::Destroy(id) => (3, id as f64, Either3::C(Null)),
-                    HubEvent::Drained(id) => (4, id as f64, Either3::C(Null)),
+                    HubEvent::Closed(id, reason) => (0u32, id as f64, Either::A(reason.as_str())),
+                    HubEvent::Flush => (1, 0.0, Either::B(Null)),
+                    HubEvent::End(id) => (2, id as f64, Either::B(Null)),
+                    HubEvent::Destroy(id) => (3, id as f64, Either::B(Null)),
+                    HubEvent::Drained(id) => (4, id as f64, Either::B(Null)),
                 }))
             })?;
-        Ok(JsEvents { function })
+        Ok(JsEvents { function, outbox })
     }
 
     fn send(&self, event: HubEvent) {
@@ -60,7 +99,14 @@ impl HubEvents for JsEvents {
     }
 
     fn write(&self, id: u64, bytes: Vec<u8>) {
-        self.send(HubEvent::Write(id, bytes));
+        let mut state = self.outbox.lock();
+        state.ids.push(id as f64);
+        state.chunks.push(bytes);
+        if !state.flush_queued {
+            state.flush_queued = true;
+            // Under the lock: see the module comment.
+            self.send(HubEvent::Flush);
+        }
     }
 
     fn end(&self, id: u64) {

@@ -23,7 +23,7 @@ mod test_hooks;
 mod uv;
 
 use code::Code;
-use events::JsEvents;
+use events::{JsEvents, Outbox};
 
 /// Hub options after JS-side defaults were applied. Times in milliseconds.
 #[napi(object)]
@@ -93,6 +93,14 @@ pub struct NativeRegistration {
 #[napi]
 pub struct NativeHub {
     hub: Option<Hub>,
+    outbox: std::sync::Arc<Outbox>,
+}
+
+/// Node-transport batches taken from the outbox: `chunks[i]` goes to client `ids[i]`.
+#[napi(object)]
+pub struct NodeWrites {
+    pub ids: Vec<f64>,
+    pub chunks: Vec<Buffer>,
 }
 
 fn whole_number(name: &str, value: f64, min: f64, max: f64) -> Result<u64, Code> {
@@ -238,21 +246,47 @@ fn retry_value(retry: Option<f64>) -> Result<Option<u64>, Code> {
 #[napi]
 impl NativeHub {
     /// `onEvent(kind, clientId, payload)` receives, in order: `0` closed (payload: the reason),
-    /// `1` write (payload: a Buffer), `2` end, `3` destroy, `4` drained. See `src/events.rs`.
+    /// `1` flush (take the Node-transport writes with `takeWrites()`), `2` end, `3` destroy,
+    /// `4` drained. See `src/events.rs`.
     #[napi(
         constructor,
         catch_unwind,
-        ts_args_type = "options: NativeHubOptions, onEvent: (kind: number, clientId: number, payload: Buffer | string | null) => void"
+        ts_args_type = "options: NativeHubOptions, onEvent: (kind: number, clientId: number, payload: string | null) => void"
     )]
     pub fn new(
         options: NativeHubOptions,
         on_event: Function<'_, events::JsArgs, ()>,
     ) -> Result<Self, Code> {
         let config = HubConfig::try_from(options)?;
-        let events = JsEvents::new(&on_event).map_err(|e| Code::Internal.error(e.reason))?;
+        let outbox = std::sync::Arc::new(Outbox::default());
+        let events =
+            JsEvents::new(&on_event, outbox.clone()).map_err(|e| Code::Internal.error(e.reason))?;
         let hub = Hub::new(config, Box::new(events))
             .map_err(|e| Code::Internal.error(format!("cannot start the runtime: {e}")))?;
-        Ok(NativeHub { hub: Some(hub) })
+        Ok(NativeHub {
+            hub: Some(hub),
+            outbox,
+        })
+    }
+
+    /// Takes every Node-transport batch written since the last take (after a flush event).
+    #[napi(catch_unwind)]
+    pub fn take_writes(&self) -> NodeWrites {
+        let (ids, chunks) = self.outbox.take();
+        NodeWrites {
+            ids,
+            chunks: chunks.into_iter().map(Buffer::from).collect(),
+        }
+    }
+
+    /// The last batches written to these clients were accepted by their responses.
+    #[napi(catch_unwind)]
+    pub fn node_writable_many(&self, ids: Vec<f64>) -> Result<(), Code> {
+        let hub = self.hub()?;
+        for id in ids {
+            hub.node_writable(client_id(id)?);
+        }
+        Ok(())
     }
 
     fn hub(&self) -> Result<&Hub, Code> {
