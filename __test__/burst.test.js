@@ -8,23 +8,13 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
-const path = require('node:path')
-const { fork } = require('node:child_process')
 const { createHub, defaults } = require('..')
-const { startHttp, rawClient, waitFor } = require('./helpers')
+const { startHttp, rawClient, waitFor, loadClients } = require('./helpers')
 
 const FAST = 100
 const STALLED = 10
 const EVENTS = 20_000
 const payload = (seq) => `${seq} `.padEnd(1000, 'x')
-
-function loadClients (port, count) {
-  const child = fork(path.join(__dirname, '..', 'bench', 'load-clients.js'), [String(port), String(count)])
-  return {
-    report: () => new Promise((resolve) => { child.once('message', resolve); child.send('report') }),
-    stop: () => new Promise((resolve) => { child.once('exit', resolve); child.send('exit') })
-  }
-}
 
 test(`a burst of ${EVENTS.toLocaleString('en')} x 1 KB reaches ${FAST} reading clients whole while ${STALLED} stalled ones are cut`, async () => {
   const hub = createHub({ heartbeatMs: 60_000, writeTimeoutMs: 2000 })

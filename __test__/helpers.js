@@ -222,8 +222,24 @@ async function cuttingProxy (port) {
   }
 }
 
+/**
+ * Clients in another process (bench/load-clients.js): `count` connections to `port` that
+ * parse every stream and check each client's sequence (loss, repeats, order). `pace`
+ * ('bytes:ms') makes each read slowly, in bursts.
+ */
+function loadClients (port, count, { pace } = {}) {
+  const { fork } = require('node:child_process')
+  const path = require('node:path')
+  const env = pace === undefined ? process.env : { ...process.env, LOAD_PACE: pace }
+  const child = fork(path.join(__dirname, '..', 'bench', 'load-clients.js'), [String(port), String(count)], { env })
+  return {
+    report: () => new Promise((resolve) => { child.once('message', resolve); child.send('report') }),
+    stop: () => new Promise((resolve) => { child.once('exit', resolve); child.send('exit') })
+  }
+}
+
 function openFdCount () {
   return fs.readdirSync('/proc/self/fd').length
 }
 
-module.exports = { cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount }
+module.exports = { loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount }

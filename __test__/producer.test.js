@@ -7,11 +7,9 @@
 
 const { test, describe } = require('node:test')
 const assert = require('node:assert/strict')
-const path = require('node:path')
 const { Readable, pipeline } = require('node:stream')
-const { fork } = require('node:child_process')
 const { createHub, defaults } = require('..')
-const { TRANSPORTS, startHttp, rawClient, waitFor, sleep } = require('./helpers')
+const { TRANSPORTS, startHttp, rawClient, waitFor, sleep, loadClients } = require('./helpers')
 
 const EVENTS = 1_000_000
 const token = (seq) => `${seq} `.padEnd(20, '.')
@@ -21,14 +19,7 @@ function* tokens () {
 }
 
 /** One client in another process, reading 128 KiB every 20 ms (about 6 MB/s), in bursts. */
-function slowReader (port) {
-  const child = fork(path.join(__dirname, '..', 'bench', 'load-clients.js'), [String(port), '1'],
-    { env: { ...process.env, LOAD_PACE: `${128 * 1024}:20` } })
-  return {
-    report: () => new Promise((resolve) => { child.once('message', resolve); child.send('report') }),
-    stop: () => new Promise((resolve) => { child.once('exit', resolve); child.send('exit') })
-  }
-}
+const slowReader = (port) => loadClients(port, 1, { pace: `${128 * 1024}:20` })
 
 async function streamThrough (transport, start) {
   const hub = createHub({ heartbeatMs: 60_000 })
