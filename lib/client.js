@@ -61,13 +61,13 @@ class Client extends EventEmitter {
    * `await client.drain()` (or the 'drain' event) before sending more, as with Node's streams.
    */
   send (message) {
-    if (this.#closeReason !== null || this.#closeRequested) return false
+    if (this.#ended()) return false
     return this.#accepted(this.#hub._sendTo(this.id, message))
   }
 
   /** Queues a comment (never dispatched as an event by clients). Returns as send() does. */
   comment (text) {
-    if (this.#closeReason !== null || this.#closeRequested) return false
+    if (this.#ended()) return false
     return this.#accepted(this.#hub._commentTo(this.id, text))
   }
 
@@ -76,7 +76,7 @@ class Client extends EventEmitter {
    * this call). Returns false if it was subscribed already or has left.
    */
   subscribe (channel) {
-    if (this.#closeReason !== null || this.#closeRequested) return false
+    if (this.#ended()) return false
     return this.#hub._subscribe(this.id, channel)
   }
 
