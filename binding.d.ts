@@ -46,6 +46,8 @@ export declare class NativeHub {
   subscribe(id: number, channel: string): boolean
   /** Ends client `id`'s subscription to `channel`; false if it was not subscribed. */
   unsubscribe(id: number, channel: string): boolean
+  /** Gives `channel` its own history, same fields as the hub's (0 events: off). */
+  setChannelHistory(channel: string, maxEvents: number, maxBytes: number, maxAgeMs: number): void
   /** Subscribers of `channel`. */
   channelSize(channel: string): number
   /**

@@ -70,6 +70,26 @@ export type TypedMessage<Events extends EventMap> = {
 export type SseMessage<Events extends EventMap = AnyEvents> =
   (string extends keyof Events ? UntypedMessage : TypedMessage<Events>) | RetryMessage
 
+/** History bounds for `Last-Event-ID` resume; `true` takes the defaults, `false` is off. */
+export type HistoryOption = boolean | {
+  /** Events kept per log. Default `1000`. */
+  maxEvents?: number
+  /** Bytes kept per log. Default `16777216` (16 MiB). */
+  maxBytes?: number
+  /** Events older than this are not kept; `0`: no age limit. Default `0`. */
+  maxAgeMs?: number
+}
+
+/** Options of `hub.channel(name, options)`. */
+export interface ChannelOptions {
+  /**
+   * This channel's own history instead of the hub's `history`, from now on (`false` turns
+   * it off for this channel alone). A channel with history on exists from this call, even
+   * without subscribers, so events published before anyone subscribes can be resumed.
+   */
+  history?: HistoryOption
+}
+
 export interface HubOptions {
   /** A heartbeat comment (`:`) is written after this many ms without any write. Default `15000`. */
   heartbeatMs?: number
@@ -123,14 +143,7 @@ export interface HubOptions {
    * each holds up to `maxBytes` for as long as the hub runs. `true` takes the defaults.
    * Default: off.
    */
-  history?: boolean | {
-    /** Events kept per log. Default `1000`. */
-    maxEvents?: number
-    /** Bytes kept per log. Default `16777216` (16 MiB). */
-    maxBytes?: number
-    /** Events older than this are not kept; `0`: no age limit. Default `0`. */
-    maxAgeMs?: number
-  }
+  history?: HistoryOption
   /**
    * The event a client gets when its `Last-Event-ID` cannot be resumed from (unknown, from
    * another hub or process, or older than the history), before live events; its data is
@@ -277,8 +290,11 @@ export declare class Hub<Events extends EventMap = AnyEvents> {
   publish(channel: string, message: SseMessage<Events>): number
   /** Clients subscribed to `channel`. */
   channelSize(channel: string): number
-  /** A handle on one channel (cheap; holds only the name). */
-  channel(name: string): Channel<Events>
+  /**
+   * A handle on one channel (cheap; holds only the name). With `options.history`, the
+   * channel keeps its own history from now on instead of the hub's.
+   */
+  channel(name: string, options?: ChannelOptions): Channel<Events>
   /** Sends a comment to every client. Returns the number of recipients. */
   comment(text: string): number
   /** Connected clients. */

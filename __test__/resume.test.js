@@ -174,3 +174,56 @@ test('history keeps what maxEvents, maxBytes and maxAgeMs allow, and 1,000,000 p
     await byAge.close()
   }
 })
+
+test('a channel keeps its own history: on in a hub without one, off in a hub with one', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const withHistory = createHub({ heartbeatMs: 60_000, history: true })
+  const clients = []
+  const http = await startHttp((req, res) => {
+    const url = new URL(req.url, 'http://x')
+    const target = url.pathname === '/with' ? withHistory : hub
+    clients.push(target.attach(req, res, { channels: [url.searchParams.get('channel')] }))
+  })
+  try {
+    assert.throws(() => hub.channel('x', { histroy: true }), { name: 'TypeError', code: 'ERR_SSE_UNKNOWN_OPTION' })
+    assert.throws(() => hub.channel('x', { history: { maxEvents: 0.5 } }), { name: 'RangeError', code: 'ERR_SSE_INVALID_OPTION' })
+    assert.throws(() => hub.channel('x', { history: 'yes' }), { name: 'TypeError', code: 'ERR_SSE_INVALID_OPTION' })
+
+    // Nobody subscribed: the channel with its own history keeps the last 3, the other none.
+    const orders = hub.channel('orders', { history: { maxEvents: 3 } })
+    for (let i = 0; i < 5; i++) {
+      orders.publish({ id: `o-${i}`, data: String(i) })
+      hub.publish('chat', { id: `c-${i}`, data: String(i) })
+    }
+    assert.equal(hub.stats().heldEvents, 3)
+    const replay = await reconnect(hub, http, clients, 'o-2', '/?channel=orders')
+    assert.equal(replay.client.resume, 'replayed')
+    await waitFor(() => replay.raw.events.length === 2, { what: 'the replay after o-2' })
+    assert.deepEqual(replay.raw.events.map((e) => e.id), ['o-3', 'o-4'])
+    // An app-given id no longer held cannot be told from one never seen.
+    const expired = await reconnect(hub, http, clients, 'o-0', '/?channel=orders')
+    assert.equal(expired.client.resetReason, 'unknown', 'o-0 is older than the channel keeps')
+    const none = await reconnect(hub, http, clients, 'c-2', '/?channel=chat')
+    assert.equal(none.client.resume, 'none', 'chat follows the hub: no history')
+    for (const { raw } of [replay, expired, none]) raw.end()
+
+    // The other way round: off for one channel of a hub that keeps history.
+    withHistory.channel('typing', { history: false })
+    for (let i = 0; i < 5; i++) {
+      withHistory.publish('typing', { id: `t-${i}`, data: String(i) })
+      withHistory.publish('news', { id: `n-${i}`, data: String(i) })
+    }
+    assert.equal(withHistory.stats().heldEvents, 5, 'only news is kept')
+    const typing = await reconnect(withHistory, http, clients, 't-2', '/with?channel=typing')
+    assert.equal(typing.client.resetReason, 'unknown', 't-2 was never kept')
+    const news = await reconnect(withHistory, http, clients, 'n-2', '/with?channel=news')
+    await waitFor(() => news.raw.events.length === 2, { what: 'the replay after n-2' })
+    assert.deepEqual(news.raw.events.map((e) => e.id), ['n-3', 'n-4'])
+    typing.raw.end()
+    news.raw.end()
+  } finally {
+    await hub.close()
+    await withHistory.close()
+    await http.close()
+  }
+})

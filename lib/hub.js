@@ -3,7 +3,7 @@
 const { NativeHub } = require('../binding')
 const { Client } = require('./client')
 const { sseError, fromNative } = require('./errors')
-const { hubOptions, attachOptions, messageArgs, commentText, channelName, describe } = require('./options')
+const { hubOptions, channelOptions, attachOptions, messageArgs, commentText, channelName, describe } = require('./options')
 const { nativeUnavailableReason, nativeUnavailableError, handOff } = require('./native-transport')
 const { NodeSink, errorSourcesOf, http1SocketOf, tcpFdOf } = require('./node-transport')
 const { writeResponseHead, writeStreamHead } = require('./head')
@@ -157,9 +157,17 @@ class Hub {
     return this.#native.channelSize(channelName(channel))
   }
 
-  /** A handle on one channel: `hub.channel('prices').publish(message)`, `.size`. */
-  channel (name) {
-    return new Channel(this, channelName(name))
+  /**
+   * A handle on one channel: `hub.channel('prices').publish(message)`, `.size`. With
+   * `{ history }`, the channel keeps its own history from now on instead of the hub's.
+   */
+  channel (name, options) {
+    const checked = channelName(name)
+    const own = channelOptions(options)
+    if (own !== undefined) {
+      this.#call(() => this.#native.setChannelHistory(checked, own.historyMaxEvents, own.historyMaxBytes, own.historyMaxAgeMs))
+    }
+    return new Channel(this, checked)
   }
 
   /** Counters and queue levels, for metrics and leak checks. */

@@ -29,6 +29,7 @@ const HUB_DEFAULTS = Object.freeze({
 const HISTORY_DEFAULTS = Object.freeze({ maxEvents: 1000, maxBytes: 16 * 1024 * 1024, maxAgeMs: 0 })
 const HISTORY_KEYS = new Set(Object.keys(HISTORY_DEFAULTS))
 
+const CHANNEL_KEYS = new Set(['history'])
 const ATTACH_KEYS = new Set(['retryMs', 'transport', 'channels'])
 const MESSAGE_KEYS = new Set(['data', 'event', 'id', 'retry'])
 const TRANSPORTS = new Set(['auto', 'native', 'node'])
@@ -118,6 +119,14 @@ function historyOptions (history) {
     historyMaxBytes: integer(merged.maxBytes, 'history.maxBytes', 1, 1e12),
     historyMaxAgeMs: integer(merged.maxAgeMs, 'history.maxAgeMs', 0, 2_147_483_647)
   }
+}
+
+/** `hub.channel(name, options)`: the channel's own history as native fields, or undefined. */
+function channelOptions (options) {
+  if (options === undefined) return undefined
+  const given = plainObject(options, 'channel options')
+  rejectUnknownKeys(given, CHANNEL_KEYS, 'channel option')
+  return given.history === undefined ? undefined : historyOptions(given.history)
 }
 
 function nonEmptyString (value, name) {
@@ -235,4 +244,4 @@ function messageOf (item) {
   return item
 }
 
-module.exports = { HUB_DEFAULTS, hubOptions, attachOptions, messageArgs, messageOf, commentText, channelName, describe }
+module.exports = { HUB_DEFAULTS, hubOptions, channelOptions, attachOptions, messageArgs, messageOf, commentText, channelName, describe }

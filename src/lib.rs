@@ -122,6 +122,16 @@ fn millis(name: &str, value: f64) -> Result<Duration, Code> {
     )?))
 }
 
+/// History bounds; 0 events or 0 bytes turns it off, 0 ms means no age bound.
+fn history(max_events: f64, max_bytes: f64, max_age_ms: f64) -> Result<History, Code> {
+    let max_age_ms = whole_number("history.maxAgeMs", max_age_ms, 0.0, 2_147_483_647.0)?;
+    Ok(History {
+        max_events: whole_number("history.maxEvents", max_events, 0.0, 1e9)? as usize,
+        max_bytes: whole_number("history.maxBytes", max_bytes, 0.0, 1e12)? as usize,
+        max_age: (max_age_ms > 0).then(|| Duration::from_millis(max_age_ms)),
+    })
+}
+
 impl TryFrom<NativeHubOptions> for HubConfig {
     type Error = napi::Error<Code>;
 
@@ -152,19 +162,11 @@ impl TryFrom<NativeHubOptions> for HubConfig {
                 Code::InvalidOption.error("resetEvent must be a non-empty single-line event name")
             );
         }
-        let max_age_ms = whole_number(
-            "history.maxAgeMs",
+        let history = history(
+            options.history_max_events,
+            options.history_max_bytes,
             options.history_max_age_ms,
-            0.0,
-            2_147_483_647.0,
         )?;
-        let history = History {
-            max_events: whole_number("history.maxEvents", options.history_max_events, 0.0, 1e9)?
-                as usize,
-            max_bytes: whole_number("history.maxBytes", options.history_max_bytes, 0.0, 1e12)?
-                as usize,
-            max_age: (max_age_ms > 0).then(|| Duration::from_millis(max_age_ms)),
-        };
         Ok(HubConfig {
             history,
             reset_event,
@@ -380,6 +382,21 @@ impl NativeHub {
     pub fn unsubscribe(&self, id: f64, channel: String) -> Result<bool, Code> {
         let hub = self.hub()?;
         Ok(hub.unsubscribe(client_id(id)?, &channel))
+    }
+
+    /// Gives `channel` its own history, same fields as the hub's (0 events: off).
+    #[napi(catch_unwind)]
+    pub fn set_channel_history(
+        &self,
+        channel: String,
+        max_events: f64,
+        max_bytes: f64,
+        max_age_ms: f64,
+    ) -> Result<(), Code> {
+        let hub = self.hub()?;
+        let own = history(max_events, max_bytes, max_age_ms)?;
+        hub.set_channel_history(&channel, Some(own));
+        Ok(())
     }
 
     /// Subscribers of `channel`.

@@ -4,7 +4,7 @@ import * as http2 from 'node:http2'
 import { expect, test } from 'tstyche'
 import Fastify from 'fastify'
 import express from 'express'
-import { createHub, type Client, type Hub, type HubStats } from 'native-sse'
+import { createHub, type Channel, type Client, type Hub, type HubStats } from 'native-sse'
 import nativeSse, { nativeSse as named } from 'native-sse/fastify'
 import { sse } from 'native-sse/express'
 
@@ -66,6 +66,13 @@ test('options are checked', () => {
   expect(createHub).type.toBeCallableWith({ heartbeatMs: 1000, overflow: 'drop-oldest', maxEventBytes: 1 << 20 })
   expect(createHub).type.not.toBeCallableWith({ overflow: 'block' })
   expect(createHub).type.not.toBeCallableWith({ heartbeat: 1000 })
+})
+
+test('a channel can take its own history', () => {
+  expect(typed.channel('orders', { history: { maxEvents: 10 } })).type.toBe<Channel<Events>>()
+  expect(typed.channel).type.toBeCallableWith('typing', { history: false })
+  expect(typed.channel).type.not.toBeCallableWith('orders', { history: { maxEvent: 10 } })
+  expect(typed.channel).type.not.toBeCallableWith('orders', { histroy: true })
 })
 
 test('the Fastify plugin decorates the instance and the reply', async () => {

@@ -20,7 +20,7 @@ use tokio::sync::Notify;
 
 use crate::client::{ClientShared, Phase};
 use crate::close::CloseReason;
-use crate::config::HubConfig;
+use crate::config::{History, HubConfig};
 use crate::connection::{serve, ConnectionSettings};
 use crate::error::SseError;
 use crate::events::HubEvents;
@@ -62,6 +62,9 @@ type ClientMap = HashMap<u64, Arc<ClientShared>>;
 struct Registry {
     clients: ClientMap,
     channels: HashMap<Arc<str>, Channel>,
+    /// Channels whose history differs from the hub's, kept when the channel itself goes, so
+    /// it applies again when the channel comes back.
+    channel_history: HashMap<Arc<str>, History>,
 }
 
 /// A channel exists while it has subscribers, or always once created when it keeps history
@@ -73,6 +76,7 @@ struct Channel {
 
 impl Registry {
     fn channel(&mut self, name: &str, config: &HubConfig) -> &mut Channel {
+        let history = self.history_of(name, config);
         self.channels
             .entry(Arc::from(name))
             .or_insert_with_key(|name| Channel {
@@ -80,10 +84,35 @@ impl Registry {
                     Some(name.clone()),
                     config.max_queue_events,
                     config.max_queue_bytes,
-                    config.history,
+                    history,
                 )),
                 subscribers: ClientMap::new(),
             })
+    }
+
+    fn history_of(&self, name: &str, config: &HubConfig) -> History {
+        self.channel_history
+            .get(name)
+            .copied()
+            .unwrap_or(config.history)
+    }
+
+    /// Gives `name` its own history (None: the hub's again), applied to its log at once.
+    fn set_channel_history(&mut self, name: &str, history: Option<History>, config: &HubConfig) {
+        match history {
+            Some(history) => self.channel_history.insert(Arc::from(name), history),
+            None => self.channel_history.remove(name),
+        };
+        let history = self.history_of(name, config);
+        if let Some(channel) = self.channels.get(name) {
+            channel.log.set_history(history);
+            if channel.subscribers.is_empty() && !history.is_on() {
+                self.channels.remove(name);
+            }
+        } else if history.is_on() {
+            // Kept from now on, so a client that resumes later finds what it missed.
+            self.channel(name, config);
+        }
     }
 
     /// Adds `client` to `name`'s subscribers, creating the channel, with a cursor at the log's
@@ -488,6 +517,15 @@ impl Hub {
             .unsubscribe(&client, channel, until)
     }
 
+    /// Gives `channel` a history of its own (None: the hub's again). Takes effect at once:
+    /// a channel whose history is on exists from now on, even without subscribers; entries a
+    /// smaller history no longer keeps go once read.
+    pub fn set_channel_history(&self, channel: &str, history: Option<History>) {
+        self.inner
+            .write_registry()
+            .set_channel_history(channel, history, &self.inner.config);
+    }
+
     /// Stops accepting clients and closes every client with `Server`.
     pub fn close_all(&self) {
         self.inner.closed.store(true, Ordering::Release);
@@ -620,12 +658,14 @@ impl HubInner {
     /// A channel's log and subscribers. A channel nobody reads exists only when logs keep
     /// history (a resuming client will want what it missed); otherwise None: nothing to do.
     fn channel_target(&self, name: &str) -> Option<(Arc<ChannelLog>, usize)> {
-        if let Some(channel) = self.read_registry().channels.get(name) {
+        let registry = self.read_registry();
+        if let Some(channel) = registry.channels.get(name) {
             return Some((channel.log.clone(), channel.subscribers.len()));
         }
-        if !self.config.history.is_on() {
+        if !registry.history_of(name, &self.config).is_on() {
             return None;
         }
+        drop(registry);
         let mut registry = self.write_registry();
         let channel = registry.channel(name, &self.config);
         Some((channel.log.clone(), channel.subscribers.len()))

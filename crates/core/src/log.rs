@@ -35,7 +35,6 @@ pub(crate) struct ChannelLog {
     state: RwLock<LogState>,
     window_events: usize,
     window_bytes: usize,
-    history: History,
     /// Appended to since the dispatcher last woke the subscribers.
     pub(crate) dirty: AtomicBool,
 }
@@ -54,6 +53,8 @@ struct LogState {
     dropped_through: u64,
     /// App-given ids of the entries held, to their sequence numbers (history only).
     ids: HashMap<Box<str>, u64>,
+    /// The hub's, or the channel's own; it can change while the log lives.
+    history: History,
 }
 
 struct Entry {
@@ -96,16 +97,30 @@ impl ChannelLog {
                 readers: 0,
                 dropped_through: 0,
                 ids: HashMap::new(),
+                history,
             }),
             window_events: window_events.max(1),
             window_bytes,
-            history,
             dirty: AtomicBool::new(false),
         }
     }
 
     pub fn has_history(&self) -> bool {
-        self.history.is_on()
+        self.state().history.is_on()
+    }
+
+    /// Keeps `history` from now on. Entries it no longer covers go as any others do (once
+    /// read, or out of the window); turned off, app-given ids no longer resume.
+    pub fn set_history(&self, history: History) {
+        let mut state = self.state_mut();
+        state.history = history;
+        if !history.is_on() {
+            state.ids.clear();
+            for entry in state.entries.iter_mut() {
+                entry.app_id = None;
+            }
+        }
+        self.trim(&mut state);
     }
 
     /// Appends the frame numbered `seq` (greater than any appended before). `app_id`, the id
@@ -116,7 +131,7 @@ impl ChannelLog {
         state.held_bytes += frame.len();
         let end = state.appended_bytes;
         let unread = AtomicU32::new(state.readers);
-        let app_id: Option<Box<str>> = app_id.filter(|_| self.has_history()).map(Box::from);
+        let app_id: Option<Box<str>> = app_id.filter(|_| state.history.is_on()).map(Box::from);
         if let Some(id) = &app_id {
             state.ids.insert(id.clone(), seq);
         }
@@ -277,11 +292,11 @@ impl ChannelLog {
         let now = Instant::now();
         while let Some(front) = state.entries.front() {
             let len = state.entries.len();
-            let kept_by_history = self.history.is_on()
-                && len <= self.history.max_events
-                && state.held_bytes <= self.history.max_bytes
-                && self
-                    .history
+            let history = &state.history;
+            let kept_by_history = history.is_on()
+                && len <= history.max_events
+                && state.held_bytes <= history.max_bytes
+                && history
                     .max_age
                     .is_none_or(|age| now.duration_since(front.at) <= age);
             let in_window = len <= self.window_events && state.held_bytes <= self.window_bytes;
@@ -503,5 +518,28 @@ mod tests {
         let plain = ChannelLog::new(None, 100, 1000, History::default());
         plain.append(1, Bytes::from_static(b"a"), Some("x"));
         assert_eq!(plain.find_app_id("x"), None, "no history, no index");
+    }
+
+    #[test]
+    fn history_can_be_changed_while_the_log_lives() {
+        let l = ChannelLog::new(None, 100, 10_000, History::default());
+        append(&l, 1, 10);
+        assert_eq!(l.held(), (0, 0), "no history, no reader: nothing kept");
+        l.set_history(History {
+            max_events: 2,
+            max_bytes: 10_000,
+            max_age: None,
+        });
+        assert!(l.has_history());
+        l.append(2, Bytes::from_static(b"b"), Some("two"));
+        append(&l, 3, 10);
+        append(&l, 4, 10);
+        assert_eq!(l.held().0, 2);
+        l.append(5, Bytes::from_static(b"e"), Some("five"));
+        assert_eq!(l.find_app_id("five"), Some(5));
+        l.set_history(History::default());
+        assert!(!l.has_history());
+        assert_eq!(l.held(), (0, 0), "unread by anyone, no longer kept");
+        assert_eq!(l.find_app_id("five"), None);
     }
 }
