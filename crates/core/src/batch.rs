@@ -112,7 +112,12 @@ impl Batch {
         Ok(Progress::Done { bytes: written })
     }
 
-    /// Drops the batch unwritten (the client is leaving).
+    /// The frames of the batch, for a sink that writes them its own way.
+    pub fn frames(&self) -> &[Bytes] {
+        &self.frames
+    }
+
+    /// Drops the batch unwritten (the client is leaving), or once a sink wrote it its own way.
     pub fn discard(&mut self) {
         self.frames.clear();
     }

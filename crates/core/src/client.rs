@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use tokio::sync::Notify;
+use crate::wakeup::{Wakeup, CLOSING};
 
 use crate::close::CloseReason;
 use crate::feed::Cursor;
@@ -30,14 +30,8 @@ pub struct ClientShared {
     /// The hub's committed sequence number when the server asked this client to close: a
     /// draining writer sends nothing published after that.
     drain_until: AtomicU64,
-    /// Data was queued, a log it reads grew, or a close was requested, while the writer may
-    /// be idle.
-    pub(crate) wake: Notify,
-    /// A close was requested. Separate from `wake` so a writer blocked on a full socket is not
-    /// woken by every new frame, only by the request that ends it.
-    pub(crate) closing: Notify,
-    /// Node transport: JS has written the last batch and the response accepts more.
-    pub(crate) writable: Notify,
+    /// Why and how its writer is woken.
+    pub(crate) wakeup: Wakeup,
     close_request: AtomicU8,
     phase: AtomicU8,
 }
@@ -49,9 +43,7 @@ impl ClientShared {
             queue,
             cursors: Mutex::new(cursors),
             drain_until: AtomicU64::new(u64::MAX),
-            wake: Notify::new(),
-            closing: Notify::new(),
-            writable: Notify::new(),
+            wakeup: Wakeup::default(),
             close_request: AtomicU8::new(0),
             phase: AtomicU8::new(Phase::Pending as u8),
         }
@@ -67,8 +59,7 @@ impl ClientShared {
             Ordering::AcqRel,
             Ordering::Acquire,
         );
-        self.closing.notify_one();
-        self.wake.notify_one();
+        self.wakeup.notify(CLOSING);
     }
 
     /// The highest sequence number this client may still be sent, given the hub's.

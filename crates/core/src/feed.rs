@@ -11,7 +11,6 @@
 //! A cursor moves only when its batch was fully written (`commit`), so what is in flight still
 //! counts as lag, as the old per-client queue counted it until released.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -62,9 +61,6 @@ enum Source {
 pub(crate) struct Feed {
     candidates: Vec<(u64, Bytes, Source)>,
     scratch: Vec<Sequenced>,
-    /// Mailbox frames taken from the queue but not sent yet (past the horizon, or past the
-    /// batch's limits). They stay counted in the queue until released.
-    stash: VecDeque<Sequenced>,
     /// What the batch in flight took: per log, how many entries; from the mailbox, how many
     /// frames and bytes.
     taken_logs: Vec<(Arc<ChannelLog>, u64)>,
@@ -84,16 +80,10 @@ impl Feed {
     ) -> Result<u64, Lagged> {
         debug_assert!(out.is_empty() && self.taken_logs.is_empty());
         self.candidates.clear();
-        while self.candidates.len() < MAX_FRAMES {
-            let Some(entry) = self.stash.pop_front().or_else(|| client.queue.pop()) else {
-                break;
-            };
-            if entry.0 > horizon {
-                self.stash.push_front(entry);
-                break;
-            }
-            self.candidates.push((entry.0, entry.1, Source::Mailbox));
-        }
+        let candidates = &mut self.candidates;
+        client.queue.take(horizon, MAX_FRAMES, |(seq, frame)| {
+            candidates.push((seq, frame, Source::Mailbox))
+        });
         let mut dropped = 0;
         let mut finished = None;
         let mut cursors = client.lock_cursors();
@@ -115,7 +105,7 @@ impl Feed {
                 match policy {
                     OverflowPolicy::Disconnect => {
                         drop(cursors);
-                        self.put_back_mail();
+                        self.put_back_mail(client);
                         return Err(Lagged);
                     }
                     OverflowPolicy::DropOldest => {
@@ -165,7 +155,7 @@ impl Feed {
             cursor.log.leave(cursor.next);
         }
         drop(cursors);
-        self.put_back_mail();
+        self.put_back_mail(client);
         Ok(dropped)
     }
 
@@ -191,11 +181,7 @@ impl Feed {
     pub fn abandon(&mut self, client: &ClientShared) {
         self.taken_logs.clear();
         let (events, bytes) = std::mem::take(&mut self.taken_mail);
-        let stashed = self
-            .stash
-            .drain(..)
-            .fold((0, 0), |(e, b), (_, f)| (e + 1, b + f.len()));
-        client.queue.release(events + stashed.0, bytes + stashed.1);
+        client.queue.release(events, bytes);
     }
 
     /// Applies the overflow policy to cursors that fell out of their log's window while the
@@ -227,13 +213,19 @@ impl Feed {
         Ok(dropped)
     }
 
-    /// Mailbox frames among the candidates not sent keep their place, in order, ahead of the
-    /// queue; log candidates are simply read again from their cursors next time.
-    fn put_back_mail(&mut self) {
-        for (seq, frame, source) in self.candidates.drain(..).rev() {
-            if source == Source::Mailbox {
-                self.stash.push_front((seq, frame));
-            }
+    /// Mailbox frames among the candidates not sent go back to the front of the mailbox, in
+    /// order; log candidates are simply read again from their cursors next time.
+    fn put_back_mail(&mut self, client: &ClientShared) {
+        if self.candidates.iter().any(|c| c.2 == Source::Mailbox) {
+            self.scratch.clear();
+            self.scratch.extend(
+                self.candidates
+                    .drain(..)
+                    .filter(|c| c.2 == Source::Mailbox)
+                    .map(|(seq, frame, _)| (seq, frame)),
+            );
+            client.queue.put_back(self.scratch.drain(..));
         }
+        self.candidates.clear();
     }
 }

@@ -21,18 +21,20 @@ use tokio::sync::Notify;
 use crate::client::{ClientShared, Phase};
 use crate::close::CloseReason;
 use crate::config::{History, HubConfig};
-use crate::connection::{serve, ConnectionSettings};
 use crate::error::SseError;
 use crate::events::HubEvents;
 use crate::feed::Cursor;
 use crate::frame::{encode_comment, opening_frame, Message};
 use crate::log::ChannelLog;
-use crate::node_connection::{serve_node, NodeSettings};
+use crate::node_sink::NodeSink;
 use crate::queue::{ClientQueue, Push};
 use crate::resume::{Epoch, IdOrigin, ResetReason, Resume};
 use crate::sequence::Sequence;
 use crate::socket::adopt_fd;
+use crate::socket_sink::SocketSink;
 use crate::stats::{Stats, StatsSnapshot};
+use crate::wakeup::{DATA, WRITABLE};
+use crate::writer::{Sink, WriterEnv};
 
 pub struct Hub {
     inner: Arc<HubInner>,
@@ -161,7 +163,7 @@ impl Registry {
         {
             cursor.until = Some(until);
         }
-        client.wake.notify_one();
+        client.wakeup.notify(DATA);
         if channel.subscribers.is_empty() && !channel.log.has_history() {
             self.channels.remove(name);
         }
@@ -330,20 +332,7 @@ impl Hub {
             // Closed while the head was flushing; dropping `stream` closes our duplicate.
             return Err(SseError::UnknownClient { id });
         }
-        let settings = ConnectionSettings {
-            heartbeat: self.inner.config.heartbeat,
-            write_timeout: self.inner.config.write_timeout,
-            overflow: self.inner.config.overflow,
-            chunked,
-        };
-        let stats = self.inner.stats.clone();
-        let sequence = self.inner.sequence.clone();
-        let events = self.inner.events.clone();
-        self.spawn_writer(
-            runtime,
-            id,
-            serve(stream, client, settings, stats, sequence, events),
-        );
+        self.spawn_writer(runtime, client, SocketSink::new(stream, chunked));
         Ok(())
     }
 
@@ -359,53 +348,34 @@ impl Hub {
         if !client.advance(Phase::Pending, Phase::Running) {
             return Err(SseError::UnknownClient { id });
         }
-        let settings = NodeSettings {
-            heartbeat: self.inner.config.heartbeat,
-            write_timeout: self.inner.config.write_timeout,
-            overflow: self.inner.config.overflow,
-            socket_fd,
-        };
-        let hub = self.inner.clone();
-        let writer = async move {
-            serve_node(
-                client,
-                settings,
-                &hub.stats,
-                &hub.sequence,
-                hub.events.as_ref(),
-            )
-            .await
-        };
-        self.spawn_writer(runtime, id, writer);
+        let sink = NodeSink::new(id, self.inner.events.clone(), socket_fd);
+        self.spawn_writer(runtime, client, sink);
         Ok(())
     }
 
     /// Runs a client's writer task; its end (or its panic, or the runtime dropping it) is
     /// reported exactly once through the guard.
-    fn spawn_writer(
+    fn spawn_writer<S: Sink + Send + 'static>(
         &self,
         runtime: &Runtime,
-        id: u64,
-        writer: impl std::future::Future<Output = CloseReason> + Send + 'static,
+        client: Arc<ClientShared>,
+        sink: S,
     ) {
         let guard = FinishGuard {
             hub: self.inner.clone(),
-            id,
+            id: client.id,
             reason: None,
         };
-        runtime.spawn(async move {
-            // Moves the whole guard into the task (a field assignment alone would capture only
-            // that field and drop the guard, reporting the close, right here).
-            let mut guard = guard;
-            guard.reason = Some(writer.await);
-        });
+        // The task is this one future, sized by `writer::run`: a wrapping `async` block would
+        // keep a second copy of the writer's state in every connection's task.
+        runtime.spawn(write_client(guard, sink, client));
     }
 
     /// Node transport: the client's last batch was written and its response accepts more.
     pub fn node_writable(&self, id: u64) -> bool {
         match self.inner.client(id) {
             Some(client) => {
-                client.writable.notify_one();
+                client.wakeup.notify(WRITABLE);
                 true
             }
             None => false,
@@ -639,7 +609,7 @@ async fn dispatch(hub: Arc<HubInner>) {
                 Some(name) => registry.channels.get(name).map(|c| &c.subscribers),
             };
             for client in readers.into_iter().flat_map(HashMap::values) {
-                client.wake.notify_one();
+                client.wakeup.notify(DATA);
             }
         }
     }
@@ -747,7 +717,7 @@ impl HubInner {
             }
             push => {
                 self.count_drops(push);
-                client.wake.notify_one();
+                client.wakeup.notify(DATA);
                 if push == Push::QueuedAboveHighWater {
                     Delivery::AboveHighWater
                 } else {
@@ -802,6 +772,23 @@ impl HubInner {
 
 /// Reports the end of a writer task exactly once, including when the task panics or is
 /// dropped by a runtime shutdown before it could report.
+/// One client's writer task: runs the writer over `sink`, then reports the close. The guard
+/// comes first so that, should the writer panic, it is dropped last (parameters drop in
+/// reverse order), after the sink released its socket.
+async fn write_client<S: Sink>(mut guard: FinishGuard, mut sink: S, client: Arc<ClientShared>) {
+    let hub = guard.hub.clone();
+    let env = WriterEnv {
+        config: &hub.config,
+        stats: &hub.stats,
+        sequence: &hub.sequence,
+        events: hub.events.as_ref(),
+    };
+    guard.reason = Some(crate::writer::run(&mut sink, &client, env).await);
+    // The sink (and a socket's descriptor) goes before the close is reported, so an
+    // embedder counting descriptors after `closed` sees it released.
+    drop(sink);
+}
+
 struct FinishGuard {
     hub: Arc<HubInner>,
     id: u64,

@@ -5,27 +5,30 @@
 //! - `log`: an append-only log of frames per channel, read through per-client cursors.
 //! - [`queue`]: each client's bounded mailbox, with an overflow policy.
 //! - `feed`: what a writer sends next, its logs and mailbox merged in call order.
+//! - `writer`: one client's writer task over its transport's sink (`socket_sink`, `node_sink`).
 //! - [`hub`]: registry, channels, socket adoption and the tokio runtime running writer tasks.
 
 mod batch;
 mod client;
 pub mod close;
 pub mod config;
-mod connection;
 pub mod error;
 pub mod events;
 mod feed;
 pub mod frame;
 pub mod hub;
 mod log;
-mod node_connection;
+mod node_sink;
 mod peer_progress;
 pub mod queue;
 pub mod resume;
 mod sequence;
 mod socket;
+mod socket_sink;
 pub mod stats;
 mod test_hooks;
+mod wakeup;
+mod writer;
 
 pub use close::CloseReason;
 pub use config::{History, HubConfig, OverflowPolicy};

@@ -3,16 +3,19 @@
 //! task. Each frame carries its hub-wide sequence number, so the writer can merge the mailbox
 //! with the channel logs in the order of the calls.
 //!
-//! The crossbeam list channel allocates its blocks lazily, so an idle client holds no
-//! preallocated slots, unlike a fixed ring sized to the limit.
+//! A deque under a mutex: the producer and the client's writer are the only parties, so the
+//! lock is rarely contended, and frames the writer took but could not send go back to the
+//! front in order. Its buffer is released whenever it empties, so an idle client holds no
+//! slots (a channel's preallocated block was most of an idle client's memory).
 //!
 //! The limits count frames from the moment they are queued until the writer has handed them to
 //! the kernel: a frame taken into the writer's batch still occupies memory, so it still counts.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
-use crossbeam_channel::{Receiver, Sender};
 
 use crate::config::OverflowPolicy;
 
@@ -32,8 +35,7 @@ pub enum Push {
 pub type Sequenced = (u64, Bytes);
 
 pub struct ClientQueue {
-    tx: Sender<Sequenced>,
-    rx: Receiver<Sequenced>,
+    frames: Mutex<VecDeque<Sequenced>>,
     events: AtomicUsize,
     bytes: AtomicUsize,
     dropped: AtomicU64,
@@ -52,10 +54,8 @@ impl ClientQueue {
         policy: OverflowPolicy,
         high_water: usize,
     ) -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded();
         ClientQueue {
-            tx,
-            rx,
+            frames: Mutex::new(VecDeque::new()),
             events: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
@@ -87,13 +87,14 @@ impl ClientQueue {
             }
             OverflowPolicy::DropOldest => {
                 let mut dropped = 0;
+                let mut frames = self.lock();
                 while self.over_limit() {
-                    match self.rx.try_recv() {
-                        Ok((_, old)) => {
+                    match frames.pop_front() {
+                        Some((_, old)) => {
                             self.uncount(1, old.len());
                             dropped += 1;
                         }
-                        Err(_) => {
+                        None => {
                             // Only frames already in the writer's batch are left; they cannot
                             // be recalled, so the newest frame is the one that gives way.
                             self.uncount(1, len);
@@ -102,7 +103,7 @@ impl ClientQueue {
                         }
                     }
                 }
-                self.send((seq, frame));
+                frames.push_back((seq, frame));
                 self.dropped.fetch_add(dropped, Ordering::Relaxed);
                 Push::QueuedAfterDropping(dropped)
             }
@@ -110,10 +111,39 @@ impl ClientQueue {
     }
 
     /// Takes the oldest queued frame for writing. It stays counted until `release`.
+    #[cfg(test)]
     pub fn pop(&self) -> Option<Sequenced> {
-        let entry = self.rx.try_recv().ok()?;
-        crate::test_hooks::on_writer_frame(&entry.1);
-        Some(entry)
+        let mut frames = self.lock();
+        let entry = frames.pop_front();
+        release_if_empty(&mut frames);
+        entry
+    }
+
+    /// Takes frames numbered at most `horizon` from the front, at most `max`, for writing, in
+    /// order; one lock for the lot. They stay counted until `release`.
+    pub fn take(&self, horizon: u64, max: usize, mut out: impl FnMut(Sequenced)) {
+        let mut frames = self.lock();
+        for _ in 0..max {
+            match frames.front() {
+                Some((seq, _)) if *seq <= horizon => {}
+                _ => break,
+            }
+            let Some(entry) = frames.pop_front() else {
+                break;
+            };
+            crate::test_hooks::on_writer_frame(&entry.1);
+            out(entry);
+        }
+        release_if_empty(&mut frames);
+    }
+
+    /// Puts taken frames that were not sent back at the front, keeping their order
+    /// (`taken` in the order they were taken).
+    pub fn put_back(&self, taken: impl DoubleEndedIterator<Item = Sequenced>) {
+        let mut frames = self.lock();
+        for entry in taken.rev() {
+            frames.push_front(entry);
+        }
     }
 
     /// Called by the writer once popped frames are fully written. Returns true when a
@@ -151,8 +181,20 @@ impl ClientQueue {
     }
 
     fn send(&self, entry: Sequenced) {
-        // Cannot fail: this queue owns the receiver, so it is never disconnected.
-        let _ = self.tx.send(entry);
+        self.lock().push_back(entry);
+    }
+
+    fn lock(&self) -> MutexGuard<'_, VecDeque<Sequenced>> {
+        // Each push and pop is one step: a panic elsewhere cannot leave the deque torn.
+        self.frames.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// An empty mailbox gives its buffer back: after a burst it could be megabytes, and an idle
+/// client should hold nothing.
+fn release_if_empty(frames: &mut VecDeque<Sequenced>) {
+    if frames.is_empty() && frames.capacity() > 0 {
+        *frames = VecDeque::new();
     }
 }
 

@@ -1,0 +1,110 @@
+//! The Node transport's sink (TLS, HTTP/2, no fd, or on request): a batch is concatenated and
+//! passed to JS, which writes it to the response. One batch is in flight at a time: JS
+//! acknowledges it when `res.write()` returned true, or at `'drain'` when it returned false,
+//! so Node's buffering stays at one batch and a client that stops reading backs up into the
+//! hub exactly as on the native transport.
+
+use std::future::Future;
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::time::Duration;
+
+use crate::batch::{Batch, Progress};
+use crate::client::ClientShared;
+use crate::close::CloseReason;
+use crate::events::HubEvents;
+use crate::stats::Stats;
+use crate::wakeup::WRITABLE;
+use crate::writer::Sink;
+
+pub(crate) struct NodeSink {
+    id: u64,
+    events: Arc<dyn HubEvents>,
+    /// The TCP socket under the response (Node's; only looked at, never written or closed),
+    /// so a batch that Node cannot flush yet is not taken for a stalled peer while the peer
+    /// still reads. On HTTP/2 it is the session's socket, shared by its streams.
+    socket_fd: Option<RawFd>,
+    batch: InFlight,
+}
+
+/// Where the batch is on its way through JS.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum InFlight {
+    None,
+    /// Handed to JS, not acknowledged yet.
+    Handed,
+    /// JS wrote it and the response accepts more.
+    Acknowledged,
+}
+
+impl NodeSink {
+    pub fn new(id: u64, events: Arc<dyn HubEvents>, socket_fd: Option<RawFd>) -> Self {
+        NodeSink {
+            id,
+            events,
+            socket_fd,
+            batch: InFlight::None,
+        }
+    }
+}
+
+impl Sink for NodeSink {
+    fn batch(&self) -> Batch {
+        // Node frames the response body itself.
+        Batch::new(false)
+    }
+
+    fn write(&mut self, batch: &mut Batch, stats: &Stats) -> io::Result<Progress> {
+        match self.batch {
+            InFlight::None => {
+                let bytes = batch.frames().concat();
+                // Counted here, before JS sees the bytes, so its view of the counters never
+                // runs ahead; hence `Blocked` reports none.
+                stats.add_written(bytes.len());
+                self.events.write(self.id, bytes);
+                self.batch = InFlight::Handed;
+                Ok(Progress::Blocked { bytes: 0 })
+            }
+            InFlight::Handed => Ok(Progress::Blocked { bytes: 0 }),
+            InFlight::Acknowledged => {
+                self.batch = InFlight::None;
+                batch.discard();
+                Ok(Progress::Done { bytes: 0 })
+            }
+        }
+    }
+
+    fn poll_writable(
+        &mut self,
+        _cx: &mut Context<'_>,
+        client: &ClientShared,
+    ) -> Poll<io::Result<()>> {
+        // The writer registered its waker before asking; `node_writable` sets the bit.
+        if self.batch == InFlight::Handed && client.wakeup.take(WRITABLE) {
+            self.batch = InFlight::Acknowledged;
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
+    }
+
+    fn poll_gone(&mut self, _cx: &mut Context<'_>) -> Poll<CloseReason> {
+        // JS sees the response close and reports it as a close request.
+        Poll::Pending
+    }
+
+    fn finish(&mut self, _limit: Duration) -> impl Future<Output = io::Result<usize>> + Send {
+        self.events.end(self.id);
+        std::future::ready(Ok(0))
+    }
+
+    fn cut(&mut self) {
+        self.events.destroy(self.id);
+    }
+
+    fn socket_fd(&self) -> Option<RawFd> {
+        self.socket_fd
+    }
+}

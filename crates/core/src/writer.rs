@@ -1,0 +1,231 @@
+//! The writer task of one client, the same for every transport.
+//!
+//! It multiplexes, with no JS involved: filling a batch from the client's mailbox and logs,
+//! writing it through the transport's sink, a heartbeat when the stream has been idle, a write
+//! deadline while the sink accepts nothing, the close requests of the hub, and whatever the
+//! sink can tell of its peer (a socket sees FIN and RST). A single timer serves both
+//! deadlines: they never apply together (heartbeats only when nothing is pending, the write
+//! deadline only while something is).
+//!
+//! Transports differ only in their sink: a socket the runtime owns (`socket_sink`), or Node
+//! writing to a response on the JS thread (`node_sink`).
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::os::fd::RawFd;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use tokio::time::{sleep_until, Duration, Instant};
+
+use crate::batch::{Batch, Progress};
+use crate::client::ClientShared;
+use crate::close::CloseReason;
+use crate::config::HubConfig;
+use crate::events::HubEvents;
+use crate::feed::Feed;
+use crate::frame::HEARTBEAT;
+use crate::peer_progress::PeerProgress;
+use crate::sequence::Sequence;
+use crate::stats::Stats;
+use crate::wakeup::{CLOSING, DATA};
+
+/// Where a client's bytes go.
+pub(crate) trait Sink {
+    /// A new, empty batch in the framing this sink needs.
+    fn batch(&self) -> Batch;
+    /// Writes what it can of `batch` now. `Done` leaves the batch empty and its frames the
+    /// writer's to commit; `Blocked` says how many bytes went before it blocked.
+    fn write(&mut self, batch: &mut Batch, stats: &Stats) -> io::Result<Progress>;
+    /// Ready once a blocked batch may make progress.
+    fn poll_writable(
+        &mut self,
+        cx: &mut Context<'_>,
+        client: &ClientShared,
+    ) -> Poll<io::Result<()>>;
+    /// Ready with the reason once the peer is gone, for sinks that can see it.
+    fn poll_gone(&mut self, cx: &mut Context<'_>) -> Poll<CloseReason>;
+    /// Ends the stream cleanly once everything was written; returns the bytes it wrote.
+    fn finish(&mut self, limit: Duration) -> impl Future<Output = io::Result<usize>> + Send;
+    /// Ends the stream at once (the client is cut: slow, timeout, a drain that cannot finish).
+    fn cut(&mut self);
+    /// The TCP socket under the stream, to see whether its peer still acknowledges bytes.
+    fn socket_fd(&self) -> Option<RawFd>;
+}
+
+/// What the hub lends every writer.
+pub(crate) struct WriterEnv<'a> {
+    pub config: &'a HubConfig,
+    pub stats: &'a Stats,
+    pub sequence: &'a Sequence,
+    pub events: &'a dyn HubEvents,
+}
+
+/// Why a wait ended.
+enum Woken {
+    Closing,
+    Writable(io::Result<()>),
+    Data,
+    Gone(CloseReason),
+    Timer,
+}
+
+/// Runs until the stream ends, and says why.
+pub(crate) async fn run<S: Sink>(
+    sink: &mut S,
+    client: &ClientShared,
+    env: WriterEnv<'_>,
+) -> CloseReason {
+    let mut batch = sink.batch();
+    let mut feed = Feed::default();
+    let reason = write_loop(sink, client, &env, &mut batch, &mut feed).await;
+    let (reason, cut) = match reason {
+        // The server asked for this close: a drain that timed out (our deadline, or the
+        // kernel's TCP_USER_TIMEOUT) still ends as the server's close, cut.
+        CloseReason::Timeout if client.close_requested() == Some(CloseReason::Server) => {
+            (CloseReason::Server, true)
+        }
+        other => (
+            other,
+            matches!(other, CloseReason::Slow | CloseReason::Timeout),
+        ),
+    };
+    feed.abandon(client);
+    batch.discard();
+    if cut {
+        sink.cut();
+    }
+    reason
+}
+
+async fn write_loop<S: Sink>(
+    sink: &mut S,
+    client: &ClientShared,
+    env: &WriterEnv<'_>,
+    batch: &mut Batch,
+    feed: &mut Feed,
+) -> CloseReason {
+    let config = env.config;
+    let stats = env.stats;
+    let mut last_write = Instant::now();
+    let mut blocked_since: Option<Instant> = None;
+    let mut peer = PeerProgress::new(sink.socket_fd());
+    let timer = sleep_until(last_write + config.heartbeat);
+    tokio::pin!(timer);
+
+    loop {
+        let draining = match client.close_requested() {
+            None => false,
+            Some(CloseReason::Server) => true,
+            Some(other) => return other,
+        };
+
+        if batch.is_empty() {
+            let horizon = client.horizon(env.sequence.committed());
+            match feed.fill(client, horizon, config.overflow, batch.frames_mut()) {
+                Ok(dropped) => stats.add_dropped(dropped),
+                Err(_lagged) => return CloseReason::Slow,
+            }
+            batch.seal_frames();
+        }
+        if !batch.is_empty() {
+            match sink.write(batch, stats) {
+                Ok(Progress::Done { bytes }) => {
+                    if feed.commit(client) {
+                        env.events.drained(client.id);
+                    }
+                    stats.add_written(bytes);
+                    last_write = Instant::now();
+                    blocked_since = None;
+                    // Writes that never block never yield on their own: without this, a client
+                    // whose queue is refilled as fast as its sink drains would keep the worker
+                    // thread from every other connection.
+                    tokio::task::consume_budget().await;
+                    // More may have been queued meanwhile; take it before sleeping.
+                    continue;
+                }
+                Ok(Progress::Blocked { bytes }) => {
+                    stats.add_written(bytes);
+                    if bytes > 0 || blocked_since.is_none() {
+                        blocked_since = Some(Instant::now());
+                        peer.mark();
+                    }
+                }
+                Err(e) => return classify(&e),
+            }
+        }
+
+        let pending = !batch.is_empty();
+        if draining && !pending {
+            if let Ok(bytes) = sink.finish(config.write_timeout).await {
+                stats.add_written(bytes);
+            }
+            return CloseReason::Server;
+        }
+        let deadline = match blocked_since {
+            Some(since) if pending => since + config.write_timeout,
+            _ => last_write + config.heartbeat,
+        };
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+
+        let woken = poll_fn(|cx| {
+            let wakeup = &client.wakeup;
+            wakeup.register(cx.waker());
+            if wakeup.take(CLOSING) {
+                return Poll::Ready(Woken::Closing);
+            }
+            if pending {
+                if let Poll::Ready(result) = sink.poll_writable(cx, client) {
+                    return Poll::Ready(Woken::Writable(result));
+                }
+            }
+            if wakeup.take(DATA) {
+                return Poll::Ready(Woken::Data);
+            }
+            if let Poll::Ready(reason) = sink.poll_gone(cx) {
+                return Poll::Ready(Woken::Gone(reason));
+            }
+            timer.as_mut().poll(cx).map(|()| Woken::Timer)
+        })
+        .await;
+
+        match woken {
+            Woken::Closing => {}
+            Woken::Writable(Ok(())) => {}
+            Woken::Writable(Err(e)) => return classify(&e),
+            Woken::Data => {
+                // Blocked, lagging out of a log's window is dealt with now rather than
+                // whenever the sink takes bytes again.
+                if pending {
+                    match feed.check_lag(client, config.overflow) {
+                        Ok(dropped) => stats.add_dropped(dropped),
+                        Err(_lagged) => return CloseReason::Slow,
+                    }
+                }
+            }
+            Woken::Gone(reason) => return reason,
+            Woken::Timer if pending => {
+                if peer.advanced() {
+                    // Still reading, only slowly: the deadline starts again.
+                    blocked_since = Some(Instant::now());
+                    continue;
+                }
+                return CloseReason::Timeout;
+            }
+            Woken::Timer => {
+                batch.set_single(Bytes::from_static(HEARTBEAT));
+                stats.add_heartbeat();
+            }
+        }
+    }
+}
+
+/// RST and broken pipes are the peer's doing (`error`); the write deadline is ours (`timeout`).
+pub(crate) fn classify(error: &io::Error) -> CloseReason {
+    match error.kind() {
+        io::ErrorKind::TimedOut => CloseReason::Timeout,
+        _ => CloseReason::Error,
+    }
+}
