@@ -16,6 +16,7 @@
 const http = require('node:http')
 const os = require('node:os')
 const path = require('node:path')
+const v8 = require('node:v8')
 const { fork, execFileSync } = require('node:child_process')
 const { createHub } = require('..')
 
@@ -146,6 +147,11 @@ async function resWriteScenario () {
  * Memory per idle client, measured in a fresh process (so earlier scenarios' garbage does not
  * blur it), after one warm-up client so the runtime and lazily built state are in the baseline.
  * `kind` is 'native' (handed off) or 'node' (a res held open by Node, as plain loops do).
+ *
+ * Taken twice: right after the clients connected, and after 15 s idle, by when V8's memory
+ * reducer has given back the young generation that the burst of connections grew (to 32 MB on
+ * Node 20, about 7 s after the burst: a one-off of the burst, not a cost of each client). The
+ * idle figure is what a server holding idle clients pays for each.
  */
 async function idleMemory (kind) {
   const hub = kind === 'native' ? createHub({ heartbeatMs: 60_000 }) : null
@@ -168,15 +174,30 @@ async function idleMemory (kind) {
   await sleep(500)
   global.gc()
   await sleep(100)
-  const after = process.memoryUsage()
+  const afterBurst = { ...process.memoryUsage(), youngGeneration: youngGenerationSize() }
+  for (let waited = 0; waited < IDLE_SETTLE_MS; waited += 1000) {
+    await sleep(1000)
+    global.gc()
+  }
+  const idle = process.memoryUsage()
+  const perClient = (a, b) => Math.round((a - b) / IDLE_CLIENTS)
   return {
     kind,
     clients: IDLE_CLIENTS,
-    rssPerClientBytes: Math.round((after.rss - before.rss) / IDLE_CLIENTS),
+    rssPerClientBytes: perClient(idle.rss, before.rss),
+    rssPerClientRightAfterConnectingBytes: perClient(afterBurst.rss, before.rss),
+    youngGenerationBytes: { afterBurst: afterBurst.youngGeneration, idle: youngGenerationSize() },
     // RSS outside the V8 heap: sockets' user-space state, Node's C++ objects, the Rust side.
-    outsideJsHeapPerClientBytes: Math.round(((after.rss - after.heapTotal) - (before.rss - before.heapTotal)) / IDLE_CLIENTS),
-    jsHeapPerClientBytes: Math.round((after.heapUsed - before.heapUsed) / IDLE_CLIENTS)
+    outsideJsHeapPerClientBytes: perClient(idle.rss - idle.heapTotal, before.rss - before.heapTotal),
+    jsHeapPerClientBytes: perClient(idle.heapUsed, before.heapUsed)
   }
+}
+
+/** How long clients stay idle before the second measurement. */
+const IDLE_SETTLE_MS = 15_000
+
+function youngGenerationSize () {
+  return v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space').space_size
 }
 
 function idleMemoryInChild (kind) {

@@ -5,11 +5,36 @@
 //! call. Partial writes are tracked with a cursor over (chunk head, frames, chunk tail), so no
 //! frame is ever copied into a contiguous buffer.
 
+use std::cell::RefCell;
 use std::io::{self, IoSlice};
 
 use bytes::Bytes;
 
 use crate::feed::MAX_FRAMES;
+
+/// Frame buffers of batches no longer in flight, per worker thread. A connection holds one
+/// only while its batch is unwritten, so an idle client holds none, and a busy one takes the
+/// same few buffers back without allocating.
+const POOLED_BUFFERS: usize = 256;
+
+thread_local! {
+    static POOL: RefCell<Vec<Vec<Bytes>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn pooled_buffer() -> Vec<Bytes> {
+    POOL.with_borrow_mut(Vec::pop).unwrap_or_default()
+}
+
+fn recycle(mut frames: Vec<Bytes>) {
+    frames.clear();
+    if frames.capacity() > 0 {
+        POOL.with_borrow_mut(|pool| {
+            if pool.len() < POOLED_BUFFERS {
+                pool.push(frames);
+            }
+        });
+    }
+}
 
 const CHUNK_TAIL: &[u8] = b"\r\n";
 
@@ -38,8 +63,7 @@ impl Batch {
             head: [0; 18],
             head_len: 0,
             head_pos: 0,
-            // Grows to the largest batch this connection has needed and is reused from then on;
-            // an idle client that only ever sends heartbeats keeps a four-slot buffer.
+            // Taken from the pool when frames come, given back once they are written.
             frames: Vec::new(),
             frame_idx: 0,
             frame_pos: 0,
@@ -54,11 +78,19 @@ impl Batch {
     /// Frames to fill (through `Feed::fill`) while the batch is empty; then `seal`.
     pub fn frames_mut(&mut self) -> &mut Vec<Bytes> {
         debug_assert!(self.is_empty());
+        if self.frames.capacity() == 0 {
+            self.frames = pooled_buffer();
+        }
         &mut self.frames
     }
 
     /// Makes the batch of the frames filled in ready to write.
     pub fn seal_frames(&mut self) {
+        if self.frames.is_empty() {
+            // Nothing came: the buffer goes back rather than idling here.
+            recycle(std::mem::take(&mut self.frames));
+            return;
+        }
         let len = self.frames.iter().map(Bytes::len).sum();
         self.seal(len);
     }
@@ -67,7 +99,7 @@ impl Batch {
     pub fn set_single(&mut self, frame: Bytes) {
         debug_assert!(self.is_empty());
         let len = frame.len();
-        self.frames.push(frame);
+        self.frames_mut().push(frame);
         self.seal(len);
     }
 
@@ -106,7 +138,7 @@ impl Batch {
             };
             written += n;
             if self.advance(n) {
-                self.frames.clear();
+                recycle(std::mem::take(&mut self.frames));
             }
         }
         Ok(Progress::Done { bytes: written })
@@ -119,7 +151,7 @@ impl Batch {
 
     /// Drops the batch unwritten (the client is leaving), or once a sink wrote it its own way.
     pub fn discard(&mut self) {
-        self.frames.clear();
+        recycle(std::mem::take(&mut self.frames));
     }
 
     fn slices<'a>(&'a self, out: &mut [IoSlice<'a>; MAX_FRAMES + 2]) -> usize {

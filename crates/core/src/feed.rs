@@ -11,6 +11,7 @@
 //! A cursor moves only when its batch was fully written (`commit`), so what is in flight still
 //! counts as lag, as the old per-client queue counted it until released.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -57,10 +58,20 @@ enum Source {
     Cursor(usize),
 }
 
+/// Working space of `fill`, per worker thread rather than per client: it is empty between
+/// two fills, and ten thousand idle clients would otherwise each keep a copy.
+#[derive(Default)]
+struct Scratch {
+    candidates: Vec<(u64, Bytes, Source)>,
+    read: Vec<Sequenced>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
+}
+
 #[derive(Default)]
 pub(crate) struct Feed {
-    candidates: Vec<(u64, Bytes, Source)>,
-    scratch: Vec<Sequenced>,
     /// What the batch in flight took: per log, how many entries; from the mailbox, how many
     /// frames and bytes.
     taken_logs: Vec<(Arc<ChannelLog>, u64)>,
@@ -79,8 +90,21 @@ impl Feed {
         out: &mut Vec<Bytes>,
     ) -> Result<u64, Lagged> {
         debug_assert!(out.is_empty() && self.taken_logs.is_empty());
-        self.candidates.clear();
-        let candidates = &mut self.candidates;
+        SCRATCH.with_borrow_mut(|scratch| self.fill_with(scratch, client, horizon, policy, out))
+    }
+
+    fn fill_with(
+        &mut self,
+        scratch: &mut Scratch,
+        client: &ClientShared,
+        horizon: u64,
+        policy: OverflowPolicy,
+        out: &mut Vec<Bytes>,
+    ) -> Result<u64, Lagged> {
+        // Left over only if a fill on this thread panicked half-way.
+        scratch.candidates.clear();
+        scratch.read.clear();
+        let candidates = &mut scratch.candidates;
         client.queue.take(horizon, MAX_FRAMES, |(seq, frame)| {
             candidates.push((seq, frame, Source::Mailbox))
         });
@@ -88,16 +112,15 @@ impl Feed {
         let mut finished = None;
         let mut cursors = client.lock_cursors();
         for (index, cursor) in cursors.iter_mut().enumerate() {
-            self.scratch.clear();
             let horizon = cursor.until.map_or(horizon, |until| horizon.min(until));
             let missed = cursor.log.read(
                 cursor.next,
                 horizon,
                 MAX_FRAMES,
                 MAX_BATCH_BYTES,
-                &mut self.scratch,
+                &mut scratch.read,
             );
-            if cursor.until == Some(horizon) && self.scratch.is_empty() && missed == 0 {
+            if cursor.until == Some(horizon) && scratch.read.is_empty() && missed == 0 {
                 // Unsubscribed, and everything published before that was sent.
                 finished = Some(index);
             }
@@ -105,7 +128,7 @@ impl Feed {
                 match policy {
                     OverflowPolicy::Disconnect => {
                         drop(cursors);
-                        self.put_back_mail(client);
+                        scratch.put_back_mail(client);
                         return Err(Lagged);
                     }
                     OverflowPolicy::DropOldest => {
@@ -114,16 +137,17 @@ impl Feed {
                     }
                 }
             }
-            self.candidates.extend(
-                self.scratch
+            scratch.candidates.extend(
+                scratch
+                    .read
                     .drain(..)
                     .map(|(seq, frame)| (seq, frame, Source::Cursor(index))),
             );
         }
-        self.candidates.sort_unstable_by_key(|c| c.0);
+        scratch.candidates.sort_unstable_by_key(|c| c.0);
         let mut bytes = 0;
         let mut taken = 0;
-        for (_, frame, _) in self.candidates.iter() {
+        for (_, frame, _) in scratch.candidates.iter() {
             if taken == MAX_FRAMES || (taken > 0 && bytes + frame.len() > MAX_BATCH_BYTES) {
                 break;
             }
@@ -132,7 +156,7 @@ impl Feed {
         }
         // Moved, not cloned: a clone would add an atomic increment and decrement per delivery
         // on a refcount that every reader of the frame shares.
-        for (_, frame, source) in self.candidates.drain(..taken) {
+        for (_, frame, source) in scratch.candidates.drain(..taken) {
             match source {
                 Source::Mailbox => {
                     self.taken_mail.0 += 1;
@@ -155,7 +179,7 @@ impl Feed {
             cursor.log.leave(cursor.next);
         }
         drop(cursors);
-        self.put_back_mail(client);
+        scratch.put_back_mail(client);
         Ok(dropped)
     }
 
@@ -212,20 +236,24 @@ impl Feed {
         }
         Ok(dropped)
     }
+}
 
+impl Scratch {
     /// Mailbox frames among the candidates not sent go back to the front of the mailbox, in
     /// order; log candidates are simply read again from their cursors next time.
     fn put_back_mail(&mut self, client: &ClientShared) {
         if self.candidates.iter().any(|c| c.2 == Source::Mailbox) {
-            self.scratch.clear();
-            self.scratch.extend(
+            self.read.clear();
+            self.read.extend(
                 self.candidates
                     .drain(..)
                     .filter(|c| c.2 == Source::Mailbox)
                     .map(|(seq, frame, _)| (seq, frame)),
             );
-            client.queue.put_back(self.scratch.drain(..));
+            client.queue.put_back(self.read.drain(..));
         }
+        // Nothing stays here between fills: a frame held would outlive its log entry.
         self.candidates.clear();
+        self.read.clear();
     }
 }

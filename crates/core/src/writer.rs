@@ -157,7 +157,9 @@ async fn write_loop<S: Sink>(
 
         let pending = !batch.is_empty();
         if draining && !pending {
-            if let Ok(bytes) = sink.finish(config.write_timeout).await {
+            // Boxed: it runs once per connection, and its state would otherwise take room in
+            // every idle connection's task.
+            if let Ok(bytes) = Box::pin(sink.finish(config.write_timeout)).await {
                 stats.add_written(bytes);
             }
             return CloseReason::Server;
