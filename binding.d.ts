@@ -55,6 +55,18 @@ export declare class NativeHub {
    * queued), `1` queued, `2` queued and above the high-water mark (wait for `drained`).
    */
   send(id: number, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number
+  /**
+   * Queues several messages for client `id` as one call, their fields in parallel arrays
+   * (`event`, `eventId`, `retry` absent: none has that field). All are checked first: an
+   * invalid one queues none and the error names its index. Returns what `send` returns.
+   */
+  sendMany(id: number, data: Array<string | Buffer | undefined | null>, event?: Array<string | undefined | null> | undefined | null, eventId?: Array<string | undefined | null> | undefined | null, retry?: Array<number | undefined | null> | undefined | null): number
+  /**
+   * Queues one event per string for client `id`, the strings joined into `joined` with
+   * their UTF-16 lengths in `lengths`: one string conversion for the lot. Returns what
+   * `send` returns.
+   */
+  sendTexts(id: number, joined: string, lengths: Uint32Array): number
   broadcast(data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number
   /** Queues a comment for client `id`; returns what `send` returns. */
   comment(id: number, text: string): number

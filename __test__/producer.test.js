@@ -155,3 +155,39 @@ test('drain() rejects with ERR_SSE_CLIENT_CLOSED when the client leaves before d
     await http.close()
   }
 })
+
+for (const transport of TRANSPORTS) {
+  test(`${transport}: stream() of a synchronous source sends each item as send() would, and stops at an invalid one`, async () => {
+    const hub = createHub({ heartbeatMs: 60_000 })
+    const clients = []
+    const http = await startHttp((req, res) => clients.push(hub.attach(req, res, { transport })))
+    try {
+      // Text that a joined string must not blur: multi-byte characters, line breaks, empty
+      // items, and surrogate halves that only the joining would pair (each alone is U+FFFD).
+      const texts = ['a', '', 'héllo\nwörld', '日本', '😀', '\uD83D', '\uDE00', 'x\r\ny\rz', 'é'.repeat(5000)]
+      const mixed = ['plain', { event: 'tick', data: { n: 1 }, id: 7 }, Buffer.from('bytes'), { data: 'retry', retry: 500 }]
+      const expected = [
+        ...texts.map((t) => ({ data: t.replace(/\uD83D$/, '\uFFFD').replace(/^\uDE00$/, '\uFFFD').replace(/\r\n|\r/g, '\n') })),
+        { data: 'plain' }, { event: 'tick', data: '{"n":1}', id: '7' }, { data: 'bytes' }, { data: 'retry' }
+      ]
+      const raw = rawClient(http.port)
+      await waitFor(() => clients.length === 1, { what: 'the client' })
+      const outcome = await clients[0].stream(texts.concat(mixed))
+      assert.deepEqual(outcome, { sent: texts.length + mixed.length, completed: true })
+      await waitFor(() => raw.events.length === expected.length, { what: `${expected.length} events` })
+      assert.deepEqual(raw.events.map((e) => ({ ...(e.event ? { event: e.event } : {}), data: e.data, ...(e.id ? { id: e.id } : {}) })), expected)
+
+      // The items before an invalid one are sent, it throws, and nothing after it is sent.
+      const before = raw.events.length
+      await assert.rejects(clients[0].stream(['one', 'two', { data: 'x', event: 'bad\nname' }, 'never']),
+        { name: 'TypeError', code: 'ERR_SSE_INVALID_FIELD' })
+      clients[0].send({ data: 'after' })
+      await waitFor(() => raw.events.length === before + 3, { what: 'the two items and a marker' })
+      assert.deepEqual(raw.events.slice(before).map((e) => e.data), ['one', 'two', 'after'])
+      raw.end()
+    } finally {
+      await hub.close()
+      await http.close()
+    }
+  })
+}

@@ -17,22 +17,13 @@ const http = require('node:http')
 const os = require('node:os')
 const path = require('node:path')
 const v8 = require('node:v8')
-const { fork, execFileSync } = require('node:child_process')
+const { fork } = require('node:child_process')
+const { PIN, pin } = require('./pin')
 const { createHub } = require('..')
 
 // On a machine with two or more cores, the server (this process, all its threads, including
 // hub runtimes created later) runs on core 0 and the load client on core 1, so they never
 // compete for a core and the figures compare servers, not scheduling luck.
-const PIN = os.availableParallelism() >= 2 && process.platform === 'linux'
-function pin (pid, core) {
-  if (!PIN) return
-  try {
-    execFileSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' })
-  } catch {
-    // taskset missing: the figures are then less stable, not wrong.
-  }
-}
-
 const CLIENTS = Number(process.argv[2] === '--idle' ? 0 : process.argv[2] || 1000)
 const SECONDS = Number(process.argv[3] || 5)
 const IDLE_CLIENTS = Number(process.argv[2] === '--idle' ? process.argv[4] : process.argv[4] || 2000)

@@ -3,7 +3,7 @@
 const { NativeHub } = require('../binding')
 const { Client } = require('./client')
 const { sseError, fromNative } = require('./errors')
-const { hubOptions, channelOptions, attachOptions, messageArgs, commentText, channelName, describe } = require('./options')
+const { hubOptions, channelOptions, attachOptions, messageArgs, messageOf, commentText, channelName, describe } = require('./options')
 const { nativeUnavailableReason, nativeUnavailableError, handOff } = require('./native-transport')
 const { NodeSink, errorSourcesOf, http1SocketOf, tcpFdOf } = require('./node-transport')
 const { writeResponseHead, writeStreamHead } = require('./head')
@@ -24,6 +24,20 @@ const DRAINED = 4
 function isHttp2Stream (value) {
   return value !== null && typeof value === 'object' && typeof value.respond === 'function' &&
     typeof value.pushAllowed === 'boolean'
+}
+
+function isString (value) {
+  return typeof value === 'string'
+}
+
+/** messageArgs of one stream item, its index named in the error. */
+function itemArgs (item, index) {
+  try {
+    return messageArgs(messageOf(item))
+  } catch (error) {
+    error.message = `item ${index}: ${error.message}`
+    throw error
+  }
 }
 
 /** One channel of a hub, by name. Holds nothing but the name: cheap to make, any number. */
@@ -215,6 +229,33 @@ class Hub {
   _sendTo (id, message) {
     const args = messageArgs(message)
     return this.#call(() => this.#native.send(id, ...args))
+  }
+
+  /**
+   * Sends stream items (see messageOf) as one native call. All are checked before any is
+   * queued; an invalid one throws and none is sent.
+   */
+  _sendItemsTo (id, items) {
+    if (items.every(isString)) {
+      const lengths = new Uint32Array(items.length)
+      for (let i = 0; i < items.length; i++) lengths[i] = items[i].length
+      return this.#call(() => this.#native.sendTexts(id, items.join(''), lengths))
+    }
+    const data = new Array(items.length)
+    let events, ids, retries
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]
+      if (typeof item === 'string') {
+        data[i] = item
+        continue
+      }
+      const [itemData, event, eventId, retry] = itemArgs(item, i)
+      data[i] = itemData
+      if (event !== undefined) (events ??= new Array(items.length))[i] = event
+      if (eventId !== undefined) (ids ??= new Array(items.length))[i] = eventId
+      if (retry !== undefined) (retries ??= new Array(items.length))[i] = retry
+    }
+    return this.#call(() => this.#native.sendMany(id, data, events, ids, retries))
   }
 
   _commentTo (id, text) {

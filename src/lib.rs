@@ -227,12 +227,11 @@ impl MessageArgs {
     }
 }
 
-/// The body of `data` as text: strings as they are, Buffers decoded as UTF-8 (invalid
-/// sequences become U+FFFD, as a browser's decoder would show them anyway).
+/// The body of `data` as text (see `native_sse_core::text`).
 fn data_text(data: &Option<Either<String, Buffer>>) -> Option<std::borrow::Cow<'_, str>> {
     data.as_ref().map(|d| match d {
         Either::A(text) => std::borrow::Cow::Borrowed(text.as_str()),
-        Either::B(buffer) => String::from_utf8_lossy(buffer),
+        Either::B(buffer) => native_sse_core::text::text_of_bytes(buffer),
     })
 }
 
@@ -424,6 +423,70 @@ impl NativeHub {
         args.with(|message| hub.send(id, message)).map(delivery)
     }
 
+    /// Queues several messages for client `id` as one call, their fields in parallel arrays
+    /// (`event`, `eventId`, `retry` absent: none has that field). All are checked first: an
+    /// invalid one queues none and the error names its index. Returns what `send` returns.
+    #[napi(catch_unwind)]
+    pub fn send_many(
+        &self,
+        id: f64,
+        data: Vec<Option<Either<String, Buffer>>>,
+        event: Option<Vec<Option<String>>>,
+        event_id: Option<Vec<Option<String>>>,
+        retry: Option<Vec<Option<f64>>>,
+    ) -> Result<u32, Code> {
+        let hub = self.hub()?;
+        let id = client_id(id)?;
+        let field = |values: &Option<Vec<Option<String>>>, i: usize| -> Option<String> {
+            values.as_ref().and_then(|v| v.get(i).cloned().flatten())
+        };
+        let args: Vec<MessageArgs> = data
+            .into_iter()
+            .enumerate()
+            .map(|(i, data)| {
+                let retry = retry.as_ref().and_then(|v| v.get(i).copied().flatten());
+                MessageArgs::new(data, field(&event, i), field(&event_id, i), retry)
+            })
+            .collect();
+        let texts: Vec<_> = args.iter().map(|a| data_text(&a.data)).collect();
+        let mut messages = Vec::with_capacity(args.len());
+        for (i, (args, data)) in args.iter().zip(&texts).enumerate() {
+            let retry = retry_value(args.retry).map_err(|e| at_index(i, e))?;
+            messages.push(Message {
+                data: data.as_deref(),
+                event: args.event.as_deref(),
+                id: args.id.as_deref(),
+                retry,
+            });
+        }
+        hub.send_many(id, &messages)
+            .map(delivery)
+            .map_err(|(i, error)| at_index(i, sse_error(error)))
+    }
+
+    /// Queues one event per string for client `id`, the strings joined into `joined` with
+    /// their UTF-16 lengths in `lengths`: one string conversion for the lot. Returns what
+    /// `send` returns.
+    #[napi(catch_unwind)]
+    pub fn send_texts(&self, id: f64, joined: String, lengths: Uint32Array) -> Result<u32, Code> {
+        let hub = self.hub()?;
+        let id = client_id(id)?;
+        let texts =
+            native_sse_core::text::split_utf16_lengths(&joined, &lengths).map_err(|_| {
+                Code::Internal.error("sendTexts: the lengths do not add up to the joined string")
+            })?;
+        let messages: Vec<Message> = texts
+            .iter()
+            .map(|text| Message {
+                data: Some(text),
+                ..Default::default()
+            })
+            .collect();
+        hub.send_many(id, &messages)
+            .map(delivery)
+            .map_err(|(i, error)| at_index(i, sse_error(error)))
+    }
+
     #[napi(catch_unwind)]
     pub fn broadcast(
         &self,
@@ -514,6 +577,12 @@ fn delivery(delivery: Delivery) -> u32 {
         Delivery::Queued => 1,
         Delivery::AboveHighWater => 2,
     }
+}
+
+/// An error about item `index` of a many-item call, with the item named in its message.
+fn at_index(index: usize, error: napi::Error<Code>) -> napi::Error<Code> {
+    let code = error.status;
+    napi::Error::new(code, format!("item {index}: {}", error.reason))
 }
 
 fn sse_error(error: SseError) -> napi::Error<Code> {

@@ -181,7 +181,9 @@ impl<'a> Iterator for SplitLines<'a> {
 
     fn next(&mut self) -> Option<&'a str> {
         let rest = self.rest?;
-        match rest.find(['\r', '\n']) {
+        // Bytes, not chars: CR and LF never occur inside a multi-byte UTF-8 sequence, and a
+        // byte scan avoids decoding every character of every payload.
+        match rest.bytes().position(|b| b == b'\r' || b == b'\n') {
             None => {
                 self.rest = None;
                 Some(rest)

@@ -14,7 +14,7 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 
@@ -388,6 +388,40 @@ impl Hub {
         Ok(self.send_frame(id, frame))
     }
 
+    /// Queues several messages for one client, in order, as one call (a producer streaming
+    /// many small events). All are encoded first, into one buffer the frames share, so an
+    /// invalid one queues none: the error comes with its index. The writer is woken once.
+    pub fn send_many(
+        &self,
+        id: u64,
+        messages: &[Message<'_>],
+    ) -> Result<Delivery, (usize, SseError)> {
+        let mut buffer = BytesMut::new();
+        let mut ends = Vec::with_capacity(messages.len());
+        for (index, message) in messages.iter().enumerate() {
+            let start = buffer.len();
+            message
+                .encode_into(&mut buffer)
+                .and_then(|()| self.check_size(buffer.len() - start))
+                .map_err(|error| (index, error))?;
+            ends.push(buffer.len());
+        }
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Ok(Delivery::Gone);
+        }
+        let Some(client) = self.inner.client(id) else {
+            return Ok(Delivery::Gone);
+        };
+        let mut buffer = buffer.freeze();
+        let mut start = 0;
+        let frames = ends.into_iter().map(|end| {
+            let frame = buffer.split_to(end - start);
+            start = end;
+            frame
+        });
+        Ok(self.inner.deliver_many(&client, frames))
+    }
+
     pub fn comment(&self, id: u64, text: &str) -> Result<Delivery, SseError> {
         let frame = self.encode_comment(text)?;
         Ok(self.send_frame(id, frame))
@@ -725,6 +759,33 @@ impl HubInner {
                 }
             }
         }
+    }
+
+    /// `deliver` for frames of one call: one wakeup for the lot. Stops at an overflow (the
+    /// client is cut, so the rest could never be sent).
+    fn deliver_many(&self, client: &ClientShared, frames: impl Iterator<Item = Bytes>) -> Delivery {
+        if client.close_requested().is_some() {
+            return Delivery::Gone;
+        }
+        let mut delivery = Delivery::Queued;
+        let mut pusher = client.queue.pusher();
+        for frame in frames {
+            let seq = self.sequence.take();
+            let push = pusher.push(seq, frame);
+            self.sequence.commit(seq);
+            match push {
+                Push::Overflow => {
+                    drop(pusher);
+                    self.close(client, CloseReason::Slow);
+                    return Delivery::Gone;
+                }
+                Push::QueuedAboveHighWater => delivery = Delivery::AboveHighWater,
+                push => self.count_drops(push),
+            }
+        }
+        drop(pusher);
+        client.wakeup.notify(DATA);
+        delivery
     }
 
     fn count_drops(&self, push: Push) {

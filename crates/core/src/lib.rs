@@ -27,6 +27,7 @@ mod socket;
 mod socket_sink;
 pub mod stats;
 mod test_hooks;
+pub mod text;
 mod wakeup;
 mod writer;
 

@@ -69,44 +69,14 @@ impl ClientQueue {
 
     /// Queues a frame, applying the overflow policy when a limit would be exceeded.
     pub fn push(&self, seq: u64, frame: Bytes) -> Push {
-        let len = frame.len();
-        let events = self.events.fetch_add(1, Ordering::AcqRel) + 1;
-        let bytes = self.bytes.fetch_add(len, Ordering::AcqRel) + len;
-        if events <= self.max_events && bytes <= self.max_bytes {
-            self.send((seq, frame));
-            if bytes > self.high_water {
-                self.drain_wanted.store(true, Ordering::Release);
-                return Push::QueuedAboveHighWater;
-            }
-            return Push::Queued;
-        }
-        match self.policy {
-            OverflowPolicy::Disconnect => {
-                self.uncount(1, len);
-                Push::Overflow
-            }
-            OverflowPolicy::DropOldest => {
-                let mut dropped = 0;
-                let mut frames = self.lock();
-                while self.over_limit() {
-                    match frames.pop_front() {
-                        Some((_, old)) => {
-                            self.uncount(1, old.len());
-                            dropped += 1;
-                        }
-                        None => {
-                            // Only frames already in the writer's batch are left; they cannot
-                            // be recalled, so the newest frame is the one that gives way.
-                            self.uncount(1, len);
-                            self.dropped.fetch_add(dropped + 1, Ordering::Relaxed);
-                            return Push::QueuedAfterDropping(dropped + 1);
-                        }
-                    }
-                }
-                frames.push_back((seq, frame));
-                self.dropped.fetch_add(dropped, Ordering::Relaxed);
-                Push::QueuedAfterDropping(dropped)
-            }
+        self.pusher().push(seq, frame)
+    }
+
+    /// Holds the mailbox for several pushes in a row (one lock for a producer's batch).
+    pub fn pusher(&self) -> Pusher<'_> {
+        Pusher {
+            queue: self,
+            frames: self.lock(),
         }
     }
 
@@ -180,13 +150,59 @@ impl ClientQueue {
         self.bytes.fetch_sub(bytes, Ordering::AcqRel);
     }
 
-    fn send(&self, entry: Sequenced) {
-        self.lock().push_back(entry);
-    }
-
     fn lock(&self) -> MutexGuard<'_, VecDeque<Sequenced>> {
         // Each push and pop is one step: a panic elsewhere cannot leave the deque torn.
         self.frames.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub struct Pusher<'a> {
+    queue: &'a ClientQueue,
+    frames: MutexGuard<'a, VecDeque<Sequenced>>,
+}
+
+impl Pusher<'_> {
+    /// `ClientQueue::push`, under the lock this pusher holds.
+    pub fn push(&mut self, seq: u64, frame: Bytes) -> Push {
+        let queue = self.queue;
+        let len = frame.len();
+        let events = queue.events.fetch_add(1, Ordering::AcqRel) + 1;
+        let bytes = queue.bytes.fetch_add(len, Ordering::AcqRel) + len;
+        if events <= queue.max_events && bytes <= queue.max_bytes {
+            self.frames.push_back((seq, frame));
+            if bytes > queue.high_water {
+                queue.drain_wanted.store(true, Ordering::Release);
+                return Push::QueuedAboveHighWater;
+            }
+            return Push::Queued;
+        }
+        match queue.policy {
+            OverflowPolicy::Disconnect => {
+                queue.uncount(1, len);
+                Push::Overflow
+            }
+            OverflowPolicy::DropOldest => {
+                let mut dropped = 0;
+                while queue.over_limit() {
+                    match self.frames.pop_front() {
+                        Some((_, old)) => {
+                            queue.uncount(1, old.len());
+                            dropped += 1;
+                        }
+                        None => {
+                            // Only frames already in the writer's batch are left; they cannot
+                            // be recalled, so the newest frame is the one that gives way.
+                            queue.uncount(1, len);
+                            queue.dropped.fetch_add(dropped + 1, Ordering::Relaxed);
+                            return Push::QueuedAfterDropping(dropped + 1);
+                        }
+                    }
+                }
+                self.frames.push_back((seq, frame));
+                queue.dropped.fetch_add(dropped, Ordering::Relaxed);
+                Push::QueuedAfterDropping(dropped)
+            }
+        }
     }
 }
 

@@ -479,3 +479,24 @@ fn a_producer_above_the_high_water_mark_is_told_when_to_go_on() {
     f.hub.node_writable(id);
     assert_eq!(f.next_node_event(), Event::Drained(id));
 }
+
+#[test]
+fn send_many_queues_all_in_order_or_none() {
+    let f = fixture(config());
+    let (id, mut peer) = f.connect(false);
+    let bad = Message {
+        data: Some("x"),
+        event: Some("two\nlines"),
+        ..Default::default()
+    };
+    let refused = f.hub.send_many(id, &[data("never"), bad, data("never")]);
+    assert!(matches!(
+        refused,
+        Err((1, native_sse_core::SseError::InvalidField { .. }))
+    ));
+    let messages = [data("one"), data("two\nlines"), data("")];
+    assert_eq!(f.hub.send_many(id, &messages).unwrap(), Delivery::Queued);
+    assert_eq!(f.hub.send(id, &data("after")).unwrap(), Delivery::Queued);
+    let expected = b"data: one\n\ndata: two\ndata: lines\n\ndata: \n\ndata: after\n\n";
+    assert_eq!(read_exactly(&mut peer, expected.len()), expected);
+}
