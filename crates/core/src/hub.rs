@@ -1,4 +1,6 @@
-//! The hub: client registry, channel logs, and the runtime that runs the writer tasks.
+//! The hub: the calls of its embedder (register, adopt, publish, send, close), the runtime
+//! that runs the writer tasks, and the dispatcher that wakes them (`registry` holds who reads
+//! what; `lifecycle` records departures).
 //!
 //! `broadcast` and `publish` encode once and append to one log (the broadcast log, or the
 //! channel's): O(1) on the publishing thread whatever the audience. Waking the subscribers'
@@ -25,28 +27,30 @@ use crate::error::SseError;
 use crate::events::HubEvents;
 use crate::feed::Cursor;
 use crate::frame::{encode_comment, opening_frame, Message};
+use crate::lifecycle::{write_client, FinishGuard};
 use crate::log::ChannelLog;
 use crate::node_sink::NodeSink;
 use crate::queue::{ClientQueue, Push};
+use crate::registry::{join, Registry};
 use crate::resume::{Epoch, IdOrigin, ResetReason, Resume};
 use crate::sequence::Sequence;
 use crate::socket::adopt_fd;
 use crate::socket_sink::SocketSink;
 use crate::stats::{Stats, StatsSnapshot};
 use crate::wakeup::{DATA, WRITABLE};
-use crate::writer::{Sink, WriterEnv};
+use crate::writer::Sink;
 
 pub struct Hub {
     inner: Arc<HubInner>,
     runtime: Option<Runtime>,
 }
 
-struct HubInner {
-    config: HubConfig,
+pub(crate) struct HubInner {
+    pub config: HubConfig,
     registry: RwLock<Registry>,
     /// The log `broadcast` appends to; every client reads it.
     broadcast_log: Arc<ChannelLog>,
-    sequence: Arc<Sequence>,
+    pub sequence: Arc<Sequence>,
     /// Stamped into the ids the hub makes.
     epoch: Epoch,
     /// Logs appended to since the dispatcher last ran, and its wakeup.
@@ -54,130 +58,8 @@ struct HubInner {
     dispatch: Notify,
     next_id: AtomicU64,
     closed: AtomicBool,
-    stats: Arc<Stats>,
-    events: Arc<dyn HubEvents>,
-}
-
-type ClientMap = HashMap<u64, Arc<ClientShared>>;
-
-#[derive(Default)]
-struct Registry {
-    clients: ClientMap,
-    channels: HashMap<Arc<str>, Channel>,
-    /// Channels whose history differs from the hub's, kept when the channel itself goes, so
-    /// it applies again when the channel comes back.
-    channel_history: HashMap<Arc<str>, History>,
-}
-
-/// A channel exists while it has subscribers, or always once created when it keeps history
-/// (resuming clients need it); its log goes with it.
-struct Channel {
-    log: Arc<ChannelLog>,
-    subscribers: ClientMap,
-}
-
-impl Registry {
-    fn channel(&mut self, name: &str, config: &HubConfig) -> &mut Channel {
-        let history = self.history_of(name, config);
-        self.channels
-            .entry(Arc::from(name))
-            .or_insert_with_key(|name| Channel {
-                log: Arc::new(ChannelLog::new(
-                    Some(name.clone()),
-                    config.max_queue_events,
-                    config.max_queue_bytes,
-                    history,
-                )),
-                subscribers: ClientMap::new(),
-            })
-    }
-
-    fn history_of(&self, name: &str, config: &HubConfig) -> History {
-        self.channel_history
-            .get(name)
-            .copied()
-            .unwrap_or(config.history)
-    }
-
-    /// Gives `name` its own history (None: the hub's again), applied to its log at once.
-    fn set_channel_history(&mut self, name: &str, history: Option<History>, config: &HubConfig) {
-        match history {
-            Some(history) => self.channel_history.insert(Arc::from(name), history),
-            None => self.channel_history.remove(name),
-        };
-        let history = self.history_of(name, config);
-        if let Some(channel) = self.channels.get(name) {
-            channel.log.set_history(history);
-            if channel.subscribers.is_empty() && !history.is_on() {
-                self.channels.remove(name);
-            }
-        } else if history.is_on() {
-            // Kept from now on, so a client that resumes later finds what it missed.
-            self.channel(name, config);
-        }
-    }
-
-    /// Adds `client` to `name`'s subscribers, creating the channel, with a cursor at the log's
-    /// head, or just past event `after` when the log holds everything since. False if it was
-    /// subscribed already.
-    fn subscribe(
-        &mut self,
-        client: &Arc<ClientShared>,
-        name: &str,
-        config: &HubConfig,
-        after: Option<u64>,
-    ) -> bool {
-        let channel = self.channel(name, config);
-        if channel.subscribers.contains_key(&client.id) {
-            return false;
-        }
-        let mut cursors = client.lock_cursors();
-        match cursors
-            .iter_mut()
-            .find(|c| Arc::ptr_eq(&c.log, &channel.log))
-        {
-            // Unsubscribed a moment ago and still sending what came before: it just goes on.
-            Some(lingering) => lingering.until = None,
-            None => cursors.push(Cursor::at(channel.log.clone(), join(&channel.log, after))),
-        }
-        drop(cursors);
-        channel.subscribers.insert(client.id, client.clone());
-        true
-    }
-
-    /// Removes `client` from `name`'s subscribers. Its cursor ends at `until` (the sequence
-    /// number now): what was published before is still sent, then the writer drops the
-    /// cursor. A channel left without subscribers goes; lingering cursors keep its log alive
-    /// until they are done. False if it was not subscribed.
-    fn unsubscribe(&mut self, client: &ClientShared, name: &str, until: u64) -> bool {
-        let Some(channel) = self.channels.get_mut(name) else {
-            return false;
-        };
-        if channel.subscribers.remove(&client.id).is_none() {
-            return false;
-        }
-        if let Some(cursor) = client
-            .lock_cursors()
-            .iter_mut()
-            .find(|c| Arc::ptr_eq(&c.log, &channel.log))
-        {
-            cursor.until = Some(until);
-        }
-        client.wakeup.notify(DATA);
-        if channel.subscribers.is_empty() && !channel.log.has_history() {
-            self.channels.remove(name);
-        }
-        true
-    }
-}
-
-/// A new cursor's offset: just past event `after` when the log keeps history that reaches it,
-/// else the head.
-fn join(log: &ChannelLog, after: Option<u64>) -> u64 {
-    match after {
-        Some(seq) if log.has_history() => log.join_after(seq).unwrap_or_else(|| log.join()),
-        _ => log.join(),
-    }
+    pub stats: Arc<Stats>,
+    pub events: Arc<dyn HubEvents>,
 }
 
 /// What became of a frame sent to one client.
@@ -723,7 +605,7 @@ impl HubInner {
         self.registry.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn write_registry(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+    pub(crate) fn write_registry(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
         self.registry.write().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -792,78 +674,6 @@ impl HubInner {
         if let Push::QueuedAfterDropping(n) = push {
             self.stats.add_dropped(n);
         }
-    }
-
-    fn close(&self, client: &ClientShared, reason: CloseReason) {
-        if client.advance(Phase::Pending, Phase::Done) {
-            self.finish(client.id, reason);
-        } else {
-            client.request_close(reason, self.sequence.committed());
-        }
-    }
-
-    fn finish(&self, id: u64, reason: CloseReason) {
-        let removed = {
-            let mut registry = self.write_registry();
-            let removed = registry.clients.remove(&id);
-            if let Some(client) = &removed {
-                let names: Vec<Arc<str>> = client
-                    .lock_cursors()
-                    .iter()
-                    .filter_map(|c| c.log.name.clone())
-                    .collect();
-                for name in names {
-                    registry.unsubscribe(client, &name, 0);
-                }
-            }
-            removed
-        };
-        if let Some(client) = removed {
-            // The broadcast cursor stops holding entries back (its writer has ended, or never
-            // started); the channels' cursors left with their subscriptions.
-            for cursor in client.lock_cursors().drain(..) {
-                cursor.log.leave(cursor.next);
-            }
-            client.mark_done();
-            self.stats.add_closed(reason);
-            self.events.closed(id, reason);
-        }
-    }
-}
-
-/// Reports the end of a writer task exactly once, including when the task panics or is
-/// dropped by a runtime shutdown before it could report.
-/// One client's writer task: runs the writer over `sink`, then reports the close. The guard
-/// comes first so that, should the writer panic, it is dropped last (parameters drop in
-/// reverse order), after the sink released its socket.
-async fn write_client<S: Sink>(mut guard: FinishGuard, mut sink: S, client: Arc<ClientShared>) {
-    let hub = guard.hub.clone();
-    let env = WriterEnv {
-        config: &hub.config,
-        stats: &hub.stats,
-        sequence: &hub.sequence,
-        events: hub.events.as_ref(),
-    };
-    guard.reason = Some(crate::writer::run(&mut sink, &client, env).await);
-    // The sink (and a socket's descriptor) goes before the close is reported, so an
-    // embedder counting descriptors after `closed` sees it released.
-    drop(sink);
-}
-
-struct FinishGuard {
-    hub: Arc<HubInner>,
-    id: u64,
-    reason: Option<CloseReason>,
-}
-
-impl Drop for FinishGuard {
-    fn drop(&mut self) {
-        let reason = self.reason.unwrap_or(if std::thread::panicking() {
-            CloseReason::Error
-        } else {
-            CloseReason::Server
-        });
-        self.hub.finish(self.id, reason);
     }
 }
 

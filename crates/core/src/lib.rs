@@ -6,7 +6,9 @@
 //! - [`queue`]: each client's bounded mailbox, with an overflow policy.
 //! - `feed`: what a writer sends next, its logs and mailbox merged in call order.
 //! - `writer`: one client's writer task over its transport's sink (`socket_sink`, `node_sink`).
-//! - [`hub`]: registry, channels, socket adoption and the tokio runtime running writer tasks.
+//! - [`hub`]: the hub's calls: registering, adopting sockets, publishing, sending, closing.
+//! - `registry`: clients, channels with their logs and subscribers, per-channel history.
+//! - `lifecycle`: close requests, and recording a client's departure exactly once.
 
 mod batch;
 mod client;
@@ -17,10 +19,12 @@ pub mod events;
 mod feed;
 pub mod frame;
 pub mod hub;
+mod lifecycle;
 mod log;
 mod node_sink;
 mod peer_progress;
 pub mod queue;
+mod registry;
 pub mod resume;
 mod sequence;
 mod socket;

@@ -1,0 +1,138 @@
+//! Who is connected and who reads what: the clients, the channels with their logs and
+//! subscribers, and per-channel history settings.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::client::ClientShared;
+use crate::config::{History, HubConfig};
+use crate::feed::Cursor;
+use crate::log::ChannelLog;
+use crate::wakeup::DATA;
+
+pub(crate) type ClientMap = HashMap<u64, Arc<ClientShared>>;
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub clients: ClientMap,
+    pub channels: HashMap<Arc<str>, Channel>,
+    /// Channels whose history differs from the hub's, kept when the channel itself goes, so
+    /// it applies again when the channel comes back.
+    channel_history: HashMap<Arc<str>, History>,
+}
+
+/// A channel exists while it has subscribers, or always once created when it keeps history
+/// (resuming clients need it); its log goes with it.
+pub(crate) struct Channel {
+    pub log: Arc<ChannelLog>,
+    pub subscribers: ClientMap,
+}
+
+impl Registry {
+    pub fn channel(&mut self, name: &str, config: &HubConfig) -> &mut Channel {
+        let history = self.history_of(name, config);
+        self.channels
+            .entry(Arc::from(name))
+            .or_insert_with_key(|name| Channel {
+                log: Arc::new(ChannelLog::new(
+                    Some(name.clone()),
+                    config.max_queue_events,
+                    config.max_queue_bytes,
+                    history,
+                )),
+                subscribers: ClientMap::new(),
+            })
+    }
+
+    pub fn history_of(&self, name: &str, config: &HubConfig) -> History {
+        self.channel_history
+            .get(name)
+            .copied()
+            .unwrap_or(config.history)
+    }
+
+    /// Gives `name` its own history (None: the hub's again), applied to its log at once.
+    pub fn set_channel_history(
+        &mut self,
+        name: &str,
+        history: Option<History>,
+        config: &HubConfig,
+    ) {
+        match history {
+            Some(history) => self.channel_history.insert(Arc::from(name), history),
+            None => self.channel_history.remove(name),
+        };
+        let history = self.history_of(name, config);
+        if let Some(channel) = self.channels.get(name) {
+            channel.log.set_history(history);
+            if channel.subscribers.is_empty() && !history.is_on() {
+                self.channels.remove(name);
+            }
+        } else if history.is_on() {
+            // Kept from now on, so a client that resumes later finds what it missed.
+            self.channel(name, config);
+        }
+    }
+
+    /// Adds `client` to `name`'s subscribers, creating the channel, with a cursor at the log's
+    /// head, or just past event `after` when the log holds everything since. False if it was
+    /// subscribed already.
+    pub fn subscribe(
+        &mut self,
+        client: &Arc<ClientShared>,
+        name: &str,
+        config: &HubConfig,
+        after: Option<u64>,
+    ) -> bool {
+        let channel = self.channel(name, config);
+        if channel.subscribers.contains_key(&client.id) {
+            return false;
+        }
+        let mut cursors = client.lock_cursors();
+        match cursors
+            .iter_mut()
+            .find(|c| Arc::ptr_eq(&c.log, &channel.log))
+        {
+            // Unsubscribed a moment ago and still sending what came before: it just goes on.
+            Some(lingering) => lingering.until = None,
+            None => cursors.push(Cursor::at(channel.log.clone(), join(&channel.log, after))),
+        }
+        drop(cursors);
+        channel.subscribers.insert(client.id, client.clone());
+        true
+    }
+
+    /// Removes `client` from `name`'s subscribers. Its cursor ends at `until` (the sequence
+    /// number now): what was published before is still sent, then the writer drops the
+    /// cursor. A channel left without subscribers goes; lingering cursors keep its log alive
+    /// until they are done. False if it was not subscribed.
+    pub fn unsubscribe(&mut self, client: &ClientShared, name: &str, until: u64) -> bool {
+        let Some(channel) = self.channels.get_mut(name) else {
+            return false;
+        };
+        if channel.subscribers.remove(&client.id).is_none() {
+            return false;
+        }
+        if let Some(cursor) = client
+            .lock_cursors()
+            .iter_mut()
+            .find(|c| Arc::ptr_eq(&c.log, &channel.log))
+        {
+            cursor.until = Some(until);
+        }
+        client.wakeup.notify(DATA);
+        if channel.subscribers.is_empty() && !channel.log.has_history() {
+            self.channels.remove(name);
+        }
+        true
+    }
+}
+
+/// A new cursor's offset: just past event `after` when the log keeps history that reaches it,
+/// else the head.
+pub(crate) fn join(log: &ChannelLog, after: Option<u64>) -> u64 {
+    match after {
+        Some(seq) if log.has_history() => log.join_after(seq).unwrap_or_else(|| log.join()),
+        _ => log.join(),
+    }
+}
