@@ -46,8 +46,8 @@ export declare class NativeHub {
   subscribe(id: number, channel: string): boolean
   /** Ends client `id`'s subscription to `channel`; false if it was not subscribed. */
   unsubscribe(id: number, channel: string): boolean
-  /** Gives `channel` its own history, same fields as the hub's (0 events: off). */
-  setChannelHistory(channel: string, maxEvents: number, maxBytes: number, maxAgeMs: number): void
+  /** Gives `channel` its own history, same fields as the hub's (absent: off). */
+  setChannelHistory(channel: string, maxEvents?: number | undefined | null, maxBytes?: number | undefined | null, maxAgeMs?: number | undefined | null): void
   /** Subscribers of `channel`. */
   channelSize(channel: string): number
   /**
@@ -100,11 +100,11 @@ export interface NativeHubOptions {
   /** `'disconnect'` or `'drop-oldest'`. */
   overflow: string
   highWaterMark: number
-  /** History per log; 0 events or 0 bytes turns it off. */
-  historyMaxEvents: number
-  historyMaxBytes: number
+  /** History per log; absent: off. */
+  historyMaxEvents?: number
+  historyMaxBytes?: number
   /** 0: no age bound. */
-  historyMaxAgeMs: number
+  historyMaxAgeMs?: number
   resetEvent: string
   workerThreads: number
 }

@@ -53,13 +53,13 @@ function plainObject (value, what) {
   return value
 }
 
-function integer (value, name, min, max) {
+/**
+ * Checks the type only: each option's range is defined once, in the core (src/lib.rs), which
+ * refuses a value out of range with ERR_SSE_INVALID_OPTION (a RangeError).
+ */
+function number (value, name) {
   if (typeof value !== 'number') {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${name} must be a number, got ${describe(value)}`)
-  }
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION',
-      `${name} must be a whole number from ${min} to ${max}, got ${value}`)
   }
   return value
 }
@@ -88,13 +88,13 @@ function hubOptions (options) {
       `overflow must be 'disconnect' or 'drop-oldest', got ${describe(merged.overflow)}`)
   }
   return {
-    heartbeatMs: integer(merged.heartbeatMs, 'heartbeatMs', 1, 2_147_483_647),
-    writeTimeoutMs: integer(merged.writeTimeoutMs, 'writeTimeoutMs', 1, 2_147_483_647),
-    maxQueueEvents: integer(merged.maxQueueEvents, 'maxQueueEvents', 1, 1e7),
-    maxQueueBytes: integer(merged.maxQueueBytes, 'maxQueueBytes', 64, 1e12),
-    maxEventBytes: integer(merged.maxEventBytes, 'maxEventBytes', 64, 1e12),
+    heartbeatMs: number(merged.heartbeatMs, 'heartbeatMs'),
+    writeTimeoutMs: number(merged.writeTimeoutMs, 'writeTimeoutMs'),
+    maxQueueEvents: number(merged.maxQueueEvents, 'maxQueueEvents'),
+    maxQueueBytes: number(merged.maxQueueBytes, 'maxQueueBytes'),
+    maxEventBytes: number(merged.maxEventBytes, 'maxEventBytes'),
     overflow: merged.overflow,
-    highWaterMark: integer(merged.highWaterMark, 'highWaterMark', 0, 1e12),
+    highWaterMark: number(merged.highWaterMark, 'highWaterMark'),
     ...historyOptions(merged.history),
     resetEvent: eventName(merged.resetEvent, 'resetEvent'),
     lastEventIdQuery: merged.lastEventIdQuery === undefined
@@ -102,22 +102,22 @@ function hubOptions (options) {
       : nonEmptyString(merged.lastEventIdQuery, 'lastEventIdQuery'),
     workerThreads: merged.workerThreads === undefined
       ? RUST_DEFAULTS.workerThreads
-      : integer(merged.workerThreads, 'workerThreads', 1, 64),
+      : number(merged.workerThreads, 'workerThreads'),
     retryMs: retryValue(merged.retryMs, 'retryMs')
   }
 }
 
-/** `history` as the native options' flat fields; off when undefined or false. */
+/** `history` as the native options' flat fields; all undefined (off) when undefined or false. */
 function historyOptions (history) {
-  if (history === undefined || history === false) return { historyMaxEvents: 0, historyMaxBytes: 0, historyMaxAgeMs: 0 }
+  if (history === undefined || history === false) return { historyMaxEvents: undefined, historyMaxBytes: undefined, historyMaxAgeMs: undefined }
   const given = history === true ? {} : plainObject(history, 'history')
   rejectUnknownKeys(given, HISTORY_KEYS, 'history option')
   const merged = { ...HISTORY_DEFAULTS }
   for (const key in given) if (given[key] !== undefined) merged[key] = given[key]
   return {
-    historyMaxEvents: integer(merged.maxEvents, 'history.maxEvents', 1, 1e9),
-    historyMaxBytes: integer(merged.maxBytes, 'history.maxBytes', 1, 1e12),
-    historyMaxAgeMs: integer(merged.maxAgeMs, 'history.maxAgeMs', 0, 2_147_483_647)
+    historyMaxEvents: number(merged.maxEvents, 'history.maxEvents'),
+    historyMaxBytes: number(merged.maxBytes, 'history.maxBytes'),
+    historyMaxAgeMs: number(merged.maxAgeMs, 'history.maxAgeMs')
   }
 }
 

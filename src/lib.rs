@@ -36,11 +36,11 @@ pub struct NativeHubOptions {
     /// `'disconnect'` or `'drop-oldest'`.
     pub overflow: String,
     pub high_water_mark: f64,
-    /// History per log; 0 events or 0 bytes turns it off.
-    pub history_max_events: f64,
-    pub history_max_bytes: f64,
+    /// History per log; absent: off.
+    pub history_max_events: Option<f64>,
+    pub history_max_bytes: Option<f64>,
     /// 0: no age bound.
-    pub history_max_age_ms: f64,
+    pub history_max_age_ms: Option<f64>,
     pub reset_event: String,
     pub worker_threads: f64,
 }
@@ -122,12 +122,25 @@ fn millis(name: &str, value: f64) -> Result<Duration, Code> {
     )?))
 }
 
-/// History bounds; 0 events or 0 bytes turns it off, 0 ms means no age bound.
-fn history(max_events: f64, max_bytes: f64, max_age_ms: f64) -> Result<History, Code> {
-    let max_age_ms = whole_number("history.maxAgeMs", max_age_ms, 0.0, 2_147_483_647.0)?;
+/// History bounds (the defaults of `history: true` are JS's); absent events: off. 0 ms
+/// means no age bound.
+fn history(
+    max_events: Option<f64>,
+    max_bytes: Option<f64>,
+    max_age_ms: Option<f64>,
+) -> Result<History, Code> {
+    let Some(max_events) = max_events else {
+        return Ok(History::default());
+    };
+    let max_age_ms = whole_number(
+        "history.maxAgeMs",
+        max_age_ms.unwrap_or(0.0),
+        0.0,
+        2_147_483_647.0,
+    )?;
     Ok(History {
-        max_events: whole_number("history.maxEvents", max_events, 0.0, 1e9)? as usize,
-        max_bytes: whole_number("history.maxBytes", max_bytes, 0.0, 1e12)? as usize,
+        max_events: whole_number("history.maxEvents", max_events, 1.0, 1e9)? as usize,
+        max_bytes: whole_number("history.maxBytes", max_bytes.unwrap_or(0.0), 1.0, 1e12)? as usize,
         max_age: (max_age_ms > 0).then(|| Duration::from_millis(max_age_ms)),
     })
 }
@@ -383,14 +396,14 @@ impl NativeHub {
         Ok(hub.unsubscribe(client_id(id)?, &channel))
     }
 
-    /// Gives `channel` its own history, same fields as the hub's (0 events: off).
+    /// Gives `channel` its own history, same fields as the hub's (absent: off).
     #[napi(catch_unwind)]
     pub fn set_channel_history(
         &self,
         channel: String,
-        max_events: f64,
-        max_bytes: f64,
-        max_age_ms: f64,
+        max_events: Option<f64>,
+        max_bytes: Option<f64>,
+        max_age_ms: Option<f64>,
     ) -> Result<(), Code> {
         let hub = self.hub()?;
         let own = history(max_events, max_bytes, max_age_ms)?;
@@ -606,12 +619,10 @@ pub fn hub_defaults() -> NativeHubOptions {
         }
         .to_string(),
         high_water_mark: config.high_water_bytes as f64,
-        history_max_events: config.history.max_events as f64,
-        history_max_bytes: config.history.max_bytes as f64,
-        history_max_age_ms: config
-            .history
-            .max_age
-            .map_or(0.0, |age| age.as_millis() as f64),
+        // Off by default.
+        history_max_events: None,
+        history_max_bytes: None,
+        history_max_age_ms: None,
         reset_event: config.reset_event.clone(),
         worker_threads: config.worker_threads as f64,
     }
