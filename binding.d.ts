@@ -152,8 +152,12 @@ export interface NativeRegistration {
   resetReason?: string
 }
 
-/** Node-transport batches taken from the outbox: `chunks[i]` goes to client `ids[i]`. */
+/**
+ * Node-transport batches taken from the outbox: `chunks[which[i]]` goes to client `ids[i]`.
+ * A frame broadcast to many clients is one Buffer, written to each of them.
+ */
 export interface NodeWrites {
-  ids: Array<number>
+  ids: Float64Array
   chunks: Array<Buffer>
+  which: Uint32Array
 }

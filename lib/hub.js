@@ -317,11 +317,11 @@ class Hub {
 
   /** Writes every waiting Node-transport batch; the accepted ones are acknowledged at once. */
   #flushWrites () {
-    const { ids, chunks } = this.#native.takeWrites()
+    const { ids, chunks, which } = this.#native.takeWrites()
     const accepted = []
     for (let i = 0; i < ids.length; i++) {
       const sink = this.#sinks.get(ids[i])
-      if (sink !== undefined && sink.write(chunks[i])) accepted.push(ids[i])
+      if (sink !== undefined && sink.write(chunks[which[i]])) accepted.push(ids[i])
     }
     if (accepted.length > 0) this.#native.nodeWritableMany(accepted)
   }

@@ -11,6 +11,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use bytes::Bytes;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{
     ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
@@ -39,7 +40,7 @@ pub struct Outbox {
 #[derive(Default)]
 struct OutboxState {
     ids: Vec<f64>,
-    chunks: Vec<Vec<u8>>,
+    chunks: Vec<Bytes>,
     /// A flush call is queued and has not taken the outbox yet.
     flush_queued: bool,
 }
@@ -50,7 +51,7 @@ impl Outbox {
     }
 
     /// Everything written since the last take; the next write queues a new flush.
-    pub fn take(&self) -> (Vec<f64>, Vec<Vec<u8>>) {
+    pub fn take(&self) -> (Vec<f64>, Vec<Bytes>) {
         let mut state = self.lock();
         state.flush_queued = false;
         (
@@ -98,7 +99,7 @@ impl HubEvents for JsEvents {
         self.send(HubEvent::Closed(id, reason));
     }
 
-    fn write(&self, id: u64, bytes: Vec<u8>) {
+    fn write(&self, id: u64, bytes: Bytes) {
         let mut state = self.outbox.lock();
         state.ids.push(id as f64);
         state.chunks.push(bytes);

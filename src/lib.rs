@@ -7,6 +7,7 @@
 
 #![deny(clippy::all)]
 
+use std::collections::HashMap;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
@@ -96,11 +97,13 @@ pub struct NativeHub {
     outbox: std::sync::Arc<Outbox>,
 }
 
-/// Node-transport batches taken from the outbox: `chunks[i]` goes to client `ids[i]`.
+/// Node-transport batches taken from the outbox: `chunks[which[i]]` goes to client `ids[i]`.
+/// A frame broadcast to many clients is one Buffer, written to each of them.
 #[napi(object)]
 pub struct NodeWrites {
-    pub ids: Vec<f64>,
+    pub ids: Float64Array,
     pub chunks: Vec<Buffer>,
+    pub which: Uint32Array,
 }
 
 fn whole_number(name: &str, value: f64, min: f64, max: f64) -> Result<u64, Code> {
@@ -287,9 +290,23 @@ impl NativeHub {
     #[napi(catch_unwind)]
     pub fn take_writes(&self) -> NodeWrites {
         let (ids, chunks) = self.outbox.take();
+        let mut distinct: Vec<Buffer> = Vec::new();
+        let mut seen: HashMap<(usize, usize), u32> = HashMap::new();
+        let which: Vec<u32> = chunks
+            .iter()
+            .map(|chunk| {
+                *seen
+                    .entry((chunk.as_ptr() as usize, chunk.len()))
+                    .or_insert_with(|| {
+                        distinct.push(Buffer::from(chunk.to_vec()));
+                        distinct.len() as u32 - 1
+                    })
+            })
+            .collect();
         NodeWrites {
-            ids,
-            chunks: chunks.into_iter().map(Buffer::from).collect(),
+            ids: Float64Array::new(ids),
+            chunks: distinct,
+            which: Uint32Array::new(which),
         }
     }
 

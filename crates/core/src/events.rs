@@ -2,6 +2,8 @@
 //! one queue to the JS thread, so a client's last `write` always precedes its `end` or
 //! `destroy`, which always precedes its `closed`.
 
+use bytes::Bytes;
+
 use crate::close::CloseReason;
 
 pub trait HubEvents: Send + Sync + 'static {
@@ -9,7 +11,7 @@ pub trait HubEvents: Send + Sync + 'static {
     fn closed(&self, id: u64, reason: CloseReason);
     /// Node transport: write these bytes to the client's response, then call
     /// [`crate::Hub::node_writable`] once the response accepts more (at once, or on `'drain'`).
-    fn write(&self, id: u64, bytes: Vec<u8>);
+    fn write(&self, id: u64, bytes: Bytes);
     /// Node transport: end the response; everything queued was passed to `write` before.
     fn end(&self, id: u64);
     /// Node transport: destroy the response now (the client is being cut: slow, timeout).

@@ -10,6 +10,7 @@ use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use tokio::time::Duration;
 
 use crate::batch::{Batch, Progress};
@@ -60,7 +61,12 @@ impl Sink for NodeSink {
     fn write(&mut self, batch: &mut Batch, stats: &Stats) -> io::Result<Progress> {
         match self.batch {
             InFlight::None => {
-                let bytes = batch.frames().concat();
+                // A batch of one frame (a broadcast to a client that keeps up) is the log's own
+                // frame, shared: the embedder can tell identical writes apart by address.
+                let bytes = match batch.frames() {
+                    [one] => one.clone(),
+                    frames => Bytes::from(frames.concat()),
+                };
                 // Counted here, before JS sees the bytes, so its view of the counters never
                 // runs ahead; hence `Blocked` reports none.
                 stats.add_written(bytes.len());

@@ -27,8 +27,12 @@ impl HubEvents for Recorder {
     fn closed(&self, id: u64, reason: CloseReason) {
         let _ = self.closes.lock().unwrap().send((id, reason));
     }
-    fn write(&self, id: u64, bytes: Vec<u8>) {
-        let _ = self.node.lock().unwrap().send(Event::Write(id, bytes));
+    fn write(&self, id: u64, bytes: bytes::Bytes) {
+        let _ = self
+            .node
+            .lock()
+            .unwrap()
+            .send(Event::Write(id, bytes.to_vec()));
     }
     fn end(&self, id: u64) {
         let _ = self.node.lock().unwrap().send(Event::End(id));

@@ -41,7 +41,7 @@ struct Quiet;
 
 impl HubEvents for Quiet {
     fn closed(&self, _: u64, _: CloseReason) {}
-    fn write(&self, _: u64, _: Vec<u8>) {}
+    fn write(&self, _: u64, _: bytes::Bytes) {}
     fn end(&self, _: u64) {}
     fn destroy(&self, _: u64) {}
     fn drained(&self, _: u64) {}
