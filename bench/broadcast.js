@@ -14,7 +14,6 @@
 // with a client closed during it, fails the benchmark.
 
 const http = require('node:http')
-const os = require('node:os')
 const path = require('node:path')
 const v8 = require('node:v8')
 const { fork } = require('node:child_process')

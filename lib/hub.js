@@ -30,16 +30,6 @@ function isString (value) {
   return typeof value === 'string'
 }
 
-/** messageArgs of one stream item, its index named in the error. */
-function itemArgs (item, index) {
-  try {
-    return messageArgs(messageOf(item))
-  } catch (error) {
-    error.message = `item ${index}: ${error.message}`
-    throw error
-  }
-}
-
 /** One channel of a hub, by name. Holds nothing but the name: cheap to make, any number. */
 class Channel {
   #hub
@@ -249,7 +239,7 @@ class Hub {
         data[i] = item
         continue
       }
-      const [itemData, event, eventId, retry] = itemArgs(item, i)
+      const [itemData, event, eventId, retry] = messageArgs(messageOf(item))
       data[i] = itemData
       if (event !== undefined) (events ??= new Array(items.length))[i] = event
       if (eventId !== undefined) (ids ??= new Array(items.length))[i] = eventId

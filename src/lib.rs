@@ -7,6 +7,7 @@
 
 #![deny(clippy::all)]
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::os::fd::RawFd;
 use std::time::Duration;
@@ -233,20 +234,24 @@ impl MessageArgs {
         f: impl FnOnce(&Message<'_>) -> std::result::Result<T, SseError>,
     ) -> Result<T, Code> {
         let data = data_text(&self.data);
-        let message = Message {
+        f(&self.message(&data)?).map_err(sse_error)
+    }
+
+    /// The message, its data already as text (`data_text` of `self.data`).
+    fn message<'a>(&'a self, data: &'a Option<Cow<'a, str>>) -> Result<Message<'a>, Code> {
+        Ok(Message {
             data: data.as_deref(),
             event: self.event.as_deref(),
             id: self.id.as_deref(),
             retry: retry_value(self.retry)?,
-        };
-        f(&message).map_err(sse_error)
+        })
     }
 }
 
 /// The body of `data` as text (see `native_sse_core::text`).
-fn data_text(data: &Option<Either<String, Buffer>>) -> Option<std::borrow::Cow<'_, str>> {
+fn data_text(data: &Option<Either<String, Buffer>>) -> Option<Cow<'_, str>> {
     data.as_ref().map(|d| match d {
-        Either::A(text) => std::borrow::Cow::Borrowed(text.as_str()),
+        Either::A(text) => Cow::Borrowed(text.as_str()),
         Either::B(buffer) => native_sse_core::text::text_of_bytes(buffer),
     })
 }
@@ -467,31 +472,24 @@ impl NativeHub {
     ) -> Result<u32, Code> {
         let hub = self.hub()?;
         let id = client_id(id)?;
-        let field = |values: &Option<Vec<Option<String>>>, i: usize| -> Option<String> {
-            values.as_ref().and_then(|v| v.get(i).cloned().flatten())
-        };
+        let mut events = event.unwrap_or_default().into_iter();
+        let mut event_ids = event_id.unwrap_or_default().into_iter();
+        let mut retries = retry.unwrap_or_default().into_iter();
         let args: Vec<MessageArgs> = data
             .into_iter()
-            .enumerate()
-            .map(|(i, data)| {
-                let retry = retry.as_ref().and_then(|v| v.get(i).copied().flatten());
-                MessageArgs::new(data, field(&event, i), field(&event_id, i), retry)
+            .map(|data| {
+                let event = events.next().flatten();
+                let event_id = event_ids.next().flatten();
+                MessageArgs::new(data, event, event_id, retries.next().flatten())
             })
             .collect();
         let texts: Vec<_> = args.iter().map(|a| data_text(&a.data)).collect();
-        let mut messages = Vec::with_capacity(args.len());
-        for (i, (args, data)) in args.iter().zip(&texts).enumerate() {
-            let retry = retry_value(args.retry).map_err(|e| at_index(i, e))?;
-            messages.push(Message {
-                data: data.as_deref(),
-                event: args.event.as_deref(),
-                id: args.id.as_deref(),
-                retry,
-            });
-        }
-        hub.send_many(id, &messages)
-            .map(delivery)
-            .map_err(|(i, error)| at_index(i, sse_error(error)))
+        let messages = args
+            .iter()
+            .zip(&texts)
+            .map(|(args, text)| args.message(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        send_many(hub, id, &messages)
     }
 
     /// Queues one event per string for client `id`, the strings joined into `joined` with
@@ -512,9 +510,7 @@ impl NativeHub {
                 ..Default::default()
             })
             .collect();
-        hub.send_many(id, &messages)
-            .map(delivery)
-            .map_err(|(i, error)| at_index(i, sse_error(error)))
+        send_many(hub, id, &messages)
     }
 
     #[napi(catch_unwind)]
@@ -609,10 +605,12 @@ fn delivery(delivery: Delivery) -> u32 {
     }
 }
 
-/// An error about item `index` of a many-item call, with the item named in its message.
-fn at_index(index: usize, error: napi::Error<Code>) -> napi::Error<Code> {
-    let code = error.status;
-    napi::Error::new(code, format!("item {index}: {}", error.reason))
+/// `Hub::send_many` as the binding's calls return it. Which item was refused is not told:
+/// JS then sends the items one by one, so the caller gets the error `send` gives for it.
+fn send_many(hub: &Hub, id: u64, messages: &[Message<'_>]) -> Result<u32, Code> {
+    hub.send_many(id, messages)
+        .map(delivery)
+        .map_err(|(_, error)| sse_error(error))
 }
 
 fn sse_error(error: SseError) -> napi::Error<Code> {

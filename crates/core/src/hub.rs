@@ -267,7 +267,7 @@ impl Hub {
     /// Queues one message for one client.
     pub fn send(&self, id: u64, message: &Message<'_>) -> Result<Delivery, SseError> {
         let frame = self.encode(message)?;
-        Ok(self.send_frame(id, frame))
+        Ok(self.send_frames(id, std::iter::once(frame)))
     }
 
     /// Queues several messages for one client, in order, as one call (a producer streaming
@@ -288,12 +288,6 @@ impl Hub {
                 .map_err(|error| (index, error))?;
             ends.push(buffer.len());
         }
-        if self.inner.closed.load(Ordering::Acquire) {
-            return Ok(Delivery::Gone);
-        }
-        let Some(client) = self.inner.client(id) else {
-            return Ok(Delivery::Gone);
-        };
         let mut buffer = buffer.freeze();
         let mut start = 0;
         let frames = ends.into_iter().map(|end| {
@@ -301,12 +295,12 @@ impl Hub {
             start = end;
             frame
         });
-        Ok(self.inner.deliver_many(&client, frames))
+        Ok(self.send_frames(id, frames))
     }
 
     pub fn comment(&self, id: u64, text: &str) -> Result<Delivery, SseError> {
         let frame = self.encode_comment(text)?;
-        Ok(self.send_frame(id, frame))
+        Ok(self.send_frames(id, std::iter::once(frame)))
     }
 
     /// Encodes once and queues the same frame for every client. Returns how many clients it
@@ -497,12 +491,12 @@ impl Hub {
         Ok(())
     }
 
-    fn send_frame(&self, id: u64, frame: Bytes) -> Delivery {
+    fn send_frames(&self, id: u64, frames: impl Iterator<Item = Bytes>) -> Delivery {
         if self.inner.closed.load(Ordering::Acquire) {
             return Delivery::Gone;
         }
         match self.inner.client(id) {
-            Some(client) => self.inner.deliver(&client, frame),
+            Some(client) => self.inner.deliver(&client, frames),
             None => Delivery::Gone,
         }
     }
@@ -617,35 +611,11 @@ impl HubInner {
         self.read_registry().clients.get(&id).cloned()
     }
 
-    /// Queues for one client. A client asked to close takes nothing more: its writer may
-    /// already have drained and ended the stream, so a later frame could never be written.
-    fn deliver(&self, client: &ClientShared, frame: Bytes) -> Delivery {
-        if client.close_requested().is_some() {
-            return Delivery::Gone;
-        }
-        let seq = self.sequence.take();
-        let push = client.queue.push(seq, frame);
-        self.sequence.commit(seq);
-        match push {
-            Push::Overflow => {
-                self.close(client, CloseReason::Slow);
-                Delivery::Gone
-            }
-            push => {
-                self.count_drops(push);
-                client.wakeup.notify(DATA);
-                if push == Push::QueuedAboveHighWater {
-                    Delivery::AboveHighWater
-                } else {
-                    Delivery::Queued
-                }
-            }
-        }
-    }
-
-    /// `deliver` for frames of one call: one wakeup for the lot. Stops at an overflow (the
-    /// client is cut, so the rest could never be sent).
-    fn deliver_many(&self, client: &ClientShared, frames: impl Iterator<Item = Bytes>) -> Delivery {
+    /// Queues the frames of one call for one client, under one mailbox lock, with one wakeup
+    /// for the lot. A client asked to close takes nothing more: its writer may already have
+    /// drained and ended the stream, so a later frame could never be written. Stops at an
+    /// overflow (the client is cut, so the rest could never be sent).
+    fn deliver(&self, client: &ClientShared, frames: impl Iterator<Item = Bytes>) -> Delivery {
         if client.close_requested().is_some() {
             return Delivery::Gone;
         }
