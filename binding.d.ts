@@ -48,6 +48,8 @@ export declare class NativeHub {
   unsubscribe(id: number, channel: string): boolean
   /** Gives `channel` its own history, same fields as the hub's (absent: off). */
   setChannelHistory(channel: string, maxEvents?: number | undefined | null, maxBytes?: number | undefined | null, maxAgeMs?: number | undefined | null): void
+  /** Caps `channel`'s subscribers from now on (absent: no cap). */
+  setChannelCap(channel: string, maxClients?: number | undefined | null): void
   /** Subscribers of `channel`. */
   channelSize(channel: string): number
   /**
@@ -75,9 +77,17 @@ export declare class NativeHub {
   closeClient(id: number, reason: string): boolean
   /** Closes every client (draining their queues) and refuses new ones. */
   closeAll(): void
+  /**
+   * Starts a staged close (see `native_sse_core::shutdown`): refuses new clients now, and
+   * closes each client at its turn within `spreadMs`, after a `retry:` drawn from
+   * `retryMs ..= retryMs + retryJitterMs` and the farewell event when one is given.
+   */
+  closeStaged(drainMs: number, spreadMs: number, retryMs: number, retryJitterMs: number, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): void
   /** Stops the runtime. Writer tasks get up to `graceMs` to finish; the rest are cut. */
   shutdown(graceMs: number): void
   get size(): number
+  /** Counters and gauges, O(channels). After shutdown the counters remain, the gauges are 0. */
+  metrics(perChannel: boolean): NativeMetrics
   stats(): NativeHubStats
 }
 
@@ -86,6 +96,15 @@ export declare class NativeHub {
  * of the JS options. `workerThreads` depends on the machine.
  */
 export declare function hubDefaults(): NativeHubOptions
+
+export interface NativeChannelMetrics {
+  name: string
+  subscribers: number
+  lagEvents: number
+  lagBytes: number
+  heldEvents: number
+  heldBytes: number
+}
 
 /** Why this process cannot hand sockets to the native transport, or null when it can. */
 export declare function nativeHandoffUnavailableReason(): string | null
@@ -107,6 +126,8 @@ export interface NativeHubOptions {
   historyMaxAgeMs?: number
   resetEvent: string
   workerThreads: number
+  /** Absent: no cap. */
+  maxClients?: number
 }
 
 /** Counters and queue levels of a hub (`hub.stats()`). */
@@ -143,9 +164,53 @@ export interface NativeHubStats {
   heldBytes: number
 }
 
-/** A registered client: its id, and what its `Last-Event-ID` resumed to. */
+/**
+ * `hub.metrics()` as the binding returns it; see `native_sse_core::Metrics`. Counters are
+ * whole numbers below 2^53 in any realistic lifetime.
+ */
+export interface NativeMetrics {
+  connectionsNative: number
+  connectionsNode: number
+  connectionsPending: number
+  connectionsOpened: number
+  closedClient: number
+  closedError: number
+  closedTimeout: number
+  closedSlow: number
+  closedServer: number
+  refusedHubFull: number
+  refusedChannelFull: number
+  refusedClosing: number
+  subscriptionsRefused: number
+  publishedBroadcast: number
+  publishedChannel: number
+  publishedClient: number
+  delivered: number
+  bytesWritten: number
+  heartbeats: number
+  eventsDropped: number
+  lagEvents: number
+  lagBytes: number
+  lagMaxEvents: number
+  lagMaxBytes: number
+  resumesReplayed: number
+  resetsUnknown: number
+  resetsForeign: number
+  resetsExpired: number
+  heldEvents: number
+  heldBytes: number
+  channels: number
+  workerThreads: number
+  /** With `perChannel`: one entry per channel, by name. */
+  perChannel?: Array<NativeChannelMetrics>
+}
+
+/** A registered client: its id, and what its `Last-Event-ID` resumed to; or why it was refused. */
 export interface NativeRegistration {
+  /** 0 when refused. */
   id: number
+  /** `'hub-full'`, `'channel-full'` or `'closing'` when the client was not registered. */
+  refused?: string
   /** `'none'`, `'replayed'` or `'reset'`. */
   resume: string
   /** With `'reset'`: `'unknown'`, `'foreign'` or `'expired'`. */

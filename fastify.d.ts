@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify'
-import type { AttachOptions, Client, Hub, HubOptions } from './index'
+import type { AttachOptions, Client, CloseOptions, Hub, HubOptions } from './index'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -8,9 +8,10 @@ declare module 'fastify' {
   }
   interface FastifyReply {
     /**
-     * Attaches the response to the hub as an event stream, then hijacks the reply. When attach
-     * throws, nothing was written and the error carries `statusCode` (503 for a closed hub, with
-     * `Retry-After`; 500 otherwise), so Fastify's error handling answers the request.
+     * Attaches the response to the hub as an event stream, then hijacks the reply. A refused
+     * client (hub or channel full, hub closing) was answered `503` with `Retry-After`: test
+     * `client.refused`. When attach throws, nothing was written and the error carries
+     * `statusCode` (500), so Fastify's error handling answers the request.
      */
     sse(options?: AttachOptions): Client
   }
@@ -25,8 +26,11 @@ type FastifyNativeSse = FastifyPluginAsync<nativeSse.NativeSseOptions>
 declare function nativeSse(...params: Parameters<FastifyNativeSse>): ReturnType<FastifyNativeSse>
 
 declare namespace nativeSse {
-  /** Plugin options are the hub options of `createHub()`. */
-  export type NativeSseOptions = HubOptions
+  /**
+   * The hub options of `createHub()`, and `close`: the options of the staged
+   * `hub.close(options)` that `fastify.close()` runs (default: the plain close).
+   */
+  export type NativeSseOptions = HubOptions & { close?: CloseOptions }
   export const nativeSse: FastifyNativeSse
   export { nativeSse as default }
 }

@@ -25,6 +25,17 @@ export type CloseReason =
   | 'slow'
   /** The server closed it: `client.close()` or `hub.close()`. */
   | 'server'
+  /** `attach()` refused it and answered `503` (see `client.refusal`); it never connected. */
+  | 'refused'
+
+/** Why `attach()` refused a client and answered `503` with `Retry-After`. */
+export type Refusal =
+  /** The hub has `maxClients` clients. */
+  | 'hub-full'
+  /** A channel it asked for has its `maxClients` subscribers. */
+  | 'channel-full'
+  /** The hub is closing, or closed. */
+  | 'closing'
 
 /** The fields every message may carry, whatever its event. */
 export interface MessageFields {
@@ -88,6 +99,33 @@ export interface ChannelOptions {
    * without subscribers, so events published before anyone subscribes can be resumed.
    */
   history?: HistoryOption
+  /**
+   * The most subscribers this channel takes, from now on: an `attach()` asking for it when
+   * full is answered `503` with `Retry-After` (refusal `'channel-full'`), and
+   * `client.subscribe()` returns false. Subscribers above a lowered cap stay. `null` lifts it.
+   * Default: no cap.
+   */
+  maxClients?: number | null
+}
+
+/** Options of a staged `hub.close(options)`. */
+export interface CloseOptions {
+  /** Each client's turn is drawn within this window, so reconnects arrive as a ramp. Default `0`. */
+  spreadMs?: number
+  /**
+   * From its turn on, how long a client may take to receive what is queued for it (and the
+   * final event) before its connection is cut. Default `5000`.
+   */
+  drainMs?: number
+  /**
+   * Each client gets `retry:` drawn from `retryMs` to `retryMs + retryJitterMs`, so clients
+   * closed together still reconnect apart. Default: the hub's `retryMs`, else `1000`.
+   */
+  retryMs?: number
+  /** See `retryMs`. Default `1000`. */
+  retryJitterMs?: number
+  /** The last event every client gets (e.g. `{ event: 'shutdown', data: '' }`). Default: none. */
+  finalEvent?: UntypedMessage
 }
 
 export interface HubOptions {
@@ -159,6 +197,14 @@ export interface HubOptions {
   retryMs?: number
   /** Threads of the hub's tokio runtime. Default: CPU cores minus one, from 1 to 4. */
   workerThreads?: number
+  /**
+   * The most clients connected at once. Past it, `attach()` answers `503` with `Retry-After`
+   * itself and returns a refused client (`client.refused`); nobody is disconnected. Note that
+   * a browser's `EventSource` does not retry after a `503`. Default: no cap.
+   */
+  maxClients?: number
+  /** The `Retry-After` of every `503` the hub answers (full, or closing), in seconds. Default `5`. */
+  retryAfterSeconds?: number
 }
 
 export interface AttachOptions {
@@ -178,6 +224,84 @@ export interface AttachOptions {
 /** Counters and queue levels returned by `hub.stats()`. */
 export type HubStats = NativeHubStats
 
+/** `hub.metrics()`: counters since the hub started, gauges now. O(channels) to read. */
+export interface HubMetrics {
+  /** Clients connected now, by transport; `pending`: attached, transport not started yet. */
+  connections: { native: number; node: number; pending: number }
+  /** Clients attached since the hub started. */
+  connectionsOpened: number
+  /** Clients that left, by reason. */
+  closes: { client: number; error: number; timeout: number; slow: number; server: number }
+  /** Attaches answered `503`, by refusal. */
+  refused: { hubFull: number; channelFull: number; closing: number }
+  /** `client.subscribe()` calls refused by a channel's `maxClients`. */
+  subscriptionsRefused: number
+  /** Events accepted: `hub.broadcast()`, `hub.publish()`, and sends to one client. */
+  published: { broadcast: number; channel: number; client: number }
+  /** Events written to clients, one per client per event (comments and heartbeats excluded). */
+  deliveries: number
+  /** Body bytes written (native transport: HTTP chunk framing included). */
+  bytesWritten: number
+  /** Heartbeat comments written. */
+  heartbeats: number
+  /** Events skipped under `overflow: 'drop-oldest'`. */
+  dropped: number
+  /** How far the slowest reader of any channel is behind: now, and the most since start. */
+  lag: { events: number; bytes: number; maxEvents: number; maxBytes: number }
+  /** Attaches with a `Last-Event-ID`: replayed, or reset by reason. */
+  resumes: { replayed: number; reset: { unknown: number; foreign: number; expired: number } }
+  /** What the channel logs hold now: history, and what readers have not passed yet. */
+  held: { events: number; bytes: number }
+  /** Channels that exist now. */
+  channels: number
+  /** Threads of the hub's runtime. */
+  runtimeThreads: number
+  /** With `{ perChannel: true }`: one entry per channel, by name. */
+  perChannel?: Array<{ name: string; subscribers: number; lag: { events: number; bytes: number }; held: { events: number; bytes: number } }>
+}
+
+/** Options of `hub.metricsText()` and of `native-sse/prometheus`. */
+export interface ExpositionOptions {
+  /** Starts every metric name. Default `'sse_'`. */
+  prefix?: string
+  /** Added to every sample, e.g. `{ hub: 'chat' }`. Default: none. */
+  labels?: Record<string, string>
+  /** Adds per-channel series labelled `channel` (channel names are unbounded: opt in). Default `false`. */
+  perChannel?: boolean
+}
+
+/** Fields of the hub's `'connect'` and `'disconnect'` events. */
+export interface ConnectInfo {
+  id: number
+  transport: 'native' | 'node'
+  /** Its channels: as attached (`'connect'`), as subscribed when it left (`'disconnect'`). */
+  channels: string[]
+  remoteAddress: string | null
+  remotePort: number | null
+  lastEventId: string
+  resume: 'none' | 'replayed' | 'reset'
+  resumed: boolean
+}
+
+/** The hub's `'disconnect'` event. */
+export interface DisconnectInfo extends ConnectInfo {
+  reason: Exclude<CloseReason, 'refused'>
+  /** From attach to the recorded close. */
+  durationMs: number
+  /** Events written to it (comments, heartbeats and the opening `retry:` excluded). */
+  events: number
+  /** Body bytes written to it (native transport: HTTP chunk framing included). */
+  bytes: number
+}
+
+/** The hub's `'refuse'` event. */
+export interface RefuseInfo {
+  reason: Refusal
+  remoteAddress: string | null
+  remotePort: number | null
+  channels: string[]
+}
+
 /** An SSE error. `code` is stable: branch on it, not on the message. */
 export interface SseError extends Error {
   code:
@@ -195,14 +319,30 @@ export interface SseError extends Error {
     | 'ERR_SSE_HUB_CLOSED'
     | 'ERR_SSE_TRANSPORT_UNAVAILABLE'
     | 'ERR_SSE_INTERNAL'
+    | 'ERR_SSE_MISSING_DEPENDENCY'
 }
 
 /** One attached connection. */
 export declare class Client<Events extends EventMap = AnyEvents> extends EventEmitter {
-  /** Hub-unique id. */
+  /** Hub-unique id; `0` for a refused client. */
   readonly id: number
-  /** `'native'` when Rust writes the socket, `'node'` when batches are written through Node. */
-  readonly transport: 'native' | 'node'
+  /**
+   * `'native'` when Rust writes the socket, `'node'` when batches are written through Node;
+   * `null` for a refused client.
+   */
+  readonly transport: 'native' | 'node' | null
+  /**
+   * True when `attach()` refused it and answered `503` with `Retry-After`: it is closed from
+   * the start (`closeReason` `'refused'`, `'close'` fires on the next tick) and sends do
+   * nothing, so a handler that does not test it still behaves.
+   */
+  readonly refused: boolean
+  /** Why it was refused, or `null` when attached. */
+  readonly refusal: Refusal | null
+  /** The peer's IP address when it attached (`null` when unknown or refused). */
+  readonly remoteAddress: string | null
+  /** The peer's port when it attached (`null` when unknown or refused). */
+  readonly remotePort: number | null
   /** The `Last-Event-ID` it connected with (header, or `lastEventIdQuery`), or `''`. */
   readonly lastEventId: string
   /**
@@ -274,12 +414,14 @@ export declare class Channel<Events extends EventMap = AnyEvents> {
   publish(message: SseMessage<Events>): number
 }
 
-export declare class Hub<Events extends EventMap = AnyEvents> {
+export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitter {
   constructor(options?: HubOptions)
   /**
    * Sends the event-stream head and hands the connection to the hub. On the native transport
    * the request's socket then belongs to the hub: Node's timeouts and `server.close()` no longer
    * wait for it, and `res.on('close')` fires at once (listen to `client.on('close')` instead).
+   * When the hub or a channel is full, or the hub is closing, it answers `503` with
+   * `Retry-After` itself and returns a refused client: test `client.refused`.
    */
   attach(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, options?: AttachOptions): Client<Events>
   /** A raw HTTP/2 stream from `server.on('stream', (stream, headers) => ...)`. */
@@ -292,7 +434,8 @@ export declare class Hub<Events extends EventMap = AnyEvents> {
   channelSize(channel: string): number
   /**
    * A handle on one channel (cheap; holds only the name). With `options.history`, the
-   * channel keeps its own history from now on instead of the hub's.
+   * channel keeps its own history from now on instead of the hub's; `options.maxClients`
+   * caps its subscribers.
    */
   channel(name: string, options?: ChannelOptions): Channel<Events>
   /** Sends a comment to every client. Returns the number of recipients. */
@@ -301,13 +444,33 @@ export declare class Hub<Events extends EventMap = AnyEvents> {
   readonly size: number
   /** True once `close()` was called. */
   readonly closed: boolean
-  /** Counters and queue levels. */
+  /** Counters and queue levels; visits every client (for leak checks; monitor with `metrics()`). */
   stats(): HubStats
+  /** Counters and gauges for monitoring, O(channels). */
+  metrics(options?: { perChannel?: boolean }): HubMetrics
+  /** `metrics()` in the Prometheus text exposition format 0.0.4. */
+  metricsText(options?: ExpositionOptions): string
   /**
-   * Ends every stream after its queued events (within `writeTimeoutMs`), refuses new clients and
-   * stops the hub's threads. Resolves after the last `'close'` event.
+   * Refuses new clients (`503` with `Retry-After`), ends every stream and stops the hub's
+   * threads; resolves after the last `'close'` event. Without options every stream ends now,
+   * after its queued events (within `writeTimeoutMs`). With options the close is staged: each
+   * client, at its own moment within `spreadMs`, gets a jittered `retry:` and the `finalEvent`,
+   * then its stream ends once its queue is written (within `drainMs`). Later calls return the
+   * same promise.
    */
-  close(): Promise<void>
+  close(options?: CloseOptions): Promise<void>
+  /** A client was attached. */
+  on(event: 'connect', listener: (info: ConnectInfo) => void): this
+  /** A client left; fired exactly once per attached client. */
+  on(event: 'disconnect', listener: (info: DisconnectInfo) => void): this
+  /** An attach was answered `503`. */
+  on(event: 'refuse', listener: (info: RefuseInfo) => void): this
+  once(event: 'connect', listener: (info: ConnectInfo) => void): this
+  once(event: 'disconnect', listener: (info: DisconnectInfo) => void): this
+  once(event: 'refuse', listener: (info: RefuseInfo) => void): this
+  off(event: 'connect', listener: (info: ConnectInfo) => void): this
+  off(event: 'disconnect', listener: (info: DisconnectInfo) => void): this
+  off(event: 'refuse', listener: (info: RefuseInfo) => void): this
 }
 
 /** Creates a hub; pass an event map to type its messages: `createHub<{ price: Price }>()`. */
@@ -318,7 +481,8 @@ export declare function attach(stream: ServerHttp2Stream, headers: IncomingHttpH
 /** The hub behind the module-level `attach()`. */
 export declare function getDefaultHub(): Hub
 /** The option defaults of `createHub()`. */
-export declare const defaults: Readonly<Required<Omit<HubOptions, 'retryMs' | 'workerThreads' | 'history' | 'lastEventIdQuery'>>> & {
+export declare const defaults: Readonly<Required<Omit<HubOptions, 'retryMs' | 'workerThreads' | 'history' | 'lastEventIdQuery' | 'maxClients'>>> & {
+  readonly maxClients: undefined
   readonly retryMs: undefined
   readonly workerThreads: undefined
   readonly history: undefined

@@ -124,23 +124,23 @@ test('attach rejects non-request arguments and unknown options before writing an
   }
 })
 
-test('attach on a closed hub throws ERR_SSE_HUB_CLOSED', async () => {
+test('attach on a closed hub answers 503 with Retry-After and returns a refused client', async () => {
   const hub = createHub()
   await hub.close()
-  let caught
+  let client
   const http = await startHttp((req, res) => {
-    try {
-      hub.attach(req, res)
-    } catch (error) {
-      caught = error
-    }
-    res.end()
+    client = hub.attach(req, res)
   })
   try {
     const raw = rawClient(http.port)
     await waitFor(() => raw.head !== null, { what: 'the response' })
-    assert.equal(caught.code, 'ERR_SSE_HUB_CLOSED')
-    assert.match(caught.message, /createHub\(\)/)
+    assert.match(raw.head, /^HTTP\/1\.1 503 /)
+    assert.match(raw.head, /\r\nretry-after: 5\r\n/i)
+    assert.equal(client.refused, true)
+    assert.equal(client.refusal, 'closing')
+    assert.equal(client.closeReason, 'refused')
+    assert.equal(client.send({ data: 'x' }), false)
+    assert.equal(hub.metrics().refused.closing, 1, 'counted even after the hub stopped')
   } finally {
     await http.close()
   }

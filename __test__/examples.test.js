@@ -10,7 +10,7 @@ const path = require('node:path')
 const http2 = require('node:http2')
 const { spawn } = require('node:child_process')
 const { EventSource } = require('eventsource')
-const { selfSignedCert, curl, parseSse, waitFor } = require('./helpers')
+const { selfSignedCert, curl, parseSse, waitFor, rawClient } = require('./helpers')
 
 const ROOT = path.join(__dirname, '..')
 const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')
@@ -61,7 +61,7 @@ async function helloAndTick (url) {
   return got.hello
 }
 
-for (const file of ['http.js', 'express.js', 'fastify.js', 'https.js', 'http2.js']) {
+for (const file of ['http.js', 'express.js', 'fastify.js', 'https.js', 'http2.js', 'operations.js', 'shutdown-express.js', 'shutdown-fastify.js']) {
   test(`README shows examples/${file} verbatim`, () => {
     const source = fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8')
     assert.ok(README.includes('```js\n' + source + '```'), `README.md must contain examples/${file} as a js block`)
@@ -107,3 +107,46 @@ test('examples/http2.js streams over HTTP/2 to raw streams', () => {
     }
   })
 })
+
+/**
+ * The SIGTERM recipes: a connected client gets its retry: and the final event, an attach
+ * meanwhile is answered 503, and the process then exits by itself (nothing left running).
+ */
+for (const file of ['operations.js', 'shutdown-express.js', 'shutdown-fastify.js']) {
+  test(`examples/${file}: SIGTERM closes the streams in stages and the process exits`, async () => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'examples', file)], {
+      env: { ...process.env, PORT: '0' },
+      stdio: ['ignore', 'pipe', 'inherit']
+    })
+    let output = ''
+    child.stdout.on('data', (d) => { output += d })
+    const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+    try {
+      const url = new URL(await waitFor(() => output.match(/listening on (\S+)/)?.[1], { what: `${file} to listen`, timeoutMs: 10_000 }))
+      const port = Number(url.port)
+      const client = rawClient(port, { path: '/events' })
+      await waitFor(() => client.events.some((e) => e.event === 'hello'), { what: 'hello' })
+      child.kill('SIGTERM')
+      await waitFor(() => client.finishedAt !== null, { what: 'the stream to end', timeoutMs: 10_000 })
+      assert.equal(client.events.at(-1).event, 'shutdown')
+      assert.equal(client.retries.length, file === 'operations.js' ? 2 : 1, 'the jittered retry: (after the opening one, if any)')
+      const { code, signal } = await Promise.race([exited, new Promise((resolve) => setTimeout(() => resolve({ code: 'still running' }), 15_000))])
+      assert.deepEqual({ code, signal }, { code: 0, signal: null })
+      if (file === 'operations.js') {
+        const logged = output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line))
+        assert.deepEqual(logged.map((l) => l.msg), ['sse connect', 'sse disconnect'])
+        assert.equal(logged[1].reason, 'server')
+        assert.equal(logged[1].events, 2, 'hello and shutdown')
+      }
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL')
+    }
+  })
+}
+
+test('examples/operations.js serves Prometheus metrics', () => withExample('operations.js', {}, async (url) => {
+  const metrics = await curl(['-s', url.replace('/events', '/metrics')])
+  const text = metrics.stdout.toString()
+  assert.match(text, /^# TYPE sse_connections gauge$/m)
+  assert.match(text, /^sse_connections_opened_total 0$/m)
+}))

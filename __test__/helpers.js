@@ -6,6 +6,7 @@ const http = require('node:http')
 const net = require('node:net')
 const fs = require('node:fs')
 const { execFile } = require('node:child_process')
+const { performance } = require('node:perf_hooks')
 const { createParser } = require('eventsource-parser')
 
 const HOST = '127.0.0.1'
@@ -71,20 +72,29 @@ function rawClient (port, { path = '/', headers = {}, method = 'GET', http10 = f
     head: null,
     events: [],
     comments: [],
+    /** `retry:` values, in order. */
+    retries: [],
+    /** Body bytes after de-chunking. */
+    bodyBytes: 0,
     ended: false,
     sawLastChunk: false,
+    /** performance.now() when the body ended (last chunk, FIN or close), else null. */
+    finishedAt: null,
     end: () => socket.end(),
     reset: () => socket.resetAndDestroy()
   }
   const parser = createParser({
     onEvent: (event) => client.events.push(event),
-    onComment: (comment) => client.comments.push(comment)
+    onComment: (comment) => client.comments.push(comment),
+    onRetry: (ms) => client.retries.push(ms)
   })
+  const finished = () => { client.finishedAt ??= performance.now() }
   let body = Buffer.alloc(0)
   let chunked = false
   const decoder = new TextDecoder()
   const feed = () => {
     if (!chunked) {
+      client.bodyBytes += body.length
       parser.feed(decoder.decode(body, { stream: true }))
       body = Buffer.alloc(0)
       return
@@ -95,10 +105,12 @@ function rawClient (port, { path = '/', headers = {}, method = 'GET', http10 = f
       const size = parseInt(body.subarray(0, lineEnd).toString('latin1'), 16)
       if (size === 0) {
         client.sawLastChunk = true
+        finished()
         body = Buffer.alloc(0)
         return
       }
       if (body.length < lineEnd + 2 + size + 2) return
+      client.bodyBytes += size
       parser.feed(decoder.decode(body.subarray(lineEnd + 2, lineEnd + 2 + size), { stream: true }))
       body = body.subarray(lineEnd + 2 + size + 2)
     }
@@ -130,8 +142,8 @@ function rawClient (port, { path = '/', headers = {}, method = 'GET', http10 = f
   } else {
     socket.on('data', onData)
   }
-  socket.on('end', () => { client.ended = true })
-  socket.on('close', () => { client.ended = true })
+  socket.on('end', () => { client.ended = true; finished() })
+  socket.on('close', () => { client.ended = true; finished() })
   socket.on('error', () => {})
   const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')
   socket.write(`${method} ${path} HTTP/1.${http10 ? 0 : 1}\r\nHost: ${HOST}:${port}\r\nAccept: text/event-stream\r\n${extra}\r\n`)

@@ -203,20 +203,54 @@ test('Fastify: reply.sse() that cannot attach answers 500 with the code instead 
   }
 })
 
-test('Fastify: reply.sse() on a closed hub answers 503 with Retry-After', async () => {
+test('Fastify: reply.sse() on a closed or full hub answers 503 with Retry-After', async () => {
   const app = Fastify()
-  await app.register(require('native-sse/fastify'))
-  app.get('/events', (request, reply) => { reply.sse() })
+  await app.register(require('native-sse/fastify'), { maxClients: 1, retryAfterSeconds: 3 })
+  const refusals = []
+  app.get('/events', (request, reply) => {
+    const client = reply.sse()
+    if (client.refused) refusals.push(client.refusal)
+  })
   await app.listen({ port: 0, host: HOST })
+  const url = `http://${HOST}:${app.server.address().port}/events`
   try {
+    const first = rawClient(app.server.address().port, { path: '/events' })
+    await waitFor(() => first.head !== null, { what: 'the first stream' })
+    const full = await request(url)
+    assert.equal(full.status, 503)
+    assert.match(full.head, /\r\nretry-after: 3\b/i)
+    first.socket.destroy()
     await app.sse.close()
-    const refused = await request(`http://${HOST}:${app.server.address().port}/events`)
-    assert.equal(refused.status, 503)
-    assert.match(refused.head, /\r\nretry-after: \d+/i)
-    assert.equal(JSON.parse(refused.body).code, 'ERR_SSE_HUB_CLOSED')
+    const closed = await request(url)
+    assert.equal(closed.status, 503)
+    assert.match(closed.head, /\r\nretry-after: 3\b/i)
+    assert.deepEqual(refusals, ['hub-full', 'closing'])
   } finally {
     await app.close()
   }
+})
+
+test('Fastify: fastify.close() runs the staged close given as the plugin\'s close option', async () => {
+  const app = Fastify()
+  await app.register(require('native-sse/fastify'), { close: { spreadMs: 300, finalEvent: { event: 'bye', data: 'restarting' } } })
+  app.get('/events', (request, reply) => { reply.sse() })
+  await app.listen({ port: 0, host: HOST })
+  const port = app.server.address().port
+  const clients = [rawClient(port, { path: '/events' }), rawClient(port, { path: '/events' })]
+  await waitFor(() => app.sse.size === 2 && clients.every((c) => c.head !== null), { what: 'two streams' })
+  await app.close()
+  await waitFor(() => clients.every((c) => c.finishedAt !== null), { what: 'the streams to end' })
+  for (const client of clients) {
+    assert.deepEqual(client.events.map((e) => [e.event, e.data]), [['bye', 'restarting']])
+    assert.equal(client.retries.length, 1)
+  }
+  assert.equal(app.sse.metrics().closes.server, 2)
+})
+
+test('Fastify: a bad close option fails the registration', async () => {
+  const app = Fastify()
+  app.register(require('native-sse/fastify'), { close: { spread: 1 } })
+  await assert.rejects(app.ready(), (error) => error.code === 'ERR_SSE_UNKNOWN_OPTION')
 })
 
 test('Express helper rejects bad arguments with codes', () => {

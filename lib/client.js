@@ -36,6 +36,13 @@ class Client extends EventEmitter {
   #needDrain = false
   /** The hub said it is gone (its 'close' may still be on its way to JS). */
   #gone = false
+  /** Why the hub refused it ('hub-full', 'channel-full', 'closing'), or null. */
+  #refusal = null
+  /** The peer's address and port when it attached (kept for the hub's 'disconnect' info). */
+  #remoteAddress = null
+  #remotePort = null
+  /** performance.now() when it attached. */
+  _connectedAt = 0
 
   constructor (hub, id, lastEventId, transport, resume, resetReason) {
     super()
@@ -54,6 +61,39 @@ class Client extends EventEmitter {
     this.resume = resume
     /** With resume 'reset': 'unknown', 'foreign' (another hub's or process's) or 'expired'. */
     this.resetReason = resetReason
+  }
+
+  /**
+   * A client the hub refused: attach() answered 503 with Retry-After. It is closed from the
+   * start (closeReason 'refused'; 'close' fires on the next tick) and sending to it does
+   * nothing, so a handler that does not test it still behaves.
+   */
+  static refused (hub, reason) {
+    const client = new Client(hub, 0, '', null, 'none', null)
+    client.#refusal = reason
+    client.#closeReason = 'refused'
+    process.nextTick(() => client.emit('close', 'refused'))
+    return client
+  }
+
+  /** True when attach() refused this client and answered 503 (see `refusal`). */
+  get refused () {
+    return this.#refusal !== null
+  }
+
+  /** Why attach() refused it: 'hub-full', 'channel-full' or 'closing'; null when attached. */
+  get refusal () {
+    return this.#refusal
+  }
+
+  /** The peer's IP address when it attached, or null when unknown. */
+  get remoteAddress () {
+    return this.#remoteAddress
+  }
+
+  /** The peer's port when it attached, or null when unknown. */
+  get remotePort () {
+    return this.#remotePort
   }
 
   /** True when it resumed from its `lastEventId` without a gap. */
@@ -250,7 +290,7 @@ class Client extends EventEmitter {
     return this.#closeReason !== null
   }
 
-  /** Why the client left ('client', 'error', 'timeout', 'slow', 'server'), or null. */
+  /** Why the client left ('client', 'error', 'timeout', 'slow', 'server', or 'refused'), or null. */
   get closeReason () {
     return this.#closeReason
   }
@@ -262,6 +302,28 @@ class Client extends EventEmitter {
       if (this.#closeReason !== null) this.#controller.abort(this.#closeReason)
     }
     return this.#controller.signal
+  }
+
+  /** Called by the hub once attached. */
+  _connected (remoteAddress, remotePort, at) {
+    this.#remoteAddress = remoteAddress
+    this.#remotePort = remotePort
+    this._connectedAt = at
+  }
+
+  /** The hub's 'connect' info, or with `departure` its 'disconnect' info. */
+  _info (channels, departure) {
+    return {
+      id: this.id,
+      transport: this.transport,
+      channels,
+      remoteAddress: this.#remoteAddress,
+      remotePort: this.#remotePort,
+      lastEventId: this.lastEventId,
+      resume: this.resume,
+      resumed: this.resumed,
+      ...departure
+    }
   }
 
   /** Called by the hub when a producer may go on. */

@@ -54,7 +54,8 @@ function sse (hub, options = {}) {
       error.status = attachFailureStatus(error)
       return next(error)
     }
-    if (onConnect === undefined) return
+    // Refused (full, or closing): attach already answered 503 with Retry-After.
+    if (client.refused || onConnect === undefined) return
     // Not next(error): the head is on the wire, and Express would destroy the socket, cutting
     // the graceful close requested here.
     const failed = (error) => {

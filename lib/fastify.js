@@ -1,9 +1,10 @@
 'use strict'
 
-// Fastify plugin: `fastify.register(require('native-sse/fastify'), hubOptions)`.
+// Fastify plugin: `fastify.register(require('native-sse/fastify'), { ...hubOptions, close })`.
 // Decorates the instance with the hub (`fastify.sse`) and replies with `reply.sse(options)`,
 // which attaches the response and then hijacks the reply (Fastify stops managing it). A
-// preClose hook closes the hub, so `fastify.close()` ends every stream cleanly and resolves.
+// preClose hook closes the hub (staged with the `close` option, as hub.close(options) takes
+// it), so `fastify.close()` ends every stream cleanly and resolves.
 //
 // The reply is hijacked only once attach() succeeded: attach writes nothing before every
 // check has passed, so when it throws, the error carries an HTTP status and Fastify's error
@@ -13,6 +14,7 @@
 const fp = require('fastify-plugin')
 const { Hub } = require('./hub')
 const { attachFailureStatus } = require('./errors')
+const { closeOptions } = require('./options')
 
 /** What a refused client is told to wait before it retries, when the hub is closed. */
 const RETRY_AFTER_SECONDS = 5
@@ -22,8 +24,11 @@ const FASTIFY_REGISTER_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
 
 async function nativeSse (fastify, options) {
   const hubOptions = {}
-  for (const key in options) if (!FASTIFY_REGISTER_KEYS.has(key)) hubOptions[key] = options[key]
+  for (const key in options) if (!FASTIFY_REGISTER_KEYS.has(key) && key !== 'close') hubOptions[key] = options[key]
   const hub = new Hub(hubOptions)
+  // Checked now, so a bad one fails the registration rather than the shutdown.
+  const close = options.close
+  closeOptions(close)
 
   fastify.decorate('sse', hub)
   fastify.decorateReply('sse', function sse (attachOptions) {
@@ -36,11 +41,12 @@ async function nativeSse (fastify, options) {
       if (error.statusCode === 503) this.header('retry-after', String(RETRY_AFTER_SECONDS))
       throw error
     }
+    // A refused client was answered 503 by attach itself; either way the reply is done.
     this.hijack()
     return client
   })
   fastify.addHook('preClose', async () => {
-    await hub.close()
+    await hub.close(close)
   })
 }
 

@@ -1,9 +1,12 @@
 'use strict'
 
+const { EventEmitter } = require('node:events')
+const { performance } = require('node:perf_hooks')
 const { NativeHub } = require('../binding')
 const { Client } = require('./client')
 const { sseError, fromNative } = require('./errors')
-const { hubOptions, channelOptions, attachOptions, messageArgs, messageOf, commentText, channelName, describe } = require('./options')
+const { hubOptions, channelOptions, closeOptions, attachOptions, messageArgs, messageOf, commentText, channelName, describe } = require('./options')
+const { metricsOf, metricsText } = require('./metrics')
 const { nativeUnavailableReason, nativeUnavailableError, handOff } = require('./native-transport')
 const { NodeSink, errorSourcesOf, http1SocketOf, tcpFdOf } = require('./node-transport')
 const { writeResponseHead, writeStreamHead } = require('./head')
@@ -51,7 +54,12 @@ class Channel {
   }
 }
 
-class Hub {
+/**
+ * Events: `'connect'` (info) once a client is attached, `'disconnect'` (info) once it has
+ * left, `'refuse'` (info) when an attach was answered 503. Each info is a plain object, ready
+ * for a structured logger. Gathered only when someone listens, and never per event sent.
+ */
+class Hub extends EventEmitter {
   #native
   #options
   #clients = new Map()
@@ -60,10 +68,12 @@ class Hub {
   #emptyWaiters = []
 
   constructor (options) {
+    super()
     this.#options = hubOptions(options)
-    const { retryMs, lastEventIdQuery, ...nativeOptions } = this.#options
+    const { retryMs, lastEventIdQuery, retryAfterSeconds, ...nativeOptions } = this.#options
     try {
-      this.#native = new NativeHub(nativeOptions, (kind, id, payload) => this.#onNativeEvent(kind, id, payload))
+      this.#native = new NativeHub(nativeOptions, (kind, id, payload, events, bytes, channels) =>
+        this.#onNativeEvent(kind, id, payload, events, bytes, channels))
     } catch (error) {
       throw fromNative(error)
     }
@@ -73,11 +83,12 @@ class Hub {
    * Takes over an HTTP response as an event stream and returns its Client. The response head
    * is sent at once; from then on the connection belongs to the hub. Also accepts a raw
    * HTTP/2 stream and its request headers: attach(stream, headers, options).
+   *
+   * When the hub is full (`maxClients`), a channel asked for is full, or the hub is closing,
+   * attach answers the request itself with `503` and `Retry-After`, and returns a Client whose
+   * `refused` is true (already closed; sending to it does nothing). Nobody is disconnected.
    */
   attach (req, res, options) {
-    if (this.#closing !== null) {
-      throw sseError(Error, 'ERR_SSE_HUB_CLOSED', 'the hub is closed; create a new hub with createHub() to serve more clients')
-    }
     const rawStream = isHttp2Stream(req)
     const isObject = (value) => value !== null && typeof value === 'object'
     if (rawStream) {
@@ -101,8 +112,9 @@ class Hub {
 
     const requestHeaders = rawStream ? res : req.headers
     const lastEventId = this.#lastEventIdOf(requestHeaders, rawStream ? requestHeaders[':path'] : req.url)
-    // Registered before anything is written: a refusal leaves the response to the caller.
-    const { id, resume, resetReason } = this.#call(() => this.#native.register(retryMs, channels, lastEventId || undefined))
+    // Registered before anything is written: an error leaves the response to the caller.
+    const { id, resume, resetReason, refused } = this.#call(() => this.#native.register(retryMs, channels, lastEventId || undefined))
+    if (refused != null) return this.#refuse(req, res, rawStream, refused, channels)
     let chunked
     try {
       chunked = rawStream ? (writeStreamHead(req), false) : writeResponseHead(req, res)
@@ -116,6 +128,8 @@ class Hub {
       throw error
     }
     const client = new Client(this, id, lastEventId, native ? 'native' : 'node', resume, resetReason ?? null)
+    const socket = rawStream ? req.session?.socket : req.socket
+    client._connected(socket?.remoteAddress ?? null, socket?.remotePort ?? null, performance.now())
     this.#clients.set(id, client)
 
     const method = rawStream ? requestHeaders[':method'] : req.method
@@ -128,6 +142,36 @@ class Hub {
     } else {
       this.#startNode(id, rawStream ? req : res, errorSourcesOf(req, res, rawStream), http1SocketOf(req, res, rawStream),
         tcpFdOf(req, res, rawStream))
+    }
+    if (this.listenerCount('connect') > 0) this.emit('connect', client._info(channels))
+    return client
+  }
+
+  /** Answers a refused attach with 503 and Retry-After; returns the refused Client. */
+  #refuse (req, res, rawStream, reason, channels) {
+    const headers = {
+      'retry-after': String(this.#options.retryAfterSeconds),
+      'content-type': 'text/plain; charset=utf-8',
+      'cache-control': 'no-store'
+    }
+    const body = `event stream unavailable (${reason}); retry later\n`
+    if (rawStream) {
+      if (!req.headersSent) {
+        req.respond({ ':status': 503, ...headers })
+        req.end(body)
+      } else {
+        req.close()
+      }
+    } else if (!res.headersSent) {
+      res.writeHead(503, headers)
+      res.end(body)
+    } else {
+      res.destroy()
+    }
+    const client = Client.refused(this, reason)
+    if (this.listenerCount('refuse') > 0) {
+      const socket = rawStream ? req.session?.socket : req.socket
+      this.emit('refuse', { reason, remoteAddress: socket?.remoteAddress ?? null, remotePort: socket?.remotePort ?? null, channels })
     }
     return client
   }
@@ -163,20 +207,47 @@ class Hub {
 
   /**
    * A handle on one channel: `hub.channel('prices').publish(message)`, `.size`. With
-   * `{ history }`, the channel keeps its own history from now on instead of the hub's.
+   * `{ history }`, the channel keeps its own history from now on instead of the hub's; with
+   * `{ maxClients }`, attaches that ask for it are refused once it has that many subscribers
+   * (`null` lifts the cap).
    */
   channel (name, options) {
     const checked = channelName(name)
-    const own = channelOptions(options)
-    if (own !== undefined) {
-      this.#call(() => this.#native.setChannelHistory(checked, own.historyMaxEvents, own.historyMaxBytes, own.historyMaxAgeMs))
+    const { history, maxClients } = channelOptions(options)
+    if (history !== undefined) {
+      this.#call(() => this.#native.setChannelHistory(checked, history.historyMaxEvents, history.historyMaxBytes, history.historyMaxAgeMs))
+    }
+    if (maxClients !== undefined) {
+      this.#call(() => this.#native.setChannelCap(checked, maxClients ?? undefined))
     }
     return new Channel(this, checked)
   }
 
-  /** Counters and queue levels, for metrics and leak checks. */
+  /**
+   * Counters and queue levels, for leak checks and tests: visits every client. For
+   * monitoring use metrics(), which does not.
+   */
   stats () {
     return this.#native.stats()
+  }
+
+  /**
+   * What an operator watches, as a plain object: connections, closes by reason, refusals,
+   * events, deliveries, bytes, lag, drops, resumes, history. Costs O(channels), not O(clients).
+   * `{ perChannel: true }` adds one entry per channel.
+   */
+  metrics (options) {
+    const perChannel = perChannelOption(options, 'metrics')
+    return metricsOf(this.#native.metrics(perChannel))
+  }
+
+  /**
+   * metrics() in the Prometheus text exposition format (0.0.4): `prefix` (default 'sse_')
+   * starts every name, `labels` are added to every sample, `perChannel` adds per-channel
+   * series labelled by channel name.
+   */
+  metricsText (options) {
+    return metricsText(this, options)
   }
 
   /** True once close() was called. */
@@ -185,18 +256,35 @@ class Hub {
   }
 
   /**
-   * Ends every stream (queued events are still written, within writeTimeoutMs), refuses new
-   * clients, and stops the hub's threads. Resolves once every client's 'close' has fired.
+   * Refuses new clients (503 with Retry-After), ends every stream, and stops the hub's
+   * threads; resolves once every client's 'close' has fired. Later calls return the same
+   * promise.
+   *
+   * Without options every stream ends now, after what is queued for it (within
+   * writeTimeoutMs). With options the close is staged, so that clients do not all reconnect
+   * to the next instance in the same second: each client, at its own moment within `spreadMs`,
+   * gets a `retry:` drawn from `retryMs` to `retryMs + retryJitterMs` and the `finalEvent` if
+   * given, and its stream ends once what is queued for it is written, within `drainMs`.
    */
-  close () {
-    if (this.#closing === null) this.#closing = this.#shutdown()
+  close (options) {
+    const plan = closeOptions(options, this.#options.retryMs)
+    if (this.#closing === null) {
+      // Started here, not in the async body, so a refused final event throws before
+      // anything closes.
+      let limit = this.#options.writeTimeoutMs + SHUTDOWN_GRACE_MS
+      if (plan === null) {
+        this.#native.closeAll()
+      } else {
+        this.#call(() => this.#native.closeStaged(plan.drainMs, plan.spreadMs, plan.retryMs, plan.retryJitterMs, ...plan.finalEvent))
+        limit = plan.spreadMs + plan.drainMs + SHUTDOWN_GRACE_MS
+      }
+      this.#closing = this.#shutdown(limit)
+    }
     return this.#closing
   }
 
-  async #shutdown () {
-    this.#native.closeAll()
+  async #shutdown (limit) {
     if (this.#clients.size > 0) {
-      const limit = this.#options.writeTimeoutMs + SHUTDOWN_GRACE_MS
       let timer
       await Promise.race([
         new Promise((resolve) => this.#emptyWaiters.push(resolve)),
@@ -295,8 +383,8 @@ class Hub {
     this.#call(() => this.#native.startNode(id, tcpFd))
   }
 
-  #onNativeEvent (kind, id, payload) {
-    if (kind === CLOSED) return this.#onClosed(id, payload)
+  #onNativeEvent (kind, id, payload, events, bytes, channels) {
+    if (kind === CLOSED) return this.#onClosed(id, payload, events, bytes, channels)
     if (kind === DRAINED) return this.#clients.get(id)?._drained()
     if (kind === FLUSH) return this.#flushWrites()
     const sink = this.#sinks.get(id)
@@ -316,7 +404,7 @@ class Hub {
     if (accepted.length > 0) this.#native.nodeWritableMany(accepted)
   }
 
-  #onClosed (id, reason) {
+  #onClosed (id, reason, events = 0, bytes = 0, channels = []) {
     const sink = this.#sinks.get(id)
     if (sink !== undefined) {
       this.#sinks.delete(id)
@@ -326,6 +414,9 @@ class Hub {
     if (client === undefined) return
     this.#clients.delete(id)
     client._closed(reason)
+    if (this.listenerCount('disconnect') > 0) {
+      this.emit('disconnect', client._info(channels, { reason, durationMs: performance.now() - client._connectedAt, events, bytes }))
+    }
     if (this.#clients.size === 0 && this.#emptyWaiters.length > 0) {
       for (const resolve of this.#emptyWaiters.splice(0)) resolve()
     }
@@ -340,4 +431,20 @@ class Hub {
   }
 }
 
-module.exports = { Hub, Channel }
+function perChannelOption (options, what) {
+  if (options === undefined) return false
+  if (options === null || typeof options !== 'object') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${what} options must be an object, got ${describe(options)}`)
+  }
+  for (const key in options) {
+    if (key !== 'perChannel') {
+      throw sseError(TypeError, 'ERR_SSE_UNKNOWN_OPTION', `unknown ${what} option '${key}'; allowed: perChannel`)
+    }
+  }
+  if (options.perChannel !== undefined && typeof options.perChannel !== 'boolean') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `perChannel must be a boolean, got ${describe(options.perChannel)}`)
+  }
+  return options.perChannel === true
+}
+
+module.exports = { Hub, Channel, perChannelOption }

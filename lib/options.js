@@ -22,14 +22,21 @@ const HUB_DEFAULTS = Object.freeze({
   resetEvent: RUST_DEFAULTS.resetEvent,
   lastEventIdQuery: undefined,
   retryMs: undefined,
-  workerThreads: undefined
+  workerThreads: undefined,
+  maxClients: undefined,
+  retryAfterSeconds: 5
 })
 
 /** What `history: true` or `history: {}` keeps; each can be set on its own. */
 const HISTORY_DEFAULTS = Object.freeze({ maxEvents: 1000, maxBytes: 16 * 1024 * 1024, maxAgeMs: 0 })
 const HISTORY_KEYS = new Set(Object.keys(HISTORY_DEFAULTS))
 
-const CHANNEL_KEYS = new Set(['history'])
+const CHANNEL_KEYS = new Set(['history', 'maxClients'])
+/** What `hub.close(options)` leaves out: each client drains within 5 s; no spread. */
+const CLOSE_DEFAULTS = Object.freeze({ drainMs: 5000, spreadMs: 0, retryMs: undefined, retryJitterMs: 1000, finalEvent: undefined })
+const CLOSE_KEYS = new Set(Object.keys(CLOSE_DEFAULTS))
+/** The `retry:` base of a staged close when neither close() nor the hub sets one. */
+const CLOSE_RETRY_MS = 1000
 const ATTACH_KEYS = new Set(['retryMs', 'transport', 'channels'])
 const MESSAGE_KEYS = new Set(['data', 'event', 'id', 'retry'])
 const TRANSPORTS = new Set(['auto', 'native', 'node'])
@@ -103,7 +110,38 @@ function hubOptions (options) {
     workerThreads: merged.workerThreads === undefined
       ? RUST_DEFAULTS.workerThreads
       : number(merged.workerThreads, 'workerThreads'),
-    retryMs: retryValue(merged.retryMs, 'retryMs')
+    retryMs: retryValue(merged.retryMs, 'retryMs'),
+    maxClients: merged.maxClients === undefined ? undefined : number(merged.maxClients, 'maxClients'),
+    retryAfterSeconds: retryAfter(merged.retryAfterSeconds)
+  }
+}
+
+/** Whole seconds, as the Retry-After header carries them. */
+function retryAfter (value) {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION',
+      `retryAfterSeconds must be a non-negative whole number of seconds, got ${describe(value)}`)
+  }
+  return value
+}
+
+/**
+ * `hub.close(options)` checked, with its defaults; null without options (the plain close).
+ * The final event is checked as send() checks a message: a bad one throws before anything
+ * closes.
+ */
+function closeOptions (options, hubRetryMs) {
+  if (options === undefined) return null
+  const given = plainObject(options, 'close options')
+  rejectUnknownKeys(given, CLOSE_KEYS, 'close option')
+  const merged = { ...CLOSE_DEFAULTS }
+  for (const key in given) if (given[key] !== undefined) merged[key] = given[key]
+  return {
+    drainMs: number(merged.drainMs, 'drainMs'),
+    spreadMs: number(merged.spreadMs, 'spreadMs'),
+    retryMs: merged.retryMs === undefined ? (hubRetryMs ?? CLOSE_RETRY_MS) : retryValue(merged.retryMs, 'retryMs'),
+    retryJitterMs: number(merged.retryJitterMs, 'retryJitterMs'),
+    finalEvent: merged.finalEvent === undefined ? [] : messageArgs(merged.finalEvent)
   }
 }
 
@@ -121,12 +159,19 @@ function historyOptions (history) {
   }
 }
 
-/** `hub.channel(name, options)`: the channel's own history as native fields, or undefined. */
+/**
+ * `hub.channel(name, options)`: the channel's own history as native fields (undefined: not
+ * given) and its cap (undefined: not given; null: none).
+ */
 function channelOptions (options) {
-  if (options === undefined) return undefined
+  if (options === undefined) return { history: undefined, maxClients: undefined }
   const given = plainObject(options, 'channel options')
   rejectUnknownKeys(given, CHANNEL_KEYS, 'channel option')
-  return given.history === undefined ? undefined : historyOptions(given.history)
+  const history = given.history === undefined ? undefined : historyOptions(given.history)
+  let maxClients
+  if (given.maxClients === null) maxClients = null
+  else if (given.maxClients !== undefined) maxClients = number(given.maxClients, 'maxClients')
+  return { history, maxClients }
 }
 
 function nonEmptyString (value, name) {
@@ -244,4 +289,4 @@ function messageOf (item) {
   return item
 }
 
-module.exports = { HUB_DEFAULTS, hubOptions, channelOptions, attachOptions, messageArgs, messageOf, commentText, channelName, describe }
+module.exports = { HUB_DEFAULTS, CLOSE_DEFAULTS, hubOptions, channelOptions, closeOptions, attachOptions, messageArgs, messageOf, commentText, channelName, describe }

@@ -50,7 +50,9 @@ impl From<&SseError> for Code {
             SseError::MissingData => Code::InvalidMessage,
             SseError::EventTooLarge { .. } => Code::EventTooLarge,
             SseError::UnknownClient { .. } => Code::ClientClosed,
-            SseError::HubClosed => Code::HubClosed,
+            // `register` answers refusals as a result, never as an error; should one surface
+            // elsewhere, the closed hub is the nearest meaning.
+            SseError::HubClosed | SseError::Refused(_) => Code::HubClosed,
             SseError::Adopt { .. } => Code::TransportUnavailable,
         }
     }

@@ -16,18 +16,26 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{
     ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
 };
-use native_sse_core::{CloseReason, HubEvents};
+use native_sse_core::{Departure, HubEvents};
 
 pub enum HubEvent {
-    Closed(u64, CloseReason),
+    Closed(u64, Departure),
     Flush,
     End(u64),
     Destroy(u64),
     Drained(u64),
 }
 
-/// `(kind, clientId, payload)` as JS receives it.
-pub type JsArgs = FnArgs<(u32, f64, Either<&'static str, Null>)>;
+/// `(kind, clientId, payload, events, bytes, channels)` as JS receives it; the last three only
+/// with a close (what the client got, and its subscriptions when it left).
+pub type JsArgs = FnArgs<(
+    u32,
+    f64,
+    Either<&'static str, Null>,
+    f64,
+    f64,
+    Option<Vec<String>>,
+)>;
 
 type EventFunction = ThreadsafeFunction<HubEvent, (), JsArgs, Status, false, true>;
 
@@ -73,13 +81,31 @@ impl JsEvents {
             .weak::<true>()
             .callee_handled::<false>()
             .build_callback(|ctx: ThreadsafeCallContext<HubEvent>| {
-                Ok(FnArgs::from(match ctx.value {
-                    HubEvent::Closed(id, reason) => (0u32, id as f64, Either::A(reason.as_str())),
-                    HubEvent::Flush => (1, 0.0, Either::B(Null)),
-                    HubEvent::End(id) => (2, id as f64, Either::B(Null)),
-                    HubEvent::Destroy(id) => (3, id as f64, Either::B(Null)),
-                    HubEvent::Drained(id) => (4, id as f64, Either::B(Null)),
-                }))
+                let (kind, id) = match ctx.value {
+                    HubEvent::Closed(id, departure) => {
+                        let channels = departure.channels.iter().map(|c| c.to_string()).collect();
+                        return Ok(FnArgs::from((
+                            0u32,
+                            id as f64,
+                            Either::A(departure.reason.as_str()),
+                            departure.delivered.events as f64,
+                            departure.delivered.bytes as f64,
+                            Some(channels),
+                        )));
+                    }
+                    HubEvent::Flush => (1, 0),
+                    HubEvent::End(id) => (2, id),
+                    HubEvent::Destroy(id) => (3, id),
+                    HubEvent::Drained(id) => (4, id),
+                };
+                Ok(FnArgs::from((
+                    kind,
+                    id as f64,
+                    Either::B(Null),
+                    0.0,
+                    0.0,
+                    None,
+                )))
             })?;
         Ok(JsEvents { function, outbox })
     }
@@ -95,8 +121,8 @@ impl JsEvents {
 }
 
 impl HubEvents for JsEvents {
-    fn closed(&self, id: u64, reason: CloseReason) {
-        self.send(HubEvent::Closed(id, reason));
+    fn closed(&self, id: u64, departure: Departure) {
+        self.send(HubEvent::Closed(id, departure));
     }
 
     fn write(&self, id: u64, bytes: Bytes) {

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
+use native_sse_core::stats::Stats;
 use native_sse_core::{
-    CloseReason, Delivery, History, Hub, HubConfig, Message, OverflowPolicy, Resume, SseError,
-    StatsSnapshot,
+    CloseReason, Delivery, History, Hub, HubConfig, Message, Metrics, OverflowPolicy, Refusal,
+    Resume, SseError, StagedClose,
 };
 
 mod code;
@@ -45,6 +46,8 @@ pub struct NativeHubOptions {
     pub history_max_age_ms: Option<f64>,
     pub reset_event: String,
     pub worker_threads: f64,
+    /// Absent: no cap.
+    pub max_clients: Option<f64>,
 }
 
 /// Counters and queue levels of a hub (`hub.stats()`).
@@ -82,10 +85,13 @@ pub struct NativeHubStats {
     pub held_bytes: f64,
 }
 
-/// A registered client: its id, and what its `Last-Event-ID` resumed to.
+/// A registered client: its id, and what its `Last-Event-ID` resumed to; or why it was refused.
 #[napi(object)]
 pub struct NativeRegistration {
+    /// 0 when refused.
     pub id: f64,
+    /// `'hub-full'`, `'channel-full'` or `'closing'` when the client was not registered.
+    pub refused: Option<String>,
     /// `'none'`, `'replayed'` or `'reset'`.
     pub resume: String,
     /// With `'reset'`: `'unknown'`, `'foreign'` or `'expired'`.
@@ -96,6 +102,114 @@ pub struct NativeRegistration {
 pub struct NativeHub {
     hub: Option<Hub>,
     outbox: std::sync::Arc<Outbox>,
+    /// The hub's counters, kept past its shutdown so metrics still read after close.
+    stats: std::sync::Arc<Stats>,
+    worker_threads: u64,
+}
+
+/// `hub.metrics()` as the binding returns it; see `native_sse_core::Metrics`. Counters are
+/// whole numbers below 2^53 in any realistic lifetime.
+#[napi(object)]
+pub struct NativeMetrics {
+    pub connections_native: f64,
+    pub connections_node: f64,
+    pub connections_pending: f64,
+    pub connections_opened: f64,
+    pub closed_client: f64,
+    pub closed_error: f64,
+    pub closed_timeout: f64,
+    pub closed_slow: f64,
+    pub closed_server: f64,
+    pub refused_hub_full: f64,
+    pub refused_channel_full: f64,
+    pub refused_closing: f64,
+    pub subscriptions_refused: f64,
+    pub published_broadcast: f64,
+    pub published_channel: f64,
+    pub published_client: f64,
+    pub delivered: f64,
+    pub bytes_written: f64,
+    pub heartbeats: f64,
+    pub events_dropped: f64,
+    pub lag_events: f64,
+    pub lag_bytes: f64,
+    pub lag_max_events: f64,
+    pub lag_max_bytes: f64,
+    pub resumes_replayed: f64,
+    pub resets_unknown: f64,
+    pub resets_foreign: f64,
+    pub resets_expired: f64,
+    pub held_events: f64,
+    pub held_bytes: f64,
+    pub channels: f64,
+    pub worker_threads: f64,
+    /// With `perChannel`: one entry per channel, by name.
+    pub per_channel: Option<Vec<NativeChannelMetrics>>,
+}
+
+#[napi(object)]
+pub struct NativeChannelMetrics {
+    pub name: String,
+    pub subscribers: f64,
+    pub lag_events: f64,
+    pub lag_bytes: f64,
+    pub held_events: f64,
+    pub held_bytes: f64,
+}
+
+impl NativeMetrics {
+    fn of(metrics: Metrics, per_channel: bool) -> Self {
+        let s = &metrics.stats;
+        let running = s.running_native + s.running_node;
+        NativeMetrics {
+            connections_native: s.running_native as f64,
+            connections_node: s.running_node as f64,
+            connections_pending: metrics.clients.saturating_sub(running) as f64,
+            connections_opened: s.attached as f64,
+            closed_client: s.closed_client as f64,
+            closed_error: s.closed_error as f64,
+            closed_timeout: s.closed_timeout as f64,
+            closed_slow: s.closed_slow as f64,
+            closed_server: s.closed_server as f64,
+            refused_hub_full: s.refused_hub_full as f64,
+            refused_channel_full: s.refused_channel_full as f64,
+            refused_closing: s.refused_closing as f64,
+            subscriptions_refused: s.subscriptions_refused as f64,
+            published_broadcast: s.published_broadcast as f64,
+            published_channel: s.published_channel as f64,
+            published_client: s.published_client as f64,
+            delivered: s.delivered as f64,
+            bytes_written: s.bytes_written as f64,
+            heartbeats: s.heartbeats as f64,
+            events_dropped: s.events_dropped as f64,
+            lag_events: metrics.lag_events as f64,
+            lag_bytes: metrics.lag_bytes as f64,
+            lag_max_events: s.lag_max_events as f64,
+            lag_max_bytes: s.lag_max_bytes as f64,
+            resumes_replayed: s.resumes_replayed as f64,
+            resets_unknown: s.resets_unknown as f64,
+            resets_foreign: s.resets_foreign as f64,
+            resets_expired: s.resets_expired as f64,
+            held_events: metrics.held_events as f64,
+            held_bytes: metrics.held_bytes as f64,
+            channels: metrics.channels as f64,
+            worker_threads: metrics.worker_threads as f64,
+            per_channel: per_channel.then(|| {
+                metrics
+                    .per_channel
+                    .iter()
+                    .map(|c| NativeChannelMetrics {
+                        name: c.name.to_string(),
+                        subscribers: c.subscribers as f64,
+                        lag_events: c.lag_events as f64,
+                        lag_bytes: c.lag_bytes as f64,
+                        held_events: c.held_events as f64,
+                        held_bytes: c.held_bytes as f64,
+                    })
+                    .collect()
+            }),
+        }
+    }
 }
 
 /// Node-transport batches taken from the outbox: `chunks[which[i]]` goes to client `ids[i]`.
@@ -198,6 +312,10 @@ impl TryFrom<NativeHubOptions> for HubConfig {
                 as usize,
             worker_threads: whole_number("workerThreads", options.worker_threads, 1.0, 64.0)?
                 as usize,
+            max_clients: match options.max_clients {
+                Some(max) => whole_number("maxClients", max, 0.0, 1e9)? as usize,
+                None => usize::MAX,
+            },
         })
     }
 }
@@ -280,14 +398,17 @@ impl NativeHub {
         on_event: Function<'_, events::JsArgs, ()>,
     ) -> Result<Self, Code> {
         let config = HubConfig::try_from(options)?;
+        let worker_threads = config.worker_threads as u64;
         let outbox = std::sync::Arc::new(Outbox::default());
         let events =
             JsEvents::new(&on_event, outbox.clone()).map_err(|e| Code::Internal.error(e.reason))?;
         let hub = Hub::new(config, Box::new(events))
             .map_err(|e| Code::Internal.error(format!("cannot start the runtime: {e}")))?;
         Ok(NativeHub {
+            stats: hub.stats_handle(),
             hub: Some(hub),
             outbox,
+            worker_threads,
         })
     }
 
@@ -341,11 +462,21 @@ impl NativeHub {
         channels: Vec<String>,
         last_event_id: Option<String>,
     ) -> Result<NativeRegistration, Code> {
-        let hub = self.hub()?;
         let retry = retry_value(retry)?;
-        let (id, resume) = hub
-            .register(retry, channels, last_event_id.as_deref())
-            .map_err(sse_error)?;
+        let refused = |refusal: Refusal| NativeRegistration {
+            id: 0.0,
+            refused: Some(refusal.as_str().to_string()),
+            resume: "none".to_string(),
+            reset_reason: None,
+        };
+        let Some(hub) = &self.hub else {
+            return Ok(refused(self.stats.add_refused(Refusal::Closing)));
+        };
+        let (id, resume) = match hub.register(retry, channels, last_event_id.as_deref()) {
+            Ok(registered) => registered,
+            Err(SseError::Refused(refusal)) => return Ok(refused(refusal)),
+            Err(error) => return Err(sse_error(error)),
+        };
         let (resume, reset_reason) = match resume {
             Resume::None => ("none", None),
             Resume::Replayed => ("replayed", None),
@@ -353,6 +484,7 @@ impl NativeHub {
         };
         Ok(NativeRegistration {
             id: id as f64,
+            refused: None,
             resume: resume.to_string(),
             reset_reason,
         })
@@ -430,6 +562,17 @@ impl NativeHub {
         let hub = self.hub()?;
         let own = history(max_events, max_bytes, max_age_ms)?;
         hub.set_channel_history(&channel, Some(own));
+        Ok(())
+    }
+
+    /// Caps `channel`'s subscribers from now on (absent: no cap).
+    #[napi(catch_unwind)]
+    pub fn set_channel_cap(&self, channel: String, max_clients: Option<f64>) -> Result<(), Code> {
+        let hub = self.hub()?;
+        let cap = max_clients
+            .map(|max| whole_number("maxClients", max, 0.0, 1e9))
+            .transpose()?;
+        hub.set_channel_cap(&channel, cap.map(|cap| cap as usize));
         Ok(())
     }
 
@@ -556,6 +699,42 @@ impl NativeHub {
         Ok(())
     }
 
+    /// Starts a staged close (see `native_sse_core::shutdown`): refuses new clients now, and
+    /// closes each client at its turn within `spreadMs`, after a `retry:` drawn from
+    /// `retryMs ..= retryMs + retryJitterMs` and the farewell event when one is given.
+    #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn close_staged(
+        &self,
+        drain_ms: f64,
+        spread_ms: f64,
+        retry_ms: f64,
+        retry_jitter_ms: f64,
+        data: Option<Either<String, Buffer>>,
+        event: Option<String>,
+        event_id: Option<String>,
+        retry: Option<f64>,
+    ) -> Result<(), Code> {
+        let hub = self.hub()?;
+        let drain = millis("drainMs", drain_ms)?;
+        let spread =
+            Duration::from_millis(whole_number("spreadMs", spread_ms, 0.0, 2_147_483_647.0)?);
+        let retry_ms = whole_number("retryMs", retry_ms, 0.0, 2_147_483_647.0)?;
+        let retry_jitter_ms = whole_number("retryJitterMs", retry_jitter_ms, 0.0, 2_147_483_647.0)?;
+        let farewell = data.is_some() || event.is_some() || event_id.is_some() || retry.is_some();
+        let args = MessageArgs::new(data, event, event_id, retry);
+        let text = data_text(&args.data);
+        let message = args.message(&text)?;
+        hub.close_staged(StagedClose {
+            drain,
+            spread,
+            retry_ms,
+            retry_jitter_ms,
+            farewell: farewell.then_some(&message),
+        })
+        .map_err(sse_error)
+    }
+
     /// Stops the runtime. Writer tasks get up to `graceMs` to finish; the rest are cut.
     #[napi(catch_unwind)]
     pub fn shutdown(&mut self, grace_ms: f64) -> Result<(), Code> {
@@ -571,11 +750,25 @@ impl NativeHub {
         self.hub.as_ref().map_or(0, |hub| hub.size() as u32)
     }
 
+    /// Counters and gauges, O(channels). After shutdown the counters remain, the gauges are 0.
+    #[napi(catch_unwind)]
+    pub fn metrics(&self, per_channel: bool) -> NativeMetrics {
+        let metrics = match &self.hub {
+            Some(hub) => hub.metrics(per_channel),
+            None => Metrics {
+                stats: self.stats.snapshot(),
+                worker_threads: self.worker_threads,
+                ..Default::default()
+            },
+        };
+        NativeMetrics::of(metrics, per_channel)
+    }
+
     #[napi(catch_unwind)]
     pub fn stats(&self) -> NativeHubStats {
         let (snapshot, levels) = match &self.hub {
             Some(hub) => (hub.stats(), hub.queue_levels()),
-            None => (StatsSnapshot::default(), Default::default()),
+            None => (self.stats.snapshot(), Default::default()),
         };
         NativeHubStats {
             clients: levels.clients as u32,
@@ -640,6 +833,7 @@ pub fn hub_defaults() -> NativeHubOptions {
         history_max_age_ms: None,
         reset_event: config.reset_event.clone(),
         worker_threads: config.worker_threads as f64,
+        max_clients: None,
     }
 }
 

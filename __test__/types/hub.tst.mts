@@ -4,7 +4,9 @@ import * as http2 from 'node:http2'
 import { expect, test } from 'tstyche'
 import Fastify from 'fastify'
 import express from 'express'
-import { createHub, type Channel, type Client, type Hub, type HubStats } from 'native-sse'
+import { createHub, type Channel, type Client, type Hub, type HubStats, type HubMetrics, type DisconnectInfo } from 'native-sse'
+import { collectHubMetrics } from 'native-sse/prometheus'
+import { Registry } from 'prom-client'
 import nativeSse, { nativeSse as named } from 'native-sse/fastify'
 import { sse } from 'native-sse/express'
 
@@ -39,7 +41,8 @@ test('clients of a typed hub are typed too', () => {
     expect(client).type.toBe<Client<Events>>()
     expect(client.send).type.toBeCallableWith({ event: 'note', data: 'hello' })
     expect(client.send).type.not.toBeCallableWith({ event: 'note', data: 1 })
-    expect(client.transport).type.toBe<'native' | 'node'>()
+    expect(client.transport).type.toBe<'native' | 'node' | null>()
+    expect(client.refusal).type.toBe<'hub-full' | 'channel-full' | 'closing' | null>()
     expect(client.stream).type.toBeCallableWith(['token', Buffer.from('x')])
     expect(client.stream).type.toBeCallableWith([{ event: 'note', data: 'hi' }])
     expect(client.stream).type.not.toBeCallableWith([{ event: 'note', data: 1 }])
@@ -92,4 +95,24 @@ test('the Express helper takes a hub and options', () => {
   expect(sse).type.not.toBeCallableWith({}, {})
   expect(sse).type.toBeCallableWith(typed, { onError: (error: unknown, client: Client<Events>) => { client.close() } })
   expect(sse(typed, { onConnect: (client) => { client.send({ event: 'note', data: 2 }) } })).type.toRaiseError()
+})
+
+test('operations: staged close, caps, metrics and lifecycle events are typed', () => {
+  expect(untyped.close).type.toBeCallableWith({ spreadMs: 10_000, drainMs: 5000, finalEvent: { event: 'bye', data: '' } })
+  expect(untyped.close).type.toBeCallableWith()
+  expect(untyped.close).type.not.toBeCallableWith({ spread: 10 })
+  expect(createHub).type.toBeCallableWith({ maxClients: 10_000, retryAfterSeconds: 2 })
+  expect(typed.channel).type.toBeCallableWith('room', { maxClients: 50 })
+  expect(typed.channel).type.toBeCallableWith('room', { maxClients: null })
+  expect(untyped.metrics()).type.toBe<HubMetrics>()
+  expect(untyped.metrics().closes.slow).type.toBe<number>()
+  expect(untyped.metricsText).type.toBeCallableWith({ prefix: 'app_sse_', labels: { hub: 'chat' }, perChannel: true })
+  expect(untyped.metricsText).type.not.toBeCallableWith({ labels: { hub: 1 } })
+  untyped.on('disconnect', (info) => {
+    expect(info).type.toBe<DisconnectInfo>()
+    expect(info.events).type.toBe<number>()
+  })
+  expect(untyped.on).type.not.toBeCallableWith('disconnect', (info: { nope: string }) => {})
+  expect(collectHubMetrics).type.toBeCallableWith(untyped, { registry: new Registry(), prefix: 'x_' })
+  expect(collectHubMetrics(untyped).unregister).type.toBe<() => void>()
 })

@@ -6,21 +6,38 @@ use std::sync::{Mutex, MutexGuard};
 use crate::wakeup::{Wakeup, CLOSING};
 
 use crate::close::CloseReason;
+use crate::events::Delivered;
 use crate::feed::Cursor;
 use crate::queue::ClientQueue;
 
 /// Where a client is in its life. `Pending` clients are registered (they can be sent to) but
-/// their socket is not yet adopted: JS waits for Node to flush the response head first.
+/// their socket is not yet adopted: JS waits for Node to flush the response head first. A
+/// running client's phase names its transport, which the connection gauges count by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum Phase {
     Pending = 0,
-    Running = 1,
-    Done = 2,
+    Native = 1,
+    Node = 2,
+    Done = 3,
+}
+
+impl Phase {
+    fn from_u8(value: u8) -> Phase {
+        match value {
+            0 => Phase::Pending,
+            1 => Phase::Native,
+            2 => Phase::Node,
+            _ => Phase::Done,
+        }
+    }
 }
 
 pub struct ClientShared {
     pub id: u64,
+    /// The sequence number of its opening frame (`retry:` or a comment), which is not one of
+    /// the events it is counted as having been delivered.
+    pub opening: u64,
     /// The mailbox: frames sent to this client alone.
     pub queue: ClientQueue,
     /// Its read positions in the broadcast log and its channels' logs (which are its
@@ -34,18 +51,24 @@ pub struct ClientShared {
     pub(crate) wakeup: Wakeup,
     close_request: AtomicU8,
     phase: AtomicU8,
+    /// What its writer wrote (see `Delivered`); only the writer adds to these.
+    delivered_events: AtomicU64,
+    delivered_bytes: AtomicU64,
 }
 
 impl ClientShared {
-    pub(crate) fn new(id: u64, queue: ClientQueue, cursors: Vec<Cursor>) -> Self {
+    pub(crate) fn new(id: u64, opening: u64, queue: ClientQueue, cursors: Vec<Cursor>) -> Self {
         ClientShared {
             id,
+            opening,
             queue,
             cursors: Mutex::new(cursors),
             drain_until: AtomicU64::new(u64::MAX),
             wakeup: Wakeup::default(),
             close_request: AtomicU8::new(0),
             phase: AtomicU8::new(Phase::Pending as u8),
+            delivered_events: AtomicU64::new(0),
+            delivered_bytes: AtomicU64::new(0),
         }
     }
 
@@ -86,7 +109,24 @@ impl ClientShared {
         self.phase.load(Ordering::Acquire) == Phase::Pending as u8
     }
 
-    pub(crate) fn mark_done(&self) {
-        self.phase.store(Phase::Done as u8, Ordering::Release);
+    pub(crate) fn add_delivered(&self, bytes: usize, events: u64) {
+        // Relaxed: one writer adds, and the departure reads them after the writer ended.
+        self.delivered_bytes
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+        if events > 0 {
+            self.delivered_events.fetch_add(events, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn delivered(&self) -> Delivered {
+        Delivered {
+            events: self.delivered_events.load(Ordering::Relaxed),
+            bytes: self.delivered_bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Marks it done; returns the phase it was in.
+    pub(crate) fn mark_done(&self) -> Phase {
+        Phase::from_u8(self.phase.swap(Phase::Done as u8, Ordering::AcqRel))
     }
 }

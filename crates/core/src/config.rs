@@ -50,6 +50,8 @@ pub struct HubConfig {
     pub reset_event: String,
     /// Runtime worker threads.
     pub worker_threads: usize,
+    /// Clients registered at once; past it `register` refuses (`Refusal::HubFull`).
+    pub max_clients: usize,
 }
 
 /// Accepts any 1 MiB payload whatever its line structure: each line break of `data` costs a
@@ -85,6 +87,7 @@ impl Default for HubConfig {
             history: History::default(),
             reset_event: DEFAULT_RESET_EVENT.to_string(),
             worker_threads: default_worker_threads(),
+            max_clients: usize::MAX,
         }
     }
 }

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::admission::Refusal;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SseError {
     /// `event` or `id` would break the line structure of the stream.
@@ -16,6 +18,8 @@ pub enum SseError {
     UnknownClient { id: u64 },
     /// The hub was closed; it accepts no new clients and no events.
     HubClosed,
+    /// A new client was not accepted: the hub or a channel is full, or the hub is closing.
+    Refused(Refusal),
     /// The socket could not be taken over (dup, non-blocking mode or registration failed).
     Adopt { reason: String },
 }
@@ -28,6 +32,7 @@ impl SseError {
             SseError::EventTooLarge { .. } => "ERR_SSE_EVENT_TOO_LARGE",
             SseError::UnknownClient { .. } => "ERR_SSE_CLIENT_CLOSED",
             SseError::HubClosed => "ERR_SSE_HUB_CLOSED",
+            SseError::Refused(_) => "ERR_SSE_REFUSED",
             SseError::Adopt { .. } => "ERR_SSE_TRANSPORT_UNAVAILABLE",
         }
     }
@@ -58,6 +63,11 @@ impl fmt::Display for SseError {
             ),
             SseError::HubClosed => f.write_str(
                 "the hub is closed; create a new hub with createHub() to serve more clients",
+            ),
+            SseError::Refused(refusal) => write!(
+                f,
+                "the client was refused ({}): answer 503 with Retry-After",
+                refusal.as_str()
             ),
             SseError::Adopt { reason } => write!(
                 f,

@@ -2,13 +2,34 @@
 //! one queue to the JS thread, so a client's last `write` always precedes its `end` or
 //! `destroy`, which always precedes its `closed`.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use crate::close::CloseReason;
 
+/// What a client got, counted by its writer as batches were fully written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivered {
+    /// Event frames (comments, heartbeats and the opening frame are not events).
+    pub events: u64,
+    /// Body bytes: for the native transport as they went to the socket (HTTP chunk framing
+    /// included), for the Node transport as they were handed to the response.
+    pub bytes: u64,
+}
+
+/// A client's departure, as `HubEvents::closed` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departure {
+    pub reason: CloseReason,
+    pub delivered: Delivered,
+    /// The channels it was subscribed to when it left.
+    pub channels: Vec<Arc<str>>,
+}
+
 pub trait HubEvents: Send + Sync + 'static {
     /// The client left. Called exactly once per registered client.
-    fn closed(&self, id: u64, reason: CloseReason);
+    fn closed(&self, id: u64, departure: Departure);
     /// Node transport: write these bytes to the client's response, then call
     /// [`crate::Hub::node_writable`] once the response accepts more (at once, or on `'drain'`).
     fn write(&self, id: u64, bytes: Bytes);

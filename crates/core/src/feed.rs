@@ -76,6 +76,23 @@ pub(crate) struct Feed {
     /// frames and bytes.
     taken_logs: Vec<(Arc<ChannelLog>, u64)>,
     taken_mail: (usize, usize),
+    /// Event frames among them (see `is_event`).
+    taken_events: u64,
+}
+
+/// What a fully written batch changed.
+pub(crate) struct Committed {
+    /// The client's producer may go on (see `ClientQueue::release`).
+    pub drained: bool,
+    /// Event frames the batch carried.
+    pub events: u64,
+}
+
+/// Whether the frame numbered `seq` counts as an event delivered to `client`. Comments do not:
+/// they are the only frames that start with `:` (an event's frames hold fields only). Nor does
+/// the client's opening frame, which dispatches nothing even when it sets `retry`.
+fn is_event(client: &ClientShared, seq: u64, frame: &[u8]) -> bool {
+    frame.first() != Some(&b':') && seq != client.opening
 }
 
 impl Feed {
@@ -156,7 +173,8 @@ impl Feed {
         }
         // Moved, not cloned: a clone would add an atomic increment and decrement per delivery
         // on a refcount that every reader of the frame shares.
-        for (_, frame, source) in scratch.candidates.drain(..taken) {
+        for (seq, frame, source) in scratch.candidates.drain(..taken) {
+            self.taken_events += u64::from(is_event(client, seq, &frame));
             match source {
                 Source::Mailbox => {
                     self.taken_mail.0 += 1;
@@ -184,9 +202,8 @@ impl Feed {
     }
 
     /// The batch from the last `fill` was fully written: its cursors move past it and its
-    /// mailbox frames are released. Returns true when the client's producer may go on (see
-    /// `ClientQueue::release`).
-    pub fn commit(&mut self, client: &ClientShared) -> bool {
+    /// mailbox frames are released.
+    pub fn commit(&mut self, client: &ClientShared) -> Committed {
         if !self.taken_logs.is_empty() {
             let mut cursors = client.lock_cursors();
             for (log, count) in self.taken_logs.drain(..) {
@@ -198,12 +215,16 @@ impl Feed {
             }
         }
         let (events, bytes) = std::mem::take(&mut self.taken_mail);
-        client.queue.release(events, bytes)
+        Committed {
+            drained: client.queue.release(events, bytes),
+            events: std::mem::take(&mut self.taken_events),
+        }
     }
 
     /// The client is leaving: releases what the mailbox accounting still holds for it.
     pub fn abandon(&mut self, client: &ClientShared) {
         self.taken_logs.clear();
+        self.taken_events = 0;
         let (events, bytes) = std::mem::take(&mut self.taken_mail);
         client.queue.release(events, bytes);
     }

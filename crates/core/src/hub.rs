@@ -20,6 +20,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 
+use crate::admission::Refusal;
 use crate::client::{ClientShared, Phase};
 use crate::close::CloseReason;
 use crate::config::{History, HubConfig};
@@ -36,7 +37,7 @@ use crate::resume::{Epoch, IdOrigin, ResetReason, Resume};
 use crate::sequence::Sequence;
 use crate::socket::adopt_fd;
 use crate::socket_sink::SocketSink;
-use crate::stats::{Stats, StatsSnapshot};
+use crate::stats::{Audience, Stats, StatsSnapshot, Transport};
 use crate::wakeup::{DATA, WRITABLE};
 use crate::writer::Sink;
 
@@ -49,7 +50,7 @@ pub(crate) struct HubInner {
     pub config: HubConfig,
     registry: RwLock<Registry>,
     /// The log `broadcast` appends to; every client reads it.
-    broadcast_log: Arc<ChannelLog>,
+    pub(crate) broadcast_log: Arc<ChannelLog>,
     pub sequence: Arc<Sequence>,
     /// Stamped into the ids the hub makes.
     epoch: Epoch,
@@ -57,7 +58,13 @@ pub(crate) struct HubInner {
     dirty_logs: Mutex<Vec<Arc<ChannelLog>>>,
     dispatch: Notify,
     next_id: AtomicU64,
+    /// No new client is accepted: a close has begun (staged or not).
+    pub(crate) refusing: AtomicBool,
+    /// Closed: nothing more is accepted, not even events.
     closed: AtomicBool,
+    /// How long a server-requested close may drain, in milliseconds; 0: no limit beyond the
+    /// write timeout. Set by a staged close.
+    pub(crate) drain_limit_ms: AtomicU64,
     pub stats: Arc<Stats>,
     pub events: Arc<dyn HubEvents>,
 }
@@ -110,7 +117,9 @@ impl Hub {
             dirty_logs: Mutex::new(Vec::new()),
             dispatch: Notify::new(),
             next_id: AtomicU64::new(1),
+            refusing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            drain_limit_ms: AtomicU64::new(0),
             stats: Arc::new(Stats::default()),
             events,
         });
@@ -125,23 +134,49 @@ impl Hub {
         &self.inner.config
     }
 
+    pub(crate) fn inner(&self) -> &Arc<HubInner> {
+        &self.inner
+    }
+
+    pub(crate) fn runtime(&self) -> Option<&Runtime> {
+        self.runtime.as_ref()
+    }
+
+    /// The hub's counters, which outlive it: an embedder can still report them after close.
+    pub fn stats_handle(&self) -> Arc<Stats> {
+        self.inner.stats.clone()
+    }
+
     /// Registers a client whose transport starts later (`adopt` or `start_node`), subscribed
     /// to `channels`. Its opening frame (`retry`, or a comment) is queued first, so the first
     /// body bytes leave as soon as the transport starts and precede anything published later.
     /// With `last_event_id`, its cursors in logs that keep history are placed just past that
     /// event, so the writer replays what it missed before going on live; when the id cannot
-    /// be placed it gets the reset event and starts at the head.
+    /// be placed it gets the reset event and starts at the head. Refused (and counted) while
+    /// the hub closes or when a cap is reached; nothing is queued then.
     pub fn register(
         &self,
         retry: Option<u64>,
         channels: Vec<String>,
         last_event_id: Option<&str>,
     ) -> Result<(u64, Resume), SseError> {
-        if self.inner.closed.load(Ordering::Acquire) {
-            return Err(SseError::HubClosed);
-        }
         crate::test_hooks::on_register(&channels);
         let config = &self.inner.config;
+        // Decided under the lock that inserts, so concurrent registers cannot overshoot a cap
+        // and a close that flags `refusing` then lists the clients misses none.
+        let mut registry = self.inner.write_registry();
+        let refusal = if self.inner.refusing.load(Ordering::Acquire) {
+            Some(Refusal::Closing)
+        } else if registry.clients.len() >= config.max_clients {
+            Some(Refusal::HubFull)
+        } else if channels.iter().any(|name| registry.channel_full(name)) {
+            Some(Refusal::ChannelFull)
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            return Err(SseError::Refused(self.inner.stats.add_refused(refusal)));
+        }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let queue = ClientQueue::new(
             config.max_queue_events,
@@ -153,7 +188,6 @@ impl Hub {
         let opening = sequence.take();
         queue.push(opening, opening_frame(retry));
         sequence.commit(opening);
-        let mut registry = self.inner.write_registry();
         let mut logs = vec![self.inner.broadcast_log.clone()];
         for name in &channels {
             logs.push(registry.channel(name, config).log.clone());
@@ -174,13 +208,14 @@ impl Hub {
         }
         let broadcast = &self.inner.broadcast_log;
         let cursors = vec![Cursor::at(broadcast.clone(), join(broadcast, after))];
-        let client = Arc::new(ClientShared::new(id, queue, cursors));
+        let client = Arc::new(ClientShared::new(id, opening, queue, cursors));
         for name in channels {
             registry.subscribe(&client, &name, config, after);
         }
         registry.clients.insert(id, client);
         drop(registry);
         self.inner.stats.add_attached();
+        self.inner.stats.add_resume(resume);
         Ok((id, resume))
     }
 
@@ -210,10 +245,11 @@ impl Hub {
             tokio::net::TcpStream::from_std(std_stream).map_err(adopt_error)?
         };
         release_fd(fd);
-        if !client.advance(Phase::Pending, Phase::Running) {
+        if !client.advance(Phase::Pending, Phase::Native) {
             // Closed while the head was flushing; dropping `stream` closes our duplicate.
             return Err(SseError::UnknownClient { id });
         }
+        self.inner.stats.writer_started(Transport::Native);
         self.spawn_writer(runtime, client, SocketSink::new(stream, chunked));
         Ok(())
     }
@@ -227,9 +263,10 @@ impl Hub {
             .client(id)
             .ok_or(SseError::UnknownClient { id })?;
         let runtime = self.runtime.as_ref().ok_or(SseError::HubClosed)?;
-        if !client.advance(Phase::Pending, Phase::Running) {
+        if !client.advance(Phase::Pending, Phase::Node) {
             return Err(SseError::UnknownClient { id });
         }
+        self.inner.stats.writer_started(Transport::Node);
         let sink = NodeSink::new(id, self.inner.events.clone(), socket_fd);
         self.spawn_writer(runtime, client, sink);
         Ok(())
@@ -267,7 +304,9 @@ impl Hub {
     /// Queues one message for one client.
     pub fn send(&self, id: u64, message: &Message<'_>) -> Result<Delivery, SseError> {
         let frame = self.encode(message)?;
-        Ok(self.send_frames(id, std::iter::once(frame)))
+        let delivery = self.send_frames(id, std::iter::once(frame));
+        self.count_sent(delivery, 1);
+        Ok(delivery)
     }
 
     /// Queues several messages for one client, in order, as one call (a producer streaming
@@ -295,7 +334,17 @@ impl Hub {
             start = end;
             frame
         });
-        Ok(self.send_frames(id, frames))
+        let delivery = self.send_frames(id, frames);
+        self.count_sent(delivery, messages.len() as u64);
+        Ok(delivery)
+    }
+
+    /// Events sent to one client count as published once queued (an overflow that cut the
+    /// client part-way counts them all: the call was accepted).
+    fn count_sent(&self, delivery: Delivery, events: u64) {
+        if delivery != Delivery::Gone {
+            self.inner.stats.add_published(Audience::Client, events);
+        }
     }
 
     pub fn comment(&self, id: u64, text: &str) -> Result<Delivery, SseError> {
@@ -334,10 +383,23 @@ impl Hub {
         if self.inner.closed.load(Ordering::Acquire) {
             return Ok(0);
         }
+        let audience = match channel {
+            Some(_) => Audience::Channel,
+            None => Audience::Broadcast,
+        };
         let (log, readers) = match channel {
             Some(name) => match self.inner.channel_target(name) {
                 Some(target) => target,
-                None => return Ok(0),
+                None => {
+                    // Nobody reads it, but a call that would fail with readers fails here too
+                    // (encoded only when the cheap bound leaves the size in doubt), and an
+                    // accepted event counts as published.
+                    if message.encoded_len_bound() > self.inner.config.max_event_bytes {
+                        self.encode(message)?;
+                    }
+                    self.inner.stats.add_published(audience, 1);
+                    return Ok(0);
+                }
             },
             None => self.inner.target(None),
         };
@@ -357,6 +419,7 @@ impl Hub {
             }
         };
         self.inner.append(log, seq, frame, message.id);
+        self.inner.stats.add_published(audience, 1);
         Ok(readers)
     }
 
@@ -380,9 +443,18 @@ impl Hub {
         if client.close_requested().is_some() {
             return false;
         }
-        self.inner
-            .write_registry()
-            .subscribe(&client, channel, &self.inner.config, None)
+        let mut registry = self.inner.write_registry();
+        if registry.channel_full(channel) {
+            let subscribed = registry
+                .channels
+                .get(channel)
+                .is_some_and(|c| c.subscribers.contains_key(&id));
+            if !subscribed {
+                self.inner.stats.add_subscription_refused();
+            }
+            return false;
+        }
+        registry.subscribe(&client, channel, &self.inner.config, None)
     }
 
     /// Ends client `id`'s subscription to `channel`; nothing published there reaches it any
@@ -406,8 +478,17 @@ impl Hub {
             .set_channel_history(channel, history, &self.inner.config);
     }
 
+    /// Caps `channel`'s subscribers at `max_clients` from now on (None: no cap): an attach
+    /// that asks for it when full is refused, a subscribe returns false.
+    pub fn set_channel_cap(&self, channel: &str, max_clients: Option<usize>) {
+        self.inner
+            .write_registry()
+            .set_channel_cap(channel, max_clients);
+    }
+
     /// Stops accepting clients and closes every client with `Server`.
     pub fn close_all(&self) {
+        self.inner.refusing.store(true, Ordering::Release);
         self.inner.closed.store(true, Ordering::Release);
         let clients: Vec<_> = self
             .inner
@@ -471,7 +552,7 @@ impl Hub {
         levels
     }
 
-    fn encode(&self, message: &Message<'_>) -> Result<Bytes, SseError> {
+    pub(crate) fn encode(&self, message: &Message<'_>) -> Result<Bytes, SseError> {
         let frame = message.encode()?;
         self.check_size(frame.len())?;
         Ok(frame)
@@ -552,8 +633,9 @@ impl HubInner {
     }
 
     fn append(&self, log: Arc<ChannelLog>, seq: u64, frame: Bytes, app_id: Option<&str>) {
-        log.append(seq, frame, app_id);
+        let lag = log.append(seq, frame, app_id);
         self.sequence.commit(seq);
+        self.stats.saw_lag(lag.events, lag.bytes);
         if log.mark_dirty() {
             self.lock_dirty_logs().push(log);
             self.dispatch.notify_one();
@@ -593,7 +675,7 @@ impl HubInner {
         .encode()
     }
 
-    fn read_registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+    pub(crate) fn read_registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
         // A poisoned lock only means a panic elsewhere while holding it; the maps themselves
         // are still consistent (no code path panics between the paired updates).
         self.registry.read().unwrap_or_else(|e| e.into_inner())
@@ -601,6 +683,14 @@ impl HubInner {
 
     pub(crate) fn write_registry(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
         self.registry.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// See `drain_limit_ms`.
+    pub(crate) fn drain_limit(&self) -> Option<std::time::Duration> {
+        match self.drain_limit_ms.load(Ordering::Acquire) {
+            0 => None,
+            ms => Some(std::time::Duration::from_millis(ms)),
+        }
     }
 
     fn lock_dirty_logs(&self) -> std::sync::MutexGuard<'_, Vec<Arc<ChannelLog>>> {
@@ -615,7 +705,11 @@ impl HubInner {
     /// for the lot. A client asked to close takes nothing more: its writer may already have
     /// drained and ended the stream, so a later frame could never be written. Stops at an
     /// overflow (the client is cut, so the rest could never be sent).
-    fn deliver(&self, client: &ClientShared, frames: impl Iterator<Item = Bytes>) -> Delivery {
+    pub(crate) fn deliver(
+        &self,
+        client: &ClientShared,
+        frames: impl Iterator<Item = Bytes>,
+    ) -> Delivery {
         if client.close_requested().is_some() {
             return Delivery::Gone;
         }

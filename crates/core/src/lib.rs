@@ -10,6 +10,7 @@
 //! - `registry`: clients, channels with their logs and subscribers, per-channel history.
 //! - `lifecycle`: close requests, and recording a client's departure exactly once.
 
+pub mod admission;
 mod batch;
 mod client;
 pub mod close;
@@ -21,12 +22,14 @@ pub mod frame;
 pub mod hub;
 mod lifecycle;
 mod log;
+pub mod metrics;
 mod node_sink;
 mod peer_progress;
 pub mod queue;
 mod registry;
 pub mod resume;
 mod sequence;
+pub mod shutdown;
 mod socket;
 mod socket_sink;
 pub mod stats;
@@ -35,11 +38,14 @@ pub mod text;
 mod wakeup;
 mod writer;
 
+pub use admission::Refusal;
 pub use close::CloseReason;
 pub use config::{History, HubConfig, OverflowPolicy};
 pub use error::SseError;
-pub use events::HubEvents;
+pub use events::{Delivered, Departure, HubEvents};
 pub use frame::Message;
 pub use hub::{Delivery, Hub, QueueLevels};
+pub use metrics::{ChannelMetrics, Metrics};
 pub use resume::{ResetReason, Resume};
+pub use shutdown::StagedClose;
 pub use stats::StatsSnapshot;

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use crate::client::{ClientShared, Phase};
 use crate::close::CloseReason;
+use crate::events::Departure;
 use crate::hub::HubInner;
-use crate::writer::{Sink, WriterEnv};
+use crate::stats::Transport;
+use crate::writer::Sink;
 
 impl HubInner {
     pub(crate) fn close(&self, client: &ClientShared, reason: CloseReason) {
@@ -19,15 +21,22 @@ impl HubInner {
     }
 
     pub(crate) fn finish(&self, id: u64, reason: CloseReason) {
+        let mut channels: Vec<Arc<str>> = Vec::new();
         let removed = {
             let mut registry = self.write_registry();
             let removed = registry.clients.remove(&id);
             if let Some(client) = &removed {
-                let names: Vec<Arc<str>> = client
-                    .lock_cursors()
-                    .iter()
-                    .filter_map(|c| c.log.name.clone())
-                    .collect();
+                let mut names: Vec<Arc<str>> = Vec::new();
+                for cursor in client.lock_cursors().iter() {
+                    let Some(name) = &cursor.log.name else {
+                        continue;
+                    };
+                    names.push(name.clone());
+                    // Its subscriptions, not the cursors an unsubscribe left draining.
+                    if cursor.until.is_none() {
+                        channels.push(name.clone());
+                    }
+                }
                 for name in names {
                     registry.unsubscribe(client, &name, 0);
                 }
@@ -40,9 +49,18 @@ impl HubInner {
             for cursor in client.lock_cursors().drain(..) {
                 cursor.log.leave(cursor.next);
             }
-            client.mark_done();
+            match client.mark_done() {
+                Phase::Native => self.stats.writer_ended(Transport::Native),
+                Phase::Node => self.stats.writer_ended(Transport::Node),
+                Phase::Pending | Phase::Done => {}
+            }
             self.stats.add_closed(reason);
-            self.events.closed(id, reason);
+            let departure = Departure {
+                reason,
+                delivered: client.delivered(),
+                channels,
+            };
+            self.events.closed(id, departure);
         }
     }
 }
@@ -56,13 +74,7 @@ pub(crate) async fn write_client<S: Sink>(
     client: Arc<ClientShared>,
 ) {
     let hub = guard.hub.clone();
-    let env = WriterEnv {
-        config: &hub.config,
-        stats: &hub.stats,
-        sequence: &hub.sequence,
-        events: hub.events.as_ref(),
-    };
-    guard.reason = Some(crate::writer::run(&mut sink, &client, env).await);
+    guard.reason = Some(crate::writer::run(&mut sink, &client, &hub).await);
     // The sink (and a socket's descriptor) goes before the close is reported, so an
     // embedder counting descriptors after `closed` sees it released.
     drop(sink);

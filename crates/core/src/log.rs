@@ -125,7 +125,8 @@ impl ChannelLog {
 
     /// Appends the frame numbered `seq` (greater than any appended before). `app_id`, the id
     /// the application gave the event, is indexed for resuming when the log keeps history.
-    pub fn append(&self, seq: u64, frame: Bytes, app_id: Option<&str>) {
+    /// Returns how far the slowest reader is behind now.
+    pub fn append(&self, seq: u64, frame: Bytes, app_id: Option<&str>) -> Lag {
         let mut state = self.state_mut();
         state.appended_bytes += frame.len() as u64;
         state.held_bytes += frame.len();
@@ -144,6 +145,12 @@ impl ChannelLog {
             app_id,
         });
         self.trim(&mut state);
+        state.slowest_lag()
+    }
+
+    /// How far the slowest reader is behind the head (nothing when no reader is behind).
+    pub fn slowest_lag(&self) -> Lag {
+        self.state().slowest_lag()
     }
 
     /// Places a new cursor just past the event numbered `seq`, so it reads every later one.
@@ -321,6 +328,26 @@ impl ChannelLog {
 }
 
 impl LogState {
+    /// Each entry counts the readers at or before it, so the counts never decrease from front
+    /// to back: the first entry some reader still needs is found by bisection.
+    fn slowest_lag(&self) -> Lag {
+        let start = self
+            .entries
+            .partition_point(|e| e.unread.load(Ordering::Acquire) == 0);
+        let bytes_before = match start {
+            0 => self
+                .entries
+                .front()
+                .map_or(self.appended_bytes, |e| e.end - e.frame.len() as u64),
+            i => self.entries[i - 1].end,
+        };
+        Lag {
+            events: (self.entries.len() - start) as u64,
+            bytes: self.appended_bytes - bytes_before,
+            missed: 0,
+        }
+    }
+
     fn pop_front(&mut self) {
         if let Some(old) = self.entries.pop_front() {
             self.held_bytes -= old.frame.len();
@@ -388,6 +415,25 @@ mod tests {
         // A frame larger than the window is still kept, alone.
         append(&by_bytes, 6, 40);
         assert_eq!(by_bytes.held(), (1, 40));
+    }
+
+    #[test]
+    fn the_slowest_reader_sets_the_logs_lag() {
+        let l = ChannelLog::new(None, 100, 1000, History::default());
+        assert_eq!(l.slowest_lag(), Lag::default());
+        let slow = l.join();
+        append(&l, 1, 10);
+        let fast = l.join();
+        append(&l, 2, 20);
+        let lag = l.append(3, Bytes::from(vec![b'x'; 30]), None);
+        assert_eq!((lag.events, lag.bytes), (3, 60));
+        // The slow reader passes two; the fast one (from the second entry) is now slowest.
+        l.passed(slow, 2);
+        assert_eq!((l.slowest_lag().events, l.slowest_lag().bytes), (2, 50));
+        l.passed(fast, 2);
+        assert_eq!((l.slowest_lag().events, l.slowest_lag().bytes), (1, 30));
+        l.passed(slow + 2, 1);
+        assert_eq!(l.slowest_lag(), Lag::default());
     }
 
     #[test]

@@ -17,9 +17,8 @@ use crate::batch::{Batch, Progress};
 use crate::client::ClientShared;
 use crate::close::CloseReason;
 use crate::events::HubEvents;
-use crate::stats::Stats;
 use crate::wakeup::WRITABLE;
-use crate::writer::Sink;
+use crate::writer::{Sink, Tally};
 
 pub(crate) struct NodeSink {
     id: u64,
@@ -58,7 +57,7 @@ impl Sink for NodeSink {
         Batch::new(false)
     }
 
-    fn write(&mut self, batch: &mut Batch, stats: &Stats) -> io::Result<Progress> {
+    fn write(&mut self, batch: &mut Batch, tally: &mut Tally<'_>) -> io::Result<Progress> {
         match self.batch {
             InFlight::None => {
                 // A batch of one frame (a broadcast to a client that keeps up) is the log's own
@@ -69,7 +68,7 @@ impl Sink for NodeSink {
                 };
                 // Counted here, before JS sees the bytes, so its view of the counters never
                 // runs ahead; hence `Blocked` reports none.
-                stats.add_written(bytes.len());
+                tally.written(bytes.len(), 0);
                 self.events.write(self.id, bytes);
                 self.batch = InFlight::Handed;
                 Ok(Progress::Blocked { bytes: 0 })

@@ -1,5 +1,5 @@
 //! Who is connected and who reads what: the clients, the channels with their logs and
-//! subscribers, and per-channel history settings.
+//! subscribers, and per-channel settings (history, a cap on subscribers).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +19,8 @@ pub(crate) struct Registry {
     /// Channels whose history differs from the hub's, kept when the channel itself goes, so
     /// it applies again when the channel comes back.
     channel_history: HashMap<Arc<str>, History>,
+    /// Channels with a cap on their subscribers, kept likewise.
+    channel_caps: HashMap<Arc<str>, usize>,
 }
 
 /// A channel exists while it has subscribers, or always once created when it keeps history
@@ -72,6 +74,22 @@ impl Registry {
             // Kept from now on, so a client that resumes later finds what it missed.
             self.channel(name, config);
         }
+    }
+
+    /// Caps `name`'s subscribers at `max_clients` from now on (None: no cap). Subscribers above
+    /// a lowered cap stay; only new ones are refused.
+    pub fn set_channel_cap(&mut self, name: &str, max_clients: Option<usize>) {
+        match max_clients {
+            Some(cap) => self.channel_caps.insert(Arc::from(name), cap),
+            None => self.channel_caps.remove(name),
+        };
+    }
+
+    /// True when `name` has a cap and as many subscribers as it allows.
+    pub fn channel_full(&self, name: &str) -> bool {
+        self.channel_caps
+            .get(name)
+            .is_some_and(|cap| self.channels.get(name).map_or(0, |c| c.subscribers.len()) >= *cap)
     }
 
     /// Adds `client` to `name`'s subscribers, creating the channel, with a cursor at the log's

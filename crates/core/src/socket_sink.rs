@@ -16,8 +16,7 @@ use tokio::time::Duration;
 use crate::batch::{Batch, Progress};
 use crate::client::ClientShared;
 use crate::close::CloseReason;
-use crate::stats::Stats;
-use crate::writer::{classify, Sink};
+use crate::writer::{classify, Sink, Tally};
 
 /// The terminating chunk: clients see a clean end of stream rather than a truncated one.
 const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
@@ -42,7 +41,7 @@ impl Sink for SocketSink {
         Batch::new(self.chunked)
     }
 
-    fn write(&mut self, batch: &mut Batch, _stats: &Stats) -> io::Result<Progress> {
+    fn write(&mut self, batch: &mut Batch, _tally: &mut Tally<'_>) -> io::Result<Progress> {
         batch.write(|slices| self.stream.try_write_vectored(slices))
     }
 

@@ -21,12 +21,10 @@ use tokio::time::{sleep_until, Duration, Instant};
 use crate::batch::{Batch, Progress};
 use crate::client::ClientShared;
 use crate::close::CloseReason;
-use crate::config::HubConfig;
-use crate::events::HubEvents;
 use crate::feed::Feed;
 use crate::frame::HEARTBEAT;
+use crate::hub::HubInner;
 use crate::peer_progress::PeerProgress;
-use crate::sequence::Sequence;
 use crate::stats::Stats;
 use crate::wakeup::{CLOSING, DATA};
 
@@ -36,7 +34,8 @@ pub(crate) trait Sink {
     fn batch(&self) -> Batch;
     /// Writes what it can of `batch` now. `Done` leaves the batch empty and its frames the
     /// writer's to commit; `Blocked` says how many bytes went before it blocked.
-    fn write(&mut self, batch: &mut Batch, stats: &Stats) -> io::Result<Progress>;
+    /// Bytes it hands on itself (rather than reporting them in `Progress`) go to `tally`.
+    fn write(&mut self, batch: &mut Batch, tally: &mut Tally<'_>) -> io::Result<Progress>;
     /// Ready once a blocked batch may make progress.
     fn poll_writable(
         &mut self,
@@ -53,12 +52,22 @@ pub(crate) trait Sink {
     fn socket_fd(&self) -> Option<RawFd>;
 }
 
-/// What the hub lends every writer.
-pub(crate) struct WriterEnv<'a> {
-    pub config: &'a HubConfig,
-    pub stats: &'a Stats,
-    pub sequence: &'a Sequence,
-    pub events: &'a dyn HubEvents,
+/// Counts what a writer wrote, for the hub's counters and for its own client's.
+pub(crate) struct Tally<'a> {
+    stats: &'a Stats,
+    client: &'a ClientShared,
+}
+
+impl<'a> Tally<'a> {
+    /// Made at each use rather than held: it would take room in every idle connection's task.
+    fn new(stats: &'a Stats, client: &'a ClientShared) -> Self {
+        Tally { stats, client }
+    }
+
+    pub fn written(&mut self, bytes: usize, events: u64) {
+        self.stats.add_written(bytes, events);
+        self.client.add_delivered(bytes, events);
+    }
 }
 
 /// Why a wait ended.
@@ -74,11 +83,11 @@ enum Woken {
 pub(crate) async fn run<S: Sink>(
     sink: &mut S,
     client: &ClientShared,
-    env: WriterEnv<'_>,
+    hub: &HubInner,
 ) -> CloseReason {
     let mut batch = sink.batch();
     let mut feed = Feed::default();
-    let reason = write_loop(sink, client, &env, &mut batch, &mut feed).await;
+    let reason = write_loop(sink, client, hub, &mut batch, &mut feed).await;
     let (reason, cut) = match reason {
         // The server asked for this close: a drain that timed out (our deadline, or the
         // kernel's TCP_USER_TIMEOUT) still ends as the server's close, cut.
@@ -101,14 +110,16 @@ pub(crate) async fn run<S: Sink>(
 async fn write_loop<S: Sink>(
     sink: &mut S,
     client: &ClientShared,
-    env: &WriterEnv<'_>,
+    hub: &HubInner,
     batch: &mut Batch,
     feed: &mut Feed,
 ) -> CloseReason {
-    let config = env.config;
-    let stats = env.stats;
+    let config = &hub.config;
+    let stats = &*hub.stats;
     let mut last_write = Instant::now();
     let mut blocked_since: Option<Instant> = None;
+    // Set when a server-requested close is first seen, from the hub's drain limit.
+    let mut drain_deadline: Option<Instant> = None;
     let mut peer = PeerProgress::new(sink.socket_fd());
     let timer = sleep_until(last_write + config.heartbeat);
     tokio::pin!(timer);
@@ -119,9 +130,12 @@ async fn write_loop<S: Sink>(
             Some(CloseReason::Server) => true,
             Some(other) => return other,
         };
+        if draining && drain_deadline.is_none() {
+            drain_deadline = hub.drain_limit().map(|limit| Instant::now() + limit);
+        }
 
         if batch.is_empty() {
-            let horizon = client.horizon(env.sequence.committed());
+            let horizon = client.horizon(hub.sequence.committed());
             match feed.fill(client, horizon, config.overflow, batch.frames_mut()) {
                 Ok(dropped) => stats.add_dropped(dropped),
                 Err(_lagged) => return CloseReason::Slow,
@@ -129,12 +143,13 @@ async fn write_loop<S: Sink>(
             batch.seal_frames();
         }
         if !batch.is_empty() {
-            match sink.write(batch, stats) {
+            match sink.write(batch, &mut Tally::new(stats, client)) {
                 Ok(Progress::Done { bytes }) => {
-                    if feed.commit(client) {
-                        env.events.drained(client.id);
+                    let committed = feed.commit(client);
+                    if committed.drained {
+                        hub.events.drained(client.id);
                     }
-                    stats.add_written(bytes);
+                    Tally::new(stats, client).written(bytes, committed.events);
                     last_write = Instant::now();
                     blocked_since = None;
                     // Writes that never block never yield on their own: without this, a client
@@ -145,7 +160,7 @@ async fn write_loop<S: Sink>(
                     continue;
                 }
                 Ok(Progress::Blocked { bytes }) => {
-                    stats.add_written(bytes);
+                    Tally::new(stats, client).written(bytes, 0);
                     if bytes > 0 || blocked_since.is_none() {
                         blocked_since = Some(Instant::now());
                         peer.mark();
@@ -159,15 +174,23 @@ async fn write_loop<S: Sink>(
         if draining && !pending {
             // Boxed: it runs once per connection, and its state would otherwise take room in
             // every idle connection's task.
-            if let Ok(bytes) = Box::pin(sink.finish(config.write_timeout)).await {
-                stats.add_written(bytes);
+            let limit = drain_deadline.map_or(config.write_timeout, |deadline| {
+                config
+                    .write_timeout
+                    .min(deadline.saturating_duration_since(Instant::now()))
+            });
+            if let Ok(bytes) = Box::pin(sink.finish(limit)).await {
+                Tally::new(stats, client).written(bytes, 0);
             }
             return CloseReason::Server;
         }
-        let deadline = match blocked_since {
+        let mut deadline = match blocked_since {
             Some(since) if pending => since + config.write_timeout,
             _ => last_write + config.heartbeat,
         };
+        if let Some(drain_deadline) = drain_deadline {
+            deadline = deadline.min(drain_deadline);
+        }
         if timer.deadline() != deadline {
             timer.as_mut().reset(deadline);
         }
@@ -208,6 +231,10 @@ async fn write_loop<S: Sink>(
                 }
             }
             Woken::Gone(reason) => return reason,
+            // The drain had its time: the close is the server's, cut (see `run`).
+            Woken::Timer if drain_deadline.is_some_and(|d| Instant::now() >= d) => {
+                return CloseReason::Timeout;
+            }
             Woken::Timer if pending => {
                 if peer.advanced() {
                     // Still reading, only slowly: the deadline starts again.

@@ -7,7 +7,9 @@ use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use native_sse_core::{CloseReason, Delivery, Hub, HubConfig, HubEvents, Message, OverflowPolicy};
+use native_sse_core::{
+    CloseReason, Delivery, Departure, Hub, HubConfig, HubEvents, Message, OverflowPolicy,
+};
 
 /// What the hub told its embedder, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,13 +21,13 @@ enum Event {
 }
 
 struct Recorder {
-    closes: std::sync::Mutex<mpsc::Sender<(u64, CloseReason)>>,
+    closes: std::sync::Mutex<mpsc::Sender<(u64, Departure)>>,
     node: std::sync::Mutex<mpsc::Sender<Event>>,
 }
 
 impl HubEvents for Recorder {
-    fn closed(&self, id: u64, reason: CloseReason) {
-        let _ = self.closes.lock().unwrap().send((id, reason));
+    fn closed(&self, id: u64, departure: Departure) {
+        let _ = self.closes.lock().unwrap().send((id, departure));
     }
     fn write(&self, id: u64, bytes: bytes::Bytes) {
         let _ = self
@@ -47,7 +49,7 @@ impl HubEvents for Recorder {
 
 struct Fixture {
     hub: Hub,
-    closes: mpsc::Receiver<(u64, CloseReason)>,
+    closes: mpsc::Receiver<(u64, Departure)>,
     node: mpsc::Receiver<Event>,
     listener: TcpListener,
 }
@@ -104,6 +106,11 @@ impl Fixture {
     }
 
     fn next_close(&self) -> (u64, CloseReason) {
+        let (id, departure) = self.next_departure();
+        (id, departure.reason)
+    }
+
+    fn next_departure(&self) -> (u64, Departure) {
         self.closes.recv_timeout(Duration::from_secs(5)).unwrap()
     }
 
@@ -262,7 +269,7 @@ fn overflow_disconnects_a_client_that_does_not_read() {
         highest = highest.max(f.hub.queue_levels().max_client_bytes);
         f.hub.broadcast(&message).unwrap();
         if let Ok(close) = f.closes.try_recv() {
-            closed = Some(close);
+            closed = Some((close.0, close.1.reason));
             break;
         }
         std::thread::sleep(Duration::from_micros(200));
@@ -503,4 +510,178 @@ fn send_many_queues_all_in_order_or_none() {
     assert_eq!(f.hub.send(id, &data("after")).unwrap(), Delivery::Queued);
     let expected = b"data: one\n\ndata: two\ndata: lines\n\ndata: \n\ndata: after\n\n";
     assert_eq!(read_exactly(&mut peer, expected.len()), expected);
+}
+
+/// Reads until the peer closes; returns everything read.
+fn read_to_end(peer: &mut TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    peer.read_to_end(&mut all).unwrap();
+    all
+}
+
+#[test]
+fn caps_refuse_new_clients_and_leave_the_others_alone() {
+    use native_sse_core::{Refusal, SseError};
+    let f = fixture(HubConfig {
+        max_clients: 2,
+        ..config()
+    });
+    let (_, mut a) = f.connect(false);
+    let (_, _b) = f.connect(false);
+    assert_eq!(
+        f.hub.register(None, Vec::new(), None).unwrap_err(),
+        SseError::Refused(Refusal::HubFull)
+    );
+    f.hub.broadcast(&data("still here")).unwrap();
+    assert_eq!(
+        read_exactly(&mut a, b"data: still here\n\n".len()),
+        b"data: still here\n\n"
+    );
+    assert_eq!(f.hub.size(), 2);
+
+    let g = fixture(config());
+    g.hub.set_channel_cap("room", Some(1));
+    let first = g.hub.register(None, vec!["room".into()], None).unwrap().0;
+    assert_eq!(
+        g.hub
+            .register(None, vec!["lobby".into(), "room".into()], None)
+            .unwrap_err(),
+        SseError::Refused(Refusal::ChannelFull)
+    );
+    let other = g.hub.register(None, vec!["lobby".into()], None).unwrap().0;
+    assert!(!g.hub.subscribe(other, "room"), "the room is full");
+    assert!(g.hub.subscribe(first, "lobby"));
+    g.hub.set_channel_cap("room", None);
+    assert!(g.hub.subscribe(other, "room"));
+    let stats = g.hub.stats();
+    assert_eq!(
+        (stats.refused_channel_full, stats.subscriptions_refused),
+        (1, 1)
+    );
+    assert_eq!(f.hub.stats().refused_hub_full, 1);
+}
+
+#[test]
+fn a_departure_reports_the_events_and_bytes_the_client_got() {
+    let f = fixture(config());
+    let (id, mut peer) = f.connect_with_retry(true, Some(1000));
+    f.hub.subscribe(id, "news");
+    f.hub.broadcast(&data("one")).unwrap();
+    f.hub.publish("news", &data("two")).unwrap();
+    f.hub.comment(id, "not an event").unwrap();
+    f.hub.send(id, &data("three")).unwrap();
+    f.hub.close_client(id, CloseReason::Server);
+    let body = read_to_end(&mut peer);
+    let (closed, departure) = f.next_departure();
+    assert_eq!(closed, id);
+    assert_eq!(departure.reason, CloseReason::Server);
+    assert_eq!(departure.delivered.events, 3);
+    assert_eq!(departure.delivered.bytes, body.len() as u64);
+    assert_eq!(departure.channels, vec![std::sync::Arc::from("news")]);
+    assert_eq!(f.hub.stats().delivered, 3);
+}
+
+#[test]
+fn a_staged_close_spreads_the_closes_with_jittered_retries_and_a_farewell() {
+    use native_sse_core::{Refusal, SseError, StagedClose};
+    let f = fixture(config());
+    let mut peers: Vec<TcpStream> = (0..20).map(|_| f.connect(false).1).collect();
+    f.hub.broadcast(&data("queued before")).unwrap();
+    let farewell = Message {
+        event: Some("bye"),
+        data: Some("moving"),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    f.hub
+        .close_staged(StagedClose {
+            drain: Duration::from_secs(5),
+            spread: Duration::from_millis(600),
+            retry_ms: 1000,
+            retry_jitter_ms: 4000,
+            farewell: Some(&farewell),
+        })
+        .unwrap();
+    assert_eq!(
+        f.hub.register(None, Vec::new(), None).unwrap_err(),
+        SseError::Refused(Refusal::Closing)
+    );
+    // Each peer read on its own thread, so each end is seen when it happens.
+    let readers: Vec<_> = peers
+        .drain(..)
+        .map(|mut peer| {
+            std::thread::spawn(move || {
+                let body = String::from_utf8(read_to_end(&mut peer)).unwrap();
+                (body, started.elapsed())
+            })
+        })
+        .collect();
+    let mut retries = Vec::new();
+    let mut ended = Vec::new();
+    for reader in readers {
+        let (body, at) = reader.join().unwrap();
+        ended.push(at);
+        let rest = body
+            .strip_prefix("data: queued before\n\n:\nretry: ")
+            .unwrap_or_else(|| panic!("unexpected body {body:?}"));
+        let (retry, tail) = rest.split_once('\n').unwrap();
+        assert_eq!(tail, "\nevent: bye\ndata: moving\n\n");
+        let retry: u64 = retry.parse().unwrap();
+        assert!((1000..=5000).contains(&retry));
+        retries.push(retry);
+    }
+    retries.sort_unstable();
+    retries.dedup();
+    assert!(retries.len() > 10, "retries: {retries:?}");
+    ended.sort_unstable();
+    assert!(
+        ended[ended.len() - 1] - ended[0] >= Duration::from_millis(300),
+        "closes were not spread: {ended:?}"
+    );
+    for _ in 0..20 {
+        assert_eq!(f.next_close().1, CloseReason::Server);
+    }
+}
+
+#[test]
+fn metrics_count_what_happened_without_visiting_clients() {
+    let f = fixture(HubConfig {
+        history: native_sse_core::History {
+            max_events: 10,
+            max_bytes: 1 << 20,
+            max_age: None,
+        },
+        ..config()
+    });
+    let (id, mut peer) = f.connect(false);
+    f.hub.subscribe(id, "a");
+    for _ in 0..3 {
+        f.hub.publish("a", &data("x")).unwrap();
+    }
+    f.hub.broadcast(&data("y")).unwrap();
+    f.hub.send(id, &data("z")).unwrap();
+    let mut seen = 0;
+    while seen < 5 {
+        let mut buf = [0u8; 4096];
+        let n = peer.read(&mut buf).unwrap();
+        seen += String::from_utf8_lossy(&buf[..n]).matches("data: ").count();
+    }
+    let metrics = f.hub.metrics(true);
+    assert_eq!(metrics.stats.published_channel, 3);
+    assert_eq!(metrics.stats.published_broadcast, 1);
+    assert_eq!(metrics.stats.published_client, 1);
+    assert_eq!(metrics.stats.running_native, 1);
+    assert_eq!(metrics.clients, 1);
+    assert_eq!(metrics.channels, 1);
+    // History keeps every frame: 3 in the channel, 1 broadcast.
+    assert_eq!(metrics.held_events, 4);
+    assert_eq!(metrics.per_channel.len(), 1);
+    assert_eq!(metrics.per_channel[0].subscribers, 1);
+    assert_eq!(metrics.per_channel[0].held_events, 3);
+    drop(peer);
+    f.next_close();
+    let after = f.hub.metrics(false);
+    assert_eq!(after.stats.running_native, 0);
+    assert_eq!(after.clients, 0);
+    assert!(after.per_channel.is_empty());
 }

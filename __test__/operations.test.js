@@ -1,0 +1,358 @@
+'use strict'
+
+// What an operator relies on: a staged shutdown that spreads reconnects, caps that refuse
+// with 503 and disconnect nobody, metrics that count exactly what happened (checked by
+// promtool and through prom-client), and lifecycle events with the figures each client got.
+
+const { test, describe } = require('node:test')
+const assert = require('node:assert/strict')
+const { execFile } = require('node:child_process')
+const { performance } = require('node:perf_hooks')
+const { createHub } = require('..')
+const { collectHubMetrics } = require('../lib/prometheus')
+const { TRANSPORTS, startHttp, rawClient, waitFor, once } = require('./helpers')
+
+/** Where the body starts in a raw client's bytes. */
+function bodyOffset (raw) {
+  return raw.head.length + 4
+}
+
+/** The body bytes the hub counts for a client: raw on the wire for native, de-chunked for node. */
+function countedBytes (raw, transport) {
+  return transport === 'native' ? raw.raw.length - bodyOffset(raw) : raw.bodyBytes
+}
+
+/** `promtool check metrics` on `text`: its exit code and what it printed. */
+function promtool (text) {
+  return new Promise((resolve) => {
+    const child = execFile('promtool', ['check', 'metrics'], { timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (error.code ?? 1) : 0, output: `${stdout}${stderr}` })
+    })
+    child.stdin.end(text)
+  })
+}
+
+/** Prometheus text as a Map of `name{labels}` (labels sorted) to value. */
+function samplesOf (text) {
+  const samples = new Map()
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
+    assert.ok(match, `not a sample line: ${line}`)
+    const labels = (match[2] ?? '').match(/[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"/g) ?? []
+    samples.set(`${match[1]}{${labels.sort().join(',')}}`, Number(match[3]))
+  }
+  return samples
+}
+
+test('a staged close of 500 clients spreads the closes and the retries, flushes, says goodbye, and refuses meanwhile', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const departures = []
+  hub.on('disconnect', (info) => departures.push(info))
+  const http = await startHttp((req, res) => {
+    hub.attach(req, res, { transport: req.url === '/node' ? 'node' : 'auto' })
+  })
+  const clients = []
+  try {
+    for (let i = 0; i < 500; i++) clients.push(rawClient(http.port, { path: i % 5 === 0 ? '/node' : '/' }))
+    await waitFor(() => hub.size === 500 && clients.every((c) => c.head !== null), { timeoutMs: 20_000, what: '500 clients' })
+    // Queued right before the close: every client must still get all of them.
+    for (let i = 0; i < 5; i++) hub.broadcast({ id: String(i), data: `queued ${i}` })
+    const startedAt = performance.now()
+    const closing = hub.close({ spreadMs: 2000, retryMs: 1000, retryJitterMs: 4000, finalEvent: { event: 'bye', data: 'see you' } })
+    let resolved = false
+    closing.then(() => { resolved = true })
+
+    // Attaches during the close are answered 503 with Retry-After, by the hub itself.
+    const late = rawClient(http.port)
+    await waitFor(() => late.head !== null, { what: 'the refused response' })
+    assert.match(late.head, /^HTTP\/1\.1 503 /)
+    assert.match(late.head, /\r\nretry-after: 5\r\n/i)
+    assert.equal(resolved, false, 'the close waits for its clients')
+
+    await closing
+    const spanMs = performance.now() - startedAt
+    await waitFor(() => clients.every((c) => c.finishedAt !== null), { timeoutMs: 10_000, what: 'every stream to end' })
+
+    for (const client of clients) {
+      assert.deepEqual(client.events.map((e) => e.data), ['queued 0', 'queued 1', 'queued 2', 'queued 3', 'queued 4', 'see you'])
+      assert.equal(client.events[5].event, 'bye')
+      assert.equal(client.retries.length, 1)
+      assert.ok(client.retries[0] >= 1000 && client.retries[0] <= 5000, `retry ${client.retries[0]}`)
+    }
+    const retries = clients.map((c) => c.retries[0])
+    const distinctRetries = new Set(retries).size
+    assert.ok(distinctRetries > 300, `only ${distinctRetries} distinct retry values`)
+
+    // Spread over the window: no 100 ms slice holds more than a fifth of the closes.
+    const ends = clients.map((c) => c.finishedAt - startedAt).sort((a, b) => a - b)
+    const slices = new Map()
+    for (const end of ends) slices.set(Math.floor(end / 100), (slices.get(Math.floor(end / 100)) ?? 0) + 1)
+    const busiest = Math.max(...slices.values())
+    assert.ok(busiest <= 100, `${busiest} closes in one 100 ms slice`)
+    assert.ok(ends[ends.length - 1] - ends[0] >= 1500, `closes spanned only ${ends[ends.length - 1] - ends[0]} ms`)
+
+    assert.equal(departures.length, 500)
+    assert.ok(departures.every((d) => d.reason === 'server' && d.events === 6))
+    const metrics = hub.metrics()
+    assert.equal(metrics.closes.server, 500)
+    assert.equal(metrics.refused.closing, 1)
+    console.log(`# staged close: 500 clients, promise after ${Math.round(spanMs)} ms; closes from ${Math.round(ends[0])} to ${Math.round(ends[ends.length - 1])} ms, busiest 100 ms slice ${busiest}; retry ${Math.min(...retries)}..${Math.max(...retries)} ms, ${distinctRetries} distinct`)
+  } finally {
+    for (const client of clients) client.socket.destroy()
+    await hub.close()
+    await http.close()
+  }
+})
+
+for (const transport of TRANSPORTS) {
+  describe(`transport: ${transport}`, () => {
+    test('maxClients: the next attach gets 503 with Retry-After and a refused client; the others keep receiving', async () => {
+      const hub = createHub({ maxClients: 3, retryAfterSeconds: 7, heartbeatMs: 60_000 })
+      const returned = []
+      const refusals = []
+      const closeReasons = []
+      hub.on('refuse', (info) => refusals.push(info))
+      const http = await startHttp((req, res) => {
+        const client = hub.attach(req, res, { transport })
+        returned.push(client)
+        // As a handler would, at once: a refused client's 'close' comes on the next tick.
+        client.on('close', (reason) => closeReasons.push(reason))
+      })
+      try {
+        const kept = [rawClient(http.port), rawClient(http.port), rawClient(http.port)]
+        await waitFor(() => hub.size === 3 && kept.every((c) => c.head !== null), { what: 'three clients' })
+        const refused = rawClient(http.port)
+        await waitFor(() => refused.head !== null, { what: 'the refusal' })
+        assert.match(refused.head, /^HTTP\/1\.1 503 /)
+        assert.match(refused.head, /\r\nretry-after: 7\r\n/i)
+        const client = returned[3]
+        assert.equal(client.refused, true)
+        assert.equal(client.refusal, 'hub-full')
+        assert.equal(client.closed, true)
+        assert.equal(client.send({ data: 'nobody' }), false)
+        assert.deepEqual(closeReasons, ['refused'])
+        assert.equal(refusals.length, 1)
+        assert.equal(refusals[0].reason, 'hub-full')
+
+        assert.equal(hub.broadcast({ data: 'still live' }), 3)
+        await waitFor(() => kept.every((c) => c.events.some((e) => e.data === 'still live')), { what: 'the broadcast' })
+        assert.equal(hub.size, 3)
+        const metrics = hub.metrics()
+        assert.equal(metrics.refused.hubFull, 1)
+        assert.equal(metrics.connectionsOpened, 3)
+        assert.equal(metrics.closes.client + metrics.closes.error + metrics.closes.server, 0, 'nobody was disconnected')
+
+        // A freed place is taken again.
+        kept[0].end()
+        await waitFor(() => hub.size === 2, { what: 'the FIN' })
+        const again = rawClient(http.port)
+        await waitFor(() => again.head !== null, { what: 'the next attach' })
+        assert.match(again.head, /^HTTP\/1\.1 200 /)
+        for (const c of [...kept, again]) c.socket.destroy()
+      } finally {
+        await hub.close()
+        await http.close()
+      }
+    })
+
+    test('a channel cap refuses attaches that ask for it and subscribes past it', async () => {
+      const hub = createHub({ heartbeatMs: 60_000 })
+      hub.channel('room', { maxClients: 1 })
+      const returned = []
+      const http = await startHttp((req, res) => {
+        const channels = req.url === '/room' ? ['room'] : []
+        returned.push(hub.attach(req, res, { transport, channels }))
+      })
+      try {
+        const inRoom = rawClient(http.port, { path: '/room' })
+        await waitFor(() => hub.channelSize('room') === 1, { what: 'the first subscriber' })
+        const full = rawClient(http.port, { path: '/room' })
+        await waitFor(() => full.head !== null, { what: 'the refusal' })
+        assert.match(full.head, /^HTTP\/1\.1 503 /)
+        assert.equal(returned[1].refusal, 'channel-full')
+        const lobby = rawClient(http.port)
+        await waitFor(() => hub.size === 2 && lobby.head !== null, { what: 'a client without channels' })
+        assert.equal(returned[2].subscribe('room'), false)
+        hub.channel('room', { maxClients: null })
+        assert.equal(returned[2].subscribe('room'), true)
+        assert.equal(hub.publish('room', { data: 'both' }), 2)
+        await waitFor(() => [inRoom, lobby].every((c) => c.events.length === 1), { what: 'the publish' })
+        const metrics = hub.metrics()
+        assert.deepEqual([metrics.refused.channelFull, metrics.subscriptionsRefused], [1, 1])
+        for (const c of [inRoom, lobby]) c.socket.destroy()
+      } finally {
+        await hub.close()
+        await http.close()
+      }
+    })
+  })
+}
+
+test('metricsText() passes promtool, counts exactly what happened, and prom-client reports the same', async () => {
+  const hub = createHub({
+    heartbeatMs: 60_000,
+    history: { maxEvents: 20 },
+    overflow: 'drop-oldest',
+    maxQueueEvents: 20,
+    maxQueueBytes: 4 << 20,
+    maxEventBytes: 200_000
+  })
+  const departures = new Map()
+  const connects = []
+  hub.on('connect', (info) => connects.push(info))
+  hub.on('disconnect', (info) => departures.set(info.id, info))
+  const attached = new Map()
+  const http = await startHttp((req, res) => {
+    const url = new URL(req.url, 'http://x')
+    const client = hub.attach(req, res, {
+      transport: url.searchParams.get('transport') ?? 'auto',
+      channels: url.searchParams.getAll('channel')
+    })
+    attached.set(url.searchParams.get('name'), client)
+  })
+  const open = (name, query = '', options = {}) => rawClient(http.port, { path: `/?name=${name}${query}`, ...options })
+  try {
+    const reader = open('reader', '&channel=news')
+    const viaNode = open('node', '&transport=node')
+    const stalled = open('stalled', '&channel=bulk', { paced: true })
+    await waitFor(() => hub.size === 3 && attached.size === 3, { what: 'three clients' })
+    assert.deepEqual(hub.metrics().connections, { native: 2, node: 1, pending: 0 })
+
+    hub.broadcast({ data: 'to all 1' })
+    hub.broadcast({ data: 'to all 2' })
+    hub.publish('news', { data: 'news' })
+    attached.get('node').send({ data: 'just you' })
+    await waitFor(() => reader.events.length === 3 && viaNode.events.length === 3, { what: 'the first events' })
+
+    // The stalled client reads nothing while 60 events of 100 KB go to its channel: its
+    // socket fills, its cursor falls out of the 20-event window, and skipped events count as
+    // drops. Then it reads everything left; drops must be exactly what it never got.
+    const big = 'x'.repeat(100_000)
+    for (let i = 0; i < 60; i++) hub.publish('bulk', { data: big, id: `bulk-${i}` })
+    hub.publish('bulk', { data: 'last' })
+    stalled.readAll()
+    await waitFor(() => stalled.events.some((e) => e.data === 'last'), { timeoutMs: 20_000, what: 'the stalled client to catch up' })
+    const bulkReceived = stalled.events.filter((e) => e.data === big || e.data === 'last').length
+    assert.ok(bulkReceived < 61, 'the stalled client lagged out (else this test proves nothing about drops)')
+
+    // Resumes: one from an id the history holds, one from an unknown id.
+    const lastSeen = reader.events[reader.events.length - 1].id
+    const resumed = open('resumed', '', { headers: { 'last-event-id': lastSeen } })
+    const reset = open('reset', '', { headers: { 'last-event-id': 'no-such-id' } })
+    await waitFor(() => attached.has('resumed') && attached.has('reset') && reset.events.length === 1, { what: 'the resuming clients' })
+    assert.equal(attached.get('resumed').resume, 'replayed')
+    assert.equal(reset.events[0].event, 'sse-reset')
+
+    // Closes: a FIN, a RST, and three by the server.
+    const closes = ['reader', 'stalled', 'node', 'resumed', 'reset'].map((name) => once(attached.get(name), 'close', 10_000))
+    reader.end()
+    stalled.reset()
+    for (const name of ['node', 'resumed', 'reset']) attached.get(name).close()
+    assert.deepEqual((await Promise.all(closes)).sort(), ['client', 'error', 'server', 'server', 'server'])
+    await waitFor(() => departures.size === 5, { what: 'five disconnect events' })
+    await waitFor(() => [reader, viaNode, resumed, reset].every((raw) => raw.finishedAt !== null), { what: 'the streams to end' })
+
+    const raws = { reader, node: viaNode, stalled, resumed, reset }
+    const transports = { reader: 'native', node: 'node', stalled: 'native', resumed: 'native', reset: 'native' }
+    let bytes = 0
+    let deliveries = 0
+    for (const [name, raw] of Object.entries(raws)) {
+      const info = departures.get(attached.get(name).id)
+      assert.equal(info.events, raw.events.length, `${name}: events`)
+      assert.equal(info.bytes, countedBytes(raw, transports[name]), `${name}: bytes`)
+      assert.equal(info.transport, transports[name])
+      bytes += info.bytes
+      deliveries += info.events
+    }
+    assert.deepEqual(departures.get(attached.get('reader').id).channels, ['news'])
+    assert.equal(connects.length, 5)
+
+    const m = hub.metrics()
+    assert.equal(m.connectionsOpened, 5)
+    assert.deepEqual(m.connections, { native: 0, node: 0, pending: 0 })
+    assert.deepEqual(m.closes, { client: 1, error: 1, timeout: 0, slow: 0, server: 3 })
+    assert.deepEqual(m.published, { broadcast: 2, channel: 62, client: 1 })
+    assert.equal(m.dropped, 61 - bulkReceived)
+    assert.equal(m.deliveries, deliveries)
+    assert.equal(m.bytesWritten, bytes)
+    assert.equal(m.heartbeats, 0)
+    assert.deepEqual(m.resumes, { replayed: 1, reset: { unknown: 1, foreign: 0, expired: 0 } })
+    assert.ok(m.lag.maxEvents >= 20, `lag.maxEvents ${m.lag.maxEvents}`)
+    assert.ok(m.held.events > 0 && m.held.events <= 3 * 20)
+
+    const text = hub.metricsText({ labels: { instance_name: 'a' }, perChannel: true })
+    const check = await promtool(text)
+    assert.equal(check.code, 0, check.output)
+    assert.equal(check.output.trim(), '', `promtool lint: ${check.output}`)
+    const samples = samplesOf(text)
+    assert.equal(samples.get('sse_connections_closed_total{instance_name="a",reason="error"}'), 1)
+    assert.equal(samples.get('sse_events_dropped_total{instance_name="a"}'), m.dropped)
+    assert.equal(samples.get('sse_written_bytes_total{instance_name="a"}'), bytes)
+    assert.equal(samples.get('sse_resumes_total{instance_name="a",outcome="replayed"}'), 1)
+    assert.equal(samples.get('sse_channel_subscribers{channel="bulk",instance_name="a"}'), 0)
+
+    const client = require('prom-client')
+    const registry = new client.Registry()
+    const collector = collectHubMetrics(hub, { registry, labels: { instance_name: 'a' }, perChannel: true })
+    const collected = await registry.metrics()
+    assert.deepEqual(samplesOf(collected), samples)
+    assert.equal((await promtool(collected)).code, 0)
+    collector.unregister()
+    assert.equal((await registry.metrics()).trim(), '')
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+test('lifecycle events fire once per client, on every way out, with what each client got', async () => {
+  for (const transport of TRANSPORTS) {
+    const hub = createHub({ heartbeatMs: 60_000, retryMs: 2000 })
+    const connects = []
+    const departures = []
+    hub.on('connect', (info) => connects.push(info))
+    hub.on('disconnect', (info) => departures.push(info))
+    const clients = []
+    const http = await startHttp((req, res) => {
+      const client = hub.attach(req, res, { transport, channels: ['c'] })
+      clients.push(client)
+      for (let i = 0; i < clients.length; i++) client.send({ data: `event ${i}` })
+      client.comment('not an event')
+    })
+    try {
+      const raws = []
+      const ports = []
+      for (let i = 0; i < 3; i++) {
+        raws.push(rawClient(http.port))
+        await waitFor(() => raws[i].events.length === i + 1, { what: `client ${i}'s events` })
+        ports.push(raws[i].socket.localPort)
+      }
+      raws[0].end()
+      raws[1].reset()
+      clients[2].close()
+      await waitFor(() => departures.length === 3, { what: 'three departures' })
+      await waitFor(() => raws[2].finishedAt !== null, { what: 'the server-closed stream to end' })
+      await hub.close()
+      assert.equal(departures.length, 3, 'no second disconnect for anyone')
+      assert.equal(connects.length, 3)
+      for (let i = 0; i < 3; i++) {
+        const info = departures.find((d) => d.id === clients[i].id)
+        assert.equal(info.reason, ['client', 'error', 'server'][i])
+        assert.equal(info.events, i + 1, 'the opening retry: and the comment are not events')
+        assert.equal(info.events, raws[i].events.length)
+        if (i !== 1) assert.equal(info.bytes, countedBytes(raws[i], transport))
+        assert.equal(info.transport, transport)
+        assert.equal(info.remoteAddress, '127.0.0.1')
+        assert.equal(info.remotePort, ports[i])
+        assert.equal(typeof info.durationMs, 'number')
+        assert.ok(info.durationMs >= 0)
+        assert.deepEqual(info.channels, ['c'])
+        assert.deepEqual(JSON.parse(JSON.stringify(info)), info, 'a plain object a logger can serialize')
+      }
+    } finally {
+      await hub.close()
+      await http.close()
+    }
+  }
+})

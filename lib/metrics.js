@@ -1,0 +1,278 @@
+'use strict'
+
+// The hub's metrics: the plain object of hub.metrics(), and one catalog of Prometheus series
+// that both hub.metricsText() and the prom-client collector (native-sse/prometheus) render,
+// so the two can never disagree on a name, a label or a value.
+//
+// Naming follows Prometheus' conventions: counters end in `_total`, sizes are in bytes, and
+// no series is labelled per channel unless `perChannel` is asked for (channel names are
+// unbounded; a label per name can swamp a Prometheus server).
+
+const { sseError } = require('./errors')
+const { describe } = require('./options')
+
+/** hub.metrics() from the binding's flat figures. */
+function metricsOf (m) {
+  const metrics = {
+    connections: { native: m.connectionsNative, node: m.connectionsNode, pending: m.connectionsPending },
+    connectionsOpened: m.connectionsOpened,
+    closes: { client: m.closedClient, error: m.closedError, timeout: m.closedTimeout, slow: m.closedSlow, server: m.closedServer },
+    refused: { hubFull: m.refusedHubFull, channelFull: m.refusedChannelFull, closing: m.refusedClosing },
+    subscriptionsRefused: m.subscriptionsRefused,
+    published: { broadcast: m.publishedBroadcast, channel: m.publishedChannel, client: m.publishedClient },
+    deliveries: m.delivered,
+    bytesWritten: m.bytesWritten,
+    heartbeats: m.heartbeats,
+    dropped: m.eventsDropped,
+    lag: { events: m.lagEvents, bytes: m.lagBytes, maxEvents: m.lagMaxEvents, maxBytes: m.lagMaxBytes },
+    resumes: { replayed: m.resumesReplayed, reset: { unknown: m.resetsUnknown, foreign: m.resetsForeign, expired: m.resetsExpired } },
+    held: { events: m.heldEvents, bytes: m.heldBytes },
+    channels: m.channels,
+    runtimeThreads: m.workerThreads
+  }
+  if (m.perChannel != null) {
+    metrics.perChannel = m.perChannel.map((c) => ({
+      name: c.name,
+      subscribers: c.subscribers,
+      lag: { events: c.lagEvents, bytes: c.lagBytes },
+      held: { events: c.heldEvents, bytes: c.heldBytes }
+    }))
+  }
+  return metrics
+}
+
+const counter = 'counter'
+const gauge = 'gauge'
+
+/**
+ * Every series: its name without the prefix, type, help, label names, and its samples as
+ * [labels, value] from a metrics() object.
+ */
+const CATALOG = [
+  {
+    name: 'connections',
+    type: gauge,
+    help: 'Clients connected now, by transport (pending: attached, transport not started yet).',
+    labels: ['transport'],
+    samples: (m) => [[{ transport: 'native' }, m.connections.native], [{ transport: 'node' }, m.connections.node],
+      [{ transport: 'pending' }, m.connections.pending]]
+  },
+  {
+    name: 'connections_opened_total',
+    type: counter,
+    help: 'Clients attached since the hub started.',
+    labels: [],
+    samples: (m) => [[{}, m.connectionsOpened]]
+  },
+  {
+    name: 'connections_closed_total',
+    type: counter,
+    help: 'Clients that left, by reason (client: FIN; error: RST or socket error; timeout: stopped reading; slow: lagged out; server: closed by the application or the hub).',
+    labels: ['reason'],
+    samples: (m) => Object.entries(m.closes).map(([reason, value]) => [{ reason }, value])
+  },
+  {
+    name: 'attaches_refused_total',
+    type: counter,
+    help: 'Attaches answered 503, by reason (hub_full: maxClients; channel_full: a channel\'s maxClients; closing: the hub is closing).',
+    labels: ['reason'],
+    samples: (m) => [[{ reason: 'hub_full' }, m.refused.hubFull], [{ reason: 'channel_full' }, m.refused.channelFull],
+      [{ reason: 'closing' }, m.refused.closing]]
+  },
+  {
+    name: 'subscriptions_refused_total',
+    type: counter,
+    help: 'client.subscribe() calls refused by a channel\'s maxClients.',
+    labels: [],
+    samples: (m) => [[{}, m.subscriptionsRefused]]
+  },
+  {
+    name: 'events_published_total',
+    type: counter,
+    help: 'Events accepted, by audience (broadcast: every client; channel: a channel\'s subscribers; client: one client).',
+    labels: ['audience'],
+    samples: (m) => Object.entries(m.published).map(([audience, value]) => [{ audience }, value])
+  },
+  {
+    name: 'event_deliveries_total',
+    type: counter,
+    help: 'Events written to clients, one per client per event (comments and heartbeats excluded).',
+    labels: [],
+    samples: (m) => [[{}, m.deliveries]]
+  },
+  {
+    name: 'written_bytes_total',
+    type: counter,
+    help: 'Body bytes written to clients (native transport: HTTP chunk framing included).',
+    labels: [],
+    samples: (m) => [[{}, m.bytesWritten]]
+  },
+  {
+    name: 'heartbeats_total',
+    type: counter,
+    help: 'Heartbeat comments written.',
+    labels: [],
+    samples: (m) => [[{}, m.heartbeats]]
+  },
+  {
+    name: 'events_dropped_total',
+    type: counter,
+    help: 'Events skipped for clients that lagged out under overflow: \'drop-oldest\'.',
+    labels: [],
+    samples: (m) => [[{}, m.dropped]]
+  },
+  {
+    name: 'lag_events',
+    type: gauge,
+    help: 'Events the slowest reader of any channel is behind now.',
+    labels: [],
+    samples: (m) => [[{}, m.lag.events]]
+  },
+  {
+    name: 'lag_bytes',
+    type: gauge,
+    help: 'Bytes the slowest reader of any channel is behind now.',
+    labels: [],
+    samples: (m) => [[{}, m.lag.bytes]]
+  },
+  {
+    name: 'lag_max_events',
+    type: gauge,
+    help: 'The most events any channel\'s slowest reader was behind since the hub started.',
+    labels: [],
+    samples: (m) => [[{}, m.lag.maxEvents]]
+  },
+  {
+    name: 'lag_max_bytes',
+    type: gauge,
+    help: 'The most bytes any channel\'s slowest reader was behind since the hub started.',
+    labels: [],
+    samples: (m) => [[{}, m.lag.maxBytes]]
+  },
+  {
+    name: 'resumes_total',
+    type: counter,
+    help: 'Attaches with a Last-Event-ID, by outcome (replayed; reset, with the reason: unknown, foreign or expired id).',
+    labels: ['outcome', 'reason'],
+    samples: (m) => [[{ outcome: 'replayed' }, m.resumes.replayed],
+      ...Object.entries(m.resumes.reset).map(([reason, value]) => [{ outcome: 'reset', reason }, value])]
+  },
+  {
+    name: 'held_events',
+    type: gauge,
+    help: 'Events the channel logs hold now (history, and what readers have not passed yet).',
+    labels: [],
+    samples: (m) => [[{}, m.held.events]]
+  },
+  {
+    name: 'held_bytes',
+    type: gauge,
+    help: 'Bytes the channel logs hold now, each frame once however many clients read it.',
+    labels: [],
+    samples: (m) => [[{}, m.held.bytes]]
+  },
+  {
+    name: 'channels',
+    type: gauge,
+    help: 'Channels that exist now (with subscribers, or keeping history).',
+    labels: [],
+    samples: (m) => [[{}, m.channels]]
+  },
+  {
+    name: 'runtime_threads',
+    type: gauge,
+    help: 'Worker threads of the hub\'s runtime.',
+    labels: [],
+    samples: (m) => [[{}, m.runtimeThreads]]
+  }
+]
+
+/** Series present with `perChannel` only, labelled by channel name. */
+const PER_CHANNEL = [
+  ['channel_subscribers', 'Subscribers of each channel.', (c) => c.subscribers],
+  ['channel_lag_events', 'Events the slowest subscriber of each channel is behind.', (c) => c.lag.events],
+  ['channel_lag_bytes', 'Bytes the slowest subscriber of each channel is behind.', (c) => c.lag.bytes],
+  ['channel_held_events', 'Events each channel\'s log holds.', (c) => c.held.events],
+  ['channel_held_bytes', 'Bytes each channel\'s log holds.', (c) => c.held.bytes]
+].map(([name, help, value]) => ({
+  name,
+  type: gauge,
+  help,
+  labels: ['channel'],
+  perChannel: true,
+  samples: (m) => (m.perChannel ?? []).map((c) => [{ channel: c.name }, value(c)])
+}))
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
+const EXPOSITION_KEYS = new Set(['prefix', 'labels', 'perChannel'])
+
+/** Options shared by metricsText() and the prom-client collector, checked. */
+function expositionOptions (options, what, extraKeys = []) {
+  if (options === undefined) options = {}
+  if (options === null || typeof options !== 'object') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${what} options must be an object, got ${describe(options)}`)
+  }
+  const allowed = new Set([...EXPOSITION_KEYS, ...extraKeys])
+  for (const key in options) {
+    if (!allowed.has(key)) {
+      throw sseError(TypeError, 'ERR_SSE_UNKNOWN_OPTION', `unknown ${what} option '${key}'; allowed: ${[...allowed].join(', ')}`)
+    }
+  }
+  const prefix = options.prefix ?? 'sse_'
+  if (typeof prefix !== 'string' || (prefix !== '' && !METRIC_NAME.test(prefix))) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
+      `prefix must be a string of letters, digits, '_' and ':' not starting with a digit, got ${describe(prefix)}`)
+  }
+  const labels = options.labels ?? {}
+  if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `labels must be an object of label names to strings, got ${describe(labels)}`)
+  }
+  for (const [name, value] of Object.entries(labels)) {
+    if (!LABEL_NAME.test(name) || name.startsWith('__') || ['transport', 'reason', 'audience', 'outcome', 'channel'].includes(name)) {
+      throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
+        `label name ${describe(name)} is not allowed: use letters, digits and '_', not starting with '__', and none of the hub's own labels`)
+    }
+    if (typeof value !== 'string') {
+      throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `label ${name} must be a string, got ${describe(value)}`)
+    }
+  }
+  const perChannel = options.perChannel ?? false
+  if (typeof perChannel !== 'boolean') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `perChannel must be a boolean, got ${describe(perChannel)}`)
+  }
+  return { prefix, labels, perChannel }
+}
+
+/** Every series the options ask for. */
+function seriesFor (perChannel) {
+  return perChannel ? [...CATALOG, ...PER_CHANNEL] : CATALOG
+}
+
+function escapeLabelValue (value) {
+  return value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
+}
+
+function escapeHelp (text) {
+  return text.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')
+}
+
+/** hub.metricsText(options): the text exposition format, version 0.0.4. */
+function metricsText (hub, options) {
+  const { prefix, labels, perChannel } = expositionOptions(options, 'metricsText')
+  const metrics = hub.metrics({ perChannel })
+  const constant = Object.entries(labels)
+  const lines = []
+  for (const series of seriesFor(perChannel)) {
+    const name = prefix + series.name
+    lines.push(`# HELP ${name} ${escapeHelp(series.help)}`, `# TYPE ${name} ${series.type}`)
+    for (const [own, value] of series.samples(metrics)) {
+      const pairs = [...constant, ...Object.entries(own)]
+      const text = pairs.map(([key, v]) => `${key}="${escapeLabelValue(String(v))}"`).join(',')
+      lines.push(`${name}${text === '' ? '' : `{${text}}`} ${value}`)
+    }
+  }
+  return lines.join('\n') + '\n'
+}
+
+module.exports = { metricsOf, metricsText, expositionOptions, seriesFor }
