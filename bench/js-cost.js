@@ -2,7 +2,9 @@
 
 // JS-thread time of one hub.broadcast() at 100, 1,000 and 10,000 connected native clients:
 // with channel logs it must stay flat, since publishing appends once and the writers are
-// woken on the runtime's threads.
+// woken on the runtime's threads. Also the time of one hub.metricsText() (a scrape), which
+// must stay flat too (it reads the channels, never the clients), against hub.stats(), which
+// visits every client.
 //
 //   node bench/js-cost.js [package directory, default: this checkout]
 //
@@ -48,12 +50,31 @@ async function measure (clients) {
       await sleep(20)
     }
   }
+  const timeCalls = (fn) => {
+    const times = []
+    for (let i = 0; i < 101; i++) {
+      const started = process.hrtime.bigint()
+      fn()
+      times.push(Number(process.hrtime.bigint() - started))
+    }
+    times.sort((a, b) => a - b)
+    return Math.round(times[times.length >> 1])
+  }
+  const nsPerScrapeMedian = timeCalls(() => hub.metricsText())
+  const nsPerStatsMedian = timeCalls(() => hub.stats())
   const totals = await report()
   load.send('exit')
   await hub.close()
   server.close()
   samples.sort((a, b) => a - b)
-  return { clients, nsPerBroadcastMedian: Math.round(samples[samples.length >> 1]), lost: totals.lost, disorder: totals.disorder }
+  return {
+    clients,
+    nsPerBroadcastMedian: Math.round(samples[samples.length >> 1]),
+    nsPerScrapeMedian,
+    nsPerStatsMedian,
+    lost: totals.lost,
+    disorder: totals.disorder
+  }
 }
 
 async function main () {
@@ -65,7 +86,9 @@ async function main () {
     results.push(result)
   }
   const ratio = results.at(-1).nsPerBroadcastMedian / results[0].nsPerBroadcastMedian
-  console.log(`10,000 clients vs 100: ${ratio.toFixed(2)}x`)
+  console.log(`10,000 clients vs 100: ${ratio.toFixed(2)}x per broadcast, ` +
+    `${(results.at(-1).nsPerScrapeMedian / results[0].nsPerScrapeMedian).toFixed(2)}x per metricsText(), ` +
+    `${(results.at(-1).nsPerStatsMedian / results[0].nsPerStatsMedian).toFixed(2)}x per stats()`)
   if (results.some((r) => r.lost > 0 || r.disorder > 0)) process.exitCode = 1
 }
 

@@ -68,7 +68,7 @@ class Client extends EventEmitter {
    * start (closeReason 'refused'; 'close' fires on the next tick) and sending to it does
    * nothing, so a handler that does not test it still behaves.
    */
-  static refused (hub, reason) {
+  static _refused (hub, reason) {
     const client = new Client(hub, 0, '', null, 'none', null)
     client.#refusal = reason
     client.#closeReason = 'refused'

@@ -168,7 +168,7 @@ class Hub extends EventEmitter {
     } else {
       res.destroy()
     }
-    const client = Client.refused(this, reason)
+    const client = Client._refused(this, reason)
     if (this.listenerCount('refuse') > 0) {
       const socket = rawStream ? req.session?.socket : req.socket
       this.emit('refuse', { reason, remoteAddress: socket?.remoteAddress ?? null, remotePort: socket?.remotePort ?? null, channels })

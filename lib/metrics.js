@@ -44,6 +44,11 @@ function metricsOf (m) {
 const counter = 'counter'
 const gauge = 'gauge'
 
+/** A series of one sample without labels. */
+function one (name, type, help, value) {
+  return { name, type, help, labels: [], samples: (m) => [[{}, value(m)]] }
+}
+
 /**
  * Every series: its name without the prefix, type, help, label names, and its samples as
  * [labels, value] from a metrics() object.
@@ -57,13 +62,8 @@ const CATALOG = [
     samples: (m) => [[{ transport: 'native' }, m.connections.native], [{ transport: 'node' }, m.connections.node],
       [{ transport: 'pending' }, m.connections.pending]]
   },
-  {
-    name: 'connections_opened_total',
-    type: counter,
-    help: 'Clients attached since the hub started.',
-    labels: [],
-    samples: (m) => [[{}, m.connectionsOpened]]
-  },
+  one('connections_opened_total', counter, 'Clients attached since the hub started.',
+    (m) => m.connectionsOpened),
   {
     name: 'connections_closed_total',
     type: counter,
@@ -79,13 +79,8 @@ const CATALOG = [
     samples: (m) => [[{ reason: 'hub_full' }, m.refused.hubFull], [{ reason: 'channel_full' }, m.refused.channelFull],
       [{ reason: 'closing' }, m.refused.closing]]
   },
-  {
-    name: 'subscriptions_refused_total',
-    type: counter,
-    help: 'client.subscribe() calls refused by a channel\'s maxClients.',
-    labels: [],
-    samples: (m) => [[{}, m.subscriptionsRefused]]
-  },
+  one('subscriptions_refused_total', counter, 'client.subscribe() calls refused by a channel\'s maxClients.',
+    (m) => m.subscriptionsRefused),
   {
     name: 'events_published_total',
     type: counter,
@@ -93,62 +88,22 @@ const CATALOG = [
     labels: ['audience'],
     samples: (m) => Object.entries(m.published).map(([audience, value]) => [{ audience }, value])
   },
-  {
-    name: 'event_deliveries_total',
-    type: counter,
-    help: 'Events written to clients, one per client per event (comments and heartbeats excluded).',
-    labels: [],
-    samples: (m) => [[{}, m.deliveries]]
-  },
-  {
-    name: 'written_bytes_total',
-    type: counter,
-    help: 'Body bytes written to clients (native transport: HTTP chunk framing included).',
-    labels: [],
-    samples: (m) => [[{}, m.bytesWritten]]
-  },
-  {
-    name: 'heartbeats_total',
-    type: counter,
-    help: 'Heartbeat comments written.',
-    labels: [],
-    samples: (m) => [[{}, m.heartbeats]]
-  },
-  {
-    name: 'events_dropped_total',
-    type: counter,
-    help: 'Events skipped for clients that lagged out under overflow: \'drop-oldest\'.',
-    labels: [],
-    samples: (m) => [[{}, m.dropped]]
-  },
-  {
-    name: 'lag_events',
-    type: gauge,
-    help: 'Events the slowest reader of any channel is behind now.',
-    labels: [],
-    samples: (m) => [[{}, m.lag.events]]
-  },
-  {
-    name: 'lag_bytes',
-    type: gauge,
-    help: 'Bytes the slowest reader of any channel is behind now.',
-    labels: [],
-    samples: (m) => [[{}, m.lag.bytes]]
-  },
-  {
-    name: 'lag_max_events',
-    type: gauge,
-    help: 'The most events any channel\'s slowest reader was behind since the hub started.',
-    labels: [],
-    samples: (m) => [[{}, m.lag.maxEvents]]
-  },
-  {
-    name: 'lag_max_bytes',
-    type: gauge,
-    help: 'The most bytes any channel\'s slowest reader was behind since the hub started.',
-    labels: [],
-    samples: (m) => [[{}, m.lag.maxBytes]]
-  },
+  one('event_deliveries_total', counter, 'Events written to clients, one per client per event (comments and heartbeats excluded).',
+    (m) => m.deliveries),
+  one('written_bytes_total', counter, 'Body bytes written to clients (native transport: HTTP chunk framing included).',
+    (m) => m.bytesWritten),
+  one('heartbeats_total', counter, 'Heartbeat comments written.',
+    (m) => m.heartbeats),
+  one('events_dropped_total', counter, 'Events skipped for clients that lagged out under overflow: \'drop-oldest\'.',
+    (m) => m.dropped),
+  one('lag_events', gauge, 'Events the slowest reader of any channel is behind now.',
+    (m) => m.lag.events),
+  one('lag_bytes', gauge, 'Bytes the slowest reader of any channel is behind now.',
+    (m) => m.lag.bytes),
+  one('lag_max_events', gauge, 'The most events any channel\'s slowest reader was behind since the hub started.',
+    (m) => m.lag.maxEvents),
+  one('lag_max_bytes', gauge, 'The most bytes any channel\'s slowest reader was behind since the hub started.',
+    (m) => m.lag.maxBytes),
   {
     name: 'resumes_total',
     type: counter,
@@ -157,34 +112,14 @@ const CATALOG = [
     samples: (m) => [[{ outcome: 'replayed' }, m.resumes.replayed],
       ...Object.entries(m.resumes.reset).map(([reason, value]) => [{ outcome: 'reset', reason }, value])]
   },
-  {
-    name: 'held_events',
-    type: gauge,
-    help: 'Events the channel logs hold now (history, and what readers have not passed yet).',
-    labels: [],
-    samples: (m) => [[{}, m.held.events]]
-  },
-  {
-    name: 'held_bytes',
-    type: gauge,
-    help: 'Bytes the channel logs hold now, each frame once however many clients read it.',
-    labels: [],
-    samples: (m) => [[{}, m.held.bytes]]
-  },
-  {
-    name: 'channels',
-    type: gauge,
-    help: 'Channels that exist now (with subscribers, or keeping history).',
-    labels: [],
-    samples: (m) => [[{}, m.channels]]
-  },
-  {
-    name: 'runtime_threads',
-    type: gauge,
-    help: 'Worker threads of the hub\'s runtime.',
-    labels: [],
-    samples: (m) => [[{}, m.runtimeThreads]]
-  }
+  one('held_events', gauge, 'Events the channel logs hold now (history, and what readers have not passed yet).',
+    (m) => m.held.events),
+  one('held_bytes', gauge, 'Bytes the channel logs hold now, each frame once however many clients read it.',
+    (m) => m.held.bytes),
+  one('channels', gauge, 'Channels that exist now (with subscribers, or keeping history).',
+    (m) => m.channels),
+  one('runtime_threads', gauge, 'Worker threads of the hub\'s runtime.',
+    (m) => m.runtimeThreads)
 ]
 
 /** Series present with `perChannel` only, labelled by channel name. */
@@ -199,7 +134,6 @@ const PER_CHANNEL = [
   type: gauge,
   help,
   labels: ['channel'],
-  perChannel: true,
   samples: (m) => (m.perChannel ?? []).map((c) => [{ channel: c.name }, value(c)])
 }))
 
