@@ -52,7 +52,7 @@ async function measure (clients) {
   }
   const timeCalls = (fn) => {
     const times = []
-    for (let i = 0; i < 101; i++) {
+    for (let i = 0; i < 1001; i++) {
       const started = process.hrtime.bigint()
       fn()
       times.push(Number(process.hrtime.bigint() - started))
