@@ -1,6 +1,7 @@
 'use strict'
 
 const { EventEmitter } = require('node:events')
+const { performance } = require('node:perf_hooks')
 const { Writable } = require('node:stream')
 const { sseError } = require('./errors')
 const { messageOf } = require('./options')
@@ -42,7 +43,7 @@ class Client extends EventEmitter {
   #remoteAddress = null
   #remotePort = null
   /** performance.now() when it attached. */
-  _connectedAt = 0
+  #connectedAt = 0
 
   constructor (hub, id, lastEventId, transport, resume, resetReason) {
     super()
@@ -305,14 +306,19 @@ class Client extends EventEmitter {
   }
 
   /** Called by the hub once attached. */
-  _connected (remoteAddress, remotePort, at) {
+  _connected ({ remoteAddress, remotePort }) {
     this.#remoteAddress = remoteAddress
     this.#remotePort = remotePort
-    this._connectedAt = at
+    this.#connectedAt = performance.now()
   }
 
-  /** The hub's 'connect' info, or with `departure` its 'disconnect' info. */
-  _info (channels, departure) {
+  /** The hub's 'disconnect' info: what it got, from the hub's close event. */
+  _departureInfo (channels, reason, events, bytes) {
+    return { ...this._info(channels), reason, durationMs: performance.now() - this.#connectedAt, events, bytes }
+  }
+
+  /** The hub's 'connect' info. */
+  _info (channels) {
     return {
       id: this.id,
       transport: this.transport,
@@ -321,8 +327,7 @@ class Client extends EventEmitter {
       remotePort: this.#remotePort,
       lastEventId: this.lastEventId,
       resume: this.resume,
-      resumed: this.resumed,
-      ...departure
+      resumed: this.resumed
     }
   }
 

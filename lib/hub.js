@@ -1,12 +1,11 @@
 'use strict'
 
 const { EventEmitter } = require('node:events')
-const { performance } = require('node:perf_hooks')
 const { NativeHub } = require('../binding')
 const { Client } = require('./client')
 const { sseError, fromNative } = require('./errors')
 const { hubOptions, channelOptions, closeOptions, attachOptions, messageArgs, messageOf, commentText, channelName, describe } = require('./options')
-const { metricsOf, metricsText } = require('./metrics')
+const { metricsOf, metricsText, expositionOptions } = require('./metrics')
 const { nativeUnavailableReason, nativeUnavailableError, handOff } = require('./native-transport')
 const { NodeSink, errorSourcesOf, http1SocketOf, tcpFdOf } = require('./node-transport')
 const { writeResponseHead, writeStreamHead } = require('./head')
@@ -27,6 +26,12 @@ const DRAINED = 4
 function isHttp2Stream (value) {
   return value !== null && typeof value === 'object' && typeof value.respond === 'function' &&
     typeof value.pushAllowed === 'boolean'
+}
+
+/** The peer's address and port, as the lifecycle events and the Client report them. */
+function peerOf (req, rawStream) {
+  const socket = rawStream ? req.session?.socket : req.socket
+  return { remoteAddress: socket?.remoteAddress ?? null, remotePort: socket?.remotePort ?? null }
 }
 
 function isString (value) {
@@ -128,8 +133,7 @@ class Hub extends EventEmitter {
       throw error
     }
     const client = new Client(this, id, lastEventId, native ? 'native' : 'node', resume, resetReason ?? null)
-    const socket = rawStream ? req.session?.socket : req.socket
-    client._connected(socket?.remoteAddress ?? null, socket?.remotePort ?? null, performance.now())
+    client._connected(peerOf(req, rawStream))
     this.#clients.set(id, client)
 
     const method = rawStream ? requestHeaders[':method'] : req.method
@@ -169,10 +173,7 @@ class Hub extends EventEmitter {
       res.destroy()
     }
     const client = Client._refused(this, reason)
-    if (this.listenerCount('refuse') > 0) {
-      const socket = rawStream ? req.session?.socket : req.socket
-      this.emit('refuse', { reason, remoteAddress: socket?.remoteAddress ?? null, remotePort: socket?.remotePort ?? null, channels })
-    }
+    if (this.listenerCount('refuse') > 0) this.emit('refuse', { reason, ...peerOf(req, rawStream), channels })
     return client
   }
 
@@ -237,7 +238,7 @@ class Hub extends EventEmitter {
    * `{ perChannel: true }` adds one entry per channel.
    */
   metrics (options) {
-    const perChannel = perChannelOption(options, 'metrics')
+    const { perChannel } = expositionOptions(options, 'metrics', ['perChannel'])
     return metricsOf(this.#native.metrics(perChannel))
   }
 
@@ -415,7 +416,7 @@ class Hub extends EventEmitter {
     this.#clients.delete(id)
     client._closed(reason)
     if (this.listenerCount('disconnect') > 0) {
-      this.emit('disconnect', client._info(channels, { reason, durationMs: performance.now() - client._connectedAt, events, bytes }))
+      this.emit('disconnect', client._departureInfo(channels, reason, events, bytes))
     }
     if (this.#clients.size === 0 && this.#emptyWaiters.length > 0) {
       for (const resolve of this.#emptyWaiters.splice(0)) resolve()
@@ -431,20 +432,4 @@ class Hub extends EventEmitter {
   }
 }
 
-function perChannelOption (options, what) {
-  if (options === undefined) return false
-  if (options === null || typeof options !== 'object') {
-    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${what} options must be an object, got ${describe(options)}`)
-  }
-  for (const key in options) {
-    if (key !== 'perChannel') {
-      throw sseError(TypeError, 'ERR_SSE_UNKNOWN_OPTION', `unknown ${what} option '${key}'; allowed: perChannel`)
-    }
-  }
-  if (options.perChannel !== undefined && typeof options.perChannel !== 'boolean') {
-    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `perChannel must be a boolean, got ${describe(options.perChannel)}`)
-  }
-  return options.perChannel === true
-}
-
-module.exports = { Hub, Channel, perChannelOption }
+module.exports = { Hub, Channel }

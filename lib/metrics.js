@@ -9,7 +9,7 @@
 // unbounded; a label per name can swamp a Prometheus server).
 
 const { sseError } = require('./errors')
-const { describe } = require('./options')
+const { describe, plainObject, rejectUnknownKeys } = require('./options')
 
 /** hub.metrics() from the binding's flat figures. */
 function metricsOf (m) {
@@ -139,20 +139,17 @@ const PER_CHANNEL = [
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
-const EXPOSITION_KEYS = new Set(['prefix', 'labels', 'perChannel'])
+const EXPOSITION_KEYS = ['prefix', 'labels', 'perChannel']
+/** Labels the series carry themselves, which constant labels must not shadow. */
+const OWN_LABELS = new Set([...CATALOG, ...PER_CHANNEL].flatMap((series) => series.labels))
 
-/** Options shared by metricsText() and the prom-client collector, checked. */
-function expositionOptions (options, what, extraKeys = []) {
-  if (options === undefined) options = {}
-  if (options === null || typeof options !== 'object') {
-    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${what} options must be an object, got ${describe(options)}`)
-  }
-  const allowed = new Set([...EXPOSITION_KEYS, ...extraKeys])
-  for (const key in options) {
-    if (!allowed.has(key)) {
-      throw sseError(TypeError, 'ERR_SSE_UNKNOWN_OPTION', `unknown ${what} option '${key}'; allowed: ${[...allowed].join(', ')}`)
-    }
-  }
+/**
+ * Options of metricsText() (`keys`: the ones a caller may pass), checked, with defaults: also
+ * those of hub.metrics() (`perChannel` only) and of the prom-client collector (and its own).
+ */
+function expositionOptions (given, what, keys = EXPOSITION_KEYS) {
+  const options = plainObject(given, `${what} options`)
+  rejectUnknownKeys(options, new Set(keys), `${what} option`)
   const prefix = options.prefix ?? 'sse_'
   if (typeof prefix !== 'string' || (prefix !== '' && !METRIC_NAME.test(prefix))) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
@@ -163,7 +160,7 @@ function expositionOptions (options, what, extraKeys = []) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `labels must be an object of label names to strings, got ${describe(labels)}`)
   }
   for (const [name, value] of Object.entries(labels)) {
-    if (!LABEL_NAME.test(name) || name.startsWith('__') || ['transport', 'reason', 'audience', 'outcome', 'channel'].includes(name)) {
+    if (!LABEL_NAME.test(name) || name.startsWith('__') || OWN_LABELS.has(name)) {
       throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
         `label name ${describe(name)} is not allowed: use letters, digits and '_', not starting with '__', and none of the hub's own labels`)
     }
@@ -209,4 +206,4 @@ function metricsText (hub, options) {
   return lines.join('\n') + '\n'
 }
 
-module.exports = { metricsOf, metricsText, expositionOptions, seriesFor }
+module.exports = { metricsOf, metricsText, expositionOptions, seriesFor, EXPOSITION_KEYS }

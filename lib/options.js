@@ -29,12 +29,10 @@ const HUB_DEFAULTS = Object.freeze({
 
 /** What `history: true` or `history: {}` keeps; each can be set on its own. */
 const HISTORY_DEFAULTS = Object.freeze({ maxEvents: 1000, maxBytes: 16 * 1024 * 1024, maxAgeMs: 0 })
-const HISTORY_KEYS = new Set(Object.keys(HISTORY_DEFAULTS))
 
 const CHANNEL_KEYS = new Set(['history', 'maxClients'])
 /** What `hub.close(options)` leaves out: each client drains within 5 s; no spread. */
 const CLOSE_DEFAULTS = Object.freeze({ drainMs: 5000, spreadMs: 0, retryMs: undefined, retryJitterMs: 1000, finalEvent: undefined })
-const CLOSE_KEYS = new Set(Object.keys(CLOSE_DEFAULTS))
 /** The `retry:` base of a staged close when neither close() nor the hub sets one. */
 const CLOSE_RETRY_MS = 1000
 const ATTACH_KEYS = new Set(['retryMs', 'transport', 'channels'])
@@ -50,6 +48,14 @@ function rejectUnknownKeys (object, allowed, what) {
         `unknown ${what} '${key}'; allowed: ${[...allowed].join(', ')}`)
     }
   }
+}
+
+/** `given` (a plain object) checked against the keys of `defaults`, and merged over them. */
+function withDefaults (given, defaults, what) {
+  rejectUnknownKeys(given, new Set(Object.keys(defaults)), what)
+  const merged = { ...defaults }
+  for (const key in given) if (given[key] !== undefined) merged[key] = given[key]
+  return merged
 }
 
 function plainObject (value, what) {
@@ -82,9 +88,7 @@ function retryValue (value, name) {
 
 function hubOptions (options) {
   const given = plainObject(options, 'createHub options')
-  rejectUnknownKeys(given, new Set(Object.keys(HUB_DEFAULTS)), 'createHub option')
-  const merged = { ...HUB_DEFAULTS }
-  for (const key in given) if (given[key] !== undefined) merged[key] = given[key]
+  const merged = withDefaults(given, HUB_DEFAULTS, 'createHub option')
   // A smaller queue than the default event limit lowers that limit with it, so maxQueueBytes
   // alone keeps working; an explicit maxEventBytes above maxQueueBytes is refused by the core.
   if (given.maxEventBytes === undefined && typeof merged.maxQueueBytes === 'number') {
@@ -132,10 +136,7 @@ function retryAfter (value) {
  */
 function closeOptions (options, hubRetryMs) {
   if (options === undefined) return null
-  const given = plainObject(options, 'close options')
-  rejectUnknownKeys(given, CLOSE_KEYS, 'close option')
-  const merged = { ...CLOSE_DEFAULTS }
-  for (const key in given) if (given[key] !== undefined) merged[key] = given[key]
+  const merged = withDefaults(plainObject(options, 'close options'), CLOSE_DEFAULTS, 'close option')
   return {
     drainMs: number(merged.drainMs, 'drainMs'),
     spreadMs: number(merged.spreadMs, 'spreadMs'),
@@ -148,10 +149,7 @@ function closeOptions (options, hubRetryMs) {
 /** `history` as the native options' flat fields; all undefined (off) when undefined or false. */
 function historyOptions (history) {
   if (history === undefined || history === false) return { historyMaxEvents: undefined, historyMaxBytes: undefined, historyMaxAgeMs: undefined }
-  const given = history === true ? {} : plainObject(history, 'history')
-  rejectUnknownKeys(given, HISTORY_KEYS, 'history option')
-  const merged = { ...HISTORY_DEFAULTS }
-  for (const key in given) if (given[key] !== undefined) merged[key] = given[key]
+  const merged = withDefaults(history === true ? {} : plainObject(history, 'history'), HISTORY_DEFAULTS, 'history option')
   return {
     historyMaxEvents: number(merged.maxEvents, 'history.maxEvents'),
     historyMaxBytes: number(merged.maxBytes, 'history.maxBytes'),
@@ -289,4 +287,4 @@ function messageOf (item) {
   return item
 }
 
-module.exports = { HUB_DEFAULTS, CLOSE_DEFAULTS, hubOptions, channelOptions, closeOptions, attachOptions, messageArgs, messageOf, commentText, channelName, describe }
+module.exports = { HUB_DEFAULTS, CLOSE_DEFAULTS, plainObject, rejectUnknownKeys, hubOptions, channelOptions, closeOptions, attachOptions, messageArgs, messageOf, commentText, channelName, describe }

@@ -8,7 +8,7 @@
 const { Hub } = require('./hub')
 const { sseError } = require('./errors')
 const { describe } = require('./options')
-const { expositionOptions, seriesFor } = require('./metrics')
+const { expositionOptions, seriesFor, EXPOSITION_KEYS } = require('./metrics')
 
 /**
  * Registers `hub`'s metrics in a prom-client registry.
@@ -23,7 +23,7 @@ function collectHubMetrics (hub, options) {
   if (!(hub instanceof Hub)) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT', `collectHubMetrics(hub, options): hub must come from createHub(), got ${describe(hub)}`)
   }
-  const { prefix, labels, perChannel } = expositionOptions(options, 'collectHubMetrics', ['registry', 'client'])
+  const { prefix, labels, perChannel } = expositionOptions(options, 'collectHubMetrics', [...EXPOSITION_KEYS, 'registry', 'client'])
   const client = options?.client ?? loadPromClient()
   const registry = options?.registry ?? client.register
   if (registry === null || typeof registry !== 'object' || typeof registry.registerMetric !== 'function') {
@@ -41,18 +41,17 @@ function collectHubMetrics (hub, options) {
     return snapshot
   }
 
-  const constant = labels
   const made = seriesFor(perChannel).map((series) => {
     const Kind = series.type === 'counter' ? client.Counter : client.Gauge
     return new Kind({
       name: prefix + series.name,
       help: series.help,
-      labelNames: [...Object.keys(constant), ...series.labels],
+      labelNames: [...Object.keys(labels), ...series.labels],
       registers: [registry],
       collect () {
         this.reset()
         for (const [own, value] of series.samples(read())) {
-          const all = { ...constant, ...own }
+          const all = { ...labels, ...own }
           if (series.type === 'counter') this.inc(all, value)
           else this.set(all, value)
         }

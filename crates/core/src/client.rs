@@ -9,6 +9,7 @@ use crate::close::CloseReason;
 use crate::events::Delivered;
 use crate::feed::Cursor;
 use crate::queue::ClientQueue;
+use crate::stats::Transport;
 
 /// Where a client is in its life. `Pending` clients are registered (they can be sent to) but
 /// their socket is not yet adopted: JS waits for Node to flush the response head first. A
@@ -23,6 +24,22 @@ pub(crate) enum Phase {
 }
 
 impl Phase {
+    pub(crate) fn running(transport: Transport) -> Phase {
+        match transport {
+            Transport::Native => Phase::Native,
+            Transport::Node => Phase::Node,
+        }
+    }
+
+    /// The transport of a running client.
+    pub(crate) fn transport(self) -> Option<Transport> {
+        match self {
+            Phase::Native => Some(Transport::Native),
+            Phase::Node => Some(Transport::Node),
+            Phase::Pending | Phase::Done => None,
+        }
+    }
+
     fn from_u8(value: u8) -> Phase {
         match value {
             0 => Phase::Pending,

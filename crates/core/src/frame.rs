@@ -29,15 +29,23 @@ pub const HEARTBEAT: &[u8] = b":\n\n";
 /// the smallest comment.
 pub fn opening_frame(retry: Option<u64>) -> Bytes {
     match retry {
-        Some(retry) => {
-            let mut digits = [0u8; 20];
-            let mut out = BytesMut::with_capacity("retry: \n\n".len() + digits.len());
-            put_field_bytes(&mut out, b"retry", format_u64(retry, &mut digits));
-            out.put_u8(b'\n');
-            out.freeze()
-        }
+        Some(retry) => retry_frame(retry, false),
         None => Bytes::from_static(HEARTBEAT),
     }
+}
+
+/// A frame that only sets `retry`. `comment_led` puts an empty comment line first: the client
+/// still applies the field, and the frame, starting as comments do, is not counted as a
+/// delivered event (it dispatches none).
+pub fn retry_frame(retry: u64, comment_led: bool) -> Bytes {
+    let mut digits = [0u8; 20];
+    let mut out = BytesMut::with_capacity(":\nretry: \n\n".len() + digits.len());
+    if comment_led {
+        out.put_slice(b":\n");
+    }
+    put_field_bytes(&mut out, b"retry", format_u64(retry, &mut digits));
+    out.put_u8(b'\n');
+    out.freeze()
 }
 
 impl Message<'_> {

@@ -32,7 +32,7 @@ use crate::lifecycle::{write_client, FinishGuard};
 use crate::log::ChannelLog;
 use crate::node_sink::NodeSink;
 use crate::queue::{ClientQueue, Push};
-use crate::registry::{join, Registry};
+use crate::registry::{join, Registry, Subscribe};
 use crate::resume::{Epoch, IdOrigin, ResetReason, Resume};
 use crate::sequence::Sequence;
 use crate::socket::adopt_fd;
@@ -59,7 +59,7 @@ pub(crate) struct HubInner {
     dispatch: Notify,
     next_id: AtomicU64,
     /// No new client is accepted: a close has begun (staged or not).
-    pub(crate) refusing: AtomicBool,
+    refusing: AtomicBool,
     /// Closed: nothing more is accepted, not even events.
     closed: AtomicBool,
     /// How long a server-requested close may drain, in milliseconds; 0: no limit beyond the
@@ -209,6 +209,7 @@ impl Hub {
         let broadcast = &self.inner.broadcast_log;
         let cursors = vec![Cursor::at(broadcast.clone(), join(broadcast, after))];
         let client = Arc::new(ClientShared::new(id, opening, queue, cursors));
+        // None is full: that was checked for all of them before anything was queued.
         for name in channels {
             registry.subscribe(&client, &name, config, after);
         }
@@ -245,13 +246,13 @@ impl Hub {
             tokio::net::TcpStream::from_std(std_stream).map_err(adopt_error)?
         };
         release_fd(fd);
-        if !client.advance(Phase::Pending, Phase::Native) {
-            // Closed while the head was flushing; dropping `stream` closes our duplicate.
-            return Err(SseError::UnknownClient { id });
-        }
-        self.inner.stats.writer_started(Transport::Native);
-        self.spawn_writer(runtime, client, SocketSink::new(stream, chunked));
-        Ok(())
+        // Closed while the head was flushing: dropping the sink closes our duplicate.
+        self.start_writer(
+            runtime,
+            client,
+            Transport::Native,
+            SocketSink::new(stream, chunked),
+        )
     }
 
     /// Starts serving client `id` through its embedder (`HubEvents::write`), for connections
@@ -263,23 +264,24 @@ impl Hub {
             .client(id)
             .ok_or(SseError::UnknownClient { id })?;
         let runtime = self.runtime.as_ref().ok_or(SseError::HubClosed)?;
-        if !client.advance(Phase::Pending, Phase::Node) {
-            return Err(SseError::UnknownClient { id });
-        }
-        self.inner.stats.writer_started(Transport::Node);
         let sink = NodeSink::new(id, self.inner.events.clone(), socket_fd);
-        self.spawn_writer(runtime, client, sink);
-        Ok(())
+        self.start_writer(runtime, client, Transport::Node, sink)
     }
 
-    /// Runs a client's writer task; its end (or its panic, or the runtime dropping it) is
-    /// reported exactly once through the guard.
-    fn spawn_writer<S: Sink + Send + 'static>(
+    /// Runs a pending client's writer task over `sink`, counted under `transport`; its end (or
+    /// its panic, or the runtime dropping it) is reported exactly once through the guard. A
+    /// client closed meanwhile is not started.
+    fn start_writer<S: Sink + Send + 'static>(
         &self,
         runtime: &Runtime,
         client: Arc<ClientShared>,
+        transport: Transport,
         sink: S,
-    ) {
+    ) -> Result<(), SseError> {
+        if !client.advance(Phase::Pending, Phase::running(transport)) {
+            return Err(SseError::UnknownClient { id: client.id });
+        }
+        self.inner.stats.writer_started(transport);
         let guard = FinishGuard {
             hub: self.inner.clone(),
             id: client.id,
@@ -288,6 +290,7 @@ impl Hub {
         // The task is this one future, sized by `writer::run`: a wrapping `async` block would
         // keep a second copy of the writer's state in every connection's task.
         runtime.spawn(write_client(guard, sink, client));
+        Ok(())
     }
 
     /// Node transport: the client's last batch was written and its response accepts more.
@@ -383,25 +386,19 @@ impl Hub {
         if self.inner.closed.load(Ordering::Acquire) {
             return Ok(0);
         }
-        let audience = match channel {
-            Some(_) => Audience::Channel,
-            None => Audience::Broadcast,
+        let (audience, target) = match channel {
+            Some(name) => (Audience::Channel, self.inner.channel_target(name)),
+            None => (Audience::Broadcast, Some(self.inner.target(None))),
         };
-        let (log, readers) = match channel {
-            Some(name) => match self.inner.channel_target(name) {
-                Some(target) => target,
-                None => {
-                    // Nobody reads it, but a call that would fail with readers fails here too
-                    // (encoded only when the cheap bound leaves the size in doubt), and an
-                    // accepted event counts as published.
-                    if message.encoded_len_bound() > self.inner.config.max_event_bytes {
-                        self.encode(message)?;
-                    }
-                    self.inner.stats.add_published(audience, 1);
-                    return Ok(0);
-                }
-            },
-            None => self.inner.target(None),
+        let Some((log, readers)) = target else {
+            // Nobody reads it, but a call that would fail with readers fails here too (encoded
+            // only when the cheap bound leaves the size in doubt), and an accepted event counts
+            // as published.
+            if message.encoded_len_bound() > self.inner.config.max_event_bytes {
+                self.encode(message)?;
+            }
+            self.inner.stats.add_published(audience, 1);
+            return Ok(0);
         };
         let seq = self.inner.sequence.take();
         let hub_id;
@@ -443,18 +440,14 @@ impl Hub {
         if client.close_requested().is_some() {
             return false;
         }
-        let mut registry = self.inner.write_registry();
-        if registry.channel_full(channel) {
-            let subscribed = registry
-                .channels
-                .get(channel)
-                .is_some_and(|c| c.subscribers.contains_key(&id));
-            if !subscribed {
-                self.inner.stats.add_subscription_refused();
-            }
-            return false;
+        let subscribe =
+            self.inner
+                .write_registry()
+                .subscribe(&client, channel, &self.inner.config, None);
+        if subscribe == Subscribe::Full {
+            self.inner.stats.add_subscription_refused();
         }
-        registry.subscribe(&client, channel, &self.inner.config, None)
+        subscribe == Subscribe::Added
     }
 
     /// Ends client `id`'s subscription to `channel`; nothing published there reaches it any
@@ -488,16 +481,8 @@ impl Hub {
 
     /// Stops accepting clients and closes every client with `Server`.
     pub fn close_all(&self) {
-        self.inner.refusing.store(true, Ordering::Release);
         self.inner.closed.store(true, Ordering::Release);
-        let clients: Vec<_> = self
-            .inner
-            .read_registry()
-            .clients
-            .values()
-            .cloned()
-            .collect();
-        for client in clients {
+        for client in self.inner.stop_accepting() {
             self.inner.close(&client, CloseReason::Server);
         }
     }
@@ -683,6 +668,14 @@ impl HubInner {
 
     pub(crate) fn write_registry(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
         self.registry.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Refuses every register from now on; returns the clients registered before.
+    pub(crate) fn stop_accepting(&self) -> Vec<Arc<ClientShared>> {
+        self.refusing.store(true, Ordering::Release);
+        // Listed after the flag is set: a register either inserted before this read (and is
+        // listed) or saw the flag under the registry lock (and was refused).
+        self.read_registry().clients.values().cloned().collect()
     }
 
     /// See `drain_limit_ms`.

@@ -8,7 +8,6 @@ use crate::client::{ClientShared, Phase};
 use crate::close::CloseReason;
 use crate::events::Departure;
 use crate::hub::HubInner;
-use crate::stats::Transport;
 use crate::writer::Sink;
 
 impl HubInner {
@@ -26,20 +25,17 @@ impl HubInner {
             let mut registry = self.write_registry();
             let removed = registry.clients.remove(&id);
             if let Some(client) = &removed {
-                let mut names: Vec<Arc<str>> = Vec::new();
-                for cursor in client.lock_cursors().iter() {
-                    let Some(name) = &cursor.log.name else {
-                        continue;
-                    };
-                    names.push(name.clone());
-                    // Its subscriptions, not the cursors an unsubscribe left draining.
-                    if cursor.until.is_none() {
-                        channels.push(name.clone());
-                    }
-                }
-                for name in names {
-                    registry.unsubscribe(client, &name, 0);
-                }
+                let names: Vec<Arc<str>> = client
+                    .lock_cursors()
+                    .iter()
+                    .filter_map(|c| c.log.name.clone())
+                    .collect();
+                // What it was still subscribed to (not the cursors an unsubscribe left
+                // draining) is what this unsubscribes.
+                channels = names
+                    .into_iter()
+                    .filter(|name| registry.unsubscribe(client, name, 0))
+                    .collect();
             }
             removed
         };
@@ -49,10 +45,8 @@ impl HubInner {
             for cursor in client.lock_cursors().drain(..) {
                 cursor.log.leave(cursor.next);
             }
-            match client.mark_done() {
-                Phase::Native => self.stats.writer_ended(Transport::Native),
-                Phase::Node => self.stats.writer_ended(Transport::Node),
-                Phase::Pending | Phase::Done => {}
+            if let Some(transport) = client.mark_done().transport() {
+                self.stats.writer_ended(transport);
             }
             self.stats.add_closed(reason);
             let departure = Departure {

@@ -57,7 +57,7 @@ impl Sink for NodeSink {
         Batch::new(false)
     }
 
-    fn write(&mut self, batch: &mut Batch, tally: &mut Tally<'_>) -> io::Result<Progress> {
+    fn write(&mut self, batch: &mut Batch, tally: &Tally<'_>) -> io::Result<Progress> {
         match self.batch {
             InFlight::None => {
                 // A batch of one frame (a broadcast to a client that keeps up) is the log's own

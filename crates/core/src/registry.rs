@@ -23,6 +23,15 @@ pub(crate) struct Registry {
     channel_caps: HashMap<Arc<str>, usize>,
 }
 
+/// What a subscribe did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Subscribe {
+    Added,
+    Already,
+    /// Refused: the channel has as many subscribers as its cap allows.
+    Full,
+}
+
 /// A channel exists while it has subscribers, or always once created when it keeps history
 /// (resuming clients need it); its log goes with it.
 pub(crate) struct Channel {
@@ -93,19 +102,26 @@ impl Registry {
     }
 
     /// Adds `client` to `name`'s subscribers, creating the channel, with a cursor at the log's
-    /// head, or just past event `after` when the log holds everything since. False if it was
-    /// subscribed already.
+    /// head, or just past event `after` when the log holds everything since; unless it was
+    /// subscribed already, or the channel is at its cap.
     pub fn subscribe(
         &mut self,
         client: &Arc<ClientShared>,
         name: &str,
         config: &HubConfig,
         after: Option<u64>,
-    ) -> bool {
-        let channel = self.channel(name, config);
-        if channel.subscribers.contains_key(&client.id) {
-            return false;
+    ) -> Subscribe {
+        let subscribed = self
+            .channels
+            .get(name)
+            .is_some_and(|c| c.subscribers.contains_key(&client.id));
+        if subscribed {
+            return Subscribe::Already;
         }
+        if self.channel_full(name) {
+            return Subscribe::Full;
+        }
+        let channel = self.channel(name, config);
         let mut cursors = client.lock_cursors();
         match cursors
             .iter_mut()
@@ -117,7 +133,7 @@ impl Registry {
         }
         drop(cursors);
         channel.subscribers.insert(client.id, client.clone());
-        true
+        Subscribe::Added
     }
 
     /// Removes `client` from `name`'s subscribers. Its cursor ends at `until` (the sequence

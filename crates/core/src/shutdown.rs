@@ -12,13 +12,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::client::ClientShared;
 use crate::close::CloseReason;
 use crate::error::SseError;
-use crate::frame::Message;
+use crate::frame::{retry_frame, Message};
 use crate::hub::{Hub, HubInner};
 
 /// How a staged close goes.
@@ -47,11 +47,7 @@ impl Hub {
         inner
             .drain_limit_ms
             .store(drain_ms.max(1), Ordering::Release);
-        inner.refusing.store(true, Ordering::Release);
-        // Listed after `refusing` is set: a register either inserted before this read (and is
-        // listed) or saw the flag under the registry lock (and was refused).
-        let clients: Vec<Arc<ClientShared>> =
-            inner.read_registry().clients.values().cloned().collect();
+        let clients = inner.stop_accepting();
         let turns = Turns {
             spread: plan.spread,
             retry_ms: plan.retry_ms,
@@ -83,21 +79,10 @@ async fn close_in_turns(hub: Arc<HubInner>, mut clients: Vec<Arc<ClientShared>>,
         // Evenly spaced turns: random slots would bunch up by chance.
         tokio::time::sleep_until(start + turns.spread.mul_f64(turn as f64 / count)).await;
         let retry = turns.retry_ms + random.below(turns.retry_jitter_ms.saturating_add(1));
-        let frames = std::iter::once(retry_frame(retry)).chain(turns.farewell.clone());
+        let frames = std::iter::once(retry_frame(retry, true)).chain(turns.farewell.clone());
         hub.deliver(&client, frames);
         hub.close(&client, CloseReason::Server);
     }
-}
-
-/// `retry:` after an empty comment line: the client applies the field, and the frame, which
-/// starts as a comment does, is not counted as a delivered event (it dispatches none).
-fn retry_frame(retry_ms: u64) -> Bytes {
-    let digits = retry_ms.to_string();
-    let mut frame = BytesMut::with_capacity(":\nretry: \n\n".len() + digits.len());
-    frame.put_slice(b":\nretry: ");
-    frame.put_slice(digits.as_bytes());
-    frame.put_slice(b"\n\n");
-    frame.freeze()
 }
 
 /// Jitter needs spread, not secrecy: a small generator seeded from the std's random keys.
@@ -133,7 +118,7 @@ mod tests {
 
     #[test]
     fn the_retry_frame_sets_retry_and_starts_as_a_comment() {
-        assert_eq!(&retry_frame(1234)[..], b":\nretry: 1234\n\n");
+        assert_eq!(&retry_frame(1234, true)[..], b":\nretry: 1234\n\n");
     }
 
     #[test]

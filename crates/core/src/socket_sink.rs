@@ -41,7 +41,7 @@ impl Sink for SocketSink {
         Batch::new(self.chunked)
     }
 
-    fn write(&mut self, batch: &mut Batch, _tally: &mut Tally<'_>) -> io::Result<Progress> {
+    fn write(&mut self, batch: &mut Batch, _tally: &Tally<'_>) -> io::Result<Progress> {
         batch.write(|slices| self.stream.try_write_vectored(slices))
     }
 

@@ -35,7 +35,7 @@ pub(crate) trait Sink {
     /// Writes what it can of `batch` now. `Done` leaves the batch empty and its frames the
     /// writer's to commit; `Blocked` says how many bytes went before it blocked.
     /// Bytes it hands on itself (rather than reporting them in `Progress`) go to `tally`.
-    fn write(&mut self, batch: &mut Batch, tally: &mut Tally<'_>) -> io::Result<Progress>;
+    fn write(&mut self, batch: &mut Batch, tally: &Tally<'_>) -> io::Result<Progress>;
     /// Ready once a blocked batch may make progress.
     fn poll_writable(
         &mut self,
@@ -64,7 +64,7 @@ impl<'a> Tally<'a> {
         Tally { stats, client }
     }
 
-    pub fn written(&mut self, bytes: usize, events: u64) {
+    pub fn written(&self, bytes: usize, events: u64) {
         self.stats.add_written(bytes, events);
         self.client.add_delivered(bytes, events);
     }
@@ -143,7 +143,7 @@ async fn write_loop<S: Sink>(
             batch.seal_frames();
         }
         if !batch.is_empty() {
-            match sink.write(batch, &mut Tally::new(stats, client)) {
+            match sink.write(batch, &Tally::new(stats, client)) {
                 Ok(Progress::Done { bytes }) => {
                     let committed = feed.commit(client);
                     if committed.drained {
@@ -172,13 +172,13 @@ async fn write_loop<S: Sink>(
 
         let pending = !batch.is_empty();
         if draining && !pending {
-            // Boxed: it runs once per connection, and its state would otherwise take room in
-            // every idle connection's task.
             let limit = drain_deadline.map_or(config.write_timeout, |deadline| {
                 config
                     .write_timeout
                     .min(deadline.saturating_duration_since(Instant::now()))
             });
+            // Boxed: it runs once per connection, and its state would otherwise take room in
+            // every idle connection's task.
             if let Ok(bytes) = Box::pin(sink.finish(limit)).await {
                 Tally::new(stats, client).written(bytes, 0);
             }
