@@ -189,10 +189,11 @@ export interface HubOptions {
    */
   resetEvent?: string
   /**
-   * A query parameter read as the `Last-Event-ID` when the request has no such header (a first
-   * connect can't set headers with `EventSource`). Default: none.
+   * A query parameter read as the `Last-Event-ID` when the request has no such header: a new
+   * `EventSource` cannot set headers, so `native-sse/client` passes the id this way when it
+   * reconnects one itself. `false` reads no parameter. Default `'lastEventId'`.
    */
-  lastEventIdQuery?: string
+  lastEventIdQuery?: string | false
   /** Sent as `retry:` to every client on connect; unset sends nothing. Default `undefined`. */
   retryMs?: number
   /** Threads of the hub's tokio runtime. Default: CPU cores minus one, from 1 to 4. */
@@ -482,9 +483,9 @@ export declare function attach(stream: ServerHttp2Stream, headers: IncomingHttpH
 export declare function getDefaultHub(): Hub
 /** The option defaults of `createHub()`. */
 export declare const defaults: Readonly<Required<Omit<HubOptions, 'retryMs' | 'workerThreads' | 'history' | 'lastEventIdQuery' | 'maxClients'>>> & {
+  readonly lastEventIdQuery: 'lastEventId'
   readonly maxClients: undefined
   readonly retryMs: undefined
   readonly workerThreads: undefined
   readonly history: undefined
-  readonly lastEventIdQuery: undefined
 }

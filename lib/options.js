@@ -20,7 +20,9 @@ const HUB_DEFAULTS = Object.freeze({
   highWaterMark: RUST_DEFAULTS.highWaterMark,
   history: undefined,
   resetEvent: RUST_DEFAULTS.resetEvent,
-  lastEventIdQuery: undefined,
+  // What native-sse/client sends when it reconnects an EventSource itself (a new EventSource
+  // cannot set the Last-Event-ID header); `false` turns it off.
+  lastEventIdQuery: 'lastEventId',
   retryMs: undefined,
   workerThreads: undefined,
   maxClients: undefined,
@@ -108,9 +110,9 @@ function hubOptions (options) {
     highWaterMark: number(merged.highWaterMark, 'highWaterMark'),
     ...historyOptions(merged.history),
     resetEvent: eventName(merged.resetEvent, 'resetEvent'),
-    lastEventIdQuery: merged.lastEventIdQuery === undefined
+    lastEventIdQuery: merged.lastEventIdQuery === false
       ? undefined
-      : nonEmptyString(merged.lastEventIdQuery, 'lastEventIdQuery'),
+      : nonEmptyString(merged.lastEventIdQuery, 'lastEventIdQuery (or false for none)'),
     workerThreads: merged.workerThreads === undefined
       ? RUST_DEFAULTS.workerThreads
       : number(merged.workerThreads, 'workerThreads'),

@@ -1,0 +1,574 @@
+'use strict'
+
+// native-sse/client against a real native-sse server, in headless Chromium (both transports:
+// the browser's EventSource and the fetch reader) and under Node (fetch). The same scenario
+// functions run in both places: in the page through page.evaluate, in Node by a direct call.
+
+const { test, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { pathToFileURL } = require('node:url')
+const { chromium } = require('playwright-core')
+const { createHub } = require('..')
+const { startHttp, waitFor, sleep } = require('./helpers')
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
+const CLIENT_DIR = path.join(__dirname, '..', 'lib', 'client')
+const PAGE = '<!doctype html><meta charset="utf-8"><title>native-sse/client</title>'
+
+let browser
+before(async () => {
+  assert.ok(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it (Debian: apt-get install chromium) or set CHROMIUM_PATH`)
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync']
+  })
+})
+after(async () => { if (browser) await browser.close() })
+
+/**
+ * An HTTP server that serves the page and the client's modules, and passes everything else to
+ * `route`; it records each request (method, path, headers, time) in `requests`.
+ */
+async function startServer (route) {
+  const requests = []
+  const http = await startHttp((req, res) => {
+    const url = new URL(req.url, 'http://x')
+    if (url.pathname === '/') return res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE)
+    if (url.pathname === '/favicon.ico') return res.writeHead(404).end()
+    if (url.pathname.startsWith('/client/')) {
+      const file = path.join(CLIENT_DIR, path.basename(url.pathname))
+      return res.writeHead(200, { 'content-type': 'text/javascript' }).end(fs.readFileSync(file))
+    }
+    requests.push({ method: req.method, url, headers: req.headers, at: performance.now() })
+    route(req, res, url)
+  })
+  return { ...http, requests }
+}
+
+/** Where a scenario runs: a fresh Chromium page on the server's origin, or this Node process. */
+async function environment (name, server) {
+  if (name === 'node') {
+    const moduleUrl = pathToFileURL(path.join(CLIENT_DIR, 'index.mjs')).href
+    return { transports: ['auto'], run: (fn, arg = {}) => fn({ ...arg, moduleUrl }), close: async () => {} }
+  }
+  const page = await browser.newPage()
+  const errors = []
+  page.on('pageerror', (error) => errors.push(error))
+  await page.goto(`${server.url}/`)
+  return {
+    transports: ['eventsource', 'fetch'],
+    run: (fn, arg = {}) => page.evaluate(fn, { ...arg, moduleUrl: '/client/index.mjs' }),
+    close: async () => {
+      await page.close()
+      assert.deepEqual(errors, [], 'no uncaught error in the page')
+    }
+  }
+}
+
+const ENVIRONMENTS = ['chromium', 'node']
+
+// ---- Scenario functions: self-contained, since page.evaluate sends their source. ----
+
+/** Opens a client kept as globalThis.__sse[key], recording everything it reports. */
+async function openClient ({ moduleUrl, url, key, options = {}, listen = [] }) {
+  const { connect } = await import(moduleUrl)
+  const record = { events: [], errors: [], resets: [], closes: [], opens: 0 }
+  globalThis.__sse ??= {}
+  globalThis.__sse[key] = record
+  record.client = connect(url, {
+    ...options,
+    onOpen: () => { record.opens++ },
+    onError: (info) => { record.errors.push({ status: info.status ?? null, retryInMs: info.retryInMs }) },
+    onReset: (info) => { record.resets.push(info) },
+    onClose: (info) => { record.closes.push(info) }
+  })
+  for (const name of listen) {
+    record.client.on(name, (data, meta) => record.events.push({ event: meta.event, data, id: meta.id, type: typeof data }))
+  }
+  return record.client.transport
+}
+
+/** What the client `key` has recorded so far, and its state. */
+function readClient ({ key }) {
+  const record = globalThis.__sse[key]
+  const { client, ...rest } = record
+  return { ...rest, state: client.state, lastEventId: client.lastEventId, retryMs: client.retryMs }
+}
+
+function closeClient ({ key }) {
+  const record = globalThis.__sse[key]
+  record.client.close()
+  return record.client.state
+}
+
+/** Collects `count` events with `for await`, then leaves the loop. */
+async function iterateClient ({ moduleUrl, url, options = {}, count }) {
+  const { connect } = await import(moduleUrl)
+  const client = connect(url, options)
+  const got = []
+  for await (const event of client) {
+    got.push(event)
+    if (got.length === count) break
+  }
+  client.close()
+  return got
+}
+
+/** Calls connect() with bad options and returns each error's class, code and message. */
+async function badCalls ({ moduleUrl, url }) {
+  const { connect } = await import(moduleUrl)
+  const calls = [
+    [url, { retryMs: -1 }],
+    [url, { transport: 'websocket' }],
+    [url, { colour: 'red' }],
+    [url, { lastEventId: 'a\nb' }],
+    [url, { text: 'note' }],
+    [42, {}],
+    [url, 'options']
+  ]
+  const out = []
+  for (const [target, options] of calls) {
+    try {
+      connect(target, options).close()
+      out.push(null)
+    } catch (error) {
+      out.push({ name: error.name, code: error.code, message: error.message })
+    }
+  }
+  const client = connect(url, { transport: 'fetch' })
+  try {
+    client.on('x', 'not a function')
+  } catch (error) {
+    out.push({ name: error.name, code: error.code, message: error.message })
+  }
+  client.close()
+  return out
+}
+
+// ---- Tests ----
+
+test('typed handlers and the iterator get data as the hub serialized it', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const server = await startServer((req, res) => hub.attach(req, res))
+  try {
+    for (const name of ENVIRONMENTS) {
+      const env = await environment(name, server)
+      try {
+        for (const transport of env.transports) {
+          const key = `${name}-${transport}`
+          const used = await env.run(openClient, {
+            url: `${server.url}/events`, key, options: { transport, text: ['note'] }, listen: ['price', 'note', 'message']
+          })
+          assert.equal(used, transport === 'auto' ? 'fetch' : transport)
+          const iterated = env.run(iterateClient, {
+            url: `${server.url}/events`, count: 4, options: { transport, events: ['price', 'note'], text: ['note'] }
+          })
+          await waitFor(() => hub.size === 2, { what: `${key}: two streams` })
+          hub.broadcast({ event: 'price', data: { symbol: 'ACME', price: 12.5 }, id: 'p1' })
+          hub.broadcast({ event: 'note', data: '42' })
+          hub.broadcast({ data: [1, 2, 3] })
+          hub.broadcast({ data: 'plain words' })
+          await waitFor(async () => (await env.run(readClient, { key })).events.length === 4, { what: `${key}: four events` })
+          const { events, lastEventId } = await env.run(readClient, { key })
+          assert.deepEqual(events.map(({ id, ...rest }) => rest), [
+            { event: 'price', data: { symbol: 'ACME', price: 12.5 }, type: 'object' },
+            // Listed in `text`: the string stays a string although it reads as JSON.
+            { event: 'note', data: '42', type: 'string' },
+            { event: 'message', data: [1, 2, 3], type: 'object' },
+            { event: 'message', data: 'plain words', type: 'string' }
+          ], key)
+          assert.equal(events[0].id, 'p1')
+          assert.equal(lastEventId, events[3].id)
+          assert.deepEqual((await iterated).map((e) => e.data), [{ symbol: 'ACME', price: 12.5 }, '42', [1, 2, 3], 'plain words'])
+          assert.equal(await env.run(closeClient, { key }), 'closed')
+          await waitFor(() => hub.size === 0, { what: `${key}: the streams to leave` })
+        }
+      } finally {
+        await env.close()
+      }
+    }
+  } finally {
+    await hub.close()
+    await server.close()
+  }
+})
+
+test('the client resumes without loss when the server cuts the stream, and after a refused reconnect', async () => {
+  const EVENTS = 600
+  const hub = createHub({ heartbeatMs: 60_000, retryMs: 20, history: { maxEvents: EVENTS } })
+  let refuse = 0
+  const clients = []
+  const server = await startServer((req, res) => {
+    // A refusal answers the GET and, for EventSource, the HEAD that asks why it failed.
+    if (refuse > 0) {
+      refuse--
+      return res.writeHead(503).end()
+    }
+    clients.push(hub.attach(req, res))
+  })
+  try {
+    for (const name of ENVIRONMENTS) {
+      const env = await environment(name, server)
+      try {
+        for (const transport of env.transports) {
+          const key = `${name}-${transport}`
+          const first = server.requests.length
+          await env.run(openClient, { url: `${server.url}/events`, key, options: { transport, retryMs: 20 }, listen: ['message'] })
+          await waitFor(() => hub.size === 1, { what: `${key}: the stream` })
+          const received = async () => (await env.run(readClient, { key })).events.length
+          for (let seq = 0; seq < EVENTS; seq++) {
+            hub.broadcast({ data: seq })
+            if (seq % 150 === 149 && seq < EVENTS - 100) {
+              // Cut once the client has caught up; publishing goes on while it is away, so
+              // what it missed must come back from the history. The second cut also refuses
+              // the first reconnect, which then backs off.
+              await waitFor(async () => (await received()) === seq + 1, { what: `${key}: the client to catch up` })
+              const opened = clients.length
+              if (seq === 299) refuse = 2
+              clients[clients.length - 1].close()
+              for (let i = 0; i < 20; i++) hub.broadcast({ data: ++seq })
+              await waitFor(() => clients.length > opened && hub.size === 1, { what: `${key}: the reconnect`, timeoutMs: 10_000 })
+            }
+            if (seq % 20 === 0) await sleep(0)
+          }
+          await waitFor(async () => (await received()) >= EVENTS, { what: `${key}: every event`, timeoutMs: 20_000 })
+          const record = await env.run(readClient, { key })
+          assert.deepEqual(record.events.map((e) => e.data), Array.from({ length: EVENTS }, (_, i) => i), `${key}: every event once, in order`)
+          assert.equal(record.opens, 4, `${key}: the first stream and three reconnects`)
+          assert.equal(record.retryMs, 20, `${key}: the server's retry: is honoured`)
+          assert.deepEqual(record.resets, [])
+          assert.ok(record.errors.some((e) => e.status === 503), `${key}: the refused reconnect was reported`)
+          const mine = server.requests.slice(first)
+          const resumed = mine.filter((r) => r.method === 'GET').slice(1)
+          const inUrl = resumed.filter((r) => r.headers['last-event-id'] === undefined)
+          for (const request of inUrl) {
+            assert.ok(request.url.searchParams.get('lastEventId'), `${key}: a reconnect without any last event id`)
+          }
+          // EventSource reconnects by itself after a cut (header); after the refusal the client
+          // opens a new one, which carries the id in the URL. fetch always sends the header.
+          assert.equal(inUrl.length, transport === 'eventsource' ? 1 : 0, `${key}: reconnects with the id in the URL`)
+          assert.ok(mine.every((r) => r.method === 'GET' || (r.method === 'HEAD' && transport === 'eventsource')))
+          await env.run(closeClient, { key })
+          await waitFor(() => hub.size === 0, { what: `${key}: the stream to leave` })
+        }
+      } finally {
+        await env.close()
+      }
+    }
+  } finally {
+    await hub.close()
+    await server.close()
+  }
+})
+
+test('a Last-Event-ID the hub cannot resume from calls onReset', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, history: { maxEvents: 10 } })
+  const server = await startServer((req, res) => hub.attach(req, res))
+  try {
+    for (const name of ENVIRONMENTS) {
+      const env = await environment(name, server)
+      try {
+        for (const transport of env.transports) {
+          const key = `${name}-${transport}`
+          await env.run(openClient, { url: `${server.url}/events`, key, options: { transport, lastEventId: 'no-such-id' }, listen: ['message'] })
+          await waitFor(async () => (await env.run(readClient, { key })).resets.length === 1, { what: `${key}: onReset` })
+          hub.broadcast({ data: 'after' })
+          await waitFor(async () => (await env.run(readClient, { key })).events.length === 1, { what: `${key}: the live event` })
+          const record = await env.run(readClient, { key })
+          assert.deepEqual(record.resets, [{ reason: 'unknown' }])
+          assert.deepEqual(record.events.map((e) => e.data), ['after'], 'the reset event is not handed to handlers')
+          await env.run(closeClient, { key })
+          await waitFor(() => hub.size === 0, { what: `${key}: the stream to leave` })
+        }
+      } finally {
+        await env.close()
+      }
+    }
+  } finally {
+    await hub.close()
+    await server.close()
+  }
+})
+
+test('the fetch transport sends the Authorization header the server checks; a 401 stops it', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const server = await startServer((req, res) => {
+    if (req.headers.authorization !== 'Bearer good-token') return res.writeHead(401).end()
+    hub.attach(req, res)
+  })
+  try {
+    for (const name of ENVIRONMENTS) {
+      const env = await environment(name, server)
+      try {
+        const first = server.requests.length
+        await env.run(openClient, { url: `${server.url}/events`, key: 'bad', options: { headers: { authorization: 'Bearer bad-token' }, retryMs: 20 } })
+        await waitFor(async () => (await env.run(readClient, { key: 'bad' })).state === 'closed', { what: `${name}: the 401 to stop the client` })
+        const bad = await env.run(readClient, { key: 'bad' })
+        assert.deepEqual(bad.closes, [{ reason: 'status', status: 401 }])
+        assert.equal(bad.opens, 0)
+
+        const transport = await env.run(openClient, { url: `${server.url}/events`, key: 'good', options: { headers: { authorization: 'Bearer good-token' } }, listen: ['message'] })
+        assert.equal(transport, 'fetch', 'headers pick the fetch transport')
+        await waitFor(() => hub.size === 1, { what: `${name}: the authorized stream` })
+        hub.broadcast({ data: { secret: true } })
+        await waitFor(async () => (await env.run(readClient, { key: 'good' })).events.length === 1, { what: `${name}: the event` })
+        assert.deepEqual((await env.run(readClient, { key: 'good' })).events[0].data, { secret: true })
+        await env.run(closeClient, { key: 'good' })
+        await waitFor(() => hub.size === 0, { what: `${name}: the stream to leave` })
+        // Ten retry intervals later the refused client has still asked once.
+        await sleep(200)
+        const asked = server.requests.slice(first).map((r) => r.headers.authorization)
+        assert.deepEqual(asked, ['Bearer bad-token', 'Bearer good-token'])
+      } finally {
+        await env.close()
+      }
+    }
+  } finally {
+    await hub.close()
+    await server.close()
+  }
+})
+
+test('against a refusing server, reconnect delays grow, stay under the cap, and differ between clients', async (t) => {
+  const CLIENTS = 6
+  const ATTEMPTS = 8
+  const RETRY_MS = 50
+  const CAP_MS = 400
+  const server = await startServer((req, res) => res.writeHead(503).end())
+  try {
+    for (const name of ENVIRONMENTS) {
+      const env = await environment(name, server)
+      try {
+        for (const transport of env.transports) {
+          const label = `${name}-${transport}`
+          const first = server.requests.length
+          for (let c = 0; c < CLIENTS; c++) {
+            await env.run(openClient, { url: `${server.url}/refuse?c=${c}`, key: `${label}-${c}`, options: { transport, retryMs: RETRY_MS, maxRetryMs: CAP_MS } })
+          }
+          const attemptsOf = (c) => server.requests.slice(first)
+            .filter((r) => r.method === 'GET' && r.url.searchParams.get('c') === String(c))
+            .map((r) => r.at)
+          await waitFor(() => Array.from({ length: CLIENTS }, (_, c) => attemptsOf(c).length).every((n) => n >= ATTEMPTS),
+            { what: `${label}: ${ATTEMPTS} attempts per client`, timeoutMs: 30_000, intervalMs: 20 })
+          for (let c = 0; c < CLIENTS; c++) await env.run(closeClient, { key: `${label}-${c}` })
+          // delays[c][k]: the wait after the (k+1)-th failure in a row, whose ceiling is
+          // min(cap, retry * 2^(k+1)): 100, 200, 400, 400, ...
+          const delays = Array.from({ length: CLIENTS }, (_, c) => {
+            const at = attemptsOf(c).slice(0, ATTEMPTS)
+            return at.slice(1).map((t, k) => t - at[k])
+          })
+          const all = delays.flat()
+          // The cap plus what one refused attempt costs (for EventSource, a GET and a HEAD).
+          assert.ok(Math.max(...all) < CAP_MS + 250, `${label}: a delay above the cap: ${Math.max(...all)} ms`)
+          const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length
+          const early = mean(delays.flatMap((d) => d.slice(0, 2)))
+          const late = mean(delays.flatMap((d) => d.slice(3)))
+          assert.ok(late > early + 50, `${label}: delays grow (first two ${early.toFixed(0)} ms, from the fourth ${late.toFixed(0)} ms)`)
+          // Full jitter: at each capped attempt the clients' delays spread (a uniform draw
+          // below 400 ms has a 115 ms standard deviation; without jitter it is timer noise).
+          const spread = mean([3, 4, 5, 6].map((k) => {
+            const column = delays.map((d) => d[k])
+            const m = mean(column)
+            return Math.sqrt(mean(column.map((v) => (v - m) ** 2)))
+          }))
+          t.diagnostic(`${label}: max ${Math.max(...all).toFixed(0)} ms, mean of the first two ${early.toFixed(0)} ms, ` +
+            `from the fourth ${late.toFixed(0)} ms, spread between clients ${spread.toFixed(0)} ms`)
+          assert.ok(spread > 40, `${label}: the clients' delays differ (standard deviation ${spread.toFixed(0)} ms)`)
+        }
+      } finally {
+        await env.close()
+      }
+    }
+  } finally {
+    await server.close()
+  }
+})
+
+test('a 503 with Retry-After holds the next attempt back at least that long', async () => {
+  const server = await startServer((req, res) => res.writeHead(503, { 'retry-after': '1' }).end())
+  try {
+    for (const name of ENVIRONMENTS) {
+      const env = await environment(name, server)
+      try {
+        for (const transport of env.transports) {
+          const key = `${name}-${transport}`
+          const first = server.requests.length
+          await env.run(openClient, { url: `${server.url}/busy`, key, options: { transport, retryMs: 20 } })
+          const gets = () => server.requests.slice(first).filter((r) => r.method === 'GET')
+          await waitFor(() => gets().length >= 2, { what: `${key}: a second attempt`, timeoutMs: 10_000 })
+          await env.run(closeClient, { key })
+          const [a, b] = gets()
+          assert.ok(b.at - a.at >= 1000, `${key}: retried after ${(b.at - a.at).toFixed(0)} ms`)
+        }
+      } finally {
+        await env.close()
+      }
+    }
+  } finally {
+    await server.close()
+  }
+})
+
+test('HTTP 204 and a response that is not an event stream stop the client for good', async () => {
+  const server = await startServer((req, res, url) => {
+    if (url.pathname === '/gone') return res.writeHead(204).end()
+    res.writeHead(200, { 'content-type': 'text/html' }).end('<p>not a stream</p>')
+  })
+  try {
+    for (const name of ENVIRONMENTS) {
+      const env = await environment(name, server)
+      try {
+        for (const transport of env.transports) {
+          for (const [pathname, status] of [['/gone', 204], ['/page', 200]]) {
+            const key = `${name}-${transport}-${pathname}`
+            const first = server.requests.length
+            await env.run(openClient, { url: `${server.url}${pathname}`, key, options: { transport, retryMs: 20 } })
+            await waitFor(async () => (await env.run(readClient, { key })).state === 'closed', { what: `${key}: the client to stop` })
+            const record = await env.run(readClient, { key })
+            assert.deepEqual(record.closes, [{ reason: 'status', status }], key)
+            // Ten retry intervals later it has still asked once (EventSource: a GET and the HEAD that read the status).
+            await sleep(200)
+            const methods = server.requests.slice(first).map((r) => r.method)
+            assert.deepEqual(methods, transport === 'eventsource' ? ['GET', 'HEAD'] : ['GET'], key)
+          }
+        }
+      } finally {
+        await env.close()
+      }
+    }
+  } finally {
+    await server.close()
+  }
+})
+
+test('offline and hidden pages pause the stream and resume it without loss', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, retryMs: 20, history: { maxEvents: 100 } })
+  const server = await startServer((req, res) => hub.attach(req, res))
+  const context = await browser.newContext()
+  try {
+    const page = await context.newPage()
+    await page.goto(`${server.url}/`)
+    const run = (fn, arg) => page.evaluate(fn, { ...arg, moduleUrl: '/client/index.mjs' })
+    for (const transport of ['eventsource', 'fetch']) {
+      const key = `pause-${transport}`
+      await run(openClient, { url: `${server.url}/events`, key, options: { transport, pauseWhenHidden: true }, listen: ['message'] })
+      await waitFor(() => hub.size === 1, { what: `${key}: the stream` })
+      hub.broadcast({ data: 1 })
+      await waitFor(async () => (await run(readClient, { key })).events.length === 1, { what: `${key}: the first event` })
+
+      // Offline (Chromium's network emulation fires 'offline'): the client drops the stream
+      // and waits; what is published meanwhile comes back when the browser is online again.
+      await context.setOffline(true)
+      await waitFor(async () => (await run(readClient, { key })).state === 'paused', { what: `${key}: paused offline` })
+      await waitFor(() => hub.size === 0, { what: `${key}: the stream to close while offline` })
+      hub.broadcast({ data: 2 })
+      await context.setOffline(false)
+      await waitFor(async () => (await run(readClient, { key })).events.length === 2, { what: `${key}: the event missed offline` })
+
+      // Hidden: headless pages are always visible, so the page's visibilityState is
+      // overridden and the browser's visibilitychange event dispatched.
+      const setHidden = (hidden) => run(({ hidden }) => {
+        Object.defineProperty(document, 'visibilityState', { value: hidden ? 'hidden' : 'visible', configurable: true })
+        document.dispatchEvent(new Event('visibilitychange'))
+      }, { hidden })
+      await setHidden(true)
+      await waitFor(async () => (await run(readClient, { key })).state === 'paused', { what: `${key}: paused while hidden` })
+      await waitFor(() => hub.size === 0, { what: `${key}: the stream to close while hidden` })
+      hub.broadcast({ data: 3 })
+      await setHidden(false)
+      await waitFor(async () => (await run(readClient, { key })).events.length === 3, { what: `${key}: the event missed while hidden` })
+      const record = await run(readClient, { key })
+      assert.deepEqual(record.events.map((e) => e.data), [1, 2, 3], key)
+      assert.equal(record.state, 'open')
+      assert.equal(record.opens, 3)
+      await run(closeClient, { key })
+      await waitFor(() => hub.size === 0, { what: `${key}: the stream to leave` })
+    }
+  } finally {
+    await context.close()
+    await hub.close()
+    await server.close()
+  }
+})
+
+test('bad options and handlers throw TypeErrors with codes, in the browser and in Node', async () => {
+  const server = await startServer((req, res) => res.writeHead(204).end())
+  try {
+    for (const name of ENVIRONMENTS) {
+      const env = await environment(name, server)
+      try {
+        const errors = await env.run(badCalls, { url: `${server.url}/events` })
+        assert.deepEqual(errors.map((e) => e && `${e.name} ${e.code}`), [
+          'TypeError ERR_SSE_INVALID_OPTION',
+          'TypeError ERR_SSE_INVALID_OPTION',
+          'TypeError ERR_SSE_UNKNOWN_OPTION',
+          'TypeError ERR_SSE_INVALID_OPTION',
+          'TypeError ERR_SSE_INVALID_OPTION',
+          'TypeError ERR_SSE_INVALID_OPTION',
+          'TypeError ERR_SSE_INVALID_OPTION',
+          'TypeError ERR_SSE_INVALID_ARGUMENT'
+        ], name)
+        assert.match(errors[0].message, /retryMs must be a non-negative number, got number/)
+        assert.match(errors[2].message, /unknown option 'colour'/)
+        assert.match(errors[3].message, /lastEventId must be a string without CR, LF or NUL/)
+      } finally {
+        await env.close()
+      }
+    }
+  } finally {
+    await server.close()
+  }
+})
+
+test('the bundled, minified client stays within its gzip budget', async (t) => {
+  const { clientSize } = require('../bench/client-size')
+  const { minified, gzip, brotli, inputs } = await clientSize()
+  t.diagnostic(`native-sse/client: ${minified} B minified, ${gzip} B gzip, ${brotli} B brotli`)
+  // Dependency-free: the bundle holds the client's own modules and nothing else.
+  assert.deepEqual(inputs.map((file) => path.relative(path.join(__dirname, '..'), path.resolve(file))).sort(),
+    ['lib/client/backoff.mjs', 'lib/client/index.mjs', 'lib/client/parse.mjs'])
+  assert.ok(gzip < 4096, `${gzip} B gzip: over the 4 KB budget`)
+})
+
+test('the fetch transport parses like eventsource-parser, however the stream is chunked', async () => {
+  const { createParser: referenceParser } = require('eventsource-parser')
+  const { createParser } = await import(pathToFileURL(path.join(CLIENT_DIR, 'parse.mjs')).href)
+  const stream = [
+    'data: one\n\n', 'data:two\r\n\r\n', 'data: a\rdata: b\r\rid: 7\r\n', 'event: named\ndata\n\n',
+    ': comment\nretry: 1500\nretry: 15x\n\n', 'id: with\0nul\ndata: keeps 7\n\n', 'id\ndata: clears\n\n',
+    'field-without-colon\ndata:  two spaces\nunknown: x\n\n', 'data: ünïcödé ✓\n\n', 'data\ndata\n\n',
+    'event: empty-id\nid:\ndata: x\n\n', 'data: never dispatched'
+  ].join('')
+  const expected = []
+  const retries = []
+  const reference = referenceParser({
+    onEvent: (e) => expected.push({ event: e.event ?? 'message', data: e.data, id: e.id ?? null }),
+    onRetry: (ms) => retries.push(ms)
+  })
+  reference.feed(stream)
+  assert.equal(expected.length, 10)
+  // eventsource-parser reports the id field of each event; the spec's last event ID carries
+  // over to later events. Rebuild that from the reference output.
+  let lastId = ''
+  for (const e of expected) {
+    if (e.id !== null) lastId = e.id
+    e.id = lastId
+  }
+  const splits = [[...stream].map((_, i) => i + 1), [1, 5, 11, 12, 13, 40], []]
+  for (let at = 1; at < stream.length; at += 3) splits.push([at])
+  for (const cuts of splits) {
+    const got = []
+    const gotRetries = []
+    const feed = createParser((event, data, id) => { if (data !== null) got.push({ event, data, id }) }, (ms) => gotRetries.push(ms))
+    let from = 0
+    for (const at of [...cuts, stream.length]) {
+      feed(stream.slice(from, at))
+      from = at
+    }
+    assert.deepEqual(got, expected, `cut at ${cuts.slice(0, 6).join(',')}`)
+    assert.deepEqual(gotRetries, retries)
+  }
+})
