@@ -361,8 +361,15 @@ test('against a refusing server, reconnect delays grow, stay under the cap, and 
             return at.slice(1).map((t, k) => t - at[k])
           })
           const all = delays.flat()
-          // The cap plus what one refused attempt costs (for EventSource, a GET and a HEAD).
-          assert.ok(Math.max(...all) < CAP_MS + 250, `${label}: a delay above the cap: ${Math.max(...all)} ms`)
+          // The cap: every delay the client chose, and (timers and a loaded machine add to
+          // what the server sees) 90% of the observed ones within the cap plus what one
+          // refused attempt costs (for EventSource, a GET and a HEAD).
+          for (let c = 0; c < CLIENTS; c++) {
+            const planned = (await env.run(readClient, { key: `${label}-${c}` })).errors.map((e) => e.retryInMs)
+            assert.ok(planned.length >= ATTEMPTS - 1 && planned.every((ms) => ms >= 0 && ms <= CAP_MS), `${label}: planned ${planned}`)
+          }
+          const p90 = [...all].sort((a, b) => a - b)[Math.floor(all.length * 0.9)]
+          assert.ok(p90 < CAP_MS + 250, `${label}: 90% of the delays within ${p90.toFixed(0)} ms, above the cap`)
           const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length
           const early = mean(delays.flatMap((d) => d.slice(0, 2)))
           const late = mean(delays.flatMap((d) => d.slice(3)))
@@ -374,7 +381,7 @@ test('against a refusing server, reconnect delays grow, stay under the cap, and 
             const m = mean(column)
             return Math.sqrt(mean(column.map((v) => (v - m) ** 2)))
           }))
-          t.diagnostic(`${label}: max ${Math.max(...all).toFixed(0)} ms, mean of the first two ${early.toFixed(0)} ms, ` +
+          t.diagnostic(`${label}: max ${Math.max(...all).toFixed(0)} ms, 90th percentile ${p90.toFixed(0)} ms, mean of the first two ${early.toFixed(0)} ms, ` +
             `from the fourth ${late.toFixed(0)} ms, spread between clients ${spread.toFixed(0)} ms`)
           assert.ok(spread > 80, `${label}: the clients' delays differ (standard deviation ${spread.toFixed(0)} ms)`)
         }
