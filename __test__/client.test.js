@@ -70,6 +70,23 @@ async function environment (name, server) {
 
 const ENVIRONMENTS = ['chromium', 'node']
 
+/** Runs `body(env, name)` in each environment, closing its page afterwards. */
+async function inEachEnvironment (server, body) {
+  for (const name of ENVIRONMENTS) {
+    const env = await environment(name, server)
+    try {
+      await body(env, name)
+    } finally {
+      await env.close()
+    }
+  }
+}
+
+/** Runs `body(env, transport, name)` for each transport of each environment. */
+const inEachTransport = (server, body) => inEachEnvironment(server, async (env, name) => {
+  for (const transport of env.transports) await body(env, transport, name)
+})
+
 // ---- Scenario functions: self-contained, since page.evaluate sends their source. ----
 
 /** Opens a client kept as globalThis.__sse[key], recording everything it reports. */
@@ -154,42 +171,35 @@ test('typed handlers and the iterator get data as the hub serialized it', async 
   const hub = createHub({ heartbeatMs: 60_000 })
   const server = await startServer((req, res) => hub.attach(req, res))
   try {
-    for (const name of ENVIRONMENTS) {
-      const env = await environment(name, server)
-      try {
-        for (const transport of env.transports) {
-          const key = `${name}-${transport}`
-          const used = await env.run(openClient, {
-            url: `${server.url}/events`, key, options: { transport, text: ['note'] }, listen: ['price', 'note', 'message']
-          })
-          assert.equal(used, transport === 'auto' ? 'fetch' : transport)
-          const iterated = env.run(iterateClient, {
-            url: `${server.url}/events`, count: 4, options: { transport, events: ['price', 'note'], text: ['note'] }
-          })
-          await waitFor(() => hub.size === 2, { what: `${key}: two streams` })
-          hub.broadcast({ event: 'price', data: { symbol: 'ACME', price: 12.5 }, id: 'p1' })
-          hub.broadcast({ event: 'note', data: '42' })
-          hub.broadcast({ data: [1, 2, 3] })
-          hub.broadcast({ data: 'plain words' })
-          await waitFor(async () => (await env.run(readClient, { key })).events.length === 4, { what: `${key}: four events` })
-          const { events, lastEventId } = await env.run(readClient, { key })
-          assert.deepEqual(events.map(({ id, ...rest }) => rest), [
-            { event: 'price', data: { symbol: 'ACME', price: 12.5 }, type: 'object' },
-            // Listed in `text`: the string stays a string although it reads as JSON.
-            { event: 'note', data: '42', type: 'string' },
-            { event: 'message', data: [1, 2, 3], type: 'object' },
-            { event: 'message', data: 'plain words', type: 'string' }
-          ], key)
-          assert.equal(events[0].id, 'p1')
-          assert.equal(lastEventId, events[3].id)
-          assert.deepEqual((await iterated).map((e) => e.data), [{ symbol: 'ACME', price: 12.5 }, '42', [1, 2, 3], 'plain words'])
-          assert.equal(await env.run(closeClient, { key }), 'closed')
-          await waitFor(() => hub.size === 0, { what: `${key}: the streams to leave` })
-        }
-      } finally {
-        await env.close()
-      }
-    }
+    await inEachTransport(server, async (env, transport, name) => {
+      const key = `${name}-${transport}`
+      const used = await env.run(openClient, {
+        url: `${server.url}/events`, key, options: { transport, text: ['note'] }, listen: ['price', 'note', 'message']
+      })
+      assert.equal(used, transport === 'auto' ? 'fetch' : transport)
+      const iterated = env.run(iterateClient, {
+        url: `${server.url}/events`, count: 4, options: { transport, events: ['price', 'note'], text: ['note'] }
+      })
+      await waitFor(() => hub.size === 2, { what: `${key}: two streams` })
+      hub.broadcast({ event: 'price', data: { symbol: 'ACME', price: 12.5 }, id: 'p1' })
+      hub.broadcast({ event: 'note', data: '42' })
+      hub.broadcast({ data: [1, 2, 3] })
+      hub.broadcast({ data: 'plain words' })
+      await waitFor(async () => (await env.run(readClient, { key })).events.length === 4, { what: `${key}: four events` })
+      const { events, lastEventId } = await env.run(readClient, { key })
+      assert.deepEqual(events.map(({ id, ...rest }) => rest), [
+        { event: 'price', data: { symbol: 'ACME', price: 12.5 }, type: 'object' },
+        // Listed in `text`: the string stays a string although it reads as JSON.
+        { event: 'note', data: '42', type: 'string' },
+        { event: 'message', data: [1, 2, 3], type: 'object' },
+        { event: 'message', data: 'plain words', type: 'string' }
+      ], key)
+      assert.equal(events[0].id, 'p1')
+      assert.equal(lastEventId, events[3].id)
+      assert.deepEqual((await iterated).map((e) => e.data), [{ symbol: 'ACME', price: 12.5 }, '42', [1, 2, 3], 'plain words'])
+      assert.equal(await env.run(closeClient, { key }), 'closed')
+      await waitFor(() => hub.size === 0, { what: `${key}: the streams to leave` })
+    })
   } finally {
     await hub.close()
     await server.close()
@@ -210,54 +220,47 @@ test('the client resumes without loss when the server cuts the stream, and after
     clients.push(hub.attach(req, res))
   })
   try {
-    for (const name of ENVIRONMENTS) {
-      const env = await environment(name, server)
-      try {
-        for (const transport of env.transports) {
-          const key = `${name}-${transport}`
-          const first = server.requests.length
-          await env.run(openClient, { url: `${server.url}/events`, key, options: { transport, retryMs: 20 }, listen: ['message'] })
-          await waitFor(() => hub.size === 1, { what: `${key}: the stream` })
-          const received = async () => (await env.run(readClient, { key })).events.length
-          for (let seq = 0; seq < EVENTS; seq++) {
-            hub.broadcast({ data: seq })
-            if (seq % 150 === 149 && seq < EVENTS - 100) {
-              // Cut once the client has caught up; publishing goes on while it is away, so
-              // what it missed must come back from the history. The second cut also refuses
-              // the first reconnect, which then backs off.
-              await waitFor(async () => (await received()) === seq + 1, { what: `${key}: the client to catch up` })
-              const opened = clients.length
-              if (seq === 299) refuse = 2
-              clients[clients.length - 1].close()
-              for (let i = 0; i < 20; i++) hub.broadcast({ data: ++seq })
-              await waitFor(() => clients.length > opened && hub.size === 1, { what: `${key}: the reconnect`, timeoutMs: 10_000 })
-            }
-            if (seq % 20 === 0) await sleep(0)
-          }
-          await waitFor(async () => (await received()) >= EVENTS, { what: `${key}: every event`, timeoutMs: 20_000 })
-          const record = await env.run(readClient, { key })
-          assert.deepEqual(record.events.map((e) => e.data), Array.from({ length: EVENTS }, (_, i) => i), `${key}: every event once, in order`)
-          assert.equal(record.opens, 4, `${key}: the first stream and three reconnects`)
-          assert.equal(record.retryMs, 20, `${key}: the server's retry: is honoured`)
-          assert.deepEqual(record.resets, [])
-          assert.ok(record.errors.some((e) => e.status === 503), `${key}: the refused reconnect was reported`)
-          const mine = server.requests.slice(first)
-          const resumed = mine.filter((r) => r.method === 'GET').slice(1)
-          const inUrl = resumed.filter((r) => r.headers['last-event-id'] === undefined)
-          for (const request of inUrl) {
-            assert.ok(request.url.searchParams.get('lastEventId'), `${key}: a reconnect without any last event id`)
-          }
-          // EventSource reconnects by itself after a cut (header); after the refusal the client
-          // opens a new one, which carries the id in the URL. fetch always sends the header.
-          assert.equal(inUrl.length, transport === 'eventsource' ? 1 : 0, `${key}: reconnects with the id in the URL`)
-          assert.ok(mine.every((r) => r.method === 'GET' || (r.method === 'HEAD' && transport === 'eventsource')))
-          await env.run(closeClient, { key })
-          await waitFor(() => hub.size === 0, { what: `${key}: the stream to leave` })
+    await inEachTransport(server, async (env, transport, name) => {
+      const key = `${name}-${transport}`
+      const first = server.requests.length
+      await env.run(openClient, { url: `${server.url}/events`, key, options: { transport, retryMs: 20 }, listen: ['message'] })
+      await waitFor(() => hub.size === 1, { what: `${key}: the stream` })
+      const received = async () => (await env.run(readClient, { key })).events.length
+      for (let seq = 0; seq < EVENTS; seq++) {
+        hub.broadcast({ data: seq })
+        if (seq % 150 === 149 && seq < EVENTS - 100) {
+          // Cut once the client has caught up; publishing goes on while it is away, so
+          // what it missed must come back from the history. The second cut also refuses
+          // the first reconnect, which then backs off.
+          await waitFor(async () => (await received()) === seq + 1, { what: `${key}: the client to catch up` })
+          const opened = clients.length
+          if (seq === 299) refuse = 2
+          clients[clients.length - 1].close()
+          for (let i = 0; i < 20; i++) hub.broadcast({ data: ++seq })
+          await waitFor(() => clients.length > opened && hub.size === 1, { what: `${key}: the reconnect`, timeoutMs: 10_000 })
         }
-      } finally {
-        await env.close()
+        if (seq % 20 === 0) await sleep(0)
       }
-    }
+      await waitFor(async () => (await received()) >= EVENTS, { what: `${key}: every event`, timeoutMs: 20_000 })
+      const record = await env.run(readClient, { key })
+      assert.deepEqual(record.events.map((e) => e.data), Array.from({ length: EVENTS }, (_, i) => i), `${key}: every event once, in order`)
+      assert.equal(record.opens, 4, `${key}: the first stream and three reconnects`)
+      assert.equal(record.retryMs, 20, `${key}: the server's retry: is honoured`)
+      assert.deepEqual(record.resets, [])
+      assert.ok(record.errors.some((e) => e.status === 503), `${key}: the refused reconnect was reported`)
+      const mine = server.requests.slice(first)
+      const resumed = mine.filter((r) => r.method === 'GET').slice(1)
+      const inUrl = resumed.filter((r) => r.headers['last-event-id'] === undefined)
+      for (const request of inUrl) {
+        assert.ok(request.url.searchParams.get('lastEventId'), `${key}: a reconnect without any last event id`)
+      }
+      // EventSource reconnects by itself after a cut (header); after the refusal the client
+      // opens a new one, which carries the id in the URL. fetch always sends the header.
+      assert.equal(inUrl.length, transport === 'eventsource' ? 1 : 0, `${key}: reconnects with the id in the URL`)
+      assert.ok(mine.every((r) => r.method === 'GET' || (r.method === 'HEAD' && transport === 'eventsource')))
+      await env.run(closeClient, { key })
+      await waitFor(() => hub.size === 0, { what: `${key}: the stream to leave` })
+    })
   } finally {
     await hub.close()
     await server.close()
@@ -268,25 +271,18 @@ test('a Last-Event-ID the hub cannot resume from calls onReset', async () => {
   const hub = createHub({ heartbeatMs: 60_000, history: { maxEvents: 10 } })
   const server = await startServer((req, res) => hub.attach(req, res))
   try {
-    for (const name of ENVIRONMENTS) {
-      const env = await environment(name, server)
-      try {
-        for (const transport of env.transports) {
-          const key = `${name}-${transport}`
-          await env.run(openClient, { url: `${server.url}/events`, key, options: { transport, lastEventId: 'no-such-id' }, listen: ['message'] })
-          await waitFor(async () => (await env.run(readClient, { key })).resets.length === 1, { what: `${key}: onReset` })
-          hub.broadcast({ data: 'after' })
-          await waitFor(async () => (await env.run(readClient, { key })).events.length === 1, { what: `${key}: the live event` })
-          const record = await env.run(readClient, { key })
-          assert.deepEqual(record.resets, [{ reason: 'unknown' }])
-          assert.deepEqual(record.events.map((e) => e.data), ['after'], 'the reset event is not handed to handlers')
-          await env.run(closeClient, { key })
-          await waitFor(() => hub.size === 0, { what: `${key}: the stream to leave` })
-        }
-      } finally {
-        await env.close()
-      }
-    }
+    await inEachTransport(server, async (env, transport, name) => {
+      const key = `${name}-${transport}`
+      await env.run(openClient, { url: `${server.url}/events`, key, options: { transport, lastEventId: 'no-such-id' }, listen: ['message'] })
+      await waitFor(async () => (await env.run(readClient, { key })).resets.length === 1, { what: `${key}: onReset` })
+      hub.broadcast({ data: 'after' })
+      await waitFor(async () => (await env.run(readClient, { key })).events.length === 1, { what: `${key}: the live event` })
+      const record = await env.run(readClient, { key })
+      assert.deepEqual(record.resets, [{ reason: 'unknown' }])
+      assert.deepEqual(record.events.map((e) => e.data), ['after'], 'the reset event is not handed to handlers')
+      await env.run(closeClient, { key })
+      await waitFor(() => hub.size === 0, { what: `${key}: the stream to leave` })
+    })
   } finally {
     await hub.close()
     await server.close()
@@ -300,32 +296,27 @@ test('the fetch transport sends the Authorization header the server checks; a 40
     hub.attach(req, res)
   })
   try {
-    for (const name of ENVIRONMENTS) {
-      const env = await environment(name, server)
-      try {
-        const first = server.requests.length
-        await env.run(openClient, { url: `${server.url}/events`, key: 'bad', options: { headers: { authorization: 'Bearer bad-token' }, retryMs: 20 } })
-        await waitFor(async () => (await env.run(readClient, { key: 'bad' })).state === 'closed', { what: `${name}: the 401 to stop the client` })
-        const bad = await env.run(readClient, { key: 'bad' })
-        assert.deepEqual(bad.closes, [{ reason: 'status', status: 401 }])
-        assert.equal(bad.opens, 0)
+    await inEachEnvironment(server, async (env, name) => {
+      const first = server.requests.length
+      await env.run(openClient, { url: `${server.url}/events`, key: 'bad', options: { headers: { authorization: 'Bearer bad-token' }, retryMs: 20 } })
+      await waitFor(async () => (await env.run(readClient, { key: 'bad' })).state === 'closed', { what: `${name}: the 401 to stop the client` })
+      const bad = await env.run(readClient, { key: 'bad' })
+      assert.deepEqual(bad.closes, [{ reason: 'status', status: 401 }])
+      assert.equal(bad.opens, 0)
 
-        const transport = await env.run(openClient, { url: `${server.url}/events`, key: 'good', options: { headers: { authorization: 'Bearer good-token' } }, listen: ['message'] })
-        assert.equal(transport, 'fetch', 'headers pick the fetch transport')
-        await waitFor(() => hub.size === 1, { what: `${name}: the authorized stream` })
-        hub.broadcast({ data: { secret: true } })
-        await waitFor(async () => (await env.run(readClient, { key: 'good' })).events.length === 1, { what: `${name}: the event` })
-        assert.deepEqual((await env.run(readClient, { key: 'good' })).events[0].data, { secret: true })
-        await env.run(closeClient, { key: 'good' })
-        await waitFor(() => hub.size === 0, { what: `${name}: the stream to leave` })
-        // Ten retry intervals later the refused client has still asked once.
-        await sleep(200)
-        const asked = server.requests.slice(first).map((r) => r.headers.authorization)
-        assert.deepEqual(asked, ['Bearer bad-token', 'Bearer good-token'])
-      } finally {
-        await env.close()
-      }
-    }
+      const transport = await env.run(openClient, { url: `${server.url}/events`, key: 'good', options: { headers: { authorization: 'Bearer good-token' } }, listen: ['message'] })
+      assert.equal(transport, 'fetch', 'headers pick the fetch transport')
+      await waitFor(() => hub.size === 1, { what: `${name}: the authorized stream` })
+      hub.broadcast({ data: { secret: true } })
+      await waitFor(async () => (await env.run(readClient, { key: 'good' })).events.length === 1, { what: `${name}: the event` })
+      assert.deepEqual((await env.run(readClient, { key: 'good' })).events[0].data, { secret: true })
+      await env.run(closeClient, { key: 'good' })
+      await waitFor(() => hub.size === 0, { what: `${name}: the stream to leave` })
+      // Ten retry intervals later the refused client has still asked once.
+      await sleep(200)
+      const asked = server.requests.slice(first).map((r) => r.headers.authorization)
+      assert.deepEqual(asked, ['Bearer bad-token', 'Bearer good-token'])
+    })
   } finally {
     await hub.close()
     await server.close()
@@ -339,56 +330,49 @@ test('against a refusing server, reconnect delays grow, stay under the cap, and 
   const CAP_MS = 800
   const server = await startServer((req, res) => res.writeHead(503).end())
   try {
-    for (const name of ENVIRONMENTS) {
-      const env = await environment(name, server)
-      try {
-        for (const transport of env.transports) {
-          const label = `${name}-${transport}`
-          const first = server.requests.length
-          for (let c = 0; c < CLIENTS; c++) {
-            await env.run(openClient, { url: `${server.url}/refuse?c=${c}`, key: `${label}-${c}`, options: { transport, retryMs: RETRY_MS, maxRetryMs: CAP_MS } })
-          }
-          const attemptsOf = (c) => server.requests.slice(first)
-            .filter((r) => r.method === 'GET' && r.url.searchParams.get('c') === String(c))
-            .map((r) => r.at)
-          await waitFor(() => Array.from({ length: CLIENTS }, (_, c) => attemptsOf(c).length).every((n) => n >= ATTEMPTS),
-            { what: `${label}: ${ATTEMPTS} attempts per client`, timeoutMs: 30_000, intervalMs: 20 })
-          for (let c = 0; c < CLIENTS; c++) await env.run(closeClient, { key: `${label}-${c}` })
-          // delays[c][k]: the wait after the (k+1)-th failure in a row, whose ceiling is
-          // min(cap, retry * 2^(k+1)): 100, 200, 400, 800, 800, ...
-          const delays = Array.from({ length: CLIENTS }, (_, c) => {
-            const at = attemptsOf(c).slice(0, ATTEMPTS)
-            return at.slice(1).map((t, k) => t - at[k])
-          })
-          const all = delays.flat()
-          // The cap: every delay the client chose, and (timers and a loaded machine add to
-          // what the server sees) 90% of the observed ones within the cap plus what one
-          // refused attempt costs (for EventSource, a GET and a HEAD).
-          for (let c = 0; c < CLIENTS; c++) {
-            const planned = (await env.run(readClient, { key: `${label}-${c}` })).errors.map((e) => e.retryInMs)
-            assert.ok(planned.length >= ATTEMPTS - 1 && planned.every((ms) => ms >= 0 && ms <= CAP_MS), `${label}: planned ${planned}`)
-          }
-          const p90 = [...all].sort((a, b) => a - b)[Math.floor(all.length * 0.9)]
-          assert.ok(p90 < CAP_MS + 250, `${label}: 90% of the delays within ${p90.toFixed(0)} ms, above the cap`)
-          const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length
-          const early = mean(delays.flatMap((d) => d.slice(0, 2)))
-          const late = mean(delays.flatMap((d) => d.slice(3)))
-          assert.ok(late > early + 150, `${label}: delays grow (first two ${early.toFixed(0)} ms, from the fourth ${late.toFixed(0)} ms)`)
-          // Full jitter: at each capped attempt the clients' delays spread (a uniform draw
-          // below 800 ms has a 231 ms standard deviation; without jitter it is timer noise).
-          const spread = mean([3, 4, 5, 6, 7, 8].map((k) => {
-            const column = delays.map((d) => d[k])
-            const m = mean(column)
-            return Math.sqrt(mean(column.map((v) => (v - m) ** 2)))
-          }))
-          t.diagnostic(`${label}: max ${Math.max(...all).toFixed(0)} ms, 90th percentile ${p90.toFixed(0)} ms, mean of the first two ${early.toFixed(0)} ms, ` +
-            `from the fourth ${late.toFixed(0)} ms, spread between clients ${spread.toFixed(0)} ms`)
-          assert.ok(spread > 80, `${label}: the clients' delays differ (standard deviation ${spread.toFixed(0)} ms)`)
-        }
-      } finally {
-        await env.close()
+    await inEachTransport(server, async (env, transport, name) => {
+      const label = `${name}-${transport}`
+      const first = server.requests.length
+      for (let c = 0; c < CLIENTS; c++) {
+        await env.run(openClient, { url: `${server.url}/refuse?c=${c}`, key: `${label}-${c}`, options: { transport, retryMs: RETRY_MS, maxRetryMs: CAP_MS } })
       }
-    }
+      const attemptsOf = (c) => server.requests.slice(first)
+        .filter((r) => r.method === 'GET' && r.url.searchParams.get('c') === String(c))
+        .map((r) => r.at)
+      await waitFor(() => Array.from({ length: CLIENTS }, (_, c) => attemptsOf(c).length).every((n) => n >= ATTEMPTS),
+        { what: `${label}: ${ATTEMPTS} attempts per client`, timeoutMs: 30_000, intervalMs: 20 })
+      for (let c = 0; c < CLIENTS; c++) await env.run(closeClient, { key: `${label}-${c}` })
+      // delays[c][k]: the wait after the (k+1)-th failure in a row, whose ceiling is
+      // min(cap, retry * 2^(k+1)): 100, 200, 400, 800, 800, ...
+      const delays = Array.from({ length: CLIENTS }, (_, c) => {
+        const at = attemptsOf(c).slice(0, ATTEMPTS)
+        return at.slice(1).map((t, k) => t - at[k])
+      })
+      const all = delays.flat()
+      // The cap: every delay the client chose, and (timers and a loaded machine add to
+      // what the server sees) 90% of the observed ones within the cap plus what one
+      // refused attempt costs (for EventSource, a GET and a HEAD).
+      for (let c = 0; c < CLIENTS; c++) {
+        const planned = (await env.run(readClient, { key: `${label}-${c}` })).errors.map((e) => e.retryInMs)
+        assert.ok(planned.length >= ATTEMPTS - 1 && planned.every((ms) => ms >= 0 && ms <= CAP_MS), `${label}: planned ${planned}`)
+      }
+      const p90 = [...all].sort((a, b) => a - b)[Math.floor(all.length * 0.9)]
+      assert.ok(p90 < CAP_MS + 250, `${label}: 90% of the delays within ${p90.toFixed(0)} ms, above the cap`)
+      const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length
+      const early = mean(delays.flatMap((d) => d.slice(0, 2)))
+      const late = mean(delays.flatMap((d) => d.slice(3)))
+      assert.ok(late > early + 150, `${label}: delays grow (first two ${early.toFixed(0)} ms, from the fourth ${late.toFixed(0)} ms)`)
+      // Full jitter: at each capped attempt the clients' delays spread (a uniform draw
+      // below 800 ms has a 231 ms standard deviation; without jitter it is timer noise).
+      const spread = mean([3, 4, 5, 6, 7, 8].map((k) => {
+        const column = delays.map((d) => d[k])
+        const m = mean(column)
+        return Math.sqrt(mean(column.map((v) => (v - m) ** 2)))
+      }))
+      t.diagnostic(`${label}: max ${Math.max(...all).toFixed(0)} ms, 90th percentile ${p90.toFixed(0)} ms, mean of the first two ${early.toFixed(0)} ms, ` +
+        `from the fourth ${late.toFixed(0)} ms, spread between clients ${spread.toFixed(0)} ms`)
+      assert.ok(spread > 80, `${label}: the clients' delays differ (standard deviation ${spread.toFixed(0)} ms)`)
+    })
   } finally {
     await server.close()
   }
@@ -397,23 +381,16 @@ test('against a refusing server, reconnect delays grow, stay under the cap, and 
 test('a 503 with Retry-After holds the next attempt back at least that long', async () => {
   const server = await startServer((req, res) => res.writeHead(503, { 'retry-after': '1' }).end())
   try {
-    for (const name of ENVIRONMENTS) {
-      const env = await environment(name, server)
-      try {
-        for (const transport of env.transports) {
-          const key = `${name}-${transport}`
-          const first = server.requests.length
-          await env.run(openClient, { url: `${server.url}/busy`, key, options: { transport, retryMs: 20 } })
-          const gets = () => server.requests.slice(first).filter((r) => r.method === 'GET')
-          await waitFor(() => gets().length >= 2, { what: `${key}: a second attempt`, timeoutMs: 10_000 })
-          await env.run(closeClient, { key })
-          const [a, b] = gets()
-          assert.ok(b.at - a.at >= 1000, `${key}: retried after ${(b.at - a.at).toFixed(0)} ms`)
-        }
-      } finally {
-        await env.close()
-      }
-    }
+    await inEachTransport(server, async (env, transport, name) => {
+      const key = `${name}-${transport}`
+      const first = server.requests.length
+      await env.run(openClient, { url: `${server.url}/busy`, key, options: { transport, retryMs: 20 } })
+      const gets = () => server.requests.slice(first).filter((r) => r.method === 'GET')
+      await waitFor(() => gets().length >= 2, { what: `${key}: a second attempt`, timeoutMs: 10_000 })
+      await env.run(closeClient, { key })
+      const [a, b] = gets()
+      assert.ok(b.at - a.at >= 1000, `${key}: retried after ${(b.at - a.at).toFixed(0)} ms`)
+    })
   } finally {
     await server.close()
   }
@@ -425,27 +402,20 @@ test('HTTP 204 and a response that is not an event stream stop the client for go
     res.writeHead(200, { 'content-type': 'text/html' }).end('<p>not a stream</p>')
   })
   try {
-    for (const name of ENVIRONMENTS) {
-      const env = await environment(name, server)
-      try {
-        for (const transport of env.transports) {
-          for (const [pathname, status] of [['/gone', 204], ['/page', 200]]) {
-            const key = `${name}-${transport}-${pathname}`
-            const first = server.requests.length
-            await env.run(openClient, { url: `${server.url}${pathname}`, key, options: { transport, retryMs: 20 } })
-            await waitFor(async () => (await env.run(readClient, { key })).state === 'closed', { what: `${key}: the client to stop` })
-            const record = await env.run(readClient, { key })
-            assert.deepEqual(record.closes, [{ reason: 'status', status }], key)
-            // Ten retry intervals later it has still asked once (EventSource: a GET and the HEAD that read the status).
-            await sleep(200)
-            const methods = server.requests.slice(first).map((r) => r.method)
-            assert.deepEqual(methods, transport === 'eventsource' ? ['GET', 'HEAD'] : ['GET'], key)
-          }
-        }
-      } finally {
-        await env.close()
+    await inEachTransport(server, async (env, transport, name) => {
+      for (const [pathname, status] of [['/gone', 204], ['/page', 200]]) {
+        const key = `${name}-${transport}-${pathname}`
+        const first = server.requests.length
+        await env.run(openClient, { url: `${server.url}${pathname}`, key, options: { transport, retryMs: 20 } })
+        await waitFor(async () => (await env.run(readClient, { key })).state === 'closed', { what: `${key}: the client to stop` })
+        const record = await env.run(readClient, { key })
+        assert.deepEqual(record.closes, [{ reason: 'status', status }], key)
+        // Ten retry intervals later it has still asked once (EventSource: a GET and the HEAD that read the status).
+        await sleep(200)
+        const methods = server.requests.slice(first).map((r) => r.method)
+        assert.deepEqual(methods, transport === 'eventsource' ? ['GET', 'HEAD'] : ['GET'], key)
       }
-    }
+    })
   } finally {
     await server.close()
   }
@@ -504,27 +474,22 @@ test('offline and hidden pages pause the stream and resume it without loss', asy
 test('bad options and handlers throw TypeErrors with codes, in the browser and in Node', async () => {
   const server = await startServer((req, res) => res.writeHead(204).end())
   try {
-    for (const name of ENVIRONMENTS) {
-      const env = await environment(name, server)
-      try {
-        const errors = await env.run(badCalls, { url: `${server.url}/events` })
-        assert.deepEqual(errors.map((e) => e && `${e.name} ${e.code}`), [
-          'TypeError ERR_SSE_INVALID_OPTION',
-          'TypeError ERR_SSE_INVALID_OPTION',
-          'TypeError ERR_SSE_UNKNOWN_OPTION',
-          'TypeError ERR_SSE_INVALID_OPTION',
-          'TypeError ERR_SSE_INVALID_OPTION',
-          'TypeError ERR_SSE_INVALID_OPTION',
-          'TypeError ERR_SSE_INVALID_OPTION',
-          'TypeError ERR_SSE_INVALID_ARGUMENT'
-        ], name)
-        assert.match(errors[0].message, /retryMs must be a non-negative number, got number/)
-        assert.match(errors[2].message, /unknown option 'colour'/)
-        assert.match(errors[3].message, /lastEventId must be a string without CR, LF or NUL/)
-      } finally {
-        await env.close()
-      }
-    }
+    await inEachEnvironment(server, async (env, name) => {
+      const errors = await env.run(badCalls, { url: `${server.url}/events` })
+      assert.deepEqual(errors.map((e) => e && `${e.name} ${e.code}`), [
+        'TypeError ERR_SSE_INVALID_OPTION',
+        'TypeError ERR_SSE_INVALID_OPTION',
+        'TypeError ERR_SSE_UNKNOWN_OPTION',
+        'TypeError ERR_SSE_INVALID_OPTION',
+        'TypeError ERR_SSE_INVALID_OPTION',
+        'TypeError ERR_SSE_INVALID_OPTION',
+        'TypeError ERR_SSE_INVALID_OPTION',
+        'TypeError ERR_SSE_INVALID_ARGUMENT'
+      ], name)
+      assert.match(errors[0].message, /retryMs must be a non-negative number, got number/)
+      assert.match(errors[2].message, /unknown option 'colour'/)
+      assert.match(errors[3].message, /lastEventId must be a string without CR, LF or NUL/)
+    })
   } finally {
     await server.close()
   }

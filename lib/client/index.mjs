@@ -334,9 +334,8 @@ class SseClient {
     const outcome = verdict(response, false)
     if (abort.signal.aborted || outcome !== 'ok') {
       response.body?.cancel().catch(() => {})
-      if (abort.signal.aborted) return
-      if (outcome === 'stop') return this.#stop({ reason: 'status', status: response.status })
-      return this.#failed({ status: response.status, retryAfterMs: retryAfterMs(response.headers.get('retry-after')) })
+      if (!abort.signal.aborted) this.#refused(response, outcome)
+      return
     }
     this.#opened()
     const decoder = new TextDecoder()
@@ -408,8 +407,12 @@ class SseClient {
       if (!abort.signal.aborted) this.#failed({ error })
       return
     }
-    if (abort.signal.aborted) return
-    if (verdict(response, true) === 'stop') return this.#stop({ reason: 'status', status: response.status })
+    if (!abort.signal.aborted) this.#refused(response, verdict(response, true))
+  }
+
+  /** An answer with no stream to read: stop for good, or try again after a backoff. */
+  #refused (response, outcome) {
+    if (outcome === 'stop') return this.#stop({ reason: 'status', status: response.status })
     this.#failed({ status: response.status, retryAfterMs: retryAfterMs(response.headers.get('retry-after')) })
   }
 }
