@@ -327,7 +327,11 @@ test('every stats() field matches what the clients did and received', async () =
 test('closed hubs release their runtime threads', async () => {
   const threads = () => Number(require('node:fs').readFileSync('/proc/self/status', 'utf8').match(/^Threads:\s+(\d+)/m)[1])
   const warm = createHub({ workerThreads: 2 })
+  const withWarm = threads()
   await warm.close()
+  // close() resolves before the runtime's threads have exited: a baseline read while the warm
+  // hub's two workers linger is two too high (this failed once in a full run).
+  await waitFor(() => threads() <= withWarm - 2, { what: "the warm hub's workers to exit", timeoutMs: 5000 })
   const baseline = threads()
   const hubs = Array.from({ length: 10 }, () => createHub({ workerThreads: 2 }))
   assert.ok(threads() >= baseline + 20, 'each hub runs its own workers')
