@@ -12,10 +12,13 @@ class NodeSink {
   #native
   #id
   #writable
-  #errored = false
+  /** How the response ended, from its errors: 'client' when none came. */
+  #reason = 'client'
   #onDrain = () => this.#acknowledge()
-  #onError = () => { this.#errored = true }
-  #onClose = () => this.#native.closeClient(this.#id, this.#errored ? 'error' : 'client')
+  // ETIMEDOUT is the kernel giving up on a peer that acknowledged nothing for the write
+  // timeout (TCP_USER_TIMEOUT, set by the hub): the deadline's doing, as on the native transport.
+  #onError = (error) => { this.#reason = error && error.code === 'ETIMEDOUT' ? 'timeout' : 'error' }
+  #onClose = () => this.#native.closeClient(this.#id, this.#reason)
   #errorSources
   #socket
 

@@ -257,13 +257,19 @@ impl Hub {
 
     /// Starts serving client `id` through its embedder (`HubEvents::write`), for connections
     /// whose socket cannot be adopted. `socket_fd`, where known, is the TCP socket under the
-    /// response, only ever looked at to see whether the peer still reads.
+    /// response: looked at to see whether the peer still reads, and given the keepalive and
+    /// `TCP_USER_TIMEOUT` an adopted socket gets, so a peer that vanished is found as soon.
     pub fn start_node(&self, id: u64, socket_fd: Option<RawFd>) -> Result<(), SseError> {
         let client = self
             .inner
             .client(id)
             .ok_or(SseError::UnknownClient { id })?;
         let runtime = self.runtime.as_ref().ok_or(SseError::HubClosed)?;
+        if let Some(fd) = socket_fd {
+            // Best effort: a socket that refuses the options (not TCP) is still served, and
+            // its vanished peers are found by the write deadline once its buffers fill.
+            let _ = crate::socket::watch_node_socket(fd, self.inner.config.write_timeout);
+        }
         let sink = NodeSink::new(id, self.inner.events.clone(), socket_fd);
         self.start_writer(runtime, client, Transport::Node, sink)
     }

@@ -1,4 +1,5 @@
-//! Taking over a connected TCP socket from its owner (Node) by file descriptor.
+//! Taking over a connected TCP socket from its owner (Node) by file descriptor, and setting the
+//! same vanished-peer detection on the sockets Node keeps.
 
 use std::io;
 use std::os::fd::{FromRawFd, RawFd};
@@ -6,12 +7,43 @@ use std::time::Duration;
 
 use socket2::{SockRef, TcpKeepalive};
 
+/// Keepalive probes and `TCP_USER_TIMEOUT` catch peers that vanished without FIN or RST: such a
+/// peer is otherwise noticed only once the send buffer fills, which an idle stream never does,
+/// or after the kernel's retransmissions give up (about 15 minutes). With the user timeout, a
+/// heartbeat left unacknowledged for `write_timeout` ends the connection with `ETIMEDOUT`.
+fn detect_vanished_peer(sock: &SockRef<'_>, write_timeout: Duration) -> io::Result<()> {
+    let probe = Duration::from_secs(15);
+    let keepalive = TcpKeepalive::new().with_time(probe).with_interval(probe);
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "macos"))]
+    let keepalive = keepalive.with_retries(4);
+    sock.set_tcp_keepalive(&keepalive)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    sock.set_tcp_user_timeout(Some(write_timeout))?;
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = write_timeout;
+    Ok(())
+}
+
+/// The same vanished-peer detection on a socket Node keeps (the Node transport's HTTP/1
+/// connection, or an HTTP/2 session's, where a peer silent for `write_timeout` is gone for
+/// every stream). The fd is only configured, never owned or closed.
+pub fn watch_node_socket(fd: RawFd, write_timeout: Duration) -> io::Result<()> {
+    // SAFETY: the caller vouches that `fd` stays open for this call (it is Node's socket,
+    // open while its response is); nothing is kept past it.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let sock = SockRef::from(&borrowed);
+    match sock.r#type()? {
+        socket2::Type::STREAM => detect_vanished_peer(&sock, write_timeout),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a stream socket",
+        )),
+    }
+}
+
 /// Duplicates `fd` and returns a non-blocking std stream for the copy. The caller's fd stays
 /// valid and is the caller's to close: closing it later sends nothing to the peer while this
 /// copy is open (a FIN goes out only when the last descriptor of the socket is closed).
-///
-/// Keepalive probes and `TCP_USER_TIMEOUT` catch peers that vanished without FIN or RST: such a
-/// peer is otherwise noticed only once the send buffer fills, which an idle stream never does.
 pub fn adopt_fd(fd: RawFd, write_timeout: Duration) -> io::Result<std::net::TcpStream> {
     // SAFETY: F_DUPFD_CLOEXEC only reads `fd`; an invalid fd yields EBADF, handled below.
     let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
@@ -35,15 +67,7 @@ pub fn adopt_fd(fd: RawFd, write_timeout: Duration) -> io::Result<std::net::TcpS
     }
     stream.set_nonblocking(true)?;
     stream.set_nodelay(true)?;
-    let probe = Duration::from_secs(15);
-    let keepalive = TcpKeepalive::new().with_time(probe).with_interval(probe);
-    #[cfg(any(target_os = "linux", target_os = "android", target_os = "macos"))]
-    let keepalive = keepalive.with_retries(4);
-    sock.set_tcp_keepalive(&keepalive)?;
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    sock.set_tcp_user_timeout(Some(write_timeout))?;
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    let _ = write_timeout;
+    detect_vanished_peer(&sock, write_timeout)?;
     Ok(stream)
 }
 
@@ -68,6 +92,29 @@ mod tests {
             sock.tcp_user_timeout().unwrap(),
             Some(Duration::from_secs(5))
         );
+    }
+
+    #[test]
+    fn node_sockets_get_the_same_detection_and_stay_the_callers() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut accepted, _) = listener.accept().unwrap();
+        watch_node_socket(accepted.as_raw_fd(), Duration::from_millis(2500)).unwrap();
+        let sock = SockRef::from(&accepted);
+        assert!(sock.keepalive().unwrap());
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            sock.tcp_user_timeout().unwrap(),
+            Some(Duration::from_millis(2500))
+        );
+        // Still open and usable by its owner: nothing was taken over or closed.
+        use std::io::{Read, Write};
+        accepted.write_all(b"x").unwrap();
+        let mut byte = [0u8; 1];
+        peer.read_exact(&mut byte).unwrap();
+        assert_eq!(&byte, b"x");
+        let file = std::fs::File::open("/dev/null").unwrap();
+        assert!(watch_node_socket(file.as_raw_fd(), Duration::from_secs(1)).is_err());
     }
 
     #[test]
