@@ -62,6 +62,10 @@ test('rejected messages throw with codes and nothing reaches the wire', async ()
       [() => client.send({ data: 'x', id: 'a\rb' }), TypeError, 'ERR_SSE_INVALID_FIELD'],
       [() => client.send({ data: 'y'.repeat(70 * 1024) }), RangeError, 'ERR_SSE_EVENT_TOO_LARGE'],
       [() => client.comment(undefined), TypeError, 'ERR_SSE_INVALID_COMMENT'],
+      // Found by __test__/fuzz.test.js: writable(null) threw a bare TypeError from destructuring.
+      [() => client.writable(null), TypeError, 'ERR_SSE_INVALID_OPTION', /must be an object/],
+      [() => client.writable({ end: 'yes' }), TypeError, 'ERR_SSE_INVALID_OPTION', /end must be a boolean/],
+      [() => client.writable({ close: true }), TypeError, 'ERR_SSE_UNKNOWN_OPTION', /allowed: end/],
       [() => hub.publish('', { data: 'x' }), TypeError, 'ERR_SSE_INVALID_CHANNEL', /non-empty string/],
       [() => hub.publish(5, { data: 'x' }), TypeError, 'ERR_SSE_INVALID_CHANNEL', /got number 5/],
       [() => hub.publish('c'.repeat(257), { data: 'x' }), RangeError, 'ERR_SSE_INVALID_CHANNEL', /at most 256 characters, got 257/],

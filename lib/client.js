@@ -4,7 +4,7 @@ const { EventEmitter } = require('node:events')
 const { performance } = require('node:perf_hooks')
 const { Writable } = require('node:stream')
 const { sseError } = require('./errors')
-const { messageOf } = require('./options')
+const { messageOf, writableOptions } = require('./options')
 
 // Delivery codes of the native send (src/lib.rs).
 const GONE = 0
@@ -245,7 +245,8 @@ class Client extends EventEmitter {
    * when the client leaves first, the writable is destroyed with ERR_SSE_CLIENT_CLOSED, which
    * stops the pipeline and its source.
    */
-  writable ({ end = true } = {}) {
+  writable (options) {
+    const { end } = writableOptions(options)
     const onClose = () => writable.destroy(clientClosedError(this.id))
     const writable = new Writable({
       objectMode: true,

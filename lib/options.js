@@ -38,6 +38,7 @@ const CLOSE_DEFAULTS = Object.freeze({ drainMs: 5000, spreadMs: 0, retryMs: unde
 /** The `retry:` base of a staged close when neither close() nor the hub sets one. */
 const CLOSE_RETRY_MS = 1000
 const ATTACH_KEYS = new Set(['retryMs', 'transport', 'channels'])
+const WRITABLE_KEYS = new Set(['end'])
 const MESSAGE_KEYS = new Set(['data', 'event', 'id', 'retry'])
 const TRANSPORTS = new Set(['auto', 'native', 'node'])
 /** Longest channel name, in UTF-16 code units: names are keys, not payloads. */
@@ -280,6 +281,16 @@ function describe (value) {
   return `${typeof value} ${String(value)}`
 }
 
+/** `client.writable(options)`: whether ending the Writable closes the client (default true). */
+function writableOptions (options) {
+  const given = plainObject(options, 'client.writable() options')
+  rejectUnknownKeys(given, WRITABLE_KEYS, 'client.writable() option')
+  if (given.end !== undefined && typeof given.end !== 'boolean') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `end must be a boolean, got ${describe(given.end)}`)
+  }
+  return { end: given.end !== false }
+}
+
 /**
  * What one item of `client.stream()` or `client.writable()` sends: strings, Buffers and typed
  * arrays are the `data` of an event; anything else must be a message object like send()'s.
@@ -289,4 +300,4 @@ function messageOf (item) {
   return item
 }
 
-module.exports = { HUB_DEFAULTS, CLOSE_DEFAULTS, plainObject, rejectUnknownKeys, hubOptions, channelOptions, closeOptions, attachOptions, messageArgs, messageOf, commentText, channelName, describe }
+module.exports = { HUB_DEFAULTS, CLOSE_DEFAULTS, plainObject, rejectUnknownKeys, hubOptions, channelOptions, closeOptions, attachOptions, messageArgs, messageOf, writableOptions, commentText, channelName, describe }
