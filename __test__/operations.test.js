@@ -84,12 +84,15 @@ test('a staged close of 500 clients spreads the closes and the retries, flushes,
     const distinctRetries = new Set(retries).size
     assert.ok(distinctRetries > 300, `only ${distinctRetries} distinct retry values`)
 
-    // Spread over the window: no 100 ms slice holds more than a fifth of the closes.
+    // Spread over the window: 25 closes per 100 ms slice when even. The ends are seen by this
+    // process's event loop, which a GC pause or a busy core can hold up for a few hundred ms
+    // (a CI run once saw 102 in one slice); unspread, all 500 would land in one or two.
     const ends = clients.map((c) => c.finishedAt - startedAt).sort((a, b) => a - b)
     const slices = new Map()
     for (const end of ends) slices.set(Math.floor(end / 100), (slices.get(Math.floor(end / 100)) ?? 0) + 1)
     const busiest = Math.max(...slices.values())
-    assert.ok(busiest <= 100, `${busiest} closes in one 100 ms slice`)
+    assert.ok(busiest <= 200, `${busiest} closes in one 100 ms slice`)
+    assert.ok(slices.size >= 12, `closes in only ${slices.size} slices of 100 ms`)
     assert.ok(ends[ends.length - 1] - ends[0] >= 1500, `closes spanned only ${ends[ends.length - 1] - ends[0]} ms`)
 
     assert.equal(departures.length, 500)

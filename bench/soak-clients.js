@@ -82,3 +82,6 @@ process.on('message', (message) => {
     process.exit(0)
   }
 })
+
+// Gone with the parent: a parent that died without saying 'exit' leaves no clients behind.
+process.on('disconnect', () => process.exit(0))
