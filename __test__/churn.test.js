@@ -4,7 +4,7 @@
 // process and dropped every way real clients leave (FIN, RST, before the handoff completes,
 // in the middle of a burst). After each round nothing of them is left: hub.size is 0, the
 // core holds no connection, this process's open fds are back at their baseline, and its RSS
-// and JS heap stay within stated margins of the first round's.
+// and JS heap stay within stated margins of the first round's (after a warm-up round).
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
@@ -87,29 +87,32 @@ for (const transport of TRANSPORTS) {
       const baselineFds = openFdCount()
       const rounds = []
       let index = 8
-      for (let round = 0; round < ROUNDS; round++) {
+      // Round 0 is a warm-up, checked like the others but not the memory reference: glibc's
+      // arenas and V8 settle over the first 10,000 (on Node 24, RSS rose 49 MB from the first
+      // round to the second, then stayed within 2 MB for three more).
+      for (let round = 0; round <= ROUNDS; round++) {
         let peak = 0
         for (let wave = 0; wave < PER_ROUND / WAVE; wave++) {
           const opened = await clients.ask({ command: 'open', port: http.port, count: WAVE, firstIndex: index })
           index += WAVE
-          assert.equal(opened.failed, 0, `round ${round + 1} wave ${wave + 1}: ${opened.failed} clients never got their first event`)
+          assert.equal(opened.failed, 0, `round ${round} wave ${wave + 1}: ${opened.failed} clients never got their first event`)
           // The early leavers are noticed and gone; everyone else is attached.
-          await waitFor(() => hub.size === opened.connected, { what: `round ${round + 1} wave ${wave + 1}: ${opened.connected} attached (at ${hub.size})`, timeoutMs: 30_000 })
+          await waitFor(() => hub.size === opened.connected, { what: `round ${round} wave ${wave + 1}: ${opened.connected} attached (at ${hub.size})`, timeoutMs: 30_000 })
           peak = Math.max(peak, hub.size)
           await clients.ask({ command: 'leave' })
           for (let i = 0; i < BURST_EVENTS; i++) hub.publish('burst', { data: BURST_EVENT })
           const closed = await clients.ask({ command: 'closed' })
           assert.equal(closed.open, 0, `every client socket closed; still open: ${closed.stillOpen}`)
           assert.equal(closed.burstRead, WAVE / 4, 'every burst client read into the burst before leaving')
-          await waitFor(() => hub.size === 0, { what: `round ${round + 1} wave ${wave + 1}: clients to leave (at ${hub.size})`, timeoutMs: 30_000 })
+          await waitFor(() => hub.size === 0, { what: `round ${round} wave ${wave + 1}: clients to leave (at ${hub.size})`, timeoutMs: 30_000 })
         }
         const metrics = hub.metrics()
         assert.equal(metrics.connections.native + metrics.connections.node + metrics.connections.pending, 0, 'the core holds no connection')
         assert.equal(hub.stats().queuedBytes, 0)
-        await waitFor(() => openFdCount() <= baselineFds, { what: `round ${round + 1}: fds to return to ${baselineFds} (at ${openFdCount()})`, timeoutMs: 20_000 })
+        await waitFor(() => openFdCount() <= baselineFds, { what: `round ${round}: fds to return to ${baselineFds} (at ${openFdCount()})`, timeoutMs: 20_000 })
         const { rss, heapUsed } = await settledMemory()
-        rounds.push({ rss, heapUsed, opened: metrics.connectionsOpened })
-        t.diagnostic(`round ${round + 1}: ${metrics.connectionsOpened} attached so far, peak ${peak} at once; ` +
+        if (round > 0) rounds.push({ rss, heapUsed, opened: metrics.connectionsOpened })
+        t.diagnostic(`${round === 0 ? 'warm-up round' : `round ${round}`}: ${metrics.connectionsOpened} attached so far, peak ${peak} at once; ` +
           `after it ${openFdCount()} fds (baseline ${baselineFds}), RSS ${mb(rss)}, JS heap ${mb(heapUsed)}`)
       }
       const [first] = rounds
@@ -119,7 +122,7 @@ for (const transport of TRANSPORTS) {
           `round ${i + 1}: JS heap ${mb(heapUsed)}, first round ${mb(first.heapUsed)}, margin ${mb(HEAP_MARGIN_BYTES)}`)
       }
       // Each round attached every client but the early leavers that never reached the handler.
-      assert.ok(rounds[ROUNDS - 1].opened >= ROUNDS * PER_ROUND * 3 / 4, `${rounds[ROUNDS - 1].opened} attached`)
+      assert.ok(rounds.at(-1).opened >= ROUNDS * PER_ROUND * 3 / 4, `${rounds.at(-1).opened} attached`)
     } finally {
       await clients.stop()
       await hub.close()
