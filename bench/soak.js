@@ -28,9 +28,10 @@ const SAMPLE_EVERY_MS = 10_000
 // connection that leaves, 0.6 MB a minute. Below this, RSS moves with the allocator's moods.
 const RSS_SLOPE_LIMIT = 2 * 1024 * 1024
 // After a full GC, RSS still wanders by about a megabyte from one sample to the next: a
-// line through the few samples of a run shorter than this cannot tell 2 MB/min from noise
-// (60 s runs read from -3.1 to +1.7 MB/min with nothing leaking), so short runs (CI's) only catch leaks
-// above SHORT_RUN_RSS_SLOPE_LIMIT, e.g. one of 160 bytes per published event (9.2 MB/min).
+// line through the few samples of a run shorter than LONG_RUN_MINUTES cannot tell 2 MB/min
+// from noise (60 s runs read -3.1 to +1.7 MB/min with nothing leaking), so short runs (CI's)
+// only catch leaks above SHORT_RUN_RSS_SLOPE_LIMIT, e.g. one of 160 bytes per published
+// event (9.2 MB/min).
 const LONG_RUN_MINUTES = 5
 const SHORT_RUN_RSS_SLOPE_LIMIT = 8 * 1024 * 1024
 // One descriptor kept per departure would add 600 a minute.
