@@ -32,8 +32,15 @@ pub fn watch_node_socket(fd: RawFd, write_timeout: Duration) -> io::Result<()> {
     // open while its response is); nothing is kept past it.
     let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     let sock = SockRef::from(&borrowed);
+    require_stream(&sock)?;
+    detect_vanished_peer(&sock, write_timeout)
+}
+
+/// Refuses descriptors that are not stream sockets (a pipe, a file, a datagram socket) before
+/// anything is set on them or written to them.
+fn require_stream(sock: &SockRef<'_>) -> io::Result<()> {
     match sock.r#type()? {
-        socket2::Type::STREAM => detect_vanished_peer(&sock, write_timeout),
+        socket2::Type::STREAM => Ok(()),
         _ => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a stream socket",
@@ -56,15 +63,7 @@ pub fn adopt_fd(fd: RawFd, write_timeout: Duration) -> io::Result<std::net::TcpS
     // Rejects descriptors that are not connected TCP sockets (a pipe, a listener) before any
     // data is written to them.
     sock.peer_addr()?;
-    match sock.r#type()? {
-        socket2::Type::STREAM => {}
-        _ => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "not a stream socket",
-            ))
-        }
-    }
+    require_stream(&sock)?;
     stream.set_nonblocking(true)?;
     stream.set_nodelay(true)?;
     detect_vanished_peer(&sock, write_timeout)?;
