@@ -1,0 +1,417 @@
+'use strict'
+
+// `npm run bench`: native-sse against the libraries people use, each server in a fresh process
+// pinned to core 0, the Rust load client (crates/loadgen, `sse-load`) pinned to core 1.
+//
+//   npm run bench                   full run (about 10 minutes); writes bench/RESULTS.md
+//   npm run bench -- --smoke        small sizes, under a minute (CI)
+//   npm run bench -- --only fanout,token   some scenarios (fanout, latency, idle, slow, token, cost)
+//
+// Every run is bounded in time and checks each client's sequence (loss, repeats, order). The
+// table gives each server's figures and, in brackets, how many times better native-sse is.
+// Fan-out runs publish as fast as each server takes events, so their latency is the depth of
+// the kernel's socket buffers; latency is measured on its own, under a steady feed.
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const readline = require('node:readline')
+const { fork, spawn, execFileSync } = require('node:child_process')
+const { PIN, pin } = require('./pin')
+const { SERVERS } = require('./servers')
+
+const args = process.argv.slice(2)
+const SMOKE = args.includes('--smoke')
+const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null
+const ROOT = path.join(__dirname, '..')
+const LOADGEN = path.join(ROOT, 'target', 'release', 'sse-load')
+const KINDS = Object.keys(SERVERS)
+
+const SIZES = SMOKE
+  ? { fanout: [200], latencyClients: 200, windowS: 0.5, warmMs: 300, idle: 1000, idleWindowS: 1, idleSettleMs: 0, slowEvents: 1000, tokens: 20_000, tokenRounds: 1, cost: [100], costRounds: 2 }
+  : { fanout: [1000, 10_000], latencyClients: 1000, windowS: 5, warmMs: 1000, idle: 10_000, idleWindowS: 10, idleSettleMs: 5000, slowEvents: 20_000, tokens: 1_000_000, tokenRounds: 3, cost: [100, 1000, 10_000], costRounds: 6 }
+const CREDIT_BYTES_PER_CLIENT = 64 * 1024
+/** No run may take longer than this, whatever happens. */
+const RUN_LIMIT_MS = 120_000
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function ensureLoadgen () {
+  execFileSync('cargo', ['build', '--release', '-q', '-p', 'sse-load'], { cwd: ROOT, stdio: 'inherit' })
+}
+
+/** A server process: `call(op, fields)` sends one message and resolves its reply. */
+async function startServer (kind, config) {
+  const child = fork(path.join(__dirname, 'server.js'), [kind, JSON.stringify(config)], {
+    // Libraries' own warnings (MaxListeners on a response awaiting 'drain') are not results.
+    execArgv: ['--expose-gc', '--no-warnings'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc']
+  })
+  const first = await new Promise((resolve, reject) => {
+    child.once('message', resolve)
+    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)))
+  })
+  pin(child.pid, 0)
+  let queue = Promise.resolve()
+  const call = (op, fields = {}) => {
+    const reply = queue.then(() => new Promise((resolve, reject) => {
+      child.once('message', (message) => message.ok ? resolve(message) : reject(new Error(message.error)))
+      child.send({ op, ...fields })
+    }))
+    queue = reply.catch(() => {})
+    return reply
+  }
+  const stop = async () => {
+    if (child.exitCode !== null) return
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGKILL')
+    await exited
+  }
+  return { port: first.port, call, stop, pid: child.pid }
+}
+
+/** The Rust load client: `report()` resolves its totals. */
+function startLoad (port, clients, { stalled = 0 } = {}) {
+  const child = spawn(LOADGEN, ['--port', String(port), '--clients', String(clients), '--stalled', String(stalled)], {
+    stdio: ['pipe', 'pipe', 'inherit']
+  })
+  pin(child.pid, 1)
+  const lines = readline.createInterface({ input: child.stdout })
+  const waiting = []
+  lines.on('line', (line) => waiting.shift()?.(JSON.parse(line)))
+  const report = () => new Promise((resolve) => {
+    waiting.push(resolve)
+    child.stdin.write('report\n')
+  })
+  const reset = () => child.stdin.write('reset\n')
+  const stop = async () => {
+    if (child.exitCode !== null) return
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.stdin.end('exit\n')
+    await exited
+  }
+  return { report, reset, stop }
+}
+
+async function until (what, check, limitMs = RUN_LIMIT_MS) {
+  const deadline = Date.now() + limitMs
+  for (;;) {
+    const value = await check()
+    if (value) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(20)
+  }
+}
+
+/** Waits for `clients` streams of `load` and `serverSize` streams on the server. */
+async function connected (server, load, clients, serverSize = clients) {
+  await until(`${clients} clients`, async () => {
+    const r = await load.report()
+    if (r.refused + r.failed > 0) throw new Error(`${r.refused} refused, ${r.failed} failed connections`)
+    return r.connected >= clients && (await server.call('size')).size >= serverSize
+  }, 60_000)
+}
+
+/** Loss, repeats and reordering as one count, plus clients closed, for the flags. */
+function damage (r) {
+  return { lost: r.lost, duplicated: r.duplicated, reordered: r.reordered, closed: r.closed, withoutSequence: r.withoutSequence }
+}
+
+async function withServer (kind, config, body) {
+  const server = await startServer(kind, config)
+  const loads = []
+  const timer = setTimeout(() => { server.stop(); for (const load of loads) load.stop() }, RUN_LIMIT_MS)
+  try {
+    return await body(server, (...a) => { const load = startLoad(server.port, ...a); loads.push(load); return load })
+  } finally {
+    clearTimeout(timer)
+    for (const load of loads) await load.stop()
+    await server.stop()
+  }
+}
+
+// --- scenarios -------------------------------------------------------------------------
+
+async function fanout (kind, clients, burst) {
+  return withServer(kind, { heartbeatMs: 60_000 }, async (server, load) => {
+    const client = load(clients)
+    await connected(server, client, clients)
+    await server.call('start', { burst, bytes: 100, creditBytes: CREDIT_BYTES_PER_CLIENT })
+    await sleep(SIZES.warmMs)
+    client.reset()
+    const [r0, c0] = [await client.report(), (await server.call('cpu')).cpuMs]
+    await sleep(SIZES.windowS * 1000)
+    const [r1, c1] = [await client.report(), (await server.call('cpu')).cpuMs]
+    const { jsMs } = await server.call('stop')
+    const deliveries = r1.events - r0.events
+    const seconds = (r1.wallMs - r0.wallMs) / 1000
+    return {
+      deliveredPerS: deliveries / seconds,
+      p50Ms: r1.latency.p50Us / 1000,
+      p99Ms: r1.latency.p99Us / 1000,
+      maxMs: r1.latency.maxUs / 1000,
+      cpuSPerMillion: deliveries ? ((c1 - c0) / 1000) / (deliveries / 1e6) : Infinity,
+      clientBusy: (r1.cpuMs - r0.cpuMs) / (r1.wallMs - r0.wallMs),
+      jsMs,
+      ...damage(r1)
+    }
+  })
+}
+
+/** Latency of a steady feed: 1,000 clients, one 100 B event every 10 ms. */
+async function latency (kind) {
+  const clients = SIZES.latencyClients
+  return withServer(kind, { heartbeatMs: 60_000 }, async (server, load) => {
+    const client = load(clients)
+    await connected(server, client, clients)
+    await server.call('steady', { intervalMs: 10, bytes: 100 })
+    await sleep(SIZES.warmMs)
+    client.reset()
+    const r0 = await client.report()
+    await sleep(SIZES.windowS * 1000)
+    const r1 = await client.report()
+    await server.call('stop')
+    return {
+      p50Ms: r1.latency.p50Us / 1000,
+      p99Ms: r1.latency.p99Us / 1000,
+      maxMs: r1.latency.maxUs / 1000,
+      deliveredPerS: (r1.events - r0.events) / ((r1.wallMs - r0.wallMs) / 1000),
+      ...damage(r1)
+    }
+  })
+}
+
+/** Idle clients with 1 s heartbeats: server CPU over a window, then RSS per client. */
+async function idle (kind) {
+  const clients = SIZES.idle
+  return withServer(kind, { heartbeatMs: 1000 }, async (server, load) => {
+    const warm = load(1)
+    await connected(server, warm, 1)
+    const before = await server.call('memory', { settleMs: SIZES.idleSettleMs ? 1000 : 0 })
+    const client = load(clients)
+    await connected(server, client, clients, clients + 1)
+    await sleep(SIZES.warmMs * 2)
+    const [r0, c0] = [await client.report(), (await server.call('cpu')).cpuMs]
+    await sleep(SIZES.idleWindowS * 1000)
+    const [r1, c1] = [await client.report(), (await server.call('cpu')).cpuMs]
+    const after = await server.call('memory', { settleMs: SIZES.idleSettleMs })
+    const seconds = (r1.wallMs - r0.wallMs) / 1000
+    return {
+      rssPerClientKB: (after.rss - before.rss) / clients / 1024,
+      heartbeatCpuPct: ((c1 - c0) / 1000 / seconds) * 100,
+      heartbeatsPerClientPerS: (r1.comments - r0.comments) / clients / seconds,
+      ...damage(r1)
+    }
+  })
+}
+
+/** 100 clients, 10 never read, while 20,000 events of 1 KB are published as fast as taken. */
+async function slow (kind) {
+  const events = SIZES.slowEvents
+  return withServer(kind, { heartbeatMs: 60_000 }, async (server, load) => {
+    const client = load(100, { stalled: 10 })
+    await connected(server, client, 100)
+    const started = Date.now()
+    const { publishMs } = await server.call('flood', { events, burst: 64, bytes: 1024 })
+    const r = await until('the fast clients to get every event', async () => {
+      const r = await client.report()
+      return r.readingMinEvents >= events || r.readingMinEvents + r.closed >= events * 2 ? r : null
+    }, 60_000)
+    const completionS = (Date.now() - started) / 1000
+    const { peakRss, rss } = await server.call('peakRss')
+    return {
+      fastCompletionS: completionS,
+      publishS: publishMs / 1000,
+      fastGotAll: r.readingMinEvents >= events,
+      peakRssMB: peakRss / 2 ** 20,
+      rssMB: rss / 2 ** 20,
+      ...damage(r)
+    }
+  })
+}
+
+/** One client fed `tokens` events of 20 B through the per-client API. */
+async function token (kind) {
+  const events = SIZES.tokens
+  const rates = []
+  let last
+  for (let round = 0; round < SIZES.tokenRounds; round++) {
+    last = await withServer(kind, { heartbeatMs: 60_000, tokens: events }, async (server, load) => {
+      const client = load(1)
+      const first = await until('the token stream to start', async () => {
+        const r = await client.report()
+        return r.connected > 0 ? r : null
+      }, 30_000)
+      const r = await until(`${events} tokens`, async () => {
+        const r = await client.report()
+        return r.events >= events || r.closed > 0 ? r : null
+      })
+      rates.push((r.events - first.events) / ((r.wallMs - first.wallMs) / 1000))
+      // A server may end the response once its stream is done; only an early close counts.
+      return { ...r, closed: r.events >= events ? 0 : r.closed }
+    })
+  }
+  rates.sort((a, b) => a - b)
+  return { tokensPerS: rates[rates.length >> 1], ...damage(last), gotAll: last.events >= events }
+}
+
+/** JS-thread time of one broadcast with `clients` connected (median over rounds). */
+async function cost (kind, clients) {
+  // Fewer per round at 10,000, where a per-client loop takes 100 ms a broadcast.
+  const count = clients > 1000 ? 50 : 200
+  return withServer(kind, { heartbeatMs: 60_000 }, async (server, load) => {
+    const client = load(clients)
+    await connected(server, client, clients)
+    const samples = []
+    let sent = 0
+    for (let round = 0; round < SIZES.costRounds; round++) {
+      const { nsPerBroadcast } = await server.call('broadcastCost', { count, bytes: 100, firstSeq: sent })
+      sent += count
+      if (round > 0) samples.push(nsPerBroadcast)
+      await until('the broadcasts to arrive', async () => (await client.report()).readingMinEvents >= sent)
+    }
+    samples.sort((a, b) => a - b)
+    const r = await client.report()
+    return { usPerBroadcast: samples[samples.length >> 1] / 1000, ...damage(r) }
+  })
+}
+
+// --- the table ---------------------------------------------------------------------------
+
+const ROWS = []
+const FLAGS = []
+
+function addRow (scenario, metric, results, { better = 'higher', format }) {
+  ROWS.push({ scenario, metric, results, better, format })
+}
+
+function cell (row, kind) {
+  const value = row.results[kind]
+  if (value === undefined) return 'n/a'
+  if (value === null) return 'failed'
+  const text = row.format(value)
+  if (kind === 'native') return text
+  const native = row.results.native
+  if (native == null || !Number.isFinite(value) || !Number.isFinite(native) || value === 0 || native === 0) return text
+  const ratio = row.better === 'higher' ? native / value : value / native
+  return `${text} (${ratio >= 10 ? ratio.toFixed(0) : ratio.toFixed(1)}x)`
+}
+
+function table () {
+  const header = ['scenario', 'figure', ...KINDS.map((kind) => SERVERS[kind].name)]
+  const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`]
+  for (const row of ROWS) lines.push(`| ${row.scenario} | ${row.metric} | ${KINDS.map((kind) => cell(row, kind)).join(' | ')} |`)
+  return lines.join('\n')
+}
+
+const si = (n) => n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(0)
+const fixed = (digits, unit = '') => (n) => `${n.toFixed(digits)}${unit}`
+
+function flag (scenario, kind, r) {
+  const problems = []
+  if (r.lost || r.duplicated || r.reordered || r.withoutSequence) problems.push(`lost ${r.lost}, repeated ${r.duplicated}, reordered ${r.reordered}`)
+  if (r.closed) problems.push(`${r.closed} clients closed`)
+  if (r.clientBusy > 0.9) problems.push(`load client saturated its core (${(r.clientBusy * 100).toFixed(0)} %)`)
+  if (r.gotAll === false || r.fastGotAll === false) problems.push('not every event arrived')
+  if (problems.length) FLAGS.push({ scenario, kind, text: problems.join('; ') })
+}
+
+async function each (scenario, run) {
+  const results = {}
+  for (const kind of KINDS) {
+    const started = Date.now()
+    try {
+      results[kind] = await run(kind)
+      flag(scenario, kind, results[kind])
+      console.log(`${scenario.padEnd(34)} ${SERVERS[kind].name.padEnd(28)} ${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s  ${brief(results[kind])}`)
+    } catch (error) {
+      results[kind] = null
+      FLAGS.push({ scenario, kind, text: `run failed: ${error.message}` })
+      console.log(`${scenario.padEnd(34)} ${SERVERS[kind].name.padEnd(28)} FAILED: ${error.message}`)
+    }
+  }
+  return results
+}
+
+function brief (r) {
+  return Object.entries(r).filter(([, v]) => typeof v === 'number' && v !== 0)
+    .map(([k, v]) => `${k} ${Number.isInteger(v) ? v : v.toPrecision(4)}`).join(', ')
+}
+
+const pick = (results, key) => Object.fromEntries(Object.entries(results).map(([kind, r]) => [kind, r ? r[key] : null]))
+
+async function main () {
+  ensureLoadgen()
+  const wanted = (name) => !ONLY || ONLY.includes(name)
+  const began = Date.now()
+  console.log(`native-sse bench${SMOKE ? ' (smoke)' : ''}: Node ${process.version}, ${os.availableParallelism()} cores${PIN ? ', servers on core 0, load client on core 1' : ' (not pinned)'}`)
+  if (wanted('fanout')) {
+    for (const clients of SIZES.fanout) {
+      for (const [mode, burst] of [['one event per turn', 1], ['bursts of 64', 64]]) {
+        const scenario = `fan-out, ${clients.toLocaleString('en')} clients, ${mode}`
+        const results = await each(scenario, (kind) => fanout(kind, clients, burst))
+        addRow(scenario, 'events delivered/s', pick(results, 'deliveredPerS'), { format: si })
+        addRow(scenario, 'server CPU s per million deliveries', pick(results, 'cpuSPerMillion'), { better: 'lower', format: fixed(2) })
+      }
+    }
+  }
+  if (wanted('latency')) {
+    const scenario = `latency, ${SIZES.latencyClients.toLocaleString('en')} clients, 100 events/s`
+    const results = await each(scenario, latency)
+    addRow(scenario, 'publish to receive p50 (ms)', pick(results, 'p50Ms'), { better: 'lower', format: fixed(2) })
+    addRow(scenario, 'p99 (ms)', pick(results, 'p99Ms'), { better: 'lower', format: fixed(2) })
+    addRow(scenario, 'max (ms)', pick(results, 'maxMs'), { better: 'lower', format: fixed(2) })
+  }
+  if (wanted('idle')) {
+    const scenario = `${SIZES.idle.toLocaleString('en')} idle clients, 1 s heartbeat`
+    const results = await each(scenario, idle)
+    addRow(scenario, 'RSS per client (KB)', pick(results, 'rssPerClientKB'), { better: 'lower', format: fixed(1) })
+    addRow(scenario, 'heartbeat CPU (% of a core)', pick(results, 'heartbeatCpuPct'), { better: 'lower', format: fixed(1) })
+  }
+  if (wanted('slow')) {
+    const scenario = `slow consumers: 10 of 100 never read, ${SIZES.slowEvents.toLocaleString('en')} x 1 KB`
+    const results = await each(scenario, slow)
+    addRow(scenario, 'fast clients complete (s)', pick(results, 'fastCompletionS'), { better: 'lower', format: fixed(2) })
+    addRow(scenario, 'server peak RSS (MB)', pick(results, 'peakRssMB'), { better: 'lower', format: fixed(0) })
+  }
+  if (wanted('token')) {
+    const scenario = `token stream: 1 client, ${SIZES.tokens.toLocaleString('en')} x 20 B`
+    const results = await each(scenario, token)
+    addRow(scenario, `tokens/s${SIZES.tokenRounds > 1 ? ` (median of ${SIZES.tokenRounds})` : ''}`, pick(results, 'tokensPerS'), { format: si })
+  }
+  if (wanted('cost')) {
+    for (const clients of SIZES.cost) {
+      const scenario = `JS thread per broadcast, ${clients.toLocaleString('en')} clients`
+      const results = await each(scenario, (kind) => cost(kind, clients))
+      addRow(scenario, 'µs per broadcast', pick(results, 'usPerBroadcast'), { better: 'lower', format: fixed(1) })
+    }
+  }
+  const minutes = ((Date.now() - began) / 60_000).toFixed(1)
+  const output = [table(), '', '(Nx): how many times better native-sse is than that server in the same run.']
+  if (FLAGS.length) output.push('', 'Flags:', ...FLAGS.map((f) => `- ${f.scenario}, ${SERVERS[f.kind].name}: ${f.text}`))
+  else output.push('', 'Flags: none (nothing lost, repeated or reordered; no client closed; the load client never saturated its core).')
+  console.log(`\n${output.join('\n')}\n\n${minutes} min`)
+  if (!SMOKE && !ONLY) writeResults(output.join('\n'), minutes)
+  // native-sse itself must never lose, repeat, reorder or cut; the peers' problems are reported.
+  if (FLAGS.some((f) => (f.kind === 'native' || f.kind === 'node-transport') && !/saturated/.test(f.text))) process.exitCode = 1
+}
+
+function writeResults (body, minutes) {
+  const cpu = os.cpus()[0]?.model || 'unknown CPU'
+  const text = `# Benchmark results
+
+The latest full \`npm run bench\` (${new Date().toISOString().slice(0, 10)}, ${minutes} minutes).
+
+- Machine: ${os.availableParallelism()} cores (${cpu}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}
+- Node ${process.version}; servers pinned to core 0, the load client (\`crates/loadgen\`) to core 1
+- Command: \`npm run bench\`
+
+${body}
+`
+  fs.writeFileSync(path.join(__dirname, 'RESULTS.md'), text)
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})

@@ -1,0 +1,125 @@
+'use strict'
+
+// One benchmark server in its own process (so its CPU time and memory are its own), driven by
+// bench/run.js over IPC. `node bench/server.js <kind> <config JSON>`; sends `{ port }` once
+// listening, then answers each `{ op, ... }` message with one reply.
+
+const fs = require('node:fs')
+const { SERVERS, payload } = require('./servers')
+
+const [kind, configJson] = process.argv.slice(2)
+const config = JSON.parse(configJson)
+
+const tick = () => new Promise((resolve) => setImmediate(resolve))
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function peakRssBytes () {
+  const status = fs.readFileSync('/proc/self/status', 'utf8')
+  const kb = Number(status.match(/VmHWM:\s+(\d+)/)?.[1])
+  return Number.isFinite(kb) ? kb * 1024 : process.memoryUsage().rss
+}
+
+let server
+let publishing = null
+
+/**
+ * Publishes `burst` events per event-loop turn while the most-behind client has less than
+ * `creditBytes` waiting in the server, until `stop`. Every server is paced by the same rule,
+ * so none just buffers without bound.
+ */
+async function publishLoop ({ burst, bytes, creditBytes }) {
+  const state = { stop: false, published: 0, jsNs: 0n }
+  state.done = (async () => {
+    let seq = 0
+    while (!state.stop) {
+      const started = process.hrtime.bigint()
+      if (server.backlog() < creditBytes) {
+        for (let i = 0; i < burst; i++) server.broadcast(payload(seq++, bytes))
+        state.published += burst
+      }
+      state.jsNs += process.hrtime.bigint() - started
+      await tick()
+    }
+  })()
+  return state
+}
+
+const handlers = {
+  async size () {
+    return { size: server.size() }
+  },
+  async start (message) {
+    publishing = await publishLoop(message)
+    return {}
+  },
+  /** One event every `intervalMs` (a steady feed: latency is then the server's, not a queue's). */
+  async steady ({ intervalMs, bytes }) {
+    let seq = 0
+    const timer = setInterval(() => server.broadcast(payload(seq++, bytes)), intervalMs)
+    publishing = { stop: false, published: 0, jsNs: 0n }
+    publishing.done = new Promise((resolve) => {
+      publishing.finish = () => { clearInterval(timer); publishing.published = seq; resolve() }
+    })
+    return {}
+  },
+  async stop () {
+    publishing.stop = true
+    publishing.finish?.()
+    await publishing.done
+    const { published, jsNs } = publishing
+    publishing = null
+    return { published, jsMs: Number(jsNs) / 1e6 }
+  },
+  /** All `events` as fast as the server takes them, `burst` per turn, no pacing. */
+  async flood ({ events, burst, bytes }) {
+    const started = process.hrtime.bigint()
+    for (let seq = 0; seq < events;) {
+      for (let i = 0; i < burst && seq < events; i++) server.broadcast(payload(seq++, bytes))
+      await tick()
+    }
+    return { publishMs: Number(process.hrtime.bigint() - started) / 1e6 }
+  },
+  /** JS-thread time of `count` broadcasts back to back, in ns per broadcast. */
+  async broadcastCost ({ count, bytes, firstSeq }) {
+    const started = process.hrtime.bigint()
+    for (let i = 0; i < count; i++) server.broadcast(payload(firstSeq + i, bytes))
+    return { nsPerBroadcast: Number(process.hrtime.bigint() - started) / count }
+  },
+  async cpu () {
+    const { user, system } = process.cpuUsage()
+    return { cpuMs: (user + system) / 1000 }
+  },
+  /** RSS after a full collection (V8's heap then holds only what is live). */
+  async memory ({ settleMs = 0 }) {
+    for (let waited = 0; waited <= settleMs; waited += 1000) {
+      global.gc?.()
+      if (waited < settleMs) await sleep(1000)
+    }
+    const { rss, heapUsed } = process.memoryUsage()
+    return { rss, heapUsed }
+  },
+  async peakRss () {
+    return { peakRss: peakRssBytes(), rss: process.memoryUsage().rss }
+  },
+  async close () {
+    await server.close()
+    return {}
+  }
+}
+
+process.on('message', async (message) => {
+  try {
+    process.send({ ok: true, ...(await handlers[message.op](message)) })
+  } catch (error) {
+    process.send({ ok: false, error: String(error?.stack || error) })
+  }
+})
+process.on('disconnect', () => process.exit(0))
+
+SERVERS[kind].start(config).then((started) => {
+  server = started
+  process.send({ port: server.port })
+}, (error) => {
+  console.error(error)
+  process.exit(1)
+})

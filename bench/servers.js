@@ -1,0 +1,146 @@
+'use strict'
+
+// The servers `npm run bench` compares, each written the way its README shows, behind one
+// shape: `start({ heartbeatMs, tokens })` listens on 127.0.0.1 and resolves to
+// `{ port, size(), broadcast(data), backlog(), close() }`.
+//
+// - `broadcast(data)` sends one event with `data` to every connected client;
+// - `backlog()` is what the server holds for its most-behind client that the kernel has not
+//   taken yet, in bytes (native-sse: its slowest reader's lag);
+// - `tokens` (a count) turns each connection into a per-client token stream of that many
+//   events, through the library's own per-client API, waiting for the client where it can.
+
+const http = require('node:http')
+const { once } = require('node:events')
+
+/** Microseconds since the Unix epoch, the clock the load client reads. */
+const nowMicros = () => Math.round((performance.timeOrigin + performance.now()) * 1000)
+/** `<sequence> <publish time µs>` padded to `bytes`: what the load client checks and times. */
+const payload = (seq, bytes) => `${seq} ${nowMicros()} `.padEnd(bytes, 'x')
+function * tokens (count) {
+  for (let seq = 0; seq < count; seq++) yield payload(seq, 20)
+}
+
+async function listen (server) {
+  server.maxConnections = 100_000
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return server.address().port
+}
+
+function mostUnwritten (responses) {
+  let bytes = 0
+  for (const res of responses) if (res.writableLength > bytes) bytes = res.writableLength
+  return bytes
+}
+
+function nativeSse (transport) {
+  return async ({ heartbeatMs, tokens: count }) => {
+    const { createHub } = require('..')
+    const hub = createHub({ heartbeatMs })
+    const server = http.createServer((req, res) => {
+      const client = hub.attach(req, res, { transport })
+      if (count) client.stream(tokens(count))
+    })
+    return {
+      port: await listen(server),
+      size: () => hub.size,
+      broadcast: (data) => hub.broadcast({ data }),
+      backlog: () => hub.metrics().lag.bytes,
+      close: async () => { await hub.close(); server.close() }
+    }
+  }
+}
+
+/** A plain `node:http` server: a `Set` of responses, one frame written to each per event. */
+async function plainHttp ({ heartbeatMs, tokens: count }) {
+  const streams = new Set()
+  const server = http.createServer(async (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+    res.flushHeaders()
+    if (count) {
+      for (const data of tokens(count)) {
+        if (!res.write(`data: ${data}\n\n`)) await once(res, 'drain')
+      }
+      return
+    }
+    streams.add(res)
+    res.on('close', () => streams.delete(res))
+  })
+  const heartbeat = setInterval(() => { for (const res of streams) res.write(':\n\n') }, heartbeatMs)
+  return {
+    port: await listen(server),
+    size: () => streams.size,
+    broadcast: (data) => {
+      const frame = `data: ${data}\n\n`
+      for (const res of streams) res.write(frame)
+    },
+    backlog: () => mostUnwritten(streams),
+    close: async () => { clearInterval(heartbeat); server.closeAllConnections(); server.close() }
+  }
+}
+
+/** Express 5 + better-sse: a session per request, registered on one channel. */
+async function betterSse ({ heartbeatMs, tokens: count }) {
+  const express = require('express')
+  const { createSession, createChannel } = require('better-sse')
+  const channel = createChannel()
+  const responses = new Set()
+  const app = express()
+  app.get('/', async (req, res) => {
+    const session = await createSession(req, res, { keepAlive: heartbeatMs })
+    if (count) {
+      // better-sse has no way to wait for a slow client: iterate() pushes as fast as it runs.
+      await session.iterate(tokens(count))
+      return
+    }
+    responses.add(res)
+    res.on('close', () => responses.delete(res))
+    channel.register(session)
+  })
+  const server = http.createServer(app)
+  return {
+    port: await listen(server),
+    size: () => channel.sessionCount,
+    broadcast: (data) => channel.broadcast(data),
+    backlog: () => mostUnwritten(responses),
+    close: async () => { server.closeAllConnections(); server.close() }
+  }
+}
+
+/** Fastify 5 + @fastify/sse: an `sse` route kept alive, each reply in a `Set`. */
+async function fastifySse ({ heartbeatMs, tokens: count }) {
+  const fastify = require('fastify')({ logger: false })
+  await fastify.register(require('@fastify/sse'), { heartbeatInterval: heartbeatMs })
+  const replies = new Set()
+  fastify.get('/', { sse: 'only' }, async (request, reply) => {
+    if (count) {
+      await reply.sse.send((async function * () { for (const data of tokens(count)) yield { data } })())
+      return
+    }
+    reply.sse.keepAlive()
+    reply.sse.sendHeaders()
+    reply.raw.flushHeaders()
+    replies.add(reply)
+    reply.sse.onClose(() => replies.delete(reply))
+  })
+  fastify.server.maxConnections = 100_000
+  await fastify.listen({ port: 0, host: '127.0.0.1' })
+  return {
+    port: fastify.server.address().port,
+    size: () => replies.size,
+    broadcast: (data) => { for (const reply of replies) reply.sse.send({ data }).catch(() => {}) },
+    backlog: () => mostUnwritten([...replies].map((reply) => reply.raw)),
+    close: async () => { fastify.server.closeAllConnections(); await fastify.close() }
+  }
+}
+
+const SERVERS = {
+  native: { name: 'native-sse', start: nativeSse('native') },
+  'node-transport': { name: 'native-sse, Node transport', start: nativeSse('node') },
+  http: { name: 'node:http Set of res', start: plainHttp },
+  'better-sse': { name: 'Express 5 + better-sse', start: betterSse },
+  'fastify-sse': { name: 'Fastify 5 + @fastify/sse', start: fastifySse }
+}
+
+module.exports = { SERVERS, payload }
