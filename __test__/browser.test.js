@@ -7,7 +7,6 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
-const os = require('node:os')
 const path = require('node:path')
 const { spawn } = require('node:child_process')
 const { chromium } = require('playwright-core')
@@ -16,41 +15,79 @@ const { TRANSPORTS, startHttp, waitFor, cuttingProxy } = require('./helpers')
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
 
-test('headless Chromium shows live prices on the demo page', async () => {
-  assert.ok(fs.existsSync(CHROMIUM),
-    `Chromium not found at ${CHROMIUM}: install it (Debian: apt-get install chromium) or set CHROMIUM_PATH`)
-  const demo = spawn(process.execPath, [path.join(__dirname, '..', 'examples', 'express-demo.js')], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  let output = ''
-  demo.stdout.on('data', (d) => { output += d })
-  let browser
-  try {
-    const url = await waitFor(() => output.match(/http:\/\/127\.0\.0\.1:\d+\//)?.[0], { what: 'the demo URL', timeoutMs: 10_000 })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const BROWSER_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync']
+/** Where the demo test leaves its screenshots (ignored by git). */
+const SCREENSHOTS = path.join(__dirname, 'output')
+
+for (const [name, file] of [['Express', 'express-demo.js'], ['Fastify', 'fastify-demo.js']]) {
+  test(`headless Chromium drives the ${name} demo: prices, chart, live figures, 100 more streams, drop and resume`, async (t) => {
+    assert.ok(fs.existsSync(CHROMIUM),
+      `Chromium not found at ${CHROMIUM}: install it (Debian: apt-get install chromium) or set CHROMIUM_PATH`)
+    const demo = spawn(process.execPath, [path.join(__dirname, '..', 'examples', file)], {
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'inherit']
     })
-    const page = await browser.newPage()
-    await page.goto(url)
-    await page.waitForFunction(() => document.querySelectorAll('#log li').length >= 2, null, { timeout: 10_000 })
-    const status = await page.textContent('#status')
-    const price = await page.textContent('#price')
-    const items = await page.$$eval('#log li', (lis) => lis.map((li) => li.textContent))
-    assert.equal(status, 'connected (1 client)')
-    assert.match(price, /^\d{1,3}(,\d{3})*$/)
-    // Newest first, ids consecutive: nothing lost between two ticks.
-    const ids = items.map((text) => Number(text.match(/^#(\d+) /)[1]))
-    assert.equal(ids[0], ids[1] + 1)
-    await page.screenshot({ path: path.join(os.tmpdir(), 'native-sse-demo.png') })
-  } finally {
-    if (browser) await browser.close()
-    demo.kill('SIGTERM')
-    await new Promise((resolve) => demo.once('exit', resolve))
-  }
-})
+    let output = ''
+    demo.stdout.on('data', (d) => { output += d })
+    let browser
+    try {
+      const url = await waitFor(() => output.match(/http:\/\/127\.0\.0\.1:\d+\//)?.[0], { what: 'the demo URL', timeoutMs: 10_000 })
+      browser = await chromium.launch({ executablePath: CHROMIUM, args: BROWSER_ARGS })
+      const page = await browser.newPage({ viewport: { width: 1100, height: 720 } })
+      await page.goto(url)
+      const text = async (id) => (await page.textContent(`#${id}`)).trim()
+      const number = async (id) => Number((await text(id)).replace(/,/g, ''))
+
+      // Prices arrive and the chart draws them.
+      await page.waitForFunction(() => window.demo.seqs.length >= 4 && Number(document.getElementById('chart').dataset.points) >= 4, null, { timeout: 10_000 })
+      assert.match(await text('price'), /^\d{1,3}(,\d{3})*$/)
+      const blank = await page.evaluate(() => {
+        const canvas = document.getElementById('chart')
+        const empty = document.createElement('canvas')
+        empty.width = canvas.width
+        empty.height = canvas.height
+        return canvas.toDataURL() === empty.toDataURL()
+      })
+      assert.equal(blank, false, 'the chart has a line on it')
+      assert.match(await text('status'), /^connected as client #\d+$/)
+
+      // The hub's figures arrive and follow the audience: one page, then 100 more streams.
+      await page.waitForFunction(() => document.getElementById('fig-clients').textContent === '1', null, { timeout: 5000 })
+      assert.ok(await number('fig-rate') >= 0)
+      const bytesBefore = await number('fig-bytes')
+      await page.click('#crowd')
+      await page.waitForFunction(() => document.getElementById('crowd-open').textContent === '100', null, { timeout: 20_000 })
+      await page.waitForFunction(() => Number(document.getElementById('fig-clients').textContent) >= 101, null, { timeout: 5000 })
+      await page.waitForFunction(() => Number(document.getElementById('fig-rate').textContent.replace(/,/g, '')) >= 100, null, { timeout: 5000 })
+      assert.ok(await number('fig-bytes') > bytesBefore)
+      await page.click('#crowd')
+      await page.waitForFunction(() => document.getElementById('fig-clients').textContent === '1', null, { timeout: 10_000 })
+
+      // Dropped on the server, the page's stream resumes with Last-Event-ID: no id missing.
+      const before = await page.evaluate(() => ({ clientId: window.demo.clientId, seqs: window.demo.seqs.length }))
+      await page.click('#drop')
+      await page.waitForFunction((old) => window.demo.resumes === 1 && window.demo.clientId !== old, before.clientId, { timeout: 10_000 })
+      await page.waitForFunction((n) => window.demo.seqs.length >= n + 12, before.seqs, { timeout: 10_000 })
+      await page.waitForFunction(() => Number(document.getElementById('fig-resumes').textContent) >= 1, null, { timeout: 5000 })
+      const after = await page.evaluate(() => window.demo)
+      assert.match(await text('status'), /resumed after id \S+ \(replayed\)$/)
+      assert.equal(after.missing, 0, 'no price missing across the drop')
+      assert.equal(after.repeated, 0, 'no price twice')
+      assert.ok(after.seqs.every((seq, i) => i === 0 || seq === after.seqs[i - 1] + 1), 'ids consecutive across the drop')
+      assert.equal(await text('continuity'), 'no gap')
+
+      fs.mkdirSync(SCREENSHOTS, { recursive: true })
+      const shot = path.join(SCREENSHOTS, `demo-${name.toLowerCase()}.png`)
+      await page.screenshot({ path: shot })
+      t.diagnostic(`screenshot: ${shot}`)
+    } finally {
+      if (browser) await browser.close()
+      demo.kill('SIGTERM')
+      await new Promise((resolve) => demo.once('exit', resolve))
+    }
+  })
+}
 
 const RESUME_EVENTS = 3000
 const RESUME_PAGE = `<!doctype html><meta charset="utf-8"><title>resume</title><script>
@@ -69,7 +106,7 @@ test("Chromium's EventSource resumes after cuts with every event once, in order"
   const proxy = await cuttingProxy(http.port)
   let browser
   try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--no-first-run'] })
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: BROWSER_ARGS })
     for (const transport of TRANSPORTS) {
       const page = await browser.newPage()
       await page.goto(`${proxy.url}/?transport=${transport}`)
