@@ -139,9 +139,10 @@ async function fanout (kind, clients, burst) {
     await server.call('start', { burst, bytes: 100, creditBytes: CREDIT_BYTES_PER_CLIENT })
     await sleep(SIZES.warmMs)
     client.reset()
-    const [r0, c0] = [await client.report(), (await server.call('cpu')).cpuMs]
+    const [r0, cpu0] = [await client.report(), await server.call('cpu')]
     await sleep(SIZES.windowS * 1000)
-    const [r1, c1] = [await client.report(), (await server.call('cpu')).cpuMs]
+    const [r1, cpu1] = [await client.report(), await server.call('cpu')]
+    const [c0, c1] = [cpu0.cpuMs, cpu1.cpuMs]
     const { jsMs } = await server.call('stop')
     const deliveries = r1.events - r0.events
     const seconds = (r1.wallMs - r0.wallMs) / 1000
@@ -151,6 +152,7 @@ async function fanout (kind, clients, burst) {
       p99Ms: r1.latency.p99Us / 1000,
       maxMs: r1.latency.maxUs / 1000,
       cpuSPerMillion: deliveries ? ((c1 - c0) / 1000) / (deliveries / 1e6) : Infinity,
+      kernelShare: (cpu1.systemMs - cpu0.systemMs) / (c1 - c0),
       clientBusy: (r1.cpuMs - r0.cpuMs) / (r1.wallMs - r0.wallMs),
       jsMs,
       ...damage(r1)
@@ -191,14 +193,16 @@ async function idle (kind) {
     const client = load(clients)
     await connected(server, client, clients, clients + 1)
     await sleep(SIZES.warmMs * 2)
-    const [r0, c0] = [await client.report(), (await server.call('cpu')).cpuMs]
+    const [r0, cpu0] = [await client.report(), await server.call('cpu')]
     await sleep(SIZES.idleWindowS * 1000)
-    const [r1, c1] = [await client.report(), (await server.call('cpu')).cpuMs]
+    const [r1, cpu1] = [await client.report(), await server.call('cpu')]
+    const [c0, c1] = [cpu0.cpuMs, cpu1.cpuMs]
     const after = await server.call('memory', { settleMs: SIZES.idleSettleMs })
     const seconds = (r1.wallMs - r0.wallMs) / 1000
     return {
       rssPerClientKB: (after.rss - before.rss) / clients / 1024,
       heartbeatCpuPct: ((c1 - c0) / 1000 / seconds) * 100,
+      heartbeatKernelShare: (cpu1.systemMs - cpu0.systemMs) / (c1 - c0),
       heartbeatsPerClientPerS: (r1.comments - r0.comments) / clients / seconds,
       ...damage(r1)
     }
@@ -218,13 +222,14 @@ async function slow (kind) {
       return r.readingMinEvents >= events || r.readingMinEvents + r.closed >= events * 2 ? r : null
     }, 60_000)
     const completionS = (Date.now() - started) / 1000
-    const { peakRss, rss } = await server.call('peakRss')
+    const { peakRss, rss, logPeakBytes } = await server.call('peakRss')
     return {
       fastCompletionS: completionS,
       publishS: publishMs / 1000,
       fastGotAll: r.readingMinEvents >= events,
       peakRssMB: peakRss / 2 ** 20,
       rssMB: rss / 2 ** 20,
+      logPeakMB: logPeakBytes === undefined ? undefined : logPeakBytes / 2 ** 20,
       ...damage(r)
     }
   })
@@ -290,7 +295,7 @@ function cell (row, kind) {
   if (value === undefined) return 'n/a'
   if (value === null) return 'failed'
   const text = row.format(value)
-  if (kind === 'native') return text
+  if (kind === 'native' || row.better === 'none') return text
   const native = row.results.native
   if (native == null || !Number.isFinite(value) || !Number.isFinite(native) || value === 0 || native === 0) return text
   const ratio = row.better === 'higher' ? native / value : value / native
@@ -306,6 +311,7 @@ function table () {
 
 const si = (n) => n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(0)
 const fixed = (digits, unit = '') => (n) => `${n.toFixed(digits)}${unit}`
+const percent = (n) => `${Math.round(n * 100)} %`
 
 function flag (scenario, kind, r) {
   const problems = []
@@ -352,6 +358,7 @@ async function main () {
         const results = await each(scenario, (kind) => fanout(kind, clients, burst))
         addRow(scenario, 'events delivered/s', pick(results, 'deliveredPerS'), { format: si })
         addRow(scenario, 'server CPU s per million deliveries', pick(results, 'cpuSPerMillion'), { better: 'lower', format: fixed(2) })
+        addRow(scenario, 'share of that CPU in the kernel', pick(results, 'kernelShare'), { better: 'none', format: percent })
       }
     }
   }
@@ -367,12 +374,14 @@ async function main () {
     const results = await each(scenario, idle)
     addRow(scenario, 'RSS per client (KB)', pick(results, 'rssPerClientKB'), { better: 'lower', format: fixed(1) })
     addRow(scenario, 'heartbeat CPU (% of a core)', pick(results, 'heartbeatCpuPct'), { better: 'lower', format: fixed(1) })
+    addRow(scenario, 'share of that CPU in the kernel', pick(results, 'heartbeatKernelShare'), { better: 'none', format: percent })
   }
   if (wanted('slow')) {
     const scenario = `slow consumers: 10 of 100 never read, ${SIZES.slowEvents.toLocaleString('en')} x 1 KB`
     const results = await each(scenario, slow)
     addRow(scenario, 'fast clients complete (s)', pick(results, 'fastCompletionS'), { better: 'lower', format: fixed(2) })
     addRow(scenario, 'server peak RSS (MB)', pick(results, 'peakRssMB'), { better: 'lower', format: fixed(0) })
+    addRow(scenario, 'most a channel log held (MB; bound: maxQueueBytes, 32 MiB)', pick(results, 'logPeakMB'), { better: 'none', format: fixed(1) })
   }
   if (wanted('token')) {
     const scenario = `token stream: 1 client, ${SIZES.tokens.toLocaleString('en')} x 20 B`

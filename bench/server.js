@@ -87,7 +87,7 @@ const handlers = {
   },
   async cpu () {
     const { user, system } = process.cpuUsage()
-    return { cpuMs: (user + system) / 1000 }
+    return { cpuMs: (user + system) / 1000, systemMs: system / 1000 }
   },
   /** RSS after a full collection (V8's heap then holds only what is live). */
   async memory ({ settleMs = 0 }) {
@@ -99,7 +99,7 @@ const handlers = {
     return { rss, heapUsed }
   },
   async peakRss () {
-    return { peakRss: peakRssBytes(), rss: process.memoryUsage().rss }
+    return { peakRss: peakRssBytes(), rss: process.memoryUsage().rss, logPeakBytes: server.logPeakBytes?.() }
   },
   async close () {
     await server.close()

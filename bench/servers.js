@@ -47,6 +47,8 @@ function nativeSse (transport) {
       size: () => hub.size,
       broadcast: (data) => hub.broadcast({ data }),
       backlog: () => hub.metrics().lag.bytes,
+      /** The most the slowest reader of a log was behind: what the log had to keep. */
+      logPeakBytes: () => hub.metrics().lag.maxBytes,
       close: async () => { await hub.close(); server.close() }
     }
   }

@@ -352,3 +352,66 @@ async fn run(options: Options) {
     }
     std::process::exit(0);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared(clients: usize) -> Shared {
+        Shared {
+            totals: RefCell::default(),
+            latency: RefCell::default(),
+            per_client: (0..clients).map(|_| Cell::new(0)).collect(),
+            reading: vec![true; clients],
+            started: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn sequence_checks_count_gaps_repeats_and_steps_back() {
+        let shared = shared(1);
+        let mut expected = None;
+        let mut sink = ClientSink {
+            shared: &shared,
+            expected: &mut expected,
+            now_micros: 10_000,
+            totals: Totals::default(),
+        };
+        let body = b"HTTP/1.1 200 OK\r\n\r\ndata: 1 9000\n\ndata: 2 9500\n\ndata: 5 9900\n\ndata: 5 9900\n\ndata: 3 9900\n\ndata: 6\n\ndata: hi\n\n: hb\n\n";
+        assert_eq!(
+            StreamParser::default().feed(body, &mut sink),
+            Head::Streaming
+        );
+        let totals = sink.totals;
+        assert_eq!(totals.events, 7);
+        assert_eq!(totals.lost, 2, "3 and 4 were skipped");
+        assert_eq!(totals.duplicated, 1, "5 twice");
+        assert_eq!(totals.reordered, 1, "3 after 5");
+        assert_eq!(totals.without_sequence, 1);
+        assert_eq!(totals.comments, 1);
+        assert_eq!(expected, Some(7));
+        let latency = shared.latency.borrow();
+        assert_eq!(latency.count(), 5, "events with a timestamp");
+        assert_eq!(latency.max(), 1000);
+    }
+
+    #[test]
+    fn a_clean_sequence_counts_nothing() {
+        let shared = shared(1);
+        let mut expected = None;
+        let mut sink = ClientSink {
+            shared: &shared,
+            expected: &mut expected,
+            now_micros: 0,
+            totals: Totals::default(),
+        };
+        let mut parser = StreamParser::default();
+        parser.feed(b"HTTP/1.1 200 OK\r\n\r\n", &mut sink);
+        for seq in 40..140 {
+            parser.feed(format!("data: {seq} 0 xxxx\n\n").as_bytes(), &mut sink);
+        }
+        let totals = sink.totals;
+        assert_eq!(totals.events, 100);
+        assert_eq!(totals.lost + totals.duplicated + totals.reordered, 0);
+    }
+}
