@@ -42,16 +42,18 @@ function ensureLoadgen () {
 
 /** A server process: `call(op, fields)` sends one message and resolves its reply. */
 async function startServer (kind, config) {
+  // Libraries' own warnings (MaxListeners on a response awaiting 'drain') are not results.
+  const nodeArgs = ['--expose-gc', '--no-warnings']
+  // Started on its core (not moved there later), so what sizes itself by the cores it may use
+  // (native-sse's runtime threads, libuv's pool) sees one core, as in a one-core container.
   const child = fork(path.join(__dirname, 'server.js'), [kind, JSON.stringify(config)], {
-    // Libraries' own warnings (MaxListeners on a response awaiting 'drain') are not results.
-    execArgv: ['--expose-gc', '--no-warnings'],
+    ...(PIN ? { execPath: 'taskset', execArgv: ['-c', '0', process.execPath, ...nodeArgs] } : { execArgv: nodeArgs }),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   const first = await new Promise((resolve, reject) => {
     child.once('message', resolve)
     child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)))
   })
-  pin(child.pid, 0)
   let queue = Promise.resolve()
   const call = (op, fields = {}) => {
     const reply = queue.then(() => new Promise((resolve, reject) => {
