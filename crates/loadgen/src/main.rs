@@ -367,16 +367,24 @@ mod tests {
         }
     }
 
+    fn sink<'a>(
+        shared: &'a Shared,
+        expected: &'a mut Option<u64>,
+        now_micros: u64,
+    ) -> ClientSink<'a> {
+        ClientSink {
+            shared,
+            expected,
+            now_micros,
+            totals: Totals::default(),
+        }
+    }
+
     #[test]
     fn sequence_checks_count_gaps_repeats_and_steps_back() {
         let shared = shared(1);
         let mut expected = None;
-        let mut sink = ClientSink {
-            shared: &shared,
-            expected: &mut expected,
-            now_micros: 10_000,
-            totals: Totals::default(),
-        };
+        let mut sink = sink(&shared, &mut expected, 10_000);
         let body = b"HTTP/1.1 200 OK\r\n\r\ndata: 1 9000\n\ndata: 2 9500\n\ndata: 5 9900\n\ndata: 5 9900\n\ndata: 3 9900\n\ndata: 6\n\ndata: hi\n\n: hb\n\n";
         assert_eq!(
             StreamParser::default().feed(body, &mut sink),
@@ -399,12 +407,7 @@ mod tests {
     fn a_clean_sequence_counts_nothing() {
         let shared = shared(1);
         let mut expected = None;
-        let mut sink = ClientSink {
-            shared: &shared,
-            expected: &mut expected,
-            now_micros: 0,
-            totals: Totals::default(),
-        };
+        let mut sink = sink(&shared, &mut expected, 0);
         let mut parser = StreamParser::default();
         parser.feed(b"HTTP/1.1 200 OK\r\n\r\n", &mut sink);
         for seq in 40..140 {
