@@ -3,7 +3,7 @@
 // `npm run bench`: native-sse against the libraries people use, each server in a fresh process
 // pinned to core 0, the Rust load client (crates/loadgen, `sse-load`) pinned to core 1.
 //
-//   npm run bench                   full run (about 10 minutes); writes bench/RESULTS.md
+//   npm run bench                   full run (about 12 minutes); writes bench/RESULTS.md
 //   npm run bench -- --smoke        small sizes, under a minute (CI)
 //   npm run bench -- --only fanout,token   some scenarios (fanout, latency, idle, slow, token, cost)
 //
@@ -69,7 +69,7 @@ async function startServer (kind, config) {
     child.kill('SIGKILL')
     await exited
   }
-  return { port: first.port, call, stop, pid: child.pid }
+  return { port: first.port, call, stop }
 }
 
 /** The Rust load client: `report()` resolves its totals. */
@@ -114,9 +114,33 @@ async function connected (server, load, clients, serverSize = clients) {
   }, 60_000)
 }
 
-/** Loss, repeats and reordering as one count, plus clients closed, for the flags. */
+/** What the flags look at: loss, repeats, reordering, events without a number, clients closed. */
 function damage (r) {
   return { lost: r.lost, duplicated: r.duplicated, reordered: r.reordered, closed: r.closed, withoutSequence: r.withoutSequence }
+}
+
+/**
+ * The load client's totals and the server's CPU time at both ends of a `seconds` window; the
+ * latency histogram is cleared at its start, so the end's percentiles cover the window alone.
+ */
+async function measureWindow (server, client, seconds) {
+  client.reset()
+  const [r0, cpu0] = [await client.report(), await server.call('cpu')]
+  await sleep(seconds * 1000)
+  const [r1, cpu1] = [await client.report(), await server.call('cpu')]
+  const cpuMs = cpu1.cpuMs - cpu0.cpuMs
+  return {
+    r0,
+    r1,
+    seconds: (r1.wallMs - r0.wallMs) / 1000,
+    cpuMs,
+    kernelShare: (cpu1.systemMs - cpu0.systemMs) / cpuMs
+  }
+}
+
+/** The window's publish-to-receive percentiles, in ms. */
+function latencyMs (r) {
+  return { p50Ms: r.latency.p50Us / 1000, p99Ms: r.latency.p99Us / 1000, maxMs: r.latency.maxUs / 1000 }
 }
 
 async function withServer (kind, config, body) {
@@ -140,21 +164,14 @@ async function fanout (kind, clients, burst) {
     await connected(server, client, clients)
     await server.call('start', { burst, bytes: 100, creditBytes: CREDIT_BYTES_PER_CLIENT })
     await sleep(SIZES.warmMs)
-    client.reset()
-    const [r0, cpu0] = [await client.report(), await server.call('cpu')]
-    await sleep(SIZES.windowS * 1000)
-    const [r1, cpu1] = [await client.report(), await server.call('cpu')]
-    const [c0, c1] = [cpu0.cpuMs, cpu1.cpuMs]
+    const { r0, r1, seconds, cpuMs, kernelShare } = await measureWindow(server, client, SIZES.windowS)
     const { jsMs } = await server.call('stop')
     const deliveries = r1.events - r0.events
-    const seconds = (r1.wallMs - r0.wallMs) / 1000
     return {
       deliveredPerS: deliveries / seconds,
-      p50Ms: r1.latency.p50Us / 1000,
-      p99Ms: r1.latency.p99Us / 1000,
-      maxMs: r1.latency.maxUs / 1000,
-      cpuSPerMillion: deliveries ? ((c1 - c0) / 1000) / (deliveries / 1e6) : Infinity,
-      kernelShare: (cpu1.systemMs - cpu0.systemMs) / (c1 - c0),
+      ...latencyMs(r1),
+      cpuSPerMillion: deliveries ? (cpuMs / 1000) / (deliveries / 1e6) : Infinity,
+      kernelShare,
       clientBusy: (r1.cpuMs - r0.cpuMs) / (r1.wallMs - r0.wallMs),
       jsMs,
       ...damage(r1)
@@ -170,16 +187,11 @@ async function latency (kind) {
     await connected(server, client, clients)
     await server.call('steady', { intervalMs: 10, bytes: 100 })
     await sleep(SIZES.warmMs)
-    client.reset()
-    const r0 = await client.report()
-    await sleep(SIZES.windowS * 1000)
-    const r1 = await client.report()
+    const { r0, r1, seconds } = await measureWindow(server, client, SIZES.windowS)
     await server.call('stop')
     return {
-      p50Ms: r1.latency.p50Us / 1000,
-      p99Ms: r1.latency.p99Us / 1000,
-      maxMs: r1.latency.maxUs / 1000,
-      deliveredPerS: (r1.events - r0.events) / ((r1.wallMs - r0.wallMs) / 1000),
+      ...latencyMs(r1),
+      deliveredPerS: (r1.events - r0.events) / seconds,
       ...damage(r1)
     }
   })
@@ -195,16 +207,12 @@ async function idle (kind) {
     const client = load(clients)
     await connected(server, client, clients, clients + 1)
     await sleep(SIZES.warmMs * 2)
-    const [r0, cpu0] = [await client.report(), await server.call('cpu')]
-    await sleep(SIZES.idleWindowS * 1000)
-    const [r1, cpu1] = [await client.report(), await server.call('cpu')]
-    const [c0, c1] = [cpu0.cpuMs, cpu1.cpuMs]
+    const { r0, r1, seconds, cpuMs, kernelShare } = await measureWindow(server, client, SIZES.idleWindowS)
     const after = await server.call('memory', { settleMs: SIZES.idleSettleMs })
-    const seconds = (r1.wallMs - r0.wallMs) / 1000
     return {
       rssPerClientKB: (after.rss - before.rss) / clients / 1024,
-      heartbeatCpuPct: ((c1 - c0) / 1000 / seconds) * 100,
-      heartbeatKernelShare: (cpu1.systemMs - cpu0.systemMs) / (c1 - c0),
+      heartbeatCpuPct: (cpuMs / 1000 / seconds) * 100,
+      heartbeatKernelShare: kernelShare,
       heartbeatsPerClientPerS: (r1.comments - r0.comments) / clients / seconds,
       ...damage(r1)
     }
@@ -221,14 +229,13 @@ async function slow (kind) {
     const { publishMs } = await server.call('flood', { events, burst: 64, bytes: 1024 })
     const r = await until('the fast clients to get every event', async () => {
       const r = await client.report()
-      return r.readingMinEvents >= events || r.readingMinEvents + r.closed >= events * 2 ? r : null
+      return r.readingMinEvents >= events ? r : null
     }, 60_000)
     const completionS = (Date.now() - started) / 1000
     const { peakRss, rss, logPeakBytes } = await server.call('peakRss')
     return {
       fastCompletionS: completionS,
       publishS: publishMs / 1000,
-      fastGotAll: r.readingMinEvents >= events,
       peakRssMB: peakRss / 2 ** 20,
       rssMB: rss / 2 ** 20,
       logPeakMB: logPeakBytes === undefined ? undefined : logPeakBytes / 2 ** 20,
@@ -283,8 +290,6 @@ async function cost (kind, clients) {
   })
 }
 
-// --- the table ---------------------------------------------------------------------------
-
 const ROWS = []
 const FLAGS = []
 const TARGETS = []
@@ -313,7 +318,8 @@ function idleTargets (scenario, r) {
 
 function slowTargets (scenario, r) {
   const n = r.native
-  const bound = n && n.fastGotAll && n.closed === 0 && n.logPeakMB <= 32
+  // A run returns only once every fast client had every event (else it failed: `n` is null).
+  const bound = n && n.closed === 0 && n.logPeakMB <= 32
   const others = ['http', 'better-sse', 'fastify-sse'].filter((k) => r[k]).map((k) => `${SERVERS[k].name} ${r[k].peakRssMB.toFixed(0)} MB`)
   return [`${scenario}: fast clients got every event and the log held ${n?.logPeakMB?.toFixed(1)} MB of the 32 MiB bound, ` +
     `peak RSS ${n?.peakRssMB?.toFixed(0)} MB against ${others.join(', ')} (target: ${verdict(bound)})`]
@@ -323,6 +329,8 @@ function tokenTargets (scenario, r) {
   const vsHttp = times(r.native?.tokensPerS, r.http?.tokensPerS)
   return [`${scenario}: ${vsHttp.toFixed(1)}x the node:http loop awaiting 'drain' (target 3x: ${verdict(vsHttp >= 3)})`]
 }
+
+// --- the table ---------------------------------------------------------------------------
 
 function addRow (scenario, metric, results, { better = 'higher', format }) {
   ROWS.push({ scenario, metric, results, better, format })
@@ -356,8 +364,10 @@ function flag (scenario, kind, r) {
   if (r.lost || r.duplicated || r.reordered || r.withoutSequence) problems.push(`lost ${r.lost}, repeated ${r.duplicated}, reordered ${r.reordered}`)
   if (r.closed) problems.push(`${r.closed} clients closed`)
   if (r.clientBusy > 0.9) problems.push(`load client saturated its core (${(r.clientBusy * 100).toFixed(0)} %)`)
-  if (r.gotAll === false || r.fastGotAll === false) problems.push('not every event arrived')
-  if (problems.length) FLAGS.push({ scenario, kind, text: problems.join('; ') })
+  if (r.gotAll === false) problems.push('not every event arrived')
+  // Only a saturated load client leaves the figures in doubt without anything having gone wrong.
+  const harmful = problems.length > (r.clientBusy > 0.9 ? 1 : 0)
+  if (problems.length) FLAGS.push({ scenario, kind, text: problems.join('; '), harmful })
 }
 
 async function each (scenario, run) {
@@ -370,7 +380,7 @@ async function each (scenario, run) {
       console.log(`${scenario.padEnd(34)} ${SERVERS[kind].name.padEnd(28)} ${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s  ${brief(results[kind])}`)
     } catch (error) {
       results[kind] = null
-      FLAGS.push({ scenario, kind, text: `run failed: ${error.message}` })
+      FLAGS.push({ scenario, kind, text: `run failed: ${error.message}`, harmful: true })
       console.log(`${scenario.padEnd(34)} ${SERVERS[kind].name.padEnd(28)} FAILED: ${error.message}`)
     }
   }
@@ -448,7 +458,7 @@ async function main () {
   console.log(`\n${output.join('\n')}\n\n${minutes} min`)
   if (!SMOKE && !ONLY) writeResults(output.join('\n'), minutes)
   // native-sse itself must never lose, repeat, reorder or cut; the peers' problems are reported.
-  if (FLAGS.some((f) => (f.kind === 'native' || f.kind === 'node-transport') && !/saturated/.test(f.text))) process.exitCode = 1
+  if (FLAGS.some((f) => (f.kind === 'native' || f.kind === 'node-transport') && f.harmful)) process.exitCode = 1
 }
 
 function writeResults (body, minutes) {

@@ -20,55 +20,62 @@ function peakRssBytes () {
 }
 
 let server
-let publishing = null
 
 /**
  * Publishes `burst` events per event-loop turn while the most-behind client has less than
- * `creditBytes` waiting in the server, until `stop`. Every server is paced by the same rule,
- * so none just buffers without bound.
+ * `creditBytes` waiting in the server. Every server is paced by the same rule, so none just
+ * buffers without bound. Returns `stop()`, which resolves the count and the JS time spent.
  */
-async function publishLoop ({ burst, bytes, creditBytes }) {
-  const state = { stop: false, published: 0, jsNs: 0n }
-  state.done = (async () => {
-    let seq = 0
-    while (!state.stop) {
+function pacedFeed ({ burst, bytes, creditBytes }) {
+  let stopping = false
+  let published = 0
+  let jsNs = 0n
+  const done = (async () => {
+    while (!stopping) {
       const started = process.hrtime.bigint()
       if (server.backlog() < creditBytes) {
-        for (let i = 0; i < burst; i++) server.broadcast(payload(seq++, bytes))
-        state.published += burst
+        for (let i = 0; i < burst; i++) server.broadcast(payload(published++, bytes))
       }
-      state.jsNs += process.hrtime.bigint() - started
+      jsNs += process.hrtime.bigint() - started
       await tick()
     }
   })()
-  return state
+  return async () => {
+    stopping = true
+    await done
+    return { published, jsMs: Number(jsNs) / 1e6 }
+  }
 }
+
+/** One event every `intervalMs` (a steady feed: latency is then the server's, not a queue's). */
+function steadyFeed ({ intervalMs, bytes }) {
+  let published = 0
+  const timer = setInterval(() => server.broadcast(payload(published++, bytes)), intervalMs)
+  return async () => {
+    clearInterval(timer)
+    return { published, jsMs: 0 }
+  }
+}
+
+/** `stop()` of the feed running now, if any. */
+let stopFeed = null
 
 const handlers = {
   async size () {
     return { size: server.size() }
   },
   async start (message) {
-    publishing = await publishLoop(message)
+    stopFeed = pacedFeed(message)
     return {}
   },
-  /** One event every `intervalMs` (a steady feed: latency is then the server's, not a queue's). */
-  async steady ({ intervalMs, bytes }) {
-    let seq = 0
-    const timer = setInterval(() => server.broadcast(payload(seq++, bytes)), intervalMs)
-    publishing = { stop: false, published: 0, jsNs: 0n }
-    publishing.done = new Promise((resolve) => {
-      publishing.finish = () => { clearInterval(timer); publishing.published = seq; resolve() }
-    })
+  async steady (message) {
+    stopFeed = steadyFeed(message)
     return {}
   },
   async stop () {
-    publishing.stop = true
-    publishing.finish?.()
-    await publishing.done
-    const { published, jsNs } = publishing
-    publishing = null
-    return { published, jsMs: Number(jsNs) / 1e6 }
+    const result = await stopFeed()
+    stopFeed = null
+    return result
   },
   /** All `events` as fast as the server takes them, `burst` per turn, no pacing. */
   async flood ({ events, burst, bytes }) {

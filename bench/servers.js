@@ -115,6 +115,7 @@ async function fastifySse ({ heartbeatMs, tokens: count }) {
   const fastify = require('fastify')({ logger: false })
   await fastify.register(require('@fastify/sse'), { heartbeatInterval: heartbeatMs })
   const replies = new Set()
+  const responses = new Set()
   fastify.get('/', { sse: 'only' }, async (request, reply) => {
     if (count) {
       await reply.sse.send((async function * () { for (const data of tokens(count)) yield { data } })())
@@ -124,7 +125,8 @@ async function fastifySse ({ heartbeatMs, tokens: count }) {
     reply.sse.sendHeaders()
     reply.raw.flushHeaders()
     replies.add(reply)
-    reply.sse.onClose(() => replies.delete(reply))
+    responses.add(reply.raw)
+    reply.sse.onClose(() => { replies.delete(reply); responses.delete(reply.raw) })
   })
   fastify.server.maxConnections = 100_000
   await fastify.listen({ port: 0, host: '127.0.0.1' })
@@ -132,7 +134,7 @@ async function fastifySse ({ heartbeatMs, tokens: count }) {
     port: fastify.server.address().port,
     size: () => replies.size,
     broadcast: (data) => { for (const reply of replies) reply.sse.send({ data }).catch(() => {}) },
-    backlog: () => mostUnwritten([...replies].map((reply) => reply.raw)),
+    backlog: () => mostUnwritten(responses),
     close: async () => { fastify.server.closeAllConnections(); await fastify.close() }
   }
 }

@@ -174,6 +174,8 @@ async fn client(
             return;
         }
     };
+    // Held until the response head arrived: whether it is gone tells a connected client (its
+    // end is a close) from one that never got as far (a failure).
     let mut permit = Some(permit);
     let mut parser = StreamParser::default();
     let mut expected = None;
