@@ -116,8 +116,12 @@ for (const transport of TRANSPORTS) {
           `after it ${openFdCount()} fds (baseline ${baselineFds}), RSS ${mb(rss)}, JS heap ${mb(heapUsed)}`)
       }
       const [first] = rounds
+      // RSS is compared with the higher of rounds 1 and 2: on the Node transport glibc's arenas
+      // step up once more in a later round and then hold (a CI run on Node 22: 217.5, 232.4,
+      // 269.3, 269.7, 269.1 MB), while a leak grows every round. JS heap has no such step.
+      const rssReference = Math.max(rounds[0].rss, rounds[1].rss)
       for (const [i, { rss, heapUsed }] of rounds.entries()) {
-        assert.ok(rss <= first.rss + RSS_MARGIN_BYTES, `round ${i + 1}: RSS ${mb(rss)}, first round ${mb(first.rss)}, margin ${mb(RSS_MARGIN_BYTES)}`)
+        assert.ok(rss <= rssReference + RSS_MARGIN_BYTES, `round ${i + 1}: RSS ${mb(rss)}, rounds 1-2 up to ${mb(rssReference)}, margin ${mb(RSS_MARGIN_BYTES)}`)
         assert.ok(heapUsed <= first.heapUsed + HEAP_MARGIN_BYTES,
           `round ${i + 1}: JS heap ${mb(heapUsed)}, first round ${mb(first.heapUsed)}, margin ${mb(HEAP_MARGIN_BYTES)}`)
       }
