@@ -16,6 +16,10 @@ export declare class NativeHub {
    * `4` drained. See `src/events.rs`.
    */
   constructor(options: NativeHubOptions, onEvent: (kind: number, clientId: number, payload: string | null) => void)
+  /** The Redis bridge's figures; null without one. */
+  redisMetrics(): NativeRedisMetrics | null
+  /** Events still waiting for Redis (0 without it). */
+  redisPending(): number
   /** Takes every Node-transport batch written since the last take (after a flush event). */
   takeWrites(): NodeWrites
   /** The last batches written to these clients were accepted by their responses. */
@@ -128,6 +132,8 @@ export interface NativeHubOptions {
   workerThreads: number
   /** Absent: no cap. */
   maxClients?: number
+  /** Absent: the hub is on its own. */
+  redis?: NativeRedisOptions
 }
 
 /** Counters and queue levels of a hub (`hub.stats()`). */
@@ -197,12 +203,37 @@ export interface NativeMetrics {
   resetsUnknown: number
   resetsForeign: number
   resetsExpired: number
+  resetsGap: number
   heldEvents: number
   heldBytes: number
   channels: number
   workerThreads: number
   /** With `perChannel`: one entry per channel, by name. */
   perChannel?: Array<NativeChannelMetrics>
+}
+
+/** `hub.metrics().redis`; see `native_sse_redis::BridgeMetrics`. */
+export interface NativeRedisMetrics {
+  connected: boolean
+  bufferedEvents: number
+  bufferedBytes: number
+  sent: number
+  received: number
+  recovered: number
+  gaps: number
+  gapResets: number
+  disconnects: number
+}
+
+/** `createHub({ redis })` after JS-side defaults. */
+export interface NativeRedisOptions {
+  url: string
+  prefix: string
+  maxBufferEvents: number
+  maxBufferBytes: number
+  streamEvents: number
+  reconnectMinMs: number
+  reconnectMaxMs: number
 }
 
 /** A registered client: its id, and what its `Last-Event-ID` resumed to; or why it was refused. */

@@ -21,6 +21,9 @@ const FLUSH = 1
 const END = 2
 const DESTROY = 3
 const DRAINED = 4
+const BACKEND = 5
+/** How long hub.close() waits for events still on their way to Redis. */
+const REDIS_FLUSH_MS = 2000
 
 /** A raw HTTP/2 stream from `server.on('stream', (stream, headers) => ...)`. */
 function isHttp2Stream (value) {
@@ -63,6 +66,8 @@ class Channel {
  * Events: `'connect'` (info) once a client is attached, `'disconnect'` (info) once it has
  * left, `'refuse'` (info) when an attach was answered 503. Each info is a plain object, ready
  * for a structured logger. Gathered only when someone listens, and never per event sent.
+ * With Redis, `'backend'` ({ state: 'up' | 'down', detail }) when the connection to Redis is
+ * lost or back.
  */
 class Hub extends EventEmitter {
   #native
@@ -71,6 +76,8 @@ class Hub extends EventEmitter {
   #sinks = new Map()
   #closing = null
   #emptyWaiters = []
+  #ready
+  #resolveReady = null
 
   constructor (options) {
     super()
@@ -82,6 +89,19 @@ class Hub extends EventEmitter {
     } catch (error) {
       throw fromNative(error)
     }
+    this.#ready = nativeOptions.redis === undefined
+      ? Promise.resolve()
+      : new Promise((resolve) => { this.#resolveReady = resolve })
+  }
+
+  /**
+   * Resolves once the hub can serve: at once without Redis; with Redis, once it is connected
+   * and the history Redis keeps is loaded, so that a client resuming here finds it. Until then
+   * publishes wait in the outbound buffer. Never rejects: while Redis is unreachable the hub
+   * keeps retrying ('backend' events say so).
+   */
+  ready () {
+    return this.#ready
   }
 
   /**
@@ -239,7 +259,7 @@ class Hub extends EventEmitter {
    */
   metrics (options) {
     const { perChannel } = expositionOptions(options, 'metrics', ['perChannel'])
-    return metricsOf(this.#native.metrics(perChannel))
+    return metricsOf(this.#native.metrics(perChannel), this.#native.redisMetrics())
   }
 
   /**
@@ -285,6 +305,7 @@ class Hub extends EventEmitter {
   }
 
   async #shutdown (limit) {
+    await this.#flushRedis(REDIS_FLUSH_MS)
     if (this.#clients.size > 0) {
       let timer
       await Promise.race([
@@ -388,10 +409,27 @@ class Hub extends EventEmitter {
     if (kind === CLOSED) return this.#onClosed(id, payload, events, bytes, channels)
     if (kind === DRAINED) return this.#clients.get(id)?._drained()
     if (kind === FLUSH) return this.#flushWrites()
+    if (kind === BACKEND) return this.#onBackend(payload, channels?.[0] ?? '')
     const sink = this.#sinks.get(id)
     if (sink === undefined) return
     if (kind === END) sink.end()
     else if (kind === DESTROY) sink.destroy()
+  }
+
+  #onBackend (state, detail) {
+    if (state === 'up' && this.#resolveReady !== null) {
+      this.#resolveReady()
+      this.#resolveReady = null
+    }
+    if (this.listenerCount('backend') > 0) this.emit('backend', { state, detail })
+  }
+
+  /** Waits (bounded) until what was published here reached Redis. */
+  async #flushRedis (limitMs) {
+    const deadline = Date.now() + limitMs
+    while (this.#native.redisPending() > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
   }
 
   /** Writes every waiting Node-transport batch; the accepted ones are acknowledged at once. */

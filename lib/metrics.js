@@ -11,8 +11,8 @@
 const { sseError } = require('./errors')
 const { describe, plainObject, rejectUnknownKeys } = require('./options')
 
-/** hub.metrics() from the binding's flat figures. */
-function metricsOf (m) {
+/** hub.metrics() from the binding's flat figures, and the Redis bridge's (null: none). */
+function metricsOf (m, redis = null) {
   const metrics = {
     connections: { native: m.connectionsNative, node: m.connectionsNode, pending: m.connectionsPending },
     connectionsOpened: m.connectionsOpened,
@@ -25,10 +25,22 @@ function metricsOf (m) {
     heartbeats: m.heartbeats,
     dropped: m.eventsDropped,
     lag: { events: m.lagEvents, bytes: m.lagBytes, maxEvents: m.lagMaxEvents, maxBytes: m.lagMaxBytes },
-    resumes: { replayed: m.resumesReplayed, reset: { unknown: m.resetsUnknown, foreign: m.resetsForeign, expired: m.resetsExpired } },
+    resumes: { replayed: m.resumesReplayed, reset: { unknown: m.resetsUnknown, foreign: m.resetsForeign, expired: m.resetsExpired, gap: m.resetsGap } },
     held: { events: m.heldEvents, bytes: m.heldBytes },
     channels: m.channels,
-    runtimeThreads: m.workerThreads
+    runtimeThreads: m.workerThreads,
+    redis: redis === null
+      ? null
+      : {
+          connected: redis.connected,
+          buffered: { events: redis.bufferedEvents, bytes: redis.bufferedBytes },
+          sent: redis.sent,
+          received: redis.received,
+          recovered: redis.recovered,
+          gaps: redis.gaps,
+          gapResets: redis.gapResets,
+          disconnects: redis.disconnects
+        }
   }
   if (m.perChannel != null) {
     metrics.perChannel = m.perChannel.map((c) => ({
@@ -107,7 +119,7 @@ const CATALOG = [
   {
     name: 'resumes_total',
     type: counter,
-    help: 'Attaches with a Last-Event-ID, by outcome (replayed; reset, with the reason: unknown, foreign or expired id).',
+    help: 'Attaches with a Last-Event-ID, by outcome (replayed; reset, with the reason: unknown, foreign or expired id), and clients reset mid-stream after events were lost on their way from Redis (reset, gap).',
     labels: ['outcome', 'reason'],
     samples: (m) => [[{ outcome: 'replayed' }, m.resumes.replayed],
       ...Object.entries(m.resumes.reset).map(([reason, value]) => [{ outcome: 'reset', reason }, value])]
@@ -120,6 +132,26 @@ const CATALOG = [
     (m) => m.channels),
   one('runtime_threads', gauge, 'Worker threads of the hub\'s runtime.',
     (m) => m.runtimeThreads)
+]
+
+/** Series of a hub with Redis (createHub({ redis })). */
+const REDIS = [
+  one('redis_up', gauge, '1 while both Redis connections (publishing and subscribed) are up, 0 otherwise.',
+    (m) => (m.redis.connected ? 1 : 0)),
+  one('redis_buffered_events', gauge, 'Events published here and waiting for Redis (bounded by redis.maxBufferEvents).',
+    (m) => m.redis.buffered.events),
+  one('redis_buffered_bytes', gauge, 'Bytes of the events waiting for Redis (bounded by redis.maxBufferBytes).',
+    (m) => m.redis.buffered.bytes),
+  one('redis_sent_total', counter, 'Events published here that Redis applied.', (m) => m.redis.sent),
+  one('redis_received_total', counter, 'Events applied here from Redis pub/sub.', (m) => m.redis.received),
+  one('redis_recovered_total', counter, 'Events applied here from the Redis streams after a gap or a reconnect.',
+    (m) => m.redis.recovered),
+  one('redis_gaps_total', counter, 'Times a position skipped on pub/sub and the streams were read to fill it.',
+    (m) => m.redis.gaps),
+  one('redis_gap_resets_total', counter, 'Channels whose clients got the reset signal because Redis no longer held what they missed.',
+    (m) => m.redis.gapResets),
+  one('redis_disconnects_total', counter, 'Redis connections lost (each followed by reconnecting with backoff).',
+    (m) => m.redis.disconnects)
 ]
 
 /** Series present with `perChannel` only, labelled by channel name. */
@@ -175,9 +207,9 @@ function expositionOptions (given, what, keys = EXPOSITION_KEYS) {
   return { prefix, labels, perChannel }
 }
 
-/** Every series the options ask for. */
-function seriesFor (perChannel) {
-  return perChannel ? [...CATALOG, ...PER_CHANNEL] : CATALOG
+/** Every series the options ask for; the Redis ones when the hub has Redis. */
+function seriesFor (perChannel, redis = false) {
+  return [...CATALOG, ...(redis ? REDIS : []), ...(perChannel ? PER_CHANNEL : [])]
 }
 
 function escapeLabelValue (value) {
@@ -194,7 +226,7 @@ function metricsText (hub, options) {
   const metrics = hub.metrics({ perChannel })
   const constant = Object.entries(labels)
   const lines = []
-  for (const series of seriesFor(perChannel)) {
+  for (const series of seriesFor(perChannel, metrics.redis !== null)) {
     const name = prefix + series.name
     lines.push(`# HELP ${name} ${escapeHelp(series.help)}`, `# TYPE ${name} ${series.type}`)
     for (const [own, value] of series.samples(metrics)) {

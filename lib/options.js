@@ -26,7 +26,23 @@ const HUB_DEFAULTS = Object.freeze({
   retryMs: undefined,
   workerThreads: undefined,
   maxClients: undefined,
-  retryAfterSeconds: 5
+  retryAfterSeconds: 5,
+  redis: undefined
+})
+
+/**
+ * What `redis: 'redis://...'` or `redis: { url }` leaves out. The buffer holds what is
+ * published while Redis is away (and what is on its way); streams of channels without history
+ * keep `streamEvents`, which is what a hub can recover after a lost pub/sub message.
+ */
+const REDIS_DEFAULTS = Object.freeze({
+  url: undefined,
+  prefix: 'sse',
+  maxBufferEvents: 100_000,
+  maxBufferBytes: 64 * 1024 * 1024,
+  streamEvents: 1000,
+  reconnectMinMs: 100,
+  reconnectMaxMs: 5000
 })
 
 /** What `history: true` or `history: {}` keeps; each can be set on its own. */
@@ -119,7 +135,28 @@ function hubOptions (options) {
       : number(merged.workerThreads, 'workerThreads'),
     retryMs: retryValue(merged.retryMs, 'retryMs'),
     maxClients: merged.maxClients === undefined ? undefined : number(merged.maxClients, 'maxClients'),
-    retryAfterSeconds: retryAfter(merged.retryAfterSeconds)
+    retryAfterSeconds: retryAfter(merged.retryAfterSeconds),
+    redis: redisOptions(merged.redis)
+  }
+}
+
+/** `redis` as the native options: a URL string, or an object with `url` and the rest. */
+function redisOptions (redis) {
+  if (redis === undefined) return undefined
+  const given = typeof redis === 'string' ? { url: redis } : plainObject(redis, 'redis')
+  const merged = withDefaults(given, REDIS_DEFAULTS, 'redis option')
+  const url = nonEmptyString(merged.url, 'redis.url (redis://host:port)')
+  if (!/^rediss?:\/\//.test(url) && !url.startsWith('unix:') && !url.startsWith('redis+unix:')) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `redis.url must start with redis://, rediss:// or unix:, got ${describe(url)}`)
+  }
+  return {
+    url,
+    prefix: nonEmptyString(merged.prefix, 'redis.prefix'),
+    maxBufferEvents: number(merged.maxBufferEvents, 'redis.maxBufferEvents'),
+    maxBufferBytes: number(merged.maxBufferBytes, 'redis.maxBufferBytes'),
+    streamEvents: number(merged.streamEvents, 'redis.streamEvents'),
+    reconnectMinMs: number(merged.reconnectMinMs, 'redis.reconnectMinMs'),
+    reconnectMaxMs: number(merged.reconnectMaxMs, 'redis.reconnectMaxMs')
   }
 }
 
@@ -300,4 +337,4 @@ function messageOf (item) {
   return item
 }
 
-module.exports = { HUB_DEFAULTS, CLOSE_DEFAULTS, plainObject, rejectUnknownKeys, hubOptions, channelOptions, closeOptions, attachOptions, messageArgs, messageOf, writableOptions, commentText, channelName, describe }
+module.exports = { HUB_DEFAULTS, REDIS_DEFAULTS, CLOSE_DEFAULTS, plainObject, rejectUnknownKeys, hubOptions, channelOptions, closeOptions, attachOptions, messageArgs, messageOf, writableOptions, commentText, channelName, describe }

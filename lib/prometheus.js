@@ -41,7 +41,7 @@ function collectHubMetrics (hub, options) {
     return snapshot
   }
 
-  const made = seriesFor(perChannel).map((series) => {
+  const made = seriesFor(perChannel, hub.metrics().redis !== null).map((series) => {
     const Kind = series.type === 'counter' ? client.Counter : client.Gauge
     return new Kind({
       name: prefix + series.name,

@@ -15,6 +15,7 @@ pub enum Code {
     ClientClosed,
     HubClosed,
     TransportUnavailable,
+    BackendUnavailable,
     Internal,
     /// An error napi itself raised (argument conversion and the like), kept by name.
     Napi(Status),
@@ -31,6 +32,7 @@ impl AsRef<str> for Code {
             Code::ClientClosed => "ERR_SSE_CLIENT_CLOSED",
             Code::HubClosed => "ERR_SSE_HUB_CLOSED",
             Code::TransportUnavailable => "ERR_SSE_TRANSPORT_UNAVAILABLE",
+            Code::BackendUnavailable => "ERR_SSE_BACKEND_UNAVAILABLE",
             Code::Internal => "ERR_SSE_INTERNAL",
             Code::Napi(status) => status.as_ref(),
         }
@@ -54,6 +56,7 @@ impl From<&SseError> for Code {
             // elsewhere, the closed hub is the nearest meaning.
             SseError::HubClosed | SseError::Refused(_) => Code::HubClosed,
             SseError::Adopt { .. } => Code::TransportUnavailable,
+            SseError::BackendUnavailable { .. } => Code::BackendUnavailable,
         }
     }
 }

@@ -24,6 +24,7 @@ pub enum HubEvent {
     End(u64),
     Destroy(u64),
     Drained(u64),
+    Backend(bool, String),
 }
 
 /// `(kind, clientId, payload, events, bytes, channels)` as JS receives it; the last three only
@@ -97,6 +98,16 @@ impl JsEvents {
                     HubEvent::End(id) => (2, id),
                     HubEvent::Destroy(id) => (3, id),
                     HubEvent::Drained(id) => (4, id),
+                    HubEvent::Backend(up, detail) => {
+                        return Ok(FnArgs::from((
+                            5u32,
+                            0.0,
+                            Either::A(if up { "up" } else { "down" }),
+                            0.0,
+                            0.0,
+                            Some(vec![detail]),
+                        )));
+                    }
                 };
                 Ok(FnArgs::from((
                     kind,
@@ -146,5 +157,9 @@ impl HubEvents for JsEvents {
 
     fn drained(&self, id: u64) {
         self.send(HubEvent::Drained(id));
+    }
+
+    fn backend(&self, up: bool, detail: &str) {
+        self.send(HubEvent::Backend(up, detail.to_string()));
     }
 }

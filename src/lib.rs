@@ -27,6 +27,7 @@ mod uv;
 
 use code::Code;
 use events::{JsEvents, Outbox};
+use native_sse_redis::{Bridge, RedisConfig};
 
 /// Hub options after JS-side defaults were applied. Times in milliseconds.
 #[napi(object)]
@@ -48,6 +49,74 @@ pub struct NativeHubOptions {
     pub worker_threads: f64,
     /// Absent: no cap.
     pub max_clients: Option<f64>,
+    /// Absent: the hub is on its own.
+    pub redis: Option<NativeRedisOptions>,
+}
+
+/// `createHub({ redis })` after JS-side defaults.
+#[napi(object)]
+pub struct NativeRedisOptions {
+    pub url: String,
+    pub prefix: String,
+    pub max_buffer_events: f64,
+    pub max_buffer_bytes: f64,
+    pub stream_events: f64,
+    pub reconnect_min_ms: f64,
+    pub reconnect_max_ms: f64,
+}
+
+impl TryFrom<NativeRedisOptions> for RedisConfig {
+    type Error = napi::Error<Code>;
+
+    fn try_from(options: NativeRedisOptions) -> Result<RedisConfig, Code> {
+        if options.prefix.is_empty() || options.prefix.contains(['{', '}']) {
+            return Err(Code::InvalidOption.error(format!(
+                "redis.prefix must be a non-empty string without braces (it becomes the keys' \
+                 hash tag), got {:?}",
+                options.prefix
+            )));
+        }
+        let reconnect_min = millis("redis.reconnectMinMs", options.reconnect_min_ms)?;
+        let reconnect_max = millis("redis.reconnectMaxMs", options.reconnect_max_ms)?;
+        if reconnect_max < reconnect_min {
+            return Err(Code::InvalidOption
+                .error("redis.reconnectMaxMs must be at least redis.reconnectMinMs"));
+        }
+        Ok(RedisConfig {
+            url: options.url,
+            prefix: options.prefix,
+            max_buffer_events: whole_number(
+                "redis.maxBufferEvents",
+                options.max_buffer_events,
+                1.0,
+                1e9,
+            )? as usize,
+            max_buffer_bytes: whole_number(
+                "redis.maxBufferBytes",
+                options.max_buffer_bytes,
+                1.0,
+                1e12,
+            )? as usize,
+            stream_events: whole_number("redis.streamEvents", options.stream_events, 1.0, 1e9)?
+                as usize,
+            reconnect_min,
+            reconnect_max,
+        })
+    }
+}
+
+/// `hub.metrics().redis`; see `native_sse_redis::BridgeMetrics`.
+#[napi(object)]
+pub struct NativeRedisMetrics {
+    pub connected: bool,
+    pub buffered_events: f64,
+    pub buffered_bytes: f64,
+    pub sent: f64,
+    pub received: f64,
+    pub recovered: f64,
+    pub gaps: f64,
+    pub gap_resets: f64,
+    pub disconnects: f64,
 }
 
 /// Counters and queue levels of a hub (`hub.stats()`).
@@ -105,6 +174,8 @@ pub struct NativeHub {
     /// The hub's counters, kept past its shutdown so metrics still read after close.
     stats: std::sync::Arc<Stats>,
     worker_threads: u64,
+    /// The Redis bridge, when the hub has one.
+    bridge: Option<std::sync::Arc<Bridge>>,
 }
 
 /// `hub.metrics()` as the binding returns it; see `native_sse_core::Metrics`. Counters are
@@ -139,6 +210,7 @@ pub struct NativeMetrics {
     pub resets_unknown: f64,
     pub resets_foreign: f64,
     pub resets_expired: f64,
+    pub resets_gap: f64,
     pub held_events: f64,
     pub held_bytes: f64,
     pub channels: f64,
@@ -190,6 +262,7 @@ impl NativeMetrics {
             resets_unknown: s.resets_unknown as f64,
             resets_foreign: s.resets_foreign as f64,
             resets_expired: s.resets_expired as f64,
+            resets_gap: s.resets_gap as f64,
             held_events: metrics.held_events as f64,
             held_bytes: metrics.held_bytes as f64,
             channels: metrics.channels as f64,
@@ -397,19 +470,52 @@ impl NativeHub {
         options: NativeHubOptions,
         on_event: Function<'_, events::JsArgs, ()>,
     ) -> Result<Self, Code> {
-        let config = HubConfig::try_from(options)?;
+        let redis = options.redis.map(RedisConfig::try_from).transpose()?;
+        let config = HubConfig::try_from(NativeHubOptions {
+            redis: None,
+            ..options
+        })?;
         let worker_threads = config.worker_threads as u64;
         let outbox = std::sync::Arc::new(Outbox::default());
         let events =
             JsEvents::new(&on_event, outbox.clone()).map_err(|e| Code::Internal.error(e.reason))?;
         let hub = Hub::new(config, Box::new(events))
             .map_err(|e| Code::Internal.error(format!("cannot start the runtime: {e}")))?;
+        let bridge = redis
+            .map(|redis| Bridge::start(&hub, redis).map_err(|e| Code::InvalidOption.error(e)))
+            .transpose()?;
         Ok(NativeHub {
             stats: hub.stats_handle(),
             hub: Some(hub),
             outbox,
             worker_threads,
+            bridge,
         })
+    }
+
+    /// The Redis bridge's figures; null without one.
+    #[napi(catch_unwind)]
+    pub fn redis_metrics(&self) -> Option<NativeRedisMetrics> {
+        self.bridge.as_ref().map(|bridge| {
+            let m = bridge.metrics();
+            NativeRedisMetrics {
+                connected: m.connected,
+                buffered_events: m.buffered_events as f64,
+                buffered_bytes: m.buffered_bytes as f64,
+                sent: m.sent as f64,
+                received: m.received as f64,
+                recovered: m.recovered as f64,
+                gaps: m.gaps as f64,
+                gap_resets: m.gap_resets as f64,
+                disconnects: m.disconnects as f64,
+            }
+        })
+    }
+
+    /// Events still waiting for Redis (0 without it).
+    #[napi(catch_unwind)]
+    pub fn redis_pending(&self) -> f64 {
+        self.bridge.as_ref().map_or(0.0, |b| b.pending() as f64)
     }
 
     /// Takes every Node-transport batch written since the last take (after a flush event).
@@ -834,6 +940,7 @@ pub fn hub_defaults() -> NativeHubOptions {
         reset_event: config.reset_event.clone(),
         worker_threads: config.worker_threads as f64,
         max_clients: None,
+        redis: None,
     }
 }
 

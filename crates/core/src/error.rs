@@ -22,6 +22,14 @@ pub enum SseError {
     Refused(Refusal),
     /// The socket could not be taken over (dup, non-blocking mode or registration failed).
     Adopt { reason: String },
+    /// The shared backend (Redis) has been unreachable long enough that the bounded buffer of
+    /// events waiting for it is full: this event was not taken.
+    BackendUnavailable {
+        events: usize,
+        bytes: usize,
+        /// Redis was connected (and not keeping up) rather than away.
+        connected: bool,
+    },
 }
 
 impl SseError {
@@ -34,6 +42,7 @@ impl SseError {
             SseError::HubClosed => "ERR_SSE_HUB_CLOSED",
             SseError::Refused(_) => "ERR_SSE_REFUSED",
             SseError::Adopt { .. } => "ERR_SSE_TRANSPORT_UNAVAILABLE",
+            SseError::BackendUnavailable { .. } => "ERR_SSE_BACKEND_UNAVAILABLE",
         }
     }
 }
@@ -72,6 +81,22 @@ impl fmt::Display for SseError {
             SseError::Adopt { reason } => write!(
                 f,
                 "the socket could not be handed to the native transport: {reason}"
+            ),
+            SseError::BackendUnavailable {
+                events,
+                bytes,
+                connected,
+            } => write!(
+                f,
+                "{} and {events} events ({bytes} bytes) already wait for it, the most \
+                 redis.maxBufferEvents / redis.maxBufferBytes allow; this event was not \
+                 published: retry later (once the hub's 'backend' event says 'up'), publish \
+                 less at once, or raise the limits",
+                if *connected {
+                    "Redis is not keeping up"
+                } else {
+                    "Redis is unreachable"
+                }
             ),
         }
     }

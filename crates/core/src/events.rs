@@ -40,4 +40,9 @@ pub trait HubEvents: Send + Sync + 'static {
     /// What was sent to the client alone fell back below half its high-water mark after a send
     /// had reported it above: its producer may go on.
     fn drained(&self, id: u64);
+    /// The shared backend (Redis) went down (`up` false) or is connected again; `detail` says
+    /// why or where. Only hubs with a backend report it.
+    fn backend(&self, up: bool, detail: &str) {
+        let _ = (up, detail);
+    }
 }

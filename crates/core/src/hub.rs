@@ -14,13 +14,15 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 
 use crate::admission::Refusal;
+use crate::backend::{Backend, Outgoing, ID_LINE_MAX};
 use crate::client::{ClientShared, Phase};
 use crate::close::CloseReason;
 use crate::config::{History, HubConfig};
@@ -53,7 +55,11 @@ pub(crate) struct HubInner {
     pub(crate) broadcast_log: Arc<ChannelLog>,
     pub sequence: Arc<Sequence>,
     /// Stamped into the ids the hub makes.
-    epoch: Epoch,
+    pub(crate) epoch: Epoch,
+    /// Where `publish` and `broadcast` go instead of the local logs (see `backend`).
+    pub(crate) backend: OnceLock<Arc<dyn Backend>>,
+    /// The highest position the backend fed this hub.
+    pub(crate) remote_applied: AtomicU64,
     /// Logs appended to since the dispatcher last ran, and its wakeup.
     dirty_logs: Mutex<Vec<Arc<ChannelLog>>>,
     dispatch: Notify,
@@ -61,7 +67,7 @@ pub(crate) struct HubInner {
     /// No new client is accepted: a close has begun (staged or not).
     refusing: AtomicBool,
     /// Closed: nothing more is accepted, not even events.
-    closed: AtomicBool,
+    pub(crate) closed: AtomicBool,
     /// How long a server-requested close may drain, in milliseconds; 0: no limit beyond the
     /// write timeout. Set by a staged close.
     pub(crate) drain_limit_ms: AtomicU64,
@@ -114,6 +120,8 @@ impl Hub {
             broadcast_log,
             sequence: Arc::new(Sequence::new()),
             epoch: Epoch::new(),
+            backend: OnceLock::new(),
+            remote_applied: AtomicU64::new(0),
             dirty_logs: Mutex::new(Vec::new()),
             dispatch: Notify::new(),
             next_id: AtomicU64::new(1),
@@ -380,7 +388,8 @@ impl Hub {
         }
         let (log, readers) = self.inner.target(None);
         let seq = self.inner.sequence.take();
-        self.inner.append(log, seq, frame, None);
+        self.inner
+            .append_entry(log, seq, seq, frame, None, Instant::now());
         Ok(readers)
     }
 
@@ -391,6 +400,9 @@ impl Hub {
         message.validate()?;
         if self.inner.closed.load(Ordering::Acquire) {
             return Ok(0);
+        }
+        if let Some(backend) = self.inner.backend.get() {
+            return self.publish_through(backend.as_ref(), channel, message);
         }
         let (audience, target) = match channel {
             Some(name) => (Audience::Channel, self.inner.channel_target(name)),
@@ -421,8 +433,44 @@ impl Hub {
                 return Err(error);
             }
         };
-        self.inner.append(log, seq, frame, message.id);
+        self.inner
+            .append_entry(log, seq, seq, frame, message.id, Instant::now());
         self.inner.stats.add_published(audience, 1);
+        Ok(readers)
+    }
+
+    /// `publish_to` with a backend: encoded here (so a bad message throws here, and nothing is
+    /// sent), numbered and fanned out by the backend, appended when it comes back. Returns the
+    /// readers the target has here now. Counted as published when applied.
+    fn publish_through(
+        &self,
+        backend: &dyn Backend,
+        channel: Option<&str>,
+        message: &Message<'_>,
+    ) -> Result<usize, SseError> {
+        let frame = message.encode()?;
+        let id_line = if message.id.is_none() { ID_LINE_MAX } else { 0 };
+        self.check_size(frame.len() + id_line)?;
+        let (history, readers) = {
+            let registry = self.inner.read_registry();
+            match channel {
+                Some(name) => (
+                    registry.history_of(name, &self.inner.config),
+                    registry
+                        .channels
+                        .get(name)
+                        .map_or(0, |c| c.subscribers.len()),
+                ),
+                None => (self.inner.config.history, registry.clients.len()),
+            }
+        };
+        backend.publish(Outgoing {
+            channel: channel.map(Arc::from),
+            app_id: message.id.map(Box::from),
+            body: frame,
+            keep_events: history.is_on().then_some(history.max_events),
+            keep_for: history.max_age.filter(|_| history.is_on()),
+        })?;
         Ok(readers)
     }
 
@@ -472,9 +520,16 @@ impl Hub {
     /// a channel whose history is on exists from now on, even without subscribers; entries a
     /// smaller history no longer keeps go once read.
     pub fn set_channel_history(&self, channel: &str, history: Option<History>) {
-        self.inner
-            .write_registry()
-            .set_channel_history(channel, history, &self.inner.config);
+        let mut registry = self.inner.write_registry();
+        let existed = registry.channels.contains_key(channel);
+        registry.set_channel_history(channel, history, &self.inner.config);
+        if !existed {
+            if let Some(created) = registry.channels.get(channel) {
+                // What was published before it existed was never kept here: a resume from
+                // before now gets the reset signal, not a replay with a hole.
+                created.log.raise_floor(self.inner.last_position());
+            }
+        }
     }
 
     /// Caps `channel`'s subscribers at `max_clients` from now on (None: no cap): an attach
@@ -598,8 +653,17 @@ async fn dispatch(hub: Arc<HubInner>) {
 }
 
 impl HubInner {
+    /// The position of the newest event: the backend's, or this hub's sequence.
+    fn last_position(&self) -> u64 {
+        if self.backend.get().is_some() {
+            self.remote_applied.load(Ordering::Acquire)
+        } else {
+            self.sequence.committed()
+        }
+    }
+
     /// The broadcast log (None) or an existing channel's, with its readers now.
-    fn target(&self, channel: Option<&str>) -> (Arc<ChannelLog>, usize) {
+    pub(crate) fn target(&self, channel: Option<&str>) -> (Arc<ChannelLog>, usize) {
         let registry = self.read_registry();
         match channel.and_then(|name| registry.channels.get(name)) {
             Some(channel) => (channel.log.clone(), channel.subscribers.len()),
@@ -609,7 +673,7 @@ impl HubInner {
 
     /// A channel's log and subscribers. A channel nobody reads exists only when logs keep
     /// history (a resuming client will want what it missed); otherwise None: nothing to do.
-    fn channel_target(&self, name: &str) -> Option<(Arc<ChannelLog>, usize)> {
+    pub(crate) fn channel_target(&self, name: &str) -> Option<(Arc<ChannelLog>, usize)> {
         let registry = self.read_registry();
         if let Some(channel) = registry.channels.get(name) {
             return Some((channel.log.clone(), channel.subscribers.len()));
@@ -623,8 +687,16 @@ impl HubInner {
         Some((channel.log.clone(), channel.subscribers.len()))
     }
 
-    fn append(&self, log: Arc<ChannelLog>, seq: u64, frame: Bytes, app_id: Option<&str>) {
-        let lag = log.append(seq, frame, app_id);
+    pub(crate) fn append_entry(
+        &self,
+        log: Arc<ChannelLog>,
+        seq: u64,
+        position: u64,
+        frame: Bytes,
+        app_id: Option<&str>,
+        at: Instant,
+    ) {
+        let lag = log.append_at(seq, position, frame, app_id, at);
         self.sequence.commit(seq);
         self.stats.saw_lag(lag.events, lag.bytes);
         if log.mark_dirty() {
@@ -639,7 +711,7 @@ impl HubInner {
         let seq = match logs.iter().filter_map(|l| l.find_app_id(event_id)).max() {
             Some(seq) => seq,
             None => match self.epoch.origin(event_id) {
-                IdOrigin::Ours(seq) if seq <= self.sequence.committed() => seq,
+                IdOrigin::Ours(position) if position <= self.last_position() => position,
                 IdOrigin::Foreign => return Err(ResetReason::Foreign),
                 IdOrigin::Ours(_) | IdOrigin::NotHubMade => return Err(ResetReason::Unknown),
             },
@@ -656,7 +728,7 @@ impl HubInner {
     }
 
     /// `event: <reset_event>` with `{"reason":"..."}` as data.
-    fn reset_frame(&self, reason: ResetReason) -> Result<Bytes, SseError> {
+    pub(crate) fn reset_frame(&self, reason: ResetReason) -> Result<Bytes, SseError> {
         let data = format!("{{\"reason\":\"{}\"}}", reason.as_str());
         Message {
             event: Some(&self.config.reset_event),

@@ -11,6 +11,7 @@
 //! - `lifecycle`: close requests, and recording a client's departure exactly once.
 
 pub mod admission;
+pub mod backend;
 mod batch;
 mod client;
 pub mod close;

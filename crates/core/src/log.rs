@@ -19,6 +19,10 @@
 //! Offsets are the log's own (0, 1, 2, ... as appended); sequence numbers are hub-wide, so a
 //! client reading several logs and its mailbox can put frames back in the order of the calls.
 //! Appends come in sequence order (one publishing thread per hub).
+//!
+//! Positions are what an event id resumes to. On a hub of its own, an entry's position is its
+//! sequence number; fed from a shared backend (Redis), it is the number the backend gave the
+//! event, the same in every process, while the sequence number stays this hub's own.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -49,9 +53,10 @@ struct LogState {
     appended_bytes: u64,
     /// Cursors reading this log.
     readers: u32,
-    /// The highest sequence number no longer held: a resume from below it cannot be whole.
+    /// The highest position no longer held (or never known): a resume from below it cannot be
+    /// whole.
     dropped_through: u64,
-    /// App-given ids of the entries held, to their sequence numbers (history only).
+    /// App-given ids of the entries held, to their positions (history only).
     ids: HashMap<Box<str>, u64>,
     /// The hub's, or the channel's own; it can change while the log lives.
     history: History,
@@ -59,6 +64,7 @@ struct LogState {
 
 struct Entry {
     seq: u64,
+    position: u64,
     frame: Bytes,
     /// `appended_bytes` just after this entry was appended.
     end: u64,
@@ -126,7 +132,21 @@ impl ChannelLog {
     /// Appends the frame numbered `seq` (greater than any appended before). `app_id`, the id
     /// the application gave the event, is indexed for resuming when the log keeps history.
     /// Returns how far the slowest reader is behind now.
+    #[cfg(test)]
     pub fn append(&self, seq: u64, frame: Bytes, app_id: Option<&str>) -> Lag {
+        self.append_at(seq, seq, frame, app_id, Instant::now())
+    }
+
+    /// `append` for an event a backend numbered `position` and stored at `at` (its age counts
+    /// from then, for the history's age bound).
+    pub fn append_at(
+        &self,
+        seq: u64,
+        position: u64,
+        frame: Bytes,
+        app_id: Option<&str>,
+        at: Instant,
+    ) -> Lag {
         let mut state = self.state_mut();
         state.appended_bytes += frame.len() as u64;
         state.held_bytes += frame.len();
@@ -134,14 +154,15 @@ impl ChannelLog {
         let unread = AtomicU32::new(state.readers);
         let app_id: Option<Box<str>> = app_id.filter(|_| state.history.is_on()).map(Box::from);
         if let Some(id) = &app_id {
-            state.ids.insert(id.clone(), seq);
+            state.ids.insert(id.clone(), position);
         }
         state.entries.push_back(Entry {
             seq,
+            position,
             frame,
             end,
             unread,
-            at: Instant::now(),
+            at,
             app_id,
         });
         self.trim(&mut state);
@@ -153,15 +174,15 @@ impl ChannelLog {
         self.state().slowest_lag()
     }
 
-    /// Places a new cursor just past the event numbered `seq`, so it reads every later one.
-    /// None when the log no longer holds all of them (the history ended past `seq`).
-    pub fn join_after(&self, seq: u64) -> Option<u64> {
+    /// Places a new cursor just past the event at `position`, so it reads every later one.
+    /// None when the log no longer holds all of them (the history ended past `position`).
+    pub fn join_after(&self, position: u64) -> Option<u64> {
         let mut state = self.state_mut();
         self.trim(&mut state);
-        if state.dropped_through > seq {
+        if state.dropped_through > position {
             return None;
         }
-        let start = state.entries.partition_point(|e| e.seq <= seq);
+        let start = state.entries.partition_point(|e| e.position <= position);
         for entry in state.entries.iter().skip(start) {
             entry.unread.fetch_add(1, Ordering::AcqRel);
         }
@@ -169,14 +190,21 @@ impl ChannelLog {
         Some(state.first + start as u64)
     }
 
-    /// True when every event after `seq` is still held.
-    pub fn covers(&self, seq: u64) -> bool {
+    /// True when every event after `position` is still held.
+    pub fn covers(&self, position: u64) -> bool {
         let mut state = self.state_mut();
         self.trim(&mut state);
-        state.dropped_through <= seq
+        state.dropped_through <= position
     }
 
-    /// The sequence number of the held event the application gave `id`.
+    /// Nothing up to `position` is known here (it was published before this log could keep
+    /// it): a resume from below it gets the reset signal, not a silent gap.
+    pub fn raise_floor(&self, position: u64) {
+        let mut state = self.state_mut();
+        state.dropped_through = state.dropped_through.max(position);
+    }
+
+    /// The position of the held event the application gave `id`.
     pub fn find_app_id(&self, id: &str) -> Option<u64> {
         self.state().ids.get(id).copied()
     }
@@ -352,10 +380,10 @@ impl LogState {
         if let Some(old) = self.entries.pop_front() {
             self.held_bytes -= old.frame.len();
             self.first += 1;
-            self.dropped_through = old.seq;
+            self.dropped_through = self.dropped_through.max(old.position);
             if let Some(id) = old.app_id {
                 // A later event may have reused the id; only its own mapping goes.
-                if self.ids.get(&id) == Some(&old.seq) {
+                if self.ids.get(&id) == Some(&old.position) {
                     self.ids.remove(&id);
                 }
             }

@@ -7,6 +7,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Why a client's `Last-Event-ID` could not be resumed from.
@@ -18,6 +19,10 @@ pub enum ResetReason {
     Foreign,
     /// The history no longer reaches back to it.
     Expired,
+    /// Sent on a live stream, not at attach: events published through the shared backend
+    /// were lost on their way to this process (pub/sub is at-most-once) and its stream no
+    /// longer held them when the hub went back for them.
+    Gap,
 }
 
 impl ResetReason {
@@ -26,6 +31,7 @@ impl ResetReason {
             ResetReason::Unknown => "unknown",
             ResetReason::Foreign => "foreign",
             ResetReason::Expired => "expired",
+            ResetReason::Gap => "gap",
         }
     }
 }
@@ -52,21 +58,26 @@ pub(crate) enum IdOrigin {
     NotHubMade,
 }
 
-pub(crate) struct Epoch(u32);
+/// A hub's epoch. Fed from a shared backend, the hub takes the backend's instead of its own,
+/// so every process makes the same ids.
+pub(crate) struct Epoch(AtomicU32);
 
 impl Epoch {
     /// A random epoch: the hasher's per-process random keys, mixed with the time.
     pub fn new() -> Self {
-        let mut hasher = RandomState::new().build_hasher();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        hasher.write_u64(now);
-        Epoch(hasher.finish() as u32)
+        Epoch(AtomicU32::new(random_epoch()))
+    }
+
+    pub fn get(&self) -> u32 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    pub fn set(&self, epoch: u32) {
+        self.0.store(epoch, Ordering::Release);
     }
 
     pub fn event_id(&self, seq: u64) -> String {
-        format!("{:08x}-{seq:x}", self.0)
+        format!("{:08x}-{seq:x}", self.get())
     }
 
     pub fn origin(&self, id: &str) -> IdOrigin {
@@ -78,11 +89,21 @@ impl Epoch {
             return IdOrigin::NotHubMade;
         }
         match (u32::from_str_radix(epoch, 16), u64::from_str_radix(seq, 16)) {
-            (Ok(epoch), Ok(seq)) if epoch == self.0 => IdOrigin::Ours(seq),
+            (Ok(epoch), Ok(seq)) if epoch == self.get() => IdOrigin::Ours(seq),
             (Ok(_), Ok(_)) => IdOrigin::Foreign,
             _ => IdOrigin::NotHubMade,
         }
     }
+}
+
+/// The hasher's per-process random keys, mixed with the time.
+pub fn random_epoch() -> u32 {
+    let mut hasher = RandomState::new().build_hasher();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    hasher.write_u64(now);
+    hasher.finish() as u32
 }
 
 #[cfg(test)]
@@ -91,7 +112,7 @@ mod tests {
 
     #[test]
     fn ids_round_trip_and_other_epochs_are_foreign() {
-        let ours = Epoch(0x1234abcd);
+        let ours = Epoch(AtomicU32::new(0x1234abcd));
         assert_eq!(ours.event_id(0x2f), "1234abcd-2f");
         assert_eq!(ours.origin("1234abcd-2f"), IdOrigin::Ours(0x2f));
         assert_eq!(ours.origin("0badf00d-2f"), IdOrigin::Foreign);
@@ -106,6 +127,10 @@ mod tests {
         ] {
             assert_eq!(ours.origin(other), IdOrigin::NotHubMade, "{other:?}");
         }
-        assert_ne!(Epoch::new().0, Epoch::new().0, "two hubs, two epochs");
+        assert_ne!(
+            Epoch::new().get(),
+            Epoch::new().get(),
+            "two hubs, two epochs"
+        );
     }
 }

@@ -42,7 +42,7 @@ pub struct Stats {
     refused: [AtomicU64; 3],
     subscriptions_refused: AtomicU64,
     replayed: AtomicU64,
-    resets: [AtomicU64; 3],
+    resets: [AtomicU64; 4],
     /// Writers running, by transport: a gauge, raised when a writer starts and lowered when
     /// its client's departure is recorded.
     running: [AtomicU64; 2],
@@ -77,6 +77,8 @@ pub struct StatsSnapshot {
     pub resets_unknown: u64,
     pub resets_foreign: u64,
     pub resets_expired: u64,
+    /// Clients sent the reset signal mid-stream: events lost between the backend and this hub.
+    pub resets_gap: u64,
     pub running_native: u64,
     pub running_node: u64,
     pub lag_max_events: u64,
@@ -123,6 +125,10 @@ impl Stats {
     pub fn add_refused(&self, refusal: Refusal) -> Refusal {
         self.refused[refusal as usize].fetch_add(1, Ordering::Relaxed);
         refusal
+    }
+
+    pub(crate) fn add_gap_reset(&self) {
+        self.resets[ResetReason::Gap as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn add_subscription_refused(&self) {
@@ -182,6 +188,7 @@ impl Stats {
             resets_unknown: load(&self.resets[ResetReason::Unknown as usize]),
             resets_foreign: load(&self.resets[ResetReason::Foreign as usize]),
             resets_expired: load(&self.resets[ResetReason::Expired as usize]),
+            resets_gap: load(&self.resets[ResetReason::Gap as usize]),
             running_native: load(&self.running[Transport::Native as usize]),
             running_node: load(&self.running[Transport::Node as usize]),
             lag_max_events: load(&self.lag_max_events),

@@ -1,0 +1,96 @@
+//! The pub/sub announcement of one event (see `scripts::PUBLISH` for its layout).
+
+use std::str;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Announcement<'a> {
+    pub epoch: u32,
+    pub position: u64,
+    /// When Redis stored it, in ms since the Unix epoch.
+    pub stored_ms: u64,
+    /// None: a broadcast.
+    pub channel: Option<&'a str>,
+    pub app_id: Option<&'a str>,
+    pub body: &'a [u8],
+}
+
+/// None when `payload` is not an announcement (another writer on the channel).
+pub fn parse(payload: &[u8]) -> Option<Announcement<'_>> {
+    let newline = payload.iter().position(|&b| b == b'\n')?;
+    let head = str::from_utf8(&payload[..newline]).ok()?;
+    let mut fields = head.split(' ');
+    let epoch = u32::from_str_radix(fields.next()?, 16).ok()?;
+    let position: u64 = fields.next()?.parse().ok()?;
+    let stored_ms: u64 = fields.next()?.parse().ok()?;
+    let name_len: usize = fields.next()?.parse().ok()?;
+    let id_len: usize = fields.next()?.parse().ok()?;
+    let kind = fields.next()?;
+    if fields.next().is_some() {
+        return None;
+    }
+    let rest = &payload[newline + 1..];
+    if rest.len() < name_len + id_len {
+        return None;
+    }
+    let (name, rest) = rest.split_at(name_len);
+    let (id, body) = rest.split_at(id_len);
+    let channel = match kind {
+        "b" => None,
+        "c" => Some(str::from_utf8(name).ok()?),
+        _ => return None,
+    };
+    let app_id = match id_len {
+        0 => None,
+        _ => Some(str::from_utf8(id).ok()?),
+    };
+    Some(Announcement {
+        epoch,
+        position,
+        stored_ms,
+        channel,
+        app_id,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_the_script_announces() {
+        let payload = b"0badf00d 42 1700000000123 6 2 c\npricesk7data: 1\n\n";
+        let parsed = parse(payload).unwrap();
+        assert_eq!(
+            parsed,
+            Announcement {
+                epoch: 0x0badf00d,
+                position: 42,
+                stored_ms: 1_700_000_000_123,
+                channel: Some("prices"),
+                app_id: Some("k7"),
+                body: b"data: 1\n\n",
+            }
+        );
+        // Any byte may be in a name: the lengths, not separators, delimit the parts.
+        let odd = parse(b"0000000a 3 5 3 0 c\na bdata: x\n\n").unwrap();
+        assert_eq!((odd.channel, odd.body), (Some("a b"), &b"data: x\n\n"[..]));
+        let broadcast = parse(b"0000000a 1 5 0 0 b\ndata: x\n\n").unwrap();
+        assert_eq!((broadcast.channel, broadcast.app_id), (None, None));
+        assert_eq!(broadcast.body, b"data: x\n\n");
+    }
+
+    #[test]
+    fn refuses_what_is_not_an_announcement() {
+        for payload in [
+            &b""[..],
+            b"hello",
+            b"zz 1 1 0 0 b\n",
+            b"0000000a 1 1 9 0 c\nshort",
+            b"0000000a 1 1 0 0 x\n",
+            b"0000000a 1 1 0 0 b extra\n",
+        ] {
+            assert_eq!(parse(payload), None, "{payload:?}");
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Fan-out of native-sse hubs across processes (and machines) through Redis.
+//!
+//! Every hub of a namespace publishes through one Lua script that numbers the event (one
+//! counter per namespace), appends it to its channel's stream (trimmed like the channel's
+//! history), and announces it on one pub/sub channel. Every hub, the publisher's included,
+//! applies the announcements in position order, so all deliver the same events with the same
+//! ids in the same order. Pub/sub is at-most-once: a hub that sees a position skip, or that
+//! lost its subscription, reads what it missed from the streams before going on, and where a
+//! stream no longer holds it, sends the channel's clients the reset signal.
+//!
+//! Two tasks on the hub's runtime, each with its own connection and reconnect loop (backoff
+//! with jitter): the sender (`sender`) empties the bounded outbound buffer (`outbound`) in
+//! order, and the receiver (`receiver`) subscribes, catches up and applies.
+//!
+//! Why the `redis` crate: it is the maintained, tokio-native client (multiplexed pipelined
+//! connection, pub/sub stream, `EVALSHA` scripts); its `ConnectionManager` reconnects but
+//! fails the commands sent meanwhile and does not resubscribe by default, so the bridge owns
+//! its retries (the outbound buffer) and its resubscription (the receiver's loop), and the
+//! stream catch-up covers whatever pub/sub dropped in between.
+
+mod announcement;
+mod backoff;
+mod keys;
+mod outbound;
+mod receiver;
+mod scripts;
+mod sender;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use native_sse_core::backend::HubHandle;
+use native_sse_core::Hub;
+
+use keys::Keys;
+use outbound::Outbound;
+
+/// `createHub({ redis })` after defaults.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]`.
+    pub url: String,
+    /// Namespace: hubs with the same prefix share events.
+    pub prefix: String,
+    /// Bound of the outbound buffer, in events and bytes.
+    pub max_buffer_events: usize,
+    pub max_buffer_bytes: usize,
+    /// Events a stream keeps for a channel without history: what a hub can recover after
+    /// losing pub/sub messages.
+    pub stream_events: usize,
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+}
+
+/// The bridge's counters, for `hub.metrics().redis`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BridgeMetrics {
+    pub connected: bool,
+    pub buffered_events: u64,
+    pub buffered_bytes: u64,
+    /// Events Redis applied from this hub.
+    pub sent: u64,
+    /// Events applied here from pub/sub.
+    pub received: u64,
+    /// Events applied here from the streams after a gap or a reconnect.
+    pub recovered: u64,
+    /// Times the receiver read the streams to fill a gap.
+    pub gaps: u64,
+    /// Channels whose clients got the reset signal because a stream no longer held a gap.
+    pub gap_resets: u64,
+    /// Connections lost (either task), each followed by reconnecting.
+    pub disconnects: u64,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    sent: AtomicU64,
+    received: AtomicU64,
+    recovered: AtomicU64,
+    gaps: AtomicU64,
+    gap_resets: AtomicU64,
+    disconnects: AtomicU64,
+}
+
+pub struct Bridge {
+    hub: HubHandle,
+    config: RedisConfig,
+    keys: Keys,
+    client: redis::Client,
+    outbound: Arc<Outbound>,
+    counters: Counters,
+    /// This hub's publisher id (random), naming its idempotence key.
+    publisher: u64,
+    sender_up: AtomicBool,
+    receiver_up: AtomicBool,
+    /// What was last reported to the hub (None: nothing yet), so each change is told once.
+    reported: Mutex<Option<bool>>,
+    /// The first catch-up (history loaded) is done.
+    loaded: AtomicBool,
+}
+
+impl Bridge {
+    /// Connects `hub` to Redis: publishes go through it from now on; the tasks connect in the
+    /// background (a publish meanwhile waits in the buffer). Fails on an unusable URL.
+    pub fn start(hub: &Hub, config: RedisConfig) -> Result<Arc<Bridge>, String> {
+        let client = redis::Client::open(config.url.as_str())
+            .map_err(|e| format!("redis.url {:?}: {e}", config.url))?;
+        let outbound = Arc::new(Outbound::new(
+            config.max_buffer_events,
+            config.max_buffer_bytes,
+        ));
+        let random = native_sse_core::resume::random_epoch;
+        let publisher = (u64::from(random()) << 32) | u64::from(random());
+        let bridge = Arc::new(Bridge {
+            hub: hub.handle(),
+            keys: Keys::new(&config.prefix),
+            config,
+            client,
+            outbound: outbound.clone(),
+            counters: Counters::default(),
+            publisher,
+            sender_up: AtomicBool::new(false),
+            receiver_up: AtomicBool::new(false),
+            reported: Mutex::new(None),
+            loaded: AtomicBool::new(false),
+        });
+        hub.set_backend(outbound);
+        hub.spawn(sender::run(bridge.clone()));
+        hub.spawn(receiver::run(bridge.clone()));
+        Ok(bridge)
+    }
+
+    pub fn metrics(&self) -> BridgeMetrics {
+        let (events, bytes) = self.outbound.pending();
+        let c = &self.counters;
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        BridgeMetrics {
+            connected: self.sender_up.load(Ordering::Acquire)
+                && self.receiver_up.load(Ordering::Acquire),
+            buffered_events: events as u64,
+            buffered_bytes: bytes as u64,
+            sent: load(&c.sent),
+            received: load(&c.received),
+            recovered: load(&c.recovered),
+            gaps: load(&c.gaps),
+            gap_resets: load(&c.gap_resets),
+            disconnects: load(&c.disconnects),
+        }
+    }
+
+    /// Events still waiting for Redis.
+    pub fn pending(&self) -> usize {
+        self.outbound.pending().0
+    }
+
+    /// The first catch-up is done: the history Redis holds is in this hub's logs.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    /// One task's connection came up or went down; the hub hears when the pair changes.
+    pub(crate) fn set_up(&self, which: &AtomicBool, up: bool, detail: &str) {
+        if !up && which.swap(false, Ordering::AcqRel) {
+            self.counters.disconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        which.store(up, Ordering::Release);
+        let both = self.sender_up.load(Ordering::Acquire)
+            && self.receiver_up.load(Ordering::Acquire)
+            && self.is_loaded();
+        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = match *reported {
+            // Down is first reported once a connection failed, not while it is still coming up.
+            None => both || !up,
+            Some(previous) => previous != both,
+        };
+        if changed {
+            *reported = Some(both);
+            drop(reported);
+            self.hub.report_backend(both, detail);
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Subscribes to the namespace's announcements and applies them in position order. Before
+//! taking live announcements (at start and after every reconnect), and whenever a position
+//! skips, it reads what it has not applied from the streams (`catch_up`): pub/sub drops what
+//! arrives while a subscriber is away, the streams do not. What a stream no longer holds
+//! cannot be recovered: that channel's clients get the reset signal (reason `gap`).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use redis::aio::MultiplexedConnection;
+use redis::{RedisResult, Script, Value};
+
+use crate::announcement;
+use crate::backoff::Backoff;
+use crate::sender::connection_config;
+use crate::{scripts, Bridge};
+
+/// Entries per `XRANGE` page.
+const PAGE: usize = 1000;
+
+pub(crate) async fn run(bridge: Arc<Bridge>) {
+    let ensure = Script::new(scripts::ENSURE);
+    let mut backoff = Backoff::new(
+        bridge.config.reconnect_min,
+        bridge.config.reconnect_max,
+        bridge.publisher.rotate_left(17),
+    );
+    while !bridge.hub.is_closed() {
+        let lost = match listen(&bridge, &ensure, &mut backoff).await {
+            Ok(()) => "the subscription ended".to_string(),
+            Err(error) => error.to_string(),
+        };
+        bridge.set_up(&bridge.receiver_up, false, &lost);
+        tokio::time::sleep(backoff.delay()).await;
+    }
+}
+
+/// One subscription: connect, subscribe, catch up, then apply until it is lost.
+async fn listen(bridge: &Bridge, ensure: &Script, backoff: &mut Backoff) -> RedisResult<()> {
+    let hub = &bridge.hub;
+    // Subscribed before reading where the namespace is: whatever is published from here on
+    // is announced to us or already in the streams, so nothing falls between the two.
+    let mut pubsub = bridge.client.get_async_pubsub().await?;
+    pubsub.subscribe(&bridge.keys.events).await?;
+    let mut connection = bridge
+        .client
+        .get_multiplexed_async_connection_with_config(&connection_config())
+        .await?;
+    let (epoch, last): (String, u64) = ensure
+        .key(&bridge.keys.meta)
+        .arg(format!("{:08x}", hub.epoch()))
+        .arg(hub.applied_position())
+        .invoke_async(&mut connection)
+        .await?;
+    if let Ok(epoch) = u32::from_str_radix(&epoch, 16) {
+        hub.set_epoch(epoch);
+    }
+    let initial = !bridge.is_loaded();
+    catch_up(bridge, &mut connection, last, initial).await?;
+    bridge.loaded.store(true, Ordering::Release);
+    backoff.reset();
+    bridge.set_up(&bridge.receiver_up, true, "subscribed");
+    let mut messages = pubsub.into_on_message();
+    while let Some(message) = messages.next().await {
+        let Some(event) = announcement::parse(message.get_payload_bytes()) else {
+            continue;
+        };
+        let applied = hub.applied_position();
+        if event.position <= applied {
+            // Already read from a stream while catching up.
+            continue;
+        }
+        if event.position > applied + 1 {
+            bridge.counters.gaps.fetch_add(1, Ordering::Relaxed);
+            catch_up(bridge, &mut connection, event.position - 1, false).await?;
+            if event.position <= hub.applied_position() {
+                continue;
+            }
+        }
+        if event.epoch != hub.epoch() {
+            hub.set_epoch(event.epoch);
+        }
+        let age = age_of(event.stored_ms);
+        hub.apply_remote(
+            event.channel,
+            event.position,
+            event.epoch,
+            event.app_id,
+            event.body,
+            age,
+        );
+        bridge.counters.received.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// One stream entry read back.
+struct Stored {
+    position: u64,
+    stream: usize,
+    stored_ms: u64,
+    app_id: Option<String>,
+    body: Vec<u8>,
+}
+
+/// Applies, in position order, every event the streams hold past what this hub applied, and
+/// moves the applied position to at least `through` (positions up to it that no stream holds
+/// were trimmed or expired). On the first catch-up this loads the history Redis keeps and
+/// records each log's floor; later, a stream whose floor passed what was applied lost events
+/// this hub never got, and its readers get the reset signal.
+async fn catch_up(
+    bridge: &Bridge,
+    connection: &mut MultiplexedConnection,
+    through: u64,
+    initial: bool,
+) -> RedisResult<()> {
+    let hub = &bridge.hub;
+    let applied = hub.applied_position();
+    if through <= applied && !initial {
+        return Ok(());
+    }
+    let keys = &bridge.keys;
+    let names: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(&keys.channels)
+        .query_async(connection)
+        .await?;
+    let channels: Vec<Option<&str>> = std::iter::once(None)
+        .chain(names.iter().map(|n| Some(n.as_str())))
+        .collect();
+    let streams: Vec<String> = channels.iter().map(|c| keys.stream(*c)).collect();
+    let mut facts = redis::pipe();
+    facts.cmd("HMGET").arg(&keys.floors).arg(&streams);
+    facts.cmd("HMGET").arg(&keys.lasts).arg(&streams);
+    for stream in &streams {
+        facts.cmd("EXISTS").arg(stream);
+    }
+    let facts: Vec<Value> = facts.query_async(connection).await?;
+    let floors = numbers(&facts[0]);
+    let lasts = numbers(&facts[1]);
+
+    let mut stored = Vec::new();
+    for (index, stream) in streams.iter().enumerate() {
+        let mut start = applied + 1;
+        loop {
+            let page: Value = redis::cmd("XRANGE")
+                .arg(stream)
+                .arg(start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(PAGE)
+                .query_async(connection)
+                .await?;
+            let before = stored.len();
+            read_entries(&page, index, &mut stored);
+            match stored[before..].last() {
+                Some(last) if stored.len() - before == PAGE => start = last.position + 1,
+                _ => break,
+            }
+        }
+    }
+    stored.sort_unstable_by_key(|s| s.position);
+
+    for (index, channel) in channels.iter().enumerate() {
+        let exists = matches!(facts.get(2 + index), Some(Value::Int(1)));
+        // An expired stream lost everything up to its last event; a held one, up to its floor.
+        let floor = if exists { floors[index] } else { lasts[index] };
+        if floor == 0 {
+            continue;
+        }
+        if initial {
+            hub.raise_floor(*channel, floor);
+        } else if floor > applied {
+            hub.raise_floor(*channel, floor);
+            hub.reset_readers(*channel);
+            bridge.counters.gap_resets.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    let epoch = hub.epoch();
+    let mut recovered = 0;
+    for entry in &stored {
+        if entry.position <= hub.applied_position() {
+            continue;
+        }
+        recovered += 1;
+        hub.apply_remote(
+            channels[entry.stream],
+            entry.position,
+            epoch,
+            entry.app_id.as_deref(),
+            &entry.body,
+            age_of(entry.stored_ms),
+        );
+    }
+    bridge
+        .counters
+        .recovered
+        .fetch_add(recovered, Ordering::Relaxed);
+    hub.advance_position(through);
+    Ok(())
+}
+
+/// The entries of an `XRANGE` reply: `[[id, [field, value, ...]], ...]`, ids `<position>-0`.
+fn read_entries(reply: &Value, stream: usize, out: &mut Vec<Stored>) {
+    let Value::Array(entries) = reply else {
+        return;
+    };
+    for entry in entries {
+        let Value::Array(parts) = entry else { continue };
+        let (Some(Value::BulkString(id)), Some(Value::Array(fields))) =
+            (parts.first(), parts.get(1))
+        else {
+            continue;
+        };
+        let Some(position) = std::str::from_utf8(id)
+            .ok()
+            .and_then(|id| id.split('-').next())
+            .and_then(|p| p.parse().ok())
+        else {
+            continue;
+        };
+        let mut entry = Stored {
+            position,
+            stream,
+            stored_ms: 0,
+            app_id: None,
+            body: Vec::new(),
+        };
+        for pair in fields.chunks(2) {
+            let [Value::BulkString(name), Value::BulkString(value)] = pair else {
+                continue;
+            };
+            match name.as_slice() {
+                b"t" => {
+                    entry.stored_ms = std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(0)
+                }
+                b"a" if !value.is_empty() => {
+                    entry.app_id = String::from_utf8(value.clone()).ok();
+                }
+                b"b" => entry.body = value.clone(),
+                _ => {}
+            }
+        }
+        out.push(entry);
+    }
+}
+
+/// An `HMGET` reply as numbers (absent or not a number: 0).
+fn numbers(reply: &Value) -> Vec<u64> {
+    let Value::Array(values) = reply else {
+        return Vec::new();
+    };
+    values
+        .iter()
+        .map(|value| match value {
+            Value::BulkString(bytes) => std::str::from_utf8(bytes)
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
+            Value::Int(n) => *n as u64,
+            _ => 0,
+        })
+        .collect()
+}
+
+/// How long ago Redis stored an event, by the wall clock (0 when the clocks disagree).
+fn age_of(stored_ms: u64) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    Duration::from_millis(now.saturating_sub(stored_ms))
+}
