@@ -1,0 +1,75 @@
+'use strict'
+
+// A real redis-server for the tests (Debian's package; .ci/run installs it): started on a free
+// port of 127.0.0.1 in a temporary directory, with the append-only file fsynced on every write,
+// as a deployment that must not lose what it acknowledged runs it. It can be stopped and
+// started again on the same port with its data.
+
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const net = require('node:net')
+const { spawn, execFile } = require('node:child_process')
+
+function freePort () {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address()
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Runs redis-cli against `port`; resolves with its trimmed output (rejects on failure). */
+function redisCli (port, ...args) {
+  return new Promise((resolve, reject) => {
+    execFile('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 10_000 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`redis-cli ${args.join(' ')}: ${stderr || error.message}`))
+      else resolve(stdout.trim())
+    })
+  })
+}
+
+async function startRedis () {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'native-sse-redis-'))
+  const port = await freePort()
+  const redis = { port, url: `redis://127.0.0.1:${port}`, process: null, dir }
+  redis.start = async () => {
+    const child = spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
+      '--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'no'
+    ], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d) => { stderr += d })
+    redis.process = child
+    const deadline = Date.now() + 10_000
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`redis-server exited: ${stderr}`)
+      try {
+        if (await redisCli(port, 'PING') === 'PONG') return
+      } catch {}
+      if (Date.now() > deadline) throw new Error('redis-server did not answer PING within 10 s')
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+  /** Stops the server (SIGTERM: it syncs its append-only file and exits). */
+  redis.stop = async () => {
+    const child = redis.process
+    if (child === null || child.exitCode !== null) return
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    child.kill('SIGTERM')
+    await exited
+    redis.process = null
+  }
+  redis.cli = (...args) => redisCli(port, ...args)
+  redis.close = async () => {
+    await redis.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+  await redis.start()
+  return redis
+}
+
+module.exports = { startRedis, freePort }

@@ -1,0 +1,338 @@
+'use strict'
+
+// Fan-out across processes through a real redis-server (Debian's, started here): hub
+// processes (fixtures/redis-hub.js) with their own ports, real clients over TCP (the
+// eventsource-parser raw client, and the eventsource package for a reconnecting client).
+
+const { test, before, after } = require('node:test')
+const assert = require('node:assert/strict')
+const path = require('node:path')
+const { fork } = require('node:child_process')
+const { EventSource } = require('eventsource')
+const { rawClient, waitFor } = require('./helpers')
+const { startRedis } = require('./redis')
+
+const FIXTURE = path.join(__dirname, 'fixtures', 'redis-hub.js')
+
+let redis
+before(async () => { redis = await startRedis() })
+after(async () => { await redis?.close() })
+
+let prefixes = 0
+/** A namespace of its own for each test, so tests never see each other's events. */
+const freshPrefix = () => `t${process.pid}-${++prefixes}`
+
+/** Starts one hub process; resolves once it listens (after hub.ready()). */
+async function startHub (options) {
+  const child = fork(FIXTURE, [JSON.stringify(options)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  // Replies carry the id of the command they answer ('ready' has none: 0).
+  const waiting = new Map()
+  child.on('message', (message) => {
+    const resolve = waiting.get(message.id ?? 0)
+    if (resolve !== undefined) {
+      waiting.delete(message.id ?? 0)
+      resolve(message)
+    }
+  })
+  let ids = 0
+  const replyTo = (id, what, timeoutMs = 30_000) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hub process: no reply to ${what} within ${timeoutMs} ms`)), timeoutMs)
+    waiting.set(id, (message) => { clearTimeout(timer); resolve(message) })
+  })
+  const ask = (command, timeoutMs) => {
+    const id = ++ids
+    const replied = replyTo(id, command.op, timeoutMs)
+    child.send({ id, ...command })
+    return replied
+  }
+  const ready = await replyTo(0, 'start')
+  const hub = {
+    child,
+    port: ready.port,
+    publish: (command) => ask({ op: 'publish', ...command }, 60_000),
+    metrics: () => ask({ op: 'metrics' }),
+    kill: () => child.kill('SIGKILL'),
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.send({ id: ++ids, op: 'close' })
+      await exited
+    }
+  }
+  return hub
+}
+
+const hubOptions = (prefix, extra = {}) => ({
+  history: { maxEvents: 20_000 },
+  retryMs: 100,
+  ...extra,
+  redis: { url: redis.url, prefix, ...extra.redis }
+})
+
+/** Data events only (the reset signal is asserted on its own). */
+const dataEvents = (client) => client.events.filter((e) => e.event === undefined)
+const positionOf = (id) => parseInt(id.split('-')[1], 16)
+
+/** Every data string once, and each publisher's events in the order it published them. */
+function assertOncePerPublisherOrder (events, what) {
+  const seen = new Set()
+  const lastIndex = new Map()
+  for (const { data } of events) {
+    assert.ok(!seen.has(data), `${what}: ${data} delivered twice`)
+    seen.add(data)
+    const [tag, index] = data.split(':')
+    assert.ok((lastIndex.get(tag) ?? -1) < Number(index), `${what}: ${data} after ${tag}:${lastIndex.get(tag)}`)
+    lastIndex.set(tag, Number(index))
+  }
+}
+
+function assertIncreasingIds (events, what) {
+  for (let i = 1; i < events.length; i++) {
+    assert.ok(positionOf(events[i].id) > positionOf(events[i - 1].id), `${what}: id ${events[i].id} after ${events[i - 1].id}`)
+  }
+}
+
+test('three processes, one Redis: 10,000 events from all three reach every client of every process once, in the same order, with the same ids', { timeout: 180_000 }, async (t) => {
+  const prefix = freshPrefix()
+  const hubs = await Promise.all([0, 1, 2].map(() => startHub(hubOptions(prefix))))
+  const clients = []
+  try {
+    for (const hub of hubs) {
+      clients.push({ hub, kind: 'broadcast', client: rawClient(hub.port, { path: '/events' }) })
+      clients.push({ hub, kind: 'channel', client: rawClient(hub.port, { path: '/events?channel=a' }) })
+    }
+    for (const hub of hubs) await waitFor(async () => (await hub.metrics()).size === 2, { what: 'two clients on each process' })
+    // Half broadcast, half to channel 'a', from all three processes at once.
+    const split = [[1667, 1667], [1667, 1666], [1666, 1667]]
+    const started = performance.now()
+    const results = await Promise.all(hubs.flatMap((hub, i) => [
+      hub.publish({ tag: `b${i}`, count: split[i][0], every: 250 }),
+      hub.publish({ tag: `a${i}`, count: split[i][1], channel: 'a', every: 250 })
+    ]))
+    assert.deepEqual(results.map((r) => r.error), [null, null, null, null, null, null])
+    assert.equal(results.reduce((sum, r) => sum + r.taken, 0), 10_000)
+    for (const { kind, client } of clients) {
+      const expected = kind === 'channel' ? 10_000 : 5_000
+      await waitFor(() => dataEvents(client).length >= expected,
+        { what: `${kind} client: ${expected} events (has ${dataEvents(client).length})`, timeoutMs: 60_000 })
+    }
+    t.diagnostic(`10,000 published from 3 processes, all delivered to 6 clients in ${(performance.now() - started).toFixed(0)} ms`)
+    const channelClients = clients.filter((c) => c.kind === 'channel').map((c) => dataEvents(c.client))
+    const broadcastClients = clients.filter((c) => c.kind === 'broadcast').map((c) => dataEvents(c.client))
+    for (const events of [...channelClients, ...broadcastClients]) {
+      assertOncePerPublisherOrder(events, 'client')
+      assertIncreasingIds(events, 'client')
+      assert.ok(events.every((e) => e.id.split('-')[0] === events[0].id.split('-')[0]), 'one epoch')
+    }
+    assert.equal(channelClients[0].length, 10_000)
+    assert.equal(broadcastClients[0].length, 5_000)
+    const sequence = (events) => events.map((e) => `${e.id} ${e.data}`).join('\n')
+    for (const events of channelClients.slice(1)) assert.equal(sequence(events), sequence(channelClients[0]), 'same order and ids on every process')
+    for (const events of broadcastClients.slice(1)) assert.equal(sequence(events), sequence(broadcastClients[0]))
+    // The broadcast-only clients got exactly the broadcasts, as the channel clients saw them.
+    assert.equal(sequence(broadcastClients[0]), sequence(channelClients[0].filter((e) => e.data.startsWith('b'))))
+    assert.ok(clients.every(({ client }) => !client.ended), 'nobody was cut')
+  } finally {
+    for (const { client } of clients) client.reset()
+    await Promise.all(hubs.map((hub) => hub.stop()))
+  }
+})
+
+test('a client whose process is killed (SIGKILL) reconnects to another with Last-Event-ID and misses nothing', { timeout: 120_000 }, async (t) => {
+  const prefix = freshPrefix()
+  const hubs = await Promise.all([0, 1, 2].map(() => startHub(hubOptions(prefix))))
+  const [first, publisher, survivor] = hubs
+  // A load balancer in front of the three: the stream goes to `first` until it dies.
+  let target = first
+  const connections = []
+  const balancer = (url, init) => {
+    const routed = new URL(url)
+    routed.port = String(target.port)
+    connections.push({ port: target.port, lastEventId: new Headers(init?.headers).get('last-event-id') })
+    return fetch(routed, init)
+  }
+  const source = new EventSource(`http://127.0.0.1:${first.port}/events`, { fetch: balancer })
+  const received = []
+  source.onmessage = (event) => received.push({ id: event.lastEventId, data: event.data })
+  try {
+    await waitFor(async () => (await first.metrics()).size === 1, { what: 'the stream on the first process' })
+    const publishing = publisher.publish({ tag: 'p', count: 3000, every: 20, pauseMs: 10 })
+    await waitFor(() => received.length >= 300, { what: '300 events before the kill', timeoutMs: 30_000 })
+    target = survivor
+    first.kill()
+    const published = await publishing
+    assert.equal(published.taken, 3000)
+    await waitFor(() => received.length >= 3000, { what: `all 3000 events (has ${received.length})`, timeoutMs: 60_000 })
+    assert.deepEqual(received.map((e) => e.data), Array.from({ length: 3000 }, (_, i) => `p:${i}`), 'every event once, in order')
+    assertIncreasingIds(received, 'client')
+    const resumed = connections.at(-1)
+    assert.equal(resumed.port, survivor.port)
+    assert.ok(resumed.lastEventId !== null, 'the reconnect carried Last-Event-ID')
+    const { metrics } = await survivor.metrics()
+    assert.equal(metrics.resumes.replayed, 1, 'the survivor resumed it from its history')
+    t.diagnostic(`killed after ${received.findIndex((e) => e.id === resumed.lastEventId) + 1} events; resumed on the survivor from ${resumed.lastEventId}`)
+  } finally {
+    source.close()
+    await Promise.all(hubs.map((hub) => hub.stop()))
+  }
+})
+
+test('redis-server restarted mid-stream: clients stay connected, what was published meanwhile is buffered and delivered once, and a full buffer throws ERR_SSE_BACKEND_UNAVAILABLE', { timeout: 120_000 }, async (t) => {
+  const prefix = freshPrefix()
+  const options = hubOptions(prefix, { heartbeatMs: 300, redis: { maxBufferEvents: 1000, reconnectMinMs: 50, reconnectMaxMs: 400 } })
+  const hubs = await Promise.all([0, 1].map(() => startHub(options)))
+  const [a, b] = hubs
+  const clients = hubs.map((hub) => rawClient(hub.port, { path: '/events' }))
+  try {
+    for (const hub of hubs) await waitFor(async () => (await hub.metrics()).size === 1, { what: 'a client on each process' })
+    assert.equal((await a.publish({ tag: 'a1', count: 200 })).taken, 200)
+    await waitFor(() => clients.every((c) => dataEvents(c).length === 200), { what: '200 events before the outage' })
+
+    await redis.stop()
+    for (const hub of hubs) {
+      await waitFor(async () => (await hub.metrics()).metrics.redis.connected === false, { what: 'the hub to see Redis gone' })
+    }
+    const heartbeatsBefore = clients.map((c) => c.comments.length)
+    assert.equal((await a.publish({ tag: 'a2', count: 300 })).taken, 300)
+    assert.equal((await b.publish({ tag: 'b2', count: 300 })).taken, 300)
+    const full = await a.publish({ tag: 'a3', count: 1000 })
+    assert.equal(full.taken, 700, 'the buffer (1000 events) took 700 more, then refused')
+    assert.equal(full.error.code, 'ERR_SSE_BACKEND_UNAVAILABLE')
+    assert.equal(full.error.name, 'Error')
+    assert.match(full.error.message, /^Redis is unreachable and 1000 events .*redis\.maxBufferEvents/)
+    const { metrics: during } = await a.metrics()
+    assert.deepEqual(during.redis.buffered.events, 1000)
+    // Heartbeats go on: the streams are alive while Redis is away.
+    await waitFor(() => clients.every((c, i) => c.comments.length >= heartbeatsBefore[i] + 2), { what: 'two heartbeats each during the outage' })
+    assert.ok(clients.every((c) => !c.ended))
+    assert.ok(clients.every((c) => dataEvents(c).length === 200), 'nothing delivered while Redis is away')
+
+    await redis.start()
+    const total = 200 + 300 + 300 + 700
+    await waitFor(() => clients.every((c) => dataEvents(c).length >= total), { what: `all ${total} events after the restart`, timeoutMs: 30_000 })
+    for (const client of clients) {
+      assertOncePerPublisherOrder(dataEvents(client), 'client')
+      assertIncreasingIds(dataEvents(client), 'client')
+      assert.equal(dataEvents(client).length, total)
+      assert.ok(!dataEvents(client).some((e) => e.data === 'a3:700'), 'the refused event was never sent')
+      assert.ok(!client.ended)
+    }
+    assert.equal(dataEvents(clients[1]).map((e) => e.id + e.data).join(), dataEvents(clients[0]).map((e) => e.id + e.data).join())
+    for (const hub of hubs) {
+      const { metrics, backendEvents } = await hub.metrics()
+      assert.deepEqual(backendEvents.map((e) => e.state), ['up', 'down', 'up'])
+      assert.equal(metrics.redis.connected, true)
+      assert.equal(metrics.redis.buffered.events, 0)
+      assert.ok(metrics.redis.disconnects >= 2, 'both connections were lost and came back')
+      t.diagnostic(`down: ${backendEvents[1].detail}`)
+    }
+  } finally {
+    for (const client of clients) client.reset()
+    if (redis.process === null) await redis.start()
+    await Promise.all(hubs.map((hub) => hub.stop()))
+  }
+})
+
+test('the pub/sub connections killed with CLIENT KILL: each hub resubscribes and fills the gap from the streams; no client sees a gap or a duplicate', { timeout: 120_000 }, async (t) => {
+  const prefix = freshPrefix()
+  const options = hubOptions(prefix, { redis: { reconnectMinMs: 200, reconnectMaxMs: 400 } })
+  const hubs = await Promise.all([0, 1].map(() => startHub(options)))
+  const clients = hubs.map((hub) => rawClient(hub.port, { path: '/events?channel=a' }))
+  try {
+    for (const hub of hubs) await waitFor(async () => (await hub.metrics()).size === 1, { what: 'a client on each process' })
+    const publishing = hubs[0].publish({ tag: 'p', count: 2000, channel: 'a', every: 10, pauseMs: 5 })
+    await waitFor(() => clients.every((c) => dataEvents(c).length >= 200), { what: '200 events before the kill' })
+    const killed = await redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub')
+    assert.equal(killed, '2', 'one subscription per hub process')
+    assert.equal((await publishing).taken, 2000)
+    await waitFor(() => clients.every((c) => dataEvents(c).length >= 2000), { what: 'all 2000 events', timeoutMs: 30_000 })
+    for (const client of clients) {
+      assert.deepEqual(dataEvents(client).map((e) => e.data), Array.from({ length: 2000 }, (_, i) => `p:${i}`))
+      assert.equal(client.events.length, 2000, 'no reset signal: nothing was lost')
+    }
+    for (const hub of hubs) {
+      const { metrics } = await hub.metrics()
+      assert.ok(metrics.redis.disconnects >= 1)
+      assert.ok(metrics.redis.recovered >= 1, `events published while unsubscribed came from the stream (recovered ${metrics.redis.recovered})`)
+      assert.equal(metrics.redis.gapResets, 0)
+      t.diagnostic(`recovered from the stream: ${metrics.redis.recovered}, from pub/sub: ${metrics.redis.received}`)
+    }
+  } finally {
+    for (const client of clients) client.reset()
+    await Promise.all(hubs.map((hub) => hub.stop()))
+  }
+})
+
+test('the stream in Redis is trimmed to the history settings; a process started later resumes from it, and a too-old id gets the reset signal', { timeout: 120_000 }, async () => {
+  const prefix = freshPrefix()
+  const options = hubOptions(prefix, { history: { maxEvents: 50, maxAgeMs: 60_000 } })
+  const early = await startHub(options)
+  const watcher = rawClient(early.port, { path: '/events?channel=h' })
+  let late
+  const resumers = []
+  try {
+    await waitFor(async () => (await early.metrics()).size === 1)
+    assert.equal((await early.publish({ tag: 'h', count: 120, channel: 'h' })).taken, 120)
+    await waitFor(() => dataEvents(watcher).length === 120, { what: '120 events' })
+    const ids = dataEvents(watcher).map((e) => e.id)
+    const stream = `{${prefix}}:c:h`
+    assert.equal(await redis.cli('XLEN', stream), '50', 'MAXLEN = history.maxEvents')
+    const oldest = await redis.cli('XRANGE', stream, '-', '+', 'COUNT', '1')
+    assert.equal(oldest.split('\n')[0], `${positionOf(ids[70])}-0`, 'the 50 newest are kept')
+    const ttl = Number(await redis.cli('PTTL', stream))
+    assert.ok(ttl > 0 && ttl <= 60_000, `expiry = history.maxAgeMs (PTTL ${ttl})`)
+
+    late = await startHub(options)
+    for (const hub of [early, late]) {
+      const fresh = rawClient(hub.port, { path: '/events?channel=h', headers: { 'last-event-id': ids[99] } })
+      const stale = rawClient(hub.port, { path: '/events?channel=h', headers: { 'last-event-id': ids[9] } })
+      resumers.push(fresh, stale)
+      await waitFor(() => dataEvents(fresh).length === 20 && stale.events.length >= 1, { what: 'the resumes' })
+      assert.deepEqual(dataEvents(fresh).map((e) => e.data), Array.from({ length: 20 }, (_, i) => `h:${100 + i}`))
+      assert.deepEqual(dataEvents(fresh).map((e) => e.id), ids.slice(100))
+      assert.equal(stale.events[0].event, 'sse-reset')
+      assert.deepEqual(JSON.parse(stale.events[0].data), { reason: 'expired' })
+    }
+    // Both get what is published next, live.
+    assert.equal((await late.publish({ tag: 'n', count: 1, channel: 'h' })).taken, 1)
+    await waitFor(() => resumers.every((c) => dataEvents(c).some((e) => e.data === 'n:0')), { what: 'the next event' })
+    assert.ok(dataEvents(resumers[1]).every((e) => e.data === 'n:0'), 'the stale client replays nothing')
+  } finally {
+    for (const client of [watcher, ...resumers]) client.reset()
+    await Promise.all([early, late].filter(Boolean).map((hub) => hub.stop()))
+  }
+})
+
+test('when the stream no longer holds what pub/sub dropped, the channel\'s clients get the reset signal (reason gap), counted, and the stream goes on', { timeout: 120_000 }, async (t) => {
+  const prefix = freshPrefix()
+  // No history: the stream keeps only streamEvents (5), so a gap of more cannot be filled.
+  const options = { retryMs: 100, redis: { url: redis.url, prefix, streamEvents: 5, reconnectMinMs: 400, reconnectMaxMs: 800 } }
+  const hub = await startHub(options)
+  const client = rawClient(hub.port, { path: '/events?channel=a' })
+  try {
+    await waitFor(async () => (await hub.metrics()).size === 1)
+    const publishing = hub.publish({ tag: 'p', count: 1000, channel: 'a', every: 5, pauseMs: 5 })
+    await waitFor(() => dataEvents(client).length >= 100, { what: '100 events before the kill' })
+    assert.equal(await redis.cli('CLIENT', 'KILL', 'TYPE', 'pubsub'), '1')
+    assert.equal((await publishing).taken, 1000)
+    await waitFor(() => dataEvents(client).at(-1)?.data === 'p:999', { what: 'the last event', timeoutMs: 30_000 })
+    const resets = client.events.filter((e) => e.event === 'sse-reset')
+    assert.equal(resets.length, 1, 'one reset signal for the one gap')
+    assert.deepEqual(JSON.parse(resets[0].data), { reason: 'gap' })
+    const events = dataEvents(client)
+    assertOncePerPublisherOrder(events, 'client')
+    const resetAt = client.events.indexOf(resets[0])
+    const before = client.events[resetAt - 1].data
+    const after = client.events[resetAt + 1].data
+    const missed = Number(after.split(':')[1]) - Number(before.split(':')[1]) - 1
+    assert.ok(missed > 5, `the reset stands for the events lost (${before} .. ${after})`)
+    assert.ok(!client.ended)
+    const { metrics } = await hub.metrics()
+    assert.equal(metrics.resumes.reset.gap, 1)
+    assert.equal(metrics.redis.gapResets, 1)
+    t.diagnostic(`reset between ${before} and ${after}: ${missed} events were no longer in the stream`)
+  } finally {
+    client.reset()
+    await hub.stop()
+  }
+})
