@@ -185,7 +185,9 @@ export interface HubOptions {
   /**
    * The event a client gets when its `Last-Event-ID` cannot be resumed from (unknown, from
    * another hub or process, or older than the history), before live events; its data is
-   * `{"reason":"unknown"|"foreign"|"expired"}`. Default `'sse-reset'`.
+   * `{"reason":"unknown"|"foreign"|"expired"}`. With Redis, also mid-stream with
+   * `{"reason":"gap"}` when events were lost between Redis and this hub (pub/sub dropped them
+   * and the stream no longer held them). Default `'sse-reset'`.
    */
   resetEvent?: string
   /**
@@ -206,6 +208,42 @@ export interface HubOptions {
   maxClients?: number
   /** The `Retry-After` of every `503` the hub answers (full, or closing), in seconds. Default `5`. */
   retryAfterSeconds?: number
+  /**
+   * Share events with every hub of the same `prefix` through Redis (6.2 or later), from
+   * Rust: `hub.publish()` and `hub.broadcast()` go through Redis, which numbers each event,
+   * keeps it in a stream (trimmed like the channel's `history`) and announces it; every
+   * hub, the publisher's included, delivers it with the same id in the same order, and a
+   * client can resume on any of them. `client.send()` and `hub.comment()` stay local. A URL
+   * string takes the defaults. Await `hub.ready()` before serving. Default: none.
+   */
+  redis?: string | RedisOptions
+}
+
+export interface RedisOptions {
+  /** `redis://[user:password@]host:port[/db]` (or `rediss://`, `unix:`). Required. */
+  url: string
+  /**
+   * Namespace: hubs with the same prefix share events. Every key is `{prefix}:...`, one
+   * hash tag, so with Redis Cluster a namespace lives in one slot. Default `'sse'`.
+   */
+  prefix?: string
+  /**
+   * Events published here that may wait for Redis (while it is away, or behind). Past it (or
+   * `maxBufferBytes`), `publish`/`broadcast` throw `ERR_SSE_BACKEND_UNAVAILABLE` and nothing
+   * is sent. Default `100000`.
+   */
+  maxBufferEvents?: number
+  /** Bytes of the events waiting for Redis; see `maxBufferEvents`. Default 64 MiB. */
+  maxBufferBytes?: number
+  /**
+   * Events Redis keeps per channel without `history` (with history: `history.maxEvents`):
+   * what a hub can recover when pub/sub dropped announcements. Default `1000`.
+   */
+  streamEvents?: number
+  /** First reconnect delay; each next one doubles, with jitter, up to `reconnectMaxMs`. Default `100`. */
+  reconnectMinMs?: number
+  /** Longest reconnect delay. Default `5000`. */
+  reconnectMaxMs?: number
 }
 
 export interface AttachOptions {
@@ -250,15 +288,43 @@ export interface HubMetrics {
   /** How far the slowest reader of any channel is behind: now, and the most since start. */
   lag: { events: number; bytes: number; maxEvents: number; maxBytes: number }
   /** Attaches with a `Last-Event-ID`: replayed, or reset by reason. */
-  resumes: { replayed: number; reset: { unknown: number; foreign: number; expired: number } }
+  resumes: { replayed: number; reset: { unknown: number; foreign: number; expired: number; gap: number } }
   /** What the channel logs hold now: history, and what readers have not passed yet. */
   held: { events: number; bytes: number }
   /** Channels that exist now. */
   channels: number
   /** Threads of the hub's runtime. */
   runtimeThreads: number
+  /** With `redis`: the bridge's state and counters; null without. */
+  redis: RedisMetrics | null
   /** With `{ perChannel: true }`: one entry per channel, by name. */
   perChannel?: Array<{ name: string; subscribers: number; lag: { events: number; bytes: number }; held: { events: number; bytes: number } }>
+}
+
+export interface RedisMetrics {
+  /** Both connections (publishing, subscribed) are up. */
+  connected: boolean
+  /** Events (and their bytes) published here and not yet applied by Redis. */
+  buffered: { events: number; bytes: number }
+  /** Events published here that Redis applied. */
+  sent: number
+  /** Events applied here from pub/sub. */
+  received: number
+  /** Events applied here from the streams, after a reconnect or a gap. */
+  recovered: number
+  /** Times a position skipped on pub/sub and the streams were read to fill it. */
+  gaps: number
+  /** Channels whose clients got the reset signal (reason `gap`): the stream no longer held what they missed. */
+  gapResets: number
+  /** Connections to Redis lost (each followed by reconnecting). */
+  disconnects: number
+}
+
+/** The hub's `'backend'` event. */
+export interface BackendInfo {
+  state: 'up' | 'down'
+  /** Why it went down (the error), or what came up. */
+  detail: string
 }
 
 /** Options of `hub.metricsText()` and of `native-sse/prometheus`. */
@@ -319,6 +385,7 @@ export interface SseError extends Error {
     | 'ERR_SSE_CLIENT_CLOSED'
     | 'ERR_SSE_HUB_CLOSED'
     | 'ERR_SSE_TRANSPORT_UNAVAILABLE'
+    | 'ERR_SSE_BACKEND_UNAVAILABLE'
     | 'ERR_SSE_INTERNAL'
     | 'ERR_SSE_MISSING_DEPENDENCY'
 }
@@ -460,18 +527,28 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * same promise.
    */
   close(options?: CloseOptions): Promise<void>
+  /**
+   * Resolves once the hub can serve: at once without `redis`; with it, once Redis is
+   * connected and the history it keeps is loaded (so a client resuming here finds it).
+   * Never rejects: while Redis is unreachable the hub keeps retrying.
+   */
+  ready(): Promise<void>
   /** A client was attached. */
   on(event: 'connect', listener: (info: ConnectInfo) => void): this
   /** A client left; fired exactly once per attached client. */
   on(event: 'disconnect', listener: (info: DisconnectInfo) => void): this
   /** An attach was answered `503`. */
   on(event: 'refuse', listener: (info: RefuseInfo) => void): this
+  /** With `redis`: the connection to Redis was lost (`'down'`) or is back (`'up'`). */
+  on(event: 'backend', listener: (info: BackendInfo) => void): this
   once(event: 'connect', listener: (info: ConnectInfo) => void): this
   once(event: 'disconnect', listener: (info: DisconnectInfo) => void): this
   once(event: 'refuse', listener: (info: RefuseInfo) => void): this
+  once(event: 'backend', listener: (info: BackendInfo) => void): this
   off(event: 'connect', listener: (info: ConnectInfo) => void): this
   off(event: 'disconnect', listener: (info: DisconnectInfo) => void): this
   off(event: 'refuse', listener: (info: RefuseInfo) => void): this
+  off(event: 'backend', listener: (info: BackendInfo) => void): this
 }
 
 /** Creates a hub; pass an event map to type its messages: `createHub<{ price: Price }>()`. */
@@ -482,7 +559,8 @@ export declare function attach(stream: ServerHttp2Stream, headers: IncomingHttpH
 /** The hub behind the module-level `attach()`. */
 export declare function getDefaultHub(): Hub
 /** The option defaults of `createHub()`. */
-export declare const defaults: Readonly<Required<Omit<HubOptions, 'retryMs' | 'workerThreads' | 'history' | 'lastEventIdQuery' | 'maxClients'>>> & {
+export declare const defaults: Readonly<Required<Omit<HubOptions, 'retryMs' | 'workerThreads' | 'history' | 'lastEventIdQuery' | 'maxClients' | 'redis'>>> & {
+  readonly redis: undefined
   readonly lastEventIdQuery: 'lastEventId'
   readonly maxClients: undefined
   readonly retryMs: undefined

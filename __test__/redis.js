@@ -32,7 +32,8 @@ function redisCli (port, ...args) {
   })
 }
 
-async function startRedis () {
+/** A redis-server on its own port and directory; `{ started: false }` only reserves them. */
+async function startRedis ({ started = true } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'native-sse-redis-'))
   const port = await freePort()
   const redis = { port, url: `redis://127.0.0.1:${port}`, process: null, dir }
@@ -68,8 +69,8 @@ async function startRedis () {
     await redis.stop()
     fs.rmSync(dir, { recursive: true, force: true })
   }
-  await redis.start()
+  if (started) await redis.start()
   return redis
 }
 
-module.exports = { startRedis, freePort }
+module.exports = { startRedis }

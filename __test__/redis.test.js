@@ -7,10 +7,20 @@
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
-const { fork } = require('node:child_process')
+const { fork, execFile } = require('node:child_process')
 const { EventSource } = require('eventsource')
-const { rawClient, waitFor } = require('./helpers')
+const { rawClient, waitFor, startHttp } = require('./helpers')
+const { createHub } = require('..')
 const { startRedis } = require('./redis')
+
+function promtool (text) {
+  return new Promise((resolve) => {
+    const child = execFile('promtool', ['check', 'metrics'], { timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (error.code ?? 1) : 0, output: `${stdout}${stderr}` })
+    })
+    child.stdin.end(text)
+  })
+}
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'redis-hub.js')
 
@@ -334,5 +344,63 @@ test('when the stream no longer holds what pub/sub dropped, the channel\'s clien
   } finally {
     client.reset()
     await hub.stop()
+  }
+})
+
+test('redis options are checked with a clear error before anything connects', () => {
+  const cases = [
+    [{ redis: {} }, TypeError, 'ERR_SSE_INVALID_OPTION', /redis\.url/],
+    [{ redis: 42 }, TypeError, 'ERR_SSE_INVALID_OPTION', /redis must be an object/],
+    [{ redis: 'http://127.0.0.1:6379' }, TypeError, 'ERR_SSE_INVALID_OPTION', /must start with redis:\/\//],
+    [{ redis: { url: 'redis://127.0.0.1', maxBuffer: 1 } }, TypeError, 'ERR_SSE_UNKNOWN_OPTION', /unknown redis option 'maxBuffer'/],
+    [{ redis: { url: 'redis://127.0.0.1', prefix: 'a{b}' } }, RangeError, 'ERR_SSE_INVALID_OPTION', /without braces/],
+    [{ redis: { url: 'redis://127.0.0.1', maxBufferEvents: 0 } }, RangeError, 'ERR_SSE_INVALID_OPTION', /maxBufferEvents/],
+    [{ redis: { url: 'redis://127.0.0.1', reconnectMinMs: 500, reconnectMaxMs: 100 } }, RangeError, 'ERR_SSE_INVALID_OPTION', /reconnectMaxMs/]
+  ]
+  for (const [options, Kind, code, message] of cases) {
+    assert.throws(() => createHub(options), (error) => error instanceof Kind && error.code === code && message.test(error.message),
+      JSON.stringify(options))
+  }
+})
+
+test('a hub started while Redis is down serves heartbeats, buffers publishes, says so, and delivers them once Redis is up', { timeout: 60_000 }, async (t) => {
+  const later = await startRedis({ started: false })
+  const hub = createHub({ heartbeatMs: 200, redis: { url: later.url, prefix: freshPrefix(), reconnectMinMs: 50, reconnectMaxMs: 200 } })
+  const states = []
+  hub.on('backend', (info) => states.push(info))
+  let ready = false
+  hub.ready().then(() => { ready = true })
+  const http = await startHttp((req, res) => hub.attach(req, res))
+  const client = rawClient(http.port)
+  try {
+    await waitFor(() => states.length > 0, { what: "the 'down' event" })
+    assert.equal(states[0].state, 'down')
+    assert.match(states[0].detail, /refused|connect/i)
+    assert.equal(ready, false)
+    await waitFor(() => hub.size === 1)
+    hub.broadcast({ data: 'waited' })
+    const metrics = hub.metrics()
+    assert.equal(metrics.redis.connected, false)
+    assert.equal(metrics.redis.buffered.events, 1)
+    await waitFor(() => client.comments.length >= 2, { what: 'heartbeats while Redis is down' })
+    assert.equal(dataEvents(client).length, 0)
+    const text = hub.metricsText()
+    assert.match(text, /^sse_redis_up 0$/m)
+    assert.match(text, /^sse_redis_buffered_events 1$/m)
+    const checked = await promtool(text)
+    assert.equal(checked.code, 0, checked.output)
+
+    await later.start()
+    await hub.ready()
+    await waitFor(() => dataEvents(client).length === 1, { what: 'the buffered event' })
+    assert.equal(dataEvents(client)[0].data, 'waited')
+    assert.equal(states.at(-1).state, 'up')
+    assert.match(hub.metricsText(), /^sse_redis_up 1$/m)
+    t.diagnostic(`backend events: ${states.map((s) => s.state).join(', ')}`)
+  } finally {
+    client.reset()
+    await hub.close()
+    await http.close()
+    await later.close()
   }
 })

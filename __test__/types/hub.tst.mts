@@ -116,3 +116,18 @@ test('operations: staged close, caps, metrics and lifecycle events are typed', (
   expect(collectHubMetrics).type.toBeCallableWith(untyped, { registry: new Registry(), prefix: 'x_' })
   expect(collectHubMetrics(untyped).unregister).type.toBe<() => void>()
 })
+
+test('redis: a URL or options, ready(), the backend event and its metrics', () => {
+  expect(createHub).type.toBeCallableWith({ redis: 'redis://127.0.0.1:6379' })
+  expect(createHub).type.toBeCallableWith({ redis: { url: 'redis://127.0.0.1:6379', prefix: 'app', maxBufferEvents: 10, streamEvents: 100 } })
+  expect(createHub).type.not.toBeCallableWith({ redis: { prefix: 'no url' } })
+  expect(createHub).type.not.toBeCallableWith({ redis: { url: 'redis://x', maxBufferEvent: 10 } })
+  expect(untyped.ready()).type.toBe<Promise<void>>()
+  untyped.on('backend', (info) => {
+    expect(info.state).type.toBe<'up' | 'down'>()
+    expect(info.detail).type.toBe<string>()
+  })
+  const metrics = untyped.metrics()
+  expect(metrics.redis?.buffered.events).type.toBe<number | undefined>()
+  expect(metrics.resumes.reset.gap).type.toBe<number>()
+})
