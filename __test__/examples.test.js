@@ -11,6 +11,7 @@ const http2 = require('node:http2')
 const { spawn } = require('node:child_process')
 const { EventSource } = require('eventsource')
 const { selfSignedCert, curl, parseSse, waitFor, rawClient } = require('./helpers')
+const { startRedis } = require('./redis')
 
 const ROOT = path.join(__dirname, '..')
 const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')
@@ -150,3 +151,51 @@ test('examples/operations.js serves Prometheus metrics', () => withExample('oper
   assert.match(text, /^# TYPE sse_connections gauge$/m)
   assert.match(text, /^sse_connections_opened_total 0$/m)
 }))
+
+test('README shows examples/cluster.js verbatim', () => {
+  const source = fs.readFileSync(path.join(ROOT, 'examples', 'cluster.js'), 'utf8')
+  assert.ok(README.includes('```js\n' + source + '```'), 'README.md must contain examples/cluster.js as a js block')
+})
+
+test('examples/cluster.js: three workers, one Redis; a note posted to any worker reaches the clients of every worker with the same id', { timeout: 60_000 }, async () => {
+  const redis = await startRedis()
+  try {
+    await withExample('cluster.js', { WORKERS: '3', REDIS_URL: redis.url }, async (url) => {
+      // The primary hands connections to the listening workers in turn; workers listen once
+      // their hub is ready, so streams are opened until all three have some.
+      const sources = []
+      const seen = []
+      try {
+        const workersSeen = new Set()
+        for (let i = 0; i < 30 && (workersSeen.size < 3 || sources.length < 6); i++) {
+          const source = new EventSource(url)
+          const got = { worker: null, notes: [] }
+          source.addEventListener('hello', (e) => { got.worker = JSON.parse(e.data).worker })
+          source.addEventListener('note', (e) => got.notes.push({ id: e.lastEventId, data: JSON.parse(e.data) }))
+          sources.push(source)
+          seen.push(got)
+          await waitFor(() => got.worker !== null, { what: 'hello', timeoutMs: 10_000 })
+          workersSeen.add(got.worker)
+        }
+        assert.equal(workersSeen.size, 3, 'streams on all three workers')
+        const posters = new Set()
+        for (let i = 0; i < 6; i++) {
+          const response = await fetch(url.replace('/events', '/publish'), { method: 'POST', body: `note ${i}` })
+          assert.equal(response.status, 202)
+        }
+        await waitFor(() => seen.every((got) => got.notes.length === 6), { what: 'six notes on every stream', timeoutMs: 10_000 })
+        assert.ok(seen.every((got) => got.notes.length === 6))
+        for (const got of seen) {
+          assert.deepEqual(got.notes.map((n) => n.data.text), ['note 0', 'note 1', 'note 2', 'note 3', 'note 4', 'note 5'])
+          assert.deepEqual(got.notes.map((n) => n.id), seen[0].notes.map((n) => n.id), 'the same ids on every worker')
+          for (const note of got.notes) posters.add(note.data.from)
+        }
+        assert.ok(posters.size >= 2, `notes posted through ${posters.size} workers reached everyone`)
+      } finally {
+        for (const source of sources) source.close()
+      }
+    })
+  } finally {
+    await redis.close()
+  }
+})
