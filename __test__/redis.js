@@ -32,16 +32,22 @@ function redisCli (port, ...args) {
   })
 }
 
-/** A redis-server on its own port and directory; `{ started: false }` only reserves them. */
-async function startRedis ({ started = true } = {}) {
+/**
+ * A redis-server on its own port and directory; `{ started: false }` only reserves them.
+ * `durable: false` runs it without the append-only file (as a cache); `core` pins it there.
+ */
+async function startRedis ({ started = true, durable = true, core = null } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'native-sse-redis-'))
   const port = await freePort()
   const redis = { port, url: `redis://127.0.0.1:${port}`, process: null, dir }
   redis.start = async () => {
-    const child = spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
-      '--appendonly', 'yes', '--appendfsync', 'always', '--protected-mode', 'no'
-    ], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const args = [
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--protected-mode', 'no',
+      ...(durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'])
+    ]
+    const child = core === null
+      ? spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] })
+      : spawn('taskset', ['-c', String(core), 'redis-server', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
     child.stderr.on('data', (d) => { stderr += d })
     redis.process = child

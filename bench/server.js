@@ -5,7 +5,7 @@
 // listening, then answers each `{ op, ... }` message with one reply.
 
 const fs = require('node:fs')
-const { SERVERS, payload } = require('./servers')
+const { SERVERS, CROSS_PROCESS_SERVERS, payload } = require('./servers')
 
 const [kind, configJson] = process.argv.slice(2)
 const config = JSON.parse(configJson)
@@ -123,7 +123,7 @@ process.on('message', async (message) => {
 })
 process.on('disconnect', () => process.exit(0))
 
-SERVERS[kind].start(config).then((started) => {
+;(SERVERS[kind] ?? CROSS_PROCESS_SERVERS[kind]).start(config).then((started) => {
   server = started
   process.send({ port: server.port })
 }, (error) => {

@@ -54,6 +54,27 @@ function nativeSse (transport) {
   }
 }
 
+/**
+ * native-sse with Redis (bench/run.js starts three of these on one namespace): what one
+ * broadcasts reaches the clients of all. Backlog also counts what waits for Redis.
+ */
+async function nativeSseRedis ({ heartbeatMs, redisUrl, prefix }) {
+  const { createHub } = require('..')
+  const hub = createHub({ heartbeatMs, redis: { url: redisUrl, prefix } })
+  await hub.ready()
+  const server = http.createServer((req, res) => { hub.attach(req, res) })
+  return {
+    port: await listen(server),
+    size: () => hub.size,
+    broadcast: (data) => hub.broadcast({ data }),
+    backlog: () => {
+      const { lag, redis } = hub.metrics()
+      return Math.max(lag.bytes, redis.buffered.bytes)
+    },
+    close: async () => { await hub.close(); server.close() }
+  }
+}
+
 /** A plain `node:http` server: a `Set` of responses, one frame written to each per event. */
 async function plainHttp ({ heartbeatMs, tokens: count }) {
   const streams = new Set()
@@ -147,4 +168,9 @@ const SERVERS = {
   'fastify-sse': { name: 'Fastify 5 + @fastify/sse', start: fastifySse }
 }
 
-module.exports = { SERVERS, payload }
+/** Servers of the cross-process scenario only (not a column of the main table). */
+const CROSS_PROCESS_SERVERS = {
+  'native-redis': { name: 'native-sse + Redis', start: nativeSseRedis }
+}
+
+module.exports = { SERVERS, CROSS_PROCESS_SERVERS, payload }

@@ -32,6 +32,8 @@ use std::time::Duration;
 
 use native_sse_core::backend::HubHandle;
 use native_sse_core::Hub;
+use redis::io::tcp::{socket2, TcpSettings};
+use redis::IntoConnectionInfo;
 
 use keys::Keys;
 use outbound::Outbound;
@@ -100,12 +102,32 @@ pub struct Bridge {
     loaded: AtomicBool,
 }
 
+/// Small writes leave at once (without `TCP_NODELAY`, Nagle's algorithm and the peer's
+/// delayed ACK hold an announcement or a publish up to 40 ms), and a Redis host that vanished
+/// without closing is noticed within seconds by keepalive probes and the unacknowledged-data
+/// timeout, as the hub notices vanished clients, rather than by the kernel's defaults (hours).
+fn tcp_settings() -> TcpSettings {
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(5))
+        .with_interval(Duration::from_secs(2));
+    TcpSettings::default()
+        .set_nodelay(true)
+        .set_keepalive(keepalive)
+        .set_user_timeout(Duration::from_secs(10))
+}
+
 impl Bridge {
     /// Connects `hub` to Redis: publishes go through it from now on; the tasks connect in the
     /// background (a publish meanwhile waits in the buffer). Fails on an unusable URL.
     pub fn start(hub: &Hub, config: RedisConfig) -> Result<Arc<Bridge>, String> {
-        let client = redis::Client::open(config.url.as_str())
-            .map_err(|e| format!("redis.url {:?}: {e}", config.url))?;
+        let invalid = |e: redis::RedisError| format!("redis.url {:?}: {e}", config.url);
+        let info = config
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(invalid)?
+            .set_tcp_settings(tcp_settings());
+        let client = redis::Client::open(info).map_err(invalid)?;
         let outbound = Arc::new(Outbound::new(
             config.max_buffer_events,
             config.max_buffer_bytes,
