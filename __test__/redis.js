@@ -34,16 +34,18 @@ function redisCli (port, ...args) {
 
 /**
  * A redis-server on its own port and directory; `{ started: false }` only reserves them.
- * `durable: false` runs it without the append-only file (as a cache); `core` pins it there.
+ * `durable: false` runs it without the append-only file (as a cache); `core` pins it there;
+ * `cluster: true` makes it a Redis Cluster node (see startCluster).
  */
-async function startRedis ({ started = true, durable = true, core = null } = {}) {
+async function startRedis ({ started = true, durable = true, core = null, cluster = false } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'native-sse-redis-'))
   const port = await freePort()
   const redis = { port, url: `redis://127.0.0.1:${port}`, process: null, dir }
   redis.start = async () => {
     const args = [
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--protected-mode', 'no',
-      ...(durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'])
+      ...(durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+      ...(cluster ? ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'] : [])
     ]
     const child = core === null
       ? spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] })
@@ -79,4 +81,28 @@ async function startRedis ({ started = true, durable = true, core = null } = {})
   return redis
 }
 
-module.exports = { startRedis }
+/** A Redis Cluster of `size` primaries on 127.0.0.1, its slots spread by redis-cli. */
+async function startCluster (size = 3) {
+  const nodes = []
+  for (let i = 0; i < size; i++) nodes.push(await startRedis({ durable: false, cluster: true }))
+  const cluster = {
+    nodes,
+    close: async () => { for (const node of nodes) await node.close() }
+  }
+  try {
+    await redisCli(nodes[0].port, '--cluster', 'create', ...nodes.map((n) => `127.0.0.1:${n.port}`), '--cluster-replicas', '0', '--cluster-yes')
+    const deadline = Date.now() + 20_000
+    for (;;) {
+      const states = await Promise.all(nodes.map((n) => n.cli('CLUSTER', 'INFO')))
+      if (states.every((info) => info.includes('cluster_state:ok'))) break
+      if (Date.now() > deadline) throw new Error('the cluster did not reach cluster_state:ok within 20 s')
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  } catch (error) {
+    await cluster.close()
+    throw error
+  }
+  return cluster
+}
+
+module.exports = { startRedis, startCluster }

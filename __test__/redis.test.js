@@ -11,7 +11,7 @@ const { fork, execFile } = require('node:child_process')
 const { EventSource } = require('eventsource')
 const { rawClient, waitFor, startHttp } = require('./helpers')
 const { createHub } = require('..')
-const { startRedis } = require('./redis')
+const { startRedis, startCluster } = require('./redis')
 
 function promtool (text) {
   return new Promise((resolve) => {
@@ -402,5 +402,81 @@ test('a hub started while Redis is down serves heartbeats, buffers publishes, sa
     await hub.close()
     await http.close()
     await later.close()
+  }
+})
+
+test('Redis Cluster: a namespace lives in one hash slot; hubs pointed at other nodes follow MOVED to its primary and share events', { timeout: 120_000 }, async (t) => {
+  const cluster = await startCluster(3)
+  const prefix = freshPrefix()
+  const hubs = []
+  const clients = []
+  try {
+    // The node that serves the namespace's slot answers; the others redirect.
+    const answers = await Promise.all(cluster.nodes.map((node) => node.cli('GET', `{${prefix}}:probe`)))
+    const owner = cluster.nodes[answers.findIndex((answer) => !answer.startsWith('MOVED'))]
+    const others = cluster.nodes.filter((node) => node !== owner)
+    assert.equal(others.length, 2)
+    for (const node of others) {
+      hubs.push(await startHub({ history: { maxEvents: 5000 }, redis: { url: node.url, prefix, reconnectMinMs: 50, reconnectMaxMs: 200 } }))
+    }
+    for (const hub of hubs) clients.push(rawClient(hub.port, { path: '/events?channel=a' }))
+    for (const hub of hubs) await waitFor(async () => (await hub.metrics()).size === 1)
+    const published = await Promise.all(hubs.map((hub, i) => hub.publish({ tag: `h${i}`, count: 500, channel: 'a', every: 100 })))
+    assert.deepEqual(published.map((p) => p.taken), [500, 500])
+    await waitFor(() => clients.every((c) => dataEvents(c).length >= 1000), { what: '1000 events on both', timeoutMs: 30_000 })
+    for (const client of clients) {
+      assertOncePerPublisherOrder(dataEvents(client), 'client')
+      assertIncreasingIds(dataEvents(client), 'client')
+    }
+    assert.equal(dataEvents(clients[1]).map((e) => e.id + e.data).join(), dataEvents(clients[0]).map((e) => e.id + e.data).join())
+    // Every key of the namespace is on the slot's primary.
+    assert.equal(await owner.cli('XLEN', `{${prefix}}:c:a`), '1000')
+    assert.equal(await owner.cli('HGET', `{${prefix}}:meta`, 'seq'), '1000')
+    for (const hub of hubs) {
+      const { backendEvents } = await hub.metrics()
+      assert.equal(backendEvents[0].detail, `redirected by Redis Cluster to 127.0.0.1:${owner.port}`)
+      assert.equal(backendEvents.at(-1).state, 'up')
+      t.diagnostic(`hub on another node: ${backendEvents.map((e) => `${e.state} (${e.detail})`).join(', ')}`)
+    }
+  } finally {
+    for (const client of clients) client.reset()
+    await Promise.all(hubs.map((hub) => hub.stop()))
+    await cluster.close()
+  }
+})
+
+test('Redis restarted empty (no persistence): positions go on from where the hubs were, and nothing published afterwards is lost', { timeout: 120_000 }, async () => {
+  const volatile = await startRedis({ durable: false })
+  const prefix = freshPrefix()
+  const options = { history: { maxEvents: 5000 }, retryMs: 100, redis: { url: volatile.url, prefix, reconnectMinMs: 50, reconnectMaxMs: 200 } }
+  const hubs = [await startHub(options), await startHub(options)]
+  const clients = hubs.map((hub) => rawClient(hub.port, { path: '/events' }))
+  try {
+    for (const hub of hubs) await waitFor(async () => (await hub.metrics()).size === 1)
+    assert.equal((await hubs[0].publish({ tag: 'before', count: 100 })).taken, 100)
+    await waitFor(() => clients.every((c) => dataEvents(c).length === 100), { what: '100 events' })
+    await volatile.stop()
+    for (const hub of hubs) await waitFor(async () => !(await hub.metrics()).metrics.redis.connected, { what: 'Redis gone' })
+    // Published while it is away, then sent first thing to an empty Redis.
+    assert.equal((await hubs[1].publish({ tag: 'after', count: 100 })).taken, 100)
+    await volatile.start()
+    await waitFor(() => clients.every((c) => dataEvents(c).length === 200), { what: 'the 100 published during the outage', timeoutMs: 30_000 })
+    assert.equal(await volatile.cli('XLEN', `{${prefix}}:b`), '100', 'Redis came back empty: it holds only what came after')
+    for (const client of clients) {
+      const events = dataEvents(client)
+      assertOncePerPublisherOrder(events, 'client')
+      assertIncreasingIds(events, 'client')
+      assert.equal(positionOf(events[100].id), 101, 'numbering went on from 100')
+      assert.ok(events.every((e) => e.id.split('-')[0] === events[0].id.split('-')[0]), 'the epoch was restored')
+    }
+    // The history of each process still resumes from before the restart.
+    const resumed = rawClient(hubs[1].port, { path: '/events', headers: { 'last-event-id': dataEvents(clients[0])[49].id } })
+    clients.push(resumed)
+    await waitFor(() => dataEvents(resumed).length === 150, { what: 'a resume from before the restart' })
+    assert.equal(dataEvents(resumed)[0].data, 'before:50')
+  } finally {
+    for (const client of clients) client.reset()
+    await Promise.all(hubs.map((hub) => hub.stop()))
+    await volatile.close()
   }
 })

@@ -33,7 +33,7 @@ use std::time::Duration;
 use native_sse_core::backend::HubHandle;
 use native_sse_core::Hub;
 use redis::io::tcp::{socket2, TcpSettings};
-use redis::IntoConnectionInfo;
+use redis::{ConnectionAddr, IntoConnectionInfo};
 
 use keys::Keys;
 use outbound::Outbound;
@@ -89,7 +89,8 @@ pub struct Bridge {
     hub: HubHandle,
     config: RedisConfig,
     keys: Keys,
-    client: redis::Client,
+    /// Where to connect: the URL's node, or the one Redis Cluster redirected to (MOVED).
+    client: Mutex<redis::Client>,
     outbound: Arc<Outbound>,
     counters: Counters,
     /// This hub's publisher id (random), naming its idempotence key.
@@ -127,7 +128,7 @@ impl Bridge {
             .into_connection_info()
             .map_err(invalid)?
             .set_tcp_settings(tcp_settings());
-        let client = redis::Client::open(info).map_err(invalid)?;
+        let client = Mutex::new(redis::Client::open(info).map_err(invalid)?);
         let outbound = Arc::new(Outbound::new(
             config.max_buffer_events,
             config.max_buffer_bytes,
@@ -151,6 +152,42 @@ impl Bridge {
         hub.spawn(sender::run(bridge.clone()));
         hub.spawn(receiver::run(bridge.clone()));
         Ok(bridge)
+    }
+
+    /// The client of the node to connect to now.
+    pub(crate) fn client(&self) -> redis::Client {
+        self.client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Redis Cluster answered MOVED: the namespace's slot is served by another node (after a
+    /// failover or a resharding, or the URL named another node). Connects there from now on;
+    /// returns what to report when `error` was such a redirect.
+    pub(crate) fn follow_redirect(&self, error: &redis::RedisError) -> Option<String> {
+        // `(address, slot)`, the address `host:port` (an IPv6 host keeps its colons).
+        let (address, _slot) = error.redirect_node()?;
+        let (host, port) = address.rsplit_once(':')?;
+        let port: u16 = port.parse().ok()?;
+        let mut client = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        let info = client.get_connection_info().clone();
+        let addr = match info.addr().clone() {
+            ConnectionAddr::TcpTls {
+                insecure,
+                tls_params,
+                ..
+            } => ConnectionAddr::TcpTls {
+                host: host.to_string(),
+                port,
+                insecure,
+                tls_params,
+            },
+            _ => ConnectionAddr::Tcp(host.to_string(), port),
+        };
+        let redirected = redis::Client::open(info.set_addr(addr)).ok()?;
+        *client = redirected;
+        Some(format!("redirected by Redis Cluster to {host}:{port}"))
     }
 
     pub fn metrics(&self) -> BridgeMetrics {

@@ -10,27 +10,28 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
-use redis::{RedisResult, Script, Value};
+use redis::{RedisResult, Value};
 
 use crate::announcement;
 use crate::backoff::Backoff;
-use crate::sender::connection_config;
-use crate::{scripts, Bridge};
+use crate::sender::{connection_config, ensure_namespace};
+use crate::Bridge;
 
 /// Entries per `XRANGE` page.
 const PAGE: usize = 1000;
 
 pub(crate) async fn run(bridge: Arc<Bridge>) {
-    let ensure = Script::new(scripts::ENSURE);
     let mut backoff = Backoff::new(
         bridge.config.reconnect_min,
         bridge.config.reconnect_max,
         bridge.publisher.rotate_left(17),
     );
     while !bridge.hub.is_closed() {
-        let lost = match listen(&bridge, &ensure, &mut backoff).await {
+        let lost = match listen(&bridge, &mut backoff).await {
             Ok(()) => "the subscription ended".to_string(),
-            Err(error) => error.to_string(),
+            Err(error) => bridge
+                .follow_redirect(&error)
+                .unwrap_or_else(|| error.to_string()),
         };
         bridge.set_up(&bridge.receiver_up, false, &lost);
         tokio::time::sleep(backoff.delay()).await;
@@ -38,25 +39,17 @@ pub(crate) async fn run(bridge: Arc<Bridge>) {
 }
 
 /// One subscription: connect, subscribe, catch up, then apply until it is lost.
-async fn listen(bridge: &Bridge, ensure: &Script, backoff: &mut Backoff) -> RedisResult<()> {
+async fn listen(bridge: &Bridge, backoff: &mut Backoff) -> RedisResult<()> {
     let hub = &bridge.hub;
     // Subscribed before reading where the namespace is: whatever is published from here on
     // is announced to us or already in the streams, so nothing falls between the two.
-    let mut pubsub = bridge.client.get_async_pubsub().await?;
+    let client = bridge.client();
+    let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(&bridge.keys.events).await?;
-    let mut connection = bridge
-        .client
+    let mut connection = client
         .get_multiplexed_async_connection_with_config(&connection_config())
         .await?;
-    let (epoch, last): (String, u64) = ensure
-        .key(&bridge.keys.meta)
-        .arg(format!("{:08x}", hub.epoch()))
-        .arg(hub.applied_position())
-        .invoke_async(&mut connection)
-        .await?;
-    if let Ok(epoch) = u32::from_str_radix(&epoch, 16) {
-        hub.set_epoch(epoch);
-    }
+    let last = ensure_namespace(bridge, &mut connection).await?;
     let initial = !bridge.is_loaded();
     catch_up(bridge, &mut connection, last, initial).await?;
     bridge.loaded.store(true, Ordering::Release);

@@ -1,11 +1,13 @@
 //! The Lua scripts that make a publish one atomic step in Redis (6.2 or later).
 
 /// KEYS: meta, stream, channels, floors, lasts, publisher.
-/// ARGV: pub/sub channel, epoch to set if none, publisher's number, events to keep, ms to keep
+/// ARGV: pub/sub channel, (unused), publisher's number, events to keep, ms to keep
 /// (0: no expiry), channel name, kind (`b` broadcast, `c` channel), app id, body.
 ///
 /// Returns the event's position, or 0 when this publisher's number was applied before (a
-/// resent batch). The announcement is `<epoch> <position> <ms> <name len> <id len> <kind>\n`
+/// resent batch). Fails with `NOMETA` while the namespace has no epoch (new, or Redis came
+/// back empty): numbering from 1 again would give positions every hub takes for ones it
+/// already applied, so the publisher first restores the counter (`ENSURE`) and resends. The announcement is `<epoch> <position> <ms> <name len> <id len> <kind>\n`
 /// then the name, the id and the body, so any byte may appear in each.
 ///
 /// The floor of a stream (the highest position it no longer holds) moves when `MAXLEN` trims
@@ -14,12 +16,14 @@
 pub const PUBLISH: &str = r#"
 local meta, stream, channels, floors, lasts, publisher =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+if redis.call('HEXISTS', meta, 'epoch') == 0 then
+  return redis.error_reply('NOMETA the namespace has no epoch yet')
+end
 local number = tonumber(ARGV[3])
 local applied = tonumber(redis.call('GET', publisher) or '0')
 if number <= applied then return 0 end
 redis.call('SET', publisher, number, 'PX', 86400000)
 local position = redis.call('HINCRBY', meta, 'seq', 1)
-redis.call('HSETNX', meta, 'epoch', ARGV[2])
 local epoch = redis.call('HGET', meta, 'epoch')
 local keep = tonumber(ARGV[4])
 local length = redis.call('XLEN', stream)

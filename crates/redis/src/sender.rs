@@ -40,7 +40,7 @@ pub(crate) async fn run(bridge: Arc<Bridge>) {
     let mut batch = Vec::with_capacity(BATCH);
     while !bridge.hub.is_closed() {
         let connected = bridge
-            .client
+            .client()
             .get_multiplexed_async_connection_with_config(&connection_config())
             .await;
         let mut connection = match connected {
@@ -98,9 +98,49 @@ async fn send_until_error(
                     return error.to_string();
                 }
             }
-            Err(error) => return error.to_string(),
+            Err(error) if error.code() == Some("NOMETA") => {
+                // A new namespace, or Redis came back empty: restore the epoch and counter
+                // from what this hub applied, then send the batch again.
+                if let Err(error) = ensure_namespace(bridge, connection).await {
+                    return error.to_string();
+                }
+            }
+            Err(error) => {
+                if let Some(redirected) = bridge.follow_redirect(&error) {
+                    return redirected;
+                }
+                // A pipeline's failures come as one error: ask once more with a single
+                // command of the namespace, whose MOVED (if that is what failed) is its own.
+                let probe = redis::cmd("EXISTS")
+                    .arg(&bridge.keys.meta)
+                    .query_async::<i64>(connection)
+                    .await;
+                if let Some(redirected) = probe.err().and_then(|e| bridge.follow_redirect(&e)) {
+                    return redirected;
+                }
+                return error.to_string();
+            }
         }
     }
+}
+
+/// Runs `scripts::ENSURE` with this hub's epoch and applied position; takes the namespace's
+/// epoch. Returns the namespace's last position.
+pub(crate) async fn ensure_namespace(
+    bridge: &Bridge,
+    connection: &mut MultiplexedConnection,
+) -> redis::RedisResult<u64> {
+    let hub = &bridge.hub;
+    let (epoch, last): (String, u64) = Script::new(scripts::ENSURE)
+        .key(&bridge.keys.meta)
+        .arg(format!("{:08x}", hub.epoch()))
+        .arg(hub.applied_position())
+        .invoke_async(connection)
+        .await?;
+    if let Ok(epoch) = u32::from_str_radix(&epoch, 16) {
+        hub.set_epoch(epoch);
+    }
+    Ok(last)
 }
 
 fn add_publish(pipe: &mut redis::Pipeline, bridge: &Bridge, script: &Script, numbered: &Numbered) {
