@@ -5,7 +5,7 @@
 //
 //   npm run bench                   full run (about 12 minutes); writes bench/RESULTS.md
 //   npm run bench -- --smoke        small sizes, under a minute (CI)
-//   npm run bench -- --only fanout,token   some scenarios (fanout, latency, idle, slow, token, cost)
+//   npm run bench -- --only fanout,token   some scenarios (fanout, latency, idle, slow, token, cost, cross)
 //
 // Every run is bounded in time and checks each client's sequence (loss, repeats, order). The
 // table gives each server's figures and, in brackets, how many times better native-sse is.
