@@ -220,7 +220,7 @@ export interface HubOptions {
 }
 
 export interface RedisOptions {
-  /** `redis://[user:password@]host:port[/db]` (or `rediss://`, `unix:`). Required. */
+  /** `redis://[user:password@]host:port[/db]` or `unix:`; TLS (`rediss://`) is not supported yet. Required. */
   url: string
   /**
    * Namespace: hubs with the same prefix share events. Every key is `{prefix}:...`, one

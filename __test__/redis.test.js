@@ -352,6 +352,7 @@ test('redis options are checked with a clear error before anything connects', ()
     [{ redis: {} }, TypeError, 'ERR_SSE_INVALID_OPTION', /redis\.url/],
     [{ redis: 42 }, TypeError, 'ERR_SSE_INVALID_OPTION', /redis must be an object/],
     [{ redis: 'http://127.0.0.1:6379' }, TypeError, 'ERR_SSE_INVALID_OPTION', /must start with redis:\/\//],
+    [{ redis: 'rediss://127.0.0.1:6379' }, TypeError, 'ERR_SSE_INVALID_OPTION', /TLS to Redis \(rediss:\/\/\) is not supported yet/],
     [{ redis: { url: 'redis://127.0.0.1', maxBuffer: 1 } }, TypeError, 'ERR_SSE_UNKNOWN_OPTION', /unknown redis option 'maxBuffer'/],
     [{ redis: { url: 'redis://127.0.0.1', prefix: 'a{b}' } }, RangeError, 'ERR_SSE_INVALID_OPTION', /without braces/],
     [{ redis: { url: 'redis://127.0.0.1', maxBufferEvents: 0 } }, RangeError, 'ERR_SSE_INVALID_OPTION', /maxBufferEvents/],

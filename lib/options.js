@@ -146,8 +146,12 @@ function redisOptions (redis) {
   const given = typeof redis === 'string' ? { url: redis } : plainObject(redis, 'redis')
   const merged = withDefaults(given, REDIS_DEFAULTS, 'redis option')
   const url = nonEmptyString(merged.url, 'redis.url (redis://host:port)')
-  if (!/^rediss?:\/\//.test(url) && !url.startsWith('unix:') && !url.startsWith('redis+unix:')) {
-    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `redis.url must start with redis://, rediss:// or unix:, got ${describe(url)}`)
+  if (url.startsWith('rediss://')) {
+    // The addon is built without a TLS stack for Redis; say so here, not at the first connect.
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', 'redis.url: TLS to Redis (rediss://) is not supported yet; reach Redis over a private network or a local TLS tunnel (stunnel, a sidecar) with redis://')
+  }
+  if (!url.startsWith('redis://') && !url.startsWith('unix:') && !url.startsWith('redis+unix:')) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `redis.url must start with redis:// or unix:, got ${describe(url)}`)
   }
   return {
     url,
