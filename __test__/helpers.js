@@ -161,6 +161,16 @@ function curl (args, timeoutMs = 10_000) {
   })
 }
 
+/** `promtool check metrics` on `text`: its exit code and what it printed. */
+function promtool (text) {
+  return new Promise((resolve) => {
+    const child = execFile('promtool', ['check', 'metrics'], { timeout: 30_000 }, (error, stdout, stderr) => {
+      resolve({ code: error ? (error.code ?? 1) : 0, output: `${stdout}${stderr}` })
+    })
+    child.stdin.end(text)
+  })
+}
+
 /** Parses an SSE body with eventsource-parser. */
 function parseSse (text) {
   const events = []
@@ -254,4 +264,4 @@ function openFdCount () {
   return fs.readdirSync('/proc/self/fd').length
 }
 
-module.exports = { loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount }
+module.exports = { promtool, loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount }

@@ -6,11 +6,10 @@
 
 const { test, describe } = require('node:test')
 const assert = require('node:assert/strict')
-const { execFile } = require('node:child_process')
 const { performance } = require('node:perf_hooks')
 const { createHub } = require('..')
 const { collectHubMetrics } = require('../lib/prometheus')
-const { TRANSPORTS, startHttp, rawClient, waitFor, once } = require('./helpers')
+const { TRANSPORTS, startHttp, rawClient, waitFor, once, promtool } = require('./helpers')
 
 /** Where the body starts in a raw client's bytes. */
 function bodyOffset (raw) {
@@ -20,16 +19,6 @@ function bodyOffset (raw) {
 /** The body bytes the hub counts for a client: raw on the wire for native, de-chunked for node. */
 function countedBytes (raw, transport) {
   return transport === 'native' ? raw.raw.length - bodyOffset(raw) : raw.bodyBytes
-}
-
-/** `promtool check metrics` on `text`: its exit code and what it printed. */
-function promtool (text) {
-  return new Promise((resolve) => {
-    const child = execFile('promtool', ['check', 'metrics'], { timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (error.code ?? 1) : 0, output: `${stdout}${stderr}` })
-    })
-    child.stdin.end(text)
-  })
 }
 
 /** Prometheus text as a Map of `name{labels}` (labels sorted) to value. */

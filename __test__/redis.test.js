@@ -7,20 +7,11 @@
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
-const { fork, execFile } = require('node:child_process')
+const { fork } = require('node:child_process')
 const { EventSource } = require('eventsource')
-const { rawClient, waitFor, startHttp } = require('./helpers')
+const { rawClient, waitFor, startHttp, promtool } = require('./helpers')
 const { createHub } = require('..')
 const { startRedis, startCluster } = require('./redis')
-
-function promtool (text) {
-  return new Promise((resolve) => {
-    const child = execFile('promtool', ['check', 'metrics'], { timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? (error.code ?? 1) : 0, output: `${stdout}${stderr}` })
-    })
-    child.stdin.end(text)
-  })
-}
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'redis-hub.js')
 

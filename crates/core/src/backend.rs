@@ -9,6 +9,7 @@
 //! process (a client's mailbox against its logs). Ids the hub makes are `{epoch}-{position}`
 //! with the backend's epoch, so a `Last-Event-ID` from any process resumes here.
 
+use std::fmt::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::SseError;
 use crate::hub::{Hub, HubInner};
-use crate::resume::ResetReason;
+use crate::resume::{ResetReason, Resume};
 use crate::stats::Audience;
 
 /// The most an id line the hub prepends can add: `id: ` + 8 hex + `-` + 16 hex + LF.
@@ -149,7 +150,8 @@ impl HubHandle {
                 Some(_) => Bytes::copy_from_slice(body),
                 None => {
                     let mut frame = BytesMut::with_capacity(ID_LINE_MAX + body.len());
-                    frame.put_slice(format!("id: {epoch:08x}-{position:x}\n").as_bytes());
+                    // Into the frame directly: BytesMut is a fmt::Write with room reserved.
+                    let _ = writeln!(frame, "id: {epoch:08x}-{position:x}");
                     frame.put_slice(body);
                     frame.freeze()
                 }
@@ -196,7 +198,7 @@ impl HubHandle {
         };
         for client in &readers {
             inner.deliver(client, std::iter::once(frame.clone()));
-            inner.stats.add_gap_reset();
+            inner.stats.add_resume(Resume::Reset(ResetReason::Gap));
         }
         readers.len()
     }

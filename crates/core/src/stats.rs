@@ -127,10 +127,6 @@ impl Stats {
         refusal
     }
 
-    pub(crate) fn add_gap_reset(&self) {
-        self.resets[ResetReason::Gap as usize].fetch_add(1, Ordering::Relaxed);
-    }
-
     pub(crate) fn add_subscription_refused(&self) {
         self.subscriptions_refused.fetch_add(1, Ordering::Relaxed);
     }

@@ -6,19 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use native_sse_core::backend::{Backend, Outgoing};
-use native_sse_core::{
-    Departure, History, Hub, HubConfig, HubEvents, Message, ResetReason, Resume, SseError,
-};
+mod common;
 
-struct Quiet;
-
-impl HubEvents for Quiet {
-    fn closed(&self, _: u64, _: Departure) {}
-    fn write(&self, _: u64, _: bytes::Bytes) {}
-    fn end(&self, _: u64) {}
-    fn destroy(&self, _: u64) {}
-    fn drained(&self, _: u64) {}
-}
+use common::Quiet;
+use native_sse_core::{History, Hub, HubConfig, Message, ResetReason, Resume, SseError};
 
 /// Keeps what it is given; refuses once `capacity` events are waiting.
 struct Recording {

@@ -9,7 +9,10 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
-use native_sse_core::{Departure, Hub, HubConfig, HubEvents};
+mod common;
+
+use common::Quiet;
+use native_sse_core::{Hub, HubConfig};
 
 struct Counting;
 
@@ -36,16 +39,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
-
-struct Quiet;
-
-impl HubEvents for Quiet {
-    fn closed(&self, _: u64, _: Departure) {}
-    fn write(&self, _: u64, _: bytes::Bytes) {}
-    fn end(&self, _: u64) {}
-    fn destroy(&self, _: u64) {}
-    fn drained(&self, _: u64) {}
-}
 
 const CLIENTS: usize = 2000;
 
