@@ -158,7 +158,10 @@ for (const transport of TRANSPORTS) {
         assert.ok(hub.stats().queuedBytes > 0, `the socket was still full at the end (closes: ${closes}, sent ${sent})`)
         clearInterval(bursts)
         reader.readAll()
-        await waitFor(() => reader.events.length === sent, { what: `all ${sent} events`, timeoutMs: 20_000 })
+        await waitFor(() => reader.events.length === sent, {
+          what: () => `all ${sent} events (got ${reader.events.length}, closes [${closes}], hub.size ${hub.size}, queued ${hub.stats().queuedBytes} B)`,
+          timeoutMs: 20_000
+        })
         assert.deepEqual(closes, [], 'a client that keeps reading is never cut')
         assert.equal(reader.events.at(-1).id, String(sent - 1))
       } finally {

@@ -34,13 +34,16 @@ function withUrl (server) {
   }
 }
 
-/** Polls `check` until it returns a truthy value; throws after `timeoutMs`. */
+/**
+ * Polls `check` until it returns a truthy value; throws after `timeoutMs`. `what` may be a
+ * function, called at the timeout, so the message tells the state then.
+ */
 async function waitFor (check, { timeoutMs = 5000, intervalMs = 5, what = 'condition' } = {}) {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await check()
     if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`)
     await sleep(intervalMs)
   }
 }
