@@ -250,7 +250,7 @@ async function cuttingProxy (port) {
 /**
  * Clients in another process (bench/load-clients.js): `count` connections to `port` that
  * parse every stream and check each client's sequence (loss, repeats, order). `pace`
- * ('bytes:ms') makes each read slowly, in bursts.
+ * ('bytes:ms') makes each read slowly, in bursts, until `readAll()`.
  */
 function loadClients (port, count, { pace } = {}) {
   const { fork } = require('node:child_process')
@@ -259,6 +259,7 @@ function loadClients (port, count, { pace } = {}) {
   const child = fork(path.join(__dirname, '..', 'bench', 'load-clients.js'), [String(port), String(count)], { env })
   return {
     report: () => new Promise((resolve) => { child.once('message', resolve); child.send('report') }),
+    readAll: () => child.send('read-all'),
     stop: () => new Promise((resolve) => { child.once('exit', resolve); child.send('exit') })
   }
 }

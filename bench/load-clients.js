@@ -5,13 +5,16 @@
 // `data: N` values: each client must see consecutive numbers from its first event on, so a
 // gap counts as lost deliveries and a repeat or step back as disorder. Reports totals to the
 // parent on request. With LOAD_PACE=bytes:ms in the environment, each client reads at most
-// that many bytes every that many milliseconds: a slow reader, in bursts.
+// that many bytes every that many milliseconds: a slow reader, in bursts, until the parent
+// says 'read-all'.
 
 const net = require('node:net')
 
 const [port, count, path] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4] || '/']
 const totals = { delivered: 0, connected: 0, closed: 0, lost: 0, disorder: 0 }
 const sockets = []
+/** Paced clients' switches to reading everything as it comes. */
+const unpacers = []
 const [paceBytes, paceMs] = (process.env.LOAD_PACE || '').split(':').map(Number)
 
 /** One client's stream state: HTTP head, chunk framing, SSE frames, sequence. */
@@ -106,6 +109,10 @@ function open () {
       }
     }, paceMs)
     socket.on('close', () => clearInterval(timer))
+    unpacers.push(() => {
+      clearInterval(timer)
+      socket.on('data', (buf) => check.feed(buf))
+    })
   } else {
     socket.on('data', (buf) => check.feed(buf))
   }
@@ -124,6 +131,7 @@ openBatch()
 
 process.on('message', (msg) => {
   if (msg === 'report') process.send({ ...totals })
+  if (msg === 'read-all') for (const unpace of unpacers.splice(0)) unpace()
   if (msg === 'exit') {
     for (const s of sockets) s.destroy()
     process.exit(0)
