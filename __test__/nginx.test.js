@@ -91,6 +91,30 @@ async function measureLatency (hub, reader, count, gapMs, data = (i) => `event $
   return delays
 }
 
+// A series with an event later than the limit is measured again, at most this many times in
+// all. A proxy that buffers holds every small event (until 4-8 KB have gathered, or for good),
+// so it fails every series; a series spoiled by the machine does not repeat. This machine is a
+// VM whose vCPUs the host takes away now and then (2% steal on average, in bursts): CI saw
+// single events 105-719 ms late, other events of the same series at 0.5-1 ms.
+const SERIES_ATTEMPTS = 3
+
+/**
+ * Publishes series of `count` events through `reader` until one has every event within
+ * LATENCY_LIMIT_MS (at most SERIES_ATTEMPTS). Returns that series' delays (or the last's) and
+ * one line per series measured, for the record.
+ */
+async function onTimeSeries (hub, reader, count, gapMs, data) {
+  const lines = []
+  let delays = []
+  for (let attempt = 1; attempt <= SERIES_ATTEMPTS; attempt++) {
+    delays = await measureLatency(hub, reader, count, gapMs, data)
+    const late = delays.flatMap((d, i) => d > LATENCY_LIMIT_MS ? [`event ${i}: ${d.toFixed(1)} ms`] : [])
+    lines.push(`series ${attempt}: ${summary(delays)}${late.length > 0 ? `; late: ${late.join(', ')}` : ''}`)
+    if (late.length === 0) break
+  }
+  return { delays, lines }
+}
+
 function summary (delays) {
   const sorted = [...delays].sort((a, b) => a - b)
   const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))].toFixed(1)
@@ -137,11 +161,11 @@ describe('behind nginx', { skip: nginxBinary() === null ? 'nginx is not installe
           assert.match(reader.headers['content-type'], /^text\/event-stream/)
           await waitFor(() => server.hub.size === 1, { what: 'the stream through nginx' })
           // A buffering proxy would hold these small events until its 4-8 KB buffer filled.
-          const delays = await measureLatency(server.hub, reader, 50, 20)
-          t.diagnostic(`${transport}, ${name}: ${summary(delays)}`)
-          const late = delays.filter((d) => d > LATENCY_LIMIT_MS)
-          assert.deepEqual(late, [], `events later than ${LATENCY_LIMIT_MS} ms (${summary(delays)})`)
-          assert.deepEqual(reader.events.map((e) => e.data), Array.from({ length: 50 }, (_, i) => `event ${i}`))
+          const { delays, lines } = await onTimeSeries(server.hub, reader, 50, 20)
+          t.diagnostic(`${transport}, ${name}: ${lines.join(' | ')}`)
+          assert.ok(delays.every((d) => d <= LATENCY_LIMIT_MS), `no series of 50 with every event within ${LATENCY_LIMIT_MS} ms: ${lines.join(' | ')}`)
+          const series = Array.from({ length: 50 }, (_, i) => `event ${i}`)
+          assert.deepEqual(reader.events.map((e) => e.data), lines.flatMap(() => series))
         } finally {
           reader?.close()
           await nginx.stop()
@@ -202,10 +226,11 @@ describe('behind nginx', { skip: nginxBinary() === null ? 'nginx is not installe
         await waitFor(() => server.hub.size === 1, { what: 'the stream through nginx' })
         const large = 'x'.repeat(100_000)
         const payload = (i) => i === 10 ? large : i % 3 === 0 ? `line ${i}\nsecond line é ✓ 🙂\n\nafter a blank` : `event ${i}`
-        const delays = await measureLatency(server.hub, reader, 30, 20, payload)
-        t.diagnostic(`${transport}, gzip on: ${summary(delays)}`)
-        assert.deepEqual(delays.filter((d) => d > LATENCY_LIMIT_MS), [], `late events (${summary(delays)})`)
-        assert.deepEqual(reader.events.map((e) => e.data), Array.from({ length: 30 }, (_, i) => payload(i)))
+        const { delays, lines } = await onTimeSeries(server.hub, reader, 30, 20, payload)
+        t.diagnostic(`${transport}, gzip on: ${lines.join(' | ')}`)
+        assert.ok(delays.every((d) => d <= LATENCY_LIMIT_MS), `no series of 30 with every event within ${LATENCY_LIMIT_MS} ms: ${lines.join(' | ')}`)
+        const series = Array.from({ length: 30 }, (_, i) => payload(i))
+        assert.deepEqual(reader.events.map((e) => e.data), lines.flatMap(() => series))
         assert.equal(reader.error, null)
       } finally {
         reader?.close()
