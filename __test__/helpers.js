@@ -38,7 +38,7 @@ function withUrl (server) {
  * Polls `check` until it returns a truthy value; throws after `timeoutMs`. `what` may be a
  * function, called at the timeout, so the message tells the state then.
  */
-async function waitFor (check, { timeoutMs = 5000, intervalMs = 5, what = 'condition' } = {}) {
+async function waitFor (check, { timeoutMs = 10_000, intervalMs = 5, what = 'condition' } = {}) {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const value = await check()
@@ -268,4 +268,18 @@ function openFdCount () {
   return fs.readdirSync('/proc/self/fd').length
 }
 
-module.exports = { promtool, loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount }
+/** What each of this process's fds refers to (`socket:[inode]`, a path, ...), for diagnostics. */
+function openFdTargets () {
+  const targets = new Map()
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    try { targets.set(fd, fs.readlinkSync(`/proc/self/fd/${fd}`)) } catch {}
+  }
+  return targets
+}
+
+/** The fds open now that were not open (to the same thing) in `before`, as "fd -> target". */
+function fdsOpenedSince (before) {
+  return [...openFdTargets()].filter(([fd, target]) => before.get(fd) !== target).map(([fd, target]) => `${fd} -> ${target}`)
+}
+
+module.exports = { promtool, loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount, openFdTargets, fdsOpenedSince }

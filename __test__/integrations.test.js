@@ -9,7 +9,7 @@ const Fastify = require('fastify')
 const { EventSource } = require('eventsource')
 const { createHub } = require('..')
 const { sse } = require('../lib/express')
-const { HOST, withUrl, waitFor, rawClient, openFdCount, curl, selfSignedCert } = require('./helpers')
+const { HOST, withUrl, waitFor, rawClient, openFdCount, openFdTargets, fdsOpenedSince, curl, selfSignedCert } = require('./helpers')
 
 test('Fastify: reply.sse() streams to eventsource and fastify.close() ends streams and resolves', async () => {
   const app = Fastify()
@@ -76,6 +76,7 @@ test('Express: sse() streams to a real client, calls onConnect, and cleans up on
   const http = withUrl(server)
   try {
     const baseline = openFdCount()
+    const fdsBefore = openFdTargets()
     const source = new EventSource(`${http.url}/events`)
     const got = []
     source.addEventListener('welcome', (e) => got.push(e.data))
@@ -87,7 +88,9 @@ test('Express: sse() streams to a real client, calls onConnect, and cleans up on
     assert.deepEqual(seen.map((s) => s.path), ['/events'])
     source.close()
     await waitFor(() => hub.size === 0 && hub.channelSize('news') === 0, { what: 'the client to leave' })
-    await waitFor(() => openFdCount() <= baseline, { what: 'fds to return to baseline' })
+    await waitFor(() => openFdCount() <= baseline, {
+      what: () => `fds to return to ${baseline} (${openFdCount()} open; new since: ${fdsOpenedSince(fdsBefore).join(', ')})`
+    })
   } finally {
     await hub.close()
     await http.close()
