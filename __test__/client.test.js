@@ -349,15 +349,18 @@ test('against a refusing server, reconnect delays grow, stay under the cap, and 
         return at.slice(1).map((t, k) => t - at[k])
       })
       const all = delays.flat()
-      // The cap: every delay the client chose, and (timers and a loaded machine add to
-      // what the server sees) 90% of the observed ones within the cap plus what one
-      // refused attempt costs (for EventSource, a GET and a HEAD).
+      // The cap: every delay the client chose is within it, and the server saw each attempt
+      // no sooner than the client said it would wait. What the server sees is that plus what
+      // one refused attempt costs (for EventSource, a GET and a HEAD), which a loaded machine
+      // stretches: beside another test suite, 90% of the observed delays reached 1.9 s, so
+      // the observed ones are reported, and bounded only from below.
       for (let c = 0; c < CLIENTS; c++) {
         const planned = (await env.run(readClient, { key: `${label}-${c}` })).errors.map((e) => e.retryInMs)
         assert.ok(planned.length >= ATTEMPTS - 1 && planned.every((ms) => ms >= 0 && ms <= CAP_MS), `${label}: planned ${planned}`)
+        delays[c].forEach((observed, k) => assert.ok(observed >= planned[k] - 2,
+          `${label}: client ${c} asked again ${observed.toFixed(0)} ms after refusal ${k + 1}, planning ${planned[k]} ms`))
       }
       const p90 = [...all].sort((a, b) => a - b)[Math.floor(all.length * 0.9)]
-      assert.ok(p90 < CAP_MS + 250, `${label}: 90% of the delays within ${p90.toFixed(0)} ms, above the cap`)
       const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length
       const early = mean(delays.flatMap((d) => d.slice(0, 2)))
       const late = mean(delays.flatMap((d) => d.slice(3)))
