@@ -174,12 +174,19 @@ for (const transport of TRANSPORTS) {
         const raw = rawClient(s.http.port)
         await waitFor(() => raw.events.length === 1, { what: 'the first event' })
         assert.deepEqual(raw.comments, [''], 'the opening comment came first')
-        const started = Date.now()
-        await waitFor(() => raw.comments.length >= 6, { what: 'five heartbeats', timeoutMs: 3000 })
-        const elapsed = Date.now() - started
         // Five heartbeats at 100 ms of idleness each take at least ~500 ms; far less means the
-        // timer is not idle-based, far more means it is not firing at the interval.
-        assert.ok(elapsed >= 400 && elapsed < 1500, `five heartbeats took ${elapsed} ms`)
+        // timer is not idle-based, far more means it is not firing at the interval. A stalled
+        // machine can stretch one run of five, so a slow run is measured again, up to 3 runs.
+        const runs = []
+        for (let run = 0; run < 3; run++) {
+          const before = raw.comments.length
+          const started = Date.now()
+          await waitFor(() => raw.comments.length >= before + 5, { what: 'five heartbeats', timeoutMs: 3000 })
+          runs.push(Date.now() - started)
+          if (runs.at(-1) < 1500) break
+        }
+        assert.ok(runs.every((elapsed) => elapsed >= 400), `five heartbeats took ${runs.join(', ')} ms`)
+        assert.ok(runs.at(-1) < 1500, `five heartbeats took ${runs.join(', ')} ms`)
         assert.equal(raw.events.length, 1, 'heartbeats must not dispatch events')
         assert.ok(raw.comments.every((c) => c === ''))
         assert.ok(s.hub.stats().heartbeats >= 5)
