@@ -40,7 +40,7 @@ for (const [name, file] of [['Express', 'express-demo.js'], ['Fastify', 'fastify
       const number = async (id) => Number((await text(id)).replace(/,/g, ''))
 
       // Prices arrive and the chart draws them.
-      await page.waitForFunction(() => window.demo.seqs.length >= 4 && Number(document.getElementById('chart').dataset.points) >= 4, null, { timeout: 10_000 })
+      await page.waitForFunction(() => window.demo.seqs.length >= 4 && Number(document.getElementById('chart').dataset.points) >= 4, null, { timeout: 20_000 })
       assert.match(await text('price'), /^\d{1,3}(,\d{3})*$/)
       const blank = await page.evaluate(() => {
         const canvas = document.getElementById('chart')
@@ -53,23 +53,23 @@ for (const [name, file] of [['Express', 'express-demo.js'], ['Fastify', 'fastify
       assert.match(await text('status'), /^connected as client #\d+$/)
 
       // The hub's figures arrive and follow the audience: one page, then 100 more streams.
-      await page.waitForFunction(() => document.getElementById('fig-clients').textContent === '1', null, { timeout: 5000 })
+      await page.waitForFunction(() => document.getElementById('fig-clients').textContent === '1', null, { timeout: 15_000 })
       assert.ok(await number('fig-rate') >= 0)
       const bytesBefore = await number('fig-bytes')
       await page.click('#crowd')
       await page.waitForFunction(() => document.getElementById('crowd-open').textContent === '100', null, { timeout: 20_000 })
-      await page.waitForFunction(() => Number(document.getElementById('fig-clients').textContent) >= 101, null, { timeout: 5000 })
-      await page.waitForFunction(() => Number(document.getElementById('fig-rate').textContent.replace(/,/g, '')) >= 100, null, { timeout: 5000 })
+      await page.waitForFunction(() => Number(document.getElementById('fig-clients').textContent) >= 101, null, { timeout: 15_000 })
+      await page.waitForFunction(() => Number(document.getElementById('fig-rate').textContent.replace(/,/g, '')) >= 100, null, { timeout: 15_000 })
       assert.ok(await number('fig-bytes') > bytesBefore)
       await page.click('#crowd')
-      await page.waitForFunction(() => document.getElementById('fig-clients').textContent === '1', null, { timeout: 10_000 })
+      await page.waitForFunction(() => document.getElementById('fig-clients').textContent === '1', null, { timeout: 20_000 })
 
       // Dropped on the server, the page's stream resumes with Last-Event-ID: no id missing.
       const before = await page.evaluate(() => ({ clientId: window.demo.clientId, seqs: window.demo.seqs.length }))
       await page.click('#drop')
-      await page.waitForFunction((old) => window.demo.resumes === 1 && window.demo.clientId !== old, before.clientId, { timeout: 10_000 })
-      await page.waitForFunction((n) => window.demo.seqs.length >= n + 12, before.seqs, { timeout: 10_000 })
-      await page.waitForFunction(() => Number(document.getElementById('fig-resumes').textContent) >= 1, null, { timeout: 5000 })
+      await page.waitForFunction((old) => window.demo.resumes === 1 && window.demo.clientId !== old, before.clientId, { timeout: 20_000 })
+      await page.waitForFunction((n) => window.demo.seqs.length >= n + 12, before.seqs, { timeout: 20_000 })
+      await page.waitForFunction(() => Number(document.getElementById('fig-resumes').textContent) >= 1, null, { timeout: 15_000 })
       const after = await page.evaluate(() => window.demo)
       assert.match(await text('status'), /resumed after id \S+ \(replayed\)$/)
       assert.equal(after.missing, 0, 'no price missing across the drop')

@@ -49,14 +49,14 @@ test(`a burst of ${EVENTS.toLocaleString('en')} x 1 KB reaches ${FAST} reading c
     await waitFor(async () => (report = await fast.report()).delivered === FAST * EVENTS, {
       what: () => `${FAST * EVENTS} deliveries (got ${report.delivered}, lost ${report.lost}, closed ${report.closed}; ` +
         `the server closed ${JSON.stringify(closes)}; ${hub.size} clients, ${hub.stats().heldBytes} B held)`,
-      timeoutMs: 60_000,
+      timeoutMs: 120_000,
       intervalMs: 100
     })
     assert.equal(report.lost, 0)
     assert.equal(report.disorder, 0)
     assert.equal(report.closed, 0, 'no reading client was cut')
     await waitFor(() => closes.filter((c) => c.path === '/stalled').length === STALLED,
-      { what: 'the stalled clients to be cut', timeoutMs: 15_000 })
+      { what: 'the stalled clients to be cut', timeoutMs: 30_000 })
     assert.deepEqual([...new Set(closes.map((c) => c.reason))], ['timeout'])
     assert.ok(maxHeld <= defaults.maxQueueBytes, `the logs held ${maxHeld} bytes, above the ${defaults.maxQueueBytes}-byte window`)
     // 110 clients were sent 20 MB each: a copy per client would be gigabytes. What grows is the
