@@ -1,7 +1,7 @@
 'use strict'
 
 const { EventEmitter } = require('node:events')
-const { NativeHub } = require('../binding')
+const { NativeHub } = require('./native')
 const { Client } = require('./client')
 const { sseError, fromNative } = require('./errors')
 const { hubOptions, channelOptions, closeOptions, attachOptions, messageArgs, messageOf, commentText, channelName, describe } = require('./options')

@@ -6,7 +6,7 @@
 // destroys its socket: Node closes only its own descriptor, so nothing reaches the peer, and
 // the connection leaves Node's bookkeeping (server.close(), request and keep-alive timeouts).
 
-const { nativeHandoffUnavailableReason } = require('../binding')
+const { nativeHandoffUnavailableReason } = require('./native')
 const { sseError } = require('./errors')
 
 /** Why no connection of this process can be handed off (null when they can); fixed for its life. */

@@ -1,6 +1,6 @@
 'use strict'
 
-const { hubDefaults } = require('../binding')
+const { hubDefaults } = require('./native')
 const { sseError } = require('./errors')
 
 const RUST_DEFAULTS = hubDefaults()

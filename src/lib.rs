@@ -9,7 +9,6 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::os::fd::RawFd;
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
@@ -17,7 +16,7 @@ use napi_derive::napi;
 use native_sse_core::stats::Stats;
 use native_sse_core::{
     CloseReason, Delivery, History, Hub, HubConfig, Message, Metrics, OverflowPolicy, Refusal,
-    Resume, SseError, StagedClose,
+    Resume, SocketFd, SseError, StagedClose,
 };
 
 mod code;
@@ -607,7 +606,7 @@ impl NativeHub {
         if let Some(reason) = uv::handoff_unavailable_reason() {
             return Err(Code::TransportUnavailable.error(reason));
         }
-        hub.adopt(id, fd as RawFd, chunked, |fd| uv::forget_fd(&env, fd))
+        hub.adopt(id, fd as SocketFd, chunked, |fd| uv::forget_fd(&env, fd))
             .map_err(sse_error)
     }
 
@@ -617,7 +616,7 @@ impl NativeHub {
     #[napi(catch_unwind)]
     pub fn start_node(&self, id: f64, socket_fd: Option<i32>) -> Result<(), Code> {
         let hub = self.hub()?;
-        let socket_fd = socket_fd.filter(|fd| *fd >= 0).map(|fd| fd as RawFd);
+        let socket_fd = socket_fd.filter(|fd| *fd >= 0).map(|fd| fd as SocketFd);
         hub.start_node(client_id(id)?, socket_fd).map_err(sse_error)
     }
 

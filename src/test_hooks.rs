@@ -4,11 +4,13 @@
 /// `NATIVE_SSE_TEST_HIDE_UV_BACKEND_FD=1` makes the process look like an embedder that does
 /// not export `uv_backend_fd`, to test the fallback to the Node transport.
 #[cfg(feature = "test-hooks")]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn hide_uv_backend_fd() -> bool {
     std::env::var_os("NATIVE_SSE_TEST_HIDE_UV_BACKEND_FD").is_some_and(|v| v == "1")
 }
 
 #[cfg(not(feature = "test-hooks"))]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[inline(always)]
 pub fn hide_uv_backend_fd() -> bool {
     false

@@ -12,7 +12,7 @@
 //! a symbol lookup error. Without it the handoff is unsafe, so attach falls back to the Node
 //! transport (see `handoff_unavailable_reason`).
 
-use std::os::fd::RawFd;
+use native_sse_core::SocketFd;
 
 use napi::Env;
 
@@ -53,13 +53,20 @@ pub fn handoff_unavailable_reason() -> Option<&'static str> {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+/// macOS and the BSDs: kqueue forgets a descriptor's registrations when it is closed, so the
+/// handoff needs nothing from libuv there.
+#[cfg(all(unix, not(target_os = "linux")))]
 pub fn handoff_unavailable_reason() -> Option<&'static str> {
     None
 }
 
+#[cfg(not(unix))]
+pub fn handoff_unavailable_reason() -> Option<&'static str> {
+    Some("Windows sockets have no file descriptor to hand over")
+}
+
 #[cfg(target_os = "linux")]
-pub fn forget_fd(env: &Env, fd: RawFd) {
+pub fn forget_fd(env: &Env, fd: SocketFd) {
     let Some(backend_fd) = backend::function() else {
         return;
     };
@@ -82,4 +89,4 @@ pub fn forget_fd(env: &Env, fd: RawFd) {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn forget_fd(_env: &Env, _fd: RawFd) {}
+pub fn forget_fd(_env: &Env, _fd: SocketFd) {}

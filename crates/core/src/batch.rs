@@ -36,6 +36,8 @@ fn recycle(mut frames: Vec<Bytes>) {
     }
 }
 
+// Only the native transport's sink writes a batch itself (with writev); Windows has none.
+#[cfg_attr(not(unix), allow(dead_code))]
 const CHUNK_TAIL: &[u8] = b"\r\n";
 
 pub struct Batch {
@@ -117,6 +119,7 @@ impl Batch {
 
     /// Writes as much as the socket takes without blocking. On `Done` the batch is empty
     /// again, and its frames are the caller's to commit.
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub fn write(
         &mut self,
         mut try_writev: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
@@ -154,6 +157,7 @@ impl Batch {
         recycle(std::mem::take(&mut self.frames));
     }
 
+    #[cfg_attr(not(unix), allow(dead_code))]
     fn slices<'a>(&'a self, out: &mut [IoSlice<'a>; MAX_FRAMES + 2]) -> usize {
         let mut count = 0;
         if self.head_pos < self.head_len {
@@ -177,6 +181,7 @@ impl Batch {
     }
 
     /// Moves the cursor past `n` written bytes; true once the whole batch is written.
+    #[cfg_attr(not(unix), allow(dead_code))]
     fn advance(&mut self, mut n: usize) -> bool {
         let head_left = self.head_len - self.head_pos;
         let step = n.min(head_left);

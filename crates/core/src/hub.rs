@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Instant;
@@ -37,8 +36,7 @@ use crate::queue::{ClientQueue, Push};
 use crate::registry::{join, Registry, Subscribe};
 use crate::resume::{Epoch, IdOrigin, ResetReason, Resume};
 use crate::sequence::Sequence;
-use crate::socket::adopt_fd;
-use crate::socket_sink::SocketSink;
+use crate::socket::SocketFd;
 use crate::stats::{Audience, Stats, StatsSnapshot, Transport};
 use crate::wakeup::{DATA, WRITABLE};
 use crate::writer::Sink;
@@ -232,12 +230,13 @@ impl Hub {
     /// and starts the client's writer task. `release_fd` runs once every check has passed and
     /// the socket is ours, just before the writer starts: the embedder drops its own poller
     /// registration there, so a failed adoption leaves the embedder's socket untouched.
+    #[cfg(unix)]
     pub fn adopt(
         &self,
         id: u64,
-        fd: RawFd,
+        fd: SocketFd,
         chunked: bool,
-        release_fd: impl FnOnce(RawFd),
+        release_fd: impl FnOnce(SocketFd),
     ) -> Result<(), SseError> {
         let client = self
             .inner
@@ -248,7 +247,8 @@ impl Hub {
         let adopt_error = |e: io::Error| SseError::Adopt {
             reason: e.to_string(),
         };
-        let std_stream = adopt_fd(fd, self.inner.config.write_timeout).map_err(adopt_error)?;
+        let std_stream =
+            crate::socket::adopt_fd(fd, self.inner.config.write_timeout).map_err(adopt_error)?;
         let stream = {
             let _context = runtime.enter();
             tokio::net::TcpStream::from_std(std_stream).map_err(adopt_error)?
@@ -259,15 +259,33 @@ impl Hub {
             runtime,
             client,
             Transport::Native,
-            SocketSink::new(stream, chunked),
+            crate::socket_sink::SocketSink::new(stream, chunked),
         )
+    }
+
+    /// Without POSIX descriptors there is no socket to take over (see `socket`).
+    #[cfg(not(unix))]
+    pub fn adopt(
+        &self,
+        id: u64,
+        _fd: SocketFd,
+        _chunked: bool,
+        _release_fd: impl FnOnce(SocketFd),
+    ) -> Result<(), SseError> {
+        self.inner
+            .client(id)
+            .filter(|client| client.is_pending())
+            .ok_or(SseError::UnknownClient { id })?;
+        Err(SseError::Adopt {
+            reason: "this platform has no socket descriptors to hand over".into(),
+        })
     }
 
     /// Starts serving client `id` through its embedder (`HubEvents::write`), for connections
     /// whose socket cannot be adopted. `socket_fd`, where known, is the TCP socket under the
     /// response: looked at to see whether the peer still reads, and given the keepalive and
     /// `TCP_USER_TIMEOUT` an adopted socket gets, so a peer that vanished is found as soon.
-    pub fn start_node(&self, id: u64, socket_fd: Option<RawFd>) -> Result<(), SseError> {
+    pub fn start_node(&self, id: u64, socket_fd: Option<SocketFd>) -> Result<(), SseError> {
         let client = self
             .inner
             .client(id)

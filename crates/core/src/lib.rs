@@ -32,6 +32,7 @@ pub mod resume;
 mod sequence;
 pub mod shutdown;
 mod socket;
+#[cfg(unix)]
 mod socket_sink;
 pub mod stats;
 mod test_hooks;
@@ -49,4 +50,5 @@ pub use hub::{Delivery, Hub, QueueLevels};
 pub use metrics::{ChannelMetrics, Metrics};
 pub use resume::{ResetReason, Resume};
 pub use shutdown::StagedClose;
+pub use socket::SocketFd;
 pub use stats::StatsSnapshot;

@@ -6,7 +6,6 @@
 
 use std::future::Future;
 use std::io;
-use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -17,6 +16,7 @@ use crate::batch::{Batch, Progress};
 use crate::client::ClientShared;
 use crate::close::CloseReason;
 use crate::events::HubEvents;
+use crate::socket::SocketFd;
 use crate::wakeup::WRITABLE;
 use crate::writer::{Sink, Tally};
 
@@ -26,7 +26,7 @@ pub(crate) struct NodeSink {
     /// The TCP socket under the response (Node's; only looked at, never written or closed),
     /// so a batch that Node cannot flush yet is not taken for a stalled peer while the peer
     /// still reads. On HTTP/2 it is the session's socket, shared by its streams.
-    socket_fd: Option<RawFd>,
+    socket_fd: Option<SocketFd>,
     batch: InFlight,
 }
 
@@ -41,7 +41,7 @@ enum InFlight {
 }
 
 impl NodeSink {
-    pub fn new(id: u64, events: Arc<dyn HubEvents>, socket_fd: Option<RawFd>) -> Self {
+    pub fn new(id: u64, events: Arc<dyn HubEvents>, socket_fd: Option<SocketFd>) -> Self {
         NodeSink {
             id,
             events,
@@ -109,7 +109,7 @@ impl Sink for NodeSink {
         self.events.destroy(self.id);
     }
 
-    fn socket_fd(&self) -> Option<RawFd> {
+    fn socket_fd(&self) -> Option<SocketFd> {
         self.socket_fd
     }
 }

@@ -10,11 +10,11 @@
 //! stopped reading. The count only grows, so it stays right while someone else (Node, on its
 //! transport) keeps writing to the socket between two looks.
 
-use std::os::fd::RawFd;
+use crate::socket::SocketFd;
 
 /// Bytes the peer of TCP socket `fd` has acknowledged so far, where the platform says.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn acknowledged_bytes(fd: RawFd) -> Option<u64> {
+fn acknowledged_bytes(fd: SocketFd) -> Option<u64> {
     // SAFETY: tcp_info is plain data; all zeroes is a valid value.
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
@@ -35,20 +35,20 @@ fn acknowledged_bytes(fd: RawFd) -> Option<u64> {
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn acknowledged_bytes(_fd: RawFd) -> Option<u64> {
+fn acknowledged_bytes(_fd: SocketFd) -> Option<u64> {
     None
 }
 
 /// Remembers what the peer had acknowledged at the last look.
 pub(crate) struct PeerProgress {
-    fd: Option<RawFd>,
+    fd: Option<SocketFd>,
     acknowledged: Option<u64>,
 }
 
 impl PeerProgress {
     /// `fd`: the connection's TCP socket, or None where there is none to ask (then a write
     /// deadline is judged by our own writes alone).
-    pub fn new(fd: Option<RawFd>) -> Self {
+    pub fn new(fd: Option<SocketFd>) -> Self {
         PeerProgress {
             fd,
             acknowledged: None,

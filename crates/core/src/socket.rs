@@ -1,16 +1,27 @@
 //! Taking over a connected TCP socket from its owner (Node) by file descriptor, and setting the
 //! same vanished-peer detection on the sockets Node keeps.
+//!
+//! Both need a POSIX descriptor. Windows has none to give (Node reports `_handle.fd` as -1),
+//! so there nothing is adopted or configured, and every client takes the Node transport.
 
 use std::io;
-use std::os::fd::{FromRawFd, RawFd};
 use std::time::Duration;
 
+#[cfg(unix)]
 use socket2::{SockRef, TcpKeepalive};
+
+/// A socket as Node names it (`_handle.fd`): a descriptor on POSIX systems. On Windows it
+/// only carries "no socket" through the same signatures.
+#[cfg(unix)]
+pub type SocketFd = std::os::fd::RawFd;
+#[cfg(not(unix))]
+pub type SocketFd = i32;
 
 /// Keepalive probes and `TCP_USER_TIMEOUT` catch peers that vanished without FIN or RST: such a
 /// peer is otherwise noticed only once the send buffer fills, which an idle stream never does,
 /// or after the kernel's retransmissions give up (about 15 minutes). With the user timeout, a
 /// heartbeat left unacknowledged for `write_timeout` ends the connection with `ETIMEDOUT`.
+#[cfg(unix)]
 fn detect_vanished_peer(sock: &SockRef<'_>, write_timeout: Duration) -> io::Result<()> {
     let probe = Duration::from_secs(15);
     let keepalive = TcpKeepalive::new().with_time(probe).with_interval(probe);
@@ -27,7 +38,8 @@ fn detect_vanished_peer(sock: &SockRef<'_>, write_timeout: Duration) -> io::Resu
 /// The same vanished-peer detection on a socket Node keeps (the Node transport's HTTP/1
 /// connection, or an HTTP/2 session's, where a peer silent for `write_timeout` is gone for
 /// every stream). The fd is only configured, never owned or closed.
-pub fn watch_node_socket(fd: RawFd, write_timeout: Duration) -> io::Result<()> {
+#[cfg(unix)]
+pub fn watch_node_socket(fd: SocketFd, write_timeout: Duration) -> io::Result<()> {
     // SAFETY: the caller vouches that `fd` stays open for this call (it is Node's socket,
     // open while its response is); nothing is kept past it.
     let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
@@ -36,8 +48,14 @@ pub fn watch_node_socket(fd: RawFd, write_timeout: Duration) -> io::Result<()> {
     detect_vanished_peer(&sock, write_timeout)
 }
 
+#[cfg(not(unix))]
+pub fn watch_node_socket(_fd: SocketFd, _write_timeout: Duration) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
+}
+
 /// Refuses descriptors that are not stream sockets (a pipe, a file, a datagram socket) before
 /// anything is set on them or written to them.
+#[cfg(unix)]
 fn require_stream(sock: &SockRef<'_>) -> io::Result<()> {
     match sock.r#type()? {
         socket2::Type::STREAM => Ok(()),
@@ -51,7 +69,9 @@ fn require_stream(sock: &SockRef<'_>) -> io::Result<()> {
 /// Duplicates `fd` and returns a non-blocking std stream for the copy. The caller's fd stays
 /// valid and is the caller's to close: closing it later sends nothing to the peer while this
 /// copy is open (a FIN goes out only when the last descriptor of the socket is closed).
-pub fn adopt_fd(fd: RawFd, write_timeout: Duration) -> io::Result<std::net::TcpStream> {
+#[cfg(unix)]
+pub fn adopt_fd(fd: SocketFd, write_timeout: Duration) -> io::Result<std::net::TcpStream> {
+    use std::os::fd::FromRawFd;
     // SAFETY: F_DUPFD_CLOEXEC only reads `fd`; an invalid fd yields EBADF, handled below.
     let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
     if dup < 0 {
@@ -70,7 +90,7 @@ pub fn adopt_fd(fd: RawFd, write_timeout: Duration) -> io::Result<std::net::TcpS
     Ok(stream)
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::os::fd::AsRawFd;

@@ -12,7 +12,6 @@
 
 use std::future::{poll_fn, Future};
 use std::io;
-use std::os::fd::RawFd;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -25,6 +24,7 @@ use crate::feed::Feed;
 use crate::frame::HEARTBEAT;
 use crate::hub::HubInner;
 use crate::peer_progress::PeerProgress;
+use crate::socket::SocketFd;
 use crate::stats::Stats;
 use crate::wakeup::{CLOSING, DATA};
 
@@ -49,7 +49,7 @@ pub(crate) trait Sink {
     /// Ends the stream at once (the client is cut: slow, timeout, a drain that cannot finish).
     fn cut(&mut self);
     /// The TCP socket under the stream, to see whether its peer still acknowledges bytes.
-    fn socket_fd(&self) -> Option<RawFd>;
+    fn socket_fd(&self) -> Option<SocketFd>;
 }
 
 /// Counts what a writer wrote, for the hub's counters and for its own client's.
