@@ -90,6 +90,14 @@ function stageBinaryPackage (target, addon, stage) {
   fs.rmSync(dir, { recursive: true, force: true })
   fs.mkdirSync(dir, { recursive: true })
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'npm', target.platform, 'package.json'), 'utf8'))
+  // npm installs a binary package only where these match; a wrong one installs nowhere or on
+  // the wrong machines.
+  const expected = { name: target.packageName, main: target.binaryName, os: [target.os], cpu: [target.cpu], libc: target.libc && [target.libc] }
+  for (const [key, value] of Object.entries(expected)) {
+    if (JSON.stringify(manifest[key]) !== JSON.stringify(value)) {
+      throw new Error(`npm/${target.platform}/package.json: ${key} is ${JSON.stringify(manifest[key])}, expected ${JSON.stringify(value)}`)
+    }
+  }
   // Locked to the main package: a binary is built from the same sources as the JS calling it.
   manifest.version = MAIN.version
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify(manifest, null, 2) + '\n')
