@@ -7,8 +7,8 @@ use crate::wakeup::{Wakeup, CLOSING};
 
 use crate::close::CloseReason;
 use crate::events::Delivered;
-use crate::feed::Cursor;
-use crate::queue::ClientQueue;
+use crate::log::Cursor;
+use crate::mailbox::Mailbox;
 use crate::stats::Transport;
 
 /// Where a client is in its life. `Pending` clients are registered (they can be sent to) but
@@ -56,7 +56,7 @@ pub struct ClientShared {
     /// the events it is counted as having been delivered.
     pub opening: u64,
     /// The mailbox: frames sent to this client alone.
-    pub queue: ClientQueue,
+    pub mailbox: Mailbox,
     /// Its read positions in the broadcast log and its channels' logs (which are its
     /// subscriptions). Locked by its writer for each batch, by (un)subscribing, and by readers
     /// of the hub's levels; never on the publishing path.
@@ -74,11 +74,11 @@ pub struct ClientShared {
 }
 
 impl ClientShared {
-    pub(crate) fn new(id: u64, opening: u64, queue: ClientQueue, cursors: Vec<Cursor>) -> Self {
+    pub(crate) fn new(id: u64, opening: u64, mailbox: Mailbox, cursors: Vec<Cursor>) -> Self {
         ClientShared {
             id,
             opening,
-            queue,
+            mailbox,
             cursors: Mutex::new(cursors),
             drain_until: AtomicU64::new(u64::MAX),
             wakeup: Wakeup::default(),

@@ -19,33 +19,13 @@ use bytes::Bytes;
 use crate::client::ClientShared;
 use crate::config::OverflowPolicy;
 use crate::log::ChannelLog;
-use crate::queue::Sequenced;
+use crate::mailbox::Sequenced;
 
 /// Frames per batch; with the chunk head and tail this stays far below `IOV_MAX` (1024).
 pub const MAX_FRAMES: usize = 64;
 /// Bytes per batch: large enough to amortize the system call, small enough that one slow
 /// client does not pin megabytes in a single in-flight batch.
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
-
-/// A client's read position in one log.
-pub(crate) struct Cursor {
-    pub log: Arc<ChannelLog>,
-    /// The offset of the next entry to send.
-    pub next: u64,
-    /// Set by an unsubscribe: the sequence number current at that call. What was published
-    /// before it is still sent (the calls' order says so); then the cursor goes.
-    pub until: Option<u64>,
-}
-
-impl Cursor {
-    pub fn at(log: Arc<ChannelLog>, next: u64) -> Self {
-        Cursor {
-            log,
-            next,
-            until: None,
-        }
-    }
-}
 
 /// The client lagged out of a log's window under the `Disconnect` policy.
 #[derive(Debug)]
@@ -82,7 +62,7 @@ pub(crate) struct Feed {
 
 /// What a fully written batch changed.
 pub(crate) struct Committed {
-    /// The client's producer may go on (see `ClientQueue::release`).
+    /// The client's producer may go on (see `Mailbox::release`).
     pub drained: bool,
     /// Event frames the batch carried.
     pub events: u64,
@@ -122,7 +102,7 @@ impl Feed {
         scratch.candidates.clear();
         scratch.read.clear();
         let candidates = &mut scratch.candidates;
-        client.queue.take(horizon, MAX_FRAMES, |(seq, frame)| {
+        client.mailbox.take(horizon, MAX_FRAMES, |(seq, frame)| {
             candidates.push((seq, frame, Source::Mailbox))
         });
         let mut dropped = 0;
@@ -216,7 +196,7 @@ impl Feed {
         }
         let (events, bytes) = std::mem::take(&mut self.taken_mail);
         Committed {
-            drained: client.queue.release(events, bytes),
+            drained: client.mailbox.release(events, bytes),
             events: std::mem::take(&mut self.taken_events),
         }
     }
@@ -226,7 +206,7 @@ impl Feed {
         self.taken_logs.clear();
         self.taken_events = 0;
         let (events, bytes) = std::mem::take(&mut self.taken_mail);
-        client.queue.release(events, bytes);
+        client.mailbox.release(events, bytes);
     }
 
     /// Applies the overflow policy to cursors that fell out of their log's window while the
@@ -271,7 +251,7 @@ impl Scratch {
                     .filter(|c| c.2 == Source::Mailbox)
                     .map(|(seq, frame, _)| (seq, frame)),
             );
-            client.queue.put_back(self.read.drain(..));
+            client.mailbox.put_back(self.read.drain(..));
         }
         // Nothing stays here between fills: a frame held would outlive its log entry.
         self.candidates.clear();

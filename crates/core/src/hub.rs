@@ -1,100 +1,43 @@
-//! The hub: the calls of its embedder (register, adopt, publish, send, close), the runtime
-//! that runs the writer tasks, and the dispatcher that wakes them (`registry` holds who reads
-//! what; `lifecycle` records departures).
+//! The hub's front: the embedder's calls on clients (register, adopt or start a transport,
+//! send, close) and the runtime their writer tasks run on. Publishing is in `publish`,
+//! subscriptions and per-channel settings in `subscriptions`, what an operator reads in
+//! `metrics`, the staged close in `shutdown`; all of them act on the hub's `state`.
 //!
-//! `broadcast` and `publish` encode once and append to one log (the broadcast log, or the
-//! channel's): O(1) on the publishing thread whatever the audience. Waking the subscribers'
-//! writers happens on the runtime, in the dispatcher task, once per burst of appends. `send`
-//! queues into the one client's mailbox. Each writer merges its mailbox and its cursors by
-//! sequence number (`feed`). A client's end is reported through `HubEvents::closed` exactly
+//! `send` queues into the one client's mailbox. Each writer merges its mailbox and its cursors
+//! by sequence number (`feed`). A client's end is reported through `HubEvents::closed` exactly
 //! once: either by its writer task's drop guard (even on panic or runtime shutdown), or
 //! directly when it closes before its transport was started.
 
-use std::collections::HashMap;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
-use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 
 use crate::admission::Refusal;
-use crate::backend::{Backend, Outgoing, ID_LINE_MAX};
 use crate::client::{ClientShared, Phase};
 use crate::close::CloseReason;
-use crate::config::{History, HubConfig};
+use crate::config::HubConfig;
 use crate::error::SseError;
 use crate::events::HubEvents;
-use crate::feed::Cursor;
 use crate::frame::{encode_comment, opening_frame, Message};
-use crate::lifecycle::{write_client, FinishGuard};
-use crate::log::ChannelLog;
+use crate::log::{ChannelLog, Cursor};
+use crate::mailbox::Mailbox;
 use crate::node_sink::NodeSink;
-use crate::queue::{ClientQueue, Push};
-use crate::registry::{join, Registry, Subscribe};
-use crate::resume::{Epoch, IdOrigin, ResetReason, Resume};
+use crate::registry::{join, Registry};
+use crate::resume::{placement, Epoch, Resume};
 use crate::sequence::Sequence;
 use crate::socket::SocketFd;
+use crate::state::{Delivery, HubState};
 use crate::stats::{Audience, Stats, StatsSnapshot, Transport};
-use crate::wakeup::{DATA, WRITABLE};
-use crate::writer::Sink;
+use crate::wakeup::WRITABLE;
+use crate::writer::{write_client, FinishGuard, Sink};
 
 pub struct Hub {
-    inner: Arc<HubInner>,
+    pub(crate) inner: Arc<HubState>,
     runtime: Option<Runtime>,
-}
-
-pub(crate) struct HubInner {
-    pub config: HubConfig,
-    registry: RwLock<Registry>,
-    /// The log `broadcast` appends to; every client reads it.
-    pub(crate) broadcast_log: Arc<ChannelLog>,
-    pub sequence: Arc<Sequence>,
-    /// Stamped into the ids the hub makes.
-    pub(crate) epoch: Epoch,
-    /// Where `publish` and `broadcast` go instead of the local logs (see `backend`).
-    pub(crate) backend: OnceLock<Arc<dyn Backend>>,
-    /// The highest position the backend fed this hub.
-    pub(crate) remote_applied: AtomicU64,
-    /// Logs appended to since the dispatcher last ran, and its wakeup.
-    dirty_logs: Mutex<Vec<Arc<ChannelLog>>>,
-    dispatch: Notify,
-    next_id: AtomicU64,
-    /// No new client is accepted: a close has begun (staged or not).
-    refusing: AtomicBool,
-    /// Closed: nothing more is accepted, not even events.
-    pub(crate) closed: AtomicBool,
-    /// How long a server-requested close may drain, in milliseconds; 0: no limit beyond the
-    /// write timeout. Set by a staged close.
-    pub(crate) drain_limit_ms: AtomicU64,
-    pub stats: Arc<Stats>,
-    pub events: Arc<dyn HubEvents>,
-}
-
-/// What became of a frame sent to one client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
-    /// The client is gone or closing: nothing was queued.
-    Gone,
-    Queued,
-    /// Queued, and what was sent to this client alone is now above the high-water mark: the
-    /// producer should wait for `HubEvents::drained`.
-    AboveHighWater,
-}
-
-/// Per-client queue levels, summed over the hub.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QueueLevels {
-    pub clients: usize,
-    pub queued_events: usize,
-    pub queued_bytes: usize,
-    /// The largest byte level of any one client: the figure the per-client bound applies to.
-    pub max_client_bytes: usize,
-    /// Frames and bytes the logs hold, once however many clients read them.
-    pub held_events: usize,
-    pub held_bytes: usize,
 }
 
 impl Hub {
@@ -112,7 +55,7 @@ impl Hub {
             config.max_queue_bytes,
             config.history,
         ));
-        let inner = Arc::new(HubInner {
+        let inner = Arc::new(HubState {
             config,
             registry: RwLock::new(Registry::default()),
             broadcast_log,
@@ -129,7 +72,7 @@ impl Hub {
             stats: Arc::new(Stats::default()),
             events,
         });
-        runtime.spawn(dispatch(inner.clone()));
+        runtime.spawn(crate::dispatch::dispatch(inner.clone()));
         Ok(Hub {
             inner,
             runtime: Some(runtime),
@@ -140,7 +83,7 @@ impl Hub {
         &self.inner.config
     }
 
-    pub(crate) fn inner(&self) -> &Arc<HubInner> {
+    pub(crate) fn inner(&self) -> &Arc<HubState> {
         &self.inner
     }
 
@@ -184,7 +127,7 @@ impl Hub {
             return Err(SseError::Refused(self.inner.stats.add_refused(refusal)));
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let queue = ClientQueue::new(
+        let queue = Mailbox::new(
             config.max_queue_events,
             config.max_queue_bytes,
             config.overflow,
@@ -198,15 +141,12 @@ impl Hub {
         for name in &channels {
             logs.push(registry.channel(name, config).log.clone());
         }
-        let (resume, after) = match last_event_id.filter(|id| !id.is_empty()) {
-            Some(event_id) if logs.iter().any(|log| log.has_history()) => {
-                match self.inner.place(event_id, &logs) {
-                    Ok(seq) => (Resume::Replayed, Some(seq)),
-                    Err(reason) => (Resume::Reset(reason), None),
-                }
-            }
-            _ => (Resume::None, None),
-        };
+        let (resume, after) = placement(
+            last_event_id,
+            &logs,
+            &self.inner.epoch,
+            self.inner.last_position(),
+        );
         if let Resume::Reset(reason) = resume {
             let seq = sequence.take();
             queue.push(seq, self.inner.reset_frame(reason)?);
@@ -387,111 +327,6 @@ impl Hub {
         Ok(self.send_frames(id, std::iter::once(frame)))
     }
 
-    /// Encodes once and queues the same frame for every client. Returns how many clients it
-    /// was queued for.
-    pub fn broadcast(&self, message: &Message<'_>) -> Result<usize, SseError> {
-        self.publish_to(None, message)
-    }
-
-    /// Encodes once and appends the frame to `channel`'s log, for its subscribers.
-    pub fn publish(&self, channel: &str, message: &Message<'_>) -> Result<usize, SseError> {
-        self.publish_to(Some(channel), message)
-    }
-
-    pub fn broadcast_comment(&self, text: &str) -> Result<usize, SseError> {
-        crate::test_hooks::on_hub_comment(text);
-        let frame = self.encode_comment(text)?;
-        if self.inner.closed.load(Ordering::Acquire) {
-            return Ok(0);
-        }
-        let (log, readers) = self.inner.target(None);
-        let seq = self.inner.sequence.take();
-        self.inner
-            .append_entry(log, seq, seq, frame, None, Instant::now());
-        Ok(readers)
-    }
-
-    /// Appends `message` to the broadcast log or `channel`'s, with an id the hub makes when
-    /// that log keeps history and the message has none; returns the log's readers. O(1) here:
-    /// the writers are woken by the dispatcher.
-    fn publish_to(&self, channel: Option<&str>, message: &Message<'_>) -> Result<usize, SseError> {
-        message.validate()?;
-        if self.inner.closed.load(Ordering::Acquire) {
-            return Ok(0);
-        }
-        if let Some(backend) = self.inner.backend.get() {
-            return self.publish_through(backend.as_ref(), channel, message);
-        }
-        let (audience, target) = match channel {
-            Some(name) => (Audience::Channel, self.inner.channel_target(name)),
-            None => (Audience::Broadcast, Some(self.inner.target(None))),
-        };
-        let Some((log, readers)) = target else {
-            // Nobody reads it, but a call that would fail with readers fails here too (encoded
-            // only when the cheap bound leaves the size in doubt), and an accepted event counts
-            // as published.
-            if message.encoded_len_bound() > self.inner.config.max_event_bytes {
-                self.encode(message)?;
-            }
-            self.inner.stats.add_published(audience, 1);
-            return Ok(0);
-        };
-        let seq = self.inner.sequence.take();
-        let hub_id;
-        let mut stamped = *message;
-        if log.has_history() && message.id.is_none() {
-            hub_id = self.inner.epoch.event_id(seq);
-            stamped.id = Some(&hub_id);
-        }
-        let frame = match self.encode(&stamped) {
-            Ok(frame) => frame,
-            Err(error) => {
-                // The number is spent; committing it keeps the horizon moving.
-                self.inner.sequence.commit(seq);
-                return Err(error);
-            }
-        };
-        self.inner
-            .append_entry(log, seq, seq, frame, message.id, Instant::now());
-        self.inner.stats.add_published(audience, 1);
-        Ok(readers)
-    }
-
-    /// `publish_to` with a backend: encoded here (so a bad message throws here, and nothing is
-    /// sent), numbered and fanned out by the backend, appended when it comes back. Returns the
-    /// readers the target has here now. Counted as published when applied.
-    fn publish_through(
-        &self,
-        backend: &dyn Backend,
-        channel: Option<&str>,
-        message: &Message<'_>,
-    ) -> Result<usize, SseError> {
-        let frame = message.encode()?;
-        let id_line = if message.id.is_none() { ID_LINE_MAX } else { 0 };
-        self.check_size(frame.len() + id_line)?;
-        let (history, readers) = {
-            let registry = self.inner.read_registry();
-            match channel {
-                Some(name) => (
-                    registry.history_of(name, &self.inner.config),
-                    registry
-                        .channels
-                        .get(name)
-                        .map_or(0, |c| c.subscribers.len()),
-                ),
-                None => (self.inner.config.history, registry.clients.len()),
-            }
-        };
-        backend.publish(Outgoing {
-            channel: channel.map(Arc::from),
-            app_id: message.id.map(Box::from),
-            body: frame,
-            keep_events: history.is_on().then_some(history.max_events),
-            keep_for: history.max_age.filter(|_| history.is_on()),
-        })?;
-        Ok(readers)
-    }
-
     /// Asks one client to close. `Server` drains what is queued first; other reasons cut.
     pub fn close_client(&self, id: u64, reason: CloseReason) -> bool {
         match self.inner.client(id) {
@@ -501,61 +336,6 @@ impl Hub {
             }
             None => false,
         }
-    }
-
-    /// Subscribes client `id` to `channel` from now on (its cursor joins at the log's head).
-    /// Returns false if the client is gone or was subscribed already.
-    pub fn subscribe(&self, id: u64, channel: &str) -> bool {
-        let Some(client) = self.inner.client(id) else {
-            return false;
-        };
-        if client.close_requested().is_some() {
-            return false;
-        }
-        let subscribe =
-            self.inner
-                .write_registry()
-                .subscribe(&client, channel, &self.inner.config, None);
-        if subscribe == Subscribe::Full {
-            self.inner.stats.add_subscription_refused();
-        }
-        subscribe == Subscribe::Added
-    }
-
-    /// Ends client `id`'s subscription to `channel`; nothing published there reaches it any
-    /// more. Returns false if it was not subscribed.
-    pub fn unsubscribe(&self, id: u64, channel: &str) -> bool {
-        let Some(client) = self.inner.client(id) else {
-            return false;
-        };
-        let until = self.inner.sequence.committed();
-        self.inner
-            .write_registry()
-            .unsubscribe(&client, channel, until)
-    }
-
-    /// Gives `channel` a history of its own (None: the hub's again). Takes effect at once:
-    /// a channel whose history is on exists from now on, even without subscribers; entries a
-    /// smaller history no longer keeps go once read.
-    pub fn set_channel_history(&self, channel: &str, history: Option<History>) {
-        let mut registry = self.inner.write_registry();
-        let existed = registry.channels.contains_key(channel);
-        registry.set_channel_history(channel, history, &self.inner.config);
-        if !existed {
-            if let Some(created) = registry.channels.get(channel) {
-                // What was published before it existed was never kept here: a resume from
-                // before now gets the reset signal, not a replay with a hole.
-                created.log.raise_floor(self.inner.last_position());
-            }
-        }
-    }
-
-    /// Caps `channel`'s subscribers at `max_clients` from now on (None: no cap): an attach
-    /// that asks for it when full is refused, a subscribe returns false.
-    pub fn set_channel_cap(&self, channel: &str, max_clients: Option<usize>) {
-        self.inner
-            .write_registry()
-            .set_channel_cap(channel, max_clients);
     }
 
     /// Stops accepting clients and closes every client with `Server`.
@@ -587,48 +367,19 @@ impl Hub {
         self.inner.stats.snapshot()
     }
 
-    pub fn queue_levels(&self) -> QueueLevels {
-        let registry = self.inner.read_registry();
-        let clients = &registry.clients;
-        let mut levels = QueueLevels {
-            clients: clients.len(),
-            ..Default::default()
-        };
-        for client in clients.values() {
-            let mut events = client.queue.queued_events();
-            let mut bytes = client.queue.queued_bytes();
-            for cursor in client.lock_cursors().iter() {
-                let lag = cursor.log.lag(cursor.next);
-                events += lag.events as usize;
-                bytes += lag.bytes as usize;
-            }
-            levels.queued_events += events;
-            levels.queued_bytes += bytes;
-            levels.max_client_bytes = levels.max_client_bytes.max(bytes);
-        }
-        let logs = std::iter::once(&self.inner.broadcast_log)
-            .chain(registry.channels.values().map(|c| &c.log));
-        for log in logs {
-            let (events, bytes) = log.held();
-            levels.held_events += events;
-            levels.held_bytes += bytes;
-        }
-        levels
-    }
-
     pub(crate) fn encode(&self, message: &Message<'_>) -> Result<Bytes, SseError> {
         let frame = message.encode()?;
         self.check_size(frame.len())?;
         Ok(frame)
     }
 
-    fn encode_comment(&self, text: &str) -> Result<Bytes, SseError> {
+    pub(crate) fn encode_comment(&self, text: &str) -> Result<Bytes, SseError> {
         let frame = encode_comment(text);
         self.check_size(frame.len())?;
         Ok(frame)
     }
 
-    fn check_size(&self, size: usize) -> Result<(), SseError> {
+    pub(crate) fn check_size(&self, size: usize) -> Result<(), SseError> {
         let limit = self.inner.config.max_event_bytes;
         if size > limit {
             return Err(SseError::EventTooLarge { size, limit });
@@ -643,189 +394,6 @@ impl Hub {
         match self.inner.client(id) {
             Some(client) => self.inner.deliver(&client, frames),
             None => Delivery::Gone,
-        }
-    }
-}
-
-/// Wakes the writers of every log appended to since the last round, on the runtime's
-/// threads: a burst of publishes costs one round, and the publishing thread none of it.
-async fn dispatch(hub: Arc<HubInner>) {
-    let mut logs = Vec::new();
-    loop {
-        hub.dispatch.notified().await;
-        std::mem::swap(&mut logs, &mut *hub.lock_dirty_logs());
-        let registry = hub.read_registry();
-        for log in logs.drain(..) {
-            // A swap, not a store: it acquires what the appender released with its own swap,
-            // so every append that found the flag set is visible to the writers woken here.
-            log.dirty.swap(false, Ordering::AcqRel);
-            let readers = match &log.name {
-                None => Some(&registry.clients),
-                Some(name) => registry.channels.get(name).map(|c| &c.subscribers),
-            };
-            for client in readers.into_iter().flat_map(HashMap::values) {
-                client.wakeup.notify(DATA);
-            }
-        }
-    }
-}
-
-impl HubInner {
-    /// The position of the newest event: the backend's, or this hub's sequence.
-    fn last_position(&self) -> u64 {
-        if self.backend.get().is_some() {
-            self.remote_applied.load(Ordering::Acquire)
-        } else {
-            self.sequence.committed()
-        }
-    }
-
-    /// The broadcast log (None) or an existing channel's, with its readers now.
-    pub(crate) fn target(&self, channel: Option<&str>) -> (Arc<ChannelLog>, usize) {
-        let registry = self.read_registry();
-        match channel.and_then(|name| registry.channels.get(name)) {
-            Some(channel) => (channel.log.clone(), channel.subscribers.len()),
-            None => (self.broadcast_log.clone(), registry.clients.len()),
-        }
-    }
-
-    /// A channel's log and subscribers. A channel nobody reads exists only when logs keep
-    /// history (a resuming client will want what it missed); otherwise None: nothing to do.
-    pub(crate) fn channel_target(&self, name: &str) -> Option<(Arc<ChannelLog>, usize)> {
-        let registry = self.read_registry();
-        if let Some(channel) = registry.channels.get(name) {
-            return Some((channel.log.clone(), channel.subscribers.len()));
-        }
-        if !registry.history_of(name, &self.config).is_on() {
-            return None;
-        }
-        drop(registry);
-        let mut registry = self.write_registry();
-        let channel = registry.channel(name, &self.config);
-        Some((channel.log.clone(), channel.subscribers.len()))
-    }
-
-    pub(crate) fn append_entry(
-        &self,
-        log: Arc<ChannelLog>,
-        seq: u64,
-        position: u64,
-        frame: Bytes,
-        app_id: Option<&str>,
-        at: Instant,
-    ) {
-        let lag = log.append_at(seq, position, frame, app_id, at);
-        self.sequence.commit(seq);
-        self.stats.saw_lag(lag.events, lag.bytes);
-        if log.mark_dirty() {
-            self.lock_dirty_logs().push(log);
-            self.dispatch.notify_one();
-        }
-    }
-
-    /// The sequence number `event_id` names, if every log of `logs` that keeps history still
-    /// holds everything published after it.
-    fn place(&self, event_id: &str, logs: &[Arc<ChannelLog>]) -> Result<u64, ResetReason> {
-        let seq = match logs.iter().filter_map(|l| l.find_app_id(event_id)).max() {
-            Some(seq) => seq,
-            None => match self.epoch.origin(event_id) {
-                IdOrigin::Ours(position) if position <= self.last_position() => position,
-                IdOrigin::Foreign => return Err(ResetReason::Foreign),
-                IdOrigin::Ours(_) | IdOrigin::NotHubMade => return Err(ResetReason::Unknown),
-            },
-        };
-        let covered = logs
-            .iter()
-            .filter(|log| log.has_history())
-            .all(|log| log.covers(seq));
-        if covered {
-            Ok(seq)
-        } else {
-            Err(ResetReason::Expired)
-        }
-    }
-
-    /// `event: <reset_event>` with `{"reason":"..."}` as data.
-    pub(crate) fn reset_frame(&self, reason: ResetReason) -> Result<Bytes, SseError> {
-        let data = format!("{{\"reason\":\"{}\"}}", reason.as_str());
-        Message {
-            event: Some(&self.config.reset_event),
-            data: Some(&data),
-            ..Default::default()
-        }
-        .encode()
-    }
-
-    pub(crate) fn read_registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
-        // A poisoned lock only means a panic elsewhere while holding it; the maps themselves
-        // are still consistent (no code path panics between the paired updates).
-        self.registry.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn write_registry(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
-        self.registry.write().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Refuses every register from now on; returns the clients registered before.
-    pub(crate) fn stop_accepting(&self) -> Vec<Arc<ClientShared>> {
-        self.refusing.store(true, Ordering::Release);
-        // Listed after the flag is set: a register either inserted before this read (and is
-        // listed) or saw the flag under the registry lock (and was refused).
-        self.read_registry().clients.values().cloned().collect()
-    }
-
-    /// See `drain_limit_ms`.
-    pub(crate) fn drain_limit(&self) -> Option<std::time::Duration> {
-        match self.drain_limit_ms.load(Ordering::Acquire) {
-            0 => None,
-            ms => Some(std::time::Duration::from_millis(ms)),
-        }
-    }
-
-    fn lock_dirty_logs(&self) -> std::sync::MutexGuard<'_, Vec<Arc<ChannelLog>>> {
-        self.dirty_logs.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn client(&self, id: u64) -> Option<Arc<ClientShared>> {
-        self.read_registry().clients.get(&id).cloned()
-    }
-
-    /// Queues the frames of one call for one client, under one mailbox lock, with one wakeup
-    /// for the lot. A client asked to close takes nothing more: its writer may already have
-    /// drained and ended the stream, so a later frame could never be written. Stops at an
-    /// overflow (the client is cut, so the rest could never be sent).
-    pub(crate) fn deliver(
-        &self,
-        client: &ClientShared,
-        frames: impl Iterator<Item = Bytes>,
-    ) -> Delivery {
-        if client.close_requested().is_some() {
-            return Delivery::Gone;
-        }
-        let mut delivery = Delivery::Queued;
-        let mut pusher = client.queue.pusher();
-        for frame in frames {
-            let seq = self.sequence.take();
-            let push = pusher.push(seq, frame);
-            self.sequence.commit(seq);
-            match push {
-                Push::Overflow => {
-                    drop(pusher);
-                    self.close(client, CloseReason::Slow);
-                    return Delivery::Gone;
-                }
-                Push::QueuedAboveHighWater => delivery = Delivery::AboveHighWater,
-                push => self.count_drops(push),
-            }
-        }
-        drop(pusher);
-        client.wakeup.notify(DATA);
-        delivery
-    }
-
-    fn count_drops(&self, push: Push) {
-        if let Push::QueuedAfterDropping(n) = push {
-            self.stats.add_dropped(n);
         }
     }
 }

@@ -1,14 +1,19 @@
 //! native-sse-core: the Server-Sent Events engine behind the `native-sse` Node addon, with no
-//! dependency on Node or napi, so all of it is tested with `cargo test` alone.
+//! dependency on Node or napi, so all of it is tested with `cargo test` alone. Its floors,
+//! from the bottom (each file uses only files below it; docs/ARCHITECTURE.md draws them):
 //!
-//! - [`frame`]: spec-exact event encoding with validation before any byte is written.
-//! - `log`: an append-only log of frames per channel, read through per-client cursors.
-//! - [`queue`]: each client's bounded mailbox, with an overflow policy.
-//! - `feed`: what a writer sends next, its logs and mailbox merged in call order.
-//! - `writer`: one client's writer task over its transport's sink (`socket_sink`, `node_sink`).
-//! - [`hub`]: the hub's calls: registering, adopting sockets, publishing, sending, closing.
-//! - `registry`: clients, channels with their logs and subscribers, per-channel history.
-//! - `lifecycle`: close requests, and recording a client's departure exactly once.
+//! - values: [`frame`] (spec-exact encoding), [`config`], [`close`], [`error`], [`events`]
+//!   (what the hub tells its embedder), [`resume`] ids and placement, `sequence`, [`stats`].
+//! - storage: `log` (a channel's append-only log of frames and the cursors reading it),
+//!   [`mailbox`] (a client's own bounded queue), `client` (what a client's producers and its
+//!   writer share), `registry` (clients, channels, subscriptions).
+//! - `state`: the hub's state and what every call needs of it: append, deliver, close and
+//!   record a departure once. `dispatch`: the task that wakes a log's readers.
+//! - the connection: `feed` (mailbox and cursors merged in call order), `batch` (coalesced
+//!   `writev`), `writer` (the per-client task and its drop guard), over `socket_sink` (native)
+//!   or `node_sink` (through the embedder).
+//! - the front: [`hub`] (register, transports, send, close), `publish`, `subscriptions`,
+//!   [`metrics`], [`shutdown`] (the staged close), [`remote`] (the backend's feed).
 
 pub mod admission;
 pub mod backend;
@@ -16,25 +21,29 @@ mod batch;
 mod client;
 pub mod close;
 pub mod config;
+mod dispatch;
 pub mod error;
 pub mod events;
 mod feed;
 pub mod frame;
 pub mod hub;
-mod lifecycle;
 mod log;
+pub mod mailbox;
 pub mod metrics;
 mod node_sink;
 mod peer_progress;
-pub mod queue;
+mod publish;
 mod registry;
+pub mod remote;
 pub mod resume;
 mod sequence;
 pub mod shutdown;
 mod socket;
 #[cfg(unix)]
 mod socket_sink;
+mod state;
 pub mod stats;
+mod subscriptions;
 mod test_hooks;
 pub mod text;
 mod wakeup;
@@ -46,9 +55,11 @@ pub use config::{History, HubConfig, OverflowPolicy};
 pub use error::SseError;
 pub use events::{Delivered, Departure, HubEvents};
 pub use frame::Message;
-pub use hub::{Delivery, Hub, QueueLevels};
-pub use metrics::{ChannelMetrics, Metrics};
+pub use hub::Hub;
+pub use metrics::{ChannelMetrics, Metrics, QueueLevels};
+pub use remote::HubHandle;
 pub use resume::{ResetReason, Resume};
 pub use shutdown::StagedClose;
 pub use socket::SocketFd;
+pub use state::Delivery;
 pub use stats::StatsSnapshot;

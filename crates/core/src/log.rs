@@ -33,6 +33,26 @@ use bytes::Bytes;
 
 use crate::config::History;
 
+/// A client's read position in one log.
+pub(crate) struct Cursor {
+    pub log: Arc<ChannelLog>,
+    /// The offset of the next entry to send.
+    pub next: u64,
+    /// Set by an unsubscribe: the sequence number current at that call. What was published
+    /// before it is still sent (the calls' order says so); then the cursor goes.
+    pub until: Option<u64>,
+}
+
+impl Cursor {
+    pub fn at(log: Arc<ChannelLog>, next: u64) -> Self {
+        Cursor {
+            log,
+            next,
+            until: None,
+        }
+    }
+}
+
 pub(crate) struct ChannelLog {
     /// The channel's name; None for the broadcast log.
     pub name: Option<Arc<str>>,

@@ -34,7 +34,7 @@ pub enum Push {
 /// A frame and its hub-wide sequence number.
 pub type Sequenced = (u64, Bytes);
 
-pub struct ClientQueue {
+pub struct Mailbox {
     frames: Mutex<VecDeque<Sequenced>>,
     events: AtomicUsize,
     bytes: AtomicUsize,
@@ -47,14 +47,14 @@ pub struct ClientQueue {
     drain_wanted: AtomicBool,
 }
 
-impl ClientQueue {
+impl Mailbox {
     pub fn new(
         max_events: usize,
         max_bytes: usize,
         policy: OverflowPolicy,
         high_water: usize,
     ) -> Self {
-        ClientQueue {
+        Mailbox {
             frames: Mutex::new(VecDeque::new()),
             events: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
@@ -157,12 +157,12 @@ impl ClientQueue {
 }
 
 pub struct Pusher<'a> {
-    queue: &'a ClientQueue,
+    queue: &'a Mailbox,
     frames: MutexGuard<'a, VecDeque<Sequenced>>,
 }
 
 impl Pusher<'_> {
-    /// `ClientQueue::push`, under the lock this pusher holds.
+    /// `Mailbox::push`, under the lock this pusher holds.
     pub fn push(&mut self, seq: u64, frame: Bytes) -> Push {
         let queue = self.queue;
         let len = frame.len();
@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn counts_until_released_not_until_popped() {
-        let q = ClientQueue::new(10, 100, OverflowPolicy::Disconnect, usize::MAX);
+        let q = Mailbox::new(10, 100, OverflowPolicy::Disconnect, usize::MAX);
         assert_eq!(q.push(0, frame(10)), Push::Queued);
         let (_, popped) = q.pop().unwrap();
         assert_eq!((q.queued_events(), q.queued_bytes()), (1, 10));
@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn disconnect_policy_reports_overflow_on_event_count() {
-        let q = ClientQueue::new(2, 1000, OverflowPolicy::Disconnect, usize::MAX);
+        let q = Mailbox::new(2, 1000, OverflowPolicy::Disconnect, usize::MAX);
         assert_eq!(q.push(0, frame(1)), Push::Queued);
         assert_eq!(q.push(0, frame(1)), Push::Queued);
         assert_eq!(q.push(0, frame(1)), Push::Overflow);
@@ -243,7 +243,7 @@ mod tests {
 
     #[test]
     fn disconnect_policy_reports_overflow_on_bytes() {
-        let q = ClientQueue::new(100, 25, OverflowPolicy::Disconnect, usize::MAX);
+        let q = Mailbox::new(100, 25, OverflowPolicy::Disconnect, usize::MAX);
         assert_eq!(q.push(0, frame(20)), Push::Queued);
         assert_eq!(q.push(0, frame(6)), Push::Overflow);
         assert_eq!(q.push(0, frame(5)), Push::Queued);
@@ -252,7 +252,7 @@ mod tests {
 
     #[test]
     fn drop_oldest_discards_from_the_front_and_counts() {
-        let q = ClientQueue::new(3, 1000, OverflowPolicy::DropOldest, usize::MAX);
+        let q = Mailbox::new(3, 1000, OverflowPolicy::DropOldest, usize::MAX);
         for n in 1..=5 {
             q.push(0, frame(n));
         }
@@ -265,7 +265,7 @@ mod tests {
 
     #[test]
     fn drop_oldest_drops_the_new_frame_when_only_in_flight_frames_remain() {
-        let q = ClientQueue::new(1, 1000, OverflowPolicy::DropOldest, usize::MAX);
+        let q = Mailbox::new(1, 1000, OverflowPolicy::DropOldest, usize::MAX);
         q.push(0, frame(1));
         let _in_flight = q.pop().unwrap();
         assert_eq!(q.push(0, frame(2)), Push::QueuedAfterDropping(1));
@@ -276,7 +276,7 @@ mod tests {
 
     #[test]
     fn above_the_high_water_mark_a_drain_is_due_at_half_of_it() {
-        let q = ClientQueue::new(100, 1000, OverflowPolicy::Disconnect, 20);
+        let q = Mailbox::new(100, 1000, OverflowPolicy::Disconnect, 20);
         assert_eq!(q.push(1, frame(15)), Push::Queued);
         assert_eq!(q.push(2, frame(10)), Push::QueuedAboveHighWater);
         q.pop();

@@ -75,3 +75,47 @@ impl Hub {
         metrics
     }
 }
+
+/// Per-client queue levels, summed over the hub.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueLevels {
+    pub clients: usize,
+    pub queued_events: usize,
+    pub queued_bytes: usize,
+    /// The largest byte level of any one client: the figure the per-client bound applies to.
+    pub max_client_bytes: usize,
+    /// Frames and bytes the logs hold, once however many clients read them.
+    pub held_events: usize,
+    pub held_bytes: usize,
+}
+
+impl Hub {
+    pub fn queue_levels(&self) -> QueueLevels {
+        let registry = self.inner.read_registry();
+        let clients = &registry.clients;
+        let mut levels = QueueLevels {
+            clients: clients.len(),
+            ..Default::default()
+        };
+        for client in clients.values() {
+            let mut events = client.mailbox.queued_events();
+            let mut bytes = client.mailbox.queued_bytes();
+            for cursor in client.lock_cursors().iter() {
+                let lag = cursor.log.lag(cursor.next);
+                events += lag.events as usize;
+                bytes += lag.bytes as usize;
+            }
+            levels.queued_events += events;
+            levels.queued_bytes += bytes;
+            levels.max_client_bytes = levels.max_client_bytes.max(bytes);
+        }
+        let logs = std::iter::once(&self.inner.broadcast_log)
+            .chain(registry.channels.values().map(|c| &c.log));
+        for log in logs {
+            let (events, bytes) = log.held();
+            levels.held_events += events;
+            levels.held_bytes += bytes;
+        }
+        levels
+    }
+}

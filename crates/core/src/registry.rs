@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use crate::client::ClientShared;
 use crate::config::{History, HubConfig};
-use crate::feed::Cursor;
-use crate::log::ChannelLog;
+use crate::log::{ChannelLog, Cursor};
 use crate::wakeup::DATA;
 
 pub(crate) type ClientMap = HashMap<u64, Arc<ClientShared>>;

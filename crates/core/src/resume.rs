@@ -1,4 +1,5 @@
-//! Event ids the hub makes, and what a client's `Last-Event-ID` resumes to.
+//! Event ids the hub makes, and what a client's `Last-Event-ID` resumes to: resuming is
+//! placing the client's cursors just past that event (`placement`), and the writer catching up.
 //!
 //! With history on, an event published without an id gets `{epoch}-{seq}` (hex): opaque to
 //! clients, increasing within a hub, and carrying the hub's epoch, a random number drawn when
@@ -8,7 +9,10 @@
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::log::ChannelLog;
 
 /// Why a client's `Last-Event-ID` could not be resumed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +108,53 @@ pub fn random_epoch() -> u32 {
         .map_or(0, |d| d.as_nanos() as u64);
     hasher.write_u64(now);
     hasher.finish() as u32
+}
+
+/// Where a client attaching with `last_event_id` starts reading `logs` (the broadcast log and
+/// its channels'): just past that event, as a sequence number, when every log that keeps
+/// history still holds everything published after it; otherwise at the head, with the reason
+/// the client is sent the reset signal. An empty id, or logs without history, is a plain start.
+/// `last_position`: the newest position this hub knows; an id of ours beyond it is unknown.
+pub(crate) fn placement(
+    last_event_id: Option<&str>,
+    logs: &[Arc<ChannelLog>],
+    epoch: &Epoch,
+    last_position: u64,
+) -> (Resume, Option<u64>) {
+    match last_event_id.filter(|id| !id.is_empty()) {
+        Some(event_id) if logs.iter().any(|log| log.has_history()) => {
+            match place(event_id, logs, epoch, last_position) {
+                Ok(seq) => (Resume::Replayed, Some(seq)),
+                Err(reason) => (Resume::Reset(reason), None),
+            }
+        }
+        _ => (Resume::None, None),
+    }
+}
+
+fn place(
+    event_id: &str,
+    logs: &[Arc<ChannelLog>],
+    epoch: &Epoch,
+    last_position: u64,
+) -> Result<u64, ResetReason> {
+    let seq = match logs.iter().filter_map(|l| l.find_app_id(event_id)).max() {
+        Some(seq) => seq,
+        None => match epoch.origin(event_id) {
+            IdOrigin::Ours(position) if position <= last_position => position,
+            IdOrigin::Foreign => return Err(ResetReason::Foreign),
+            IdOrigin::Ours(_) | IdOrigin::NotHubMade => return Err(ResetReason::Unknown),
+        },
+    };
+    let covered = logs
+        .iter()
+        .filter(|log| log.has_history())
+        .all(|log| log.covers(seq));
+    if covered {
+        Ok(seq)
+    } else {
+        Err(ResetReason::Expired)
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ use crate::client::ClientShared;
 use crate::close::CloseReason;
 use crate::error::SseError;
 use crate::frame::{retry_frame, Message};
-use crate::hub::{Hub, HubInner};
+use crate::hub::Hub;
+use crate::state::HubState;
 
 /// How a staged close goes.
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +67,7 @@ struct Turns {
     farewell: Option<Bytes>,
 }
 
-async fn close_in_turns(hub: Arc<HubInner>, mut clients: Vec<Arc<ClientShared>>, turns: Turns) {
+async fn close_in_turns(hub: Arc<HubState>, mut clients: Vec<Arc<ClientShared>>, turns: Turns) {
     let mut random = SplitMix64::seeded();
     // Fisher-Yates: turns go in random order, not the order clients came in.
     for i in (1..clients.len()).rev() {

@@ -20,6 +20,16 @@ pub enum Audience {
     Client = 2,
 }
 
+impl Audience {
+    /// Who an event for `channel` (None: the broadcast log) reaches.
+    pub(crate) fn of(channel: Option<&str>) -> Audience {
+        match channel {
+            Some(_) => Audience::Channel,
+            None => Audience::Broadcast,
+        }
+    }
+}
+
 /// Which writer serves a client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]

@@ -12,6 +12,7 @@
 
 use std::future::{poll_fn, Future};
 use std::io;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -22,9 +23,9 @@ use crate::client::ClientShared;
 use crate::close::CloseReason;
 use crate::feed::Feed;
 use crate::frame::HEARTBEAT;
-use crate::hub::HubInner;
 use crate::peer_progress::PeerProgress;
 use crate::socket::SocketFd;
+use crate::state::HubState;
 use crate::stats::Stats;
 use crate::wakeup::{CLOSING, DATA};
 
@@ -80,11 +81,7 @@ enum Woken {
 }
 
 /// Runs until the stream ends, and says why.
-pub(crate) async fn run<S: Sink>(
-    sink: &mut S,
-    client: &ClientShared,
-    hub: &HubInner,
-) -> CloseReason {
+async fn run<S: Sink>(sink: &mut S, client: &ClientShared, hub: &HubState) -> CloseReason {
     let mut batch = sink.batch();
     let mut feed = Feed::default();
     let reason = write_loop(sink, client, hub, &mut batch, &mut feed).await;
@@ -110,7 +107,7 @@ pub(crate) async fn run<S: Sink>(
 async fn write_loop<S: Sink>(
     sink: &mut S,
     client: &ClientShared,
-    hub: &HubInner,
+    hub: &HubState,
     batch: &mut Batch,
     feed: &mut Feed,
 ) -> CloseReason {
@@ -256,5 +253,39 @@ pub(crate) fn classify(error: &io::Error) -> CloseReason {
     match error.kind() {
         io::ErrorKind::TimedOut => CloseReason::Timeout,
         _ => CloseReason::Error,
+    }
+}
+
+/// One client's writer task: runs the writer over `sink`, then reports the close. The guard
+/// comes first so that, should the writer panic, it is dropped last (parameters drop in
+/// reverse order), after the sink released its socket.
+pub(crate) async fn write_client<S: Sink>(
+    mut guard: FinishGuard,
+    mut sink: S,
+    client: Arc<ClientShared>,
+) {
+    let hub = guard.hub.clone();
+    guard.reason = Some(run(&mut sink, &client, &hub).await);
+    // The sink (and a socket's descriptor) goes before the close is reported, so an
+    // embedder counting descriptors after `closed` sees it released.
+    drop(sink);
+}
+
+/// Reports the end of a writer task exactly once, including when the task panics or is
+/// dropped by a runtime shutdown before it could report.
+pub(crate) struct FinishGuard {
+    pub hub: Arc<HubState>,
+    pub id: u64,
+    pub reason: Option<CloseReason>,
+}
+
+impl Drop for FinishGuard {
+    fn drop(&mut self) {
+        let reason = self.reason.unwrap_or(if std::thread::panicking() {
+            CloseReason::Error
+        } else {
+            CloseReason::Server
+        });
+        self.hub.finish(self.id, reason);
     }
 }

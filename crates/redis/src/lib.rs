@@ -30,8 +30,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use native_sse_core::backend::HubHandle;
 use native_sse_core::Hub;
+use native_sse_core::HubHandle;
 use redis::io::tcp::{socket2, TcpSettings};
 use redis::{ConnectionAddr, IntoConnectionInfo};
 

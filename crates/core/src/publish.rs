@@ -1,0 +1,118 @@
+//! Publishing: `broadcast` and `publish` encode once and append to one log (the broadcast log,
+//! or the channel's): O(1) on the publishing thread whatever the audience; the dispatcher
+//! wakes the readers. With a shared backend (Redis) the encoded event goes there instead, and
+//! comes back through `remote::HubHandle::apply_remote` numbered.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::backend::{Backend, Outgoing, ID_LINE_MAX};
+use crate::error::SseError;
+use crate::frame::Message;
+use crate::hub::Hub;
+use crate::stats::Audience;
+
+impl Hub {
+    /// Encodes once and queues the same frame for every client. Returns how many clients it
+    /// was queued for.
+    pub fn broadcast(&self, message: &Message<'_>) -> Result<usize, SseError> {
+        self.publish_to(None, message)
+    }
+
+    /// Encodes once and appends the frame to `channel`'s log, for its subscribers.
+    pub fn publish(&self, channel: &str, message: &Message<'_>) -> Result<usize, SseError> {
+        self.publish_to(Some(channel), message)
+    }
+
+    pub fn broadcast_comment(&self, text: &str) -> Result<usize, SseError> {
+        crate::test_hooks::on_hub_comment(text);
+        let frame = self.encode_comment(text)?;
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        let (log, readers) = self.inner.target(None);
+        let seq = self.inner.sequence.take();
+        self.inner
+            .append_entry(log, seq, seq, frame, None, Instant::now());
+        Ok(readers)
+    }
+
+    /// Appends `message` to the broadcast log or `channel`'s, with an id the hub makes when
+    /// that log keeps history and the message has none; returns the log's readers. O(1) here:
+    /// the writers are woken by the dispatcher.
+    fn publish_to(&self, channel: Option<&str>, message: &Message<'_>) -> Result<usize, SseError> {
+        message.validate()?;
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        if let Some(backend) = self.inner.backend.get() {
+            return self.publish_through(backend.as_ref(), channel, message);
+        }
+        let audience = Audience::of(channel);
+        let Some((log, readers)) = self.inner.log_of(channel) else {
+            // Nobody reads it, but a call that would fail with readers fails here too (encoded
+            // only when the cheap bound leaves the size in doubt), and an accepted event counts
+            // as published.
+            if message.encoded_len_bound() > self.inner.config.max_event_bytes {
+                self.encode(message)?;
+            }
+            self.inner.stats.add_published(audience, 1);
+            return Ok(0);
+        };
+        let seq = self.inner.sequence.take();
+        let hub_id;
+        let mut stamped = *message;
+        if log.has_history() && message.id.is_none() {
+            hub_id = self.inner.epoch.event_id(seq);
+            stamped.id = Some(&hub_id);
+        }
+        let frame = match self.encode(&stamped) {
+            Ok(frame) => frame,
+            Err(error) => {
+                // The number is spent; committing it keeps the horizon moving.
+                self.inner.sequence.commit(seq);
+                return Err(error);
+            }
+        };
+        self.inner
+            .append_entry(log, seq, seq, frame, message.id, Instant::now());
+        self.inner.stats.add_published(audience, 1);
+        Ok(readers)
+    }
+
+    /// `publish_to` with a backend: encoded here (so a bad message throws here, and nothing is
+    /// sent), numbered and fanned out by the backend, appended when it comes back. Returns the
+    /// readers the target has here now. Counted as published when applied.
+    fn publish_through(
+        &self,
+        backend: &dyn Backend,
+        channel: Option<&str>,
+        message: &Message<'_>,
+    ) -> Result<usize, SseError> {
+        let frame = message.encode()?;
+        let id_line = if message.id.is_none() { ID_LINE_MAX } else { 0 };
+        self.check_size(frame.len() + id_line)?;
+        let (history, readers) = {
+            let registry = self.inner.read_registry();
+            match channel {
+                Some(name) => (
+                    registry.history_of(name, &self.inner.config),
+                    registry
+                        .channels
+                        .get(name)
+                        .map_or(0, |c| c.subscribers.len()),
+                ),
+                None => (self.inner.config.history, registry.clients.len()),
+            }
+        };
+        backend.publish(Outgoing {
+            channel: channel.map(Arc::from),
+            app_id: message.id.map(Box::from),
+            body: frame,
+            keep_events: history.is_on().then_some(history.max_events),
+            keep_for: history.max_age.filter(|_| history.is_on()),
+        })?;
+        Ok(readers)
+    }
+}
