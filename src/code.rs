@@ -70,3 +70,8 @@ impl Code {
         napi::Error::new(self, error)
     }
 }
+
+/// A core error as the napi error JS receives, its code in `err.code`.
+pub(crate) fn sse_error(error: SseError) -> napi::Error<Code> {
+    Code::from(&error).of(error)
+}

@@ -1,0 +1,92 @@
+//! Messages as they cross from JS: positional arguments (no object built per call), their
+//! data as text, `retry` checked, and what a send did, as the number JS reads.
+
+use std::borrow::Cow;
+
+use napi::bindgen_prelude::*;
+use native_sse_core::{Delivery, Hub, Message, SseError};
+
+use crate::code::{sse_error, Code};
+use crate::options::whole_number;
+
+pub(crate) fn client_id(id: f64) -> Result<u64, Code> {
+    whole_number("client id", id, 1.0, 9_007_199_254_740_991.0)
+}
+
+/// The message fields as they arrive from JS, positional to avoid building an object per call.
+pub(crate) struct MessageArgs {
+    pub(crate) data: Option<Either<String, Buffer>>,
+    event: Option<String>,
+    id: Option<String>,
+    retry: Option<f64>,
+}
+
+impl MessageArgs {
+    pub(crate) fn new(
+        data: Option<Either<String, Buffer>>,
+        event: Option<String>,
+        id: Option<String>,
+        retry: Option<f64>,
+    ) -> Self {
+        MessageArgs {
+            data,
+            event,
+            id,
+            retry,
+        }
+    }
+
+    pub(crate) fn with<T>(
+        &self,
+        f: impl FnOnce(&Message<'_>) -> std::result::Result<T, SseError>,
+    ) -> Result<T, Code> {
+        let data = data_text(&self.data);
+        f(&self.message(&data)?).map_err(sse_error)
+    }
+
+    /// The message, its data already as text (`data_text` of `self.data`).
+    pub(crate) fn message<'a>(
+        &'a self,
+        data: &'a Option<Cow<'a, str>>,
+    ) -> Result<Message<'a>, Code> {
+        Ok(Message {
+            data: data.as_deref(),
+            event: self.event.as_deref(),
+            id: self.id.as_deref(),
+            retry: retry_value(self.retry)?,
+        })
+    }
+}
+
+/// The body of `data` as text (see `native_sse_core::text`).
+pub(crate) fn data_text(data: &Option<Either<String, Buffer>>) -> Option<Cow<'_, str>> {
+    data.as_ref().map(|d| match d {
+        Either::A(text) => Cow::Borrowed(text.as_str()),
+        Either::B(buffer) => native_sse_core::text::text_of_bytes(buffer),
+    })
+}
+
+pub(crate) fn retry_value(retry: Option<f64>) -> Result<Option<u64>, Code> {
+    retry
+        .map(|r| {
+            whole_number("message.retry", r, 0.0, 9_007_199_254_740_991.0)
+                .map_err(|e| Code::InvalidRetry.error(e.reason))
+        })
+        .transpose()
+}
+
+pub(crate) fn delivery(delivery: Delivery) -> u32 {
+    match delivery {
+        Delivery::Gone => 0,
+        Delivery::Queued => 1,
+        Delivery::AboveHighWater => 2,
+    }
+}
+
+/// `Hub::send_many` as the binding's calls return it. Which item was refused is not told:
+/// JS then sends the items one by one, so the caller gets the error `send` gives for it.
+pub(crate) fn send_many(hub: &Hub, id: u64, messages: &[Message<'_>]) -> Result<u32, Code> {
+    hub.send_many(id, messages)
+        .map(delivery)
+        .map_err(|(_, error)| sse_error(error))
+}

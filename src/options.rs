@@ -1,0 +1,215 @@
+//! The hub's options as they cross from JS: DTOs, their range checks (`TryFrom`, each failure
+//! an `ERR_SSE_INVALID_OPTION` naming the option), and the defaults JS reads back from the one
+//! place they are defined (`HubConfig::default`).
+
+use std::time::Duration;
+
+use napi::Result;
+use napi_derive::napi;
+use native_sse_core::{History, HubConfig, OverflowPolicy};
+use native_sse_redis::RedisConfig;
+
+use crate::code::Code;
+
+/// Hub options after JS-side defaults were applied. Times in milliseconds.
+#[napi(object)]
+pub struct NativeHubOptions {
+    pub heartbeat_ms: f64,
+    pub write_timeout_ms: f64,
+    pub max_queue_events: f64,
+    pub max_queue_bytes: f64,
+    pub max_event_bytes: f64,
+    /// `'disconnect'` or `'drop-oldest'`.
+    pub overflow: String,
+    pub high_water_mark: f64,
+    /// History per log; absent: off.
+    pub history_max_events: Option<f64>,
+    pub history_max_bytes: Option<f64>,
+    /// 0: no age bound.
+    pub history_max_age_ms: Option<f64>,
+    pub reset_event: String,
+    pub worker_threads: f64,
+    /// Absent: no cap.
+    pub max_clients: Option<f64>,
+    /// Absent: the hub is on its own.
+    pub redis: Option<NativeRedisOptions>,
+}
+
+/// `createHub({ redis })` after JS-side defaults.
+#[napi(object)]
+pub struct NativeRedisOptions {
+    pub url: String,
+    pub prefix: String,
+    pub max_buffer_events: f64,
+    pub max_buffer_bytes: f64,
+    pub stream_events: f64,
+    pub reconnect_min_ms: f64,
+    pub reconnect_max_ms: f64,
+}
+
+impl TryFrom<NativeRedisOptions> for RedisConfig {
+    type Error = napi::Error<Code>;
+
+    fn try_from(options: NativeRedisOptions) -> Result<RedisConfig, Code> {
+        if options.prefix.is_empty() || options.prefix.contains(['{', '}']) {
+            return Err(Code::InvalidOption.error(format!(
+                "redis.prefix must be a non-empty string without braces (it becomes the keys' \
+                 hash tag), got {:?}",
+                options.prefix
+            )));
+        }
+        let reconnect_min = millis("redis.reconnectMinMs", options.reconnect_min_ms)?;
+        let reconnect_max = millis("redis.reconnectMaxMs", options.reconnect_max_ms)?;
+        if reconnect_max < reconnect_min {
+            return Err(Code::InvalidOption
+                .error("redis.reconnectMaxMs must be at least redis.reconnectMinMs"));
+        }
+        Ok(RedisConfig {
+            url: options.url,
+            prefix: options.prefix,
+            max_buffer_events: whole_number(
+                "redis.maxBufferEvents",
+                options.max_buffer_events,
+                1.0,
+                1e9,
+            )? as usize,
+            max_buffer_bytes: whole_number(
+                "redis.maxBufferBytes",
+                options.max_buffer_bytes,
+                1.0,
+                1e12,
+            )? as usize,
+            stream_events: whole_number("redis.streamEvents", options.stream_events, 1.0, 1e9)?
+                as usize,
+            reconnect_min,
+            reconnect_max,
+        })
+    }
+}
+
+pub(crate) fn whole_number(name: &str, value: f64, min: f64, max: f64) -> Result<u64, Code> {
+    if value.fract() != 0.0 || !(min..=max).contains(&value) {
+        return Err(Code::InvalidOption.error(format!(
+            "{name} must be a whole number from {min} to {max}, got {value}"
+        )));
+    }
+    Ok(value as u64)
+}
+
+pub(crate) fn millis(name: &str, value: f64) -> Result<Duration, Code> {
+    // Up to about 24 days, which keeps every deadline far from Instant overflow.
+    Ok(Duration::from_millis(whole_number(
+        name,
+        value,
+        1.0,
+        2_147_483_647.0,
+    )?))
+}
+
+/// History bounds (the defaults of `history: true` are JS's); absent events: off. 0 ms
+/// means no age bound.
+pub(crate) fn history(
+    max_events: Option<f64>,
+    max_bytes: Option<f64>,
+    max_age_ms: Option<f64>,
+) -> Result<History, Code> {
+    let Some(max_events) = max_events else {
+        return Ok(History::default());
+    };
+    let max_age_ms = whole_number(
+        "history.maxAgeMs",
+        max_age_ms.unwrap_or(0.0),
+        0.0,
+        2_147_483_647.0,
+    )?;
+    Ok(History {
+        max_events: whole_number("history.maxEvents", max_events, 1.0, 1e9)? as usize,
+        max_bytes: whole_number("history.maxBytes", max_bytes.unwrap_or(0.0), 1.0, 1e12)? as usize,
+        max_age: (max_age_ms > 0).then(|| Duration::from_millis(max_age_ms)),
+    })
+}
+
+impl TryFrom<NativeHubOptions> for HubConfig {
+    type Error = napi::Error<Code>;
+
+    fn try_from(options: NativeHubOptions) -> Result<HubConfig, Code> {
+        let overflow = match options.overflow.as_str() {
+            "disconnect" => OverflowPolicy::Disconnect,
+            "drop-oldest" => OverflowPolicy::DropOldest,
+            other => {
+                return Err(Code::InvalidOption.error(format!(
+                    "overflow must be 'disconnect' or 'drop-oldest', got '{other}'"
+                )))
+            }
+        };
+        let max_queue_bytes =
+            whole_number("maxQueueBytes", options.max_queue_bytes, 64.0, 1e12)? as usize;
+        let max_event_bytes =
+            whole_number("maxEventBytes", options.max_event_bytes, 64.0, 1e12)? as usize;
+        if max_event_bytes > max_queue_bytes {
+            // An event the queue can never hold would be accepted and then cut every client.
+            return Err(Code::InvalidOption.error(format!(
+                "maxEventBytes ({max_event_bytes}) must not exceed maxQueueBytes \
+                 ({max_queue_bytes}); raise maxQueueBytes or lower maxEventBytes"
+            )));
+        }
+        let reset_event = options.reset_event;
+        if reset_event.is_empty() || reset_event.contains(['\r', '\n']) {
+            return Err(
+                Code::InvalidOption.error("resetEvent must be a non-empty single-line event name")
+            );
+        }
+        let history = history(
+            options.history_max_events,
+            options.history_max_bytes,
+            options.history_max_age_ms,
+        )?;
+        Ok(HubConfig {
+            history,
+            reset_event,
+            heartbeat: millis("heartbeatMs", options.heartbeat_ms)?,
+            write_timeout: millis("writeTimeoutMs", options.write_timeout_ms)?,
+            max_queue_events: whole_number("maxQueueEvents", options.max_queue_events, 1.0, 1e7)?
+                as usize,
+            max_queue_bytes,
+            max_event_bytes,
+            overflow,
+            high_water_bytes: whole_number("highWaterMark", options.high_water_mark, 0.0, 1e12)?
+                as usize,
+            worker_threads: whole_number("workerThreads", options.worker_threads, 1.0, 64.0)?
+                as usize,
+            max_clients: match options.max_clients {
+                Some(max) => whole_number("maxClients", max, 0.0, 1e9)? as usize,
+                None => usize::MAX,
+            },
+        })
+    }
+}
+
+/// The hub's defaults, the one place they are defined (`HubConfig::default`), in the units
+/// of the JS options. `workerThreads` depends on the machine.
+#[napi(catch_unwind)]
+pub fn hub_defaults() -> NativeHubOptions {
+    let config = HubConfig::default();
+    NativeHubOptions {
+        heartbeat_ms: config.heartbeat.as_millis() as f64,
+        write_timeout_ms: config.write_timeout.as_millis() as f64,
+        max_queue_events: config.max_queue_events as f64,
+        max_queue_bytes: config.max_queue_bytes as f64,
+        max_event_bytes: config.max_event_bytes as f64,
+        overflow: match config.overflow {
+            OverflowPolicy::Disconnect => "disconnect",
+            OverflowPolicy::DropOldest => "drop-oldest",
+        }
+        .to_string(),
+        high_water_mark: config.high_water_bytes as f64,
+        // Off by default.
+        history_max_events: None,
+        history_max_bytes: None,
+        history_max_age_ms: None,
+        reset_event: config.reset_event.clone(),
+        worker_threads: config.worker_threads as f64,
+        max_clients: None,
+        redis: None,
+    }
+}
