@@ -26,8 +26,8 @@ function clientClosedError (id) {
 
 /**
  * One attached SSE connection. Holds no reference to req, res or the socket: after the
- * handoff they belong to nobody in JS and can be collected (DESIGN.md: a closure over `res`
- * pins about 4 KB per connection).
+ * handoff they belong to nobody in JS and can be collected (docs/ARCHITECTURE.md, "The socket
+ * handoff": a closure over `res` pins about 4 KB per connection).
  */
 class Client extends EventEmitter {
   #hub

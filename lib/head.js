@@ -1,6 +1,6 @@
 'use strict'
 
-// The event-stream response head (WHATWG: text/event-stream; DESIGN.md "The wire"), written
+// The event-stream response head (WHATWG: text/event-stream; docs/ARCHITECTURE.md "The wire"), written
 // through Node for every kind of response, so headers that middleware already set (CORS,
 // request ids) go out with it and Node validates them.
 

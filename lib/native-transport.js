@@ -1,7 +1,7 @@
 'use strict'
 
-// Hands an accepted HTTP/1.x connection from Node to the Rust runtime (see DESIGN.md, "Facts
-// measured on a throwaway prototype"). Node writes the response head first (head.js). Once
+// Hands an accepted HTTP/1.x connection from Node to the Rust runtime (see docs/ARCHITECTURE.md,
+// "The socket handoff"). Node writes the response head first (head.js). Once
 // Node's own write queue is empty, Rust duplicates the fd, JS stops reading and
 // destroys its socket: Node closes only its own descriptor, so nothing reaches the peer, and
 // the connection leaves Node's bookkeeping (server.close(), request and keep-alive timeouts).

@@ -1,6 +1,6 @@
-//! Hub events to JS through one weak ThreadsafeFunction per hub (DESIGN.md: one `uv_async_t`
-//! for the hub instead of one per connection; weak so pending notifications alone do not keep
-//! the process alive). Its queue is FIFO, which carries the core's ordering guarantee (a
+//! Hub events to JS through one weak ThreadsafeFunction per hub (docs/ARCHITECTURE.md: one
+//! `uv_async_t` for the hub instead of one per connection; weak so pending notifications alone
+//! do not keep the process alive). Its queue is FIFO, which carries the core's ordering guarantee (a
 //! client's writes, then its end or destroy, then its close) through to JS.
 //!
 //! Node-transport writes do not take one call each: writers put their batches in the hub's

@@ -1,6 +1,6 @@
 //! A batch of frames written with one `writev`, optionally wrapped as one HTTP/1.1 chunk.
 //!
-//! Coalescing is the throughput lever (DESIGN.md: ~8x over a write per frame): the writer takes
+//! Coalescing is the throughput lever (about 8x over a write per frame, measured on the first prototype): the writer takes
 //! every frame queued so far, up to `MAX_FRAMES`, and hands them to the kernel in one system
 //! call. Partial writes are tracked with a cursor over (chunk head, frames, chunk tail), so no
 //! frame is ever copied into a contiguous buffer.
