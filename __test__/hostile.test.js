@@ -102,6 +102,43 @@ for (const transport of TRANSPORTS) {
       }
     })
 
+    test('200 connections that pipeline two requests and leave hold no place: every attach is counted as a client that left', async () => {
+      const hub = createHub({ heartbeatMs: 60_000, maxClients: 50 })
+      const closes = []
+      const http = await startHttp((req, res) => {
+        const client = hub.attach(req, res, { transport: req.url === '/witness' ? transport : 'auto' })
+        client.on('close', (reason) => closes.push(reason))
+      })
+      try {
+        const request = `GET / HTTP/1.1\r\nHost: ${HOST}\r\nAccept: text/event-stream\r\n\r\n`
+        for (let i = 0; i < 200; i += 20) {
+          await Promise.all(Array.from({ length: 20 }, () => new Promise((resolve) => {
+            const socket = net.connect(http.port, HOST)
+            socket.on('error', () => {})
+            socket.on('close', resolve)
+            // Both requests at once; the peer leaves once the first stream has begun.
+            socket.once('connect', () => socket.write(request.repeat(2)))
+            socket.once('data', () => socket.end())
+          })))
+        }
+        await waitFor(() => closes.length === 400, { what: () => `400 closes (got ${closes.length}, hub.size ${hub.size})` })
+        assert.equal(hub.size, 0, 'no client is left in the hub')
+        assert.deepEqual([...new Set(closes)], ['client'])
+        const metrics = hub.metrics()
+        assert.equal(metrics.connectionsOpened, 400)
+        assert.equal(metrics.closes.client, 400)
+        assert.equal(metrics.refused.hubFull, 0, 'the cap was never reached')
+        // The places are free: 50 real clients attach.
+        const clients = Array.from({ length: 50 }, () => rawClient(http.port, { path: '/witness' }))
+        await waitFor(() => clients.every((c) => c.comments.length === 1), { what: '50 live clients' })
+        assert.equal(hub.size, 50)
+        for (const c of clients) c.end()
+      } finally {
+        await hub.close()
+        await http.close()
+      }
+    })
+
     test('junk instead of headers is answered 400 by Node before any attach', async () => {
       const s = await setup(transport)
       try {

@@ -31,6 +31,20 @@ function isHttp2Stream (value) {
     typeof value.pushAllowed === 'boolean'
 }
 
+/**
+ * Why the response can never carry a stream, or null while it can: its connection is gone, or
+ * it has none (a request pipelined behind another response on one connection, which for an
+ * event stream never ends: typically the second of two requests sent at once, whose socket the
+ * first one's handoff then closes). Such a client already left.
+ */
+function departedReason (req, res, rawStream) {
+  if (rawStream) return req.destroyed || req.closed ? 'its HTTP/2 stream is closed' : null
+  if (res.stream !== undefined) return res.stream.destroyed ? 'its HTTP/2 stream is closed' : null
+  if (!res.socket) return 'the response has no connection (pipelined behind another response)'
+  if (res.socket.destroyed || (req.socket && req.socket.destroyed)) return 'its connection is closed'
+  return null
+}
+
 /** The peer's address and port, as the lifecycle events and the Client report them. */
 function peerOf (req, rawStream) {
   const socket = rawStream ? req.session?.socket : req.socket
@@ -140,6 +154,14 @@ class Hub extends EventEmitter {
     // Registered before anything is written: an error leaves the response to the caller.
     const { id, resume, resetReason, refused } = this.#call(() => this.#native.register(retryMs, channels, lastEventId || undefined))
     if (refused != null) return this.#refuse(req, res, rawStream, refused, channels)
+    if (departedReason(req, res, rawStream) !== null) {
+      // Nothing can be written to it: the client leaves at once, counted and reported as a
+      // client that closed ('close' with 'client'), so it never holds a place or a cursor.
+      const client = new Client(this, id, lastEventId, native ? 'native' : 'node', resume, resetReason ?? null)
+      this.#clients.set(id, client)
+      this.#native.closeClient(id, 'client')
+      return client
+    }
     let chunked
     try {
       chunked = rawStream ? (writeStreamHead(req), false) : writeResponseHead(req, res)
