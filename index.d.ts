@@ -388,6 +388,11 @@ export interface SseError extends Error {
     | 'ERR_SSE_BACKEND_UNAVAILABLE'
     | 'ERR_SSE_INTERNAL'
     | 'ERR_SSE_MISSING_DEPENDENCY'
+    | 'ERR_SSE_HEADERS_SENT'
+    | 'ERR_SSE_INVALID_STATUS'
+    | 'ERR_SSE_ALREADY_ATTACHED'
+    | 'ERR_SSE_NO_BINARY'
+    | 'ERR_SSE_BINARY_LOAD_FAILED'
 }
 
 /** One attached connection. */
@@ -489,7 +494,15 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * the request's socket then belongs to the hub: Node's timeouts and `server.close()` no longer
    * wait for it, and `res.on('close')` fires at once (listen to `client.on('close')` instead).
    * When the hub or a channel is full, or the hub is closing, it answers `503` with
-   * `Retry-After` itself and returns a refused client: test `client.refused`.
+   * `Retry-After` itself and returns a refused client: test `client.refused`. A request whose
+   * connection is already gone (or that was pipelined behind another response) returns a
+   * client that closes at once with `'client'`.
+   * @throws `ERR_SSE_HEADERS_SENT` when the response ended or its head went out with another
+   * status or content type; `ERR_SSE_INVALID_STATUS` when `res.statusCode` is not 200;
+   * `ERR_SSE_ALREADY_ATTACHED` for a second attach of one response; `ERR_SSE_INVALID_OPTION`,
+   * `ERR_SSE_UNKNOWN_OPTION`, `ERR_SSE_INVALID_CHANNEL`, `ERR_SSE_INVALID_ARGUMENT` for bad
+   * arguments; `ERR_SSE_TRANSPORT_UNAVAILABLE` for `transport: 'native'` where it cannot be.
+   * Nothing is written to the response when it throws.
    */
   attach(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, options?: AttachOptions): Client<Events>
   /** A raw HTTP/2 stream from `server.on('stream', (stream, headers) => ...)`. */

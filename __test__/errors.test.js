@@ -5,8 +5,9 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
+const net = require('node:net')
 const { createHub } = require('..')
-const { startHttp, rawClient, waitFor, sleep } = require('./helpers')
+const { startHttp, rawClient, waitFor, sleep, TRANSPORTS, HOST } = require('./helpers')
 
 function throwsCode (fn, Kind, code, pattern) {
   assert.throws(fn, (error) => {
@@ -127,6 +128,124 @@ test('attach rejects non-request arguments and unknown options before writing an
     await http.close()
   }
 })
+
+/** Sends the requests pipelined on one connection; resolves with all the server sent once it
+ *  closed the connection or went quiet for 300 ms. */
+function exchange (port, paths) {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, HOST)
+    let answer = ''
+    let quiet
+    const done = () => { clearTimeout(quiet); socket.destroy(); resolve(answer) }
+    socket.on('data', (chunk) => { answer += chunk.toString('latin1'); clearTimeout(quiet); quiet = setTimeout(done, 300) })
+    socket.on('close', done)
+    socket.on('error', () => {})
+    socket.write(paths.map((path) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`).join(''))
+  })
+}
+
+test('attach on a response that has begun throws with nothing written, and the response stays the application\'s', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const errors = {}
+  const attempt = (name, req, res) => {
+    try {
+      hub.attach(req, res)
+      errors[name] = null
+    } catch (error) {
+      errors[name] = error
+    }
+  }
+  const http = await startHttp((req, res) => {
+    const name = req.url.slice(1)
+    if (name === 'ended') {
+      res.end('done')
+      attempt(name, req, res)
+    } else if (name === 'html') {
+      res.writeHead(200, { 'content-type': 'text/html' })
+      attempt(name, req, res)
+      res.end('<p>page</p>')
+    } else if (name === 'flushed') {
+      res.flushHeaders()
+      attempt(name, req, res)
+      res.end('flushed')
+    } else if (name === 'unauthorized') {
+      res.statusCode = 401
+      attempt(name, req, res)
+      errors.unauthorizedHeadersSent = res.headersSent
+      res.end('denied')
+    } else {
+      res.end('next')
+    }
+  })
+  try {
+    // Each one followed, on the same keep-alive connection, by a plain request whose answer
+    // must come through clean: a stream written after the first would corrupt it.
+    const answers = {}
+    for (const name of ['ended', 'html', 'flushed', 'unauthorized']) answers[name] = await exchange(http.port, [`/${name}`, '/next'])
+    const expect = {
+      ended: ['Error', 'ERR_SSE_HEADERS_SENT', /the response has ended/],
+      html: ['Error', 'ERR_SSE_HEADERS_SENT', /status 200, content-type 'text\/html'.*content-type 'text\/event-stream'/],
+      flushed: ['Error', 'ERR_SSE_HEADERS_SENT', /content-type none/],
+      unauthorized: ['Error', 'ERR_SSE_INVALID_STATUS', /res\.statusCode is 401.*answered 200.*res\.status\(401\)\.end\(\)/]
+    }
+    for (const [name, [kind, code, pattern]] of Object.entries(expect)) {
+      const error = errors[name]
+      assert.ok(error, `${name}: attach threw`)
+      assert.equal(error.constructor.name, kind, name)
+      assert.equal(error.code, code, name)
+      assert.match(error.message, pattern, name)
+      const answer = answers[name]
+      assert.doesNotMatch(answer, /event-stream|\r\n:|retry:/, `${name}: no stream bytes on the wire`)
+      assert.equal(answer.match(/HTTP\/1\.1 \d{3} /g).length, 2, `${name}: two whole responses`)
+      assert.match(answer, /\r\n\r\n4\r\nnext\r\n0\r\n\r\n$|\r\n\r\nnext$/, `${name}: the next response is clean`)
+    }
+    assert.match(answers.ended, /done/)
+    assert.match(answers.html, /content-type: text\/html[\s\S]*<p>page<\/p>/i)
+    assert.match(answers.unauthorized, /^HTTP\/1\.1 401[\s\S]*denied/)
+    assert.equal(errors.unauthorizedHeadersSent, false, 'the refused attach sent no head')
+    assert.equal(hub.size, 0)
+    assert.equal(hub.metrics().connectionsOpened, 0, 'nothing was registered')
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+for (const transport of TRANSPORTS) {
+  test(`a second attach of one response throws ERR_SSE_ALREADY_ATTACHED and the one stream goes on, ${transport} transport`, async () => {
+    const hub = createHub({ heartbeatMs: 60_000 })
+    const other = createHub({ heartbeatMs: 60_000 })
+    const errors = []
+    const http = await startHttp((req, res) => {
+      hub.attach(req, res, { transport })
+      for (const again of [() => hub.attach(req, res, { transport }), () => other.attach(req, res)]) {
+        try {
+          again()
+        } catch (error) {
+          errors.push(error)
+        }
+      }
+    })
+    try {
+      const raw = rawClient(http.port)
+      await waitFor(() => raw.comments.length === 1, { what: 'the stream' })
+      assert.deepEqual(errors.map((e) => [e.constructor.name, e.code]), [['Error', 'ERR_SSE_ALREADY_ATTACHED'], ['Error', 'ERR_SSE_ALREADY_ATTACHED']])
+      assert.equal(hub.size, 1)
+      assert.equal(other.size, 0)
+      hub.broadcast({ data: 'once' })
+      hub.broadcast({ data: 'twice?' })
+      await waitFor(() => raw.events.length >= 2, { what: 'the events' })
+      await sleep(100)
+      assert.deepEqual(raw.events.map((e) => e.data), ['once', 'twice?'])
+      assert.equal(raw.comments.length, 1, 'one opening comment: one stream')
+      raw.end()
+    } finally {
+      await hub.close()
+      await other.close()
+      await http.close()
+    }
+  })
+}
 
 test('attach on a closed hub answers 503 with Retry-After and returns a refused client', async () => {
   const hub = createHub()

@@ -45,6 +45,59 @@ function departedReason (req, res, rawStream) {
   return null
 }
 
+/** Responses (and raw HTTP/2 streams) some hub attached already: a second attach would
+ *  write a second stream into the first, or lose it. */
+const ATTACHED = new WeakSet()
+
+/**
+ * The error for a response that cannot become an event stream as it stands, or null: ended,
+ * attached before, a status other than 200 (every EventSource treats any other as fatal), or
+ * a head already sent that is not an event stream's. A head the application wrote itself as
+ * `200 text/event-stream` is taken over as it is.
+ */
+function unusableResponseError (req, res, rawStream) {
+  const response = rawStream ? req : res
+  if (ATTACHED.has(response)) {
+    return sseError(Error, 'ERR_SSE_ALREADY_ATTACHED', 'attach(): this response is attached already; attach each request once')
+  }
+  if (rawStream) {
+    if (!req.headersSent) return null
+    const sent = req.sentHeaders ?? {}
+    return isEventStreamHead(sent[':status'], sent['content-type']) ? null : headersSentError(sent[':status'], sent['content-type'])
+  }
+  if (res.writableEnded) {
+    return sseError(Error, 'ERR_SSE_HEADERS_SENT', 'attach(): the response has ended (res.end() or res.send() was called); attach instead of answering, not after')
+  }
+  if (res.headersSent) {
+    const contentType = sentContentType(res)
+    return isEventStreamHead(res.statusCode, contentType) ? null : headersSentError(res.statusCode, contentType)
+  }
+  if (res.statusCode !== 200) {
+    return sseError(Error, 'ERR_SSE_INVALID_STATUS',
+      `attach(): res.statusCode is ${res.statusCode}, but an event stream is answered 200 (an EventSource gives up on any other status). ` +
+      'To turn the client away, answer it yourself instead of attaching, e.g. res.status(401).end()')
+  }
+  return null
+}
+
+/** The content type of a head already sent. Headers given to writeHead() are not kept where
+ *  getHeader() finds them, only in the head Node wrote (HTTP/1), so that is read first. */
+function sentContentType (res) {
+  const head = typeof res._header === 'string' ? /\r\ncontent-type:[ \t]*([^\r\n]*)/i.exec(res._header) : null
+  return head !== null ? head[1] : res.getHeader('content-type')
+}
+
+function isEventStreamHead (status, contentType) {
+  return Number(status) === 200 && /^text\/event-stream\b/i.test(String(contentType ?? ''))
+}
+
+function headersSentError (status, contentType) {
+  return sseError(Error, 'ERR_SSE_HEADERS_SENT',
+    `attach(): the response head was already sent (status ${status}, content-type ${contentType === undefined ? 'none' : `'${contentType}'`}), ` +
+    'so the stream would not be read as an event stream. Attach before anything is written (res.flushHeaders(), res.writeHead() and res.send() all send the head), ' +
+    "or write the head yourself as status 200 with content-type 'text/event-stream'")
+}
+
 /** The peer's address and port, as the lifecycle events and the Client report them. */
 function peerOf (req, rawStream) {
   const socket = rawStream ? req.session?.socket : req.socket
@@ -145,6 +198,8 @@ class Hub extends EventEmitter {
       }
     }
     const { retryMs, transport, channels } = attachOptions(options, this.#options.retryMs)
+    const unusable = unusableResponseError(req, res, rawStream)
+    if (unusable !== null) throw unusable
     const unavailable = rawStream ? 'a raw HTTP/2 stream is multiplexed by Node' : nativeUnavailableReason(req, res)
     if (transport === 'native' && unavailable !== null) throw nativeUnavailableError(unavailable)
     const native = transport !== 'node' && unavailable === null
@@ -174,6 +229,7 @@ class Hub extends EventEmitter {
       if (response.headersSent) response.destroy()
       throw error
     }
+    ATTACHED.add(rawStream ? req : res)
     const client = new Client(this, id, lastEventId, native ? 'native' : 'node', resume, resetReason ?? null)
     client._connected(peerOf(req, rawStream))
     this.#clients.set(id, client)
