@@ -543,7 +543,9 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
   /**
    * Resolves once the hub can serve: at once without `redis`; with it, once Redis is
    * connected and the history it keeps is loaded (so a client resuming here finds it).
-   * Never rejects: while Redis is unreachable the hub keeps retrying.
+   * Never rejects: while Redis is unreachable the hub keeps retrying. A hub with `redis` keeps
+   * the process alive (as a socket does) until `close()` resolves, so awaiting this at the top
+   * of an ES module waits for Redis instead of ending the process.
    */
   ready(): Promise<void>
   /** A client was attached. */

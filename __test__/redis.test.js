@@ -6,8 +6,11 @@
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
-const { fork } = require('node:child_process')
+const { pathToFileURL } = require('node:url')
+const { fork, execFile } = require('node:child_process')
 const { EventSource } = require('eventsource')
 const { rawClient, waitFor, startHttp, promtool } = require('./helpers')
 const { createHub } = require('..')
@@ -471,4 +474,35 @@ test('Redis restarted empty (no persistence): positions go on from where the hub
     await Promise.all(hubs.map((hub) => hub.stop()))
     await volatile.close()
   }
+})
+
+test('a hub with Redis keeps the process alive until it is closed: top-level await hub.ready() in an ES module, and a script that only publishes', { timeout: 60_000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'native-sse-keepalive-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const entry = pathToFileURL(path.join(__dirname, '..', 'index.js')).href
+  const prefix = freshPrefix()
+  const run = (name, source) => {
+    const file = path.join(dir, name)
+    fs.writeFileSync(file, source)
+    return new Promise((resolve) => execFile(process.execPath, [file], { timeout: 30_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? error.code : 0, stdout, stderr })))
+  }
+  const awaited = await run('ready.mjs', `
+    import { createHub } from ${JSON.stringify(entry)}
+    const hub = createHub({ redis: { url: ${JSON.stringify(redis.url)}, prefix: ${JSON.stringify(prefix)} } })
+    await hub.ready()
+    console.log('ready')
+    await hub.close()
+    console.log('closed')
+  `)
+  assert.deepEqual(awaited, { code: 0, stdout: 'ready\nclosed\n', stderr: '' }, 'the module ran to its end (exit 13 is an unsettled top-level await)')
+  // Publishes before Redis is even connected, and returns: nothing else keeps the loop alive.
+  const published = await run('publish.mjs', `
+    import { createHub } from ${JSON.stringify(entry)}
+    const hub = createHub({ redis: { url: ${JSON.stringify(redis.url)}, prefix: ${JSON.stringify(prefix)} } })
+    hub.publish('jobs', { data: 'from a script' })
+    setTimeout(() => hub.close().then(() => console.log('closed')), 500).unref()
+  `)
+  assert.deepEqual(published, { code: 0, stdout: 'closed\n', stderr: '' })
+  assert.equal(await redis.cli('XLEN', `{${prefix}}:c:jobs`), '1', 'the event reached Redis before the process ended')
 })

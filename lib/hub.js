@@ -104,6 +104,8 @@ function peerOf (req, rawStream) {
   return { remoteAddress: socket?.remoteAddress ?? null, remotePort: socket?.remotePort ?? null }
 }
 
+function noop () {}
+
 function isString (value) {
   return typeof value === 'string'
 }
@@ -145,6 +147,8 @@ class Hub extends EventEmitter {
   #emptyWaiters = []
   #ready
   #resolveReady = null
+  /** A Redis-linked hub's hold on the event loop, from creation until close() completes. */
+  #keepAlive = null
 
   constructor (options) {
     super()
@@ -159,6 +163,14 @@ class Hub extends EventEmitter {
     this.#ready = nativeOptions.redis === undefined
       ? Promise.resolve()
       : new Promise((resolve) => { this.#resolveReady = resolve })
+    if (nativeOptions.redis !== undefined) {
+      // The link to Redis lives on Rust's threads, which Node's event loop does not see: without
+      // a handle of its own, `await hub.ready()` before anything else is listening would end the
+      // process (an unsettled top-level await), and a script that publishes and returns would
+      // exit with its events still in the outbound buffer. Like a socket, the hub keeps the
+      // process alive until it is closed.
+      this.#keepAlive = setInterval(noop, 2 ** 31 - 1)
+    }
   }
 
   /**
@@ -401,6 +413,7 @@ class Hub extends EventEmitter {
       this.#sinks.get(id)?.destroy()
       this.#onClosed(id, 'server')
     }
+    clearInterval(this.#keepAlive)
   }
 
   /** Returns the native delivery code: 0 gone, 1 queued, 2 queued above the high-water mark. */
