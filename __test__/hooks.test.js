@@ -102,12 +102,15 @@ test('a head that Node refuses unregisters the client and leaves the handler fre
   const hub = createHub()
   const errors = []
   const http = await startHttp((req, res) => {
-    res.statusCode = 99 // not a valid status: Node throws from writeHead
+    // A status message Node refuses (it would split the head): Node throws from writeHead.
+    // (A status other than 200 is refused by attach itself, before it registers anything.)
+    res.statusMessage = 'OK\r\nX-Injected: 1'
     try {
       hub.attach(req, res)
     } catch (error) {
       errors.push(error)
       res.statusCode = 500
+      res.statusMessage = 'Internal Server Error'
       res.end('refused head')
     }
   })
@@ -115,7 +118,8 @@ test('a head that Node refuses unregisters the client and leaves the handler fre
     const raw = rawClient(http.port)
     await waitFor(() => raw.raw.toString().includes('refused head'), { what: 'the answer' })
     assert.match(raw.head, /^HTTP\/1\.1 500 /)
-    assert.deepEqual(errors.map((e) => e.code), ['ERR_HTTP_INVALID_STATUS_CODE'])
+    assert.deepEqual(errors.map((e) => e.code), ['ERR_INVALID_CHAR'])
+    assert.equal(hub.metrics().connectionsOpened, 1, 'the client was registered before Node refused its head')
     await waitFor(() => hub.size === 0, { what: 'the client to be unregistered' })
   } finally {
     await hub.close()
@@ -133,4 +137,34 @@ test('without uv_backend_fd in the process, attach falls back to the Node transp
   assert.deepEqual(result.events, ['served through node'])
   assert.equal(result.nativeError.code, 'ERR_SSE_TRANSPORT_UNAVAILABLE')
   assert.match(result.nativeError.message, /uv_backend_fd/)
+})
+
+test('a Redis task that panics is started again: the hub hears backend down with the reason, then up, and goes on applying', { timeout: 60_000 }, async () => {
+  const { startRedis } = require('./redis')
+  const redis = await startRedis({ durable: false })
+  const prefix = `hooks${process.pid}`
+  const hub = createHub({ heartbeatMs: 60_000, redis: { url: redis.url, prefix, reconnectMinMs: 50, reconnectMaxMs: 200 } })
+  const backend = []
+  hub.on('backend', (event) => backend.push(event))
+  const http = await startHttp((req, res) => hub.attach(req, res))
+  try {
+    await hub.ready()
+    const raw = rawClient(http.port)
+    await waitFor(() => raw.comments.length === 1, { what: 'the client' })
+    hub.broadcast({ data: 'before' })
+    await waitFor(() => raw.events.length === 1, { what: 'the first event' })
+    // The magic payload of crates/redis/src/receiver.rs.
+    assert.equal(await redis.cli('PUBLISH', `{${prefix}}:events`, 'native-sse test hook: panic the receiver'), '1')
+    await waitFor(() => backend.some((e) => e.state === 'down'), { what: "'backend' down" })
+    const down = backend.find((e) => e.state === 'down')
+    assert.match(down.detail, /the Redis receiver task failed \(test hook: the receiver panicked\); it starts again/)
+    await waitFor(() => backend.at(-1).state === 'up' && hub.metrics().redis.connected, { what: "'backend' up again" })
+    hub.broadcast({ data: 'after' })
+    await waitFor(() => raw.events.length === 2, { what: 'an event after the restart' })
+    assert.deepEqual(raw.events.map((e) => e.data), ['before', 'after'])
+  } finally {
+    await hub.close()
+    await http.close()
+    await redis.close()
+  }
 })

@@ -506,3 +506,79 @@ test('a hub with Redis keeps the process alive until it is closed: top-level awa
   assert.deepEqual(published, { code: 0, stdout: 'closed\n', stderr: '' })
   assert.equal(await redis.cli('XLEN', `{${prefix}}:c:jobs`), '1', 'the event reached Redis before the process ended')
 })
+
+test('announcements no hub sent are never applied and never stop the receiver: overflowing lengths, a position Redis never gave, an unterminated body, another epoch', { timeout: 60_000 }, async () => {
+  const prefix = freshPrefix()
+  const hub = createHub({ heartbeatMs: 60_000, redis: { url: redis.url, prefix } })
+  const backend = []
+  hub.on('backend', (event) => backend.push(event))
+  const http = await startHttp((req, res) => hub.attach(req, res))
+  try {
+    await hub.ready()
+    const raw = rawClient(http.port)
+    await waitFor(() => raw.comments.length === 1, { what: 'the client' })
+    hub.broadcast({ data: 'real 1' })
+    await waitFor(() => raw.events.length === 1, { what: 'the first event' })
+    const epoch = await redis.cli('HGET', `{${prefix}}:meta`, 'epoch')
+    const seq = Number(await redis.cli('HGET', `{${prefix}}:meta`, 'seq'))
+    const events = `{${prefix}}:events`
+    for (const forged of [
+      '00000001 999999 1 18446744073709551615 1 c\nxyz',
+      `${epoch} 18446744073709551615 1 0 0 b\ndata: forged far ahead\n\n`,
+      `${epoch} ${seq + 1} 1 0 0 b\ndata: forged unterminated`,
+      `${epoch} ${seq + 1} 1 0 0 b\ndata: forged one\n\ndata: forged two\n\n`,
+      `0badf00d ${seq + 1} 1 0 0 b\ndata: forged epoch\n\n`
+    ]) {
+      assert.equal(await redis.cli('PUBLISH', events, forged), '1')
+    }
+    hub.broadcast({ data: 'real 2' })
+    hub.broadcast({ data: 'real 3' })
+    await waitFor(() => raw.events.length >= 3, { what: () => `the real events after the forged ones (got ${JSON.stringify(raw.events.map((e) => e.data))})` })
+    assert.deepEqual(raw.events.map((e) => e.data), ['real 1', 'real 2', 'real 3'])
+    const id = (position) => `${epoch}-${position.toString(16)}`
+    assert.deepEqual(raw.events.map((e) => e.id), [id(seq), id(seq + 1), id(seq + 2)], 'the real events kept their positions')
+    assert.equal(hub.metrics().redis.connected, true)
+    assert.deepEqual(backend.filter((e) => e.state === 'down'), [], 'the receiver never went down')
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+test("the README's ACL for the hubs is enough for them, and a user without the namespace's channel cannot announce into it", { timeout: 60_000 }, async () => {
+  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8')
+  const rule = /```\n(ACL SETUSER native-sse [^\n]+)\n```/.exec(readme)
+  assert.ok(rule, 'the README shows the ACL rule')
+  const args = rule[1].split(' ')
+  assert.equal(await redis.cli(...args), 'OK')
+  assert.equal(await redis.cli('ACL', 'SETUSER', 'other-app', 'on', '>other', 'resetkeys', '~other:*', 'resetchannels', '&other:*', '+@all'), 'OK')
+  const url = redis.url.replace('redis://', 'redis://native-sse:change-me@')
+  const hub = createHub({ heartbeatMs: 60_000, history: true, redis: { url, prefix: 'app' } })
+  const backend = []
+  hub.on('backend', (event) => backend.push(event))
+  const http = await startHttp((req, res) => hub.attach(req, res, { channels: ['news'] }))
+  try {
+    await hub.ready()
+    const raw = rawClient(http.port)
+    await waitFor(() => raw.comments.length === 1, { what: 'the client' })
+    for (let i = 0; i < 5; i++) hub.publish('news', { data: `item ${i}` })
+    hub.broadcast({ data: 'to all' })
+    await waitFor(() => raw.events.length === 6, { what: () => `6 events (got ${raw.events.length}; backend ${JSON.stringify(backend)})` })
+    assert.deepEqual(raw.events.map((e) => e.data), ['item 0', 'item 1', 'item 2', 'item 3', 'item 4', 'to all'])
+    assert.deepEqual(backend.filter((e) => e.state === 'down'), [], 'no NOPERM along the way')
+    // A resume through the restricted user reads the stream back (XRANGE) on a second hub.
+    const second = createHub({ heartbeatMs: 60_000, history: true, redis: { url, prefix: 'app' } })
+    try {
+      await second.ready()
+      assert.equal(second.metrics().redis.connected, true)
+    } finally {
+      await second.close()
+    }
+    // redis-cli prints an error reply and exits 0.
+    assert.match(await redis.cli('--user', 'other-app', '--pass', 'other', '--no-auth-warning', 'PUBLISH', '{app}:events', 'x'), /NOPERM/)
+    assert.match(await redis.cli('--user', 'other-app', '--pass', 'other', '--no-auth-warning', 'HSET', '{app}:meta', 'seq', '1'), /NOPERM/)
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})

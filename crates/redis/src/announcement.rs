@@ -1,4 +1,9 @@
 //! The pub/sub announcement of one event (see `scripts::PUBLISH` for its layout).
+//!
+//! Anyone who can `PUBLISH` on the namespace's channel can send one, so nothing in it is
+//! trusted: lengths are checked without overflow, and the body must be one whole event frame
+//! as the hub's encoder makes them. What fails is not an announcement; the receiver then reads
+//! the streams instead (see `receiver`).
 
 use std::str;
 
@@ -29,7 +34,7 @@ pub fn parse(payload: &[u8]) -> Option<Announcement<'_>> {
         return None;
     }
     let rest = &payload[newline + 1..];
-    if rest.len() < name_len + id_len {
+    if rest.len() < name_len.checked_add(id_len)? {
         return None;
     }
     let (name, rest) = rest.split_at(name_len);
@@ -43,6 +48,9 @@ pub fn parse(payload: &[u8]) -> Option<Announcement<'_>> {
         0 => None,
         _ => Some(str::from_utf8(id).ok()?),
     };
+    if app_id.is_some_and(|id| id.contains(['\r', '\n', '\0'])) || !is_one_frame(body) {
+        return None;
+    }
     Some(Announcement {
         epoch,
         position,
@@ -51,6 +59,17 @@ pub fn parse(payload: &[u8]) -> Option<Announcement<'_>> {
         app_id,
         body,
     })
+}
+
+/// One event frame as `frame.rs` encodes it: lines ended by LF, no CR, and one blank line,
+/// at its end. Anything else could end early, run into the next event, or carry a second one.
+fn is_one_frame(body: &[u8]) -> bool {
+    body.len() >= 2
+        && body.ends_with(b"\n\n")
+        && !body.contains(&b'\r')
+        && !body[..body.len() - 1]
+            .windows(2)
+            .any(|pair| pair == b"\n\n")
 }
 
 #[cfg(test)]
@@ -89,6 +108,16 @@ mod tests {
             b"0000000a 1 1 9 0 c\nshort",
             b"0000000a 1 1 0 0 x\n",
             b"0000000a 1 1 0 0 b extra\n",
+            // Lengths whose sum overflows.
+            b"00000001 999999 1 18446744073709551615 1 c\nxyz",
+            // Bodies that are not one whole frame.
+            b"0000000a 1 1 0 0 b\ndata: unterminated",
+            b"0000000a 1 1 0 0 b\ndata: x\n",
+            b"0000000a 1 1 0 0 b\ndata: one\n\ndata: two\n\n",
+            b"0000000a 1 1 0 0 b\ndata: x\r\n\r\n",
+            b"0000000a 1 1 0 0 b\n",
+            // An app id with a line break.
+            b"0000000a 1 1 0 2 b\na\ndata: x\n\n",
         ] {
             assert_eq!(parse(payload), None, "{payload:?}");
         }

@@ -25,6 +25,7 @@ mod outbound;
 mod receiver;
 mod scripts;
 mod sender;
+mod supervisor;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,6 +38,7 @@ use redis::{ConnectionAddr, IntoConnectionInfo};
 
 use keys::Keys;
 use outbound::Outbound;
+use supervisor::Task;
 
 /// `createHub({ redis })` after defaults.
 #[derive(Debug, Clone)]
@@ -152,8 +154,16 @@ impl Bridge {
             loaded: AtomicBool::new(false),
         });
         hub.set_backend(outbound);
-        hub.spawn(sender::run(bridge.clone()));
-        hub.spawn(receiver::run(bridge.clone()));
+        hub.spawn(supervisor::supervise(
+            bridge.clone(),
+            Task::Sender,
+            sender::run,
+        ));
+        hub.spawn(supervisor::supervise(
+            bridge.clone(),
+            Task::Receiver,
+            receiver::run,
+        ));
         Ok(bridge)
     }
 

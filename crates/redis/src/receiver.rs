@@ -57,24 +57,29 @@ async fn listen(bridge: &Bridge, backoff: &mut Backoff) -> RedisResult<()> {
     bridge.set_up(&bridge.receiver_up, true, "subscribed");
     let mut messages = pubsub.into_on_message();
     while let Some(message) = messages.next().await {
-        let Some(event) = announcement::parse(message.get_payload_bytes()) else {
-            continue;
-        };
-        let applied = hub.applied_position();
-        if event.position <= applied {
-            // Already read from a stream while catching up.
-            continue;
+        #[cfg(feature = "test-hooks")]
+        if message.get_payload_bytes() == b"native-sse test hook: panic the receiver" {
+            panic!("test hook: the receiver panicked");
         }
-        if event.position > applied + 1 {
-            bridge.counters.gaps.fetch_add(1, Ordering::Relaxed);
-            catch_up(bridge, &mut connection, event.position - 1, false).await?;
-            if event.position <= hub.applied_position() {
+        let applied = hub.applied_position();
+        let event = announcement::parse(message.get_payload_bytes())
+            .filter(|event| event.epoch == hub.epoch());
+        let position = event.as_ref().map(|event| event.position);
+        let Some(event) = event.filter(|event| event.position == applied.saturating_add(1)) else {
+            // Not the next event: one already applied, one after a gap, or nothing a hub sent
+            // (malformed, another epoch, a position never given). Only Redis's own records are
+            // trusted then: the streams, up to the namespace's counter. A real event beyond
+            // the next is among them; a forged one never is, and moves nothing.
+            if position.is_some_and(|position| position <= applied) {
                 continue;
             }
-        }
-        if event.epoch != hub.epoch() {
-            hub.set_epoch(event.epoch);
-        }
+            let last = namespace_last(bridge, &mut connection).await?;
+            if last > applied {
+                bridge.counters.gaps.fetch_add(1, Ordering::Relaxed);
+                catch_up(bridge, &mut connection, last, false).await?;
+            }
+            continue;
+        };
         let age = age_of(event.stored_ms);
         hub.apply_remote(
             event.channel,
@@ -87,6 +92,20 @@ async fn listen(bridge: &Bridge, backoff: &mut Backoff) -> RedisResult<()> {
         bridge.counters.received.fetch_add(1, Ordering::Relaxed);
     }
     Ok(())
+}
+
+/// The last position the namespace gave (its counter in Redis).
+async fn namespace_last(
+    bridge: &Bridge,
+    connection: &mut MultiplexedConnection,
+) -> RedisResult<u64> {
+    let seq: Option<u64> = redis::cmd("HGET")
+        .arg(&bridge.keys.meta)
+        .arg("seq")
+        .query_async(connection)
+        .await
+        .unwrap_or(None);
+    Ok(seq.unwrap_or(0))
 }
 
 /// One stream entry read back.
@@ -130,8 +149,9 @@ async fn catch_up(
         facts.cmd("EXISTS").arg(stream);
     }
     let facts: Vec<Value> = facts.query_async(connection).await?;
-    let floors = numbers(&facts[0]);
-    let lasts = numbers(&facts[1]);
+    // Replies of an unexpected shape read as "nothing recorded", never as a panic.
+    let floors = numbers(facts.first());
+    let lasts = numbers(facts.get(1));
 
     let mut stored = Vec::new();
     for (index, stream) in streams.iter().enumerate() {
@@ -158,7 +178,8 @@ async fn catch_up(
     for (index, channel) in channels.iter().enumerate() {
         let exists = matches!(facts.get(2 + index), Some(Value::Int(1)));
         // An expired stream lost everything up to its last event; a held one, up to its floor.
-        let floor = if exists { floors[index] } else { lasts[index] };
+        let recorded = if exists { &floors } else { &lasts };
+        let floor = recorded.get(index).copied().unwrap_or(0);
         if floor == 0 {
             continue;
         }
@@ -243,8 +264,8 @@ fn read_entries(reply: &Value, stream: usize, out: &mut Vec<Stored>) {
 }
 
 /// An `HMGET` reply as numbers (absent or not a number: 0).
-fn numbers(reply: &Value) -> Vec<u64> {
-    let Value::Array(values) = reply else {
+fn numbers(reply: Option<&Value>) -> Vec<u64> {
+    let Some(Value::Array(values)) = reply else {
         return Vec::new();
     };
     values
@@ -254,7 +275,7 @@ fn numbers(reply: &Value) -> Vec<u64> {
                 .ok()
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0),
-            Value::Int(n) => *n as u64,
+            Value::Int(n) => u64::try_from(*n).unwrap_or(0),
             _ => 0,
         })
         .collect()
