@@ -6,7 +6,7 @@
 const { test, describe } = require('node:test')
 const assert = require('node:assert/strict')
 const { createHub, Channel } = require('..')
-const { TRANSPORTS, startHttp, rawClient, waitFor } = require('./helpers')
+const { TRANSPORTS, startHttp, rawClient, waitFor, sleep } = require('./helpers')
 
 for (const transport of TRANSPORTS) {
   describe(`transport: ${transport}`, () => {
@@ -60,6 +60,41 @@ test('a channel whose last subscriber leaves releases its log', async () => {
     await waitFor(() => hub.size === 0, { what: 'the client to leave' })
     assert.equal(hub.channelSize('c'), 0)
     assert.equal(hub.stats().heldBytes, 0)
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+test('names and ids that are not well-formed Unicode are refused, never rewritten into one another', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const attachErrors = []
+  const http = await startHttp((req, res) => {
+    const channels = req.url === '/lone' ? ['\uD800'] : ['\uFFFD']
+    try {
+      hub.attach(req, res, { channels })
+    } catch (error) {
+      attachErrors.push(error)
+      res.end('refused')
+    }
+  })
+  try {
+    // U+FFFD itself is a fine name: it is what a lone surrogate used to become.
+    const replacement = rawClient(http.port, { path: '/replacement' })
+    const lone = rawClient(http.port, { path: '/lone' })
+    await waitFor(() => replacement.comments.length === 1 && lone.ended, { what: 'the two requests' })
+    assert.deepEqual(attachErrors.map((e) => [e.constructor.name, e.code]), [['TypeError', 'ERR_SSE_INVALID_CHANNEL']])
+    assert.match(attachErrors[0].message, /"\\ud800" is not well-formed Unicode/)
+    const refused = (fn, code) => assert.throws(fn, (e) => e instanceof TypeError && e.code === code && /not well-formed Unicode/.test(e.message))
+    refused(() => hub.publish('\uDFFF', { data: 'to a lone surrogate' }), 'ERR_SSE_INVALID_CHANNEL')
+    refused(() => hub.channel('\uD800x'), 'ERR_SSE_INVALID_CHANNEL')
+    refused(() => hub.broadcast({ event: 'e\uDC00', data: 'x' }), 'ERR_SSE_INVALID_MESSAGE')
+    refused(() => hub.broadcast({ id: '\uD83D', data: 'x' }), 'ERR_SSE_INVALID_MESSAGE')
+    hub.publish('\uFFFD', { data: 'for the U+FFFD channel' })
+    await waitFor(() => replacement.events.length === 1, { what: 'the event on the U+FFFD channel' })
+    await sleep(100)
+    assert.deepEqual(replacement.events.map((e) => e.data), ['for the U+FFFD channel'], 'nothing refused reached it')
+    replacement.end()
   } finally {
     await hub.close()
     await http.close()

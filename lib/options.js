@@ -260,6 +260,12 @@ function channelName (name) {
     throw sseError(RangeError, 'ERR_SSE_INVALID_CHANNEL',
       `channel names are at most ${MAX_CHANNEL_LENGTH} characters, got ${name.length}`)
   }
+  // A lone surrogate has no UTF-8 form: crossing into Rust it would become U+FFFD, and two
+  // different names would be one channel (and one Redis key).
+  if (!name.isWellFormed()) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_CHANNEL',
+      `channel name ${JSON.stringify(name)} is not well-formed Unicode (a lone surrogate); use name.toWellFormed() or another name`)
+  }
   return name
 }
 
@@ -288,6 +294,13 @@ function messageArgs (message) {
   if (typeof id === 'number' && Number.isFinite(id)) id = String(id)
   if (id !== undefined && typeof id !== 'string') {
     throw sseError(TypeError, 'ERR_SSE_INVALID_FIELD', `message.id must be a string or a finite number, got ${describe(id)}`)
+  }
+  // Names and ids identify: rewritten to U+FFFD on their way to Rust, two of them would match.
+  for (const [field, value] of [['event', event], ['id', id]]) {
+    if (value !== undefined && !value.isWellFormed()) {
+      throw sseError(TypeError, 'ERR_SSE_INVALID_MESSAGE',
+        `message.${field} ${JSON.stringify(value)} is not well-formed Unicode (a lone surrogate); use .toWellFormed() or another ${field}`)
+    }
   }
   return [data, event, id, retryValue(retry, 'message.retry')]
 }
