@@ -139,6 +139,30 @@ test('app-given ids resume too, on channels, and lastEventIdQuery serves a first
   }
 })
 
+test('a Last-Event-ID header sent as UTF-8, as browsers send it, resumes a non-ASCII id', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, history: { maxEvents: 100 } })
+  const clients = []
+  const http = await startHttp((req, res) => clients.push(hub.attach(req, res)))
+  try {
+    for (const id of ['日本-1', '日本-2', 'café-3', '日本-4']) hub.broadcast({ id, data: id })
+    // rawClient writes the header's text as UTF-8 bytes; Node reads them one byte per character.
+    const japanese = await reconnect(hub, http, clients, '日本-2')
+    assert.equal(japanese.client.lastEventId, '日本-2')
+    assert.equal(japanese.client.resume, 'replayed')
+    await waitFor(() => japanese.raw.events.length === 2, { what: 'the replay after 日本-2' })
+    assert.deepEqual(japanese.raw.events.map((e) => e.id), ['café-3', '日本-4'])
+    const latin = await reconnect(hub, http, clients, 'café-3')
+    assert.equal(latin.client.resume, 'replayed')
+    await waitFor(() => latin.raw.events.length === 1, { what: 'the replay after café-3' })
+    assert.deepEqual(latin.raw.events.map((e) => e.id), ['日本-4'])
+    japanese.raw.end()
+    latin.raw.end()
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
 test('history keeps what maxEvents, maxBytes and maxAgeMs allow, and 1,000,000 publishes keep it flat', async () => {
   const frame = (data) => Buffer.byteLength(`id: 00000000-0\ndata: ${data}\n\n`)
   const byEvents = createHub({ history: { maxEvents: 50 } })

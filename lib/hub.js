@@ -106,6 +106,24 @@ function peerOf (req, rawStream) {
 
 function noop () {}
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * A header value as the client meant it. Browsers send `Last-Event-ID` as UTF-8 (it is the id
+ * they were sent, as text), while Node hands header bytes over one per character (latin1): an
+ * id like `日本-3` arrives as mojibake. Bytes that form UTF-8 are read as UTF-8; anything else
+ * (plain ASCII, or latin1 that is not UTF-8) is kept as it came.
+ */
+function headerText (value) {
+  // eslint-disable-next-line no-control-regex
+  if (!/[\u0080-\u00ff]/.test(value) || /[^\u0000-\u00ff]/.test(value)) return value
+  try {
+    return UTF8.decode(Buffer.from(value, 'latin1'))
+  } catch {
+    return value
+  }
+}
+
 function isString (value) {
   return typeof value === 'string'
 }
@@ -471,7 +489,7 @@ class Hub extends EventEmitter {
   /** The `Last-Event-ID` header, or for a first connect the configured query parameter; ''. */
   #lastEventIdOf (headers, url) {
     const header = headers['last-event-id']
-    if (typeof header === 'string' && header !== '') return header
+    if (typeof header === 'string' && header !== '') return headerText(header)
     const query = this.#options.lastEventIdQuery
     if (query === undefined || typeof url !== 'string') return ''
     const at = url.indexOf('?')
