@@ -270,7 +270,7 @@ class Hub extends EventEmitter {
       ;(rawStream ? req : res).end()
       this.#native.closeClient(id, 'server')
     } else if (native) {
-      this.#startNative(id, req.socket, chunked)
+      this.#startNative(id, req.socket, res, chunked)
     } else {
       this.#startNode(id, rawStream ? req : res, errorSourcesOf(req, res, rawStream), http1SocketOf(req, res, rawStream),
         tcpFdOf(req, res, rawStream))
@@ -497,9 +497,9 @@ class Hub extends EventEmitter {
     return new URLSearchParams(url.slice(at + 1)).get(query) ?? ''
   }
 
-  #startNative (id, socket, chunked) {
+  #startNative (id, socket, res, chunked) {
     const native = this.#native
-    handOff(native, id, socket, chunked, this.#options.writeTimeoutMs, (reason) => {
+    handOff(native, id, socket, res, chunked, this.#options.writeTimeoutMs, (reason) => {
       if (reason !== null) native.closeClient(id, reason)
     })
   }

@@ -38,9 +38,14 @@ function nativeUnavailableError (reason) {
     `cannot stream natively: ${reason}. Use transport: 'auto' (the default) or 'node' to serve it through Node`)
 }
 
-function flushed (socket) {
+/** Whether everything Node was given for this connection reached the kernel. Bytes may wait
+ *  in three places: the response's own buffer while it is corked (Node 24.22 keeps a head and
+ *  the writes of the same tick there, with the socket's own buffer still empty), the socket's
+ *  stream buffer, and libuv's write queue. */
+function flushed (socket, res) {
   const handle = socket._handle
-  return socket.writableLength === 0 && handle.writeQueueSize === 0
+  return (res.writableLength ?? 0) === 0 && !socket.writableCorked &&
+    socket.writableLength === 0 && handle.writeQueueSize === 0
 }
 
 const FLUSH_POLL_MS = 2
@@ -50,11 +55,11 @@ const FLUSH_POLL_MS = 2
  * bytes still queued in Node would be lost by destroy(). Calls `done(null)` once Rust owns the
  * socket, or `done(reason)` with the close reason when it never will.
  */
-function handOff (native, id, socket, chunked, waitLimitMs, done) {
+function handOff (native, id, socket, res, chunked, waitLimitMs, done) {
   const deadline = Date.now() + waitLimitMs
   const attempt = () => {
     if (socket.destroyed || !socket._handle) return done('client')
-    if (!flushed(socket)) {
+    if (!flushed(socket, res)) {
       if (Date.now() >= deadline) {
         // A started response has no Node timeout left to end it: without this, the socket
         // and its fd would stay open for as long as the peer does not read.
