@@ -582,3 +582,27 @@ test("the README's ACL for the hubs is enough for them, and a user without the n
     await http.close()
   }
 })
+
+test('through Redis, an empty app id stays the one id line, and a retry-only message gets none', { timeout: 60_000 }, async () => {
+  const hub = createHub({ heartbeatMs: 60_000, history: true, redis: { url: redis.url, prefix: freshPrefix() } })
+  const http = await startHttp((req, res) => hub.attach(req, res))
+  try {
+    await hub.ready()
+    const raw = rawClient(http.port)
+    await waitFor(() => raw.comments.length === 1, { what: 'the client' })
+    hub.broadcast({ id: '', data: 'clears the last id' })
+    hub.broadcast({ retry: 900 })
+    hub.broadcast({ data: 'numbered' })
+    await waitFor(() => raw.events.length === 2, { what: 'the two events' })
+    const wire = raw.raw.toString('latin1')
+    assert.equal((wire.match(/\nid: /g) ?? []).length, 2, 'one id line per event')
+    assert.match(wire, /\nid: \r?\ndata: clears the last id\n/)
+    assert.deepEqual(raw.retries, [900])
+    assert.equal(raw.events[0].id, '')
+    assert.match(raw.events[1].id, /^[0-9a-f]{8}-[0-9a-f]+$/)
+    raw.end()
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})

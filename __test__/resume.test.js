@@ -163,6 +163,26 @@ test('a Last-Event-ID header sent as UTF-8, as browsers send it, resumes a non-A
   }
 })
 
+test('with history on, a retry-only message is sent as it is, with no id stamped on it', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, history: { maxEvents: 10 } })
+  const clients = []
+  const http = await startHttp((req, res) => clients.push(hub.attach(req, res, { channels: ['c'] })))
+  try {
+    const { raw } = await reconnect(hub, http, clients)
+    assert.equal(hub.publish('c', { retry: 500 }), 1)
+    assert.equal(hub.broadcast({ retry: 700 }), 1)
+    hub.publish('c', { data: 'after' })
+    await waitFor(() => raw.events.length === 1, { what: 'the event after the retries' })
+    assert.deepEqual(raw.retries.slice(-2), [500, 700])
+    assert.equal((raw.raw.toString('latin1').match(/\nid: /g) ?? []).length, 1, 'one id line: the event\'s')
+    assert.match(raw.events[0].id, /^[0-9a-f]{8}-[0-9a-f]+$/)
+    raw.end()
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
 test('history keeps what maxEvents, maxBytes and maxAgeMs allow, and 1,000,000 publishes keep it flat', async () => {
   const frame = (data) => Buffer.byteLength(`id: 00000000-0\ndata: ${data}\n\n`)
   const byEvents = createHub({ history: { maxEvents: 50 } })

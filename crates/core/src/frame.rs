@@ -133,6 +133,20 @@ impl Message<'_> {
     }
 }
 
+/// Whether the hub should stamp an id on `frame`, an encoded event: only an event (it has a
+/// `data` field) that carries no `id` field of its own. A retry-only block is not an event, and
+/// an application's `id` (even an empty one, which clears the client's last id) is the id.
+pub(crate) fn wants_hub_id(frame: &[u8]) -> bool {
+    let mut has_data = false;
+    for line in frame.split(|&b| b == b'\n') {
+        if line.starts_with(b"id: ") {
+            return false;
+        }
+        has_data |= line.starts_with(b"data: ");
+    }
+    has_data
+}
+
 /// Encodes a comment block: one `: ` line per line of `text`, then the blank line.
 pub fn encode_comment(text: &str) -> Bytes {
     let mut out = BytesMut::with_capacity(text.len() + 8);
@@ -213,6 +227,17 @@ impl<'a> Iterator for SplitLines<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hub_stamps_ids_on_events_without_one_only() {
+        assert!(wants_hub_id(b"data: x\n\n"));
+        assert!(wants_hub_id(b"event: e\ndata: x\ndata: id: y\n\n"));
+        assert!(!wants_hub_id(b"id: app\ndata: x\n\n"));
+        // An empty id is the application's: it clears the client's last id.
+        assert!(!wants_hub_id(b"id: \ndata: x\n\n"));
+        // Not an event: nothing would dispatch it.
+        assert!(!wants_hub_id(b"retry: 500\n\n"));
+    }
 
     fn data(text: &str) -> Vec<u8> {
         Message {

@@ -63,7 +63,8 @@ impl Hub {
         let seq = self.inner.sequence.take();
         let hub_id;
         let mut stamped = *message;
-        if log.has_history() && message.id.is_none() {
+        // Only events get ids: a retry-only block has no data and dispatches nothing.
+        if log.has_history() && message.id.is_none() && message.data.is_some() {
             hub_id = self.inner.epoch.event_id(seq);
             stamped.id = Some(&hub_id);
         }

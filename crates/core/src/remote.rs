@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::backend::{Backend, ID_LINE_MAX};
+use crate::frame::wants_hub_id;
 use crate::hub::Hub;
 use crate::resume::{ResetReason, Resume};
 use crate::state::HubState;
@@ -116,14 +117,14 @@ impl HubHandle {
         let audience = Audience::of(channel);
         if let Some((log, _)) = inner.log_of(channel) {
             let frame = match app_id {
-                Some(_) => Bytes::copy_from_slice(body),
-                None => {
+                None if wants_hub_id(body) => {
                     let mut frame = BytesMut::with_capacity(ID_LINE_MAX + body.len());
                     // Into the frame directly: BytesMut is a fmt::Write with room reserved.
                     let _ = writeln!(frame, "id: {epoch:08x}-{position:x}");
                     frame.put_slice(body);
                     frame.freeze()
                 }
+                _ => Bytes::copy_from_slice(body),
             };
             let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
             let seq = inner.sequence.take();
