@@ -26,7 +26,7 @@ use crate::frame::{encode_comment, opening_frame, Message};
 use crate::log::{ChannelLog, Cursor};
 use crate::mailbox::Mailbox;
 use crate::node_sink::NodeSink;
-use crate::registry::{join, Registry};
+use crate::registry::{join, Fresh, Registry};
 use crate::resume::{placement, Epoch, Resume};
 use crate::sequence::Sequence;
 use crate::socket::SocketFd;
@@ -157,7 +157,7 @@ impl Hub {
         let client = Arc::new(ClientShared::new(id, opening, queue, cursors));
         // None is full: that was checked for all of them before anything was queued.
         for name in channels {
-            registry.subscribe(&client, &name, config, after);
+            registry.subscribe(&client, &name, config, after, Fresh::Yes);
         }
         registry.clients.insert(id, client);
         drop(registry);

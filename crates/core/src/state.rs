@@ -237,7 +237,7 @@ impl HubState {
                 // draining) is what this unsubscribes.
                 channels = names
                     .into_iter()
-                    .filter(|name| registry.unsubscribe(client, name, 0))
+                    .filter(|name| registry.remove_departed(client.id, name))
                     .collect();
             }
             removed

@@ -3,7 +3,7 @@
 
 use crate::config::History;
 use crate::hub::Hub;
-use crate::registry::Subscribe;
+use crate::registry::{Fresh, Subscribe};
 
 impl Hub {
     /// Subscribes client `id` to `channel` from now on (its cursor joins at the log's head).
@@ -15,10 +15,13 @@ impl Hub {
         if client.close_requested().is_some() {
             return false;
         }
-        let subscribe =
-            self.inner
-                .write_registry()
-                .subscribe(&client, channel, &self.inner.config, None);
+        let subscribe = self.inner.write_registry().subscribe(
+            &client,
+            channel,
+            &self.inner.config,
+            None,
+            Fresh::No,
+        );
         if subscribe == Subscribe::Full {
             self.inner.stats.add_subscription_refused();
         }
