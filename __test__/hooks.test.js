@@ -140,17 +140,11 @@ test('without uv_backend_fd in the process, attach falls back to the Node transp
 })
 
 test('a Redis task that panics is started again: the hub hears backend down with the reason, then up, and goes on applying', { timeout: 60_000 }, async () => {
-  const { startRedis } = require('./redis')
+  const { startRedis, linkedHub } = require('./redis')
   const redis = await startRedis({ durable: false })
   const prefix = `hooks${process.pid}`
-  const hub = createHub({ heartbeatMs: 60_000, redis: { url: redis.url, prefix, reconnectMinMs: 50, reconnectMaxMs: 200 } })
-  const backend = []
-  hub.on('backend', (event) => backend.push(event))
-  const http = await startHttp((req, res) => hub.attach(req, res))
+  const { hub, backend, raw, close } = await linkedHub({ url: redis.url, prefix, reconnectMinMs: 50, reconnectMaxMs: 200 })
   try {
-    await hub.ready()
-    const raw = rawClient(http.port)
-    await waitFor(() => raw.comments.length === 1, { what: 'the client' })
     hub.broadcast({ data: 'before' })
     await waitFor(() => raw.events.length === 1, { what: 'the first event' })
     // The magic payload of crates/redis/src/receiver.rs.
@@ -163,8 +157,7 @@ test('a Redis task that panics is started again: the hub hears backend down with
     await waitFor(() => raw.events.length === 2, { what: 'an event after the restart' })
     assert.deepEqual(raw.events.map((e) => e.data), ['before', 'after'])
   } finally {
-    await hub.close()
-    await http.close()
+    await close()
     await redis.close()
   }
 })

@@ -14,7 +14,7 @@ const { fork, execFile } = require('node:child_process')
 const { EventSource } = require('eventsource')
 const { rawClient, waitFor, startHttp, promtool } = require('./helpers')
 const { createHub } = require('..')
-const { startRedis, startCluster } = require('./redis')
+const { startRedis, startCluster, linkedHub } = require('./redis')
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'redis-hub.js')
 
@@ -509,14 +509,8 @@ test('a hub with Redis keeps the process alive until it is closed: top-level awa
 
 test('announcements no hub sent are never applied and never stop the receiver: overflowing lengths, a position Redis never gave, an unterminated body, another epoch', { timeout: 60_000 }, async () => {
   const prefix = freshPrefix()
-  const hub = createHub({ heartbeatMs: 60_000, redis: { url: redis.url, prefix } })
-  const backend = []
-  hub.on('backend', (event) => backend.push(event))
-  const http = await startHttp((req, res) => hub.attach(req, res))
+  const { hub, backend, raw, close } = await linkedHub({ url: redis.url, prefix })
   try {
-    await hub.ready()
-    const raw = rawClient(http.port)
-    await waitFor(() => raw.comments.length === 1, { what: 'the client' })
     hub.broadcast({ data: 'real 1' })
     await waitFor(() => raw.events.length === 1, { what: 'the first event' })
     const epoch = await redis.cli('HGET', `{${prefix}}:meta`, 'epoch')
@@ -540,8 +534,7 @@ test('announcements no hub sent are never applied and never stop the receiver: o
     assert.equal(hub.metrics().redis.connected, true)
     assert.deepEqual(backend.filter((e) => e.state === 'down'), [], 'the receiver never went down')
   } finally {
-    await hub.close()
-    await http.close()
+    await close()
   }
 })
 
@@ -553,14 +546,8 @@ test("the README's ACL for the hubs is enough for them, and a user without the n
   assert.equal(await redis.cli(...args), 'OK')
   assert.equal(await redis.cli('ACL', 'SETUSER', 'other-app', 'on', '>other', 'resetkeys', '~other:*', 'resetchannels', '&other:*', '+@all'), 'OK')
   const url = redis.url.replace('redis://', 'redis://native-sse:change-me@')
-  const hub = createHub({ heartbeatMs: 60_000, history: true, redis: { url, prefix: 'app' } })
-  const backend = []
-  hub.on('backend', (event) => backend.push(event))
-  const http = await startHttp((req, res) => hub.attach(req, res, { channels: ['news'] }))
+  const { hub, backend, raw, close } = await linkedHub({ url, prefix: 'app' }, { history: true, attach: { channels: ['news'] } })
   try {
-    await hub.ready()
-    const raw = rawClient(http.port)
-    await waitFor(() => raw.comments.length === 1, { what: 'the client' })
     for (let i = 0; i < 5; i++) hub.publish('news', { data: `item ${i}` })
     hub.broadcast({ data: 'to all' })
     await waitFor(() => raw.events.length === 6, { what: () => `6 events (got ${raw.events.length}; backend ${JSON.stringify(backend)})` })
@@ -578,18 +565,13 @@ test("the README's ACL for the hubs is enough for them, and a user without the n
     assert.match(await redis.cli('--user', 'other-app', '--pass', 'other', '--no-auth-warning', 'PUBLISH', '{app}:events', 'x'), /NOPERM/)
     assert.match(await redis.cli('--user', 'other-app', '--pass', 'other', '--no-auth-warning', 'HSET', '{app}:meta', 'seq', '1'), /NOPERM/)
   } finally {
-    await hub.close()
-    await http.close()
+    await close()
   }
 })
 
 test('through Redis, an empty app id stays the one id line, and a retry-only message gets none', { timeout: 60_000 }, async () => {
-  const hub = createHub({ heartbeatMs: 60_000, history: true, redis: { url: redis.url, prefix: freshPrefix() } })
-  const http = await startHttp((req, res) => hub.attach(req, res))
+  const { hub, raw, close } = await linkedHub({ url: redis.url, prefix: freshPrefix() }, { history: true })
   try {
-    await hub.ready()
-    const raw = rawClient(http.port)
-    await waitFor(() => raw.comments.length === 1, { what: 'the client' })
     hub.broadcast({ id: '', data: 'clears the last id' })
     hub.broadcast({ retry: 900 })
     hub.broadcast({ data: 'numbered' })
@@ -602,7 +584,6 @@ test('through Redis, an empty app id stays the one id line, and a retry-only mes
     assert.match(raw.events[1].id, /^[0-9a-f]{8}-[0-9a-f]+$/)
     raw.end()
   } finally {
-    await hub.close()
-    await http.close()
+    await close()
   }
 })
