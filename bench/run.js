@@ -6,6 +6,7 @@
 //   npm run bench                   full run (about 12 minutes); writes bench/RESULTS.md
 //   npm run bench -- --smoke        small sizes, under a minute (CI)
 //   npm run bench -- --only fanout,token   some scenarios (fanout, latency, idle, slow, token, cost, cross)
+//   npm run bench -- --servers native,node-transport   some servers (see bench/servers.js)
 //
 // Every run is bounded in time and checks each client's sequence (loss, repeats, order). The
 // table gives each server's figures and, in brackets, how many times better native-sse is.
@@ -26,7 +27,7 @@ const SMOKE = args.includes('--smoke')
 const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null
 const ROOT = path.join(__dirname, '..')
 const LOADGEN = path.join(ROOT, 'target', 'release', 'sse-load')
-const KINDS = Object.keys(SERVERS)
+const KINDS = args.includes('--servers') ? args[args.indexOf('--servers') + 1].split(',') : Object.keys(SERVERS)
 
 const SIZES = SMOKE
   ? { cross: 100, fanout: [200], latencyClients: 200, windowS: 0.5, warmMs: 300, idle: 1000, idleWindowS: 1, idleSettleMs: 0, slowEvents: 1000, tokens: 20_000, tokenRounds: 1, cost: [100], costRounds: 2 }
