@@ -1,7 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { AttachOptions, AnyEvents, Client, EventMap, Hub } from './index'
 
-export interface SseHandlerOptions<Events extends EventMap = AnyEvents> extends AttachOptions {
+export interface SseHandlerOptions<Events extends EventMap = AnyEvents> extends Omit<AttachOptions, 'channels'> {
+  /**
+   * Channels the client receives `hub.publish(channel, ...)` events from: an array, or a
+   * function of the request returning one (e.g. `(req) => ['user:' + req.user.id]`). Chosen
+   * here rather than with `client.subscribe()` in `onConnect`, they are known at attach, so a
+   * client reconnecting with `Last-Event-ID` resumes in them; a later `subscribe()` joins at
+   * the channel's head. Default `[]`.
+   */
+  channels?: readonly string[] | ((req: IncomingMessage) => readonly string[])
   /**
    * Called once the client is attached. The stream has begun, so a thrown error or a rejected
    * promise cannot become an error page: the client is closed gracefully (what was queued is

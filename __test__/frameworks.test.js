@@ -117,3 +117,31 @@ test('module-level attach() serves from the default hub', async () => {
     await http.close()
   }
 })
+
+test('Express helper: channels chosen per request resume with Last-Event-ID like fixed ones', async () => {
+  const { sse } = require('../lib/express')
+  const hub = createHub({ heartbeatMs: 60_000, history: { maxEvents: 100 } })
+  const app = express()
+  const attached = []
+  app.get('/events/:user', sse(hub, {
+    channels: (req) => [`user:${req.params.user}`],
+    onConnect: (client) => attached.push(client)
+  }))
+  const http = await startHttp(app)
+  try {
+    for (let i = 1; i <= 4; i++) hub.publish('user:ada', { id: `ada-${i}`, data: `for ada ${i}` })
+    hub.publish('user:bob', { id: 'bob-1', data: 'for bob' })
+    const raw = rawClient(http.port, { path: '/events/ada', headers: { 'Last-Event-ID': 'ada-2' } })
+    await waitFor(() => raw.events.length === 2, { what: "ada's replay" })
+    assert.deepEqual(raw.events.map((e) => [e.id, e.data]), [['ada-3', 'for ada 3'], ['ada-4', 'for ada 4']])
+    assert.equal(attached[0].resume, 'replayed')
+    hub.publish('user:bob', { data: 'not for ada' })
+    hub.publish('user:ada', { id: 'ada-5', data: 'live' })
+    await waitFor(() => raw.events.length === 3, { what: 'the live event' })
+    assert.equal(raw.events[2].data, 'live')
+    raw.end()
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})

@@ -19,7 +19,8 @@ function reportToStderr (error, client) {
 
 /**
  * @param hub the hub to attach clients to
- * @param options attach options (channels, retryMs, transport);
+ * @param options attach options (retryMs, transport; `channels` an array, or a function of
+ *   the request returning one, so that channels chosen per request resume like fixed ones);
  *   `onConnect(client, req)`, called once the client is attached (may return a promise);
  *   `onError(error, client, req)`, called when onConnect throws or rejects. The stream has
  *   begun by then, so Express can no longer answer with an error page: the client is closed
@@ -38,17 +39,21 @@ function sse (hub, options = {}) {
       throw sseError(TypeError, 'ERR_SSE_UNKNOWN_OPTION', `unknown sse() option '${key}'; allowed: ${[...HELPER_KEYS].join(', ')}`)
     }
   }
-  const { onConnect, onError = reportToStderr, ...attachOptions } = options
+  const { onConnect, onError = reportToStderr, channels, ...fixedOptions } = options
   for (const [name, value] of [['onConnect', onConnect], ['onError', onError]]) {
     if (value !== undefined && typeof value !== 'function') {
       throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${name} must be a function, got ${describe(value)}`)
     }
   }
+  // Channels chosen per request (`(req) => [...]`) are known at attach, so a reconnecting
+  // client resumes in them too; a client.subscribe() in onConnect joins at the channel's head.
+  const channelsOf = typeof channels === 'function' ? channels : () => channels
 
   return function sseHandler (req, res, next) {
     let client
     try {
-      client = hub.attach(req, res, attachOptions)
+      const chosen = channelsOf(req)
+      client = hub.attach(req, res, chosen === undefined ? fixedOptions : { ...fixedOptions, channels: chosen })
     } catch (error) {
       // Nothing was written: Express's error handling can still answer.
       error.status = attachFailureStatus(error)
