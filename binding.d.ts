@@ -204,6 +204,7 @@ export interface NativeMetrics {
   resetsForeign: number
   resetsExpired: number
   resetsGap: number
+  resetsAmbiguous: number
   heldEvents: number
   heldBytes: number
   channels: number
@@ -244,7 +245,7 @@ export interface NativeRegistration {
   refused?: string
   /** `'none'`, `'replayed'` or `'reset'`. */
   resume: string
-  /** With `'reset'`: `'unknown'`, `'foreign'` or `'expired'`. */
+  /** With `'reset'`: `'unknown'`, `'foreign'`, `'expired'` or `'ambiguous'`. */
   resetReason?: string
 }
 

@@ -38,7 +38,7 @@ export interface ClientCloseInfo {
 
 /** What the hub's reset event (`resetEvent`) says: why the `Last-Event-ID` could not be resumed. */
 export interface ResetInfo {
-  reason: 'unknown' | 'foreign' | 'expired' | 'gap' | (string & {})
+  reason: 'unknown' | 'foreign' | 'expired' | 'ambiguous' | 'gap' | (string & {})
 }
 
 /** The minimum of the WHATWG `EventSource` interface the client uses. */

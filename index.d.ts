@@ -288,7 +288,7 @@ export interface HubMetrics {
   /** How far the slowest reader of any channel is behind: now, and the most since start. */
   lag: { events: number; bytes: number; maxEvents: number; maxBytes: number }
   /** Attaches with a `Last-Event-ID`: replayed, or reset by reason. */
-  resumes: { replayed: number; reset: { unknown: number; foreign: number; expired: number; gap: number } }
+  resumes: { replayed: number; reset: { unknown: number; foreign: number; expired: number; gap: number; ambiguous: number } }
   /** What the channel logs hold now: history, and what readers have not passed yet. */
   held: { events: number; bytes: number }
   /** Channels that exist now. */
@@ -426,7 +426,7 @@ export declare class Client<Events extends EventMap = AnyEvents> extends EventEm
   /** `resume === 'replayed'`. */
   readonly resumed: boolean
   /** With `resume: 'reset'`, why. */
-  readonly resetReason: 'unknown' | 'foreign' | 'expired' | null
+  readonly resetReason: 'unknown' | 'foreign' | 'expired' | 'ambiguous' | null
   /** True once the client has left. */
   readonly closed: boolean
   /** Why the client left, or `null` while connected. */

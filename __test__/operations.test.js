@@ -273,7 +273,7 @@ test('metricsText() passes promtool, counts exactly what happened, and prom-clie
     assert.equal(m.deliveries, deliveries)
     assert.equal(m.bytesWritten, bytes)
     assert.equal(m.heartbeats, 0)
-    assert.deepEqual(m.resumes, { replayed: 1, reset: { unknown: 1, foreign: 0, expired: 0, gap: 0 } })
+    assert.deepEqual(m.resumes, { replayed: 1, reset: { unknown: 1, foreign: 0, expired: 0, gap: 0, ambiguous: 0 } })
     assert.ok(m.lag.maxEvents >= 20, `lag.maxEvents ${m.lag.maxEvents}`)
     assert.ok(m.held.events > 0 && m.held.events <= 3 * 20)
 

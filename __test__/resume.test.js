@@ -183,6 +183,38 @@ test('with history on, a retry-only message is sent as it is, with no id stamped
   }
 })
 
+test('an app id given to more than one event the history holds resumes as a reset (ambiguous), never as a replay that skips events', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, history: { maxEvents: 100 } })
+  const clients = []
+  const http = await startHttp((req, res) => clients.push(hub.attach(req, res, { channels: ['a', 'b'] })))
+  try {
+    hub.publish('a', { id: '7', data: 'a7' })
+    hub.publish('b', { id: 'b1', data: 'b1' })
+    hub.publish('b', { id: '7', data: 'b7' })
+    hub.publish('a', { id: 'x', data: 'x1' })
+    hub.publish('a', { id: 'x', data: 'x2' })
+    hub.publish('b', { id: 'unique', data: 'u' })
+    for (const id of ['7', 'x']) {
+      const { raw, client } = await reconnect(hub, http, clients, id)
+      assert.equal(client.resume, 'reset', id)
+      assert.equal(client.resetReason, 'ambiguous', id)
+      await waitFor(() => raw.events.length === 1, { what: `the reset event for ${id}` })
+      assert.deepEqual(raw.events.map((e) => [e.event, e.data]), [['sse-reset', '{"reason":"ambiguous"}']], 'nothing replayed')
+      raw.end()
+    }
+    // An id held once still resumes just past it.
+    const { raw, client } = await reconnect(hub, http, clients, 'b1')
+    assert.equal(client.resume, 'replayed')
+    await waitFor(() => raw.events.length === 4, { what: 'the replay after b1' })
+    assert.deepEqual(raw.events.map((e) => e.data), ['b7', 'x1', 'x2', 'u'])
+    raw.end()
+    assert.equal(hub.metrics().resumes.reset.ambiguous, 2)
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
 test('history keeps what maxEvents, maxBytes and maxAgeMs allow, and 1,000,000 publishes keep it flat', async () => {
   const frame = (data) => Buffer.byteLength(`id: 00000000-0\ndata: ${data}\n\n`)
   const byEvents = createHub({ history: { maxEvents: 50 } })

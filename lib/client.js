@@ -60,7 +60,8 @@ class Client extends EventEmitter {
      * 'none' (no id, or no history to resume from).
      */
     this.resume = resume
-    /** With resume 'reset': 'unknown', 'foreign' (another hub's or process's) or 'expired'. */
+    /** With resume 'reset': 'unknown', 'foreign' (another hub's or process's), 'expired', or
+     *  'ambiguous' (an id the application gave several events still held). */
     this.resetReason = resetReason
   }
 

@@ -25,7 +25,7 @@ function metricsOf (m, redis = null) {
     heartbeats: m.heartbeats,
     dropped: m.eventsDropped,
     lag: { events: m.lagEvents, bytes: m.lagBytes, maxEvents: m.lagMaxEvents, maxBytes: m.lagMaxBytes },
-    resumes: { replayed: m.resumesReplayed, reset: { unknown: m.resetsUnknown, foreign: m.resetsForeign, expired: m.resetsExpired, gap: m.resetsGap } },
+    resumes: { replayed: m.resumesReplayed, reset: { unknown: m.resetsUnknown, foreign: m.resetsForeign, expired: m.resetsExpired, gap: m.resetsGap, ambiguous: m.resetsAmbiguous } },
     held: { events: m.heldEvents, bytes: m.heldBytes },
     channels: m.channels,
     runtimeThreads: m.workerThreads,
@@ -119,7 +119,7 @@ const CATALOG = [
   {
     name: 'resumes_total',
     type: counter,
-    help: 'Attaches with a Last-Event-ID, by outcome (replayed; reset, with the reason: unknown, foreign or expired id), and clients reset mid-stream after events were lost on their way from Redis (reset, gap).',
+    help: 'Attaches with a Last-Event-ID, by outcome (replayed; reset, with the reason: unknown, foreign, expired or ambiguous id), and clients reset mid-stream after events were lost on their way from Redis (reset, gap).',
     labels: ['outcome', 'reason'],
     samples: (m) => [[{ outcome: 'replayed' }, m.resumes.replayed],
       ...Object.entries(m.resumes.reset).map(([reason, value]) => [{ outcome: 'reset', reason }, value])]

@@ -45,7 +45,7 @@ pub struct NativeRegistration {
     pub refused: Option<String>,
     /// `'none'`, `'replayed'` or `'reset'`.
     pub resume: String,
-    /// With `'reset'`: `'unknown'`, `'foreign'` or `'expired'`.
+    /// With `'reset'`: `'unknown'`, `'foreign'`, `'expired'` or `'ambiguous'`.
     pub reset_reason: Option<String>,
 }
 

@@ -53,6 +53,15 @@ impl Cursor {
     }
 }
 
+/// What a log holds under an application's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AppId {
+    /// One held event has it, at this position.
+    Once(u64),
+    /// More than one held event has it.
+    Repeated,
+}
+
 pub(crate) struct ChannelLog {
     /// The channel's name; None for the broadcast log.
     pub name: Option<Arc<str>>,
@@ -76,8 +85,9 @@ struct LogState {
     /// The highest position no longer held (or never known): a resume from below it cannot be
     /// whole.
     dropped_through: u64,
-    /// App-given ids of the entries held, to their positions (history only).
-    ids: HashMap<Box<str>, u64>,
+    /// App-given ids of the entries held: the newest position with the id, and how many held
+    /// entries carry it (history only).
+    ids: HashMap<Box<str>, (u64, u32)>,
     /// The hub's, or the channel's own; it can change while the log lives.
     history: History,
 }
@@ -174,7 +184,8 @@ impl ChannelLog {
         let unread = AtomicU32::new(state.readers);
         let app_id: Option<Box<str>> = app_id.filter(|_| state.history.is_on()).map(Box::from);
         if let Some(id) = &app_id {
-            state.ids.insert(id.clone(), position);
+            let entry = state.ids.entry(id.clone()).or_insert((position, 0));
+            *entry = (position, entry.1 + 1);
         }
         state.entries.push_back(Entry {
             seq,
@@ -224,9 +235,15 @@ impl ChannelLog {
         state.dropped_through = state.dropped_through.max(position);
     }
 
-    /// The position of the held event the application gave `id`.
-    pub fn find_app_id(&self, id: &str) -> Option<u64> {
-        self.state().ids.get(id).copied()
+    /// The held event the application gave `id`: its position, or that several hold it.
+    pub fn find_app_id(&self, id: &str) -> Option<AppId> {
+        self.state()
+            .ids
+            .get(id)
+            .map(|&(position, count)| match count {
+                1 => AppId::Once(position),
+                _ => AppId::Repeated,
+            })
     }
 
     /// A cursor joins at the head: it reads what is appended from now on. Returns its offset.
@@ -402,9 +419,11 @@ impl LogState {
             self.first += 1;
             self.dropped_through = self.dropped_through.max(old.position);
             if let Some(id) = old.app_id {
-                // A later event may have reused the id; only its own mapping goes.
-                if self.ids.get(&id) == Some(&old.position) {
-                    self.ids.remove(&id);
+                if let Some((_, count)) = self.ids.get_mut(&id) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.ids.remove(&id);
+                    }
                 }
             }
         }
@@ -605,13 +624,27 @@ mod tests {
         let l = history(2, 10_000, None);
         l.append(1, Bytes::from_static(b"a"), Some("evt-1"));
         l.append(2, Bytes::from_static(b"b"), Some("evt-2"));
-        assert_eq!(l.find_app_id("evt-1"), Some(1));
+        assert_eq!(l.find_app_id("evt-1"), Some(AppId::Once(1)));
         l.append(3, Bytes::from_static(b"c"), None);
         assert_eq!(l.find_app_id("evt-1"), None, "dropped with its entry");
-        assert_eq!(l.find_app_id("evt-2"), Some(2));
+        assert_eq!(l.find_app_id("evt-2"), Some(AppId::Once(2)));
         let plain = ChannelLog::new(None, 100, 1000, History::default());
         plain.append(1, Bytes::from_static(b"a"), Some("x"));
         assert_eq!(plain.find_app_id("x"), None, "no history, no index");
+    }
+
+    #[test]
+    fn an_id_given_twice_is_ambiguous_while_both_are_held() {
+        let l = history(2, 10_000, None);
+        l.append(1, Bytes::from_static(b"a"), Some("7"));
+        l.append(2, Bytes::from_static(b"b"), Some("7"));
+        assert_eq!(l.find_app_id("7"), Some(AppId::Repeated));
+        l.append(3, Bytes::from_static(b"c"), None);
+        assert_eq!(
+            l.find_app_id("7"),
+            Some(AppId::Once(2)),
+            "the older one left"
+        );
     }
 
     #[test]
@@ -630,7 +663,7 @@ mod tests {
         append(&l, 4, 10);
         assert_eq!(l.held().0, 2);
         l.append(5, Bytes::from_static(b"e"), Some("five"));
-        assert_eq!(l.find_app_id("five"), Some(5));
+        assert_eq!(l.find_app_id("five"), Some(AppId::Once(5)));
         l.set_history(History::default());
         assert!(!l.has_history());
         assert_eq!(l.held(), (0, 0), "unread by anyone, no longer kept");

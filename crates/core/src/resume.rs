@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::log::ChannelLog;
+use crate::log::{AppId, ChannelLog};
 
 /// Why a client's `Last-Event-ID` could not be resumed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,9 @@ pub enum ResetReason {
     Foreign,
     /// The history no longer reaches back to it.
     Expired,
+    /// An id the application gave more than one event the client's logs still hold: which of
+    /// them the client saw last cannot be told, and resuming after either could skip events.
+    Ambiguous,
     /// Sent on a live stream, not at attach: events published through the shared backend
     /// were lost on their way to this process (pub/sub is at-most-once) and its stream no
     /// longer held them when the hub went back for them.
@@ -35,6 +38,7 @@ impl ResetReason {
             ResetReason::Unknown => "unknown",
             ResetReason::Foreign => "foreign",
             ResetReason::Expired => "expired",
+            ResetReason::Ambiguous => "ambiguous",
             ResetReason::Gap => "gap",
         }
     }
@@ -138,9 +142,11 @@ fn place(
     epoch: &Epoch,
     last_position: u64,
 ) -> Result<u64, ResetReason> {
-    let seq = match logs.iter().filter_map(|l| l.find_app_id(event_id)).max() {
-        Some(seq) => seq,
-        None => match epoch.origin(event_id) {
+    let mut found = logs.iter().filter_map(|l| l.find_app_id(event_id));
+    let seq = match (found.next(), found.next()) {
+        (Some(AppId::Once(seq)), None) => seq,
+        (Some(_), _) => return Err(ResetReason::Ambiguous),
+        (None, _) => match epoch.origin(event_id) {
             IdOrigin::Ours(position) if position <= last_position => position,
             IdOrigin::Foreign => return Err(ResetReason::Foreign),
             IdOrigin::Ours(_) | IdOrigin::NotHubMade => return Err(ResetReason::Unknown),

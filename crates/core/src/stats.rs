@@ -52,7 +52,7 @@ pub struct Stats {
     refused: [AtomicU64; 3],
     subscriptions_refused: AtomicU64,
     replayed: AtomicU64,
-    resets: [AtomicU64; 4],
+    resets: [AtomicU64; 5],
     /// Writers running, by transport: a gauge, raised when a writer starts and lowered when
     /// its client's departure is recorded.
     running: [AtomicU64; 2],
@@ -89,6 +89,7 @@ pub struct StatsSnapshot {
     pub resets_expired: u64,
     /// Clients sent the reset signal mid-stream: events lost between the backend and this hub.
     pub resets_gap: u64,
+    pub resets_ambiguous: u64,
     pub running_native: u64,
     pub running_node: u64,
     pub lag_max_events: u64,
@@ -195,6 +196,7 @@ impl Stats {
             resets_foreign: load(&self.resets[ResetReason::Foreign as usize]),
             resets_expired: load(&self.resets[ResetReason::Expired as usize]),
             resets_gap: load(&self.resets[ResetReason::Gap as usize]),
+            resets_ambiguous: load(&self.resets[ResetReason::Ambiguous as usize]),
             running_native: load(&self.running[Transport::Native as usize]),
             running_node: load(&self.running[Transport::Node as usize]),
             lag_max_events: load(&self.lag_max_events),
