@@ -296,13 +296,14 @@ function messageArgs (message) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_FIELD', `message.id must be a string or a finite number, got ${describe(id)}`)
   }
   // Names and ids identify: rewritten to U+FFFD on their way to Rust, two of them would match.
-  for (const [field, value] of [['event', event], ['id', id]]) {
-    if (value !== undefined && !value.isWellFormed()) {
-      throw sseError(TypeError, 'ERR_SSE_INVALID_MESSAGE',
-        `message.${field} ${JSON.stringify(value)} is not well-formed Unicode (a lone surrogate); use .toWellFormed() or another ${field}`)
-    }
-  }
+  if (event !== undefined && !event.isWellFormed()) throw illFormed('event', event)
+  if (id !== undefined && !id.isWellFormed()) throw illFormed('id', id)
   return [data, event, id, retryValue(retry, 'message.retry')]
+}
+
+function illFormed (field, value) {
+  return sseError(TypeError, 'ERR_SSE_INVALID_MESSAGE',
+    `message.${field} ${JSON.stringify(value)} is not well-formed Unicode (a lone surrogate); use .toWellFormed() or another ${field}`)
 }
 
 function jsonData (value) {

@@ -36,9 +36,12 @@ const PLATFORMS = napi.targets.map(platformOf)
 function isMusl () {
   if (process.platform !== 'linux') return false
   if (typeof process.report?.getReport !== 'function') return false
-  // Without this a report resolves the name of every open socket's peer first.
+  // Without this a report resolves the name of every open socket's peer first; the
+  // application's own setting is put back.
+  const excludeNetwork = process.report.excludeNetwork
   process.report.excludeNetwork = true
   const report = process.report.getReport()
+  process.report.excludeNetwork = excludeNetwork
   if (report?.header?.glibcVersionRuntime) return false
   if (Array.isArray(report?.sharedObjects)) return report.sharedObjects.some((f) => /ld-musl-|libc\.musl-/.test(f))
   return false
