@@ -56,26 +56,23 @@ export declare class NativeHub {
   setChannelCap(channel: string, maxClients?: number | undefined | null): void
   /** Subscribers of `channel`. */
   channelSize(channel: string): number
-  /**
-   * Queues one message for client `id`. Returns `0` when the client is gone (nothing was
-   * queued), `1` queued, `2` queued and above the high-water mark (wait for `drained`).
-   */
-  send(id: number, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number
+  /** Queues one message for client `id`; says whether it was queued (`DeliveryCode`). */
+  send(id: number, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): DeliveryCode
   /**
    * Queues several messages for client `id` as one call, their fields in parallel arrays
    * (`event`, `eventId`, `retry` absent: none has that field). All are checked first: an
    * invalid one queues none and the error names its index. Returns what `send` returns.
    */
-  sendMany(id: number, data: Array<string | Buffer | undefined | null>, event?: Array<string | undefined | null> | undefined | null, eventId?: Array<string | undefined | null> | undefined | null, retry?: Array<number | undefined | null> | undefined | null): number
+  sendMany(id: number, data: Array<string | Buffer | undefined | null>, event?: Array<string | undefined | null> | undefined | null, eventId?: Array<string | undefined | null> | undefined | null, retry?: Array<number | undefined | null> | undefined | null): DeliveryCode
   /**
    * Queues one event per string for client `id`, the strings joined into `joined` with
    * their UTF-16 lengths in `lengths`: one string conversion for the lot. Returns what
    * `send` returns.
    */
-  sendTexts(id: number, joined: string, lengths: Uint32Array): number
+  sendTexts(id: number, joined: string, lengths: Uint32Array): DeliveryCode
   broadcast(data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number
   /** Queues a comment for client `id`; returns what `send` returns. */
-  comment(id: number, text: string): number
+  comment(id: number, text: string): DeliveryCode
   broadcastComment(text: string): number
   /** Closes one client; `reason` is one of the close reason names. */
   closeClient(id: number, reason: string): boolean
@@ -96,10 +93,41 @@ export declare class NativeHub {
 }
 
 /**
- * The hub's defaults, the one place they are defined (`HubConfig::default`), in the units
- * of the JS options. `workerThreads` depends on the machine.
+ * The defaults of every option, in the units of the JS options. `workerThreads` depends on
+ * the machine.
  */
-export declare function hubDefaults(): NativeHubOptions
+export declare function defaults(): NativeDefaults
+
+/** What a send to one client did, by name on both sides (`DeliveryCode.Queued` in JS). */
+export declare const enum DeliveryCode {
+  /** The client is gone; nothing was queued. */
+  Gone = 0,
+  Queued = 1,
+  /** Queued, and the client's queue is above its high-water mark: wait for `drained`. */
+  AboveHighWater = 2,
+}
+
+/** Every `ERR_SSE_*` code native-sse raises, from its one table. */
+export declare function errorCodes(): Array<NativeErrorCode>
+
+/**
+ * What a hub event tells JS, by name on both sides (`HubEventKind.Closed` in JS), so a
+ * renumbering here cannot silently change what JS does.
+ */
+export declare const enum HubEventKind {
+  /** A client left: payload is its reason, then what it got and its channels. */
+  Closed = 0,
+  /** Node-transport batches wait in the outbox (`takeWrites`). */
+  Flush = 1,
+  /** End the Node-transport response of the client. */
+  End = 2,
+  /** Destroy the Node-transport response of the client. */
+  Destroy = 3,
+  /** The client's queue went below its high-water mark. */
+  Drained = 4,
+  /** Redis went up or down: payload `up`/`down`, the detail as the one channel. */
+  Backend = 5,
+}
 
 export interface NativeChannelMetrics {
   name: string
@@ -110,15 +138,53 @@ export interface NativeChannelMetrics {
   heldBytes: number
 }
 
+/** What `hub.close(options)` leaves out. */
+export interface NativeCloseDefaults {
+  drainMs: number
+  spreadMs: number
+  /** The `retry:` base when neither the close nor the hub sets one. */
+  retryMs: number
+  retryJitterMs: number
+}
+
+/** Every default of the JS API, each read from where the core defines it. */
+export interface NativeDefaults {
+  hub: NativeHubOptions
+  history: NativeHistoryDefaults
+  /** `url` is empty: it has no default. */
+  redis: NativeRedisOptions
+  close: NativeCloseDefaults
+  /** The query parameter that carries the last event id (shared with native-sse/client). */
+  lastEventIdQuery: string
+  retryAfterSeconds: number
+}
+
+/**
+ * One entry of the error table: a code and the JS class (`TypeError`, `RangeError`,
+ * `Error`) an error with that code raised by the core surfaces as.
+ */
+export interface NativeErrorCode {
+  code: string
+  class: string
+}
+
 /** Why this process cannot hand sockets to the native transport, or null when it can. */
 export declare function nativeHandoffUnavailableReason(): string | null
+
+/** What `history: true` keeps (`History::DEFAULT_ON`). */
+export interface NativeHistoryDefaults {
+  maxEvents: number
+  maxBytes: number
+  /** 0: no age bound. */
+  maxAgeMs: number
+}
 
 /** Hub options after JS-side defaults were applied. Times in milliseconds. */
 export interface NativeHubOptions {
   heartbeatMs: number
   writeTimeoutMs: number
-  maxQueueEvents: number
-  maxQueueBytes: number
+  maxLagEvents: number
+  maxLagBytes: number
   maxEventBytes: number
   /** `'disconnect'` or `'drop-oldest'`. */
   overflow: string
@@ -140,7 +206,12 @@ export interface NativeHubOptions {
 export interface NativeHubStats {
   /** Clients currently registered. */
   clients: number
-  /** Clients ever attached. */
+  /**
+   * Clients attached since the hub started (`connectionsOpened` in `metrics()`,
+   * `sse_connections_opened_total` in Prometheus).
+   */
+  connectionsOpened: number
+  /** Deprecated: the former name of `connectionsOpened`, same figure. */
   attached: number
   /** Clients that left with reason `'client'` (FIN). */
   closedClient: number
@@ -162,7 +233,7 @@ export interface NativeHubStats {
   queuedEvents: number
   /** Bytes queued or in flight, summed over clients (a shared frame counts once per client). */
   queuedBytes: number
-  /** The largest byte level of a single client: the figure `maxQueueBytes` bounds. */
+  /** The largest byte level of a single client: the figure `maxLagBytes` bounds. */
   maxClientQueuedBytes: number
   /** Frames the hub's channel logs hold (each once, however many clients read it). */
   heldEvents: number

@@ -836,5 +836,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeHub = nativeBinding.NativeHub
-module.exports.hubDefaults = nativeBinding.hubDefaults
+module.exports.defaults = nativeBinding.defaults
+module.exports.DeliveryCode = nativeBinding.DeliveryCode
+module.exports.errorCodes = nativeBinding.errorCodes
+module.exports.HubEventKind = nativeBinding.HubEventKind
 module.exports.nativeHandoffUnavailableReason = nativeBinding.nativeHandoffUnavailableReason

@@ -143,6 +143,8 @@ export interface HubOptions {
    * many events (its window) and releases what every reader has passed; a client's own
    * `send()`s wait in its mailbox, bounded the same way. Default `65536`.
    */
+  maxLagEvents?: number
+  /** @deprecated The former name of `maxLagEvents`, still taken. */
   maxQueueEvents?: number
   /**
    * How far a client may lag, in bytes: each log's window and each client's mailbox bound. A
@@ -150,17 +152,19 @@ export interface HubOptions {
    * a channel never holds more than this, whatever its audience.
    * Default `33554432` (32 MiB).
    */
+  maxLagBytes?: number
+  /** @deprecated The former name of `maxLagBytes`, still taken. */
   maxQueueBytes?: number
   /**
    * The largest encoded event or comment accepted; a larger one throws
    * `ERR_SSE_EVENT_TOO_LARGE` and is sent to nobody. Checked on the encoded frame, where each
    * line of `data` costs a `data: ` prefix, so a 1 MB payload of many short lines encodes to
-   * more than 1 MB. At most `maxQueueBytes`. Default `8388608` (8 MiB), which accepts any 1 MiB
-   * payload whatever its line structure; when only `maxQueueBytes` is set lower, this follows it.
+   * more than 1 MB. At most `maxLagBytes`. Default `8388608` (8 MiB), which accepts any 1 MiB
+   * payload whatever its line structure; when only `maxLagBytes` is set lower, this follows it.
    */
   maxEventBytes?: number
   /**
-   * What happens when a client lags past `maxQueueEvents` or `maxQueueBytes`: `'disconnect'`
+   * What happens when a client lags past `maxLagEvents` or `maxLagBytes`: `'disconnect'`
    * closes it with reason `'slow'`; `'drop-oldest'` skips it ahead past the events its logs no
    * longer keep (and drops its oldest mailbox frames), counting them in `stats().eventsDropped`.
    * Default `'disconnect'`.
@@ -523,6 +527,8 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
   comment(text: string): number
   /** Connected clients. */
   readonly size: number
+  /** The `Retry-After` (seconds) a refused request is answered with (`retryAfterSeconds`). */
+  readonly retryAfterSeconds: number
   /** True once `close()` was called. */
   readonly closed: boolean
   /** Counters and queue levels; visits every client (for leak checks; monitor with `metrics()`). */
@@ -581,4 +587,16 @@ export declare const defaults: Readonly<Required<Omit<HubOptions, 'retryMs' | 'w
   readonly retryMs: undefined
   readonly workerThreads: undefined
   readonly history: undefined
+}
+/** What `history: true` keeps; each bound can be set on its own. */
+export declare const historyDefaults: Readonly<Required<Exclude<HistoryOption, boolean>>>
+/** What `redis: 'redis://...'` leaves out (`url` has no default). */
+export declare const redisDefaults: Readonly<Required<Omit<RedisOptions, 'url'>>> & { readonly url: undefined }
+/**
+ * What `hub.close(options)` leaves out. `retryMs` is the hub's `retryMs`, else 1000;
+ * `finalEvent` is none.
+ */
+export declare const closeDefaults: Readonly<Required<Omit<CloseOptions, 'retryMs' | 'finalEvent'>>> & {
+  readonly retryMs: undefined
+  readonly finalEvent: undefined
 }

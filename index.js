@@ -1,8 +1,8 @@
 'use strict'
 
 const { Hub, Channel } = require('./lib/hub')
-const { Client } = require('./lib/client')
-const { HUB_DEFAULTS } = require('./lib/options')
+const { Client } = require('./lib/connection')
+const { HUB_DEFAULTS, HISTORY_DEFAULTS, REDIS_DEFAULTS, CLOSE_DEFAULTS } = require('./lib/options')
 
 /** Creates a hub: a registry of event-stream clients served from Rust threads. */
 function createHub (options) {
@@ -22,4 +22,15 @@ function attach (req, res, options) {
   return getDefaultHub().attach(req, res, options)
 }
 
-module.exports = { createHub, attach, getDefaultHub, Hub, Channel, Client, defaults: HUB_DEFAULTS }
+module.exports = {
+  createHub,
+  attach,
+  getDefaultHub,
+  Hub,
+  Channel,
+  Client,
+  defaults: HUB_DEFAULTS,
+  historyDefaults: HISTORY_DEFAULTS,
+  redisDefaults: REDIS_DEFAULTS,
+  closeDefaults: CLOSE_DEFAULTS
+}

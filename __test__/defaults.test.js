@@ -102,7 +102,7 @@ test('maxEventBytes is checked on the encoded frame, and bounded by maxQueueByte
   }
   assert.throws(() => createHub({ maxEventBytes: 2048, maxQueueBytes: 1024 }), (error) =>
     error instanceof RangeError && error.code === 'ERR_SSE_INVALID_OPTION' &&
-    /maxEventBytes \(2048\) must not exceed maxQueueBytes \(1024\)/.test(error.message))
+    /maxEventBytes \(2048\) must not exceed maxLagBytes, formerly maxQueueBytes \(1024\)/.test(error.message))
   // A smaller queue alone lowers the event limit with it.
   const small = createHub({ maxQueueBytes: 4096 })
   try {
@@ -141,4 +141,32 @@ test('a message without data is refused with ERR_SSE_INVALID_MESSAGE and writes 
     await hub.close()
     await http.close()
   }
+})
+
+test('native-sse/client and the hub agree on the names they share (the bundle cannot read the core\'s constants)', () => {
+  const fs = require('node:fs')
+  const path = require('node:path')
+  const { defaults: native } = require('../binding')
+  const source = fs.readFileSync(path.join(__dirname, '..', 'lib', 'client', 'index.mjs'), 'utf8')
+  const clientDefault = (name) => {
+    const found = source.match(new RegExp(`^\\s*${name}: \\['([^']*)'`, 'm'))
+    assert.ok(found, `the client's ${name} default`)
+    return found[1]
+  }
+  assert.equal(clientDefault('resetEvent'), native().hub.resetEvent)
+  assert.equal(clientDefault('lastEventIdQuery'), native().lastEventIdQuery)
+  assert.equal(defaults.resetEvent, native().hub.resetEvent)
+  assert.equal(defaults.lastEventIdQuery, native().lastEventIdQuery)
+})
+
+test('every default is exported, read from the core', () => {
+  const { historyDefaults, redisDefaults, closeDefaults } = require('..')
+  const native = require('../binding').defaults()
+  assert.deepEqual({ ...historyDefaults }, native.history)
+  assert.deepEqual({ ...redisDefaults }, { ...native.redis, url: undefined })
+  assert.equal(closeDefaults.drainMs, native.close.drainMs)
+  assert.equal(closeDefaults.retryJitterMs, native.close.retryJitterMs)
+  assert.equal(defaults.maxLagBytes, native.hub.maxLagBytes)
+  assert.equal(defaults.maxQueueBytes, defaults.maxLagBytes, 'the alias has the same default')
+  assert.equal(defaults.retryAfterSeconds, native.retryAfterSeconds)
 })

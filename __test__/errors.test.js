@@ -6,6 +6,8 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const net = require('node:net')
+const fs = require('node:fs')
+const path = require('node:path')
 const { createHub } = require('..')
 const { startHttp, rawClient, waitFor, sleep, TRANSPORTS, HOST } = require('./helpers')
 
@@ -267,4 +269,54 @@ test('attach on a closed hub answers 503 with Retry-After and returns a refused 
   } finally {
     await http.close()
   }
+})
+
+test('one table of error codes: every code the package raises or documents is in it, and each code in it is used', () => {
+  const { errorCodes } = require('../binding')
+  const table = new Map(errorCodes().map((entry) => [entry.code, entry.class]))
+  assert.ok(table.size >= 20, `${table.size} codes`)
+  for (const kind of table.values()) assert.ok(['TypeError', 'RangeError', 'Error'].includes(kind), kind)
+  const root = path.join(__dirname, '..')
+  const sources = ['index.js', 'index.d.ts', 'express.d.ts', 'fastify.d.ts', 'client.d.mts', 'README.md']
+  for (const dir of ['lib', 'lib/client']) {
+    for (const name of fs.readdirSync(path.join(root, dir))) if (/\.m?js$/.test(name)) sources.push(path.join(dir, name))
+  }
+  const used = new Set()
+  for (const file of sources) {
+    for (const [code] of fs.readFileSync(path.join(root, file), 'utf8').matchAll(/ERR_SSE_[A-Z_]+/g)) {
+      assert.ok(table.has(code), `${file} names ${code}, which the table (native_sse_core::ErrorCode) does not have`)
+      used.add(code)
+    }
+  }
+  for (const code of table.keys()) assert.ok(used.has(code), `${code} is in the table but nothing raises or documents it`)
+})
+
+test('a refusal the core raises reaches JS under its own code (ERR_SSE_REFUSED), not as a closed hub', () => {
+  const { errorCodes } = require('../binding')
+  const codes = errorCodes().map((entry) => entry.code)
+  assert.ok(codes.includes('ERR_SSE_REFUSED') && codes.includes('ERR_SSE_HUB_CLOSED'))
+  // The class fromNative gives each code is the table's.
+  const { fromNative } = require('../lib/errors')
+  for (const { code, class: kind } of errorCodes()) {
+    const error = fromNative(Object.assign(new Error('from the core'), { code }))
+    assert.equal(error.code, code)
+    assert.equal(error.constructor.name, kind, code)
+  }
+  assert.equal(fromNative(Object.assign(new Error('napi'), { code: 'InvalidArg' })).code, 'ERR_SSE_INTERNAL')
+})
+
+test('maxLagEvents/maxLagBytes are the names of the lag window; maxQueueEvents/maxQueueBytes stay as their aliases', async () => {
+  for (const name of ['maxLagBytes', 'maxQueueBytes']) {
+    const hub = createHub({ [name]: 1000 })
+    try {
+      // maxEventBytes follows a lower window: 2000 bytes no longer fit, whichever name set it.
+      throwsCode(() => hub.broadcast({ data: 'x'.repeat(2000) }), RangeError, 'ERR_SSE_EVENT_TOO_LARGE', /more than maxEventBytes \(1000\)/)
+    } finally {
+      await hub.close()
+    }
+  }
+  throwsCode(() => createHub({ maxLagBytes: 0 }), RangeError, 'ERR_SSE_INVALID_OPTION', /maxLagBytes/)
+  throwsCode(() => createHub({ maxQueueEvents: 10, maxLagEvents: 20 }), TypeError, 'ERR_SSE_INVALID_OPTION', /former name of maxLagEvents/)
+  const hub = createHub({ maxQueueEvents: 10, maxLagEvents: 10 })
+  await hub.close()
 })

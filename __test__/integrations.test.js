@@ -228,6 +228,7 @@ test('Fastify: reply.sse() on a closed or full hub answers 503 with Retry-After'
     assert.equal(closed.status, 503)
     assert.match(closed.head, /\r\nretry-after: 3\b/i)
     assert.deepEqual(refusals, ['hub-full', 'closing'])
+    assert.equal(app.sse.retryAfterSeconds, 3, 'what the plugin tells a client whose attach threw')
   } finally {
     await app.close()
   }

@@ -285,7 +285,7 @@ test('every stats() field matches what the clients did and received', async () =
   const bodyBytes = (raw) => raw.raw.length - (raw.raw.indexOf('\r\n\r\n') + 4)
   try {
     assert.deepEqual(hub.stats(), {
-      clients: 0, attached: 0, closedClient: 0, closedError: 0, closedTimeout: 0, closedSlow: 0, closedServer: 0,
+      clients: 0, connectionsOpened: 0, attached: 0, closedClient: 0, closedError: 0, closedTimeout: 0, closedSlow: 0, closedServer: 0,
       bytesWritten: 0, heartbeats: 0, eventsDropped: 0, queuedEvents: 0, queuedBytes: 0, maxClientQueuedBytes: 0,
       heldEvents: 0, heldBytes: 0
     })

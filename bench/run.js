@@ -487,7 +487,7 @@ async function main () {
     TARGETS.push(...slowTargets(scenario, results))
     addRow(scenario, 'fast clients complete (s)', pick(results, 'fastCompletionS'), { better: 'lower', format: fixed(2) })
     addRow(scenario, 'server peak RSS (MB)', pick(results, 'peakRssMB'), { better: 'lower', format: fixed(0) })
-    addRow(scenario, 'most a channel log held (MB; bound: maxQueueBytes, 32 MiB)', pick(results, 'logPeakMB'), { better: 'none', format: fixed(1) })
+    addRow(scenario, 'most a channel log held (MB; bound: maxLagBytes, 32 MiB)', pick(results, 'logPeakMB'), { better: 'none', format: fixed(1) })
   }
   if (wanted('token')) {
     const scenario = `token stream: 1 client, ${SIZES.tokens.toLocaleString('en')} x 20 B`

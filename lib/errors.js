@@ -9,24 +9,22 @@ function sseError (Kind, code, message, cause) {
   return error
 }
 
-// The class each native code surfaces as: bad values are TypeErrors, sizes and ranges are
-// RangeErrors, states (closed hub, closed client, no transport) are plain Errors.
-const NATIVE_KINDS = {
-  ERR_SSE_INVALID_FIELD: TypeError,
-  ERR_SSE_INVALID_MESSAGE: TypeError,
-  ERR_SSE_EVENT_TOO_LARGE: RangeError,
-  ERR_SSE_INVALID_OPTION: RangeError,
-  ERR_SSE_INVALID_RETRY: RangeError,
-  ERR_SSE_CLIENT_CLOSED: Error,
-  ERR_SSE_HUB_CLOSED: Error,
-  ERR_SSE_TRANSPORT_UNAVAILABLE: Error,
-  ERR_SSE_BACKEND_UNAVAILABLE: Error,
-  ERR_SSE_INTERNAL: Error
+const CLASSES = { TypeError, RangeError, Error }
+// The class each code surfaces as when the core raises it, from the one table of codes
+// (native_sse_core::ErrorCode), read once the binding is loaded. Not read at load time: the
+// loader's own errors (ERR_SSE_NO_BINARY) are made with this module before any binary loads.
+let nativeClasses = null
+
+function nativeClass (code) {
+  if (nativeClasses === null) {
+    nativeClasses = new Map(require('./native').errorCodes().map((entry) => [entry.code, CLASSES[entry.class]]))
+  }
+  return nativeClasses.get(code)
 }
 
 /** Re-throws an error from the native binding as the public error class for its code. */
 function fromNative (error) {
-  const Kind = NATIVE_KINDS[error && error.code]
+  const Kind = nativeClass(error && error.code)
   if (Kind !== undefined) return sseError(Kind, error.code, error.message)
   // Anything else is napi's own failure or a caught Rust panic: a bug in native-sse, never the
   // caller's; keep the original as the cause for the report.

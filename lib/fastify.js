@@ -16,9 +16,6 @@ const { Hub } = require('./hub')
 const { attachFailureStatus } = require('./errors')
 const { closeOptions } = require('./options')
 
-/** What a refused client is told to wait before it retries, when the hub is closed. */
-const RETRY_AFTER_SECONDS = 5
-
 // Keys Fastify itself reads from register() options; they are not hub options.
 const FASTIFY_REGISTER_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
 
@@ -38,7 +35,7 @@ async function nativeSse (fastify, options) {
     } catch (error) {
       if (this.raw.headersSent) throw error
       error.statusCode = attachFailureStatus(error)
-      if (error.statusCode === 503) this.header('retry-after', String(RETRY_AFTER_SECONDS))
+      if (error.statusCode === 503) this.header('retry-after', String(hub.retryAfterSeconds))
       throw error
     }
     // A refused client was answered 503 by attach itself; either way the reply is done.

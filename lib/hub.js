@@ -1,8 +1,8 @@
 'use strict'
 
 const { EventEmitter } = require('node:events')
-const { NativeHub } = require('./native')
-const { Client } = require('./client')
+const { NativeHub, HubEventKind } = require('./native')
+const { Client } = require('./connection')
 const { sseError, fromNative } = require('./errors')
 const { hubOptions, channelOptions, closeOptions, attachOptions, messageArgs, messageOf, commentText, channelName, describe } = require('./options')
 const { metricsOf, metricsText, expositionOptions } = require('./metrics')
@@ -15,13 +15,7 @@ const SHUTDOWN_GRACE_MS = 1000
 /** How long stopping the runtime may block the JS thread once every client had its chance. */
 const RUNTIME_STOP_MS = 100
 
-// Kinds of the native hub's events, in the order src/events.rs numbers them.
-const CLOSED = 0
-const FLUSH = 1
-const END = 2
-const DESTROY = 3
-const DRAINED = 4
-const BACKEND = 5
+const { Closed: CLOSED, Flush: FLUSH, End: END, Destroy: DESTROY, Drained: DRAINED, Backend: BACKEND } = HubEventKind
 /** How long hub.close() waits for events still on their way to Redis. */
 const REDIS_FLUSH_MS = 2000
 
@@ -377,6 +371,11 @@ class Hub extends EventEmitter {
    */
   metricsText (options) {
     return metricsText(this, options)
+  }
+
+  /** The `Retry-After` (seconds) a refused request is answered with: `retryAfterSeconds`. */
+  get retryAfterSeconds () {
+    return this.#options.retryAfterSeconds
   }
 
   /** True once close() was called. */

@@ -1,58 +1,76 @@
 'use strict'
 
-const { hubDefaults } = require('./native')
+const native = require('./native')
 const { sseError } = require('./errors')
 
-const RUST_DEFAULTS = hubDefaults()
+// Every default is defined once, in Rust, where the core uses it (HubConfig::default,
+// History::DEFAULT_ON, RedisConfig::with_url, StagedClose, and the names the browser client
+// shares with the hub), and read here once.
+const NATIVE_DEFAULTS = native.defaults()
 
 /**
- * Defaults of `createHub(options)`, documented with each option in index.d.ts. The numbers
- * come from the Rust core (`HubConfig::default`), where they are defined once.
+ * Defaults of `createHub(options)`, documented with each option in index.d.ts.
  * `workerThreads: undefined` means the core's choice for this machine.
  */
 const HUB_DEFAULTS = Object.freeze({
-  heartbeatMs: RUST_DEFAULTS.heartbeatMs,
-  writeTimeoutMs: RUST_DEFAULTS.writeTimeoutMs,
-  maxQueueEvents: RUST_DEFAULTS.maxQueueEvents,
-  maxQueueBytes: RUST_DEFAULTS.maxQueueBytes,
-  maxEventBytes: RUST_DEFAULTS.maxEventBytes,
-  overflow: RUST_DEFAULTS.overflow,
-  highWaterMark: RUST_DEFAULTS.highWaterMark,
+  heartbeatMs: NATIVE_DEFAULTS.hub.heartbeatMs,
+  writeTimeoutMs: NATIVE_DEFAULTS.hub.writeTimeoutMs,
+  maxLagEvents: NATIVE_DEFAULTS.hub.maxLagEvents,
+  maxLagBytes: NATIVE_DEFAULTS.hub.maxLagBytes,
+  // The former names of maxLagEvents and maxLagBytes, still taken (see ALIASES).
+  maxQueueEvents: NATIVE_DEFAULTS.hub.maxLagEvents,
+  maxQueueBytes: NATIVE_DEFAULTS.hub.maxLagBytes,
+  maxEventBytes: NATIVE_DEFAULTS.hub.maxEventBytes,
+  overflow: NATIVE_DEFAULTS.hub.overflow,
+  highWaterMark: NATIVE_DEFAULTS.hub.highWaterMark,
   history: undefined,
-  resetEvent: RUST_DEFAULTS.resetEvent,
+  resetEvent: NATIVE_DEFAULTS.hub.resetEvent,
   // What native-sse/client sends when it reconnects an EventSource itself (a new EventSource
   // cannot set the Last-Event-ID header); `false` turns it off.
-  lastEventIdQuery: 'lastEventId',
+  lastEventIdQuery: NATIVE_DEFAULTS.lastEventIdQuery,
   retryMs: undefined,
   workerThreads: undefined,
   maxClients: undefined,
-  retryAfterSeconds: 5,
+  retryAfterSeconds: NATIVE_DEFAULTS.retryAfterSeconds,
   redis: undefined
 })
 
-/**
- * What `redis: 'redis://...'` or `redis: { url }` leaves out. The buffer holds what is
- * published while Redis is away (and what is on its way); streams of channels without history
- * keep `streamEvents`, which is what a hub can recover after a lost pub/sub message.
- */
-const REDIS_DEFAULTS = Object.freeze({
-  url: undefined,
-  prefix: 'sse',
-  maxBufferEvents: 100_000,
-  maxBufferBytes: 64 * 1024 * 1024,
-  streamEvents: 1000,
-  reconnectMinMs: 100,
-  reconnectMaxMs: 5000
-})
+/** What `redis: 'redis://...'` or `redis: { url }` leaves out. */
+const REDIS_DEFAULTS = Object.freeze({ ...NATIVE_DEFAULTS.redis, url: undefined })
 
 /** What `history: true` or `history: {}` keeps; each can be set on its own. */
-const HISTORY_DEFAULTS = Object.freeze({ maxEvents: 1000, maxBytes: 16 * 1024 * 1024, maxAgeMs: 0 })
+const HISTORY_DEFAULTS = Object.freeze({ ...NATIVE_DEFAULTS.history })
+
+/** Former option names, each taken for the one it became (both at once must agree). */
+const ALIASES = Object.freeze({ maxQueueEvents: 'maxLagEvents', maxQueueBytes: 'maxLagBytes' })
+
+/** `given` with each former name moved to its current one. */
+function withoutAliases (given) {
+  let renamed = given
+  for (const [old, current] of Object.entries(ALIASES)) {
+    if (given[old] === undefined) continue
+    if (given[current] !== undefined && given[current] !== given[old]) {
+      throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
+        `${old} is the former name of ${current}; pass one of them (got ${describe(given[old])} and ${describe(given[current])})`)
+    }
+    if (renamed === given) renamed = { ...given }
+    renamed[current] = given[old]
+    delete renamed[old]
+  }
+  return renamed
+}
 
 const CHANNEL_KEYS = new Set(['history', 'maxClients'])
-/** What `hub.close(options)` leaves out: each client drains within 5 s; no spread. */
-const CLOSE_DEFAULTS = Object.freeze({ drainMs: 5000, spreadMs: 0, retryMs: undefined, retryJitterMs: 1000, finalEvent: undefined })
+/** What `hub.close(options)` leaves out (`retryMs`: the hub's, else `CLOSE_RETRY_MS`). */
+const CLOSE_DEFAULTS = Object.freeze({
+  drainMs: NATIVE_DEFAULTS.close.drainMs,
+  spreadMs: NATIVE_DEFAULTS.close.spreadMs,
+  retryMs: undefined,
+  retryJitterMs: NATIVE_DEFAULTS.close.retryJitterMs,
+  finalEvent: undefined
+})
 /** The `retry:` base of a staged close when neither close() nor the hub sets one. */
-const CLOSE_RETRY_MS = 1000
+const CLOSE_RETRY_MS = NATIVE_DEFAULTS.close.retryMs
 const ATTACH_KEYS = new Set(['retryMs', 'transport', 'channels'])
 const WRITABLE_KEYS = new Set(['end'])
 const MESSAGE_KEYS = new Set(['data', 'event', 'id', 'retry'])
@@ -106,12 +124,12 @@ function retryValue (value, name) {
 }
 
 function hubOptions (options) {
-  const given = plainObject(options, 'createHub options')
+  const given = withoutAliases(plainObject(options, 'createHub options'))
   const merged = withDefaults(given, HUB_DEFAULTS, 'createHub option')
-  // A smaller queue than the default event limit lowers that limit with it, so maxQueueBytes
-  // alone keeps working; an explicit maxEventBytes above maxQueueBytes is refused by the core.
-  if (given.maxEventBytes === undefined && typeof merged.maxQueueBytes === 'number') {
-    merged.maxEventBytes = Math.min(HUB_DEFAULTS.maxEventBytes, merged.maxQueueBytes)
+  // A smaller window than the default event limit lowers that limit with it, so maxLagBytes
+  // alone keeps working; an explicit maxEventBytes above maxLagBytes is refused by the core.
+  if (given.maxEventBytes === undefined && typeof merged.maxLagBytes === 'number') {
+    merged.maxEventBytes = Math.min(HUB_DEFAULTS.maxEventBytes, merged.maxLagBytes)
   }
   if (merged.overflow !== 'disconnect' && merged.overflow !== 'drop-oldest') {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
@@ -120,18 +138,19 @@ function hubOptions (options) {
   return {
     heartbeatMs: number(merged.heartbeatMs, 'heartbeatMs'),
     writeTimeoutMs: number(merged.writeTimeoutMs, 'writeTimeoutMs'),
-    maxQueueEvents: number(merged.maxQueueEvents, 'maxQueueEvents'),
-    maxQueueBytes: number(merged.maxQueueBytes, 'maxQueueBytes'),
+    maxLagEvents: number(merged.maxLagEvents, 'maxLagEvents'),
+    maxLagBytes: number(merged.maxLagBytes, 'maxLagBytes'),
     maxEventBytes: number(merged.maxEventBytes, 'maxEventBytes'),
     overflow: merged.overflow,
     highWaterMark: number(merged.highWaterMark, 'highWaterMark'),
     ...historyOptions(merged.history),
-    resetEvent: eventName(merged.resetEvent, 'resetEvent'),
+    // Its wire rule (one non-empty line) is the core's to check.
+    resetEvent: string(merged.resetEvent, 'resetEvent'),
     lastEventIdQuery: merged.lastEventIdQuery === false
       ? undefined
       : nonEmptyString(merged.lastEventIdQuery, 'lastEventIdQuery (or false for none)'),
     workerThreads: merged.workerThreads === undefined
-      ? RUST_DEFAULTS.workerThreads
+      ? NATIVE_DEFAULTS.hub.workerThreads
       : number(merged.workerThreads, 'workerThreads'),
     retryMs: retryValue(merged.retryMs, 'retryMs'),
     maxClients: merged.maxClients === undefined ? undefined : number(merged.maxClients, 'maxClients'),
@@ -223,10 +242,13 @@ function nonEmptyString (value, name) {
   return value
 }
 
-function eventName (value, name) {
-  nonEmptyString(value, name)
-  if (/[\r\n]/.test(value)) {
-    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${name} must be a single line (no CR or LF)`)
+/** A string that reaches Rust as written: a lone surrogate would become U+FFFD on the way. */
+function string (value, name) {
+  if (typeof value !== 'string') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${name} must be a string, got ${describe(value)}`)
+  }
+  if (!value.isWellFormed()) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${name} ${JSON.stringify(value)} is not well-formed Unicode (a lone surrogate)`)
   }
   return value
 }
@@ -355,4 +377,4 @@ function messageOf (item) {
   return item
 }
 
-module.exports = { HUB_DEFAULTS, REDIS_DEFAULTS, CLOSE_DEFAULTS, plainObject, rejectUnknownKeys, hubOptions, channelOptions, closeOptions, attachOptions, messageArgs, messageOf, writableOptions, commentText, channelName, describe }
+module.exports = { NATIVE_DEFAULTS, HUB_DEFAULTS, REDIS_DEFAULTS, HISTORY_DEFAULTS, CLOSE_DEFAULTS, plainObject, rejectUnknownKeys, hubOptions, channelOptions, closeOptions, attachOptions, messageArgs, messageOf, writableOptions, commentText, channelName, describe }

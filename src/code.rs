@@ -1,22 +1,14 @@
-//! Stable error codes. The JS entry maps each code to the error class users expect
-//! (`TypeError` for bad values, `RangeError` for sizes and ranges); the code itself reaches JS
-//! as `err.code` through napi's error status.
+//! The error type the binding's methods return: a core error code (the one table,
+//! `native_sse_core::ErrorCode`) or a failure napi raised itself, which reaches JS as
+//! `err.code` through napi's error status. `errorCodes()` gives JS the table.
 
 use napi::Status;
-use native_sse_core::SseError;
+use napi_derive::napi;
+use native_sse_core::{ErrorCode, SseError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
-    InvalidField,
-    InvalidMessage,
-    EventTooLarge,
-    InvalidOption,
-    InvalidRetry,
-    ClientClosed,
-    HubClosed,
-    TransportUnavailable,
-    BackendUnavailable,
-    Internal,
+    Sse(ErrorCode),
     /// An error napi itself raised (argument conversion and the like), kept by name.
     Napi(Status),
 }
@@ -24,16 +16,7 @@ pub enum Code {
 impl AsRef<str> for Code {
     fn as_ref(&self) -> &str {
         match self {
-            Code::InvalidField => "ERR_SSE_INVALID_FIELD",
-            Code::InvalidMessage => "ERR_SSE_INVALID_MESSAGE",
-            Code::EventTooLarge => "ERR_SSE_EVENT_TOO_LARGE",
-            Code::InvalidOption => "ERR_SSE_INVALID_OPTION",
-            Code::InvalidRetry => "ERR_SSE_INVALID_RETRY",
-            Code::ClientClosed => "ERR_SSE_CLIENT_CLOSED",
-            Code::HubClosed => "ERR_SSE_HUB_CLOSED",
-            Code::TransportUnavailable => "ERR_SSE_TRANSPORT_UNAVAILABLE",
-            Code::BackendUnavailable => "ERR_SSE_BACKEND_UNAVAILABLE",
-            Code::Internal => "ERR_SSE_INTERNAL",
+            Code::Sse(code) => code.as_str(),
             Code::Napi(status) => status.as_ref(),
         }
     }
@@ -45,33 +28,38 @@ impl From<Status> for Code {
     }
 }
 
-impl From<&SseError> for Code {
-    fn from(error: &SseError) -> Self {
-        match error {
-            SseError::InvalidField { .. } => Code::InvalidField,
-            SseError::MissingData => Code::InvalidMessage,
-            SseError::EventTooLarge { .. } => Code::EventTooLarge,
-            SseError::UnknownClient { .. } => Code::ClientClosed,
-            // `register` answers refusals as a result, never as an error; should one surface
-            // elsewhere, the closed hub is the nearest meaning.
-            SseError::HubClosed | SseError::Refused(_) => Code::HubClosed,
-            SseError::Adopt { .. } => Code::TransportUnavailable,
-            SseError::BackendUnavailable { .. } => Code::BackendUnavailable,
-        }
-    }
+/// Raising a coded error with a message; implemented for the table's codes.
+pub(crate) trait Raise {
+    fn error(self, message: impl ToString) -> napi::Error<Code>;
 }
 
-impl Code {
-    pub fn error(self, message: impl ToString) -> napi::Error<Code> {
-        napi::Error::new(self, message)
-    }
-
-    pub fn of(self, error: SseError) -> napi::Error<Code> {
-        napi::Error::new(self, error)
+impl Raise for ErrorCode {
+    fn error(self, message: impl ToString) -> napi::Error<Code> {
+        napi::Error::new(Code::Sse(self), message)
     }
 }
 
 /// A core error as the napi error JS receives, its code in `err.code`.
 pub(crate) fn sse_error(error: SseError) -> napi::Error<Code> {
-    Code::from(&error).of(error)
+    error.code().error(error)
+}
+
+/// One entry of the error table: a code and the JS class (`TypeError`, `RangeError`,
+/// `Error`) an error with that code raised by the core surfaces as.
+#[napi(object, object_to_js = true, object_from_js = false)]
+pub struct NativeErrorCode {
+    pub code: &'static str,
+    pub class: &'static str,
+}
+
+/// Every `ERR_SSE_*` code native-sse raises, from its one table.
+#[napi(catch_unwind)]
+pub fn error_codes() -> Vec<NativeErrorCode> {
+    ErrorCode::ALL
+        .iter()
+        .map(|code| NativeErrorCode {
+            code: code.as_str(),
+            class: code.class().js_name(),
+        })
+        .collect()
 }

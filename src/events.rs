@@ -27,10 +27,28 @@ pub enum HubEvent {
     Backend(bool, String),
 }
 
+/// What a hub event tells JS, by name on both sides (`HubEventKind.Closed` in JS), so a
+/// renumbering here cannot silently change what JS does.
+#[napi_derive::napi]
+pub enum HubEventKind {
+    /// A client left: payload is its reason, then what it got and its channels.
+    Closed,
+    /// Node-transport batches wait in the outbox (`takeWrites`).
+    Flush,
+    /// End the Node-transport response of the client.
+    End,
+    /// Destroy the Node-transport response of the client.
+    Destroy,
+    /// The client's queue went below its high-water mark.
+    Drained,
+    /// Redis went up or down: payload `up`/`down`, the detail as the one channel.
+    Backend,
+}
+
 /// `(kind, clientId, payload, events, bytes, channels)` as JS receives it; the last three only
 /// with a close (what the client got, and its subscriptions when it left).
 pub type JsArgs = FnArgs<(
-    u32,
+    HubEventKind,
     f64,
     Either<&'static str, Null>,
     f64,
@@ -86,7 +104,7 @@ impl JsEvents {
                     HubEvent::Closed(id, departure) => {
                         let channels = departure.channels.iter().map(|c| c.to_string()).collect();
                         return Ok(FnArgs::from((
-                            0u32,
+                            HubEventKind::Closed,
                             id as f64,
                             Either::A(departure.reason.as_str()),
                             departure.delivered.events as f64,
@@ -94,13 +112,13 @@ impl JsEvents {
                             Some(channels),
                         )));
                     }
-                    HubEvent::Flush => (1, 0),
-                    HubEvent::End(id) => (2, id),
-                    HubEvent::Destroy(id) => (3, id),
-                    HubEvent::Drained(id) => (4, id),
+                    HubEvent::Flush => (HubEventKind::Flush, 0),
+                    HubEvent::End(id) => (HubEventKind::End, id),
+                    HubEvent::Destroy(id) => (HubEventKind::Destroy, id),
+                    HubEvent::Drained(id) => (HubEventKind::Drained, id),
                     HubEvent::Backend(up, detail) => {
                         return Ok(FnArgs::from((
-                            5u32,
+                            HubEventKind::Backend,
                             0.0,
                             Either::A(if up { "up" } else { "down" }),
                             0.0,

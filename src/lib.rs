@@ -16,7 +16,8 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use native_sse_core::stats::Stats;
 use native_sse_core::{
-    CloseReason, Hub, HubConfig, Message, Metrics, Refusal, Resume, SocketFd, SseError, StagedClose,
+    CloseReason, ErrorCode, Hub, HubConfig, Message, Metrics, Refusal, Resume, SocketFd, SseError,
+    StagedClose,
 };
 
 mod code;
@@ -27,13 +28,14 @@ mod reports;
 mod test_hooks;
 mod uv;
 
-use code::{sse_error, Code};
+use code::{sse_error, Code, Raise};
 use events::{JsEvents, Outbox};
-use messages::{client_id, data_text, delivery, retry_value, send_many, MessageArgs};
+use messages::{client_id, data_text, delivery, retry_value, send_many, DeliveryCode, MessageArgs};
 use native_sse_redis::{Bridge, RedisConfig};
 use options::{history, millis, whole_number, NativeHubOptions};
 
-pub use options::hub_defaults;
+pub use code::error_codes;
+pub use options::defaults;
 use reports::{NativeHubStats, NativeMetrics, NativeRedisMetrics};
 
 /// A registered client: its id, and what its `Last-Event-ID` resumed to; or why it was refused.
@@ -90,12 +92,12 @@ impl NativeHub {
         })?;
         let worker_threads = config.worker_threads as u64;
         let outbox = std::sync::Arc::new(Outbox::default());
-        let events =
-            JsEvents::new(&on_event, outbox.clone()).map_err(|e| Code::Internal.error(e.reason))?;
+        let events = JsEvents::new(&on_event, outbox.clone())
+            .map_err(|e| ErrorCode::Internal.error(e.reason))?;
         let hub = Hub::new(config, Box::new(events))
-            .map_err(|e| Code::Internal.error(format!("cannot start the runtime: {e}")))?;
+            .map_err(|e| ErrorCode::Internal.error(format!("cannot start the runtime: {e}")))?;
         let bridge = redis
-            .map(|redis| Bridge::start(&hub, redis).map_err(|e| Code::InvalidOption.error(e)))
+            .map(|redis| Bridge::start(&hub, redis).map_err(|e| ErrorCode::InvalidOption.error(e)))
             .transpose()?;
         Ok(NativeHub {
             stats: hub.stats_handle(),
@@ -157,7 +159,7 @@ impl NativeHub {
     fn hub(&self) -> Result<&Hub, Code> {
         self.hub
             .as_ref()
-            .ok_or_else(|| Code::from(&SseError::HubClosed).of(SseError::HubClosed))
+            .ok_or_else(|| sse_error(SseError::HubClosed))
     }
 
     /// Registers a client, subscribed to `channels`, before its transport starts. Its stream
@@ -207,7 +209,7 @@ impl NativeHub {
         let hub = self.hub()?;
         let id = client_id(id)?;
         if let Some(reason) = uv::handoff_unavailable_reason() {
-            return Err(Code::TransportUnavailable.error(reason));
+            return Err(ErrorCode::TransportUnavailable.error(reason));
         }
         hub.adopt(id, fd as SocketFd, chunked, |fd| uv::forget_fd(&env, fd))
             .map_err(sse_error)
@@ -292,8 +294,7 @@ impl NativeHub {
             .map_or(0, |hub| hub.channel_size(&channel) as u32)
     }
 
-    /// Queues one message for client `id`. Returns `0` when the client is gone (nothing was
-    /// queued), `1` queued, `2` queued and above the high-water mark (wait for `drained`).
+    /// Queues one message for client `id`; says whether it was queued (`DeliveryCode`).
     #[napi(catch_unwind)]
     pub fn send(
         &self,
@@ -302,7 +303,7 @@ impl NativeHub {
         event: Option<String>,
         event_id: Option<String>,
         retry: Option<f64>,
-    ) -> Result<u32, Code> {
+    ) -> Result<DeliveryCode, Code> {
         let hub = self.hub()?;
         let id = client_id(id)?;
         let args = MessageArgs::new(data, event, event_id, retry);
@@ -320,7 +321,7 @@ impl NativeHub {
         event: Option<Vec<Option<String>>>,
         event_id: Option<Vec<Option<String>>>,
         retry: Option<Vec<Option<f64>>>,
-    ) -> Result<u32, Code> {
+    ) -> Result<DeliveryCode, Code> {
         let hub = self.hub()?;
         let id = client_id(id)?;
         let mut events = event.unwrap_or_default().into_iter();
@@ -347,12 +348,18 @@ impl NativeHub {
     /// their UTF-16 lengths in `lengths`: one string conversion for the lot. Returns what
     /// `send` returns.
     #[napi(catch_unwind)]
-    pub fn send_texts(&self, id: f64, joined: String, lengths: Uint32Array) -> Result<u32, Code> {
+    pub fn send_texts(
+        &self,
+        id: f64,
+        joined: String,
+        lengths: Uint32Array,
+    ) -> Result<DeliveryCode, Code> {
         let hub = self.hub()?;
         let id = client_id(id)?;
         let texts =
             native_sse_core::text::split_utf16_lengths(&joined, &lengths).map_err(|_| {
-                Code::Internal.error("sendTexts: the lengths do not add up to the joined string")
+                ErrorCode::Internal
+                    .error("sendTexts: the lengths do not add up to the joined string")
             })?;
         let messages: Vec<Message> = texts
             .iter()
@@ -379,7 +386,7 @@ impl NativeHub {
 
     /// Queues a comment for client `id`; returns what `send` returns.
     #[napi(catch_unwind)]
-    pub fn comment(&self, id: f64, text: String) -> Result<u32, Code> {
+    pub fn comment(&self, id: f64, text: String) -> Result<DeliveryCode, Code> {
         let hub = self.hub()?;
         hub.comment(client_id(id)?, &text)
             .map(delivery)
@@ -395,8 +402,9 @@ impl NativeHub {
     #[napi(catch_unwind)]
     pub fn close_client(&self, id: f64, reason: String) -> Result<bool, Code> {
         let hub = self.hub()?;
-        let reason = CloseReason::parse(&reason)
-            .ok_or_else(|| Code::InvalidOption.error(format!("unknown close reason '{reason}'")))?;
+        let reason = CloseReason::parse(&reason).ok_or_else(|| {
+            ErrorCode::InvalidOption.error(format!("unknown close reason '{reason}'"))
+        })?;
         Ok(hub.close_client(client_id(id)?, reason))
     }
 

@@ -4,9 +4,10 @@
 use std::borrow::Cow;
 
 use napi::bindgen_prelude::*;
-use native_sse_core::{Delivery, Hub, Message, SseError};
+use napi_derive::napi;
+use native_sse_core::{Delivery, ErrorCode, Hub, Message, SseError};
 
-use crate::code::{sse_error, Code};
+use crate::code::{sse_error, Code, Raise};
 use crate::options::whole_number;
 
 pub(crate) fn client_id(id: f64) -> Result<u64, Code> {
@@ -70,22 +71,36 @@ pub(crate) fn retry_value(retry: Option<f64>) -> Result<Option<u64>, Code> {
     retry
         .map(|r| {
             whole_number("message.retry", r, 0.0, 9_007_199_254_740_991.0)
-                .map_err(|e| Code::InvalidRetry.error(e.reason))
+                .map_err(|e| ErrorCode::InvalidRetry.error(e.reason))
         })
         .transpose()
 }
 
-pub(crate) fn delivery(delivery: Delivery) -> u32 {
+/// What a send to one client did, by name on both sides (`DeliveryCode.Queued` in JS).
+#[napi]
+pub enum DeliveryCode {
+    /// The client is gone; nothing was queued.
+    Gone,
+    Queued,
+    /// Queued, and the client's queue is above its high-water mark: wait for `drained`.
+    AboveHighWater,
+}
+
+pub(crate) fn delivery(delivery: Delivery) -> DeliveryCode {
     match delivery {
-        Delivery::Gone => 0,
-        Delivery::Queued => 1,
-        Delivery::AboveHighWater => 2,
+        Delivery::Gone => DeliveryCode::Gone,
+        Delivery::Queued => DeliveryCode::Queued,
+        Delivery::AboveHighWater => DeliveryCode::AboveHighWater,
     }
 }
 
 /// `Hub::send_many` as the binding's calls return it. Which item was refused is not told:
 /// JS then sends the items one by one, so the caller gets the error `send` gives for it.
-pub(crate) fn send_many(hub: &Hub, id: u64, messages: &[Message<'_>]) -> Result<u32, Code> {
+pub(crate) fn send_many(
+    hub: &Hub,
+    id: u64,
+    messages: &[Message<'_>],
+) -> Result<DeliveryCode, Code> {
     hub.send_many(id, messages)
         .map(delivery)
         .map_err(|(_, error)| sse_error(error))

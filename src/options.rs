@@ -6,18 +6,19 @@ use std::time::Duration;
 
 use napi::Result;
 use napi_derive::napi;
-use native_sse_core::{History, HubConfig, OverflowPolicy};
+use native_sse_core::config::{DEFAULT_LAST_EVENT_ID_QUERY, DEFAULT_RETRY_AFTER_SECONDS};
+use native_sse_core::{ErrorCode, History, HubConfig, OverflowPolicy, StagedClose};
 use native_sse_redis::RedisConfig;
 
-use crate::code::Code;
+use crate::code::{Code, Raise};
 
 /// Hub options after JS-side defaults were applied. Times in milliseconds.
 #[napi(object)]
 pub struct NativeHubOptions {
     pub heartbeat_ms: f64,
     pub write_timeout_ms: f64,
-    pub max_queue_events: f64,
-    pub max_queue_bytes: f64,
+    pub max_lag_events: f64,
+    pub max_lag_bytes: f64,
     pub max_event_bytes: f64,
     /// `'disconnect'` or `'drop-oldest'`.
     pub overflow: String,
@@ -52,7 +53,7 @@ impl TryFrom<NativeRedisOptions> for RedisConfig {
 
     fn try_from(options: NativeRedisOptions) -> Result<RedisConfig, Code> {
         if options.prefix.is_empty() || options.prefix.contains(['{', '}']) {
-            return Err(Code::InvalidOption.error(format!(
+            return Err(ErrorCode::InvalidOption.error(format!(
                 "redis.prefix must be a non-empty string without braces (it becomes the keys' \
                  hash tag), got {:?}",
                 options.prefix
@@ -61,7 +62,7 @@ impl TryFrom<NativeRedisOptions> for RedisConfig {
         let reconnect_min = millis("redis.reconnectMinMs", options.reconnect_min_ms)?;
         let reconnect_max = millis("redis.reconnectMaxMs", options.reconnect_max_ms)?;
         if reconnect_max < reconnect_min {
-            return Err(Code::InvalidOption
+            return Err(ErrorCode::InvalidOption
                 .error("redis.reconnectMaxMs must be at least redis.reconnectMinMs"));
         }
         Ok(RedisConfig {
@@ -89,7 +90,7 @@ impl TryFrom<NativeRedisOptions> for RedisConfig {
 
 pub(crate) fn whole_number(name: &str, value: f64, min: f64, max: f64) -> Result<u64, Code> {
     if value.fract() != 0.0 || !(min..=max).contains(&value) {
-        return Err(Code::InvalidOption.error(format!(
+        return Err(ErrorCode::InvalidOption.error(format!(
             "{name} must be a whole number from {min} to {max}, got {value}"
         )));
     }
@@ -106,7 +107,7 @@ pub(crate) fn millis(name: &str, value: f64) -> Result<Duration, Code> {
     )?))
 }
 
-/// History bounds (the defaults of `history: true` are JS's); absent events: off. 0 ms
+/// History bounds (JS fills in `History::DEFAULT_ON` for `history: true`); absent events: off. 0 ms
 /// means no age bound.
 pub(crate) fn history(
     max_events: Option<f64>,
@@ -133,31 +134,37 @@ impl TryFrom<NativeHubOptions> for HubConfig {
     type Error = napi::Error<Code>;
 
     fn try_from(options: NativeHubOptions) -> Result<HubConfig, Code> {
+        // The names are the JS API's, checked there (a wrong one is a TypeError); reaching
+        // here with another is a bug in native-sse.
         let overflow = match options.overflow.as_str() {
             "disconnect" => OverflowPolicy::Disconnect,
             "drop-oldest" => OverflowPolicy::DropOldest,
             other => {
-                return Err(Code::InvalidOption.error(format!(
-                    "overflow must be 'disconnect' or 'drop-oldest', got '{other}'"
-                )))
+                return Err(ErrorCode::Internal
+                    .error(format!("overflow '{other}' reached the core unchecked")))
             }
         };
-        let max_queue_bytes =
-            whole_number("maxQueueBytes", options.max_queue_bytes, 64.0, 1e12)? as usize;
+        let max_lag_bytes = whole_number(
+            "maxLagBytes (formerly maxQueueBytes)",
+            options.max_lag_bytes,
+            64.0,
+            1e12,
+        )? as usize;
         let max_event_bytes =
             whole_number("maxEventBytes", options.max_event_bytes, 64.0, 1e12)? as usize;
-        if max_event_bytes > max_queue_bytes {
+        if max_event_bytes > max_lag_bytes {
             // An event the queue can never hold would be accepted and then cut every client.
-            return Err(Code::InvalidOption.error(format!(
-                "maxEventBytes ({max_event_bytes}) must not exceed maxQueueBytes \
-                 ({max_queue_bytes}); raise maxQueueBytes or lower maxEventBytes"
+            return Err(ErrorCode::InvalidOption.error(format!(
+                "maxEventBytes ({max_event_bytes}) must not exceed maxLagBytes, formerly maxQueueBytes \
+                 ({max_lag_bytes}); raise maxLagBytes or lower maxEventBytes"
             )));
         }
         let reset_event = options.reset_event;
         if reset_event.is_empty() || reset_event.contains(['\r', '\n']) {
-            return Err(
-                Code::InvalidOption.error("resetEvent must be a non-empty single-line event name")
-            );
+            return Err(ErrorCode::InvalidOption.error(format!(
+                "resetEvent must be a non-empty single-line event name (no CR or LF), got \
+                     {reset_event:?}"
+            )));
         }
         let history = history(
             options.history_max_events,
@@ -169,9 +176,13 @@ impl TryFrom<NativeHubOptions> for HubConfig {
             reset_event,
             heartbeat: millis("heartbeatMs", options.heartbeat_ms)?,
             write_timeout: millis("writeTimeoutMs", options.write_timeout_ms)?,
-            max_queue_events: whole_number("maxQueueEvents", options.max_queue_events, 1.0, 1e7)?
-                as usize,
-            max_queue_bytes,
+            max_lag_events: whole_number(
+                "maxLagEvents (formerly maxQueueEvents)",
+                options.max_lag_events,
+                1.0,
+                1e7,
+            )? as usize,
+            max_lag_bytes,
             max_event_bytes,
             overflow,
             high_water_bytes: whole_number("highWaterMark", options.high_water_mark, 0.0, 1e12)?
@@ -186,30 +197,88 @@ impl TryFrom<NativeHubOptions> for HubConfig {
     }
 }
 
-/// The hub's defaults, the one place they are defined (`HubConfig::default`), in the units
-/// of the JS options. `workerThreads` depends on the machine.
+/// What `history: true` keeps (`History::DEFAULT_ON`).
+#[napi(object)]
+pub struct NativeHistoryDefaults {
+    pub max_events: f64,
+    pub max_bytes: f64,
+    /// 0: no age bound.
+    pub max_age_ms: f64,
+}
+
+/// What `hub.close(options)` leaves out.
+#[napi(object)]
+pub struct NativeCloseDefaults {
+    pub drain_ms: f64,
+    pub spread_ms: f64,
+    /// The `retry:` base when neither the close nor the hub sets one.
+    pub retry_ms: f64,
+    pub retry_jitter_ms: f64,
+}
+
+/// Every default of the JS API, each read from where the core defines it.
+#[napi(object)]
+pub struct NativeDefaults {
+    pub hub: NativeHubOptions,
+    pub history: NativeHistoryDefaults,
+    /// `url` is empty: it has no default.
+    pub redis: NativeRedisOptions,
+    pub close: NativeCloseDefaults,
+    /// The query parameter that carries the last event id (shared with native-sse/client).
+    pub last_event_id_query: String,
+    pub retry_after_seconds: u32,
+}
+
+/// The defaults of every option, in the units of the JS options. `workerThreads` depends on
+/// the machine.
 #[napi(catch_unwind)]
-pub fn hub_defaults() -> NativeHubOptions {
+pub fn defaults() -> NativeDefaults {
     let config = HubConfig::default();
-    NativeHubOptions {
-        heartbeat_ms: config.heartbeat.as_millis() as f64,
-        write_timeout_ms: config.write_timeout.as_millis() as f64,
-        max_queue_events: config.max_queue_events as f64,
-        max_queue_bytes: config.max_queue_bytes as f64,
-        max_event_bytes: config.max_event_bytes as f64,
-        overflow: match config.overflow {
-            OverflowPolicy::Disconnect => "disconnect",
-            OverflowPolicy::DropOldest => "drop-oldest",
-        }
-        .to_string(),
-        high_water_mark: config.high_water_bytes as f64,
-        // Off by default.
-        history_max_events: None,
-        history_max_bytes: None,
-        history_max_age_ms: None,
-        reset_event: config.reset_event.clone(),
-        worker_threads: config.worker_threads as f64,
-        max_clients: None,
-        redis: None,
+    let history = History::DEFAULT_ON;
+    let redis = RedisConfig::with_url(String::new());
+    NativeDefaults {
+        hub: NativeHubOptions {
+            heartbeat_ms: config.heartbeat.as_millis() as f64,
+            write_timeout_ms: config.write_timeout.as_millis() as f64,
+            max_lag_events: config.max_lag_events as f64,
+            max_lag_bytes: config.max_lag_bytes as f64,
+            max_event_bytes: config.max_event_bytes as f64,
+            overflow: match config.overflow {
+                OverflowPolicy::Disconnect => "disconnect",
+                OverflowPolicy::DropOldest => "drop-oldest",
+            }
+            .to_string(),
+            high_water_mark: config.high_water_bytes as f64,
+            // Off by default.
+            history_max_events: None,
+            history_max_bytes: None,
+            history_max_age_ms: None,
+            reset_event: config.reset_event.clone(),
+            worker_threads: config.worker_threads as f64,
+            max_clients: None,
+            redis: None,
+        },
+        history: NativeHistoryDefaults {
+            max_events: history.max_events as f64,
+            max_bytes: history.max_bytes as f64,
+            max_age_ms: history.max_age.map_or(0.0, |age| age.as_millis() as f64),
+        },
+        redis: NativeRedisOptions {
+            url: redis.url,
+            prefix: redis.prefix,
+            max_buffer_events: redis.max_buffer_events as f64,
+            max_buffer_bytes: redis.max_buffer_bytes as f64,
+            stream_events: redis.stream_events as f64,
+            reconnect_min_ms: redis.reconnect_min.as_millis() as f64,
+            reconnect_max_ms: redis.reconnect_max.as_millis() as f64,
+        },
+        close: NativeCloseDefaults {
+            drain_ms: StagedClose::DEFAULT_DRAIN.as_millis() as f64,
+            spread_ms: 0.0,
+            retry_ms: StagedClose::DEFAULT_RETRY_MS as f64,
+            retry_jitter_ms: StagedClose::DEFAULT_RETRY_JITTER_MS as f64,
+        },
+        last_event_id_query: DEFAULT_LAST_EVENT_ID_QUERY.to_string(),
+        retry_after_seconds: DEFAULT_RETRY_AFTER_SECONDS,
     }
 }

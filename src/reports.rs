@@ -24,7 +24,10 @@ pub struct NativeRedisMetrics {
 pub struct NativeHubStats {
     /// Clients currently registered.
     pub clients: u32,
-    /// Clients ever attached.
+    /// Clients attached since the hub started (`connectionsOpened` in `metrics()`,
+    /// `sse_connections_opened_total` in Prometheus).
+    pub connections_opened: f64,
+    /// Deprecated: the former name of `connectionsOpened`, same figure.
     pub attached: f64,
     /// Clients that left with reason `'client'` (FIN).
     pub closed_client: f64,
@@ -46,7 +49,7 @@ pub struct NativeHubStats {
     pub queued_events: f64,
     /// Bytes queued or in flight, summed over clients (a shared frame counts once per client).
     pub queued_bytes: f64,
-    /// The largest byte level of a single client: the figure `maxQueueBytes` bounds.
+    /// The largest byte level of a single client: the figure `maxLagBytes` bounds.
     pub max_client_queued_bytes: f64,
     /// Frames the hub's channel logs hold (each once, however many clients read it).
     pub held_events: f64,
@@ -114,7 +117,7 @@ impl NativeMetrics {
             connections_native: s.running_native as f64,
             connections_node: s.running_node as f64,
             connections_pending: metrics.clients.saturating_sub(running) as f64,
-            connections_opened: s.attached as f64,
+            connections_opened: s.connections_opened as f64,
             closed_client: s.closed_client as f64,
             closed_error: s.closed_error as f64,
             closed_timeout: s.closed_timeout as f64,
@@ -183,7 +186,8 @@ impl NativeHubStats {
     pub(crate) fn of(snapshot: &StatsSnapshot, levels: &QueueLevels) -> Self {
         NativeHubStats {
             clients: levels.clients as u32,
-            attached: snapshot.attached as f64,
+            connections_opened: snapshot.connections_opened as f64,
+            attached: snapshot.connections_opened as f64,
             closed_client: snapshot.closed_client as f64,
             closed_error: snapshot.closed_error as f64,
             closed_timeout: snapshot.closed_timeout as f64,

@@ -22,6 +22,14 @@ pub struct History {
 }
 
 impl History {
+    /// What `history: true` keeps, each bound replaceable on its own: enough for a client
+    /// that reconnects within seconds on a busy channel, 16 MiB at most per log.
+    pub const DEFAULT_ON: History = History {
+        max_events: 1000,
+        max_bytes: 16 << 20,
+        max_age: None,
+    };
+
     pub fn is_on(&self) -> bool {
         self.max_events > 0 && self.max_bytes > 0
     }
@@ -35,10 +43,10 @@ pub struct HubConfig {
     pub write_timeout: Duration,
     /// How far a client may lag, in frames: each log keeps at most this many (its window),
     /// and a client's mailbox holds at most this many.
-    pub max_queue_events: usize,
+    pub max_lag_events: usize,
     /// How far a client may lag, in bytes: each log's window and each mailbox's bound.
-    pub max_queue_bytes: usize,
-    /// The largest encoded frame (event or comment) accepted; at most `max_queue_bytes`.
+    pub max_lag_bytes: usize,
+    /// The largest encoded frame (event or comment) accepted; at most `max_lag_bytes`.
     pub max_event_bytes: usize,
     pub overflow: OverflowPolicy,
     /// Bytes sent to one client (`send`, `comment`) and not yet written above which a send
@@ -63,24 +71,34 @@ pub const DEFAULT_MAX_EVENT_BYTES: usize = 8 << 20;
 /// event-loop turn ran up to 32 MB ahead of 100 readers with a 16 MiB window (35 of them were
 /// cut) and stayed within 16 MB with this one (none were). A log holds at most this much,
 /// once, whatever the number of readers, and releases what every reader has passed.
-pub const DEFAULT_MAX_QUEUE_BYTES: usize = 32 << 20;
+pub const DEFAULT_MAX_LAG_BYTES: usize = 32 << 20;
 /// The lag window in frames: the same burst of small events (100 B: 65,536 of them is 6.5 MB).
-pub const DEFAULT_MAX_QUEUE_EVENTS: usize = 1 << 16;
+pub const DEFAULT_MAX_LAG_EVENTS: usize = 1 << 16;
 
 /// Enough for a few thousand small tokens between two drains, small enough that a producer
 /// feeding one client waits long before any bound applies.
 pub const DEFAULT_HIGH_WATER_BYTES: usize = 64 << 10;
 
-/// Named so it cannot be mistaken for an application's event.
+/// Named so it cannot be mistaken for an application's event. native-sse/client listens for
+/// it by this name (a bundle cannot read this constant; a test holds the two together).
 pub const DEFAULT_RESET_EVENT: &str = "sse-reset";
+
+/// The query parameter native-sse/client carries the last event id in when it reconnects an
+/// EventSource itself (a new EventSource cannot set the `Last-Event-ID` header); the hub reads
+/// it where the header is missing. Same pact with the client as `DEFAULT_RESET_EVENT`.
+pub const DEFAULT_LAST_EVENT_ID_QUERY: &str = "lastEventId";
+
+/// `Retry-After` of a refused request (a full or closing hub): long enough that a crowd of
+/// refused clients does not come straight back, short enough that a restarted node fills.
+pub const DEFAULT_RETRY_AFTER_SECONDS: u32 = 5;
 
 impl Default for HubConfig {
     fn default() -> Self {
         HubConfig {
             heartbeat: Duration::from_millis(15_000),
             write_timeout: Duration::from_millis(30_000),
-            max_queue_events: DEFAULT_MAX_QUEUE_EVENTS,
-            max_queue_bytes: DEFAULT_MAX_QUEUE_BYTES,
+            max_lag_events: DEFAULT_MAX_LAG_EVENTS,
+            max_lag_bytes: DEFAULT_MAX_LAG_BYTES,
             max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             overflow: OverflowPolicy::Disconnect,
             high_water_bytes: DEFAULT_HIGH_WATER_BYTES,

@@ -342,7 +342,7 @@ mod tests {
                 ..Default::default()
             };
             let err = event.encode_into(&mut out).unwrap_err();
-            assert_eq!(err.code(), "ERR_SSE_INVALID_FIELD");
+            assert_eq!(err.code().as_str(), "ERR_SSE_INVALID_FIELD");
             assert!(err.to_string().contains("event"), "{err}");
             let id = Message {
                 id: Some(bad),
@@ -350,7 +350,7 @@ mod tests {
                 ..Default::default()
             };
             assert_eq!(
-                id.encode_into(&mut out).unwrap_err().code(),
+                id.encode_into(&mut out).unwrap_err().code().as_str(),
                 "ERR_SSE_INVALID_FIELD"
             );
             assert_eq!(&out[..], b"kept");
@@ -390,7 +390,7 @@ mod tests {
         ];
         for message in without_data {
             let err = message.encode().unwrap_err();
-            assert_eq!(err.code(), "ERR_SSE_INVALID_MESSAGE");
+            assert_eq!(err.code().as_str(), "ERR_SSE_INVALID_MESSAGE");
             assert!(err.to_string().contains("data: ''"), "{err}");
         }
         let empty = Message {

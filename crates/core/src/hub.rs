@@ -51,8 +51,8 @@ impl Hub {
             .build()?;
         let broadcast_log = Arc::new(ChannelLog::new(
             None,
-            config.max_queue_events,
-            config.max_queue_bytes,
+            config.max_lag_events,
+            config.max_lag_bytes,
             config.history,
         ));
         let inner = Arc::new(HubState {
@@ -128,8 +128,8 @@ impl Hub {
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let queue = Mailbox::new(
-            config.max_queue_events,
-            config.max_queue_bytes,
+            config.max_lag_events,
+            config.max_lag_bytes,
             config.overflow,
             config.high_water_bytes,
         );
@@ -161,7 +161,7 @@ impl Hub {
         }
         registry.clients.insert(id, client);
         drop(registry);
-        self.inner.stats.add_attached();
+        self.inner.stats.add_connection_opened();
         self.inner.stats.add_resume(resume);
         Ok((id, resume))
     }

@@ -52,7 +52,7 @@ mod writer;
 pub use admission::Refusal;
 pub use close::CloseReason;
 pub use config::{History, HubConfig, OverflowPolicy};
-pub use error::SseError;
+pub use error::{ErrorClass, ErrorCode, SseError};
 pub use events::{Delivered, Departure, HubEvents};
 pub use frame::Message;
 pub use hub::Hub;

@@ -53,8 +53,8 @@ impl Registry {
             .or_insert_with_key(|name| Channel {
                 log: Arc::new(ChannelLog::new(
                     Some(name.clone()),
-                    config.max_queue_events,
-                    config.max_queue_bytes,
+                    config.max_lag_events,
+                    config.max_lag_bytes,
                     history,
                 )),
                 subscribers: ClientMap::new(),

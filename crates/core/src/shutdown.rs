@@ -37,6 +37,16 @@ pub struct StagedClose<'a> {
     pub farewell: Option<&'a Message<'a>>,
 }
 
+impl StagedClose<'_> {
+    /// Each client gets this long to receive what was queued for it: a few round trips of a
+    /// slow mobile link, short enough for a rolling restart.
+    pub const DEFAULT_DRAIN: Duration = Duration::from_millis(5000);
+    /// The `retry:` base when neither the close nor the hub sets one.
+    pub const DEFAULT_RETRY_MS: u64 = 1000;
+    /// Spreads the reconnects of a whole node's clients over a second.
+    pub const DEFAULT_RETRY_JITTER_MS: u64 = 1000;
+}
+
 impl Hub {
     /// Starts a staged close (see the module): returns at once, with every new client refused
     /// from now on. Each client's departure is reported as usual, with reason `Server`.

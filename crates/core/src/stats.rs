@@ -42,7 +42,7 @@ pub enum Transport {
 
 #[derive(Default)]
 pub struct Stats {
-    attached: AtomicU64,
+    connections_opened: AtomicU64,
     closed: [AtomicU64; 6],
     bytes_written: AtomicU64,
     delivered: AtomicU64,
@@ -64,7 +64,7 @@ pub struct Stats {
 /// A point-in-time copy of the counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
-    pub attached: u64,
+    pub connections_opened: u64,
     pub closed_client: u64,
     pub closed_error: u64,
     pub closed_timeout: u64,
@@ -97,8 +97,8 @@ pub struct StatsSnapshot {
 }
 
 impl Stats {
-    pub(crate) fn add_attached(&self) {
-        self.attached.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn add_connection_opened(&self) {
+        self.connections_opened.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn add_closed(&self, reason: CloseReason) {
@@ -174,7 +174,7 @@ impl Stats {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let closed = |r: CloseReason| load(&self.closed[r as usize]);
         StatsSnapshot {
-            attached: load(&self.attached),
+            connections_opened: load(&self.connections_opened),
             closed_client: closed(CloseReason::Client),
             closed_error: closed(CloseReason::Error),
             closed_timeout: closed(CloseReason::Timeout),

@@ -90,7 +90,7 @@ fn a_full_backend_refuses_the_publish_and_a_bad_message_never_reaches_it() {
     let (hub, backend) = hub_with_backend(1);
     hub.broadcast(&message("fits")).unwrap();
     let refused = hub.broadcast(&message("does not")).unwrap_err();
-    assert_eq!(refused.code(), "ERR_SSE_BACKEND_UNAVAILABLE");
+    assert_eq!(refused.code().as_str(), "ERR_SSE_BACKEND_UNAVAILABLE");
     let (hub, backend_2) = hub_with_backend(10);
     let bad = Message {
         event: Some("a\nb"),

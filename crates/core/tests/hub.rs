@@ -250,7 +250,7 @@ fn server_close_drains_then_ends_the_chunked_body() {
 #[test]
 fn overflow_disconnects_a_client_that_does_not_read() {
     let f = fixture(HubConfig {
-        max_queue_bytes: 64 * 1024,
+        max_lag_bytes: 64 * 1024,
         max_event_bytes: 64 * 1024,
         overflow: OverflowPolicy::Disconnect,
         ..config()

@@ -57,6 +57,23 @@ pub struct RedisConfig {
     pub reconnect_max: Duration,
 }
 
+impl RedisConfig {
+    /// What `redis: 'redis://...'` leaves out. The buffer holds what is published while Redis
+    /// is away (and what is on its way); streams of channels without history keep
+    /// `stream_events`, what a hub can recover after a lost pub/sub message.
+    pub fn with_url(url: String) -> RedisConfig {
+        RedisConfig {
+            url,
+            prefix: "sse".to_string(),
+            max_buffer_events: 100_000,
+            max_buffer_bytes: 64 << 20,
+            stream_events: 1000,
+            reconnect_min: Duration::from_millis(100),
+            reconnect_max: Duration::from_millis(5000),
+        }
+    }
+}
+
 /// The bridge's counters, for `hub.metrics().redis`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BridgeMetrics {

@@ -123,7 +123,7 @@ mod tests {
             outbound.publish(event(10)).unwrap();
         }
         let error = outbound.publish(event(10)).unwrap_err();
-        assert_eq!(error.code(), "ERR_SSE_BACKEND_UNAVAILABLE");
+        assert_eq!(error.code().as_str(), "ERR_SSE_BACKEND_UNAVAILABLE");
         assert_eq!(outbound.pending(), (2, 20));
         outbound.publish(event(5)).unwrap();
         assert!(outbound.publish(event(1)).is_err(), "3 events is the cap");

@@ -5,11 +5,9 @@ const { performance } = require('node:perf_hooks')
 const { Writable } = require('node:stream')
 const { sseError } = require('./errors')
 const { messageOf, writableOptions } = require('./options')
+const { DeliveryCode } = require('./native')
 
-// Delivery codes of the native send (src/lib.rs).
-const GONE = 0
-const QUEUED = 1
-const ABOVE_HIGH_WATER = 2
+const { Gone: GONE, Queued: QUEUED, AboveHighWater: ABOVE_HIGH_WATER } = DeliveryCode
 /** Items client.stream() sends before it lets the event loop run, when it never has to wait. */
 const YIELD_EVERY = 1024
 /**
