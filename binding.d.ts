@@ -46,7 +46,10 @@ export declare class NativeHub {
   /** The last batch written to client `id` was accepted by its response. */
   nodeWritable(id: number): boolean
   publish(channel: string, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number
-  /** Subscribes client `id` to `channel` from now on; false if it is gone or was subscribed. */
+  /**
+   * Subscribes client `id` to `channel` from now on; false if it is gone, was subscribed or
+   * the channel is full; throws past `maxChannelsPerClient`.
+   */
   subscribe(id: number, channel: string): boolean
   /** Ends client `id`'s subscription to `channel`; false if it was not subscribed. */
   unsubscribe(id: number, channel: string): boolean
@@ -198,6 +201,7 @@ export interface NativeHubOptions {
   workerThreads: number
   /** Absent: no cap. */
   maxClients?: number
+  maxChannelsPerClient: number
   /** Absent: the hub is on its own. */
   redis?: NativeRedisOptions
 }

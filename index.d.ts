@@ -132,8 +132,11 @@ export interface HubOptions {
   /** A heartbeat comment (`:`) is written after this many ms without any write. Default `15000`. */
   heartbeatMs?: number
   /**
-   * A connection that accepts no bytes at all for this many ms while data is pending is closed
-   * with reason `'timeout'`; also the TCP user timeout for unacknowledged data. Default `30000`.
+   * A connection whose peer acknowledges no bytes for this many ms while data is pending is
+   * closed with reason `'timeout'`; also the TCP user timeout for unacknowledged data. A peer
+   * that reads slowly is never cut, and a cut client resumes exactly with `Last-Event-ID`.
+   * Default `8000`: with keepalive probes after 5 s of silence, a peer that stopped reading or
+   * vanished (idle or not) is closed within 10 s.
    */
   writeTimeoutMs?: number
   /**
@@ -210,6 +213,13 @@ export interface HubOptions {
    * a browser's `EventSource` does not retry after a `503`. Default: no cap.
    */
   maxClients?: number
+  /**
+   * The most channels one client may be subscribed to at once. An `attach()` asking for more,
+   * or a `client.subscribe()` past it, throws a `RangeError` with code
+   * `ERR_SSE_TOO_MANY_CHANNELS` (nothing is written). Each event costs a client's writer
+   * O(its channels), so this bounds what one client can cost. Default `1000`.
+   */
+  maxChannelsPerClient?: number
   /** The `Retry-After` of every `503` the hub answers (full, or closing), in seconds. Default `5`. */
   retryAfterSeconds?: number
   /**
@@ -446,7 +456,12 @@ export declare class Client<Events extends EventMap = AnyEvents> extends EventEm
   send(message: SseMessage<Events>): boolean
   /** Queues a comment (one `: ` line per line of text). Returns as `send()` does. */
   comment(text: string): boolean
-  /** Subscribes to `channel` from now on. False if subscribed already or gone. Throws `ERR_SSE_INVALID_CHANNEL` for a bad name. */
+  /**
+   * Subscribes to `channel` from now on. False if subscribed already, gone, or the channel is
+   * at its cap.
+   * @throws {TypeError} `ERR_SSE_INVALID_CHANNEL` for a bad name.
+   * @throws {RangeError} `ERR_SSE_TOO_MANY_CHANNELS` past the hub's `maxChannelsPerClient`.
+   */
   subscribe(channel: string): boolean
   /** Ends the subscription to `channel` at once. False if it was not subscribed. */
   unsubscribe(channel: string): boolean

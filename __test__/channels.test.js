@@ -5,7 +5,7 @@
 
 const { test, describe } = require('node:test')
 const assert = require('node:assert/strict')
-const { createHub, Channel } = require('..')
+const { createHub, Channel, defaults } = require('..')
 const { TRANSPORTS, startHttp, rawClient, waitFor, sleep } = require('./helpers')
 
 for (const transport of TRANSPORTS) {
@@ -102,7 +102,7 @@ test('names and ids that are not well-formed Unicode are refused, never rewritte
 })
 
 test('attaching with many channels and leaving cost time linear in the channels, not quadratic', { timeout: 120_000 }, async (t) => {
-  const hub = createHub({ heartbeatMs: 60_000 })
+  const hub = createHub({ heartbeatMs: 60_000, maxChannelsPerClient: 40_000 })
   const timings = []
   let onClose = () => {}
   const http = await startHttp((req, res) => {
@@ -141,6 +141,47 @@ test('attaching with many channels and leaving cost time linear in the channels,
     assert.ok(large.leave / small.leave < 20, report)
     assert.equal(hub.size, 0)
     assert.equal(hub.metrics().channels, 0, 'every channel went with its last subscriber')
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+test('a client has at most maxChannelsPerClient channels: more throws ERR_SSE_TOO_MANY_CHANNELS, at attach with nothing written, and at subscribe', async () => {
+  assert.equal(defaults.maxChannelsPerClient, 1000)
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const errors = []
+  const clients = []
+  const http = await startHttp((req, res) => {
+    const count = Number(new URL(req.url, 'http://x').searchParams.get('n'))
+    try {
+      clients.push(hub.attach(req, res, { channels: Array.from({ length: count }, (_, i) => `c${i}`) }))
+    } catch (error) {
+      errors.push(error)
+      res.writeHead(400).end('too many')
+    }
+  })
+  try {
+    const refused = rawClient(http.port, { path: '/?n=1001' })
+    await waitFor(() => refused.ended, { what: 'the refused request to be answered' })
+    assert.equal(errors.length, 1)
+    assert.ok(errors[0] instanceof RangeError)
+    assert.equal(errors[0].code, 'ERR_SSE_TOO_MANY_CHANNELS')
+    assert.match(errors[0].message, /at most 1000 channels \(maxChannelsPerClient\), this would make 1001/)
+    assert.match(refused.head, /^HTTP\/1\.1 400/, 'the application answered: attach wrote nothing')
+    assert.equal(hub.size, 0)
+    assert.equal(hub.metrics().channels, 0, 'no channel was made for the refused client')
+
+    const full = rawClient(http.port, { path: '/?n=1000' })
+    await waitFor(() => full.comments.length === 1, { what: 'a client with 1000 channels' })
+    const client = clients[0]
+    assert.throws(() => client.subscribe('one-more'), (error) => error instanceof RangeError && error.code === 'ERR_SSE_TOO_MANY_CHANNELS')
+    assert.equal(hub.channel('one-more').size, 0)
+    assert.equal(client.unsubscribe('c0'), true)
+    assert.equal(client.subscribe('one-more'), true, 'leaving one makes room for another')
+    hub.publish('one-more', { data: 'arrived' })
+    await waitFor(() => full.events.some((e) => e.data === 'arrived'), { what: 'the event on the new channel' })
+    full.end()
   } finally {
     await hub.close()
     await http.close()

@@ -455,7 +455,14 @@ test('Redis restarted empty (no persistence): positions go on from where the hub
     // Published while it is away, then sent first thing to an empty Redis.
     assert.equal((await hubs[1].publish({ tag: 'after', count: 100 })).taken, 100)
     await volatile.start()
-    await waitFor(() => clients.every((c) => dataEvents(c).length === 200), { what: 'the 100 published during the outage', timeoutMs: 30_000 })
+    try {
+      await waitFor(() => clients.every((c) => dataEvents(c).length === 200), { what: 'the 100 published during the outage', timeoutMs: 30_000 })
+    } catch (error) {
+      // What each side got, for a failure seen twice in full runs and never alone.
+      const states = await Promise.all(hubs.map(async (hub) => JSON.stringify((await hub.metrics()).metrics.redis)))
+      error.message += `; clients got ${clients.map((c) => dataEvents(c).length).join(' and ')} events; redis metrics: ${states.join(' | ')}`
+      throw error
+    }
     assert.equal(await volatile.cli('XLEN', `{${prefix}}:b`), '100', 'Redis came back empty: it holds only what came after')
     for (const client of clients) {
       const events = dataEvents(client)

@@ -31,6 +31,7 @@ const HUB_DEFAULTS = Object.freeze({
   retryMs: undefined,
   workerThreads: undefined,
   maxClients: undefined,
+  maxChannelsPerClient: NATIVE_DEFAULTS.hub.maxChannelsPerClient,
   retryAfterSeconds: NATIVE_DEFAULTS.retryAfterSeconds,
   redis: undefined
 })
@@ -154,6 +155,7 @@ function hubOptions (options) {
       : number(merged.workerThreads, 'workerThreads'),
     retryMs: retryValue(merged.retryMs, 'retryMs'),
     maxClients: merged.maxClients === undefined ? undefined : number(merged.maxClients, 'maxClients'),
+    maxChannelsPerClient: number(merged.maxChannelsPerClient, 'maxChannelsPerClient'),
     retryAfterSeconds: retryAfter(merged.retryAfterSeconds),
     redis: redisOptions(merged.redis)
   }

@@ -246,11 +246,12 @@ impl NativeHub {
         Ok(args.with(|message| hub.publish(&channel, message))? as u32)
     }
 
-    /// Subscribes client `id` to `channel` from now on; false if it is gone or was subscribed.
+    /// Subscribes client `id` to `channel` from now on; false if it is gone, was subscribed or
+    /// the channel is full; throws past `maxChannelsPerClient`.
     #[napi(catch_unwind)]
     pub fn subscribe(&self, id: f64, channel: String) -> Result<bool, Code> {
         let hub = self.hub()?;
-        Ok(hub.subscribe(client_id(id)?, &channel))
+        hub.subscribe(client_id(id)?, &channel).map_err(sse_error)
     }
 
     /// Ends client `id`'s subscription to `channel`; false if it was not subscribed.

@@ -32,6 +32,7 @@ pub struct NativeHubOptions {
     pub worker_threads: f64,
     /// Absent: no cap.
     pub max_clients: Option<f64>,
+    pub max_channels_per_client: f64,
     /// Absent: the hub is on its own.
     pub redis: Option<NativeRedisOptions>,
 }
@@ -189,6 +190,12 @@ impl TryFrom<NativeHubOptions> for HubConfig {
                 as usize,
             worker_threads: whole_number("workerThreads", options.worker_threads, 1.0, 64.0)?
                 as usize,
+            max_channels_per_client: whole_number(
+                "maxChannelsPerClient",
+                options.max_channels_per_client,
+                1.0,
+                1e6,
+            )? as usize,
             max_clients: match options.max_clients {
                 Some(max) => whole_number("maxClients", max, 0.0, 1e9)? as usize,
                 None => usize::MAX,
@@ -256,6 +263,7 @@ pub fn defaults() -> NativeDefaults {
             reset_event: config.reset_event.clone(),
             worker_threads: config.worker_threads as f64,
             max_clients: None,
+            max_channels_per_client: config.max_channels_per_client as f64,
             redis: None,
         },
         history: NativeHistoryDefaults {

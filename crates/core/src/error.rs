@@ -15,6 +15,8 @@ pub enum SseError {
     MissingData,
     /// The encoded frame is larger than `max_event_bytes`.
     EventTooLarge { size: usize, limit: usize },
+    /// More channels for one client than `max_channels_per_client`.
+    TooManyChannels { count: usize, limit: usize },
     /// The client id names no connected client (it left, or was never attached).
     UnknownClient { id: u64 },
     /// The hub was closed; it accepts no new clients and no events.
@@ -104,6 +106,8 @@ error_codes! {
     InvalidRetry = "ERR_SSE_INVALID_RETRY", Range;
     /// An encoded event larger than `maxEventBytes`.
     EventTooLarge = "ERR_SSE_EVENT_TOO_LARGE", Range;
+    /// More channels for one client than `maxChannelsPerClient`.
+    TooManyChannels = "ERR_SSE_TOO_MANY_CHANNELS", Range;
     /// The client left.
     ClientClosed = "ERR_SSE_CLIENT_CLOSED", Plain;
     /// The hub is closed.
@@ -138,6 +142,7 @@ impl SseError {
             SseError::InvalidField { .. } => ErrorCode::InvalidField,
             SseError::MissingData => ErrorCode::InvalidMessage,
             SseError::EventTooLarge { .. } => ErrorCode::EventTooLarge,
+            SseError::TooManyChannels { .. } => ErrorCode::TooManyChannels,
             SseError::UnknownClient { .. } => ErrorCode::ClientClosed,
             SseError::HubClosed => ErrorCode::HubClosed,
             SseError::Refused(_) => ErrorCode::Refused,
@@ -165,6 +170,13 @@ impl fmt::Display for SseError {
                 f,
                 "encoded event is {size} bytes, more than maxEventBytes ({limit}); \
                  send smaller events or raise maxEventBytes (and maxLagBytes) in createHub()"
+            ),
+            SseError::TooManyChannels { count, limit } => write!(
+                f,
+                "a client may be subscribed to at most {limit} channels \
+                 (maxChannelsPerClient), this would make {count}; publish to a channel per \
+                 audience rather than subscribing one client to many, or raise \
+                 maxChannelsPerClient in createHub()"
             ),
             SseError::UnknownClient { id } => write!(
                 f,

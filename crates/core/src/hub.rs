@@ -111,6 +111,12 @@ impl Hub {
     ) -> Result<(u64, Resume), SseError> {
         crate::test_hooks::on_register(&channels);
         let config = &self.inner.config;
+        if channels.len() > config.max_channels_per_client {
+            return Err(SseError::TooManyChannels {
+                count: channels.len(),
+                limit: config.max_channels_per_client,
+            });
+        }
         // Decided under the lock that inserts, so concurrent registers cannot overshoot a cap
         // and a close that flags `refusing` then lists the clients misses none.
         let mut registry = self.inner.write_registry();
@@ -157,7 +163,7 @@ impl Hub {
         let client = Arc::new(ClientShared::new(id, opening, queue, cursors));
         // None is full: that was checked for all of them before anything was queued.
         for name in channels {
-            registry.subscribe(&client, &name, config, after, Fresh::Yes);
+            registry.subscribe(&client, &name, config, after, Fresh::Yes, usize::MAX);
         }
         registry.clients.insert(id, client);
         drop(registry);

@@ -29,6 +29,8 @@ pub(crate) enum Subscribe {
     Already,
     /// Refused: the channel has as many subscribers as its cap allows.
     Full,
+    /// Refused: the client has as many channels as it may.
+    TooMany,
 }
 
 /// Whether the client is being registered now (it has no channel cursors yet).
@@ -117,6 +119,7 @@ impl Registry {
         config: &HubConfig,
         after: Option<u64>,
         fresh: Fresh,
+        max_channels: usize,
     ) -> Subscribe {
         let subscribed = self
             .channels
@@ -127,6 +130,19 @@ impl Registry {
         }
         if self.channel_full(name) {
             return Subscribe::Full;
+        }
+        // Cursors still draining an unsubscribed channel do not count; the broadcast one does
+        // not either. O(channels), like finding a lingering cursor below, within the cap.
+        // Checked before the channel is made, so a refusal leaves no empty channel behind.
+        if fresh == Fresh::No
+            && client
+                .lock_cursors()
+                .iter()
+                .filter(|c| c.until.is_none())
+                .count()
+                > max_channels
+        {
+            return Subscribe::TooMany;
         }
         let channel = self.channel(name, config);
         let mut cursors = client.lock_cursors();

@@ -2,30 +2,42 @@
 //! and a channel's own history and subscriber cap.
 
 use crate::config::History;
+use crate::error::SseError;
 use crate::hub::Hub;
 use crate::registry::{Fresh, Subscribe};
 
 impl Hub {
     /// Subscribes client `id` to `channel` from now on (its cursor joins at the log's head).
-    /// Returns false if the client is gone or was subscribed already.
-    pub fn subscribe(&self, id: u64, channel: &str) -> bool {
+    /// Returns false if the client is gone, was subscribed already or the channel is full; an
+    /// error if it has `max_channels_per_client` channels already.
+    pub fn subscribe(&self, id: u64, channel: &str) -> Result<bool, SseError> {
         let Some(client) = self.inner.client(id) else {
-            return false;
+            return Ok(false);
         };
         if client.close_requested().is_some() {
-            return false;
+            return Ok(false);
         }
-        let subscribe = self.inner.write_registry().subscribe(
+        let config = &self.inner.config;
+        let mut registry = self.inner.write_registry();
+        let subscribe = registry.subscribe(
             &client,
             channel,
-            &self.inner.config,
+            config,
             None,
             Fresh::No,
+            config.max_channels_per_client,
         );
-        if subscribe == Subscribe::Full {
-            self.inner.stats.add_subscription_refused();
+        match subscribe {
+            Subscribe::Full => self.inner.stats.add_subscription_refused(),
+            Subscribe::TooMany => {
+                return Err(SseError::TooManyChannels {
+                    count: config.max_channels_per_client + 1,
+                    limit: config.max_channels_per_client,
+                })
+            }
+            Subscribe::Added | Subscribe::Already => {}
         }
-        subscribe == Subscribe::Added
+        Ok(subscribe == Subscribe::Added)
     }
 
     /// Ends client `id`'s subscription to `channel`; nothing published there reaches it any

@@ -549,10 +549,10 @@ fn caps_refuse_new_clients_and_leave_the_others_alone() {
         SseError::Refused(Refusal::ChannelFull)
     );
     let other = g.hub.register(None, vec!["lobby".into()], None).unwrap().0;
-    assert!(!g.hub.subscribe(other, "room"), "the room is full");
-    assert!(g.hub.subscribe(first, "lobby"));
+    assert!(!g.hub.subscribe(other, "room").unwrap(), "the room is full");
+    assert!(g.hub.subscribe(first, "lobby").unwrap());
     g.hub.set_channel_cap("room", None);
-    assert!(g.hub.subscribe(other, "room"));
+    assert!(g.hub.subscribe(other, "room").unwrap());
     let stats = g.hub.stats();
     assert_eq!(
         (stats.refused_channel_full, stats.subscriptions_refused),
@@ -565,7 +565,7 @@ fn caps_refuse_new_clients_and_leave_the_others_alone() {
 fn a_departure_reports_the_events_and_bytes_the_client_got() {
     let f = fixture(config());
     let (id, mut peer) = f.connect_with_retry(true, Some(1000));
-    f.hub.subscribe(id, "news");
+    f.hub.subscribe(id, "news").unwrap();
     f.hub.broadcast(&data("one")).unwrap();
     f.hub.publish("news", &data("two")).unwrap();
     f.hub.comment(id, "not an event").unwrap();
@@ -654,7 +654,7 @@ fn metrics_count_what_happened_without_visiting_clients() {
         ..config()
     });
     let (id, mut peer) = f.connect(false);
-    f.hub.subscribe(id, "a");
+    f.hub.subscribe(id, "a").unwrap();
     for _ in 0..3 {
         f.hub.publish("a", &data("x")).unwrap();
     }
@@ -684,4 +684,42 @@ fn metrics_count_what_happened_without_visiting_clients() {
     assert_eq!(after.stats.running_native, 0);
     assert_eq!(after.clients, 0);
     assert!(after.per_channel.is_empty());
+}
+
+#[test]
+fn a_client_has_at_most_max_channels_per_client_channels() {
+    use native_sse_core::SseError;
+    let f = fixture(HubConfig {
+        max_channels_per_client: 3,
+        ..config()
+    });
+    let too_many: Vec<String> = (0..4).map(|i| format!("c{i}")).collect();
+    assert_eq!(
+        f.hub.register(None, too_many, None).unwrap_err(),
+        SseError::TooManyChannels { count: 4, limit: 3 }
+    );
+    assert_eq!(f.hub.size(), 0, "a refused register leaves nothing behind");
+    assert_eq!(f.hub.stats().connections_opened, 0);
+    let id = f
+        .hub
+        .register(None, vec!["c0".into(), "c1".into()], None)
+        .unwrap()
+        .0;
+    assert!(f.hub.subscribe(id, "c2").unwrap());
+    assert!(
+        !f.hub.subscribe(id, "c2").unwrap(),
+        "already subscribed: no error"
+    );
+    let error = f.hub.subscribe(id, "c3").unwrap_err();
+    assert_eq!(error.code().as_str(), "ERR_SSE_TOO_MANY_CHANNELS");
+    assert!(error.to_string().contains("at most 3 channels"), "{error}");
+    assert_eq!(
+        f.hub.channel_size("c3"),
+        0,
+        "the refused channel was not made"
+    );
+    assert_eq!(f.hub.metrics(false).channels, 3);
+    // Leaving one makes room for another.
+    assert!(f.hub.unsubscribe(id, "c0"));
+    assert!(f.hub.subscribe(id, "c3").unwrap());
 }
