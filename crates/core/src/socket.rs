@@ -17,7 +17,9 @@ pub type SocketFd = std::os::fd::RawFd;
 #[cfg(not(unix))]
 pub type SocketFd = i32;
 
+#[cfg(unix)]
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+#[cfg(unix)]
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "macos"))]
 const KEEPALIVE_PROBES: u32 = 2;
