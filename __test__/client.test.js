@@ -267,6 +267,83 @@ test('the client resumes without loss when the server cuts the stream, and after
   }
 })
 
+test('the last event id outlives reconnects without an event, and any id the hub accepts resumes (non-Latin-1 too)', async () => {
+  // The hub cuts every stream right after its opening frame unless told to hold: reconnects
+  // with no event in between, which must keep resuming from the last id, as EventSource does.
+  const hub = createHub({ heartbeatMs: 60_000, retryMs: 20, history: { maxEvents: 100 } })
+  const ID = '日本-3 é'
+  let hold = 0
+  const streams = []
+  const server = await startServer((req, res) => {
+    const client = hub.attach(req, res)
+    streams.push(client)
+    if (hold === 0) setImmediate(() => client.close())
+  })
+  /** The id each stream of `key` resumed from, as the hub read it (header or query). */
+  const resumedFrom = (first) => streams.slice(first).map((c) => c.lastEventId)
+  try {
+    await inEachTransport(server, async (env, transport, name) => {
+      const key = `${name}-${transport}`
+      // Ids unique to this round: one given twice would resume as 'ambiguous'.
+      const [before, id, after] = [`before ${key}`, `${ID} ${key}`, `after ${key}`]
+      hub.broadcast({ id: before, data: 'old' })
+      const first = streams.length
+      hold = 1
+      await env.run(openClient, { url: `${server.url}/events`, key, options: { transport, retryMs: 20, lastEventId: before }, listen: ['message'] })
+      await waitFor(() => streams.length === first + 1, { what: `${key}: the first stream` })
+      hub.broadcast({ id, data: 'one' })
+      await waitFor(async () => (await env.run(readClient, { key })).events.length === 1, { what: `${key}: the event` })
+      hold = 0
+      streams[first].close()
+      // Three reconnects with no event in between, then one that stays.
+      await waitFor(() => streams.length >= first + 4, { what: `${key}: three reconnects`, timeoutMs: 10_000 })
+      hold = 1
+      await waitFor(() => hub.size === 1, { what: `${key}: a stream that stays`, timeoutMs: 10_000 })
+      hub.broadcast({ id: after, data: 'two' })
+      await waitFor(async () => (await env.run(readClient, { key })).events.length === 2, { what: `${key}: the next event` })
+      const record = await env.run(readClient, { key })
+      assert.deepEqual(record.events.map((e) => e.data), ['one', 'two'], key)
+      assert.equal(record.lastEventId, after, key)
+      assert.deepEqual(record.resets, [], `${key}: every reconnect resumed`)
+      const ids = resumedFrom(first)
+      assert.equal(ids[0], before, `${key}: the lastEventId option is sent first`)
+      assert.ok(ids.slice(1).every((sent) => sent === id), `${key}: every reconnect resumes from the last id: ${JSON.stringify(ids)}`)
+      assert.ok(streams.slice(first + 1).every((c) => c.resume === 'replayed'), `${key}: ${streams.slice(first + 1).map((c) => c.resume)}`)
+      await env.run(closeClient, { key })
+      await waitFor(() => hub.size === 0, { what: `${key}: the stream to leave` })
+    })
+  } finally {
+    await hub.close()
+    await server.close()
+  }
+})
+
+test('a delay beyond what a timer holds is clamped, not fired at once; the hub refuses such a retry', async () => {
+  assert.throws(() => createHub({ retryMs: 3e9 }), (error) => error instanceof RangeError && error.code === 'ERR_SSE_INVALID_RETRY')
+  const hub = createHub()
+  try {
+    assert.throws(() => hub.broadcast({ retry: 2 ** 31 }), (error) => error.code === 'ERR_SSE_INVALID_RETRY')
+  } finally {
+    await hub.close()
+  }
+  const server = await startServer((req, res) => res.writeHead(503, { 'retry-after': '2200000' }).end())
+  try {
+    await inEachEnvironment(server, async (env, name) => {
+      const first = server.requests.length
+      await env.run(openClient, { url: `${server.url}/events`, key: `${name}-storm`, options: { transport: 'fetch' } })
+      await waitFor(async () => (await env.run(readClient, { key: `${name}-storm` })).errors.length >= 1, { what: `${name}: the refusal` })
+      // Give an overflowed timer (fired after 1 ms) the time to come back many times.
+      await sleep(500)
+      const record = await env.run(readClient, { key: `${name}-storm` })
+      assert.equal(server.requests.length - first, 1, `${name}: one request, no reconnect storm`)
+      assert.equal(record.errors[0].retryInMs, 2 ** 31 - 1, `${name}: the delay is the timer's most`)
+      await env.run(closeClient, { key: `${name}-storm` })
+    })
+  } finally {
+    await server.close()
+  }
+})
+
 test('a Last-Event-ID the hub cannot resume from calls onReset', async () => {
   const hub = createHub({ heartbeatMs: 60_000, history: { maxEvents: 10 } })
   const server = await startServer((req, res) => hub.attach(req, res))

@@ -7,6 +7,7 @@
 //   npm run bench -- --smoke        small sizes, under a minute (CI)
 //   npm run bench -- --only fanout,token   some scenarios (fanout, latency, idle, slow, token, cost, cross)
 //   npm run bench -- --servers native,node-transport   some servers (see bench/servers.js)
+//   NATIVE_SSE_BASELINE=/other/checkout npm run bench -- --servers native,baseline   two builds, one run
 //
 // Every run is bounded in time and checks each client's sequence (loss, repeats, order). The
 // table gives each server's figures and, in brackets, how many times better native-sse is.

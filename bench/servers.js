@@ -34,9 +34,13 @@ function mostUnwritten (responses) {
   return bytes
 }
 
-function nativeSse (transport) {
+/**
+ * native-sse served from `from` (this checkout by default; `NATIVE_SSE_BASELINE`, a checkout
+ * of another commit with its addon built, for a before/after comparison in one run).
+ */
+function nativeSse (transport, from = '..') {
   return async ({ heartbeatMs, tokens: count }) => {
-    const { createHub } = require('..')
+    const { createHub } = require(from)
     const hub = createHub({ heartbeatMs })
     const server = http.createServer((req, res) => {
       const client = hub.attach(req, res, { transport })
@@ -169,6 +173,11 @@ const SERVERS = {
 }
 
 /** Servers of the cross-process scenario only (not a column of the main table). */
+// `--servers native,baseline` with NATIVE_SSE_BASELINE=/path/to/checkout compares two builds.
+if (process.env.NATIVE_SSE_BASELINE) {
+  SERVERS.baseline = { name: `native-sse at ${process.env.NATIVE_SSE_BASELINE}`, start: nativeSse('native', process.env.NATIVE_SSE_BASELINE) }
+}
+
 const CROSS_PROCESS_SERVERS = {
   'native-redis': { name: 'native-sse + Redis', start: nativeSseRedis }
 }

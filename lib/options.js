@@ -115,11 +115,17 @@ function number (value, name) {
   return value
 }
 
+/**
+ * The longest `retry:` taken, 2^31 - 1 ms (about 24.8 days): the most a browser's timer holds;
+ * past it setTimeout fires at once, and a client would reconnect in a loop.
+ */
+const MAX_RETRY_MS = 2 ** 31 - 1
+
 function retryValue (value, name) {
   if (value === undefined) return undefined
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > MAX_RETRY_MS) {
     throw sseError(RangeError, 'ERR_SSE_INVALID_RETRY',
-      `${name} must be a non-negative whole number of milliseconds, got ${describe(value)}`)
+      `${name} must be a non-negative whole number of milliseconds up to ${MAX_RETRY_MS} (a browser's timer holds no more), got ${describe(value)}`)
   }
   return value
 }

@@ -70,7 +70,8 @@ pub(crate) fn data_text(data: &Option<Either<String, Buffer>>) -> Option<Cow<'_,
 pub(crate) fn retry_value(retry: Option<f64>) -> Result<Option<u64>, Code> {
     retry
         .map(|r| {
-            whole_number("message.retry", r, 0.0, 9_007_199_254_740_991.0)
+            // A browser's timer holds 2^31 - 1 ms at most; past it, it fires at once.
+            whole_number("message.retry", r, 0.0, 2_147_483_647.0)
                 .map_err(|e| ErrorCode::InvalidRetry.error(e.reason))
         })
         .transpose()

@@ -38,6 +38,17 @@ const OPTIONS = {
   onClose: [undefined, FUNCTION]
 }
 const CONNECTING = 0
+/** The longest delay setTimeout keeps (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1
+
+/** `text` as its UTF-8 bytes, one character each: the form a header value can carry. */
+function utf8Bytes (text) {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(text)) return text
+  let out = ''
+  for (const byte of new TextEncoder().encode(text)) out += String.fromCharCode(byte)
+  return out
+}
 
 function fail (Kind, code, message) {
   const error = new Kind(message)
@@ -256,7 +267,9 @@ class SseClient {
     this.#schedule(retryAfterMs + reconnectDelay(this.#failures, this.#retryMs, this.#o.maxRetryMs), info)
   }
 
-  #schedule (delay, info) {
+  #schedule (wanted, info) {
+    // A longer delay would overflow setTimeout, which then fires at once: a reconnect storm.
+    const delay = Math.min(wanted, MAX_TIMER_MS)
     this.#disconnect()
     this.#state = this.#pausedNow() ? 'paused' : 'connecting'
     this.#callback('onError', { ...info, retryInMs: delay })
@@ -322,7 +335,8 @@ class SseClient {
       const extra = typeof o.headers === 'function' ? await o.headers() : o.headers
       const headers = new Headers(extra)
       headers.set('accept', 'text/event-stream')
-      if (this.#lastEventId !== '') headers.set('last-event-id', this.#lastEventId)
+      // As a browser sends it: UTF-8 bytes, which Headers only takes one per character.
+      if (this.#lastEventId !== '') headers.set('last-event-id', utf8Bytes(this.#lastEventId))
       const fetch = this.#fetch
       response = await fetch(this.#url, {
         method: o.method, headers, body: o.body, credentials: o.credentials, cache: 'no-store', signal: abort.signal
@@ -339,7 +353,7 @@ class SseClient {
     }
     this.#opened()
     const decoder = new TextDecoder()
-    const feed = createParser((event, data, id) => this.#dispatch(event, data, id), (ms) => { this.#retryMs = ms })
+    const feed = createParser((event, data, id) => this.#dispatch(event, data, id), (ms) => { this.#retryMs = ms }, this.#lastEventId)
     const reader = response.body.getReader()
     try {
       for (;;) {

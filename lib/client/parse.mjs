@@ -5,17 +5,20 @@
  * @param {(event: string, data: string | null, id: string) => void} onDispatch called at each
  *   blank line: `data` null dispatches no event but still sets the source's last event ID.
  * @param {(ms: number) => void} onRetry
+ * @param {string} lastEventId the source's last event ID so far: only an `id:` field changes
+ *   it, so it carries over from the previous connection.
  * @returns {(text: string) => void} feeds decoded text; a new parser per connection, since an
  *   incomplete event at the end of a stream is discarded.
  */
-export function createParser (onDispatch, onRetry) {
+export function createParser (onDispatch, onRetry, lastEventId = '') {
   let pending = ''
   // A line that ended in CR at the end of a chunk: an LF starting the next one belongs to it.
   let afterCR = false
   let data = null
   let type = ''
-  // The last event ID buffer outlives each event: an event without `id:` carries the previous.
-  let id = ''
+  // The last event ID buffer outlives each event and each connection: an event without `id:`
+  // carries the previous one, and a blank line (the hub's opening `:` frame) leaves it as is.
+  let id = lastEventId
 
   const line = (text) => {
     if (text === '') {
