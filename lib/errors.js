@@ -11,20 +11,18 @@ function sseError (Kind, code, message, cause) {
 
 const CLASSES = { TypeError, RangeError, Error }
 // The class each code surfaces as when the core raises it, from the one table of codes
-// (native_sse_core::ErrorCode), read once the binding is loaded. Not read at load time: the
-// loader's own errors (ERR_SSE_NO_BINARY) are made with this module before any binary loads.
-let nativeClasses = null
+// (native_sse_core::ErrorCode), handed over by lib/native.js once the binding has loaded:
+// the loader's own errors (ERR_SSE_NO_BINARY) are made with this module before that.
+const nativeClasses = new Map()
 
-function nativeClass (code) {
-  if (nativeClasses === null) {
-    nativeClasses = new Map(require('./native').errorCodes().map((entry) => [entry.code, CLASSES[entry.class]]))
-  }
-  return nativeClasses.get(code)
+/** Takes the binding's `errorCodes()`. */
+function useErrorTable (entries) {
+  for (const entry of entries) nativeClasses.set(entry.code, CLASSES[entry.class])
 }
 
 /** Re-throws an error from the native binding as the public error class for its code. */
 function fromNative (error) {
-  const Kind = nativeClass(error && error.code)
+  const Kind = nativeClasses.get(error && error.code)
   if (Kind !== undefined) return sseError(Kind, error.code, error.message)
   // Anything else is napi's own failure or a caught Rust panic: a bug in native-sse, never the
   // caller's; keep the original as the cause for the report.
@@ -39,4 +37,4 @@ function attachFailureStatus (error) {
   return error && error.code === 'ERR_SSE_HUB_CLOSED' ? 503 : 500
 }
 
-module.exports = { sseError, fromNative, attachFailureStatus }
+module.exports = { sseError, fromNative, attachFailureStatus, useErrorTable }

@@ -6,7 +6,7 @@
 // its own error blames an npm bug; this says what was looked for and what to do instead.
 
 const { PLATFORMS, currentPlatform } = require('./platforms')
-const { sseError } = require('./errors')
+const { sseError, useErrorTable } = require('./errors')
 
 const BUILD_FROM_SOURCE = 'To build it from source, install Rust (https://rustup.rs), clone the repository and run `npm install` there (it builds the addon with cargo), then install that folder: `npm install /path/to/native-sse`.'
 
@@ -54,5 +54,6 @@ try {
 } catch (error) {
   throw missingBinaryError(error)
 }
+useErrorTable(binding.errorCodes())
 
 module.exports = binding
