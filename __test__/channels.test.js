@@ -4,6 +4,7 @@
 // from then on, and nothing after it unsubscribes; channels come and go with subscribers.
 
 const { test, describe } = require('node:test')
+const { performance } = require('node:perf_hooks')
 const assert = require('node:assert/strict')
 const { createHub, Channel, defaults } = require('..')
 const { TRANSPORTS, startHttp, rawClient, waitFor, sleep } = require('./helpers')
@@ -182,6 +183,59 @@ test('a client has at most maxChannelsPerClient channels: more throws ERR_SSE_TO
     hub.publish('one-more', { data: 'arrived' })
     await waitFor(() => full.events.some((e) => e.data === 'arrived'), { what: 'the event on the new channel' })
     full.end()
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+test('age bounds hold without traffic, channels nothing keeps go, and a channel that went resumes as a reset, never with a hole', async () => {
+  const MAX_AGE_MS = 200
+  const hub = createHub({ heartbeatMs: 60_000, history: { maxEvents: 100, maxAgeMs: MAX_AGE_MS } })
+  const clients = []
+  const http = await startHttp((req, res) => {
+    const url = new URL(req.url, 'http://x')
+    clients.push(hub.attach(req, res, { channels: url.searchParams.getAll('c') }))
+  })
+  const held = () => hub.metrics({ perChannel: true }).perChannel.find((c) => c.name === 'quiet')?.held.events ?? 0
+  try {
+    // A quiet channel: one event, then nothing. Its age bound holds all the same, and the
+    // channel, read by nobody and holding nothing, goes.
+    const publishedAt = performance.now()
+    hub.publish('quiet', { data: 'old' })
+    assert.equal(held(), 1)
+    await waitFor(() => hub.metrics().channels === 0, { what: 'the quiet channel to go', timeoutMs: 5000 })
+    const gone = performance.now() - publishedAt
+    assert.ok(gone >= MAX_AGE_MS, `went after ${Math.round(gone)} ms, before its age bound`)
+    assert.equal(hub.metrics().held.events, 0)
+
+    // The channel comes back with a publish. An event of it that aged out is not replayed as
+    // if nothing had been lost: a resume from before it is a reset.
+    const first = clients.length
+    const witness = rawClient(http.port, { path: '/?c=quiet' })
+    await waitFor(() => clients.length === first + 1 && witness.comments.length === 1, { what: 'the witness' })
+    hub.publish('quiet', { data: 'A' })
+    await waitFor(() => witness.events.length === 1, { what: 'A' })
+    const idA = witness.events[0].id
+    witness.end()
+    await waitFor(() => hub.size === 0, { what: 'the witness to leave' })
+    hub.publish('quiet', { data: 'B' })
+    await waitFor(() => hub.metrics().channels === 0, { what: 'B to age out and the channel to go', timeoutMs: 5000 })
+    hub.publish('quiet', { data: 'C' })
+    const resumed = rawClient(http.port, { path: '/?c=quiet', headers: { 'Last-Event-ID': idA } })
+    await waitFor(() => clients.length === first + 2 && resumed.events.length >= 1, { what: 'the resumed client' })
+    assert.equal(clients[first + 1].resume, 'reset', 'B is gone: replaying C alone would hide it')
+    assert.equal(resumed.events[0].event, 'sse-reset')
+    resumed.end()
+
+    // Clients that each used a channel of their own and left leave no channel behind.
+    for (let i = 0; i < 50; i++) {
+      const raw = rawClient(http.port, { path: `/?c=own-${i}` })
+      await waitFor(() => raw.comments.length === 1, { what: `client ${i}` })
+      raw.end()
+    }
+    await waitFor(() => hub.size === 0, { what: 'the 50 to leave' })
+    await waitFor(() => hub.metrics().channels <= 1, { what: 'their channels to go', timeoutMs: 5000 })
   } finally {
     await hub.close()
     await http.close()

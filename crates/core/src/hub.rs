@@ -73,6 +73,7 @@ impl Hub {
             events,
         });
         runtime.spawn(crate::dispatch::dispatch(inner.clone()));
+        runtime.spawn(crate::expiry::expire(inner.clone()));
         Ok(Hub {
             inner,
             runtime: Some(runtime),

@@ -8,7 +8,8 @@
 //!   [`mailbox`] (a client's own bounded queue), `client` (what a client's producers and its
 //!   writer share), `registry` (clients, channels, subscriptions).
 //! - `state`: the hub's state and what every call needs of it: append, deliver, close and
-//!   record a departure once. `dispatch`: the task that wakes a log's readers.
+//!   record a departure once. `dispatch`: the task that wakes a log's readers. `expiry`: the
+//!   task that holds age bounds without traffic and drops channels nothing keeps.
 //! - the connection: `feed` (mailbox and cursors merged in call order), `batch` (coalesced
 //!   `writev`), `writer` (the per-client task and its drop guard), over `socket_sink` (native)
 //!   or `node_sink` (through the embedder).
@@ -24,6 +25,7 @@ pub mod config;
 mod dispatch;
 pub mod error;
 pub mod events;
+mod expiry;
 mod feed;
 pub mod frame;
 pub mod hub;

@@ -355,6 +355,27 @@ impl ChannelLog {
         (state.entries.len(), state.held_bytes)
     }
 
+    /// The age bound of this log's history, when it has one: what `expire` enforces.
+    pub fn max_age(&self) -> Option<std::time::Duration> {
+        let state = self.state();
+        state.history.max_age.filter(|_| state.history.is_on())
+    }
+
+    /// Drops what the history's age bound no longer keeps, without waiting for the next
+    /// append (a quiet channel's old events would otherwise stay).
+    pub fn expire(&self) {
+        let mut state = self.state_mut();
+        self.trim(&mut state);
+    }
+
+    /// The floor this log would leave behind if it went now: Some when it holds nothing (so
+    /// nothing of it is worth keeping), with the last position it dropped or was told of.
+    pub fn floor_if_empty(&self) -> Option<u64> {
+        let mut state = self.state_mut();
+        self.trim(&mut state);
+        state.entries.is_empty().then_some(state.dropped_through)
+    }
+
     pub fn mark_dirty(&self) -> bool {
         !self.dirty.swap(true, Ordering::AcqRel)
     }

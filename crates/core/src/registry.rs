@@ -20,6 +20,11 @@ pub(crate) struct Registry {
     channel_history: HashMap<Arc<str>, History>,
     /// Channels with a cap on their subscribers, kept likewise.
     channel_caps: HashMap<Arc<str>, usize>,
+    /// The highest floor of a channel with history that went (empty, with nobody subscribed):
+    /// every channel made later starts from it, so a resume from before it gets the reset
+    /// signal, never a replay with a hole. One number for all, so a channel that goes leaves
+    /// nothing behind.
+    evicted_through: u64,
 }
 
 /// What a subscribe did.
@@ -50,17 +55,51 @@ pub(crate) struct Channel {
 impl Registry {
     pub fn channel(&mut self, name: &str, config: &HubConfig) -> &mut Channel {
         let history = self.history_of(name, config);
+        let evicted_through = self.evicted_through;
         self.channels
             .entry(Arc::from(name))
-            .or_insert_with_key(|name| Channel {
-                log: Arc::new(ChannelLog::new(
+            .or_insert_with_key(|name| {
+                let log = ChannelLog::new(
                     Some(name.clone()),
                     config.max_lag_events,
                     config.max_lag_bytes,
                     history,
-                )),
-                subscribers: ClientMap::new(),
+                );
+                log.raise_floor(evicted_through);
+                Channel {
+                    log: Arc::new(log),
+                    subscribers: ClientMap::new(),
+                }
             })
+    }
+
+    /// Removes `name` if nothing keeps it: no subscriber, and no history or a log that holds
+    /// nothing. True if it went. A log still read by a cursor that is draining an
+    /// unsubscribed channel lives on with that cursor; a subscribe then makes a new one.
+    pub fn remove_if_unused(&mut self, name: &str) -> bool {
+        let Some(channel) = self.channels.get(name) else {
+            return false;
+        };
+        if !channel.subscribers.is_empty() {
+            return false;
+        }
+        if channel.log.has_history() {
+            let Some(floor) = channel.log.floor_if_empty() else {
+                return false;
+            };
+            self.evicted_through = self.evicted_through.max(floor);
+        }
+        self.channels.remove(name);
+        true
+    }
+
+    /// The smallest age bound of any history (the hub's, or a channel's own).
+    pub fn smallest_max_age(&self, config: &HubConfig) -> Option<std::time::Duration> {
+        std::iter::once(&config.history)
+            .chain(self.channel_history.values())
+            .filter(|history| history.is_on())
+            .filter_map(|history| history.max_age)
+            .min()
     }
 
     pub fn history_of(&self, name: &str, config: &HubConfig) -> History {
@@ -84,8 +123,8 @@ impl Registry {
         let history = self.history_of(name, config);
         if let Some(channel) = self.channels.get(name) {
             channel.log.set_history(history);
-            if channel.subscribers.is_empty() && !history.is_on() {
-                self.channels.remove(name);
+            if !history.is_on() {
+                self.remove_if_unused(name);
             }
         } else if history.is_on() {
             // Kept from now on, so a client that resumes later finds what it missed.
@@ -175,9 +214,7 @@ impl Registry {
         if channel.subscribers.remove(&client_id).is_none() {
             return false;
         }
-        if channel.subscribers.is_empty() && !channel.log.has_history() {
-            self.channels.remove(name);
-        }
+        self.remove_if_unused(name);
         true
     }
 
@@ -200,9 +237,7 @@ impl Registry {
             cursor.until = Some(until);
         }
         client.wakeup.notify(DATA);
-        if channel.subscribers.is_empty() && !channel.log.has_history() {
-            self.channels.remove(name);
-        }
+        self.remove_if_unused(name);
         true
     }
 }
