@@ -5,10 +5,12 @@ import type { NativeHubStats } from './binding'
 
 /**
  * Event names mapped to their `data` types, e.g.
- * `createHub<{ price: { symbol: string; price: number }; note: string }>()`.
- * The `message` key types events sent without an `event` name.
+ * `createHub<{ price: { symbol: string; price: number }; note: string }>()`, as a type alias
+ * or an interface (`interface Events { price: Price }`). The `message` key types events sent
+ * without an `event` name.
  */
-export type EventMap = { [event: string]: unknown }
+// `object`, not an index signature: an interface has none, and would be refused (TS2344).
+export type EventMap = object
 
 /** The event map of an untyped hub: any event name, any data. */
 export type AnyEvents = { [event: string]: unknown }
@@ -451,10 +453,18 @@ export declare class Client<Events extends EventMap = AnyEvents> extends EventEm
    * Queues one event for this client. Returns true while the producer may go on; false when
    * the event was not queued (the client left, or `close()` was called) or when it was queued
    * but what this client was sent is above `highWaterMark`: then `await client.drain()`
-   * before sending more. Throws on invalid input.
+   * before sending more. Nothing is queued when it throws.
+   * @throws {TypeError} `ERR_SSE_INVALID_MESSAGE` (not a message, or no `data`), `ERR_SSE_INVALID_FIELD`
+   *   (`event`/`id` not one line, or of the wrong type), `ERR_SSE_INVALID_DATA` (no JSON form),
+   *   `ERR_SSE_UNKNOWN_OPTION` (a field no message has).
+   * @throws {RangeError} `ERR_SSE_EVENT_TOO_LARGE` (above `maxEventBytes`), `ERR_SSE_INVALID_RETRY`.
    */
   send(message: SseMessage<Events>): boolean
-  /** Queues a comment (one `: ` line per line of text). Returns as `send()` does. */
+  /**
+   * Queues a comment (one `: ` line per line of text). Returns as `send()` does.
+   * @throws {TypeError} `ERR_SSE_INVALID_COMMENT` for a text that is not a string.
+   * @throws {RangeError} `ERR_SSE_EVENT_TOO_LARGE` above `maxEventBytes`.
+   */
   comment(text: string): boolean
   /**
    * Subscribes to `channel` from now on. False if subscribed already, gone, or the channel is
@@ -463,7 +473,10 @@ export declare class Client<Events extends EventMap = AnyEvents> extends EventEm
    * @throws {RangeError} `ERR_SSE_TOO_MANY_CHANNELS` past the hub's `maxChannelsPerClient`.
    */
   subscribe(channel: string): boolean
-  /** Ends the subscription to `channel` at once. False if it was not subscribed. */
+  /**
+   * Ends the subscription to `channel` at once. False if it was not subscribed.
+   * @throws {TypeError} `ERR_SSE_INVALID_CHANNEL` for a bad name.
+   */
   unsubscribe(channel: string): boolean
   /** True after `send()` returned false for the high-water mark, until `'drain'`. */
   readonly needDrain: boolean
@@ -502,7 +515,10 @@ export declare class Channel<Events extends EventMap = AnyEvents> {
   readonly name: string
   /** Clients subscribed now. */
   readonly size: number
-  /** `hub.publish(name, message)`: returns the number of subscribers. */
+  /**
+   * `hub.publish(name, message)`: returns the number of subscribers.
+   * @throws as `hub.publish()`.
+   */
   publish(message: SseMessage<Events>): number
 }
 
@@ -520,15 +536,31 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * status or content type; `ERR_SSE_INVALID_STATUS` when `res.statusCode` is not 200;
    * `ERR_SSE_ALREADY_ATTACHED` for a second attach of one response; `ERR_SSE_INVALID_OPTION`,
    * `ERR_SSE_UNKNOWN_OPTION`, `ERR_SSE_INVALID_CHANNEL`, `ERR_SSE_INVALID_ARGUMENT` for bad
-   * arguments; `ERR_SSE_TRANSPORT_UNAVAILABLE` for `transport: 'native'` where it cannot be.
+   * arguments (TypeErrors), `ERR_SSE_INVALID_RETRY` and `ERR_SSE_TOO_MANY_CHANNELS`
+   * (RangeErrors); `ERR_SSE_TRANSPORT_UNAVAILABLE` for `transport: 'native'` where it cannot be.
    * Nothing is written to the response when it throws.
    */
   attach(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, options?: AttachOptions): Client<Events>
   /** A raw HTTP/2 stream from `server.on('stream', (stream, headers) => ...)`. */
   attach(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, options?: AttachOptions): Client<Events>
-  /** Sends one event to every client, encoded once. Returns the number of recipients. */
+  /**
+   * Sends one event to every client, encoded once. Returns the number of recipients. Nothing
+   * reaches any client when it throws.
+   * @throws {TypeError} `ERR_SSE_INVALID_MESSAGE` (not a message, or no `data`), `ERR_SSE_INVALID_FIELD`
+   *   (`event`/`id` not one line, or of the wrong type), `ERR_SSE_INVALID_DATA` (no JSON form),
+   *   `ERR_SSE_UNKNOWN_OPTION` (a field no message has).
+   * @throws {RangeError} `ERR_SSE_EVENT_TOO_LARGE` (above `maxEventBytes`), `ERR_SSE_INVALID_RETRY`.
+   * @throws {Error} `ERR_SSE_HUB_CLOSED` once closed; `ERR_SSE_BACKEND_UNAVAILABLE` with `redis`
+   *   when the buffer of events waiting for Redis is full.
+   */
   broadcast(message: SseMessage<Events>): number
-  /** Sends one event to the clients subscribed to `channel`, encoded once. Returns the number of recipients. */
+  /**
+   * Sends one event to the clients subscribed to `channel`, encoded once. Returns the number
+   * of recipients. Nothing reaches any client when it throws.
+   * @throws {TypeError} `ERR_SSE_INVALID_CHANNEL` for a bad name, and as `broadcast()`.
+   * @throws {RangeError} as `broadcast()`.
+   * @throws {Error} as `broadcast()`.
+   */
   publish(channel: string, message: SseMessage<Events>): number
   /** Clients subscribed to `channel`. */
   channelSize(channel: string): number
@@ -538,7 +570,11 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * caps its subscribers.
    */
   channel(name: string, options?: ChannelOptions): Channel<Events>
-  /** Sends a comment to every client. Returns the number of recipients. */
+  /**
+   * Sends a comment to every client. Returns the number of recipients.
+   * @throws {TypeError} `ERR_SSE_INVALID_COMMENT`; {RangeError} `ERR_SSE_EVENT_TOO_LARGE`;
+   *   {Error} `ERR_SSE_HUB_CLOSED`.
+   */
   comment(text: string): number
   /** Connected clients. */
   readonly size: number
@@ -587,7 +623,11 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
   off(event: 'backend', listener: (info: BackendInfo) => void): this
 }
 
-/** Creates a hub; pass an event map to type its messages: `createHub<{ price: Price }>()`. */
+/**
+ * Creates a hub; pass an event map to type its messages: `createHub<{ price: Price }>()`.
+ * @throws {TypeError} `ERR_SSE_INVALID_OPTION` (wrong type), `ERR_SSE_UNKNOWN_OPTION`.
+ * @throws {RangeError} `ERR_SSE_INVALID_OPTION` (out of range), `ERR_SSE_INVALID_RETRY`.
+ */
 export declare function createHub<Events extends EventMap = AnyEvents>(options?: HubOptions): Hub<Events>
 /** `attach()` on the default hub (created on first use with default options). */
 export declare function attach(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, options?: AttachOptions): Client

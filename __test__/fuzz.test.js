@@ -142,7 +142,10 @@ test(`API fuzz: ${ITERATIONS} random calls give documented errors only, and noth
     /** `data` with a token in it, where its type can carry one. */
     const tokened = (data, token) => {
       if (typeof data === 'string') return `tok${token}:${data}`
-      if (data !== null && typeof data === 'object' && !ArrayBuffer.isView(data) && !(data instanceof ArrayBuffer)) {
+      if (ArrayBuffer.isView(data)) {
+        return Buffer.concat([Buffer.from(`tok${token}:`), Buffer.from(data.buffer, data.byteOffset, data.byteLength)])
+      }
+      if (data !== null && typeof data === 'object' && !(data instanceof ArrayBuffer)) {
         return { tok: `tok${token}`, value: data }
       }
       return data
@@ -264,7 +267,8 @@ test(`API fuzz: ${ITERATIONS} random calls give documented errors only, and noth
       const client = attached[i]
       const seen = new Set()
       for (const text of [...watcher.events.map((e) => e.data), ...watcher.comments]) {
-        for (const match of text.matchAll(/tok(\d+):/g)) seen.add(Number(match[1]))
+        // `tok12:` leads strings and bytes; `"tok12"` is the tok field of JSON data.
+        for (const match of text.matchAll(/tok(\d+)(?::|")/g)) seen.add(Number(match[1]))
       }
       const leaked = [...seen].filter((token) => rejected.has(token))
       assert.deepEqual(leaked, [], `watcher ${i} received data of rejected calls`)

@@ -160,17 +160,22 @@ fn resume_places_clients_by_the_backends_position() {
 fn a_gap_sends_the_reset_signal_to_the_channels_readers_only() {
     let (hub, _backend) = hub_with_backend(10);
     let handle = hub.handle();
-    hub.register(None, vec!["a".into()], None).unwrap();
-    hub.register(None, vec!["b".into()], None).unwrap();
+    let (reader, _) = hub.register(None, vec!["a".into()], None).unwrap();
+    let (other, _) = hub.register(None, vec!["b".into()], None).unwrap();
     // Neither transport started: each mailbox holds its opening frame.
     assert_eq!(hub.queue_levels().queued_events, 2);
     assert_eq!(handle.reset_readers(Some("a")), 1);
     assert_eq!(hub.stats().resets_gap, 1);
+    assert_eq!(hub.queue_levels().queued_events, 3);
+    // Which mailbox holds it: with the other client gone, one frame is left (the reader's
+    // opening frame and the reset make two).
+    assert!(hub.close_client(other, native_sse_core::CloseReason::Server));
     assert_eq!(
         hub.queue_levels().queued_events,
-        3,
-        "the reset went to the reader alone"
+        2,
+        "the reset went to the channel's reader alone"
     );
-    assert_eq!(handle.reset_readers(None), 2, "None: every client");
-    assert_eq!(hub.queue_levels().queued_events, 5);
+    assert_eq!(handle.reset_readers(None), 1, "None: every client");
+    assert_eq!(hub.queue_levels().queued_events, 3);
+    assert!(hub.close_client(reader, native_sse_core::CloseReason::Server));
 }
