@@ -4,9 +4,10 @@
 // lag window: 100 clients read at full speed (in another process, which checks every client's
 // sequence for loss, repeats and order) while 10 never read, and 20,000 events of 1 KB are
 // published one per event-loop turn. The 10 are cut by the write deadline (5 s here, timed
-// from when their sockets filled, against the default 8 s; at 2 s, with another test suite running beside, the reading process, busy with
-// megabytes from each of its 100 sockets per turn, left some sockets unread that long, and the
-// cut was right); memory held stays within the window, once, not per client.
+// from when their sockets filled, against the default 8 s; at 2 s, with another test suite
+// running beside, the reading process, busy with megabytes from each of its 100 sockets per
+// turn, left some sockets unread that long, and the cut was right); memory held stays within
+// the window, once, not per client.
 
 const { test } = require('node:test')
 const { performance } = require('node:perf_hooks')
