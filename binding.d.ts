@@ -231,6 +231,11 @@ export interface NativeHubStats {
   bytesWritten: number
   /** Heartbeat comments written. */
   heartbeats: number
+  /**
+   * Times a blocked writer's deadline started again because the peer acknowledged bytes
+   * meanwhile: a slow reader spared (one that stopped would have been cut).
+   */
+  deadlinesExtended: number
   /** Events discarded under `overflow: 'drop-oldest'`. */
   eventsDropped: number
   /** Frames queued or in flight, summed over clients. */

@@ -172,6 +172,9 @@ for (const transport of TRANSPORTS) {
           timeoutMs: 20_000
         })
         assert.deepEqual(closes, [], 'a client that keeps reading is never cut')
+        // The peer-progress path ran: the writer's deadline came while the socket was full,
+        // and started again because the reader had taken bytes meanwhile.
+        assert.ok(hub.stats().deadlinesExtended > 0, 'the deadline was never reached: the test did not stall the writer')
         assert.deepEqual({ lost: report.lost, disorder: report.disorder, closed: report.closed }, { lost: 0, disorder: 0, closed: 0 })
       } finally {
         await reader.stop()

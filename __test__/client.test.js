@@ -427,16 +427,27 @@ test('against a refusing server, reconnect delays grow, stay under the cap, and 
       })
       const all = delays.flat()
       // The cap: every delay the client chose is within it, and the server saw each attempt
-      // no sooner than the client said it would wait. What the server sees is that plus what
-      // one refused attempt costs (for EventSource, a GET and a HEAD), which a loaded machine
-      // stretches: beside another test suite, 90% of the observed delays reached 1.9 s, so
-      // the observed ones are reported, and bounded only from below.
+      // no sooner than the client said it would wait, nor much later. What the server sees is
+      // the planned delay plus what one refused attempt costs (for EventSource, a GET and a
+      // HEAD), which a loaded machine stretches now and then: so the excess is bounded by its
+      // median and its 90th percentile, which a client waiting longer than it planned (3x:
+      // a median excess of twice the delays, about 500 ms) cannot meet.
+      const excess = []
       for (let c = 0; c < CLIENTS; c++) {
         const planned = (await env.run(readClient, { key: `${label}-${c}` })).errors.map((e) => e.retryInMs)
-        assert.ok(planned.length >= ATTEMPTS - 1 && planned.every((ms) => ms >= 0 && ms <= CAP_MS), `${label}: planned ${planned}`)
-        delays[c].forEach((observed, k) => assert.ok(observed >= planned[k] - 2,
-          `${label}: client ${c} asked again ${observed.toFixed(0)} ms after refusal ${k + 1}, planning ${planned[k]} ms`))
+        assert.ok(planned.length >= ATTEMPTS - 1 && planned.every((ms) => Number.isFinite(ms) && ms >= 0 && ms <= CAP_MS), `${label}: planned ${planned}`)
+        delays[c].forEach((observed, k) => {
+          assert.ok(observed >= planned[k] - 2,
+            `${label}: client ${c} asked again ${observed.toFixed(0)} ms after refusal ${k + 1}, planning ${planned[k]} ms`)
+          excess.push(observed - planned[k])
+        })
       }
+      excess.sort((a, b) => a - b)
+      const excessMedian = excess[Math.floor(excess.length / 2)]
+      const excessP90 = excess[Math.floor(excess.length * 0.9)]
+      t.diagnostic(`${label}: observed minus planned: median ${excessMedian.toFixed(0)} ms, 90th percentile ${excessP90.toFixed(0)} ms`)
+      assert.ok(excessMedian < 250, `${label}: the server saw attempts a median ${excessMedian.toFixed(0)} ms later than planned`)
+      assert.ok(excessP90 < 1000, `${label}: the server saw attempts a 90th percentile ${excessP90.toFixed(0)} ms later than planned`)
       const p90 = [...all].sort((a, b) => a - b)[Math.floor(all.length * 0.9)]
       const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length
       const early = mean(delays.flatMap((d) => d.slice(0, 2)))

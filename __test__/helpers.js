@@ -136,7 +136,11 @@ function rawClient (port, { path = '/', headers = {}, method = 'GET', http10 = f
     // Non-flowing: Node stops reading from the kernel once its small buffer is full.
     client.readSome = (maxBytes) => {
       let taken = 0
-      for (let chunk; taken < maxBytes && (chunk = socket.read()) !== null;) {
+      while (taken < maxBytes) {
+        // read(n): exactly what is asked, where read() would take all Node holds.
+        const want = Math.min(maxBytes - taken, socket.readableLength)
+        const chunk = want > 0 ? socket.read(want) : null
+        if (chunk === null) break
         taken += chunk.length
         onData(chunk)
       }

@@ -286,7 +286,7 @@ test('every stats() field matches what the clients did and received', async () =
   try {
     assert.deepEqual(hub.stats(), {
       clients: 0, connectionsOpened: 0, attached: 0, closedClient: 0, closedError: 0, closedTimeout: 0, closedSlow: 0, closedServer: 0,
-      bytesWritten: 0, heartbeats: 0, eventsDropped: 0, queuedEvents: 0, queuedBytes: 0, maxClientQueuedBytes: 0,
+      bytesWritten: 0, heartbeats: 0, deadlinesExtended: 0, eventsDropped: 0, queuedEvents: 0, queuedBytes: 0, maxClientQueuedBytes: 0,
       heldEvents: 0, heldBytes: 0
     })
     for (let i = 0; i < 4; i++) raws.push(rawClient(http.port))

@@ -43,6 +43,9 @@ pub struct NativeHubStats {
     pub bytes_written: f64,
     /// Heartbeat comments written.
     pub heartbeats: f64,
+    /// Times a blocked writer's deadline started again because the peer acknowledged bytes
+    /// meanwhile: a slow reader spared (one that stopped would have been cut).
+    pub deadlines_extended: f64,
     /// Events discarded under `overflow: 'drop-oldest'`.
     pub events_dropped: f64,
     /// Frames queued or in flight, summed over clients.
@@ -195,6 +198,7 @@ impl NativeHubStats {
             closed_server: snapshot.closed_server as f64,
             bytes_written: snapshot.bytes_written as f64,
             heartbeats: snapshot.heartbeats as f64,
+            deadlines_extended: snapshot.deadlines_extended as f64,
             events_dropped: snapshot.events_dropped as f64,
             queued_events: levels.queued_events as f64,
             queued_bytes: levels.queued_bytes as f64,

@@ -47,6 +47,7 @@ pub struct Stats {
     bytes_written: AtomicU64,
     delivered: AtomicU64,
     heartbeats: AtomicU64,
+    deadlines_extended: AtomicU64,
     events_dropped: AtomicU64,
     published: [AtomicU64; 3],
     refused: [AtomicU64; 3],
@@ -75,6 +76,9 @@ pub struct StatsSnapshot {
     /// the opening frame excluded).
     pub delivered: u64,
     pub heartbeats: u64,
+    /// Times a blocked writer's deadline started again because its peer had acknowledged
+    /// bytes meanwhile: a slow reader spared, where one that stopped would have been cut.
+    pub deadlines_extended: u64,
     pub events_dropped: u64,
     pub published_broadcast: u64,
     pub published_channel: u64,
@@ -118,6 +122,10 @@ impl Stats {
 
     pub(crate) fn add_heartbeat(&self) {
         self.heartbeats.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_deadline_extended(&self) {
+        self.deadlines_extended.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn add_dropped(&self, events: u64) {
@@ -183,6 +191,7 @@ impl Stats {
             bytes_written: load(&self.bytes_written),
             delivered: load(&self.delivered),
             heartbeats: load(&self.heartbeats),
+            deadlines_extended: load(&self.deadlines_extended),
             events_dropped: load(&self.events_dropped),
             published_broadcast: load(&self.published[Audience::Broadcast as usize]),
             published_channel: load(&self.published[Audience::Channel as usize]),

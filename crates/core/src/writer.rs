@@ -236,6 +236,7 @@ async fn write_loop<S: Sink>(
                 if peer.advanced() {
                     // Still reading, only slowly: the deadline starts again.
                     blocked_since = Some(Instant::now());
+                    stats.add_deadline_extended();
                     continue;
                 }
                 return CloseReason::Timeout;
