@@ -277,7 +277,7 @@ test('one table of error codes: every code the package raises or documents is in
   assert.ok(table.size >= 20, `${table.size} codes`)
   for (const kind of table.values()) assert.ok(['TypeError', 'RangeError', 'Error'].includes(kind), kind)
   const root = path.join(__dirname, '..')
-  const sources = ['index.js', 'index.d.ts', 'express.d.ts', 'fastify.d.ts', 'client.d.mts', 'README.md']
+  const sources = ['index.js', 'index.d.ts', 'express.d.ts', 'fastify.d.ts', 'client.d.mts', 'README.md', ...fs.readdirSync(path.join(root, 'docs')).map((name) => path.join('docs', name))]
   for (const dir of ['lib', 'lib/client']) {
     for (const name of fs.readdirSync(path.join(root, dir))) if (/\.m?js$/.test(name)) sources.push(path.join(dir, name))
   }

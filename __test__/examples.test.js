@@ -1,6 +1,6 @@
 'use strict'
 
-// The README's examples are files in examples/, shown in the README verbatim, and each one is
+// The examples of the README and docs/ are files in examples/, shown there verbatim, and each one is
 // run here with a real client: what users copy is what is tested.
 
 const { test } = require('node:test')
@@ -14,7 +14,19 @@ const { selfSignedCert, curl, parseSse, waitFor, rawClient } = require('./helper
 const { startRedis } = require('./redis')
 
 const ROOT = path.join(__dirname, '..')
-const README = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')
+/** Where each example is shown: the README (the quick start) or the docs it links to. */
+const SHOWN_IN = {
+  'http.js': 'README.md',
+  'express.js': 'README.md',
+  'fastify.js': 'README.md',
+  'https.js': 'docs/DEPLOYMENT.md',
+  'http2.js': 'docs/DEPLOYMENT.md',
+  'operations.js': 'docs/OPERATIONS.md',
+  'shutdown-express.js': 'docs/OPERATIONS.md',
+  'shutdown-fastify.js': 'docs/OPERATIONS.md',
+  'cluster.js': 'docs/SCALING.md'
+}
+const shownIn = (file) => fs.readFileSync(path.join(ROOT, SHOWN_IN[file]), 'utf8')
 
 /** Starts an example on an ephemeral port; resolves with its URL and a stop function. */
 async function run (file, env = {}) {
@@ -63,9 +75,9 @@ async function helloAndTick (url) {
 }
 
 for (const file of ['http.js', 'express.js', 'fastify.js', 'https.js', 'http2.js', 'operations.js', 'shutdown-express.js', 'shutdown-fastify.js']) {
-  test(`README shows examples/${file} verbatim`, () => {
+  test(`${SHOWN_IN[file]} shows examples/${file} verbatim`, () => {
     const source = fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8')
-    assert.ok(README.includes('```js\n' + source + '```'), `README.md must contain examples/${file} as a js block`)
+    assert.ok(shownIn(file).includes('```js\n' + source + '```'), `${SHOWN_IN[file]} must contain examples/${file} as a js block`)
   })
 }
 
@@ -152,9 +164,9 @@ test('examples/operations.js serves Prometheus metrics', () => withExample('oper
   assert.match(text, /^sse_connections_opened_total 0$/m)
 }))
 
-test('README shows examples/cluster.js verbatim', () => {
+test('docs/SCALING.md shows examples/cluster.js verbatim', () => {
   const source = fs.readFileSync(path.join(ROOT, 'examples', 'cluster.js'), 'utf8')
-  assert.ok(README.includes('```js\n' + source + '```'), 'README.md must contain examples/cluster.js as a js block')
+  assert.ok(shownIn('cluster.js').includes('```js\n' + source + '```'), 'docs/SCALING.md must contain examples/cluster.js as a js block')
 })
 
 test('examples/cluster.js: three workers, one Redis; a note posted to any worker reaches the clients of every worker with the same id', { timeout: 60_000 }, async () => {

@@ -32,15 +32,15 @@ async function freePort () {
 }
 
 /**
- * The deployment section's nginx configuration, taken from the README itself (the first
+ * The deployment guide's nginx configuration, taken from docs/DEPLOYMENT.md itself (the first
  * ```nginx block under "Behind a proxy"), so the tests check what users are told to set.
  */
 function readmeNginxConfig () {
-  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8')
-  const section = readme.indexOf('### Behind a proxy')
-  if (section < 0) throw new Error('README.md has no "### Behind a proxy" section')
+  const readme = fs.readFileSync(path.join(__dirname, '..', 'docs', 'DEPLOYMENT.md'), 'utf8')
+  const section = readme.indexOf('## Behind a proxy')
+  if (section < 0) throw new Error('docs/DEPLOYMENT.md has no "## Behind a proxy" section')
   const match = /```nginx\n([\s\S]*?)```/.exec(readme.slice(section))
-  if (match === null) throw new Error('the README\'s proxy section has no nginx block')
+  if (match === null) throw new Error('the deployment guide\'s proxy section has no nginx block')
   return match[1]
 }
 

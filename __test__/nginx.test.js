@@ -1,6 +1,6 @@
 'use strict'
 
-// Behind a real nginx: the README's configuration and a stock `proxy_pass` (which relies on the
+// Behind a real nginx: the deployment guide's configuration (docs/DEPLOYMENT.md) and a stock `proxy_pass` (which relies on the
 // hub's `X-Accel-Buffering: no`) pass each event on at once; heartbeats keep a quiet stream
 // open past `proxy_read_timeout`; gzip does not stall or corrupt the stream; a client resumes
 // with Last-Event-ID after `nginx -s reload`.
@@ -20,7 +20,7 @@ const LATENCY_LIMIT_MS = 100
 if (nginxBinary() === null && process.env.CI) throw new Error('nginx is not installed: .ci/run installs it')
 
 /**
- * The README's configuration, pointed at `upstreamPort`, listening on `port`, with `changes`
+ * The deployment guide's configuration, pointed at `upstreamPort`, listening on `port`, with `changes`
  * (a map of directive to value, e.g. { proxy_read_timeout: '3s' }) applied; each must exist.
  */
 function recommendedConfig (upstreamPort, port, changes = {}) {
@@ -29,7 +29,7 @@ function recommendedConfig (upstreamPort, port, changes = {}) {
     .replace(/listen 80;/, `listen 127.0.0.1:${port};`)
   for (const [directive, value] of Object.entries(changes)) {
     const pattern = new RegExp(`(^|\\n)(\\s*)${directive} [^;]*;`)
-    assert.match(config, pattern, `the README's nginx block sets ${directive}`)
+    assert.match(config, pattern, `the deployment guide's nginx block sets ${directive}`)
     config = config.replace(pattern, `$1$2${directive} ${value};`)
   }
   return config
@@ -150,7 +150,7 @@ async function app (hubOptions, transport, otherHubOptions = {}) {
 
 describe('behind nginx', { skip: nginxBinary() === null ? 'nginx is not installed' : false }, () => {
   for (const transport of TRANSPORTS) {
-    for (const [name, config] of [['the README configuration', recommendedConfig], ['a stock proxy_pass', stockConfig]]) {
+    for (const [name, config] of [['the deployment guide configuration', recommendedConfig], ['a stock proxy_pass', stockConfig]]) {
       test(`${transport}, ${name}: each event arrives within ${LATENCY_LIMIT_MS} ms of its publish`, async (t) => {
         const server = await app({ heartbeatMs: 60_000 }, transport)
         const port = await freePort()
