@@ -313,6 +313,7 @@ export interface NativeRedisOptions {
   maxBufferEvents: number
   maxBufferBytes: number
   streamEvents: number
+  recoveryMs: number
   reconnectMinMs: number
   reconnectMaxMs: number
 }

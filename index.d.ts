@@ -256,6 +256,12 @@ export interface RedisOptions {
    * what a hub can recover when pub/sub dropped announcements. Default `1000`.
    */
   streamEvents?: number
+  /**
+   * How long Redis keeps the stream of a channel without `history` after its last event: what
+   * a hub that was away or behind can recover. Past it the stream and its bookkeeping go, so
+   * one-off channels do not pile up in Redis. Default `300000` (5 minutes).
+   */
+  recoveryMs?: number
   /** First reconnect delay; each next one doubles, with jitter, up to `reconnectMaxMs`. Default `100`. */
   reconnectMinMs?: number
   /** Longest reconnect delay. Default `5000`. */

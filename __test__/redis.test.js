@@ -594,3 +594,48 @@ test('through Redis, an empty app id stays the one id line, and a retry-only mes
     await close()
   }
 })
+
+test('the namespace stays as large as what is live and kept: one-off channels go from Redis after recoveryMs, and a gap costs reads for the channels this process serves only', { timeout: 120_000 }, async (t) => {
+  const prefix = freshPrefix()
+  const tag = `{${prefix}}`
+  const RECOVERY_MS = 500
+  const ONE_OFF = 2000
+  const { hub, raw, close } = await linkedHub({ url: redis.url, prefix, recoveryMs: RECOVERY_MS }, { attach: { channels: ['served'] } })
+  const namespaceKeys = async () => (await redis.cli('--scan', '--pattern', `${tag}:*`)).split('\n').filter(Boolean).length
+  const bookkeeping = async () => ({
+    live: Number(await redis.cli('ZCARD', `${tag}:live`)),
+    floors: Number(await redis.cli('HLEN', `${tag}:floors`)),
+    lasts: Number(await redis.cli('HLEN', `${tag}:lasts`))
+  })
+  const xranges = async () => Number(/cmdstat_xrange:calls=(\d+)/.exec(await redis.cli('INFO', 'commandstats'))?.[1] ?? 0)
+  try {
+    for (let i = 0; i < ONE_OFF; i++) hub.publish(`user:${i}`, { data: 'x'.repeat(100) })
+    hub.publish('served', { data: 'first' })
+    await waitFor(() => raw.events.length === 1, { what: 'the served channel\'s event', timeoutMs: 20_000 })
+    const full = { keys: await namespaceKeys(), ...(await bookkeeping()) }
+    assert.ok(full.keys >= ONE_OFF && full.live >= ONE_OFF, `while live: ${JSON.stringify(full)}`)
+
+    // A gap now: the receiver reads the streams of this process's channels, not the 2,001.
+    const before = await xranges()
+    await redis.cli('HINCRBY', `${tag}:meta`, 'seq', '1')
+    hub.publish('served', { data: 'after the gap' })
+    await waitFor(() => raw.events.length === 2, { what: 'the event after the gap', timeoutMs: 20_000 })
+    const read = (await xranges()) - before
+    t.diagnostic(`the gap's catch-up ran ${read} XRANGE for ${ONE_OFF + 2} channels in Redis`)
+    assert.equal(hub.metrics().redis.gaps, 1)
+    assert.ok(read <= 3, `the catch-up read ${read} streams; this process serves 1 channel and the broadcast stream`)
+
+    // Once their streams expired, publishing on forgets them (64 a publish).
+    await waitFor(async () => Number(await redis.cli('EXISTS', `${tag}:c:user:${ONE_OFF - 1}`)) === 0, { what: 'the one-off streams to expire', timeoutMs: 10_000 })
+    for (let i = 0; i < Math.ceil(ONE_OFF / 64) + 5; i++) hub.publish('served', { data: `keep-alive ${i}` })
+    let seen = null
+    await waitFor(async () => (seen = await bookkeeping()).live <= 1, { what: () => `the bookkeeping to shrink: ${JSON.stringify(seen)}`, timeoutMs: 20_000 })
+    const after = { keys: await namespaceKeys(), ...(await bookkeeping()) }
+    t.diagnostic(`namespace while live ${JSON.stringify(full)}, after recoveryMs ${JSON.stringify(after)}`)
+    assert.ok(after.keys < 10, `keys left: ${after.keys}`)
+    assert.ok(after.floors <= 2 && after.lasts <= 2, JSON.stringify(after))
+    assert.ok(Number(await redis.cli('HGET', `${tag}:meta`, 'expired')) > 0, 'what the forgotten streams held is remembered as one number')
+  } finally {
+    await close()
+  }
+})

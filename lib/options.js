@@ -186,6 +186,7 @@ function redisOptions (redis) {
     maxBufferEvents: number(merged.maxBufferEvents, 'redis.maxBufferEvents'),
     maxBufferBytes: number(merged.maxBufferBytes, 'redis.maxBufferBytes'),
     streamEvents: number(merged.streamEvents, 'redis.streamEvents'),
+    recoveryMs: number(merged.recoveryMs, 'redis.recoveryMs'),
     reconnectMinMs: number(merged.reconnectMinMs, 'redis.reconnectMinMs'),
     reconnectMaxMs: number(merged.reconnectMaxMs, 'redis.reconnectMaxMs')
   }

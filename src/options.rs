@@ -45,6 +45,7 @@ pub struct NativeRedisOptions {
     pub max_buffer_events: f64,
     pub max_buffer_bytes: f64,
     pub stream_events: f64,
+    pub recovery_ms: f64,
     pub reconnect_min_ms: f64,
     pub reconnect_max_ms: f64,
 }
@@ -81,6 +82,7 @@ impl TryFrom<NativeRedisOptions> for RedisConfig {
                 1.0,
                 1e12,
             )? as usize,
+            recovery: millis("redis.recoveryMs", options.recovery_ms)?,
             stream_events: whole_number("redis.streamEvents", options.stream_events, 1.0, 1e9)?
                 as usize,
             reconnect_min,
@@ -277,6 +279,7 @@ pub fn defaults() -> NativeDefaults {
             max_buffer_events: redis.max_buffer_events as f64,
             max_buffer_bytes: redis.max_buffer_bytes as f64,
             stream_events: redis.stream_events as f64,
+            recovery_ms: redis.recovery.as_millis() as f64,
             reconnect_min_ms: redis.reconnect_min.as_millis() as f64,
             reconnect_max_ms: redis.reconnect_max.as_millis() as f64,
         },

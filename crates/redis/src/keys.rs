@@ -9,11 +9,13 @@
 pub struct Keys {
     /// Hash: `seq` (the last position given) and `epoch` (hex, stamped into ids).
     pub meta: String,
-    /// Set of the channel names ever published to (the broadcast stream is not in it).
-    pub channels: String,
+    /// Sorted set of the channels whose stream may still exist, scored by when it expires
+    /// (`+inf`: never); the broadcast stream is not in it.
+    pub live: String,
     /// Hash: stream key -> the highest position of that stream no longer held.
     pub floors: String,
-    /// Hash: stream key -> the position of its newest event (what an expired stream lost).
+    /// Hash: stream key -> the position of its newest event (what an expired stream lost),
+    /// for the channels in `live`. `expired` in `meta` covers those forgotten since.
     pub lasts: String,
     /// The pub/sub channel every event is announced on.
     pub events: String,
@@ -25,7 +27,7 @@ impl Keys {
         let tag = format!("{{{prefix}}}");
         Keys {
             meta: format!("{tag}:meta"),
-            channels: format!("{tag}:channels"),
+            live: format!("{tag}:live"),
             floors: format!("{tag}:floors"),
             lasts: format!("{tag}:lasts"),
             events: format!("{tag}:events"),
@@ -57,7 +59,7 @@ mod tests {
         let keys = Keys::new("app");
         for key in [
             keys.meta.as_str(),
-            &keys.channels,
+            &keys.live,
             &keys.floors,
             &keys.lasts,
             &keys.stream(None),

@@ -53,6 +53,10 @@ pub struct RedisConfig {
     /// Events a stream keeps for a channel without history: what a hub can recover after
     /// losing pub/sub messages.
     pub stream_events: usize,
+    /// How long the stream of a channel without history is kept after its last event: what
+    /// a hub away (or behind) can recover from. After it the stream and its bookkeeping go,
+    /// so one-off channels do not pile up in Redis.
+    pub recovery: Duration,
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
 }
@@ -68,6 +72,7 @@ impl RedisConfig {
             max_buffer_events: 100_000,
             max_buffer_bytes: 64 << 20,
             stream_events: 1000,
+            recovery: Duration::from_secs(300),
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_millis(5000),
         }

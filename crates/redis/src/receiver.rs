@@ -134,10 +134,19 @@ async fn catch_up(
         return Ok(());
     }
     let keys = &bridge.keys;
-    let names: Vec<String> = redis::cmd("SMEMBERS")
-        .arg(&keys.channels)
-        .query_async(connection)
-        .await?;
+    let names: Vec<String> = if initial {
+        // What Redis keeps (the live channels): their history is loaded here.
+        redis::cmd("ZRANGE")
+            .arg(&keys.live)
+            .arg(0)
+            .arg(-1)
+            .query_async(connection)
+            .await?
+    } else {
+        // What this hub has readers or history for: nothing else here can have missed
+        // anything, so a gap costs what this process serves, not what the namespace holds.
+        hub.channel_names().iter().map(|n| n.to_string()).collect()
+    };
     let channels: Vec<Option<&str>> = std::iter::once(None)
         .chain(names.iter().map(|n| Some(n.as_str())))
         .collect();
@@ -145,6 +154,7 @@ async fn catch_up(
     let mut facts = redis::pipe();
     facts.cmd("HMGET").arg(&keys.floors).arg(&streams);
     facts.cmd("HMGET").arg(&keys.lasts).arg(&streams);
+    facts.cmd("HGET").arg(&keys.meta).arg("expired");
     for stream in &streams {
         facts.cmd("EXISTS").arg(stream);
     }
@@ -152,12 +162,31 @@ async fn catch_up(
     // Replies of an unexpected shape read as "nothing recorded", never as a panic.
     let floors = numbers(facts.first());
     let lasts = numbers(facts.get(1));
+    let expired = facts.get(2).map_or(0, number);
 
+    // Every stream's first page in one round trip; a stream with more, page by page.
+    let mut first_pages = redis::pipe();
+    for stream in &streams {
+        first_pages
+            .cmd("XRANGE")
+            .arg(stream)
+            .arg(applied + 1)
+            .arg("+")
+            .arg("COUNT")
+            .arg(PAGE);
+    }
+    let first_pages: Vec<Value> = first_pages.query_async(connection).await?;
     let mut stored = Vec::new();
     for (index, stream) in streams.iter().enumerate() {
-        let mut start = applied + 1;
+        let mut page = first_pages.get(index).cloned().unwrap_or(Value::Nil);
         loop {
-            let page: Value = redis::cmd("XRANGE")
+            let before = stored.len();
+            read_entries(&page, index, &mut stored);
+            let start = match stored[before..].last() {
+                Some(last) if stored.len() - before == PAGE => last.position + 1,
+                _ => break,
+            };
+            page = redis::cmd("XRANGE")
                 .arg(stream)
                 .arg(start)
                 .arg("+")
@@ -165,21 +194,21 @@ async fn catch_up(
                 .arg(PAGE)
                 .query_async(connection)
                 .await?;
-            let before = stored.len();
-            read_entries(&page, index, &mut stored);
-            match stored[before..].last() {
-                Some(last) if stored.len() - before == PAGE => start = last.position + 1,
-                _ => break,
-            }
         }
     }
     stored.sort_unstable_by_key(|s| s.position);
 
     for (index, channel) in channels.iter().enumerate() {
-        let exists = matches!(facts.get(2 + index), Some(Value::Int(1)));
+        let exists = matches!(facts.get(3 + index), Some(Value::Int(1)));
         // An expired stream lost everything up to its last event; a held one, up to its floor.
         let recorded = if exists { &floors } else { &lasts };
-        let floor = recorded.get(index).copied().unwrap_or(0);
+        let mut floor = recorded.get(index).copied().unwrap_or(0);
+        if !exists && floor == 0 && channel.is_some() && expired > applied {
+            // No stream and no record: never published, or forgotten once its stream
+            // expired. Redis no longer tells which, so what any forgotten stream held is
+            // taken as lost here: a reset, never a silent gap.
+            floor = expired;
+        }
         if floor == 0 {
             continue;
         }
@@ -268,17 +297,19 @@ fn numbers(reply: Option<&Value>) -> Vec<u64> {
     let Some(Value::Array(values)) = reply else {
         return Vec::new();
     };
-    values
-        .iter()
-        .map(|value| match value {
-            Value::BulkString(bytes) => std::str::from_utf8(bytes)
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0),
-            Value::Int(n) => u64::try_from(*n).unwrap_or(0),
-            _ => 0,
-        })
-        .collect()
+    values.iter().map(number).collect()
+}
+
+/// A number Redis answered as text or as an integer; 0 for anything else (nil included).
+fn number(value: &Value) -> u64 {
+    match value {
+        Value::BulkString(bytes) => std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+        Value::Int(n) => u64::try_from(*n).unwrap_or(0),
+        _ => 0,
+    }
 }
 
 /// How long ago Redis stored an event, by the wall clock (0 when the clocks disagree).

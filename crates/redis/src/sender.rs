@@ -151,15 +151,19 @@ fn add_publish(pipe: &mut redis::Pipeline, bridge: &Bridge, script: &Script, num
         .keep_events
         .unwrap_or(bridge.config.stream_events)
         .max(1);
-    let keep_ms = event
-        .keep_for
-        .map_or(0, |age| age.as_millis().max(1) as u64);
+    // A channel with history keeps its stream as long as its history keeps events; one
+    // without keeps it only for the recovery window (what a hub needs to fill a gap).
+    let keep_ms = match (event.keep_events, event.keep_for) {
+        (_, Some(age)) => age.as_millis().max(1) as u64,
+        (Some(_), None) => 0,
+        (None, None) => bridge.config.recovery.as_millis().max(1) as u64,
+    };
     pipe.cmd("EVALSHA")
         .arg(script.get_hash())
         .arg(6)
         .arg(&keys.meta)
         .arg(keys.stream(channel))
-        .arg(&keys.channels)
+        .arg(&keys.live)
         .arg(&keys.floors)
         .arg(&keys.lasts)
         .arg(keys.publisher(bridge.publisher))
