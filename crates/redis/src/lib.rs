@@ -259,9 +259,13 @@ impl Bridge {
             self.counters.disconnects.fetch_add(1, Ordering::Relaxed);
         }
         which.store(up, Ordering::Release);
-        let both = self.sender_up.load(Ordering::Acquire)
-            && self.receiver_up.load(Ordering::Acquire)
-            && self.is_loaded();
+        let connected =
+            self.sender_up.load(Ordering::Acquire) && self.receiver_up.load(Ordering::Acquire);
+        // Either connection lost means Redis is away as far as a publisher is told: an idle
+        // sender notices only at its next send, while the receiver's subscription notices
+        // at once.
+        self.outbound.connected.store(connected, Ordering::Release);
+        let both = connected && self.is_loaded();
         let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
         let changed = match *reported {
             // Down is first reported once a connection failed, not while it is still coming up.

@@ -23,7 +23,7 @@ pub struct Outbound {
     max_events: usize,
     max_bytes: usize,
     pub(crate) ready: Notify,
-    /// The sender is connected (for the error message only).
+    /// Both connections to Redis are up (for the error message only).
     pub(crate) connected: AtomicBool,
 }
 

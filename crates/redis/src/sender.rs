@@ -57,10 +57,8 @@ pub(crate) async fn run(bridge: Arc<Bridge>) {
             continue;
         }
         backoff.reset();
-        bridge.outbound.connected.store(true, Ordering::Release);
         bridge.set_up(&bridge.sender_up, true, "connected");
         let error = send_until_error(&bridge, &script, &mut connection, &mut batch).await;
-        bridge.outbound.connected.store(false, Ordering::Release);
         bridge.set_up(&bridge.sender_up, false, &error);
         tokio::time::sleep(backoff.delay()).await;
     }
