@@ -41,10 +41,8 @@ fn sweep(hub: &HubState) {
             .iter()
             .filter(|(_, channel)| channel.log.max_age().is_some())
             .filter_map(|(name, channel)| {
-                channel.log.expire();
-                let unused =
-                    channel.subscribers.is_empty() && channel.log.floor_if_empty().is_some();
-                unused.then(|| name.clone())
+                let empty = channel.log.expire().is_some();
+                (empty && channel.subscribers.is_empty()).then(|| name.clone())
             })
             .collect()
     };

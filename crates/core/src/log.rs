@@ -362,15 +362,10 @@ impl ChannelLog {
     }
 
     /// Drops what the history's age bound no longer keeps, without waiting for the next
-    /// append (a quiet channel's old events would otherwise stay).
-    pub fn expire(&self) {
-        let mut state = self.state_mut();
-        self.trim(&mut state);
-    }
-
-    /// The floor this log would leave behind if it went now: Some when it holds nothing (so
-    /// nothing of it is worth keeping), with the last position it dropped or was told of.
-    pub fn floor_if_empty(&self) -> Option<u64> {
+    /// append (a quiet channel's old events would otherwise stay). Returns the floor this log
+    /// would leave behind if it went now: Some when it holds nothing (so nothing of it is
+    /// worth keeping), with the last position it dropped or was told of.
+    pub fn expire(&self) -> Option<u64> {
         let mut state = self.state_mut();
         self.trim(&mut state);
         state.entries.is_empty().then_some(state.dropped_through)

@@ -84,7 +84,7 @@ impl Registry {
             return false;
         }
         if channel.log.has_history() {
-            let Some(floor) = channel.log.floor_if_empty() else {
+            let Some(floor) = channel.log.expire() else {
                 return false;
             };
             self.evicted_through = self.evicted_through.max(floor);
