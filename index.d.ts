@@ -282,12 +282,28 @@ export interface AttachOptions {
   channels?: readonly string[]
 }
 
+/** `hub.response(request, options)`: attach()'s options, for a Fetch API `Response`. */
+export interface ResponseOptions {
+  /** `retry:` sent on connect to this client, overriding the hub's `retryMs`. Default: the hub's. */
+  retryMs?: number
+  /** Channels this client receives `hub.publish(channel, ...)` events from. Default `[]`. */
+  channels?: readonly string[]
+  /**
+   * More headers for the response (CORS, request ids). The event-stream head
+   * (`content-type`, `cache-control`, `x-accel-buffering`) is set over them. Default none.
+   */
+  headers?: HeadersInit
+}
+
 /** Counters and queue levels returned by `hub.stats()`. */
 export type HubStats = NativeHubStats
 
 /** `hub.metrics()`: counters since the hub started, gauges now. O(channels) to read. */
 export interface HubMetrics {
-  /** Clients connected now, by transport; `pending`: attached, transport not started yet. */
+  /**
+   * Clients connected now, by transport; `pending`: attached, transport not started yet.
+   * `node` counts every client whose batches JS writes: the Node transport's and `hub.response()`'s.
+   */
   connections: { native: number; node: number; pending: number }
   /** Clients attached since the hub started. */
   connectionsOpened: number
@@ -362,7 +378,7 @@ export interface ExpositionOptions {
 /** Fields of the hub's `'connect'` and `'disconnect'` events. */
 export interface ConnectInfo {
   id: number
-  transport: 'native' | 'node'
+  transport: 'native' | 'node' | 'fetch'
   /** Its channels: as attached (`'connect'`), as subscribed when it left (`'disconnect'`). */
   channels: string[]
   remoteAddress: string | null
@@ -422,10 +438,10 @@ export declare class Client<Events extends EventMap = AnyEvents> extends EventEm
   /** Hub-unique id; `0` for a refused client. */
   readonly id: number
   /**
-   * `'native'` when Rust writes the socket, `'node'` when batches are written through Node;
-   * `null` for a refused client.
+   * `'native'` when Rust writes the socket, `'node'` when batches are written through Node,
+   * `'fetch'` when they feed the body of a `hub.response()`; `null` for a refused client.
    */
-  readonly transport: 'native' | 'node' | null
+  readonly transport: 'native' | 'node' | 'fetch' | null
   /**
    * True when `attach()` refused it and answered `503` with `Retry-After`: it is closed from
    * the start (`closeReason` `'refused'`, `'close'` fires on the next tick) and sends do
@@ -549,6 +565,25 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
   attach(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, options?: AttachOptions): Client<Events>
   /** A raw HTTP/2 stream from `server.on('stream', (stream, headers) => ...)`. */
   attach(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, options?: AttachOptions): Client<Events>
+  /**
+   * attach() for frameworks and runtimes that answer a Fetch API `Request` with a `Response`
+   * (Hono: `c.req.raw`; Next.js route handlers; `Bun.serve`; `Deno.serve`). Returns a `200`
+   * `Response` whose body is the client's event stream, fed by the hub with the same
+   * heartbeats, channels, resume (`Last-Event-ID` header or the `lastEventIdQuery` parameter),
+   * lag bounds and close reasons as attach(). A body that is not read backs up into the hub
+   * and the client is cut as a stalled socket would be. The client leaves when
+   * `request.signal` aborts or the framework cancels the body. `onClient(client)` runs before
+   * this returns, so what it sends is what the client gets first. When the hub or a channel
+   * is full, or the hub is closing, the `Response` is a `503` with `Retry-After`, and
+   * `onClient` gets a refused client.
+   * @throws as attach(): `ERR_SSE_INVALID_ARGUMENT` when `request` is not a Request or
+   *   `onClient` not a function; `ERR_SSE_UNKNOWN_OPTION`, `ERR_SSE_INVALID_OPTION`,
+   *   `ERR_SSE_INVALID_CHANNEL` (TypeErrors), `ERR_SSE_INVALID_RETRY`,
+   *   `ERR_SSE_TOO_MANY_CHANNELS` (RangeErrors). An error thrown by `onClient` closes the client
+   *   and is thrown on.
+   */
+  response(request: Request, options?: ResponseOptions, onClient?: (client: Client<Events>) => void): Response
+  response(request: Request, onClient: (client: Client<Events>) => void): Response
   /**
    * Sends one event to every client, encoded once. Returns the number of recipients. Nothing
    * reaches any client when it throws.

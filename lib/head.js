@@ -32,4 +32,4 @@ function writeStreamHead (stream) {
   if (!stream.headersSent) stream.respond({ ':status': 200, ...STREAM_HEADERS })
 }
 
-module.exports = { writeResponseHead, writeStreamHead }
+module.exports = { STREAM_HEADERS, writeResponseHead, writeStreamHead }

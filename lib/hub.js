@@ -4,11 +4,12 @@ const { EventEmitter } = require('node:events')
 const { NativeHub, HubEventKind } = require('./native')
 const { Client } = require('./connection')
 const { sseError, fromNative } = require('./errors')
-const { hubOptions, channelOptions, closeOptions, attachOptions, messageArgs, messageOf, commentText, channelName, describe } = require('./options')
+const { hubOptions, channelOptions, closeOptions, attachOptions, responseOptions, messageArgs, messageOf, commentText, channelName, describe } = require('./options')
 const { metricsOf, metricsText, expositionOptions } = require('./metrics')
 const { nativeUnavailableReason, nativeUnavailableError, handOff } = require('./native-transport')
 const { NodeSink, errorSourcesOf, http1SocketOf, tcpFdOf } = require('./node-transport')
 const { writeResponseHead, writeStreamHead } = require('./head')
+const { StreamSink, isFetchRequest, streamHeaders } = require('./fetch-transport')
 
 /** How long hub.close() lets writer tasks drain before cutting them, beyond writeTimeoutMs. */
 const SHUTDOWN_GRACE_MS = 1000
@@ -229,7 +230,7 @@ class Hub extends EventEmitter {
     const native = transport !== 'node' && unavailable === null
 
     const requestHeaders = rawStream ? res : req.headers
-    const lastEventId = this.#lastEventIdOf(requestHeaders, rawStream ? requestHeaders[':path'] : req.url)
+    const lastEventId = this.#lastEventIdOf((name) => requestHeaders[name], rawStream ? requestHeaders[':path'] : req.url)
     // Registered before anything is written: an error leaves the response to the caller.
     const { id, resume, resetReason, refused } = this.#call(() => this.#native.register(retryMs, channels, lastEventId || undefined))
     if (refused != null) return this.#refuse(req, res, rawStream, refused, channels)
@@ -297,6 +298,64 @@ class Hub extends EventEmitter {
     const client = Client._refused(this, reason)
     if (this.listenerCount('refuse') > 0) this.emit('refuse', { reason, ...peerOf(req, rawStream), channels })
     return client
+  }
+
+  /**
+   * The Fetch API form of attach(), for frameworks and runtimes that answer a WHATWG
+   * `Request` with a `Response` (Hono, Next.js route handlers, Bun, Deno): returns a `Response`
+   * whose body is this client's event stream, fed by the hub. `onClient(client)`, when given,
+   * runs before it returns, so what it sends is the first thing the client gets. The client
+   * leaves when `request.signal` aborts or the framework stops reading the body.
+   *
+   * Refused (hub full, channel full, closing): a `503` with `Retry-After`, and `onClient` gets
+   * a Client whose `refused` is true.
+   */
+  response (request, options, onClient) {
+    if (typeof options === 'function' && onClient === undefined) {
+      onClient = options
+      options = undefined
+    }
+    if (!isFetchRequest(request)) {
+      throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT',
+        `response(request): request must be a Fetch API Request (in Hono c.req.raw, in Next.js the route handler's request), got ${describe(request)}`)
+    }
+    if (onClient !== undefined && typeof onClient !== 'function') {
+      throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT', `response(request, options, onClient): onClient must be a function, got ${describe(onClient)}`)
+    }
+    const { retryMs, channels, headers } = responseOptions(options, this.#options.retryMs)
+    const head = streamHeaders(headers)
+    const lastEventId = this.#lastEventIdOf((name) => request.headers.get(name) ?? undefined, request.url)
+    const { id, resume, resetReason, refused } = this.#call(() => this.#native.register(retryMs, channels, lastEventId || undefined))
+    if (refused != null) {
+      const client = Client._refused(this, refused)
+      if (this.listenerCount('refuse') > 0) this.emit('refuse', { reason: refused, remoteAddress: null, remotePort: null, channels })
+      onClient?.(client)
+      return new Response(`event stream unavailable (${refused}); retry later\n`, {
+        status: 503,
+        headers: { 'retry-after': String(this.#options.retryAfterSeconds), 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }
+      })
+    }
+    const client = new Client(this, id, lastEventId, 'fetch', resume, resetReason ?? null)
+    client._connected({ remoteAddress: null, remotePort: null })
+    this.#clients.set(id, client)
+    const sink = new StreamSink(this.#native, id, request.signal ?? undefined)
+    this.#sinks.set(id, sink)
+    if (request.method === 'HEAD' || sink.alreadyClosed) {
+      this.#native.closeClient(id, request.method === 'HEAD' ? 'server' : 'client')
+    } else {
+      this.#call(() => this.#native.startNode(id, null))
+    }
+    if (this.listenerCount('connect') > 0) this.emit('connect', client._info(channels))
+    if (onClient !== undefined) {
+      try {
+        onClient(client)
+      } catch (error) {
+        // The framework answers the error; the stream is never read.
+        this.#native.closeClient(id, 'error')
+        throw error
+      }
+    }
+    return new Response(request.method === 'HEAD' ? null : sink.stream, { status: 200, headers: head })
   }
 
   /** Sends one event to every client; the frame is encoded once. Returns the recipients. */
@@ -486,8 +545,8 @@ class Hub extends EventEmitter {
   }
 
   /** The `Last-Event-ID` header, or for a first connect the configured query parameter; ''. */
-  #lastEventIdOf (headers, url) {
-    const header = headers['last-event-id']
+  #lastEventIdOf (headerOf, url) {
+    const header = headerOf('last-event-id')
     if (typeof header === 'string' && header !== '') return headerText(header)
     const query = this.#options.lastEventIdQuery
     if (query === undefined || typeof url !== 'string') return ''

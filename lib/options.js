@@ -73,6 +73,7 @@ const CLOSE_DEFAULTS = Object.freeze({
 /** The `retry:` base of a staged close when neither close() nor the hub sets one. */
 const CLOSE_RETRY_MS = NATIVE_DEFAULTS.close.retryMs
 const ATTACH_KEYS = new Set(['retryMs', 'transport', 'channels'])
+const RESPONSE_KEYS = new Set(['retryMs', 'channels', 'headers'])
 const WRITABLE_KEYS = new Set(['end'])
 const MESSAGE_KEYS = new Set(['data', 'event', 'id', 'retry'])
 const TRANSPORTS = new Set(['auto', 'native', 'node'])
@@ -275,6 +276,20 @@ function attachOptions (options, hubRetryMs) {
   return { transport, retryMs, channels }
 }
 
+/** `hub.response(request, options)`: attach()'s options but `transport`, plus the
+ *  response's own `headers` (any HeadersInit: CORS, request ids). */
+function responseOptions (options, hubRetryMs) {
+  const given = plainObject(options, 'response options')
+  rejectUnknownKeys(given, RESPONSE_KEYS, 'response option')
+  const retryMs = given.retryMs === undefined ? hubRetryMs : retryValue(given.retryMs, 'retryMs')
+  const channels = given.channels === undefined ? [] : channelList(given.channels)
+  const headers = given.headers
+  if (headers !== undefined && (headers === null || typeof headers !== 'object')) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `headers must be a Headers, an object or an array of pairs, got ${describe(headers)}`)
+  }
+  return { retryMs, channels, headers }
+}
+
 function channelList (channels) {
   if (!Array.isArray(channels)) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `channels must be an array of strings, got ${describe(channels)}`)
@@ -386,4 +401,4 @@ function messageOf (item) {
   return item
 }
 
-module.exports = { NATIVE_DEFAULTS, HUB_DEFAULTS, REDIS_DEFAULTS, HISTORY_DEFAULTS, CLOSE_DEFAULTS, plainObject, rejectUnknownKeys, hubOptions, channelOptions, closeOptions, attachOptions, messageArgs, messageOf, writableOptions, commentText, channelName, describe }
+module.exports = { NATIVE_DEFAULTS, HUB_DEFAULTS, REDIS_DEFAULTS, HISTORY_DEFAULTS, CLOSE_DEFAULTS, plainObject, rejectUnknownKeys, hubOptions, channelOptions, closeOptions, attachOptions, responseOptions, messageArgs, messageOf, writableOptions, commentText, channelName, describe }

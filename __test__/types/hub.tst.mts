@@ -41,7 +41,7 @@ test('clients of a typed hub are typed too', () => {
     expect(client).type.toBe<Client<Events>>()
     expect(client.send).type.toBeCallableWith({ event: 'note', data: 'hello' })
     expect(client.send).type.not.toBeCallableWith({ event: 'note', data: 1 })
-    expect(client.transport).type.toBe<'native' | 'node' | null>()
+    expect(client.transport).type.toBe<'native' | 'node' | 'fetch' | null>()
     expect(client.refusal).type.toBe<'hub-full' | 'channel-full' | 'closing' | null>()
     expect(client.stream).type.toBeCallableWith(['token', Buffer.from('x')])
     expect(client.stream).type.toBeCallableWith([{ event: 'note', data: 'hi' }])
@@ -130,4 +130,16 @@ test('redis: a URL or options, ready(), the backend event and its metrics', () =
   const metrics = untyped.metrics()
   expect(metrics.redis?.buffered.events).type.toBe<number | undefined>()
   expect(metrics.resumes.reset.gap).type.toBe<number>()
+})
+
+test('hub.response() takes a Fetch Request and returns a Response; its client is typed', () => {
+  const request = new Request('http://127.0.0.1/events')
+  expect(typed.response(request)).type.toBe<Response>()
+  expect(typed.response(request, { channels: ['prices'], retryMs: 1000, headers: { 'access-control-allow-origin': '*' } })).type.toBe<Response>()
+  typed.response(request, (client) => {
+    expect(client).type.toBe<Client<Events>>()
+    expect(client.transport).type.toBe<'native' | 'node' | 'fetch' | null>()
+  })
+  expect(typed.response).type.not.toBeCallableWith(request, { transport: 'native' })
+  expect(typed.response).type.not.toBeCallableWith({ url: '/' })
 })

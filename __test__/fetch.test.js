@@ -1,0 +1,230 @@
+'use strict'
+
+// The Fetch transport (hub.response(request)) as Hono serves it on @hono/node-server: real
+// sockets, a spec parser on the client side, the same semantics as attach(): the head at once,
+// channels, history and resume (header and query), a reader that stops is cut while one that
+// reads is not, the peer leaving, caps (503 + Retry-After), staged close, lifecycle events.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const { Hono } = require('hono')
+const { serve } = require('@hono/node-server')
+const { EventSource } = require('eventsource')
+const { createHub } = require('..')
+const { HOST, rawClient, waitFor, once } = require('./helpers')
+
+/** A Hono app on @hono/node-server whose GET /events is `route(c)`. */
+async function honoServer (route) {
+  const app = new Hono()
+  app.get('/events', route)
+  app.get('/plain', (c) => c.text('plain'))
+  let server
+  const port = await new Promise((resolve) => {
+    server = serve({ fetch: app.fetch, port: 0, hostname: HOST }, (info) => resolve(info.port))
+  })
+  return {
+    port,
+    url: `http://${HOST}:${port}`,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections?.()
+      server.close(() => resolve())
+    })
+  }
+}
+
+test('Hono: the head, the opening retry, send() and publish() reach an EventSource; the client is a fetch client', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, retryMs: 1500 })
+  const connects = []
+  hub.on('connect', (info) => connects.push(info))
+  const clients = []
+  const web = await honoServer((c) => hub.response(c.req.raw, { channels: ['news'], headers: { 'access-control-allow-origin': '*' } }, (client) => {
+    clients.push(client)
+    client.send({ event: 'welcome', data: `hello ${client.id}` })
+  }))
+  try {
+    const raw = rawClient(web.port, { path: '/events' })
+    await waitFor(() => raw.events.length === 1, { what: 'the welcome event' })
+    assert.match(raw.head, /^HTTP\/1\.1 200 /)
+    assert.match(raw.head, /\r\ncontent-type: text\/event-stream; charset=utf-8/i)
+    assert.match(raw.head, /\r\ncache-control: no-cache, no-transform/i)
+    assert.match(raw.head, /\r\nx-accel-buffering: no/i)
+    assert.match(raw.head, /\r\naccess-control-allow-origin: \*/i)
+    assert.deepEqual(raw.retries, [1500])
+    assert.deepEqual(raw.events.map((e) => [e.event, e.data]), [['welcome', `hello ${clients[0].id}`]])
+    assert.equal(clients[0].transport, 'fetch')
+    assert.equal(connects[0].transport, 'fetch')
+
+    const es = new EventSource(`${web.url}/events`)
+    const got = []
+    es.addEventListener('welcome', (e) => got.push(`welcome:${e.data}`))
+    es.onmessage = (e) => got.push(e.data)
+    await waitFor(() => got.length === 1, { what: 'the EventSource to connect' })
+    assert.equal(hub.publish('news', { data: 'first' }), 2)
+    hub.broadcast({ data: 'everyone' })
+    await waitFor(() => got.length === 3 && raw.events.length === 3, { what: 'both to get both events' })
+    assert.deepEqual(got.slice(1), ['first', 'everyone'])
+    assert.deepEqual(raw.events.slice(1).map((e) => e.data), ['first', 'everyone'])
+    es.close()
+    raw.end()
+    await waitFor(() => clients.every((c) => c.closed), { what: () => `both clients to leave (size ${hub.size})` })
+    assert.equal(hub.size, 0)
+    assert.deepEqual(clients.map((c) => c.closeReason), ['client', 'client'])
+  } finally {
+    await hub.close()
+    await web.close()
+  }
+})
+
+test('Hono: a reload resumes from Last-Event-ID (header) and from the query parameter, without loss or repeat', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, history: true })
+  const web = await honoServer((c) => hub.response(c.req.raw, { channels: ['feed'] }))
+  try {
+    const first = rawClient(web.port, { path: '/events' })
+    await waitFor(() => hub.size === 1, { what: 'the first client' })
+    for (let i = 1; i <= 5; i++) hub.publish('feed', { data: `e${i}` })
+    await waitFor(() => first.events.length === 5, { what: 'five events' })
+    const seenId = first.events[1].id
+    first.reset()
+    await waitFor(() => hub.size === 0, { what: 'the first client to leave' })
+    for (let i = 6; i <= 7; i++) hub.publish('feed', { data: `e${i}` })
+
+    const byHeader = rawClient(web.port, { path: '/events', headers: { 'last-event-id': seenId } })
+    const byQuery = rawClient(web.port, { path: `/events?lastEventId=${encodeURIComponent(seenId)}` })
+    const expected = ['e3', 'e4', 'e5', 'e6', 'e7']
+    await waitFor(() => byHeader.events.length === 5 && byQuery.events.length === 5, { what: 'both to replay' })
+    hub.publish('feed', { data: 'e8' })
+    await waitFor(() => byHeader.events.length === 6 && byQuery.events.length === 6, { what: 'both to go live' })
+    assert.deepEqual(byHeader.events.map((e) => e.data), [...expected, 'e8'])
+    assert.deepEqual(byQuery.events.map((e) => e.data), [...expected, 'e8'])
+    assert.equal(hub.metrics().resumes.replayed, 2)
+  } finally {
+    await hub.close()
+    await web.close()
+  }
+})
+
+test('Hono: a reader that stops is cut (slow) with its lag bounded, while one that reads gets everything', async () => {
+  const maxLagBytes = 256 * 1024
+  const hub = createHub({ heartbeatMs: 60_000, maxLagBytes, overflow: 'disconnect' })
+  const closes = []
+  const web = await honoServer((c) => hub.response(c.req.raw, (client) => {
+    client.on('close', (reason) => closes.push(reason))
+    client.send({ data: 'ready' })
+  }))
+  try {
+    const stalled = rawClient(web.port, { path: '/events' })
+    await waitFor(() => stalled.events.length === 1, { what: 'the stalled client' })
+    stalled.socket.pause()
+    const reading = rawClient(web.port, { path: '/events' })
+    await waitFor(() => reading.events.length === 1, { what: 'the reading client' })
+    const payload = 'p'.repeat(16 * 1024)
+    let sent = 0
+    let maxLag = 0
+    // Sockets and Node's buffers absorb several MB before anything backs up into the hub;
+    // 3,000 x 16 KiB is far beyond that.
+    while (sent < 3000 && closes.length === 0) {
+      for (let i = 0; i < 4; i++) hub.broadcast({ data: payload, id: String(sent++) })
+      maxLag = Math.max(maxLag, hub.stats().maxClientQueuedBytes)
+      await waitFor(() => reading.events.length === sent + 1, { what: `the reader to get ${sent}` })
+    }
+    await waitFor(() => closes.length === 1, { what: 'the stalled client to be cut' })
+    assert.deepEqual(closes, ['slow'])
+    assert.ok(maxLag <= maxLagBytes, `lag ${maxLag} B above ${maxLagBytes}`)
+    hub.broadcast({ data: 'after', id: 'after' })
+    await waitFor(() => reading.events.at(-1)?.id === 'after', { what: 'the reader to go on' })
+    assert.equal(reading.events.length, sent + 2)
+    assert.equal(hub.stats().closedSlow, 1)
+    await waitFor(() => hub.stats().queuedBytes === 0, { what: 'the cut client to release its lag' })
+  } finally {
+    await hub.close()
+    await web.close()
+  }
+})
+
+test('Hono: caps answer 503 with Retry-After; a staged close sends the final event and ends each stream', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, maxClients: 1, retryAfterSeconds: 7 })
+  const refusals = []
+  hub.on('refuse', (info) => refusals.push(info.reason))
+  const clients = []
+  const web = await honoServer((c) => hub.response(c.req.raw, (client) => clients.push(client)))
+  try {
+    const first = rawClient(web.port, { path: '/events' })
+    await waitFor(() => first.comments.length + first.retries.length > 0, { what: 'the first stream to open' })
+    const second = await fetch(`${web.url}/events`)
+    assert.equal(second.status, 503)
+    assert.equal(second.headers.get('retry-after'), '7')
+    assert.match(await second.text(), /hub-full/)
+    assert.deepEqual(refusals, ['hub-full'])
+    assert.equal(clients[1].refused, true)
+    assert.equal(clients[1].closeReason, 'refused')
+
+    await hub.close({ spreadMs: 0, drainMs: 2000, retryMs: 4000, retryJitterMs: 0, finalEvent: { event: 'bye', data: 'moving' } })
+    await waitFor(() => first.finishedAt !== null, { what: 'the stream to end' })
+    assert.deepEqual(first.events.map((e) => [e.event, e.data]), [['bye', 'moving']])
+    assert.deepEqual(first.retries, [4000])
+    assert.equal(first.sawLastChunk, true, 'the body ended cleanly (last chunk), not cut')
+    assert.equal(clients[0].closeReason, 'server')
+  } finally {
+    await hub.close()
+    await web.close()
+  }
+})
+
+test('hub.response() refuses what it cannot serve, with stable codes, before anything registers', async () => {
+  const hub = createHub()
+  try {
+    assert.throws(() => hub.response({}), { name: 'TypeError', code: 'ERR_SSE_INVALID_ARGUMENT' })
+    assert.throws(() => hub.response(new Request('http://127.0.0.1/'), { transport: 'native' }), { name: 'TypeError', code: 'ERR_SSE_UNKNOWN_OPTION' })
+    assert.throws(() => hub.response(new Request('http://127.0.0.1/'), { channels: [''] }), { code: 'ERR_SSE_INVALID_CHANNEL' })
+    assert.throws(() => hub.response(new Request('http://127.0.0.1/'), {}, 'nope'), { name: 'TypeError', code: 'ERR_SSE_INVALID_ARGUMENT' })
+    assert.equal(hub.stats().connectionsOpened, 0)
+  } finally {
+    await hub.close()
+  }
+})
+
+test('hub.response() with the runtime\'s own Request: backpressure from the reader, abort as leaving, nothing kept', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const controller = new AbortController()
+  let client
+  const response = hub.response(new Request('http://127.0.0.1/events', { signal: controller.signal }), (c) => { client = c })
+  assert.equal(response.status, 200)
+  assert.equal(response.headers.get('content-type'), 'text/event-stream; charset=utf-8')
+  // Nothing else here holds the event loop while the body waits for Rust (a server would).
+  const keepAlive = setInterval(() => {}, 1000)
+  const reader = response.body.getReader()
+  const decoder = new TextDecoder()
+  let text = ''
+  const readUntil = async (done) => {
+    for (let i = 0; i < 1000 && !done(); i++) {
+      const { value, done } = await reader.read()
+      if (done) break
+      text += decoder.decode(value, { stream: true })
+    }
+  }
+  try {
+    client.send({ id: 'a', data: 'one' })
+    await readUntil(() => text.includes('data: one\n\n'))
+    assert.match(text, /id: a\ndata: one\n\n/)
+    // Unread, the body takes one batch past its 16 KiB mark; what is sent after waits in the hub.
+    const frames = () => text.split('data: x').length - 1
+    client.send({ data: 'x'.repeat(64 * 1024) })
+    await waitFor(() => hub.stats().bytesWritten > 64 * 1024, { what: 'the first batch to go into the body' })
+    // The batch the body took past its mark stays unacknowledged (counted as queued), so
+    // these wait in the hub, where the lag bound and the write deadline see them.
+    for (let i = 0; i < 16; i++) assert.equal(client.send({ data: 'x'.repeat(4096) }), false, 'above the high-water mark')
+    await waitFor(() => hub.stats().queuedEvents === 17, { what: () => `the hub to hold what the body has no room for (queued ${hub.stats().queuedEvents})` })
+    assert.ok(hub.stats().bytesWritten < 80 * 1024, 'nothing more went into the unread body')
+    await readUntil(() => frames() === 17)
+    assert.equal(frames(), 17)
+    await waitFor(() => hub.stats().queuedBytes === 0, { what: 'the reader to take everything' })
+    const closed = once(client, 'close')
+    controller.abort()
+    assert.equal(await closed, 'client')
+    assert.equal(hub.size, 0)
+    assert.equal(hub.stats().closedClient, 1)
+  } finally {
+    clearInterval(keepAlive)
+    await hub.close()
+  }
+})

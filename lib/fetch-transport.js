@@ -1,0 +1,119 @@
+'use strict'
+
+// The Fetch transport: for frameworks and runtimes that answer a WHATWG `Request` with a
+// `Response` (Hono, Next.js route handlers, Bun.serve, Deno.serve). There is no socket or `res`
+// to take over, so the hub feeds the body of the `Response` it returns: a ReadableStream that
+// gets the same batches as the Node transport (node-transport.js), from the same writer in Rust.
+// A batch is acknowledged once the stream's queue has room (at once, or at the next pull), so a
+// reader that stops backs up into the hub's bounded lag exactly as a socket would: its batch
+// stays unacknowledged, the write deadline runs, and the client is cut ('slow' or 'timeout').
+
+const { STREAM_HEADERS } = require('./head')
+
+/**
+ * Bytes the stream may hold before the writer waits for its reader: Node's default
+ * writableHighWaterMark, so the Fetch transport holds what a response holds on the Node one.
+ */
+const QUEUE_BYTES = 16 * 1024
+
+const byteLength = (chunk) => chunk.byteLength
+
+/** One client's response body, written by the hub. */
+class StreamSink {
+  #native
+  #id
+  #controller = null
+  /** A batch was enqueued above the queue's mark: acknowledge it at the next pull. */
+  #awaitingPull = false
+  /** The stream is closed, errored or cancelled: nothing more goes in. */
+  #done = false
+  #signal
+  #onAbort = () => this.#leave()
+
+  /**
+   * @param signal the request's AbortSignal (aborted when the peer leaves), or undefined
+   */
+  constructor (native, id, signal) {
+    this.#native = native
+    this.#id = id
+    this.#signal = signal
+    this.stream = new ReadableStream({
+      start: (controller) => { this.#controller = controller },
+      pull: () => {
+        if (!this.#awaitingPull) return
+        this.#awaitingPull = false
+        this.#native.nodeWritable(this.#id)
+      },
+      // The framework stops reading the body when the peer goes away (or the runtime
+      // cancels it): the client has left.
+      cancel: () => {
+        this.#done = true
+        this.#leave()
+      }
+    }, { highWaterMark: QUEUE_BYTES, size: byteLength })
+    if (signal !== undefined) signal.addEventListener('abort', this.#onAbort, { once: true })
+  }
+
+  /** True when the request was aborted before the sink could watch it. */
+  get alreadyClosed () {
+    return this.#signal !== undefined && this.#signal.aborted
+  }
+
+  /** Enqueues one batch. True when the stream has room for more (acknowledge it now). */
+  write (bytes) {
+    if (this.#done) return false
+    this.#controller.enqueue(bytes)
+    if (this.#controller.desiredSize > 0) return true
+    this.#awaitingPull = true
+    return false
+  }
+
+  /** Ends the body after what was enqueued: the reader sees a complete stream. */
+  end () {
+    if (this.#done) return
+    this.#done = true
+    this.#controller.close()
+  }
+
+  /**
+   * Cuts the body: the queue is dropped and the framework aborts the response, as a destroyed
+   * socket would be. The error is a premature close, which frameworks take for a peer that
+   * went away (Hono logs one line at info level) rather than a failure to answer with a 500
+   * written into the stream.
+   */
+  destroy () {
+    if (this.#done) return
+    this.#done = true
+    const cut = new Error(`Premature close: the hub cut event stream ${this.#id}`)
+    cut.code = 'ERR_STREAM_PREMATURE_CLOSE'
+    this.#controller.error(cut)
+  }
+
+  /** Stops listening once the client is gone; a body still open is cut, as in NodeSink. */
+  detach () {
+    if (this.#signal !== undefined) this.#signal.removeEventListener('abort', this.#onAbort)
+    this.destroy()
+  }
+
+  #leave () {
+    this.#native.closeClient(this.#id, 'client')
+  }
+}
+
+/** Whether `value` looks like a WHATWG Request (of any runtime's or polyfill's making). */
+function isFetchRequest (value) {
+  return value !== null && typeof value === 'object' && typeof value.url === 'string' &&
+    value.headers !== null && typeof value.headers === 'object' && typeof value.headers.get === 'function'
+}
+
+/** The event-stream head, with the application's own headers (CORS, ids) under it. */
+function streamHeaders (extra) {
+  const headers = new Headers(extra)
+  for (const [name, value] of Object.entries(STREAM_HEADERS)) headers.set(name, value)
+  // A length or an encoding would corrupt an endless body.
+  headers.delete('content-length')
+  headers.delete('content-encoding')
+  return headers
+}
+
+module.exports = { StreamSink, isFetchRequest, streamHeaders }
