@@ -59,6 +59,11 @@ export declare class NativeHub {
   setChannelCap(channel: string, maxClients?: number | undefined | null): void
   /** Subscribers of `channel`. */
   channelSize(channel: string): number
+  /**
+   * Bytes waiting in client `id`'s own queue (the high-water mark's measure); -1 once it is
+   * gone or the hub is closed.
+   */
+  queuedBytes(id: number): number
   /** Queues one message for client `id`; says whether it was queued (`DeliveryCode`). */
   send(id: number, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): DeliveryCode
   /**

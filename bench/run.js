@@ -5,7 +5,7 @@
 //
 //   npm run bench                   full run (about 12 minutes); writes bench/RESULTS.md
 //   npm run bench -- --smoke        small sizes, under a minute (CI)
-//   npm run bench -- --only fanout,token   some scenarios (fanout, latency, idle, slow, token, cost, cross)
+//   npm run bench -- --only fanout,token   some scenarios (fanout, latency, idle, slow, token, loop, cost, cross)
 //   npm run bench -- --servers native,node-transport   some servers (see bench/servers.js)
 //   NATIVE_SSE_BASELINE=/other/checkout npm run bench -- --servers native,baseline   two builds, one run
 //
@@ -21,6 +21,10 @@ const readline = require('node:readline')
 const { fork, spawn, execFileSync } = require('node:child_process')
 const { PIN, pin } = require('./pin')
 const { SERVERS } = require('./servers')
+/** The servers whose per-client API is a call per event (the others have only their stream form). */
+const LOOP_KINDS = ['native', 'node-transport', 'baseline', 'http']
+/** What the send() loop scenario's producers yield after (bench/servers.js). */
+const LOOP_YIELD_EVERY = 1000
 const { startRedis } = require('../__test__/redis')
 
 const args = process.argv.slice(2)
@@ -247,13 +251,13 @@ async function slow (kind) {
   })
 }
 
-/** One client fed `tokens` events of 20 B through the per-client API. */
-async function token (kind) {
+/** One client fed `tokens` events of 20 B through the per-client API (`loop`: one call each). */
+async function token (kind, { loop = false } = {}) {
   const events = SIZES.tokens
   const rates = []
   let last
   for (let round = 0; round < SIZES.tokenRounds; round++) {
-    last = await withServer(kind, { heartbeatMs: 60_000, tokens: events }, async (server, load) => {
+    last = await withServer(kind, { heartbeatMs: 60_000, tokens: events, loop }, async (server, load) => {
       const client = load(1)
       const first = await until('the token stream to start', async () => {
         const r = await client.report()
@@ -383,9 +387,9 @@ function slowTargets (scenario, r) {
     `peak RSS ${n?.peakRssMB?.toFixed(0)} MB against ${others.join(', ')} (target: ${verdict(bound)})`]
 }
 
-function tokenTargets (scenario, r) {
+function tokenTargets (scenario, r, what = "the node:http loop awaiting 'drain'") {
   const vsHttp = times(r.native?.tokensPerS, r.http?.tokensPerS)
-  return [`${scenario}: ${vsHttp.toFixed(1)}x the node:http loop awaiting 'drain' (target 3x: ${against(vsHttp, vsHttp >= 3)})`]
+  return [`${scenario}: ${vsHttp.toFixed(1)}x ${what} (target 3x: ${against(vsHttp, vsHttp >= 3)})`]
 }
 
 // --- the table ---------------------------------------------------------------------------
@@ -428,9 +432,9 @@ function flag (scenario, kind, r) {
   if (problems.length) FLAGS.push({ scenario, kind, text: problems.join('; '), harmful })
 }
 
-async function each (scenario, run) {
+async function each (scenario, run, only = KINDS) {
   const results = {}
-  for (const kind of KINDS) {
+  for (const kind of KINDS.filter((k) => only.includes(k))) {
     const started = Date.now()
     try {
       results[kind] = await run(kind)
@@ -496,6 +500,12 @@ async function main () {
     const scenario = `token stream: 1 client, ${SIZES.tokens.toLocaleString('en')} x 20 B`
     const results = await each(scenario, token)
     TARGETS.push(...tokenTargets(scenario, results))
+    addRow(scenario, `tokens/s${SIZES.tokenRounds > 1 ? ` (median of ${SIZES.tokenRounds})` : ''}`, pick(results, 'tokensPerS'), { format: si })
+  }
+  if (wanted('loop')) {
+    const scenario = `send() loop: 1 client, ${SIZES.tokens.toLocaleString('en')} x 20 B`
+    const results = await each(scenario, (kind) => token(kind, { loop: true }), LOOP_KINDS)
+    TARGETS.push(...tokenTargets(scenario, results, `a res.write() loop, each yielding every ${LOOP_YIELD_EVERY.toLocaleString('en')}`))
     addRow(scenario, `tokens/s${SIZES.tokenRounds > 1 ? ` (median of ${SIZES.tokenRounds})` : ''}`, pick(results, 'tokensPerS'), { format: si })
   }
   if (wanted('cost')) {

@@ -8,7 +8,10 @@
 // - `backlog()` is what the server holds for its most-behind client that the kernel has not
 //   taken yet, in bytes (native-sse: its slowest reader's lag);
 // - `tokens` (a count) turns each connection into a per-client token stream of that many
-//   events, through the library's own per-client API, waiting for the client where it can.
+//   events, through the library's own per-client API, waiting for the client where it can;
+//   with `loop: true`, as the obvious loop writes it: one call per token, the producer
+//   yielding to the event loop every LOOP_YIELD_EVERY tokens (an LLM SDK's stream hands over
+//   a few at a time), waiting only where the call says to.
 
 const http = require('node:http')
 const { once } = require('node:events')
@@ -20,6 +23,8 @@ const payload = (seq, bytes) => `${seq} ${nowMicros()} `.padEnd(bytes, 'x')
 function * tokens (count) {
   for (let seq = 0; seq < count; seq++) yield payload(seq, 20)
 }
+const LOOP_YIELD_EVERY = 1000
+const yieldToEventLoop = () => new Promise((resolve) => setImmediate(resolve))
 
 async function listen (server) {
   server.maxConnections = 100_000
@@ -39,12 +44,19 @@ function mostUnwritten (responses) {
  * of another commit with its addon built, for a before/after comparison in one run).
  */
 function nativeSse (transport, from = '..') {
-  return async ({ heartbeatMs, tokens: count }) => {
+  return async ({ heartbeatMs, tokens: count, loop }) => {
     const { createHub } = require(from)
     const hub = createHub({ heartbeatMs })
-    const server = http.createServer((req, res) => {
+    const server = http.createServer(async (req, res) => {
       const client = hub.attach(req, res, { transport })
-      if (count) client.stream(tokens(count))
+      if (count && !loop) client.stream(tokens(count))
+      if (count && loop) {
+        let seq = 0
+        for (const data of tokens(count)) {
+          if (!client.send({ data }) && !client.closed) await client.drain().catch(() => {})
+          if (++seq % LOOP_YIELD_EVERY === 0) await yieldToEventLoop()
+        }
+      }
     })
     return {
       port: await listen(server),
@@ -80,14 +92,16 @@ async function nativeSseRedis ({ heartbeatMs, redisUrl, prefix }) {
 }
 
 /** A plain `node:http` server: a `Set` of responses, one frame written to each per event. */
-async function plainHttp ({ heartbeatMs, tokens: count }) {
+async function plainHttp ({ heartbeatMs, tokens: count, loop }) {
   const streams = new Set()
   const server = http.createServer(async (req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
     res.flushHeaders()
     if (count) {
+      let seq = 0
       for (const data of tokens(count)) {
         if (!res.write(`data: ${data}\n\n`)) await once(res, 'drain')
+        if (loop && ++seq % LOOP_YIELD_EVERY === 0) await yieldToEventLoop()
       }
       return
     }

@@ -42,6 +42,8 @@ class Client extends EventEmitter {
   #remotePort = null
   /** performance.now() when it attached. */
   #connectedAt = 0
+  /** What the hub counts as waiting in this client's own queue, in bytes (hub.js `#defer`). */
+  _queuedBytes = 0
 
   constructor (hub, id, lastEventId, transport, resume, resetReason) {
     super()
@@ -109,7 +111,7 @@ class Client extends EventEmitter {
    */
   send (message) {
     if (this.#ended()) return false
-    return this.#accepted(this.#hub._sendTo(this.id, message))
+    return this.#accepted(this.#hub._sendTo(this, message))
   }
 
   /** Queues a comment (never dispatched as an event by clients). Returns as send() does. */
@@ -229,7 +231,7 @@ class Client extends EventEmitter {
     if (this.#ended()) return false
     let delivery
     try {
-      delivery = this.#hub._sendItemsTo(this.id, items)
+      delivery = this.#hub._sendItemsTo(this, items)
     } catch (error) {
       for (const item of items) this.send(messageOf(item))
       throw error
@@ -345,10 +347,18 @@ class Client extends EventEmitter {
     this.emit('close', reason)
   }
 
+  /** Whether the producer may go on after a send: `delivery` is null for one that waits for
+   *  the end of the turn, which answers from what the last delivery said. */
   #accepted (delivery) {
+    if (delivery === null) return !this.#needDrain && !this.#gone
+    this._delivered(delivery)
+    return delivery === QUEUED
+  }
+
+  /** Called by the hub with the delivery of sends that crossed to Rust (see `_sendTo`). */
+  _delivered (delivery) {
     if (delivery === ABOVE_HIGH_WATER) this.#needDrain = true
     else if (delivery === GONE) this.#gone = true
-    return delivery === QUEUED
   }
 
   /** No more sending: it left, it is leaving, or close() was called. */

@@ -19,6 +19,19 @@ const RUNTIME_STOP_MS = 100
 const { Closed: CLOSED, Flush: FLUSH, End: END, Destroy: DESTROY, Drained: DRAINED, Backend: BACKEND } = HubEventKind
 /** How long hub.close() waits for events still on their way to Redis. */
 const REDIS_FLUSH_MS = 2000
+/**
+ * Sends to single clients wait in JS until the end of the current turn of the event loop and
+ * cross to Rust together: one native call, one encode pass and one writer wakeup per client per
+ * turn instead of one of each per send. A turn that sends more than this (a synchronous loop)
+ * crosses every SEND_BATCH_ITEMS sends or SEND_BATCH_CHARS characters.
+ */
+const SEND_BATCH_ITEMS = 512
+const SEND_BATCH_CHARS = 32 * 1024
+/** A client's count of queued bytes after a send that did not wait (see #defer): its next
+ *  send that waits asks Rust first. */
+const UNCOUNTED = Infinity
+const LINE_BREAK = /[\r\n]/
+const LINE_BREAK_OR_NUL = /[\r\n\0]/
 
 /** A raw HTTP/2 stream from `server.on('stream', (stream, headers) => ...)`. */
 function isHttp2Stream (value) {
@@ -123,6 +136,37 @@ function isString (value) {
   return typeof value === 'string'
 }
 
+/** `message.data` when the message is `{ data: string }` and nothing else; else undefined. */
+function dataAlone (message) {
+  if (message === null || typeof message !== 'object') return undefined
+  const data = message.data
+  if (typeof data !== 'string') return undefined
+  for (const key in message) if (key !== 'data') return undefined
+  return data
+}
+
+/**
+ * Messages (a string for data alone, else messageArgs()' array) as sendMany's parallel
+ * arrays: data, then event, id and retry, each left out when no message has that field.
+ */
+function parallelArgs (items) {
+  const data = new Array(items.length)
+  let events, ids, retries
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]
+    if (typeof item === 'string') {
+      data[i] = item
+      continue
+    }
+    const [itemData, event, eventId, retry] = item
+    data[i] = itemData
+    if (event !== undefined) (events ??= new Array(items.length))[i] = event
+    if (eventId !== undefined) (ids ??= new Array(items.length))[i] = eventId
+    if (retry !== undefined) (retries ??= new Array(items.length))[i] = retry
+  }
+  return [data, events, ids, retries]
+}
+
 /** One channel of a hub, by name. Holds nothing but the name: cheap to make, any number. */
 class Channel {
   #hub
@@ -162,10 +206,28 @@ class Hub extends EventEmitter {
   #resolveReady = null
   /** A Redis-linked hub's hold on the event loop, from creation until close() completes. */
   #keepAlive = null
+  /** Sends waiting for the end of this turn (see SEND_BATCH_ITEMS), in call order: the client
+   *  ids, and for each a string (an event with data only) or messageArgs()' array. */
+  #sendIds = []
+  #sendItems = []
+  #sendChars = 0
+  #sendFlushQueued = false
+  #flushSendsSoon = () => {
+    this.#sendFlushQueued = false
+    this.#flushSends()
+  }
+  /** The native hub was shut down: calls reach it only to be refused. */
+  #shutDown = false
+  /**
+   * The longest `data` alone whose frame is surely within maxEventBytes, with no scan for
+   * line breaks: 3 UTF-8 bytes per UTF-16 unit and a `data: ` line (7 bytes) per unit at most.
+   */
+  #deferredDataChars
 
   constructor (options) {
     super()
     this.#options = hubOptions(options)
+    this.#deferredDataChars = Math.floor((this.#options.maxEventBytes - 64 - 7) / 10)
     const { retryMs, lastEventIdQuery, retryAfterSeconds, ...nativeOptions } = this.#options
     try {
       this.#native = new NativeHub(nativeOptions, (kind, id, payload, events, bytes, channels) =>
@@ -410,6 +472,7 @@ class Hub extends EventEmitter {
    * monitoring use metrics(), which does not.
    */
   stats () {
+    this.#flushSends()
     return this.#native.stats()
   }
 
@@ -420,6 +483,7 @@ class Hub extends EventEmitter {
    */
   metrics (options) {
     const { perChannel } = expositionOptions(options, 'metrics', ['perChannel'])
+    this.#flushSends()
     return metricsOf(this.#native.metrics(perChannel), this.#native.redisMetrics())
   }
 
@@ -459,6 +523,7 @@ class Hub extends EventEmitter {
       // Started here, not in the async body, so a refused final event throws before
       // anything closes.
       let limit = this.#options.writeTimeoutMs + SHUTDOWN_GRACE_MS
+      this.#flushSends()
       if (plan === null) {
         this.#native.closeAll()
       } else {
@@ -482,6 +547,8 @@ class Hub extends EventEmitter {
     }
     // Cuts whatever is left (their guards report 'server' through the event callback). The
     // drain already had its time above, so the runtime gets only a moment to stop.
+    this.#flushSends()
+    this.#shutDown = true
     this.#native.shutdown(RUNTIME_STOP_MS)
     // Close notifications queued by the shutdown arrive on the next turns of the loop.
     for (let i = 0; i < 10 && this.#clients.size > 0; i++) await new Promise((resolve) => setImmediate(resolve))
@@ -492,37 +559,134 @@ class Hub extends EventEmitter {
     clearInterval(this.#keepAlive)
   }
 
-  /** Returns the native delivery code: 0 gone, 1 queued, 2 queued above the high-water mark. */
-  _sendTo (id, message) {
+  /**
+   * Returns the native delivery code (gone, queued, queued above the high-water mark), or
+   * null when the send waits for the end of the turn (see SEND_BATCH_ITEMS); its delivery then
+   * reaches the client through `_delivered`. A message is held back only when JS can tell that
+   * the core will take it (data a string, one-line event and id, surely within
+   * maxEventBytes), so a bad one still throws at its own call, with nothing of it sent.
+   */
+  _sendTo (client, message) {
+    // The usual token, `{ data: 'text' }`, is taken without building messageArgs()' array.
+    const data = dataAlone(message)
+    if (data !== undefined && data.length <= this.#deferredDataChars && !this.#shutDown) return this.#defer(client, data, data)
     const args = messageArgs(message)
-    return this.#call(() => this.#native.send(id, ...args))
+    if (this.#shutDown || !this.#surelyValid(args)) {
+      this.#flushSends()
+      const delivery = this.#call(() => this.#native.send(client.id, ...args))
+      client._queuedBytes = UNCOUNTED
+      return delivery
+    }
+    const [text, event, eventId, retry] = args
+    return this.#defer(client, event === undefined && eventId === undefined && retry === undefined ? text : args, text)
+  }
+
+  /**
+   * Holds one checked send until the end of the turn, or sends what waits now: when a batch is
+   * full, or when this send may take the client past the high-water mark. The client's count
+   * of queued bytes (Rust's at the last crossing, plus a bound of each frame held back since)
+   * only ever overstates, so the send that crosses the mark is the one told to wait, as if
+   * every send had crossed alone.
+   */
+  #defer (client, item, text) {
+    this.#sendIds.push(client.id)
+    this.#sendItems.push(item)
+    this.#sendChars += text.length
+    // 3 UTF-8 bytes per UTF-16 unit at most, and the field name and line ends.
+    client._queuedBytes += 3 * text.length + 8
+    if ((!client.needDrain && client._queuedBytes > this.#options.highWaterMark) ||
+        this.#sendIds.length >= SEND_BATCH_ITEMS || this.#sendChars >= SEND_BATCH_CHARS) {
+      // This call's own delivery is its run's, the last one flushed.
+      return this.#flushSends(client.id)
+    }
+    if (!this.#sendFlushQueued) {
+      this.#sendFlushQueued = true
+      process.nextTick(this.#flushSendsSoon)
+    }
+    return null
+  }
+
+  /** Sets the client's count of queued bytes from Rust's (see #defer). */
+  #recount (client) {
+    client._queuedBytes = Math.max(0, this.#native.queuedBytes(client.id))
+  }
+
+  /** Whether the core surely accepts these message arguments (frame.rs `validate`, the size check). */
+  #surelyValid ([data, event, eventId]) {
+    if (typeof data !== 'string') return false
+    if (event !== undefined && LINE_BREAK.test(event)) return false
+    if (eventId !== undefined && LINE_BREAK_OR_NUL.test(eventId)) return false
+    // The encoded frame's bound, in UTF-8 bytes: 3 per UTF-16 unit at most, and a `data: `
+    // prefix (7 bytes with its line end) per line.
+    const lines = LINE_BREAK.test(data) ? data.length + 1 : 1
+    const bound = 3 * (data.length + (event?.length ?? 0) + (eventId?.length ?? 0)) + 7 * lines + 64
+    return bound <= this.#options.maxEventBytes
+  }
+
+  /**
+   * Sends what waits, in call order: each run of sends to one client as one native call.
+   * Returns the delivery of the run to `lastId` when it is the last run (else null).
+   */
+  #flushSends (lastId) {
+    const ids = this.#sendIds
+    if (ids.length === 0) return null
+    const items = this.#sendItems
+    let delivery = null
+    for (let start = 0; start < ids.length;) {
+      const id = ids[start]
+      let end = start + 1
+      while (end < ids.length && ids[end] === id) end++
+      delivery = this.#sendRun(id, start === 0 && end === ids.length ? items : items.slice(start, end))
+      const client = this.#clients.get(id)
+      if (client !== undefined) {
+        client._delivered(delivery)
+        this.#recount(client)
+      }
+      start = end
+    }
+    const last = ids[ids.length - 1]
+    // Kept for the next turn's sends (nothing above calls back into JS).
+    ids.length = 0
+    items.length = 0
+    this.#sendChars = 0
+    return last === lastId ? delivery : null
+  }
+
+  /** One client's waiting sends as one native call; each was checked when it was made. */
+  #sendRun (id, items) {
+    try {
+      if (items.every(isString)) return this._sendTextsTo(id, items)
+      return this.#native.sendMany(id, ...parallelArgs(items))
+    } catch (error) {
+      // Not expected (each was checked): said, not thrown into whichever call flushed.
+      process.emitWarning(`native-sse: ${items.length} sends to client ${id} failed: ${error.message}`, { code: error.code })
+      return null
+    }
+  }
+
+  /** Strings as the data of events, in one native call (one string and their lengths). */
+  _sendTextsTo (id, texts) {
+    const lengths = new Uint32Array(texts.length)
+    for (let i = 0; i < texts.length; i++) lengths[i] = texts[i].length
+    return this.#native.sendTexts(id, texts.join(''), lengths)
   }
 
   /**
    * Sends stream items (see messageOf) as one native call. All are checked before any is
    * queued; an invalid one throws and none is sent.
    */
-  _sendItemsTo (id, items) {
+  _sendItemsTo (client, items) {
+    this.#flushSends()
+    const id = client.id
+    let delivery
     if (items.every(isString)) {
-      const lengths = new Uint32Array(items.length)
-      for (let i = 0; i < items.length; i++) lengths[i] = items[i].length
-      return this.#call(() => this.#native.sendTexts(id, items.join(''), lengths))
+      delivery = this.#call(() => this._sendTextsTo(id, items))
+    } else {
+      const args = items.map((item) => typeof item === 'string' ? item : messageArgs(messageOf(item)))
+      delivery = this.#call(() => this.#native.sendMany(id, ...parallelArgs(args)))
     }
-    const data = new Array(items.length)
-    let events, ids, retries
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]
-      if (typeof item === 'string') {
-        data[i] = item
-        continue
-      }
-      const [itemData, event, eventId, retry] = messageArgs(messageOf(item))
-      data[i] = itemData
-      if (event !== undefined) (events ??= new Array(items.length))[i] = event
-      if (eventId !== undefined) (ids ??= new Array(items.length))[i] = eventId
-      if (retry !== undefined) (retries ??= new Array(items.length))[i] = retry
-    }
-    return this.#call(() => this.#native.sendMany(id, data, events, ids, retries))
+    client._queuedBytes = UNCOUNTED
+    return delivery
   }
 
   _commentTo (id, text) {
@@ -541,6 +705,7 @@ class Hub extends EventEmitter {
   }
 
   _closeClient (id) {
+    this.#flushSends()
     this.#native.closeClient(id, 'server')
   }
 
@@ -574,7 +739,13 @@ class Hub extends EventEmitter {
 
   #onNativeEvent (kind, id, payload, events, bytes, channels) {
     if (kind === CLOSED) return this.#onClosed(id, payload, events, bytes, channels)
-    if (kind === DRAINED) return this.#clients.get(id)?._drained()
+    if (kind === DRAINED) {
+      const client = this.#clients.get(id)
+      if (client === undefined) return
+      // Rust says 'drained' once its queue is down to half the mark.
+      client._queuedBytes = Math.min(client._queuedBytes, this.#options.highWaterMark / 2)
+      return client._drained()
+    }
     if (kind === FLUSH) return this.#flushWrites()
     if (kind === BACKEND) return this.#onBackend(payload, channels?.[0] ?? '')
     const sink = this.#sinks.get(id)
@@ -628,7 +799,9 @@ class Hub extends EventEmitter {
     }
   }
 
+  /** A native call; what waits to be sent goes first, so nothing is reordered around it. */
   #call (fn) {
+    this.#flushSends()
     try {
       return fn()
     } catch (error) {

@@ -295,6 +295,18 @@ impl NativeHub {
             .map_or(0, |hub| hub.channel_size(&channel) as u32)
     }
 
+    /// Bytes waiting in client `id`'s own queue (the high-water mark's measure); -1 once it is
+    /// gone or the hub is closed.
+    #[napi(catch_unwind)]
+    pub fn queued_bytes(&self, id: f64) -> Result<f64, Code> {
+        let Some(hub) = &self.hub else {
+            return Ok(-1.0);
+        };
+        Ok(hub
+            .queued_bytes(client_id(id)?)
+            .map_or(-1.0, |bytes| bytes as f64))
+    }
+
     /// Queues one message for client `id`; says whether it was queued (`DeliveryCode`).
     #[napi(catch_unwind)]
     pub fn send(

@@ -361,6 +361,18 @@ impl Hub {
         self.inner.read_registry().clients.len()
     }
 
+    /// Bytes waiting in client `id`'s own queue (what `send` and `send_many` put there, the
+    /// measure of its high-water mark), or `None` once it is gone. An embedder that holds sends
+    /// back to cross in batches keeps its own count from here, so its producers still hear
+    /// "above the high-water mark" at the send that crosses it.
+    pub fn queued_bytes(&self, id: u64) -> Option<usize> {
+        let client = self.inner.client(id)?;
+        if client.close_requested().is_some() {
+            return None;
+        }
+        Some(client.mailbox.queued_bytes())
+    }
+
     /// Subscribers of `channel`.
     pub fn channel_size(&self, channel: &str) -> usize {
         self.inner
