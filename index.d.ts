@@ -280,6 +280,12 @@ export interface AttachOptions {
   transport?: 'auto' | 'native' | 'node'
   /** Channels this client receives `hub.publish(channel, ...)` events from. Default `[]`. */
   channels?: readonly string[]
+  /**
+   * Where a request that carries no `Last-Event-ID` (header or query) resumes from, e.g. a
+   * `hub.publishStream()` stream's `startId`, so a new tab gets the stream from its start.
+   * Default none.
+   */
+  lastEventId?: string
 }
 
 /** `hub.response(request, options)`: attach()'s options, for a Fetch API `Response`. */
@@ -293,6 +299,36 @@ export interface ResponseOptions {
    * (`content-type`, `cache-control`, `x-accel-buffering`) is set over them. Default none.
    */
   headers?: HeadersInit
+  /** As attach()'s `lastEventId`. */
+  lastEventId?: string
+}
+
+/** `hub.publishStream(channel, source, options)`. */
+export interface PublishStreamOptions {
+  /** The stream's id: its events are `<id>.1`, `<id>.2`, …; 1-128 of `[A-Za-z0-9_-]`. Default: random. */
+  id?: string
+  /** The event name of each item. Default none (`message`). */
+  event?: string
+  /** The event `<id>.0` that opens the stream, data the id. Default `'start'`. */
+  startEvent?: string
+  /** The event after the last item, data `{ events }`. Default `'end'`. */
+  endEvent?: string
+  /** The event when the source throws, data `{ message }`. Default `'stream-error'`. */
+  errorEvent?: string
+  /**
+   * What the channel keeps, so the stream can be replayed whole; `false` leaves the channel's
+   * history as it is. Default `{ maxEvents: 100000, maxBytes: 16 MiB, maxAgeMs: 600000 }`.
+   */
+  history?: Exclude<HistoryOption, boolean> | false
+}
+
+/** What `hub.publishStream()` returns at once. */
+export interface PublishedStream {
+  id: string
+  /** `<id>.0`: the `lastEventId` that replays the stream from its start. */
+  startId: string
+  /** Settles when the source ends, throws, or the hub closes; never rejects. */
+  done: Promise<{ id: string; events: number; completed: boolean; error?: unknown }>
 }
 
 /** Counters and queue levels returned by `hub.stats()`. */
@@ -584,6 +620,17 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    */
   response(request: Request, options?: ResponseOptions, onClient?: (client: Client<Events>) => void): Response
   response(request: Request, onClient: (client: Client<Events>) => void): Response
+  /**
+   * Publishes every item of `source` (an LLM SDK's stream, a `ReadableStream`, a generator)
+   * into `channel` as events `<id>.1`, `<id>.2`, …, then `endEvent`, or `errorEvent` when the
+   * source throws. It runs whether anyone reads or not, and the channel keeps it (`history`).
+   * A client attached with `lastEventId: startId` gets it from its start; one that comes back
+   * with the last id it saw gets the rest. Strings and Buffers are the data of an event; other
+   * items are messages without `id`.
+   * @throws `ERR_SSE_INVALID_ARGUMENT` when `source` is not iterable; `ERR_SSE_INVALID_OPTION`,
+   *   `ERR_SSE_UNKNOWN_OPTION`, `ERR_SSE_INVALID_CHANNEL`; as `hub.publish()` for the opening event.
+   */
+  publishStream(channel: string, source: AsyncIterable<unknown> | Iterable<unknown>, options?: PublishStreamOptions): PublishedStream
   /**
    * Sends one event to every client, encoded once. Returns the number of recipients. Nothing
    * reaches any client when it throws.

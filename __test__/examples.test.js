@@ -24,7 +24,8 @@ const SHOWN_IN = {
   'operations.js': 'docs/OPERATIONS.md',
   'shutdown-express.js': 'docs/OPERATIONS.md',
   'shutdown-fastify.js': 'docs/OPERATIONS.md',
-  'cluster.js': 'docs/SCALING.md'
+  'cluster.js': 'docs/SCALING.md',
+  'hono.js': 'README.md'
 }
 const shownIn = (file) => fs.readFileSync(path.join(ROOT, SHOWN_IN[file]), 'utf8')
 
@@ -74,7 +75,7 @@ async function helloAndTick (url) {
   return got.hello
 }
 
-for (const file of ['http.js', 'express.js', 'fastify.js', 'https.js', 'http2.js', 'operations.js', 'shutdown-express.js', 'shutdown-fastify.js']) {
+for (const file of ['http.js', 'express.js', 'fastify.js', 'hono.js', 'https.js', 'http2.js', 'operations.js', 'shutdown-express.js', 'shutdown-fastify.js']) {
   test(`${SHOWN_IN[file]} shows examples/${file} verbatim`, () => {
     const source = fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8')
     assert.ok(shownIn(file).includes('```js\n' + source + '```'), `${SHOWN_IN[file]} must contain examples/${file} as a js block`)
@@ -87,6 +88,10 @@ test('examples/http.js streams natively', () => withExample('http.js', {}, async
 
 test('examples/express.js streams to subscribers', () => withExample('express.js', {}, async (url) => {
   assert.equal(typeof (await helloAndTick(url)).id, 'number')
+}))
+
+test('examples/hono.js streams through hub.response()', () => withExample('hono.js', {}, async (url) => {
+  assert.equal((await helloAndTick(url)).transport, 'fetch')
 }))
 
 test('examples/fastify.js streams through reply.sse()', () => withExample('fastify.js', {}, async (url) => {

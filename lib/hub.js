@@ -10,6 +10,7 @@ const { nativeUnavailableReason, nativeUnavailableError, handOff } = require('./
 const { NodeSink, errorSourcesOf, http1SocketOf, tcpFdOf } = require('./node-transport')
 const { writeResponseHead, writeStreamHead } = require('./head')
 const { StreamSink, isFetchRequest, streamHeaders } = require('./fetch-transport')
+const { publishStream } = require('./publish-stream')
 
 /** How long hub.close() lets writer tasks drain before cutting them, beyond writeTimeoutMs. */
 const SHUTDOWN_GRACE_MS = 1000
@@ -284,7 +285,7 @@ class Hub extends EventEmitter {
         throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT', `attach(req, res): res must be an http.ServerResponse, got ${describe(res)}`)
       }
     }
-    const { retryMs, transport, channels } = attachOptions(options, this.#options.retryMs)
+    const { retryMs, transport, channels, lastEventId: fallbackId } = attachOptions(options, this.#options.retryMs)
     const unusable = unusableResponseError(req, res, rawStream)
     if (unusable !== null) throw unusable
     const unavailable = rawStream ? 'a raw HTTP/2 stream is multiplexed by Node' : nativeUnavailableReason(req, res)
@@ -292,7 +293,7 @@ class Hub extends EventEmitter {
     const native = transport !== 'node' && unavailable === null
 
     const requestHeaders = rawStream ? res : req.headers
-    const lastEventId = this.#lastEventIdOf((name) => requestHeaders[name], rawStream ? requestHeaders[':path'] : req.url)
+    const lastEventId = this.#lastEventIdOf((name) => requestHeaders[name], rawStream ? requestHeaders[':path'] : req.url) || fallbackId
     // Registered before anything is written: an error leaves the response to the caller.
     const { id, resume, resetReason, refused } = this.#call(() => this.#native.register(retryMs, channels, lastEventId || undefined))
     if (refused != null) return this.#refuse(req, res, rawStream, refused, channels)
@@ -384,9 +385,9 @@ class Hub extends EventEmitter {
     if (onClient !== undefined && typeof onClient !== 'function') {
       throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT', `response(request, options, onClient): onClient must be a function, got ${describe(onClient)}`)
     }
-    const { retryMs, channels, headers } = responseOptions(options, this.#options.retryMs)
+    const { retryMs, channels, headers, lastEventId: fallbackId } = responseOptions(options, this.#options.retryMs)
     const head = streamHeaders(headers)
-    const lastEventId = this.#lastEventIdOf((name) => request.headers.get(name) ?? undefined, request.url)
+    const lastEventId = this.#lastEventIdOf((name) => request.headers.get(name) ?? undefined, request.url) || fallbackId
     const { id, resume, resetReason, refused } = this.#call(() => this.#native.register(retryMs, channels, lastEventId || undefined))
     if (refused != null) {
       const client = Client._refused(this, refused)
@@ -418,6 +419,21 @@ class Hub extends EventEmitter {
       }
     }
     return new Response(request.method === 'HEAD' ? null : sink.stream, { status: 200, headers: head })
+  }
+
+  /**
+   * Publishes every item of `source` (an async iterable: an LLM SDK's stream, a ReadableStream,
+   * a generator; or an iterable) into `channel` as events `<id>.1`, `<id>.2`, …, then the end
+   * event (`endEvent`, 'end', data `{ events }`), or the error event (`errorEvent`,
+   * 'stream-error', data `{ message }`) when the source throws. `<id>.0` opens it (`startEvent`,
+   * 'start'): a client attached with `lastEventId: '<id>.0'` gets the stream from its start,
+   * one that reconnects or reloads with the last id it saw gets the rest. It runs whether
+   * anyone reads or not; the channel keeps it (`history`, default 100,000 events, 16 MiB,
+   * 10 minutes). Returns `{ id, startId, done }`; `done` resolves with
+   * `{ id, events, completed, error? }` and never rejects.
+   */
+  publishStream (channel, source, options) {
+    return publishStream(this, channelName(channel), source, options)
   }
 
   /** Sends one event to every client; the frame is encoded once. Returns the recipients. */

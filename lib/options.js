@@ -72,8 +72,8 @@ const CLOSE_DEFAULTS = Object.freeze({
 })
 /** The `retry:` base of a staged close when neither close() nor the hub sets one. */
 const CLOSE_RETRY_MS = NATIVE_DEFAULTS.close.retryMs
-const ATTACH_KEYS = new Set(['retryMs', 'transport', 'channels'])
-const RESPONSE_KEYS = new Set(['retryMs', 'channels', 'headers'])
+const ATTACH_KEYS = new Set(['retryMs', 'transport', 'channels', 'lastEventId'])
+const RESPONSE_KEYS = new Set(['retryMs', 'channels', 'headers', 'lastEventId'])
 const WRITABLE_KEYS = new Set(['end'])
 const MESSAGE_KEYS = new Set(['data', 'event', 'id', 'retry'])
 const TRANSPORTS = new Set(['auto', 'native', 'node'])
@@ -273,7 +273,16 @@ function attachOptions (options, hubRetryMs) {
   }
   const retryMs = given.retryMs === undefined ? hubRetryMs : retryValue(given.retryMs, 'retryMs')
   const channels = given.channels === undefined ? [] : channelList(given.channels)
-  return { transport, retryMs, channels }
+  return { transport, retryMs, channels, lastEventId: fallbackLastEventId(given.lastEventId) }
+}
+
+/** attach()'s `lastEventId`: where a request that carries no id resumes from ('' for none). */
+function fallbackLastEventId (value) {
+  if (value === undefined) return ''
+  if (typeof value !== 'string' || !value.isWellFormed()) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `lastEventId must be a well-formed string, got ${describe(value)}`)
+  }
+  return value
 }
 
 /** `hub.response(request, options)`: attach()'s options but `transport`, plus the
@@ -287,7 +296,7 @@ function responseOptions (options, hubRetryMs) {
   if (headers !== undefined && (headers === null || typeof headers !== 'object')) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `headers must be a Headers, an object or an array of pairs, got ${describe(headers)}`)
   }
-  return { retryMs, channels, headers }
+  return { retryMs, channels, headers, lastEventId: fallbackLastEventId(given.lastEventId) }
 }
 
 function channelList (channels) {

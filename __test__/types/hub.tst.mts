@@ -143,3 +143,15 @@ test('hub.response() takes a Fetch Request and returns a Response; its client is
   expect(typed.response).type.not.toBeCallableWith(request, { transport: 'native' })
   expect(typed.response).type.not.toBeCallableWith({ url: '/' })
 })
+
+test('hub.publishStream() takes async and sync iterables; attach and response take lastEventId', () => {
+  async function * tokens () { yield 'a' }
+  const stream = untyped.publishStream('answer:1', tokens(), { id: 'a1', history: { maxAgeMs: 60_000 } })
+  expect(stream.startId).type.toBe<string>()
+  expect(stream.done).type.toBe<Promise<{ id: string; events: number; completed: boolean; error?: unknown }>>()
+  expect(untyped.publishStream).type.toBeCallableWith('answer:2', ['a', 'b'])
+  expect(untyped.publishStream).type.not.toBeCallableWith('answer:3', 42)
+  expect(untyped.publishStream).type.not.toBeCallableWith('answer:3', [], { id: 1 })
+  http.createServer((req, res) => { untyped.attach(req, res, { channels: ['answer:1'], lastEventId: stream.startId }) })
+  expect(untyped.response(new Request('http://127.0.0.1/'), { lastEventId: 'a1.0' })).type.toBe<Response>()
+})
