@@ -1,9 +1,9 @@
 'use strict'
 
 // Resumable streams (hub.publishStream): an answer published token by token survives a reload
-// in headless Chromium (every token once, in order) and shows whole in a second tab. Node
-// EventSource clients check the wire: numbered ids, the end event, the error event, a stream
-// nobody read kept whole.
+// in headless Chromium (every token once, in order), shows whole in a second tab, and does the
+// same across two processes linked through a real redis-server. Node EventSource clients check
+// the wire: numbered ids, the end event, the error event, a stream nobody read kept whole.
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
@@ -14,6 +14,7 @@ const { chromium } = require('playwright-core')
 const { EventSource } = require('eventsource')
 const { createHub } = require('..')
 const { startHttp, waitFor } = require('./helpers')
+const { startRedis } = require('./redis')
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
 const BROWSER_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
@@ -119,11 +120,11 @@ async function startChat (env = {}) {
 }
 
 /**
- * Asks in headless Chromium, reloads mid-answer, waits for the end; then a second tab opens
- * the answer's URL. Returns what each tab shows, and
+ * Asks in headless Chromium, reloads mid-answer (onto `resumeOn`'s events when given), waits
+ * for the end; then a second tab opens the answer's URL. Returns what each tab shows, and
  * the ids the first tab received, across its reload, as it recorded them.
  */
-async function askReloadAndOpenTwice (pageUrl) {
+async function askReloadAndOpenTwice (pageUrl, { resumeOn = null } = {}) {
   assert.ok(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it (Debian: apt-get install chromium) or set CHROMIUM_PATH`)
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: BROWSER_ARGS })
   try {
@@ -134,13 +135,17 @@ async function askReloadAndOpenTwice (pageUrl) {
     await page.waitForFunction(() => document.getElementById('answer').textContent.split(' ').length >= 8, null, { timeout: 15_000 })
     const id = new URL(page.url()).searchParams.get('answer')
     const wordsBefore = (await page.textContent('#answer')).split(' ').length
-    await page.reload()
+    if (resumeOn === null) {
+      await page.reload()
+    } else {
+      await page.goto(`${pageUrl}?answer=${id}&events=${encodeURIComponent(resumeOn)}`)
+    }
     assert.match(await page.textContent('#status'), /resumed after|done/)
     await page.waitForFunction(() => document.getElementById('status').textContent === 'done', null, { timeout: 20_000 })
     const first = await page.evaluate((key) => JSON.parse(sessionStorage.getItem(key)), `answer:${id}`)
     const shown = await page.textContent('#answer')
     const second = await context.newPage()
-    await second.goto(`${pageUrl}?answer=${id}`)
+    await second.goto(`${pageUrl}?answer=${id}${resumeOn === null ? '' : `&events=${encodeURIComponent(resumeOn)}`}`)
     await second.waitForFunction(() => document.getElementById('status').textContent === 'done', null, { timeout: 20_000 })
     return { id, wordsBefore, first, shown, secondShown: await second.textContent('#answer') }
   } finally {
@@ -167,5 +172,22 @@ test('headless Chromium: an answer survives a reload mid-answer and shows whole 
     assertWhole(result, reference)
   } finally {
     await chat.stop()
+  }
+})
+
+test('headless Chromium: the answer is written by one process and resumed on another, through Redis', async () => {
+  const redis = await startRedis({ durable: false })
+  const a = await startChat({ REDIS_URL: redis.url })
+  const b = await startChat({ REDIS_URL: redis.url })
+  try {
+    // Asked on A (which runs the model); the reload follows it from B.
+    const result = await askReloadAndOpenTwice(`${a.url}/`, { resumeOn: b.url })
+    const reference = await followToEnd(`${b.url}/answers/${result.id}/events`)
+    assert.equal(reference.end.events, reference.tokens.length)
+    assertWhole(result, reference)
+  } finally {
+    await a.stop()
+    await b.stop()
+    await redis.close()
   }
 })

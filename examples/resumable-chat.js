@@ -1,14 +1,21 @@
 // A chat whose answer survives a reload and shows in a second tab. The answer is published into
 // its own channel with hub.publishStream(); each page follows it with the browser's EventSource,
 // resuming from the last token it saw (kept in sessionStorage) or, having seen none, from the
-// answer's start.
+// answer's start. With REDIS_URL set, several processes share the answers: a page can follow
+// one from any of them (?events=http://other-process).
 const http = require('node:http')
 const fs = require('node:fs')
 const path = require('node:path')
 const { randomUUID } = require('node:crypto')
 const { createHub } = require('native-sse')
 
-const hub = createHub({ heartbeatMs: 15_000 })
+const hub = createHub({
+  heartbeatMs: 15_000,
+  redis: process.env.REDIS_URL || undefined,
+  // A process keeps what other processes publish only into channels that keep history; this
+  // keeps every channel's last 100,000 events for ten minutes (publishStream's own default).
+  history: { maxEvents: 100_000, maxAgeMs: 10 * 60_000 }
+})
 const page = fs.readFileSync(path.join(__dirname, 'resumable-chat.html'))
 const TOKEN_MS = Number(process.env.TOKEN_MS ?? 60)
 
@@ -34,6 +41,8 @@ const server = http.createServer((req, res) => {
     res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id }))
   } else if (events !== null) {
     const id = events[1]
+    // The page may be served by another process of the same hub.
+    res.setHeader('access-control-allow-origin', '*')
     // A page that saw nothing yet (a new tab) starts from the answer's first token; one that
     // reloads sends the id of the last token it saw (?lastEventId=), which takes precedence.
     hub.attach(req, res, { channels: [`answer:${id}`], lastEventId: `${id}.0` })
@@ -44,7 +53,9 @@ const server = http.createServer((req, res) => {
   }
 })
 
-server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
-  console.log(`listening on http://127.0.0.1:${server.address().port}/`)
+hub.ready().then(() => {
+  server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
+    console.log(`listening on http://127.0.0.1:${server.address().port}/`)
+  })
 })
 process.on('SIGTERM', () => hub.close().then(() => server.close()))
