@@ -1,0 +1,93 @@
+'use strict'
+
+// native-sse under Bun and Deno (their npm packages, installed by .ci/run into
+// __test__/runtimes): the addon loads; hub.response() serves Bun.serve and Deno.serve with
+// events, resume and the client leaving; node:http's attach() streams through the Node
+// transport; and the native transport, which neither runtime can give a socket to, is refused
+// with the reason (Bun: its sockets have no libuv handle; Deno: its executable does not
+// export libuv's uv_backend_fd).
+
+const { test, describe } = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { spawn } = require('node:child_process')
+const { rawClient, waitFor } = require('./helpers')
+
+const RUNTIMES = path.join(__dirname, 'runtimes', 'node_modules')
+const FIXTURE = path.join(__dirname, 'fixtures', 'runtime-server.cjs')
+const COMMANDS = {
+  bun: { bin: path.join(RUNTIMES, '@oven', `bun-linux-${process.arch}`, 'bin', 'bun'), args: [FIXTURE], native: /no handle/ },
+  deno: { bin: path.join(RUNTIMES, '@deno', `linux-${process.arch}-glibc`, 'deno'), args: ['run', '-A', FIXTURE], native: /uv_backend_fd/ }
+}
+
+async function startUnder (runtime) {
+  const { bin, args } = COMMANDS[runtime]
+  assert.ok(fs.existsSync(bin), `${runtime} not found at ${bin}: install it with \`npm ci --prefix __test__/runtimes\` (.ci/run does)`)
+  const child = spawn(bin, args, {
+    env: { ...process.env, NATIVE_SSE: path.join(__dirname, '..', 'index.js'), NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  child.stdout.on('data', (d) => { output += d })
+  child.stderr.on('data', (d) => { output += d })
+  const stop = () => new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve()
+    child.once('exit', resolve)
+    child.kill('SIGKILL')
+  })
+  try {
+    const [, fetchPort, nodePort] = await waitFor(() => output.match(/listening (\d+) (\d+)/), { what: () => `${runtime} to listen (output: ${output})`, timeoutMs: 20_000 })
+    const get = async (port, route) => (await fetch(`http://127.0.0.1:${port}${route}`)).json()
+    return { fetchPort: Number(fetchPort), nodePort: Number(nodePort), get, stop, output: () => output }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}
+
+for (const runtime of Object.keys(COMMANDS)) {
+  describe(runtime, () => {
+    test(`${runtime}: hub.response() under the runtime's own server: events, resume, the client leaving`, async () => {
+      const server = await startUnder(runtime)
+      try {
+        const first = rawClient(server.fetchPort, { path: '/events' })
+        await waitFor(() => first.events.length === 1, { what: () => `hello (${server.output()})` })
+        assert.match(first.head, /^HTTP\/1\.1 200/)
+        assert.match(first.head, /content-type: text\/event-stream/i)
+        assert.deepEqual(JSON.parse(first.events[0].data), { transport: 'fetch' })
+        for (const id of ['e1', 'e2', 'e3']) assert.equal((await server.get(server.fetchPort, `/publish?data=${id}&id=${id}`)).recipients, 1)
+        await waitFor(() => first.events.length === 4, { what: 'three events' })
+        assert.deepEqual(first.events.slice(1).map((e) => e.id), ['e1', 'e2', 'e3'])
+        first.reset()
+        await waitFor(async () => (await server.get(server.fetchPort, '/stats')).size === 0, { what: 'the client to leave' })
+        assert.deepEqual((await server.get(server.fetchPort, '/stats')).closes, ['client'])
+
+        const resumed = rawClient(server.fetchPort, { path: '/events', headers: { 'last-event-id': 'e1' } })
+        await waitFor(() => resumed.events.length === 3, { what: 'the replay after e1' })
+        assert.deepEqual(resumed.events.filter((e) => e.event !== 'hello').map((e) => e.data), ['e2', 'e3'])
+      } finally {
+        await server.stop()
+      }
+    })
+
+    test(`${runtime}: node:http attach() streams through the Node transport; the native one is refused with its reason`, async () => {
+      const server = await startUnder(runtime)
+      try {
+        const client = rawClient(server.nodePort, { path: '/events' })
+        await waitFor(() => client.events.length === 1, { what: () => `hello (${server.output()})` })
+        assert.deepEqual(JSON.parse(client.events[0].data), { transport: 'node' })
+        await server.get(server.nodePort, '/publish?data=over-node&id=n1')
+        await waitFor(() => client.events.length === 2, { what: 'the published event' })
+        assert.equal(client.events[1].data, 'over-node')
+        const refused = await fetch(`http://127.0.0.1:${server.nodePort}/native`)
+        assert.equal(refused.status, 500)
+        const { nativeRefusal } = await server.get(server.nodePort, '/stats')
+        assert.equal(nativeRefusal.code, 'ERR_SSE_TRANSPORT_UNAVAILABLE')
+        assert.match(nativeRefusal.message, COMMANDS[runtime].native)
+      } finally {
+        await server.stop()
+      }
+    })
+  })
+}
