@@ -20,9 +20,9 @@ const path = require('node:path')
 const readline = require('node:readline')
 const { fork, spawn, execFileSync } = require('node:child_process')
 const { PIN, pin } = require('./pin')
-const { SERVERS } = require('./servers')
+const { SERVERS, FETCH_KINDS } = require('./servers')
 /** The servers whose per-client API is a call per event (the others have only their stream form). */
-const LOOP_KINDS = ['native', 'node-transport', 'baseline', 'http']
+const LOOP_KINDS = ['native', 'node-transport', 'baseline', 'http', 'hono-native']
 /** What the send() loop scenario's producers yield after (bench/servers.js). */
 const LOOP_YIELD_EVERY = 1000
 const { startRedis } = require('../__test__/redis')
@@ -369,6 +369,13 @@ function fanoutTargets (scenario, r) {
     `${vsHttp.toFixed(1)}x node:http (target 10x: ${against(vsHttp, vsHttp >= 10)}), nothing lost: ${verdict(clean)}`]
 }
 
+/** The Fetch API servers against each other (no target: a comparison where they ran). */
+function fetchComparison (scenario, r, key) {
+  if (!r['hono-native']) return []
+  const vs = (kind) => r[kind] ? `${times(r['hono-native'][key], r[kind][key]).toFixed(1)}x ${SERVERS[kind].name}` : `${SERVERS[kind].name} not run`
+  return [`${scenario}, Fetch API under Hono: hub.response() ${vs('hono-sse')}, ${vs('better-sse-fetch')}`]
+}
+
 function idleTargets (scenario, r) {
   const rss = r.native?.rssPerClientKB
   const cpu = times(r.native?.heartbeatCpuPct, r['better-sse']?.heartbeatCpuPct)
@@ -432,7 +439,10 @@ function flag (scenario, kind, r) {
   if (problems.length) FLAGS.push({ scenario, kind, text: problems.join('; '), harmful })
 }
 
-async function each (scenario, run, only = KINDS) {
+/** Every scenario but fan-out and the token stream leaves the Fetch API servers out. */
+const CORE_KINDS = KINDS.filter((k) => !FETCH_KINDS.includes(k))
+
+async function each (scenario, run, only = CORE_KINDS) {
   const results = {}
   for (const kind of KINDS.filter((k) => only.includes(k))) {
     const started = Date.now()
@@ -465,8 +475,8 @@ async function main () {
     for (const clients of SIZES.fanout) {
       for (const [mode, burst] of [['one event per turn', 1], ['bursts of 64', 64]]) {
         const scenario = `fan-out, ${clients.toLocaleString('en')} clients, ${mode}`
-        const results = await each(scenario, (kind) => fanout(kind, clients, burst))
-        TARGETS.push(...fanoutTargets(scenario, results))
+        const results = await each(scenario, (kind) => fanout(kind, clients, burst), KINDS)
+        TARGETS.push(...fanoutTargets(scenario, results), ...fetchComparison(scenario, results, 'deliveredPerS'))
         addRow(scenario, 'events delivered/s', pick(results, 'deliveredPerS'), { format: si })
         addRow(scenario, 'server CPU s per million deliveries', pick(results, 'cpuSPerMillion'), { better: 'lower', format: fixed(2) })
         addRow(scenario, 'share of that CPU in the kernel', pick(results, 'kernelShare'), { better: 'none', format: percent })
@@ -498,8 +508,8 @@ async function main () {
   }
   if (wanted('token')) {
     const scenario = `token stream: 1 client, ${SIZES.tokens.toLocaleString('en')} x 20 B`
-    const results = await each(scenario, token)
-    TARGETS.push(...tokenTargets(scenario, results))
+    const results = await each(scenario, token, KINDS)
+    TARGETS.push(...tokenTargets(scenario, results), ...fetchComparison(scenario, results, 'tokensPerS'))
     addRow(scenario, `tokens/s${SIZES.tokenRounds > 1 ? ` (median of ${SIZES.tokenRounds})` : ''}`, pick(results, 'tokensPerS'), { format: si })
   }
   if (wanted('loop')) {

@@ -178,12 +178,116 @@ async function fastifySse ({ heartbeatMs, tokens: count }) {
   }
 }
 
+/** A Hono app on @hono/node-server, listening like the others. */
+async function honoListen (app) {
+  const { serve } = require('@hono/node-server')
+  let server
+  const port = await new Promise((resolve) => {
+    server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve(info.port))
+  })
+  server.maxConnections = 100_000
+  return { server, port }
+}
+
+/** native-sse's Fetch transport under Hono: hub.response(c.req.raw). */
+async function honoNative ({ heartbeatMs, tokens: count, loop }) {
+  const { Hono } = require('hono')
+  const { createHub } = require('..')
+  const hub = createHub({ heartbeatMs })
+  const app = new Hono()
+  app.get('/', (c) => hub.response(c.req.raw, (client) => {
+    if (!count) return
+    if (!loop) return void client.stream(tokens(count))
+    ;(async () => {
+      let seq = 0
+      for (const data of tokens(count)) {
+        if (!client.send({ data }) && !client.closed) await client.drain().catch(() => {})
+        if (++seq % LOOP_YIELD_EVERY === 0) await yieldToEventLoop()
+      }
+    })()
+  }))
+  const { server, port } = await honoListen(app)
+  return {
+    port,
+    size: () => hub.size,
+    broadcast: (data) => hub.broadcast({ data }),
+    backlog: () => hub.metrics().lag.bytes,
+    close: async () => { await hub.close(); server.closeAllConnections(); server.close() }
+  }
+}
+
+/**
+ * Hono's own streamSSE: a per-connection writer, each in a `Set`. Its writes are promises;
+ * what is not written yet is counted per stream, in bytes, as its backlog.
+ */
+async function honoStreamSse ({ heartbeatMs, tokens: count }) {
+  const { Hono } = require('hono')
+  const { streamSSE } = require('hono/streaming')
+  const streams = new Map()
+  const app = new Hono()
+  app.get('/', (c) => streamSSE(c, async (stream) => {
+    if (count) {
+      for (const data of tokens(count)) await stream.writeSSE({ data })
+      return
+    }
+    streams.set(stream, 0)
+    stream.onAbort(() => streams.delete(stream))
+    while (!stream.aborted && !stream.closed) {
+      await stream.sleep(heartbeatMs)
+      await stream.write(':\n\n')
+    }
+  }))
+  const { server, port } = await honoListen(app)
+  return {
+    port,
+    size: () => streams.size,
+    broadcast: (data) => {
+      const bytes = data.length + 8
+      for (const stream of streams.keys()) {
+        streams.set(stream, streams.get(stream) + bytes)
+        stream.writeSSE({ data }).then(() => streams.has(stream) && streams.set(stream, streams.get(stream) - bytes), () => {})
+      }
+    },
+    backlog: () => Math.max(0, ...streams.values()),
+    close: async () => { server.closeAllConnections(); server.close() }
+  }
+}
+
+/** better-sse's Fetch adapter under Hono: createResponse(request, callback), one channel. */
+async function betterSseFetch ({ heartbeatMs, tokens: count }) {
+  const { Hono } = require('hono')
+  const { createResponse, createChannel } = require('better-sse')
+  const channel = createChannel()
+  const responses = new Set()
+  const app = new Hono()
+  app.get('/', (c) => createResponse(c.req.raw, { keepAlive: heartbeatMs }, async (session) => {
+    if (count) return void session.iterate(tokens(count))
+    const res = c.env.outgoing
+    responses.add(res)
+    res.on('close', () => responses.delete(res))
+    channel.register(session)
+  }))
+  const { server, port } = await honoListen(app)
+  return {
+    port,
+    size: () => channel.sessionCount,
+    broadcast: (data) => channel.broadcast(data),
+    // What the Node responses under Hono hold; what waits in the adapter's ReadableStream
+    // before them is not visible from outside, so this understates it.
+    backlog: () => mostUnwritten(responses),
+    close: async () => { server.closeAllConnections(); server.close() }
+  }
+}
+
 const SERVERS = {
   native: { name: 'native-sse', start: nativeSse('native') },
   'node-transport': { name: 'native-sse, Node transport', start: nativeSse('node') },
   http: { name: 'node:http Set of res', start: plainHttp },
   'better-sse': { name: 'Express 5 + better-sse', start: betterSse },
-  'fastify-sse': { name: 'Fastify 5 + @fastify/sse', start: fastifySse }
+  'fastify-sse': { name: 'Fastify 5 + @fastify/sse', start: fastifySse },
+  'hono-native': { name: 'Hono + native-sse (hub.response)', start: honoNative },
+  'hono-sse': { name: 'Hono streamSSE', start: honoStreamSse },
+  'better-sse-fetch': { name: 'Hono + better-sse Fetch adapter', start: betterSseFetch }
 }
 
 /** Servers of the cross-process scenario only (not a column of the main table). */
@@ -196,4 +300,7 @@ const CROSS_PROCESS_SERVERS = {
   'native-redis': { name: 'native-sse + Redis', start: nativeSseRedis }
 }
 
-module.exports = { SERVERS, CROSS_PROCESS_SERVERS, payload }
+/** Fetch API servers: compared in the fan-out and token scenarios only. */
+const FETCH_KINDS = ['hono-native', 'hono-sse', 'better-sse-fetch']
+
+module.exports = { SERVERS, CROSS_PROCESS_SERVERS, FETCH_KINDS, payload }
