@@ -7,6 +7,7 @@
 
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
+const { getEventListeners } = require('node:events')
 const { Hono } = require('hono')
 const { serve } = require('@hono/node-server')
 const { EventSource } = require('eventsource')
@@ -170,6 +171,32 @@ test('Hono: caps answer 503 with Retry-After; a staged close sends the final eve
   }
 })
 
+test('Hono: 300 clients that leave by FIN, by RST or before the stream starts leave nothing behind', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const closes = new Map()
+  const web = await honoServer((c) => hub.response(c.req.raw, (client) => {
+    client.on('close', (reason) => closes.set(reason, (closes.get(reason) ?? 0) + 1))
+  }))
+  try {
+    const before = hub.stats().connectionsOpened
+    for (let round = 0; round < 3; round++) {
+      const clients = Array.from({ length: 100 }, () => rawClient(web.port, { path: '/events' }))
+      await waitFor(() => clients.every((c) => c.comments.length > 0), { what: `round ${round}: 100 streams to open` })
+      clients.forEach((c, i) => (i % 2 === 0 ? c.end() : c.reset()))
+      await waitFor(() => hub.size === 0, { what: () => `round ${round}: every client to leave (size ${hub.size})` })
+    }
+    await waitFor(() => (closes.get('client') ?? 0) === 300, { what: () => `300 closes (${[...closes]})` })
+    assert.deepEqual([...closes.keys()], ['client'])
+    const stats = hub.stats()
+    assert.equal(stats.connectionsOpened - before, 300)
+    assert.equal(stats.clients, 0)
+    assert.equal(stats.queuedBytes, 0)
+  } finally {
+    await hub.close()
+    await web.close()
+  }
+})
+
 test('hub.response() refuses what it cannot serve, with stable codes, before anything registers', async () => {
   const hub = createHub()
   try {
@@ -187,7 +214,8 @@ test('hub.response() with the runtime\'s own Request: backpressure from the read
   const hub = createHub({ heartbeatMs: 60_000 })
   const controller = new AbortController()
   let client
-  const response = hub.response(new Request('http://127.0.0.1/events', { signal: controller.signal }), (c) => { client = c })
+  const request = new Request('http://127.0.0.1/events', { signal: controller.signal })
+  const response = hub.response(request, (c) => { client = c })
   assert.equal(response.status, 200)
   assert.equal(response.headers.get('content-type'), 'text/event-stream; charset=utf-8')
   // Nothing else here holds the event loop while the body waits for Rust (a server would).
@@ -218,11 +246,31 @@ test('hub.response() with the runtime\'s own Request: backpressure from the read
     await readUntil(() => frames() === 17)
     assert.equal(frames(), 17)
     await waitFor(() => hub.stats().queuedBytes === 0, { what: 'the reader to take everything' })
+    assert.equal(getEventListeners(request.signal, 'abort').length, 1, 'the hub watches the request')
     const closed = once(client, 'close')
     controller.abort()
     assert.equal(await closed, 'client')
     assert.equal(hub.size, 0)
     assert.equal(hub.stats().closedClient, 1)
+    assert.equal(getEventListeners(request.signal, 'abort').length, 0, 'nothing left on the signal')
+
+    // A client the server closes: its body ends, and it lets go of its request's signal too.
+    const secondRequest = new Request('http://127.0.0.1/events', { signal: new AbortController().signal })
+    let other
+    const body = hub.response(secondRequest, (c) => { other = c }).body.getReader()
+    assert.equal(getEventListeners(secondRequest.signal, 'abort').length, 1)
+    other.send({ data: 'bye' })
+    other.close()
+    let rest = ''
+    for (let i = 0; i < 100; i++) {
+      const { value, done } = await body.read()
+      if (done) break
+      rest += decoder.decode(value)
+    }
+    assert.match(rest, /data: bye\n\n$/)
+    await waitFor(() => other.closed, { what: 'the second client to close' })
+    assert.equal(other.closeReason, 'server')
+    assert.equal(getEventListeners(secondRequest.signal, 'abort').length, 0, 'the server-closed client let go of its signal')
   } finally {
     clearInterval(keepAlive)
     await hub.close()
