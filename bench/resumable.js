@@ -1,0 +1,152 @@
+'use strict'
+
+// Resumable streams side by side on one redis-server: native-sse's hub.publishStream() against
+// Vercel's resumable-stream (with the `redis` client it is designed for). Each library runs in
+// its own server process (bench/resumable-server.js) on core 0; the readers run here.
+//
+// - tokens/s per stream: one stream of `tokens` 20 B tokens produced as fast as the source
+//   goes, read by its first reader (the one that started it) and by a second one following it
+//   (resumable-stream: through Redis; native-sse: the same channel log);
+// - reconnect to first resumed token: a reader drops mid-stream and comes back with where it
+//   was (native-sse: Last-Event-ID; resumable-stream: characters to skip), median of rounds;
+// - memory per live stream: `live` streams producing a token every 50 ms, each read by one
+//   client, RSS of the server process after they started minus before, per stream.
+
+const { spawn } = require('node:child_process')
+const path = require('node:path')
+const { createParser } = require('eventsource-parser')
+const { startRedis } = require('../__test__/redis')
+
+const SMOKE = process.argv.includes('--smoke')
+const SIZES = SMOKE ? { tokens: 20_000, rounds: 3, live: 20 } : { tokens: 100_000, rounds: 15, live: 500 }
+/** One token's frame as resumable-stream stores it (`data: <20 B>\n\n`): what it resumes by. */
+const FRAME_CHARS = 28
+const PIN = process.platform === 'linux'
+const KINDS = { native: 'native-sse publishStream', resumable: 'resumable-stream (redis)' }
+
+function startServer (kind, redisUrl) {
+  const args = [path.join(__dirname, 'resumable-server.js'), kind, redisUrl]
+  const child = PIN ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  return new Promise((resolve, reject) => {
+    child.once('message', ({ port }) => resolve({
+      url: `http://127.0.0.1:${port}`,
+      rss: () => new Promise((resolve) => { child.once('message', (m) => resolve(m.rss)); child.send('rss') }),
+      stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGKILL') })
+    }))
+    child.once('exit', (code) => reject(new Error(`${kind} server exited (${code})`)))
+  })
+}
+
+/**
+ * Reads `url` as an event stream until `stop(got)` or its end; `got.tokens` counts data events,
+ * `got.lastId` is the last id.
+ */
+async function read (url, { headers = {}, stop = () => false, signal } = {}) {
+  const started = performance.now()
+  const got = { tokens: 0, lastId: '', firstAt: null, lastAt: null, done: false }
+  const response = await fetch(url, { headers, signal })
+  const decoder = new TextDecoder()
+  let stopped = false
+  const parser = createParser({
+    onEvent: (event) => {
+      if (event.event === 'end' || event.event === 'done') { got.done = true; return }
+      if (event.event !== undefined && event.event !== 'message') return
+      got.tokens++
+      got.lastId = event.id ?? got.lastId
+      got.lastAt = performance.now()
+      got.firstAt ??= got.lastAt
+      if (stop(got)) stopped = true
+    }
+  })
+  const reader = response.body.getReader()
+  while (!stopped && !got.done) {
+    const { value, done } = await reader.read()
+    if (done) break
+    parser.feed(decoder.decode(value, { stream: true }))
+  }
+  await reader.cancel().catch(() => {})
+  got.firstMs = got.firstAt === null ? null : got.firstAt - started
+  return got
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
+
+async function measure (kind, redisUrl) {
+  const server = await startServer(kind, redisUrl)
+  try {
+    // Throughput: the starting reader and a follower.
+    const id = `tp-${kind}`
+    const first = read(`${server.url}/start/${id}?tokens=${SIZES.tokens}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const follower = read(`${server.url}/follow/${id}`)
+    const [a, b] = await Promise.all([first, follower])
+    const rate = (g) => g.tokens > 1 ? (g.tokens - 1) / ((g.lastAt - g.firstAt) / 1000) : 0
+
+    // Reconnect to the first resumed token, over rounds of paced streams.
+    const reconnects = []
+    let resumedWhole = 0
+    for (let round = 0; round < SIZES.rounds; round++) {
+      const rid = `rc-${kind}-${round}`
+      const controller = new AbortController()
+      const before = await read(`${server.url}/start/${rid}?tokens=200&paceMs=2`, { stop: (g) => g.tokens === 50, signal: controller.signal })
+      controller.abort()
+      const headers = kind === 'native' ? { 'last-event-id': before.lastId } : {}
+      const query = kind === 'native' ? '' : `?skip=${before.tokens * FRAME_CHARS}`
+      const after = await read(`${server.url}/follow/${rid}${query}`, { headers })
+      reconnects.push(after.firstMs)
+      if (before.tokens + after.tokens === 200) resumedWhole++
+    }
+
+    // Memory per live stream.
+    const rssBefore = await server.rss()
+    const controllers = []
+    const readers = []
+    for (let i = 0; i < SIZES.live; i++) {
+      const controller = new AbortController()
+      controllers.push(controller)
+      readers.push(read(`${server.url}/start/live-${kind}-${i}?tokens=100000&paceMs=50`, { signal: controller.signal, stop: () => false }).catch(() => null))
+    }
+    await new Promise((resolve) => setTimeout(resolve, 3000))
+    const rssLive = await server.rss()
+    for (const controller of controllers) controller.abort()
+    await Promise.all(readers)
+    return {
+      firstReaderTokensPerS: rate(a),
+      followerTokensPerS: rate(b),
+      followerGotAll: b.tokens === SIZES.tokens,
+      reconnectToFirstTokenMs: median(reconnects),
+      resumedWhole: `${resumedWhole}/${SIZES.rounds}`,
+      kbPerLiveStream: (rssLive - rssBefore) / 1024 / SIZES.live
+    }
+  } finally {
+    await server.stop()
+  }
+}
+
+async function main () {
+  const redis = await startRedis({ durable: false, core: PIN ? 0 : null })
+  const results = {}
+  try {
+    for (const kind of Object.keys(KINDS)) {
+      await redis.cli('FLUSHALL')
+      results[kind] = await measure(kind, redis.url)
+      console.log(`${KINDS[kind].padEnd(28)} ${JSON.stringify(results[kind])}`)
+    }
+  } finally {
+    await redis.close()
+  }
+  const rows = [
+    ['tokens/s, the reader that started it', 'firstReaderTokensPerS', (v) => `${(v / 1000).toFixed(1)} k`],
+    ['tokens/s, a second reader following it', 'followerTokensPerS', (v) => `${(v / 1000).toFixed(1)} k`],
+    ['reconnect to first resumed token (ms, median)', 'reconnectToFirstTokenMs', (v) => v.toFixed(2)],
+    ['resumed with every token once', 'resumedWhole', (v) => v],
+    ['server memory per live stream (KB)', 'kbPerLiveStream', (v) => v.toFixed(1)]
+  ]
+  console.log(`\nResumable streams, ${SIZES.tokens.toLocaleString('en')} x 20 B tokens; ${SIZES.rounds} reconnects; ${SIZES.live} live streams (server on core 0, one redis-server)\n`)
+  console.log(`| figure | ${Object.values(KINDS).join(' | ')} |`)
+  console.log(`| --- | ${Object.keys(KINDS).map(() => '---').join(' | ')} |`)
+  for (const [label, key, format] of rows) console.log(`| ${label} | ${Object.keys(KINDS).map((k) => results[k] ? format(results[k][key]) : 'failed').join(' | ')} |`)
+}
+
+main().catch((error) => { console.error(error); process.exitCode = 1 })
