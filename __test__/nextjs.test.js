@@ -57,7 +57,7 @@ function run (args, { timeoutMs, until }) {
 }
 
 test('Next.js: a route handler returning hub.response() streams under next start', { timeout: 600_000 }, async () => {
-  assert.ok(fs.existsSync(NEXT), `Next.js not found at ${NEXT}: install it with \`npm ci --prefix __test__/runtimes\` (.ci/run does)`)
+  assert.ok(fs.existsSync(NEXT), `Next.js not found at ${NEXT}: install it with \`node __test__/runtimes/install.js\` (.ci/run does)`)
   installPackage()
   fs.rmSync(APP, { recursive: true, force: true })
   fs.cpSync(path.join(ROOT, 'examples', 'nextjs'), APP, { recursive: true })

@@ -23,7 +23,7 @@ const COMMANDS = {
 
 async function startUnder (runtime) {
   const { bin, args } = COMMANDS[runtime]
-  assert.ok(fs.existsSync(bin), `${runtime} not found at ${bin}: install it with \`npm ci --prefix __test__/runtimes\` (.ci/run does)`)
+  assert.ok(fs.existsSync(bin), `${runtime} not found at ${bin}: install it with \`node __test__/runtimes/install.js\` (.ci/run does)`)
   const child = spawn(bin, args, {
     env: { ...process.env, NATIVE_SSE: path.join(__dirname, '..', 'index.js'), NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe']
