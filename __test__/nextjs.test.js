@@ -50,8 +50,11 @@ function run (args, { timeoutMs, until }) {
     if (child.exitCode === null) child.kill('SIGTERM')
     await exited
   }
+  let timer
   const ready = until === undefined
-    ? Promise.race([exited, new Promise((resolve, reject) => setTimeout(() => reject(new Error(`next ${args[0]} took over ${timeoutMs} ms: ${output}`)), timeoutMs))])
+    ? Promise.race([exited, new Promise((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`next ${args[0]} took over ${timeoutMs} ms: ${output}`)), timeoutMs)
+    })]).finally(() => clearTimeout(timer))
     : waitFor(() => until.test(output) || child.exitCode !== null, { what: () => `next ${args[0]} (${output})`, timeoutMs })
   return { ready, stop, output: () => output, child }
 }
