@@ -10,7 +10,7 @@ const path = require('node:path')
 const http2 = require('node:http2')
 const { spawn } = require('node:child_process')
 const { EventSource } = require('eventsource')
-const { selfSignedCert, curl, parseSse, waitFor, rawClient } = require('./helpers')
+const { selfSignedCert, curl, parseSse, waitFor, rawClient, startExample } = require('./helpers')
 const { startRedis } = require('./redis')
 
 const ROOT = path.join(__dirname, '..')
@@ -29,31 +29,9 @@ const SHOWN_IN = {
 }
 const shownIn = (file) => fs.readFileSync(path.join(ROOT, SHOWN_IN[file]), 'utf8')
 
-/** Starts an example on an ephemeral port; resolves with its URL and a stop function. */
-async function run (file, env = {}) {
-  const child = spawn(process.execPath, [path.join(ROOT, 'examples', file)], {
-    env: { ...process.env, PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'inherit']
-  })
-  let output = ''
-  child.stdout.on('data', (d) => { output += d })
-  const stop = () => new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve()
-    child.once('exit', resolve)
-    child.kill('SIGTERM')
-  })
-  try {
-    const url = await waitFor(() => output.match(/listening on (\S+)/)?.[1], { what: `${file} to listen`, timeoutMs: 10_000 })
-    return { url, stop }
-  } catch (error) {
-    await stop()
-    throw error
-  }
-}
-
 /** Runs an example for the length of `check(url)`, stopping it however `check` ends. */
 async function withExample (file, env, check) {
-  const { url, stop } = await run(file, env)
+  const { url, stop } = await startExample(file, env)
   try {
     await check(url)
   } finally {

@@ -5,7 +5,8 @@
 const http = require('node:http')
 const net = require('node:net')
 const fs = require('node:fs')
-const { execFile } = require('node:child_process')
+const { execFile, spawn } = require('node:child_process')
+const path = require('node:path')
 const { performance } = require('node:perf_hooks')
 const { createParser } = require('eventsource-parser')
 
@@ -159,6 +160,31 @@ function rawClient (port, { path = '/', headers = {}, method = 'GET', http10 = f
   return client
 }
 
+/**
+ * Starts examples/`file` on an ephemeral port (PORT=0, plus `env`); resolves once it prints
+ * `listening on <url>`, with that URL and a stop function (SIGTERM, resolves at its exit).
+ */
+async function startExample (file, env = {}, { timeoutMs = 10_000 } = {}) {
+  const child = spawn(process.execPath, [path.join(__dirname, '..', 'examples', file)], {
+    env: { ...process.env, PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  let output = ''
+  child.stdout.on('data', (d) => { output += d })
+  const stop = () => new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve()
+    child.once('exit', resolve)
+    child.kill('SIGTERM')
+  })
+  try {
+    const url = await waitFor(() => output.match(/listening on (\S+)/)?.[1], { what: `${file} to listen`, timeoutMs })
+    return { url, stop }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}
+
 /** Runs curl, resolving with its exit code and output (never rejects on a non-zero exit). */
 function curl (args, timeoutMs = 10_000) {
   return new Promise((resolve) => {
@@ -287,4 +313,4 @@ function fdsOpenedSince (before) {
   return [...openFdTargets()].filter(([fd, target]) => before.get(fd) !== target).map(([fd, target]) => `${fd} -> ${target}`)
 }
 
-module.exports = { promtool, loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount, openFdTargets, fdsOpenedSince }
+module.exports = { startExample, promtool, loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount, openFdTargets, fdsOpenedSince }

@@ -8,18 +8,15 @@
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
-const path = require('node:path')
-const { spawn } = require('node:child_process')
 const { chromium } = require('playwright-core')
 const { EventSource } = require('eventsource')
 const { createHub } = require('..')
-const { startHttp, waitFor } = require('./helpers')
+const { startHttp, startExample } = require('./helpers')
 const { startRedis } = require('./redis')
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
 const BROWSER_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync']
-const EXAMPLE = path.join(__dirname, '..', 'examples', 'resumable-chat.js')
 
 /** Follows `url` with the eventsource package until the end event; resolves with what it got. */
 function followToEnd (url, { lastEventId } = {}) {
@@ -100,23 +97,10 @@ test('publishStream: a source that throws ends the stream with the error event; 
   }
 })
 
-/** Starts examples/resumable-chat.js; resolves with its URL and a stop function. */
+/** Starts examples/resumable-chat.js (40 ms a token); resolves with its URL and a stop function. */
 async function startChat (env = {}) {
-  const child = spawn(process.execPath, [EXAMPLE], { env: { ...process.env, PORT: '0', TOKEN_MS: '40', ...env }, stdio: ['ignore', 'pipe', 'inherit'] })
-  let output = ''
-  child.stdout.on('data', (d) => { output += d })
-  const stop = () => new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve()
-    child.once('exit', resolve)
-    child.kill('SIGTERM')
-  })
-  try {
-    const url = await waitFor(() => output.match(/listening on (\S+)/)?.[1], { what: 'the chat example to listen', timeoutMs: 15_000 })
-    return { url: url.replace(/\/$/, ''), stop }
-  } catch (error) {
-    await stop()
-    throw error
-  }
+  const { url, stop } = await startExample('resumable-chat.js', { TOKEN_MS: '40', ...env }, { timeoutMs: 15_000 })
+  return { url: url.replace(/\/$/, ''), stop }
 }
 
 /**
