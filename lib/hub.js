@@ -337,14 +337,21 @@ class Hub extends EventEmitter {
     return client
   }
 
+  /** The 503 a refused request is answered with, whatever the transport. */
+  #refusalAnswer (reason) {
+    return {
+      headers: {
+        'retry-after': String(this.#options.retryAfterSeconds),
+        'content-type': 'text/plain; charset=utf-8',
+        'cache-control': 'no-store'
+      },
+      body: `event stream unavailable (${reason}); retry later\n`
+    }
+  }
+
   /** Answers a refused attach with 503 and Retry-After; returns the refused Client. */
   #refuse (req, res, rawStream, reason, channels) {
-    const headers = {
-      'retry-after': String(this.#options.retryAfterSeconds),
-      'content-type': 'text/plain; charset=utf-8',
-      'cache-control': 'no-store'
-    }
-    const body = `event stream unavailable (${reason}); retry later\n`
+    const { headers, body } = this.#refusalAnswer(reason)
     if (rawStream) {
       if (!req.headersSent) {
         req.respond({ ':status': 503, ...headers })
@@ -393,10 +400,8 @@ class Hub extends EventEmitter {
       const client = Client._refused(this, refused)
       if (this.listenerCount('refuse') > 0) this.emit('refuse', { reason: refused, remoteAddress: null, remotePort: null, channels })
       onClient?.(client)
-      return new Response(`event stream unavailable (${refused}); retry later\n`, {
-        status: 503,
-        headers: { 'retry-after': String(this.#options.retryAfterSeconds), 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }
-      })
+      const { headers, body } = this.#refusalAnswer(refused)
+      return new Response(body, { status: 503, headers })
     }
     const client = new Client(this, id, lastEventId, 'fetch', resume, resetReason ?? null)
     client._connected({ remoteAddress: null, remotePort: null })
