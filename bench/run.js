@@ -5,7 +5,7 @@
 //
 //   npm run bench                   full run (about 12 minutes); writes bench/RESULTS.md
 //   npm run bench -- --smoke        small sizes, under a minute (CI)
-//   npm run bench -- --only fanout,token   some scenarios (fanout, latency, idle, slow, token, loop, cost, cross, resumable)
+//   npm run bench -- --only fanout,token   some scenarios (fanout, latency, idle, scale, slow, token, loop, cost, cross, resumable)
 //   npm run bench -- --servers native,node-transport   some servers (see bench/servers.js)
 //   NATIVE_SSE_BASELINE=/other/checkout npm run bench -- --servers native,baseline   two builds, one run
 //
@@ -25,6 +25,8 @@ const { SERVERS, FETCH_KINDS } = require('./servers')
 const LOOP_KINDS = ['native', 'node-transport', 'baseline', 'http', 'hono-native']
 /** What the send() loop scenario's producers yield after (bench/servers.js). */
 const LOOP_YIELD_EVERY = 1000
+/** The servers of the 100,000-client scenario (the libraries fall over well before it). */
+const SCALE_KINDS = ['native', 'node-transport', 'baseline', 'http']
 const { startRedis } = require('../__test__/redis')
 
 const args = process.argv.slice(2)
@@ -35,8 +37,8 @@ const LOADGEN = path.join(ROOT, 'target', 'release', 'sse-load')
 const KINDS = args.includes('--servers') ? args[args.indexOf('--servers') + 1].split(',') : Object.keys(SERVERS)
 
 const SIZES = SMOKE
-  ? { cross: 100, fanout: [200], latencyClients: 200, windowS: 0.5, warmMs: 300, idle: 1000, idleWindowS: 1, idleSettleMs: 0, slowEvents: 1000, tokens: 20_000, tokenRounds: 1, cost: [100], costRounds: 2 }
-  : { cross: 1000, fanout: [1000, 10_000], latencyClients: 1000, windowS: 5, warmMs: 1000, idle: 10_000, idleWindowS: 10, idleSettleMs: 5000, slowEvents: 20_000, tokens: 1_000_000, tokenRounds: 3, cost: [100, 1000, 10_000], costRounds: 6 }
+  ? { cross: 100, fanout: [200], latencyClients: 200, windowS: 0.5, warmMs: 300, idle: 1000, idleWindowS: 1, idleSettleMs: 0, slowEvents: 1000, tokens: 20_000, tokenRounds: 1, cost: [100], costRounds: 2, scale: 2000, scaleWindowS: [2, 1], scaleReaches: 2, feedIntervalsMs: [10], reaches: 3 }
+  : { cross: 1000, fanout: [1000, 10_000], latencyClients: 1000, windowS: 5, warmMs: 1000, idle: 10_000, idleWindowS: 10, idleSettleMs: 5000, slowEvents: 20_000, tokens: 1_000_000, tokenRounds: 3, cost: [100, 1000, 10_000], costRounds: 6, scale: 100_000, scaleWindowS: [30, 10], scaleReaches: 5, feedIntervalsMs: [20, 10], reaches: 21 }
 const CREDIT_BYTES_PER_CLIENT = 64 * 1024
 /** No run may take longer than this, whatever happens. */
 const RUN_LIMIT_MS = 120_000
@@ -126,12 +128,12 @@ async function until (what, check, limitMs = RUN_LIMIT_MS) {
 }
 
 /** Waits for `clients` streams of `load` and `serverSize` streams on the server. */
-async function connected (server, load, clients, serverSize = clients) {
+async function connected (server, load, clients, serverSize = clients, limitMs = 60_000) {
   await until(`${clients} clients`, async () => {
     const r = await load.report()
-    if (r.refused + r.failed > 0) throw new Error(`${r.refused} refused, ${r.failed} failed connections`)
+    if (r.refused + r.failed > 0) throw new Error(`${r.refused} refused, ${r.failed} failed connections (${r.connected} connected)`)
     return r.connected >= clients && (await server.call('size')).size >= serverSize
-  }, 60_000)
+  }, limitMs)
 }
 
 /** What the flags look at: loss, repeats, reordering, events without a number, clients closed. */
@@ -163,10 +165,10 @@ function latencyMs (r) {
   return { p50Ms: r.latency.p50Us / 1000, p99Ms: r.latency.p99Us / 1000, maxMs: r.latency.maxUs / 1000 }
 }
 
-async function withServer (kind, config, body) {
+async function withServer (kind, config, body, limitMs = RUN_LIMIT_MS) {
   const server = await startServer(kind, config)
   const loads = []
-  const timer = setTimeout(() => { server.stop(); for (const load of loads) load.stop() }, RUN_LIMIT_MS)
+  const timer = setTimeout(() => { server.stop(); for (const load of loads) load.stop() }, limitMs)
   try {
     return await body(server, (...a) => { const load = startLoad(server.port, ...a); loads.push(load); return load })
   } finally {
@@ -199,20 +201,49 @@ async function fanout (kind, clients, burst) {
   })
 }
 
-/** Latency of a steady feed: 1,000 clients, one 100 B event every 10 ms. */
-async function latency (kind) {
+/**
+ * How long one broadcast takes to reach every client of `client` (the slowest receipt), the
+ * median of `rounds`, each sent once the previous one arrived everywhere; with the server's
+ * CPU time for it, which says whether the server or the load client bounds it.
+ */
+async function reachTime (server, client, rounds, firstSeq) {
+  const reaches = []
+  const sent = (await client.report()).readingMinEvents
+  for (let i = 0; i < rounds; i++) {
+    client.reset()
+    const cpu0 = await server.call('cpu')
+    await server.call('broadcastCost', { count: 1, bytes: 100, firstSeq: firstSeq + i })
+    const r = await until('one broadcast to reach every client', async () => {
+      const r = await client.report()
+      return r.readingMinEvents >= sent + i + 1 ? r : null
+    })
+    const cpu1 = await server.call('cpu')
+    reaches.push({ ms: r.latency.maxUs / 1000, cpuMs: cpu1.cpuMs - cpu0.cpuMs })
+  }
+  reaches.sort((a, b) => a.ms - b.ms)
+  return reaches[reaches.length >> 1]
+}
+
+/**
+ * Latency of a steady feed: 1,000 clients, one 100 B event every `intervalMs`; then, with the
+ * feed stopped, the time one broadcast takes to reach all of them (what a p99 is judged by).
+ */
+async function latency (kind, intervalMs) {
   const clients = SIZES.latencyClients
   return withServer(kind, { heartbeatMs: 60_000 }, async (server, load) => {
     const client = load(clients)
     await connected(server, client, clients)
-    await server.call('steady', { intervalMs: 10, bytes: 100 })
+    await server.call('steady', { intervalMs, bytes: 100 })
     await sleep(SIZES.warmMs)
     const { r0, r1, seconds } = await measureWindow(server, client, SIZES.windowS)
-    await server.call('stop')
+    const { published } = await server.call('stop')
+    await until('the feed to arrive', async () => (await client.report()).readingMinEvents >= published)
+    const reach = await reachTime(server, client, SIZES.reaches, published)
     return {
       ...latencyMs(r1),
+      fanoutMs: reach.ms,
       deliveredPerS: (r1.events - r0.events) / seconds,
-      ...damage(r1)
+      ...damage(await client.report())
     }
   })
 }
@@ -226,10 +257,12 @@ async function idle (kind) {
     const before = await server.call('memory', { settleMs: SIZES.idleSettleMs ? 1000 : 0 })
     const client = load(clients)
     await connected(server, client, clients, clients + 1)
-    await sleep(SIZES.warmMs * 2)
+    await sleep(SIZES.warmMs * 3)
+    const burst = await server.call('memory', { gc: false })
     const { r0, r1, seconds, cpuMs, kernelShare } = await measureWindow(server, client, SIZES.idleWindowS)
     const after = await server.call('memory', { settleMs: SIZES.idleSettleMs })
     return {
+      burstRssPerClientKB: (burst.rss - before.rss) / clients / 1024,
       rssPerClientKB: (after.rss - before.rss) / clients / 1024,
       heartbeatCpuPct: (cpuMs / 1000 / seconds) * 100,
       heartbeatKernelShare: kernelShare,
@@ -237,6 +270,94 @@ async function idle (kind) {
       ...damage(r1)
     }
   })
+}
+
+/** The whole machine's TCP buffer memory (sockstat, in pages) and kernel slab (meminfo). */
+function kernelMemory () {
+  const sockstat = fs.readFileSync('/proc/net/sockstat', 'utf8')
+  const meminfo = fs.readFileSync('/proc/meminfo', 'utf8')
+  return {
+    tcpBuffers: Number(sockstat.match(/TCP:.*\bmem (\d+)/)?.[1] ?? NaN) * 4096,
+    slab: Number(meminfo.match(/^Slab:\s+(\d+)/m)?.[1] ?? NaN) * 1024
+  }
+}
+
+/**
+ * Descriptors for `wanted` connections in this process and what it starts (Node and the load
+ * client raise their soft limit to the hard one). A run that may raises the hard limit; where
+ * it may not (no CAP_SYS_RESOURCE, as in some containers), the scenario runs as far as the
+ * hard limit allows and says so. Returns how many clients one process can hold.
+ */
+function fdRoomFor (wanted) {
+  const limit = wanted + 4096
+  try {
+    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${limit}:${limit}`], { stdio: 'ignore' })
+  } catch {}
+  let hard
+  try {
+    hard = Number(execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim())
+  } catch {}
+  // Room for the process's own descriptors, and for handoffs in flight (the native transport
+  // holds Node's descriptor and its duplicate for a moment).
+  const room = Number.isFinite(hard) ? hard - 2048 : wanted
+  return { clients: Math.min(wanted, room), hard }
+}
+
+/**
+ * `SIZES.scale` idle clients from 127.0.0.1-127.0.0.8: connect time; memory per client 3 s
+ * after the burst (no forced GC: what a dashboard shows in a reconnect wave) and settled
+ * (after GCs); the kernel's share; heartbeat CPU at 15 s, then (a second server, connected
+ * again) at 1 s; and how long one broadcast takes to reach every client.
+ */
+async function scale (kind, clients) {
+  const [slowWindowS, fastWindowS] = SIZES.scaleWindowS
+  const limitMs = 300_000
+  const connectAll = async (server, load) => {
+    const warm = load(1)
+    await connected(server, warm, 1)
+    const before = await server.call('memory', { settleMs: 1000 })
+    const kernelBefore = kernelMemory()
+    const started = Date.now()
+    const client = load(clients)
+    await connected(server, client, clients, clients + 1, limitMs / 2)
+    return { client, before, kernelBefore, connectS: (Date.now() - started) / 1000 }
+  }
+  const heartbeat = async (server, client, seconds, periodS) => {
+    const { r0, r1, cpuMs } = await measureWindow(server, client, seconds)
+    const windowS = (r1.wallMs - r0.wallMs) / 1000
+    return { cpuPct: (cpuMs / 1000 / windowS) * 100, perClientPerPeriod: (r1.comments - r0.comments) / clients / (windowS / periodS), r: r1 }
+  }
+  const slow = await withServer(kind, { heartbeatMs: 15_000 }, async (server, load) => {
+    const { client, before, kernelBefore, connectS } = await connectAll(server, load)
+    await sleep(3000)
+    const burst = await server.call('memory', { gc: false })
+    const kernel = kernelMemory()
+    const beat = await heartbeat(server, client, slowWindowS, 15)
+    const settled = await server.call('memory', { settleMs: SIZES.idleSettleMs })
+    const reach = await reachTime(server, client, SIZES.scaleReaches, 0)
+    return {
+      connectS,
+      burstKBPerClient: (burst.rss - before.rss) / clients / 1024,
+      settledKBPerClient: (settled.rss - before.rss) / clients / 1024,
+      // Both ends of every connection are on this machine: per socket is half per connection.
+      // Idle sockets hold no buffer pages: what is left is other sockets' traffic, noise.
+      kernelBuffersBPerSocket: Math.max(0, (kernel.tcpBuffers - kernelBefore.tcpBuffers) / clients / 2),
+      kernelSlabKBPerSocket: (kernel.slab - kernelBefore.slab) / clients / 2 / 1024,
+      heartbeat15CpuPct: beat.cpuPct,
+      heartbeats15PerClient: beat.perClientPerPeriod,
+      reachMs: reach.ms,
+      reachServerCpuMs: reach.cpuMs,
+      ...damage(await client.report())
+    }
+  }, limitMs)
+  const fast = await withServer(kind, { heartbeatMs: 1000 }, async (server, load) => {
+    const { client } = await connectAll(server, load)
+    await sleep(2000)
+    const beat = await heartbeat(server, client, fastWindowS, 1)
+    return { heartbeat1CpuPct: beat.cpuPct, heartbeats1PerClient: beat.perClientPerPeriod, ...damage(beat.r) }
+  }, limitMs)
+  const sum = (key) => slow[key] + fast[key]
+  return { ...slow, ...fast, lost: sum('lost'), duplicated: sum('duplicated'), reordered: sum('reordered'), closed: sum('closed'), withoutSequence: sum('withoutSequence') }
 }
 
 /** 100 clients, 10 never read, while 20,000 events of 1 KB are published as fast as taken. */
@@ -393,10 +514,31 @@ function fetchComparison (scenario, r, key) {
 
 function idleTargets (scenario, r) {
   const rss = r.native?.rssPerClientKB
+  const burst = r.native?.burstRssPerClientKB
   const cpu = times(r.native?.heartbeatCpuPct, r['better-sse']?.heartbeatCpuPct)
   return [
     `${scenario}: ${rss?.toFixed(1)} KB RSS per idle client (target at most 3 KB: ${verdict(rss <= 3)})`,
+    `${scenario}: ${burst?.toFixed(1)} KB RSS per client 3 s after the connect burst, no GC (target at most 4 KB: ${verdict(burst <= 4)})`,
     `${scenario}: heartbeat CPU ${cpu.toFixed(2)}x better-sse's (target at most 0.4x: ${against(cpu, cpu <= 0.4)})`
+  ]
+}
+
+function latencyTargets (scenario, r) {
+  const n = r.native
+  const t = r['node-transport']
+  const h = r.http
+  const lines = []
+  if (n) lines.push(`${scenario}: native p99 ${n.p99Ms.toFixed(2)} ms, ${(n.p99Ms / n.fanoutMs).toFixed(1)}x one fan-out (${n.fanoutMs.toFixed(2)} ms; target at most 2x: ${verdict(n.p99Ms <= 2 * n.fanoutMs)})`)
+  if (t && h) lines.push(`${scenario}: Node transport p99 ${(t.p99Ms / h.p99Ms).toFixed(2)}x node:http's (target at most 2x: ${verdict(t.p99Ms <= 2 * h.p99Ms)})`)
+  return lines
+}
+
+function scaleTargets (scenario, r) {
+  const n = r.native
+  if (!n) return [`${scenario}: native-sse did not complete`]
+  return [
+    `${scenario}: ${n.settledKBPerClient.toFixed(2)} KB per idle native client settled (target at most 1.5 KB: ${verdict(n.settledKBPerClient <= 1.5)}), ` +
+      `${n.burstKBPerClient.toFixed(2)} KB 3 s after the burst; heartbeats per client per period ${n.heartbeats15PerClient.toFixed(2)} (15 s), ${n.heartbeats1PerClient.toFixed(2)} (1 s)`
   ]
 }
 
@@ -501,19 +643,41 @@ async function main () {
     }
   }
   if (wanted('latency')) {
-    const scenario = `latency, ${SIZES.latencyClients.toLocaleString('en')} clients, 100 events/s`
-    const results = await each(scenario, latency)
-    addRow(scenario, 'publish to receive p50 (ms)', pick(results, 'p50Ms'), { better: 'lower', format: fixed(2) })
-    addRow(scenario, 'p99 (ms)', pick(results, 'p99Ms'), { better: 'lower', format: fixed(2) })
-    addRow(scenario, 'max (ms)', pick(results, 'maxMs'), { better: 'lower', format: fixed(2) })
+    for (const intervalMs of SIZES.feedIntervalsMs) {
+      const scenario = `latency, ${SIZES.latencyClients.toLocaleString('en')} clients, ${1000 / intervalMs} events/s`
+      const results = await each(scenario, (kind) => latency(kind, intervalMs))
+      TARGETS.push(...latencyTargets(scenario, results))
+      addRow(scenario, 'publish to receive p50 (ms)', pick(results, 'p50Ms'), { better: 'lower', format: fixed(2) })
+      addRow(scenario, 'p99 (ms)', pick(results, 'p99Ms'), { better: 'lower', format: fixed(2) })
+      addRow(scenario, 'max (ms)', pick(results, 'maxMs'), { better: 'lower', format: fixed(2) })
+      addRow(scenario, 'one broadcast reaches all, no feed (ms)', pick(results, 'fanoutMs'), { better: 'lower', format: fixed(2) })
+    }
   }
   if (wanted('idle')) {
     const scenario = `${SIZES.idle.toLocaleString('en')} idle clients, 1 s heartbeat`
     const results = await each(scenario, idle)
     TARGETS.push(...idleTargets(scenario, results))
-    addRow(scenario, 'RSS per client (KB)', pick(results, 'rssPerClientKB'), { better: 'lower', format: fixed(1) })
+    addRow(scenario, 'RSS per client 3 s after connecting, no GC (KB)', pick(results, 'burstRssPerClientKB'), { better: 'lower', format: fixed(1) })
+    addRow(scenario, 'RSS per client settled (KB)', pick(results, 'rssPerClientKB'), { better: 'lower', format: fixed(1) })
     addRow(scenario, 'heartbeat CPU (% of a core)', pick(results, 'heartbeatCpuPct'), { better: 'lower', format: fixed(1) })
     addRow(scenario, 'share of that CPU in the kernel', pick(results, 'heartbeatKernelShare'), { better: 'none', format: percent })
+  }
+  if (wanted('scale')) {
+    const { clients, hard } = fdRoomFor(SIZES.scale)
+    const scenario = clients < SIZES.scale
+      ? `${clients.toLocaleString('en')} idle clients (fd hard limit ${hard.toLocaleString('en')}, not raisable here)`
+      : `${clients.toLocaleString('en')} idle clients`
+    const results = await each(scenario, (kind) => scale(kind, clients), SCALE_KINDS)
+    TARGETS.push(...scaleTargets(scenario, results))
+    addRow(scenario, 'time to connect all (s)', pick(results, 'connectS'), { better: 'lower', format: fixed(1) })
+    addRow(scenario, 'memory per client 3 s after the burst, no GC (KB)', pick(results, 'burstKBPerClient'), { better: 'lower', format: fixed(2) })
+    addRow(scenario, 'memory per client settled (KB)', pick(results, 'settledKBPerClient'), { better: 'lower', format: fixed(2) })
+    addRow(scenario, 'kernel socket buffers per socket (B)', pick(results, 'kernelBuffersBPerSocket'), { better: 'none', format: fixed(0) })
+    addRow(scenario, 'kernel slab per socket (KB)', pick(results, 'kernelSlabKBPerSocket'), { better: 'none', format: fixed(2) })
+    addRow(scenario, 'heartbeat CPU, 15 s heartbeat (% of a core)', pick(results, 'heartbeat15CpuPct'), { better: 'lower', format: fixed(2) })
+    addRow(scenario, 'heartbeat CPU, 1 s heartbeat (% of a core)', pick(results, 'heartbeat1CpuPct'), { better: 'lower', format: fixed(1) })
+    addRow(scenario, 'one broadcast reaches all (ms)', pick(results, 'reachMs'), { better: 'lower', format: fixed(0) })
+    addRow(scenario, 'server CPU for that broadcast (ms)', pick(results, 'reachServerCpuMs'), { better: 'lower', format: fixed(0) })
   }
   if (wanted('slow')) {
     const scenario = `slow consumers: 10 of 100 never read, ${SIZES.slowEvents.toLocaleString('en')} x 1 KB`
