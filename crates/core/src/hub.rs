@@ -23,6 +23,7 @@ use crate::config::HubConfig;
 use crate::error::SseError;
 use crate::events::HubEvents;
 use crate::frame::{encode_comment, opening_frame, Message};
+use crate::heartbeat_queue::HeartbeatQueue;
 use crate::log::{ChannelLog, Cursor};
 use crate::mailbox::Mailbox;
 use crate::node_sink::NodeSink;
@@ -71,9 +72,12 @@ impl Hub {
             drain_limit_ms: AtomicU64::new(0),
             stats: Arc::new(Stats::default()),
             events,
+            runtime: runtime.handle().clone(),
+            heartbeats: HeartbeatQueue::default(),
         });
         runtime.spawn(crate::dispatch::dispatch(inner.clone()));
         runtime.spawn(crate::expiry::expire(inner.clone()));
+        runtime.spawn(crate::heartbeats::send_heartbeats(inner.clone()));
         Ok(Hub {
             inner,
             runtime: Some(runtime),
@@ -268,7 +272,7 @@ impl Hub {
         };
         // The task is this one future, sized by `writer::run`: a wrapping `async` block would
         // keep a second copy of the writer's state in every connection's task.
-        runtime.spawn(write_client(guard, sink, client));
+        runtime.spawn(write_client(guard, sink, client, None));
         Ok(())
     }
 

@@ -28,6 +28,8 @@ pub mod events;
 mod expiry;
 mod feed;
 pub mod frame;
+mod heartbeat_queue;
+mod heartbeats;
 pub mod hub;
 mod log;
 pub mod mailbox;

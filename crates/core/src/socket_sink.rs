@@ -98,4 +98,13 @@ impl Sink for SocketSink {
     fn socket_fd(&self) -> Option<RawFd> {
         Some(self.stream.as_raw_fd())
     }
+
+    fn parks(&self) -> bool {
+        true
+    }
+
+    fn poll_parked(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Readable is all `poll_gone` looks for: FIN, RST and stray bytes all make it so.
+        self.stream.poll_read_ready(cx).map(|_| ())
+    }
 }

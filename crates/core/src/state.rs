@@ -18,6 +18,7 @@ use crate::config::HubConfig;
 use crate::error::SseError;
 use crate::events::{Departure, HubEvents};
 use crate::frame::Message;
+use crate::heartbeat_queue::HeartbeatQueue;
 use crate::log::ChannelLog;
 use crate::mailbox::Push;
 use crate::registry::Registry;
@@ -51,6 +52,10 @@ pub(crate) struct HubState {
     pub(crate) drain_limit_ms: AtomicU64,
     pub(crate) stats: Arc<Stats>,
     pub(crate) events: Arc<dyn HubEvents>,
+    /// Where parked writers are started again.
+    pub(crate) runtime: tokio::runtime::Handle,
+    /// When parked writers' heartbeats are due.
+    pub(crate) heartbeats: HeartbeatQueue,
 }
 
 /// What became of a frame sent to one client.

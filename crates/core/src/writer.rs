@@ -9,11 +9,15 @@
 //!
 //! Transports differ only in their sink: a socket the runtime owns (`socket_sink`), or Node
 //! writing to a response on the JS thread (`node_sink`).
+//!
+//! A writer whose sink can be watched without it (a socket: the runtime's I/O driver reports
+//! its peer's FIN) ends its task when it goes idle and parks in the client's `Wakeup`, so an
+//! idle client costs no task; the hub's heartbeat task resumes it when its heartbeat is due.
 
 use std::future::{poll_fn, Future};
 use std::io;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Wake, Waker};
 
 use bytes::Bytes;
 use tokio::time::{sleep_until, Duration, Instant};
@@ -27,7 +31,13 @@ use crate::peer_progress::PeerProgress;
 use crate::socket::SocketFd;
 use crate::state::HubState;
 use crate::stats::Stats;
-use crate::wakeup::{CLOSING, DATA};
+use crate::wakeup::{Resumable, CLOSING, DATA};
+
+/// How long a writer stays in its task after it last wrote something other than a heartbeat.
+/// A stream's events rarely come a second apart, so a writer in a stream keeps its task (and
+/// waking it allocates nothing); one idle past this parks, and waking it allocates its task
+/// again: once per idle spell, never per event.
+const PARK_AFTER: Duration = Duration::from_secs(1);
 
 /// Where a client's bytes go.
 pub(crate) trait Sink {
@@ -51,6 +61,16 @@ pub(crate) trait Sink {
     fn cut(&mut self);
     /// The TCP socket under the stream, to see whether its peer still acknowledges bytes.
     fn socket_fd(&self) -> Option<SocketFd>;
+    /// Whether an idle writer of this sink may end its task and be resumed later: only when
+    /// `poll_parked` can see, without the task, whatever `poll_gone` would.
+    fn parks(&self) -> bool {
+        false
+    }
+    /// Registers `cx` to be woken by what `poll_gone` looks for. Ready when something is
+    /// there already: the writer then waits in its task rather than parking.
+    fn poll_parked(&mut self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Ready(())
+    }
 }
 
 /// Counts what a writer wrote, for the hub's counters and for its own client's.
@@ -71,6 +91,13 @@ impl<'a> Tally<'a> {
     }
 }
 
+/// How a run of the writer ended.
+enum Ran {
+    Ended(CloseReason),
+    /// Idle since its last write: nothing pending, no close asked, no heartbeat due yet.
+    Idle(Instant),
+}
+
 /// Why a wait ended.
 enum Woken {
     Closing,
@@ -80,11 +107,27 @@ enum Woken {
     Timer,
 }
 
-/// Runs until the stream ends, and says why.
-async fn run<S: Sink>(sink: &mut S, client: &ClientShared, hub: &HubState) -> CloseReason {
+/// Runs until the stream ends (and says why) or, where the sink parks, goes idle.
+/// `last_write` carries a parked writer's over to its next run; `may_park` is false for a run
+/// that must wait in its task first (its sink had something to say as it parked).
+async fn run<S: Sink>(
+    sink: &mut S,
+    client: &ClientShared,
+    hub: &HubState,
+    last_write: Option<Instant>,
+    may_park: bool,
+) -> Ran {
     let mut batch = sink.batch();
     let mut feed = Feed::default();
-    let reason = write_loop(sink, client, hub, &mut batch, &mut feed).await;
+    let reason = match write_loop(
+        sink, client, hub, &mut batch, &mut feed, last_write, may_park,
+    )
+    .await
+    {
+        // Nothing is taken or pending when idle: there is nothing to give back.
+        Ran::Idle(at) => return Ran::Idle(at),
+        Ran::Ended(reason) => reason,
+    };
     let (reason, cut) = match reason {
         // The server asked for this close: a drain that timed out (our deadline, or the
         // kernel's TCP_USER_TIMEOUT) still ends as the server's close, cut.
@@ -101,7 +144,7 @@ async fn run<S: Sink>(sink: &mut S, client: &ClientShared, hub: &HubState) -> Cl
     if cut {
         sink.cut();
     }
-    reason
+    Ran::Ended(reason)
 }
 
 async fn write_loop<S: Sink>(
@@ -110,10 +153,16 @@ async fn write_loop<S: Sink>(
     hub: &HubState,
     batch: &mut Batch,
     feed: &mut Feed,
-) -> CloseReason {
+    last_write: Option<Instant>,
+    mut may_park: bool,
+) -> Ran {
     let config = &hub.config;
     let stats = &*hub.stats;
-    let mut last_write = Instant::now();
+    // A fresh writer starts now; a resumed one carries its last write. Only a fresh one counts
+    // as active: a resumed one wrote nothing but heartbeats since it parked.
+    let mut active_at = last_write.is_none().then(Instant::now);
+    let mut last_write = last_write.unwrap_or_else(Instant::now);
+    let mut heartbeat_in_batch = false;
     let mut blocked_since: Option<Instant> = None;
     // Set when a server-requested close is first seen, from the hub's drain limit.
     let mut drain_deadline: Option<Instant> = None;
@@ -125,17 +174,20 @@ async fn write_loop<S: Sink>(
         let draining = match client.close_requested() {
             None => false,
             Some(CloseReason::Server) => true,
-            Some(other) => return other,
+            Some(other) => return Ran::Ended(other),
         };
         if draining && drain_deadline.is_none() {
             drain_deadline = hub.drain_limit().map(|limit| Instant::now() + limit);
         }
 
         if batch.is_empty() {
+            // Whatever was announced so far is in what this takes; a later announcement is
+            // seen by the next wait (or keeps the writer from parking).
+            client.wakeup.take(DATA);
             let horizon = client.horizon(hub.sequence.committed());
             match feed.fill(client, horizon, config.overflow, batch.frames_mut()) {
                 Ok(dropped) => stats.add_dropped(dropped),
-                Err(_lagged) => return CloseReason::Slow,
+                Err(_lagged) => return Ran::Ended(CloseReason::Slow),
             }
             batch.seal_frames();
         }
@@ -148,6 +200,9 @@ async fn write_loop<S: Sink>(
                     }
                     Tally::new(stats, client).written(bytes, committed.events);
                     last_write = Instant::now();
+                    if !std::mem::take(&mut heartbeat_in_batch) {
+                        active_at = Some(last_write);
+                    }
                     blocked_since = None;
                     // Writes that never block never yield on their own: without this, a client
                     // whose queue is refilled as fast as its sink drains would keep the worker
@@ -163,7 +218,7 @@ async fn write_loop<S: Sink>(
                         peer.mark();
                     }
                 }
-                Err(e) => return classify(&e),
+                Err(e) => return Ran::Ended(classify(&e)),
             }
         }
 
@@ -179,7 +234,7 @@ async fn write_loop<S: Sink>(
             if let Ok(bytes) = Box::pin(sink.finish(limit)).await {
                 Tally::new(stats, client).written(bytes, 0);
             }
-            return CloseReason::Server;
+            return Ran::Ended(CloseReason::Server);
         }
         let mut deadline = match blocked_since {
             Some(since) if pending => since + config.write_timeout,
@@ -188,6 +243,19 @@ async fn write_loop<S: Sink>(
         if let Some(drain_deadline) = drain_deadline {
             deadline = deadline.min(drain_deadline);
         }
+        if may_park
+            && !pending
+            && !draining
+            && drain_deadline.is_none()
+            && sink.parks()
+            && deadline > Instant::now()
+        {
+            match active_at.map(|at| at + PARK_AFTER) {
+                Some(park_at) if park_at > Instant::now() => deadline = deadline.min(park_at),
+                _ => return Ran::Idle(last_write),
+            }
+        }
+        may_park = true;
         if timer.deadline() != deadline {
             timer.as_mut().reset(deadline);
         }
@@ -216,21 +284,21 @@ async fn write_loop<S: Sink>(
         match woken {
             Woken::Closing => {}
             Woken::Writable(Ok(())) => {}
-            Woken::Writable(Err(e)) => return classify(&e),
+            Woken::Writable(Err(e)) => return Ran::Ended(classify(&e)),
             Woken::Data => {
                 // Blocked, lagging out of a log's window is dealt with now rather than
                 // whenever the sink takes bytes again.
                 if pending {
                     match feed.check_lag(client, config.overflow) {
                         Ok(dropped) => stats.add_dropped(dropped),
-                        Err(_lagged) => return CloseReason::Slow,
+                        Err(_lagged) => return Ran::Ended(CloseReason::Slow),
                     }
                 }
             }
-            Woken::Gone(reason) => return reason,
+            Woken::Gone(reason) => return Ran::Ended(reason),
             // The drain had its time: the close is the server's, cut (see `run`).
             Woken::Timer if drain_deadline.is_some_and(|d| Instant::now() >= d) => {
-                return CloseReason::Timeout;
+                return Ran::Ended(CloseReason::Timeout);
             }
             Woken::Timer if pending => {
                 if peer.advanced() {
@@ -239,9 +307,12 @@ async fn write_loop<S: Sink>(
                     stats.add_deadline_extended();
                     continue;
                 }
-                return CloseReason::Timeout;
+                return Ran::Ended(CloseReason::Timeout);
             }
+            // The time to park came before the heartbeat: the next turn parks.
+            Woken::Timer if Instant::now() < last_write + config.heartbeat => {}
             Woken::Timer => {
+                heartbeat_in_batch = true;
                 batch.set_single(Bytes::from_static(HEARTBEAT));
                 stats.add_heartbeat();
             }
@@ -257,19 +328,103 @@ pub(crate) fn classify(error: &io::Error) -> CloseReason {
     }
 }
 
-/// One client's writer task: runs the writer over `sink`, then reports the close. The guard
-/// comes first so that, should the writer panic, it is dropped last (parameters drop in
-/// reverse order), after the sink released its socket.
-pub(crate) async fn write_client<S: Sink>(
+/// One client's writer task: runs the writer over `sink`, then reports the close; or, idle,
+/// parks it (see the module's doc) and ends without reporting anything. The guard comes
+/// first so that, should the writer panic, it is dropped last (parameters drop in reverse
+/// order), after the sink released its socket.
+pub(crate) async fn write_client<S: Sink + Send + 'static>(
     mut guard: FinishGuard,
     mut sink: S,
     client: Arc<ClientShared>,
+    mut last_write: Option<Instant>,
 ) {
     let hub = guard.hub.clone();
-    guard.reason = Some(run(&mut sink, &client, &hub).await);
+    let mut may_park = true;
+    loop {
+        let idle_since = match run(&mut sink, &client, &hub, last_write, may_park).await {
+            Ran::Ended(reason) => {
+                guard.reason = Some(reason);
+                break;
+            }
+            Ran::Idle(at) => at,
+        };
+        last_write = Some(idle_since);
+        // Its peer's FIN (or bytes) must resume it: the I/O driver wakes this waker.
+        let waker = Waker::from(Arc::new(ResumeOnWake(Arc::downgrade(&client))));
+        if sink
+            .poll_parked(&mut Context::from_waker(&waker))
+            .is_ready()
+        {
+            may_park = false;
+            continue;
+        }
+        let parked = Box::new(Parked {
+            guard,
+            sink,
+            client: client.clone(),
+            last_write: idle_since,
+        });
+        let heartbeats = &hub.heartbeats;
+        let period = hub.config.heartbeat;
+        match client
+            .wakeup
+            .park(parked, |at| heartbeats.push(at + period, client.id))
+        {
+            Ok(()) => return,
+            // Something came meanwhile: run again with what it left.
+            Err(parked) => {
+                let Parked {
+                    guard: kept_guard,
+                    sink: kept_sink,
+                    ..
+                } = *parked;
+                guard = kept_guard;
+                sink = kept_sink;
+            }
+        }
+    }
     // The sink (and a socket's descriptor) goes before the close is reported, so an
     // embedder counting descriptors after `closed` sees it released.
     drop(sink);
+}
+
+/// An idle writer's state between its tasks: all a run needs to go on where it stopped (an
+/// idle writer has no batch, nothing taken, no deadline but the heartbeat).
+struct Parked<S> {
+    guard: FinishGuard,
+    sink: S,
+    client: Arc<ClientShared>,
+    last_write: Instant,
+}
+
+impl<S: Sink + Send + 'static> Resumable for Parked<S> {
+    fn last_write(&self) -> Instant {
+        self.last_write
+    }
+
+    fn resume(self: Box<Self>) {
+        let Parked {
+            guard,
+            sink,
+            client,
+            last_write,
+        } = *self;
+        // A runtime already shut down drops the task at once, and its guard reports the close.
+        let runtime = guard.hub.runtime.clone();
+        runtime.spawn(write_client(guard, sink, client, Some(last_write)));
+    }
+}
+
+/// Wakes a parked writer from the I/O driver: weak, so a socket's registration never keeps
+/// its client alive.
+struct ResumeOnWake(Weak<ClientShared>);
+
+impl Wake for ResumeOnWake {
+    fn wake(self: Arc<Self>) {
+        if let Some(client) = self.0.upgrade() {
+            client.wakeup.notify(DATA);
+        }
+    }
 }
 
 /// Reports the end of a writer task exactly once, including when the task panics or is

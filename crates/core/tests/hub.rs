@@ -209,6 +209,82 @@ fn heartbeat_follows_idleness() {
     assert!(f.hub.stats().heartbeats >= 2);
 }
 
+/// Reads whatever `peer` holds now without waiting, and counts the heartbeats in it.
+fn heartbeats_waiting(peer: &mut TcpStream) -> usize {
+    peer.set_nonblocking(true).unwrap();
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match peer.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    peer.set_nonblocking(false).unwrap();
+    assert!(bytes.chunks(3).all(|c| c == b":\n\n"), "only heartbeats");
+    bytes.len() / 3
+}
+
+/// Idle native writers park after a second without events (no task each; see `writer`), and
+/// the hub's heartbeat queue resumes each when its heartbeat is due: every parked client keeps
+/// getting heartbeats, none more often than its period.
+#[test]
+fn parked_clients_keep_their_heartbeats_and_none_comes_early() {
+    let period = Duration::from_millis(150);
+    let f = fixture(HubConfig {
+        heartbeat: period,
+        ..config()
+    });
+    let mut peers: Vec<TcpStream> = (0..64).map(|_| f.connect(false).1).collect();
+    // Past the second after which an idle writer parks.
+    std::thread::sleep(Duration::from_millis(1300));
+    for peer in &mut peers {
+        heartbeats_waiting(peer);
+    }
+    let window = Duration::from_millis(750);
+    std::thread::sleep(window);
+    for peer in &mut peers {
+        let count = heartbeats_waiting(peer);
+        // Five periods: at most 5 (6 only if one came early); at least 2 on a loaded machine.
+        assert!((2..=5).contains(&count), "{count} heartbeats in {window:?}");
+    }
+}
+
+/// A parked client woken by an event writes it at once, and its next heartbeat comes a whole
+/// period after that event, not when the entry queued at its parking comes due.
+#[test]
+fn an_event_wakes_a_parked_client_and_moves_its_heartbeat_on() {
+    let period = Duration::from_millis(400);
+    let f = fixture(HubConfig {
+        heartbeat: period,
+        ..config()
+    });
+    let (id, mut peer) = f.connect(false);
+    std::thread::sleep(Duration::from_millis(1300));
+    heartbeats_waiting(&mut peer);
+    // Somewhere in its period: the entry queued for it comes due before a period has passed.
+    std::thread::sleep(period / 2);
+    let sent = Instant::now();
+    f.hub.send(id, &data("moved")).unwrap();
+    let mut seen = Vec::new();
+    while !seen.ends_with(b"data: moved\n\n") {
+        seen.extend(read_exactly(&mut peer, 1));
+    }
+    assert!(
+        sent.elapsed() < period / 2,
+        "the event waited for a heartbeat"
+    );
+    let event_seen = Instant::now();
+    assert_eq!(read_exactly(&mut peer, 3), b":\n\n");
+    let gap = event_seen.elapsed();
+    assert!(
+        gap >= period - Duration::from_millis(20),
+        "heartbeat {gap:?} after the event"
+    );
+}
+
 #[test]
 fn peer_fin_is_a_client_close_and_is_reported_once() {
     let f = fixture(config());
