@@ -6,10 +6,12 @@
 //!   (what the hub tells its embedder), [`resume`] ids and placement, `sequence`, [`stats`].
 //! - storage: `log` (a channel's append-only log of frames and the cursors reading it),
 //!   [`mailbox`] (a client's own bounded queue), `client` (what a client's producers and its
-//!   writer share), `registry` (clients, channels, subscriptions).
+//!   writer share), `registry` (clients, channels, subscriptions), `heartbeat_queue` (when
+//!   parked writers' heartbeats are due).
 //! - `state`: the hub's state and what every call needs of it: append, deliver, close and
 //!   record a departure once. `dispatch`: the task that wakes a log's readers. `expiry`: the
 //!   task that holds age bounds without traffic and drops channels nothing keeps.
+//!   `heartbeats`: the task that resumes parked (idle) writers when their heartbeat is due.
 //! - the connection: `feed` (mailbox and cursors merged in call order), `batch` (coalesced
 //!   `writev`), `writer` (the per-client task and its drop guard), over `socket_sink` (native)
 //!   or `node_sink` (through the embedder).

@@ -236,6 +236,13 @@ async fn write_loop<S: Sink>(
             }
             return Ran::Ended(CloseReason::Server);
         }
+        if !pending && !draining && Instant::now() >= last_write + config.heartbeat {
+            // Due already (a parked writer resumed for its heartbeat): no timer round trip.
+            heartbeat_in_batch = true;
+            batch.set_single(Bytes::from_static(HEARTBEAT));
+            stats.add_heartbeat();
+            continue;
+        }
         let mut deadline = match blocked_since {
             Some(since) if pending => since + config.write_timeout,
             _ => last_write + config.heartbeat,
