@@ -3,7 +3,7 @@
 // `npm run bench`: native-sse against the libraries people use, each server in a fresh process
 // pinned to core 0, the Rust load client (crates/loadgen, `sse-load`) pinned to core 1.
 //
-//   npm run bench                   full run (about 12 minutes); writes bench/RESULTS.md
+//   npm run bench                   full run (about 20 minutes); writes bench/RESULTS.md
 //   npm run bench -- --smoke        small sizes, under a minute (CI)
 //   npm run bench -- --only fanout,token   some scenarios (fanout, latency, idle, scale, slow, token, loop, cost, cross, resumable)
 //   npm run bench -- --servers native,node-transport   some servers (see bench/servers.js)

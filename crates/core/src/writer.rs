@@ -181,9 +181,6 @@ async fn write_loop<S: Sink>(
         }
 
         if batch.is_empty() {
-            // Whatever was announced so far is in what this takes; a later announcement is
-            // seen by the next wait (or keeps the writer from parking).
-            client.wakeup.take(DATA);
             let horizon = client.horizon(hub.sequence.committed());
             match feed.fill(client, horizon, config.overflow, batch.frames_mut()) {
                 Ok(dropped) => stats.add_dropped(dropped),
@@ -378,8 +375,10 @@ pub(crate) async fn write_client<S: Sink + Send + 'static>(
             .park(parked, |at| heartbeats.push(at + period, client.id))
         {
             Ok(()) => return,
-            // Something came meanwhile: run again with what it left.
+            // Something came meanwhile: run again, and wait in the task once, which takes
+            // the wakeup (a writer that parked at once would find it again, and spin).
             Err(parked) => {
+                may_park = false;
                 let Parked {
                     guard: kept_guard,
                     sink: kept_sink,
