@@ -233,8 +233,10 @@ async fn write_loop<S: Sink>(
             }
             return Ran::Ended(CloseReason::Server);
         }
-        if !pending && !draining && Instant::now() >= last_write + config.heartbeat {
-            // Due already (a parked writer resumed for its heartbeat): no timer round trip.
+        // The one place a heartbeat is queued: when the timer fired for it, or already due as
+        // the turn began (a parked writer resumed for it: no timer round trip). A draining
+        // writer with nothing pending has ended above.
+        if !pending && Instant::now() >= last_write + config.heartbeat {
             heartbeat_in_batch = true;
             batch.set_single(Bytes::from_static(HEARTBEAT));
             stats.add_heartbeat();
@@ -313,13 +315,8 @@ async fn write_loop<S: Sink>(
                 }
                 return Ran::Ended(CloseReason::Timeout);
             }
-            // The time to park came before the heartbeat: the next turn parks.
-            Woken::Timer if Instant::now() < last_write + config.heartbeat => {}
-            Woken::Timer => {
-                heartbeat_in_batch = true;
-                batch.set_single(Bytes::from_static(HEARTBEAT));
-                stats.add_heartbeat();
-            }
+            // Its heartbeat (queued as the next turn begins) or its time to park.
+            Woken::Timer => {}
         }
     }
 }
