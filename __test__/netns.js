@@ -31,13 +31,47 @@ function netnsUnavailableReason () {
 
 let created = 0
 
+/** Whether a process with this pid is alive. */
+function alive (pid) {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return error.code === 'EPERM'
+  }
+}
+
+// A namespace's name carries its creator's pid in base 36 (`nsse<pid>x<n>`: interface names
+// have 15 characters). A creator killed before its
+// exit handler ran leaves its namespace and the host end's address behind; one still holding a
+// /30 that a new pair gets would route the new pair's traffic into the dead namespace.
+function removeAbandoned () {
+  for (const line of run('ip', ['netns', 'list']).split('\n')) {
+    const match = /^(nsse([0-9a-z]+)x\d+)\b/.exec(line)
+    if (match && !alive(parseInt(match[2], 36))) {
+      try { run('ip', ['netns', 'del', match[1]]) } catch {}
+    }
+  }
+}
+
+/** The third octets of the 10.231.0.0/16 subnets some interface here already holds. */
+function subnetsInUse () {
+  const used = new Set()
+  for (const match of run('ip', ['-o', '-4', 'addr', 'show']).matchAll(/inet 10\.231\.(\d+)\./g)) used.add(Number(match[1]))
+  return used
+}
+
 /**
  * A namespace with one veth pair on a /30 of its own: `hostAddress` (this namespace's end)
- * and `peerAddress` (inside); `subnet` differs between the pairs a process creates.
+ * and `peerAddress` (inside); no other interface here holds that /30.
  */
 function createNamespace () {
-  const tag = `${process.pid % 100000}${created}`
-  const subnet = (process.pid + created) % 250
+  if (created === 0) removeAbandoned()
+  const tag = `${process.pid.toString(36)}x${created}`
+  const used = subnetsInUse()
+  let subnet = (process.pid + created) % 250
+  for (let tries = 0; used.has(subnet) && tries < 250; tries++) subnet = (subnet + 1) % 250
+  if (used.has(subnet)) throw new Error('every 10.231.x.0/30 is in use; remove stale nsse* namespaces (ip netns del)')
   created++
   const ns = {
     name: `nsse${tag}`,

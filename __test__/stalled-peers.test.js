@@ -64,7 +64,7 @@ describe('stalled peers, default options', { skip: unavailable ?? false }, () =>
         stopped = rawClient(local.port, { path: '/?name=stopped' })
         witness = rawClient(local.port, { path: '/?name=witness' })
         await waitFor(() => received.loaded.includes('data: loaded\n\n') && received.idle.includes('data: idle\n\n') &&
-          stopped.events.length === 1 && witness.events.length === 1, { what: 'four clients to connect', timeoutMs: 10_000 })
+          stopped.events.length === 1 && witness.events.length === 1, { what: () => `four clients to connect: ${JSON.stringify([received, stopped.events.length, witness.events.length])}`, timeoutMs: 10_000 })
 
         // The reader stops; 16 MB is queued to it.
         stopped.socket.pause()
