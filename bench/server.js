@@ -5,6 +5,7 @@
 // listening, then answers each `{ op, ... }` message with one reply.
 
 const fs = require('node:fs')
+const v8 = require('node:v8')
 const { SERVERS, CROSS_PROCESS_SERVERS, payload } = require('./servers')
 
 const [kind, configJson] = process.argv.slice(2)
@@ -106,7 +107,12 @@ const handlers = {
       if (waited < settleMs) await sleep(1000)
     }
     const { rss, heapUsed } = process.memoryUsage()
-    return { rss, heapUsed }
+    // V8's young generation grows (up to a fixed maximum) with what survives its scavenges
+    // during a connect burst, Node's own per-connection objects included, and V8 shrinks it
+    // only at a later GC: its size says how much of a burst figure is that.
+    const youngGeneration = v8.getHeapSpaceStatistics()
+      .find((space) => space.space_name === 'new_space')?.space_size ?? NaN
+    return { rss, heapUsed, youngGeneration }
   },
   async peakRss () {
     return { peakRss: peakRssBytes(), rss: process.memoryUsage().rss, logPeakBytes: server.logPeakBytes?.() }

@@ -33,10 +33,10 @@ use crate::state::HubState;
 use crate::stats::Stats;
 use crate::wakeup::{Resumable, CLOSING, DATA};
 
-/// How long a writer stays in its task after it last wrote something other than a heartbeat.
-/// A stream's events rarely come a second apart, so a writer in a stream keeps its task (and
-/// waking it allocates nothing); one idle past this parks, and waking it allocates its task
-/// again: once per idle spell, never per event.
+/// How long a writer stays in its task after it last wrote an event (heartbeats and a fresh
+/// writer's opening batch do not count). A stream's events rarely come a second apart, so a
+/// writer in a stream keeps its task (and waking it allocates nothing); one idle past this
+/// parks, and waking it allocates its task again: once per idle spell, never per event.
 const PARK_AFTER: Duration = Duration::from_secs(1);
 
 /// Where a client's bytes go.
@@ -158,9 +158,15 @@ async fn write_loop<S: Sink>(
 ) -> Ran {
     let config = &hub.config;
     let stats = &*hub.stats;
-    // A fresh writer starts now; a resumed one carries its last write. Only a fresh one counts
-    // as active: a resumed one wrote nothing but heartbeats since it parked.
-    let mut active_at = last_write.is_none().then(Instant::now);
+    // Active means it wrote an event (not a heartbeat) within PARK_AFTER: a resumed writer
+    // wrote nothing but heartbeats since it parked, and a fresh one's first batch (its opening,
+    // and whatever was queued with it) does not count either, so a client that connects and
+    // then waits parks as soon as that is written. A connect burst then never holds a task per
+    // connection: each is freed before the next few connections are adopted, and the
+    // allocator reuses its memory rather than keeping thousands of task-sized holes between
+    // the clients' long-lived state.
+    let mut active_at: Option<Instant> = None;
+    let mut opening = last_write.is_none();
     let mut last_write = last_write.unwrap_or_else(Instant::now);
     let mut heartbeat_in_batch = false;
     let mut blocked_since: Option<Instant> = None;
@@ -197,7 +203,8 @@ async fn write_loop<S: Sink>(
                     }
                     Tally::new(stats, client).written(bytes, committed.events);
                     last_write = Instant::now();
-                    if !std::mem::take(&mut heartbeat_in_batch) {
+                    let counts = !std::mem::take(&mut heartbeat_in_batch);
+                    if counts && !std::mem::take(&mut opening) {
                         active_at = Some(last_write);
                     }
                     blocked_since = None;
