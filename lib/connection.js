@@ -18,6 +18,31 @@ const BATCH_ITEMS = 512
 /** ...or fewer, once their strings add up to this many characters. */
 const BATCH_CHARS = 32 * 1024
 
+// What every client keeps is shared where it can be: at 100,000 idle clients each 16 bytes
+// per client is 1.6 MB.
+
+/** The one copy of each word the hub answers with (`resume`, `resetReason`); napi makes a
+ *  new string at each call, which each client would otherwise keep. */
+const WORDS = new Map(['replayed', 'reset', 'none', 'unknown', 'foreign', 'expired', 'ambiguous'].map((word) => [word, word]))
+const sharedWord = (value) => WORDS.get(value) ?? value
+
+/** Peer addresses repeat (every client behind one proxy has the proxy's): clients keep one
+ *  copy each rather than the string their socket made. Forgotten wholesale when full. */
+const ADDRESSES = new Map()
+const MAX_ADDRESSES = 4096
+function sharedAddress (address) {
+  if (typeof address !== 'string') return address
+  const known = ADDRESSES.get(address)
+  if (known !== undefined) return known
+  if (ADDRESSES.size >= MAX_ADDRESSES) ADDRESSES.clear()
+  ADDRESSES.set(address, address)
+  return address
+}
+
+/** Attach times are whole milliseconds since this: a small integer V8 keeps inside the
+ *  object, where performance.now()'s fraction would be a separate 16-byte number. */
+const EPOCH = performance.now()
+
 function clientClosedError (id) {
   return sseError(Error, 'ERR_SSE_CLIENT_CLOSED', `client ${id} is closed; listen for its 'close' event and stop sending to it`)
 }
@@ -40,7 +65,7 @@ class Client extends EventEmitter {
   /** The peer's address and port when it attached (kept for the hub's 'disconnect' info). */
   #remoteAddress = null
   #remotePort = null
-  /** performance.now() when it attached. */
+  /** When it attached, in whole milliseconds since EPOCH. */
   #connectedAt = 0
   /** What the hub counts as waiting in this client's own queue, in bytes (hub.js `#defer`). */
   _queuedBytes = 0
@@ -64,10 +89,10 @@ class Client extends EventEmitter {
      * then live), 'reset' (it could not be placed: it got the reset event and starts live), or
      * 'none' (no id, or no history to resume from).
      */
-    this.resume = resume
+    this.resume = sharedWord(resume)
     /** With resume 'reset': 'unknown', 'foreign' (another hub's or process's), 'expired', or
      *  'ambiguous' (an id the application gave several events still held). */
-    this.resetReason = resetReason
+    this.resetReason = sharedWord(resetReason)
   }
 
   /**
@@ -314,14 +339,14 @@ class Client extends EventEmitter {
 
   /** Called by the hub once attached. */
   _connected ({ remoteAddress, remotePort }) {
-    this.#remoteAddress = remoteAddress
+    this.#remoteAddress = sharedAddress(remoteAddress)
     this.#remotePort = remotePort
-    this.#connectedAt = performance.now()
+    this.#connectedAt = Math.floor(performance.now() - EPOCH)
   }
 
   /** The hub's 'disconnect' info: what it got, from the hub's close event. */
   _departureInfo (channels, reason, events, bytes) {
-    return { ...this._info(channels), reason, durationMs: performance.now() - this.#connectedAt, events, bytes }
+    return { ...this._info(channels), reason, durationMs: performance.now() - EPOCH - this.#connectedAt, events, bytes }
   }
 
   /** The hub's 'connect' info. */
