@@ -26,7 +26,9 @@ const LOOP_KINDS = ['native', 'node-transport', 'baseline', 'http', 'hono-native
 /** What the send() loop scenario's producers yield after (bench/servers.js). */
 const LOOP_YIELD_EVERY = 1000
 /** The servers of the 100,000-client scenario (the libraries fall over well before it). */
-const SCALE_KINDS = ['native', 'node-transport', 'baseline', 'http']
+const SCALE_KINDS = ['native', 'native-small-young', 'node-transport', 'baseline', 'http']
+/** Servers that differ from another only in Node's flags: run in the memory scenarios alone. */
+const MEMORY_ONLY_KINDS = ['native-small-young']
 const { startRedis } = require('../__test__/redis')
 
 const args = process.argv.slice(2)
@@ -52,7 +54,7 @@ function ensureLoadgen () {
 /** A server process: `call(op, fields)` sends one message and resolves its reply. */
 async function startServer (kind, config) {
   // Libraries' own warnings (MaxListeners on a response awaiting 'drain') are not results.
-  const nodeArgs = ['--expose-gc', '--no-warnings']
+  const nodeArgs = ['--expose-gc', '--no-warnings', ...(SERVERS[kind].nodeFlags ?? [])]
   // Started on its core (not moved there later), so what sizes itself by the cores it may use
   // (native-sse's runtime threads, libuv's pool) sees one core, as in a one-core container.
   const child = fork(path.join(__dirname, 'server.js'), [kind, JSON.stringify(config)], {
@@ -518,10 +520,13 @@ function fetchComparison (scenario, r, key) {
 function idleTargets (scenario, r) {
   const rss = r.native?.rssPerClientKB
   const burst = r.native?.burstRssPerClientKB
+  const young = r.native?.youngGenerationKBPerClient
+  const small = r['native-small-young']?.burstRssPerClientKB
   const cpu = times(r.native?.heartbeatCpuPct, r['better-sse']?.heartbeatCpuPct)
   return [
     `${scenario}: ${rss?.toFixed(1)} KB RSS per idle client (target at most 3 KB: ${verdict(rss <= 3)})`,
-    `${scenario}: ${burst?.toFixed(1)} KB RSS per client 3 s after the connect burst, no GC (target at most 4 KB: ${verdict(burst <= 4)})`,
+    `${scenario}: ${burst?.toFixed(1)} KB RSS per client 3 s after the connect burst, no GC (target at most 4 KB: ${verdict(burst <= 4)}` +
+      `${small ? `; ${small.toFixed(1)} KB under node --max-semi-space-size=1, of which ${young?.toFixed(1)} KB without it is V8's young generation` : ''})`,
     `${scenario}: heartbeat CPU ${cpu.toFixed(2)}x better-sse's (target at most 0.4x: ${against(cpu, cpu <= 0.4)})`
   ]
 }
@@ -602,7 +607,7 @@ function flag (scenario, kind, r) {
 }
 
 /** Every scenario but fan-out and the token stream leaves the Fetch API servers out. */
-const CORE_KINDS = KINDS.filter((k) => !FETCH_KINDS.includes(k))
+const CORE_KINDS = KINDS.filter((k) => !FETCH_KINDS.includes(k) && !MEMORY_ONLY_KINDS.includes(k))
 
 async function each (scenario, run, only = CORE_KINDS) {
   const results = {}
@@ -660,7 +665,7 @@ async function main () {
   }
   if (wanted('idle')) {
     const scenario = `${SIZES.idle.toLocaleString('en')} idle clients, 1 s heartbeat`
-    const results = await each(scenario, idle)
+    const results = await each(scenario, idle, [...CORE_KINDS, ...MEMORY_ONLY_KINDS])
     TARGETS.push(...idleTargets(scenario, results))
     addRow(scenario, 'RSS per client 3 s after connecting, no GC (KB)', pick(results, 'burstRssPerClientKB'), { better: 'lower', format: fixed(1) })
     addRow(scenario, 'of which V8\'s young generation grew (KB)', pick(results, 'youngGenerationKBPerClient'), { better: 'none', format: fixed(1) })

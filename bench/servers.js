@@ -282,6 +282,10 @@ async function betterSseFetch ({ heartbeatMs, tokens: count }) {
 const SERVERS = {
   native: { name: 'native-sse', start: nativeSse('native') },
   'node-transport': { name: 'native-sse, Node transport', start: nativeSse('node') },
+  // The same server with V8's young generation held to 1 MiB semi-spaces: what an operator
+  // who watches memory in reconnect waves can choose (docs/OPERATIONS.md). Runs only in the
+  // memory scenarios.
+  'native-small-young': { name: 'native-sse, --max-semi-space-size=1', start: nativeSse('native'), nodeFlags: ['--max-semi-space-size=1'] },
   http: { name: 'node:http Set of res', start: plainHttp },
   'better-sse': { name: 'Express 5 + better-sse', start: betterSse },
   'fastify-sse': { name: 'Fastify 5 + @fastify/sse', start: fastifySse },
