@@ -54,7 +54,7 @@ function ensureLoadgen () {
 /** A server process: `call(op, fields)` sends one message and resolves its reply. */
 async function startServer (kind, config) {
   // Libraries' own warnings (MaxListeners on a response awaiting 'drain') are not results.
-  const nodeArgs = ['--expose-gc', '--no-warnings', ...(SERVERS[kind].nodeFlags ?? [])]
+  const nodeArgs = ['--expose-gc', '--no-warnings', ...(SERVERS[kind]?.nodeFlags ?? [])]
   // Started on its core (not moved there later), so what sizes itself by the cores it may use
   // (native-sse's runtime threads, libuv's pool) sees one core, as in a one-core container.
   const child = fork(path.join(__dirname, 'server.js'), [kind, JSON.stringify(config)], {
