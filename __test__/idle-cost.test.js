@@ -18,11 +18,12 @@ const WAVE = 8_000
 // word and its attach time as a fraction made it 356-391 B; EventEmitter's empty listener
 // table would add 180 B more.
 const MAX_JS_BYTES_PER_CLIENT = 330
-// Measured 808-865 B: the core's 707 B (crates/core/tests/idle_memory.rs) and malloc's own
-// headers. An idle client that kept its writer task would add that task's 896 B.
-const MAX_NATIVE_BYTES_PER_CLIENT = 1_000
+// Measured 808-865 B on Node 20, 1,082 B on Node 24 (Node keeps more of each connection): the
+// core's 707 B (crates/core/tests/idle_memory.rs) and malloc's own headers. An idle client
+// that kept its writer task would add that task's 896 B, past this on either.
+const MAX_NATIVE_BYTES_PER_CLIENT = 1_400
 
-test('an idle native client keeps at most 330 B of JS heap and 1,000 B of native memory', { timeout: 120_000 }, async (t) => {
+test('an idle native client keeps at most 330 B of JS heap and 1,400 B of native memory', { timeout: 120_000 }, async (t) => {
   const hub = createHub({ heartbeatMs: 60_000 })
   const http = await startHttp((req, res) => {
     // Its opening is the retry line and this event, written as one batch.
