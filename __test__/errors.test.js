@@ -13,8 +13,9 @@ const { startHttp, rawClient, waitFor, sleep, TRANSPORTS, HOST } = require('./he
 
 function throwsCode (fn, Kind, code, pattern) {
   assert.throws(fn, (error) => {
-    assert.ok(error instanceof Kind, `expected ${Kind.name}, got ${error && error.constructor.name}: ${error && error.message}`)
-    assert.equal(error.code, code)
+    // The class itself: every TypeError is also an instanceof Error.
+    assert.equal(error && error.constructor, Kind, `expected ${Kind.name}, got ${error && error.constructor.name}: ${error && error.message}`)
+    assert.equal(error.code, code, `expected err.code ${code}, got ${error.code}: ${error.message}`)
     if (pattern) assert.match(error.message, pattern)
     return true
   })
@@ -291,11 +292,54 @@ test('one table of error codes: every code the package raises or documents is in
   for (const code of table.keys()) assert.ok(used.has(code), `${code} is in the table but nothing raises or documents it`)
 })
 
-test('a refusal the core raises reaches JS under its own code (ERR_SSE_REFUSED), not as a closed hub', () => {
+test('what the core refuses reaches JS under its own code and class, and a full hub is a refusal, not a closed hub', async () => {
+  // Each case makes the core (or the binding's option check) refuse for real; its message is
+  // the core's, so the call did cross. The codes and classes are written here, not read from
+  // the table (errorCodes()) a wrong mapping would be in.
+  const hub = createHub({ heartbeatMs: 60_000, maxEventBytes: 1000, maxChannelsPerClient: 2, maxClients: 1 })
+  const clients = []
+  const http = await startHttp((req, res) => { clients.push(hub.attach(req, res, { channels: ['a'] })) })
+  try {
+    const raw = rawClient(http.port)
+    await waitFor(() => clients.length === 1 && raw.comments.length === 1, { what: 'the client' })
+    const [client] = clients
+    assert.equal(client.subscribe('b'), true)
+    throwsCode(() => client.subscribe('c'), RangeError, 'ERR_SSE_TOO_MANY_CHANNELS',
+      /^a client may be subscribed to at most 2 channels \(maxChannelsPerClient\), this would make 3/)
+    throwsCode(() => hub.broadcast({ data: '\n'.repeat(600) }), RangeError, 'ERR_SSE_EVENT_TOO_LARGE',
+      /^encoded event is 4208 bytes, more than maxEventBytes \(1000\)/)
+    throwsCode(() => hub.publish('a', { data: 'x', id: 'a\nb' }), TypeError, 'ERR_SSE_INVALID_FIELD',
+      /^message\.id contains a line break at byte 1; `id` must be a single line/)
+    throwsCode(() => client.send({ data: 'x', event: 'a\rb' }), TypeError, 'ERR_SSE_INVALID_FIELD',
+      /^message\.event contains a line break at byte 1/)
+    throwsCode(() => createHub({ heartbeatMs: 0 }), RangeError, 'ERR_SSE_INVALID_OPTION',
+      /^heartbeatMs must be a whole number from 1 to 2147483647, got 0/)
+
+    // maxClients reached: the core refuses the second client, and it reaches JS as that
+    // refusal (503, 'hub-full'), not as a closed hub.
+    const second = rawClient(http.port)
+    await waitFor(() => second.head !== null, { what: 'the answer to the second client' })
+    assert.match(second.head, /^HTTP\/1\.1 503 /)
+    assert.equal(clients.length, 2)
+    assert.equal(clients[1].refused, true)
+    assert.equal(clients[1].refusal, 'hub-full')
+    assert.deepEqual({ hubFull: hub.metrics().refused.hubFull, closing: hub.metrics().refused.closing }, { hubFull: 1, closing: 0 })
+
+    hub.broadcast({ data: 'marker' })
+    await waitFor(() => raw.events.length === 1, { what: 'the marker' })
+    assert.deepEqual(raw.events.map((e) => e.data), ['marker'], 'nothing refused reached the wire')
+    assert.equal(client.closed, false)
+    raw.end()
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+  throwsCode(() => hub.broadcast({ data: 'x' }), Error, 'ERR_SSE_HUB_CLOSED', /^the hub is closed; create a new hub/)
+  throwsCode(() => hub.publish('a', { data: 'x' }), Error, 'ERR_SSE_HUB_CLOSED', /^the hub is closed/)
+})
+
+test('fromNative gives each code of the table its class, and anything else is ERR_SSE_INTERNAL', () => {
   const { errorCodes } = require('../binding')
-  const codes = errorCodes().map((entry) => entry.code)
-  assert.ok(codes.includes('ERR_SSE_REFUSED') && codes.includes('ERR_SSE_HUB_CLOSED'))
-  // The class fromNative gives each code is the table's.
   const { fromNative } = require('../lib/errors')
   for (const { code, class: kind } of errorCodes()) {
     const error = fromNative(Object.assign(new Error('from the core'), { code }))
