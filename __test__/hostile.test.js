@@ -41,6 +41,24 @@ async function setup (transport) {
   }
 }
 
+// A peer's FIN or RST is seen at once (a parked writer is resumed by it); 10 s is for a loaded
+// machine. Without a bound, a writer that never saw the FIN would hang the file until its
+// heartbeat, minutes for 200 connections, and end at the runner's timeout with no message.
+const CLOSED_WITHIN_MS = 10_000
+
+/** Resolves once `socket` has closed; rejects, naming it as `what`, if it has not within `ms`. */
+function closedWithin (socket, what, ms = CLOSED_WITHIN_MS) {
+  return new Promise((resolve, reject) => {
+    if (socket.closed) return resolve()
+    const timer = setTimeout(() => reject(new Error(`${what}: still open ${ms} ms later ` +
+      `(destroyed ${socket.destroyed}, readable ended ${socket.readableEnded}, writable ended ${socket.writableEnded})`)), ms)
+    socket.once('close', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+}
+
 /** Sends `bytes` raw and collects the answer until the server closes or `ms` pass. */
 function rawExchange (port, bytes, ms = 2000) {
   return new Promise((resolve) => {
@@ -112,14 +130,14 @@ for (const transport of TRANSPORTS) {
       try {
         const request = `GET / HTTP/1.1\r\nHost: ${HOST}\r\nAccept: text/event-stream\r\n\r\n`
         for (let i = 0; i < 200; i += 20) {
-          await Promise.all(Array.from({ length: 20 }, () => new Promise((resolve) => {
+          await Promise.all(Array.from({ length: 20 }, (_, j) => {
             const socket = net.connect(http.port, HOST)
             socket.on('error', () => {})
-            socket.on('close', resolve)
             // Both requests at once; the peer leaves once the first stream has begun.
             socket.once('connect', () => socket.write(request.repeat(2)))
             socket.once('data', () => socket.end())
-          })))
+            return closedWithin(socket, `connection ${i + j} (two pipelined requests, FIN once the first stream began): the server never closed it`)
+          }))
         }
         await waitFor(() => closes.length === 400, { what: () => `400 closes (got ${closes.length}, hub.size ${hub.size})` })
         assert.equal(hub.size, 0, 'no client is left in the hub')
@@ -163,19 +181,20 @@ for (const transport of TRANSPORTS) {
         const ROUNDS = 2000
         const BATCH = 50
         for (let i = 0; i < ROUNDS; i += BATCH) {
-          await Promise.all(Array.from({ length: BATCH }, (_, j) => new Promise((resolve) => {
+          await Promise.all(Array.from({ length: BATCH }, (_, j) => {
+            const k = i + j
             const socket = net.connect(s.http.port, HOST)
             socket.on('error', () => {})
-            socket.on('close', resolve)
             socket.once('connect', () => {
-              const k = i + j
               // Before, during and after the request and the handoff.
               if (k % 3 === 0) return socket.resetAndDestroy()
               socket.write(request)
               if (k % 3 === 1) return socket.resetAndDestroy()
               socket.once('data', () => socket.resetAndDestroy())
             })
-          })))
+            const when = ['before its request', 'after its request', 'at the first byte of its answer'][k % 3]
+            return closedWithin(socket, `connection ${k} (reset ${when})`)
+          }))
           if (i % 500 === 0) await s.tick()
         }
         await s.tick()
