@@ -115,6 +115,11 @@ function readClient ({ key }) {
   return { ...rest, state: client.state, lastEventId: client.lastEventId, retryMs: client.retryMs }
 }
 
+/** The delays (`retryInMs`) each client of `keys` planned so far, one array per key. */
+function plannedDelays ({ keys }) {
+  return keys.map((key) => globalThis.__sse[key].errors.map((e) => e.retryInMs))
+}
+
 function closeClient ({ key }) {
   const record = globalThis.__sse[key]
   record.client.close()
@@ -416,8 +421,18 @@ test('against a refusing server, reconnect delays grow, stay under the cap, and 
       const attemptsOf = (c) => server.requests.slice(first)
         .filter((r) => r.method === 'GET' && r.url.searchParams.get('c') === String(c))
         .map((r) => r.at)
-      await waitFor(() => Array.from({ length: CLIENTS }, (_, c) => attemptsOf(c).length).every((n) => n >= ATTEMPTS),
-        { what: `${label}: ${ATTEMPTS} attempts per client`, timeoutMs: 30_000, intervalMs: 20 })
+      const keys = Array.from({ length: CLIENTS }, (_, c) => `${label}-${c}`)
+      // Until each client made ATTEMPTS attempts (about 3 s), or one planned a delay past the
+      // cap: without it the ceilings double on (1.6 s, 3.2 s, ... 25.6 s), and the clients
+      // would take minutes to get there; the planned delays show it after the fifth refusal.
+      let plannedNow = []
+      const pastCap = () => plannedNow.flatMap((planned, c) => planned.map((ms, k) => [c, k, ms])).filter(([, , ms]) => ms > CAP_MS)
+      await waitFor(async () => {
+        plannedNow = await env.run(plannedDelays, { keys })
+        return pastCap().length > 0 || keys.every((_, c) => attemptsOf(c).length >= ATTEMPTS)
+      }, { what: () => `${label}: ${ATTEMPTS} attempts per client (made ${keys.map((_, c) => attemptsOf(c).length)})`, timeoutMs: 30_000, intervalMs: 20 })
+      assert.deepEqual(pastCap().map(([c, k, ms]) => `client ${c} planned ${ms} ms after refusal ${k + 1}`), [],
+        `${label}: every planned delay is within maxRetryMs (${CAP_MS} ms)`)
       for (let c = 0; c < CLIENTS; c++) await env.run(closeClient, { key: `${label}-${c}` })
       // delays[c][k]: the wait after the (k+1)-th failure in a row, whose ceiling is
       // min(cap, retry * 2^(k+1)): 100, 200, 400, 800, 800, ...
