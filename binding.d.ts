@@ -47,6 +47,21 @@ export declare class NativeHub {
   unsubscribe(id: number, channel: string): boolean
   /** Gives `channel` its own history, same fields as the hub's (absent: off). */
   setChannelHistory(channel: string, maxEvents?: number | undefined | null, maxBytes?: number | undefined | null, maxAgeMs?: number | undefined | null): void
+  /**
+   * Gives `channel` settings for good (`createHub({ channels })`): its own history when
+   * `own_history` (absent bounds: off), and a cap (absent: none).
+   */
+  setStandingChannel(channel: string, ownHistory: boolean, maxEvents?: number | undefined | null, maxBytes?: number | undefined | null, maxAgeMs?: number | undefined | null, maxClients?: number | undefined | null): void
+  /**
+   * Makes `channel` keep at least this history while a stream runs in it; returns the
+   * hold's id for `releaseChannelHistory`.
+   */
+  holdChannelHistory(channel: string, maxEvents?: number | undefined | null, maxBytes?: number | undefined | null, maxAgeMs?: number | undefined | null): number
+  /**
+   * The stream behind hold `hold` ended: the channel keeps it for its age bound, then
+   * goes back to its own history.
+   */
+  releaseChannelHistory(channel: string, hold: number): void
   /** Caps `channel`'s subscribers from now on (absent: no cap). */
   setChannelCap(channel: string, maxClients?: number | undefined | null): void
   /** Subscribers of `channel`. */

@@ -93,12 +93,18 @@ export type HistoryOption = boolean | {
   maxAgeMs?: number
 }
 
-/** Options of `hub.channel(name, options)`. */
+/**
+ * Options of `hub.channel(name, options)` and of each entry of `createHub({ channels })`.
+ * Given to `hub.channel()`, they live on the channel and go with it: it exists from this call,
+ * while it has subscribers or keeps events, and at least 10 s after each such call (so an
+ * attach or publish a moment later finds them); then the name costs nothing. Settings meant
+ * for good, whether the channel is in use or not, go in `createHub({ channels })`.
+ */
 export interface ChannelOptions {
   /**
    * This channel's own history instead of the hub's `history`, from now on (`false` turns
-   * it off for this channel alone). A channel with history on exists from this call, even
-   * without subscribers, so events published before anyone subscribes can be resumed.
+   * it off for this channel alone). Events published before anyone subscribes are kept, so
+   * they can be resumed.
    */
   history?: HistoryOption
   /**
@@ -233,6 +239,13 @@ export interface HubOptions {
    * string takes the defaults. Await `hub.ready()` before serving. Default: none.
    */
   redis?: string | RedisOptions
+  /**
+   * Settings for good, by channel name (`{ orders: { history: { maxEvents: 10000 } },
+   * typing: { history: false }, lobby: { maxClients: 500 } }`): they apply whenever the channel
+   * exists, used or not. `hub.channel(name, options)` overrides them while the channel lives.
+   * Default: none.
+   */
+  channels?: Record<string, ChannelOptions>
 }
 
 export interface RedisOptions {
@@ -458,6 +471,7 @@ export interface SseError extends Error {
     | 'ERR_SSE_EVENT_TOO_LARGE'
     | 'ERR_SSE_CLIENT_CLOSED'
     | 'ERR_SSE_HUB_CLOSED'
+    | 'ERR_SSE_STREAM_LIVE'
     | 'ERR_SSE_TRANSPORT_UNAVAILABLE'
     | 'ERR_SSE_BACKEND_UNAVAILABLE'
     | 'ERR_SSE_INTERNAL'
@@ -655,7 +669,8 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
   /**
    * A handle on one channel (cheap; holds only the name). With `options.history`, the
    * channel keeps its own history from now on instead of the hub's; `options.maxClients`
-   * caps its subscribers.
+   * caps its subscribers. These settings go with the channel (see `ChannelOptions`); for
+   * settings that stay, use `createHub({ channels })`.
    */
   channel(name: string, options?: ChannelOptions): Channel<Events>
   /**

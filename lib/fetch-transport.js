@@ -18,6 +18,12 @@ const QUEUE_BYTES = 16 * 1024
 
 const byteLength = (chunk) => chunk.byteLength
 
+/**
+ * How often the stall watch looks, as a share of writeTimeoutMs: a body is cut between
+ * writeTimeoutMs and 1.25 x writeTimeoutMs after its reader last took anything.
+ */
+const WATCH_STEPS = 4
+
 /** One client's response body, written by the hub. */
 class StreamSink {
   #native
@@ -29,6 +35,11 @@ class StreamSink {
   #done = false
   #signal
   #onAbort = () => this.#leave()
+  /** Bytes enqueued since the start, and how many of them the reader had taken at the last look. */
+  #enqueued = 0
+  #takenAtLastLook = 0
+  /** Looks in a row at which the reader had something to take and took nothing. */
+  #stalledLooks = 0
 
   /**
    * @param signal the request's AbortSignal (aborted when the peer leaves), or undefined
@@ -62,6 +73,7 @@ class StreamSink {
   /** Enqueues one batch. True when the stream has room for more (acknowledge it now). */
   write (bytes) {
     if (this.#done) return false
+    this.#enqueued += bytes.byteLength
     this.#controller.enqueue(bytes)
     if (this.#controller.desiredSize > 0) return true
     this.#awaitingPull = true
@@ -95,8 +107,70 @@ class StreamSink {
     this.destroy()
   }
 
+  /**
+   * One look of the stall watch: true when the body had bytes waiting at `limit` looks in a
+   * row and its reader took none of them. A body nobody reads (a Response created and
+   * dropped, a framework that never started reading because its peer left first) holds only
+   * its opening and heartbeats, a few bytes, so its queue would take about a day to fill.
+   */
+  stalled (limit) {
+    if (this.#done) return false
+    const waiting = QUEUE_BYTES - this.#controller.desiredSize
+    const taken = this.#enqueued - waiting
+    if (waiting <= 0 || taken !== this.#takenAtLastLook) {
+      this.#takenAtLastLook = taken
+      this.#stalledLooks = 0
+      return false
+    }
+    return ++this.#stalledLooks >= limit
+  }
+
+  /** Cuts a body whose reader stopped taking anything, as the write deadline cuts a socket. */
+  timeOut () {
+    this.#native.closeClient(this.#id, 'timeout')
+  }
+
   #leave () {
     this.#native.closeClient(this.#id, 'client')
+  }
+}
+
+/**
+ * The write deadline of `hub.response()` bodies: one timer per hub, running while it has any,
+ * that cuts each body whose reader took nothing for writeTimeoutMs while bytes waited for it
+ * ('timeout', as a stalled socket). Rust's own deadline cannot see it: a batch is acknowledged
+ * as soon as the body's queue has room, which an unread body keeps for hours.
+ */
+class StallWatch {
+  #sinks = new Set()
+  #timer = null
+  #periodMs
+
+  constructor (writeTimeoutMs) {
+    this.#periodMs = Math.max(1, Math.ceil(writeTimeoutMs / WATCH_STEPS))
+  }
+
+  add (sink) {
+    this.#sinks.add(sink)
+    if (this.#timer === null) {
+      this.#timer = setInterval(() => this.#look(), this.#periodMs)
+      // A body someone reads keeps the process alive through its server, not through this.
+      this.#timer.unref()
+    }
+  }
+
+  delete (sink) {
+    this.#sinks.delete(sink)
+    if (this.#sinks.size === 0 && this.#timer !== null) {
+      clearInterval(this.#timer)
+      this.#timer = null
+    }
+  }
+
+  #look () {
+    for (const sink of this.#sinks) {
+      if (sink.stalled(WATCH_STEPS)) sink.timeOut()
+    }
   }
 }
 
@@ -116,4 +190,4 @@ function streamHeaders (extra) {
   return headers
 }
 
-module.exports = { StreamSink, isFetchRequest, streamHeaders }
+module.exports = { StreamSink, StallWatch, isFetchRequest, streamHeaders }

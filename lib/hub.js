@@ -9,8 +9,8 @@ const { metricsOf, metricsText, expositionOptions } = require('./metrics')
 const { nativeUnavailableReason, nativeUnavailableError, handOff } = require('./native-transport')
 const { NodeSink, errorSourcesOf, http1SocketOf, tcpFdOf } = require('./node-transport')
 const { writeResponseHead, writeStreamHead } = require('./head')
-const { StreamSink, isFetchRequest, streamHeaders } = require('./fetch-transport')
-const { publishStream } = require('./publish-stream')
+const { StreamSink, StallWatch, isFetchRequest, streamHeaders } = require('./fetch-transport')
+const { ResumableStreams } = require('./publish-stream')
 
 /** How long hub.close() lets writer tasks drain before cutting them, beyond writeTimeoutMs. */
 const SHUTDOWN_GRACE_MS = 1000
@@ -219,6 +219,16 @@ class Hub extends EventEmitter {
   }
   /** The native hub was shut down: calls reach it only to be refused. */
   #shutDown = false
+  /** Cuts response() bodies nobody reads; made with the first. */
+  #stallWatch = null
+  /** publishStream()'s running streams. */
+  #streams = new ResumableStreams(this, {
+    hold: (channel, history) => {
+      const { historyMaxEvents, historyMaxBytes, historyMaxAgeMs } = channelOptions({ history }).history
+      return this.#call(() => this.#native.holdChannelHistory(channel, historyMaxEvents, historyMaxBytes, historyMaxAgeMs))
+    },
+    release: (channel, hold) => this.#native.releaseChannelHistory(channel, hold)
+  })
   /**
    * The longest `data` alone whose frame is surely within maxEventBytes, with no scan for
    * line breaks: 3 UTF-8 bytes per UTF-16 unit and a `data: ` line (7 bytes) per unit at most.
@@ -229,12 +239,16 @@ class Hub extends EventEmitter {
     super()
     this.#options = hubOptions(options)
     this.#deferredDataChars = Math.floor((this.#options.maxEventBytes - 64 - 7) / 10)
-    const { retryMs, lastEventIdQuery, retryAfterSeconds, ...nativeOptions } = this.#options
+    const { retryMs, lastEventIdQuery, retryAfterSeconds, channels, ...nativeOptions } = this.#options
     try {
       this.#native = new NativeHub(nativeOptions, (kind, id, payload, events, bytes, channels) =>
         this.#onNativeEvent(kind, id, payload, events, bytes, channels))
     } catch (error) {
       throw fromNative(error)
+    }
+    for (const [name, { history, maxClients }] of channels) {
+      this.#call(() => this.#native.setStandingChannel(name, history !== undefined, history?.historyMaxEvents, history?.historyMaxBytes,
+        history?.historyMaxAgeMs, maxClients ?? undefined))
     }
     this.#ready = nativeOptions.redis === undefined
       ? Promise.resolve()
@@ -408,6 +422,7 @@ class Hub extends EventEmitter {
     this.#clients.set(id, client)
     const sink = new StreamSink(this.#native, id, request.signal ?? undefined)
     this.#sinks.set(id, sink)
+    ;(this.#stallWatch ??= new StallWatch(this.#options.writeTimeoutMs)).add(sink)
     if (request.method === 'HEAD' || sink.alreadyClosed) {
       this.#native.closeClient(id, request.method === 'HEAD' ? 'server' : 'client')
     } else {
@@ -438,7 +453,7 @@ class Hub extends EventEmitter {
    * `{ id, events, completed, error? }` and never rejects.
    */
   publishStream (channel, source, options) {
-    return publishStream(this, channelName(channel), source, options)
+    return this.#streams.start(channelName(channel), source, options)
   }
 
   /** Sends one event to every client; the frame is encoded once. Returns the recipients. */
@@ -474,7 +489,9 @@ class Hub extends EventEmitter {
    * A handle on one channel: `hub.channel('prices').publish(message)`, `.size`. With
    * `{ history }`, the channel keeps its own history from now on instead of the hub's; with
    * `{ maxClients }`, attaches that ask for it are refused once it has that many subscribers
-   * (`null` lifts the cap).
+   * (`null` lifts the cap). These settings live on the channel and go with it (it stays while
+   * it has subscribers or keeps events, and 10 s after this call); `createHub({ channels })`
+   * gives settings for good.
    */
   channel (name, options) {
     const checked = channelName(name)
@@ -544,6 +561,8 @@ class Hub extends EventEmitter {
       // Started here, not in the async body, so a refused final event throws before
       // anything closes.
       let limit = this.#options.writeTimeoutMs + SHUTDOWN_GRACE_MS
+      // Running streams end first, so their subscribers get the error event before the end.
+      this.#streams.stopAll(sseError(Error, 'ERR_SSE_HUB_CLOSED', 'publishStream: the hub closed before the stream ended'))
       this.#flushSends()
       if (plan === null) {
         this.#native.closeAll()
@@ -806,6 +825,7 @@ class Hub extends EventEmitter {
     const sink = this.#sinks.get(id)
     if (sink !== undefined) {
       this.#sinks.delete(id)
+      this.#stallWatch?.delete(sink)
       sink.detach()
     }
     const client = this.#clients.get(id)

@@ -132,7 +132,7 @@ function retryValue (value, name) {
 }
 
 function hubOptions (options) {
-  const given = withoutAliases(plainObject(options, 'createHub options'))
+  const { channels, ...given } = withoutAliases(plainObject(options, 'createHub options'))
   const merged = withDefaults(given, HUB_DEFAULTS, 'createHub option')
   // A smaller window than the default event limit lowers that limit with it, so maxLagBytes
   // alone keeps working; an explicit maxEventBytes above maxLagBytes is refused by the core.
@@ -164,8 +164,19 @@ function hubOptions (options) {
     maxClients: merged.maxClients === undefined ? undefined : number(merged.maxClients, 'maxClients'),
     maxChannelsPerClient: number(merged.maxChannelsPerClient, 'maxChannelsPerClient'),
     retryAfterSeconds: retryAfter(merged.retryAfterSeconds),
-    redis: redisOptions(merged.redis)
+    redis: redisOptions(merged.redis),
+    channels: standingChannels(channels)
   }
+}
+
+/**
+ * `createHub({ channels: { name: { history, maxClients } } })`: settings for good, by name,
+ * as `[name, channelOptions()]` pairs.
+ */
+function standingChannels (channels) {
+  if (channels === undefined) return []
+  const given = plainObject(channels, 'channels (an object of channel name -> { history, maxClients })')
+  return Object.keys(given).map((name) => [channelName(name), channelOptions(plainObject(given[name], `channels['${name}']`))])
 }
 
 /** `redis` as the native options: a URL string, or an object with `url` and the rest. */

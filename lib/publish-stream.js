@@ -3,10 +3,12 @@
 // Resumable streams: an async iterable (an LLM SDK's stream, a ReadableStream, a generator)
 // published into a channel as numbered events, so any number of clients follow it and one that
 // reloads or reconnects, on any process of a Redis-linked hub, resumes exactly where it was.
-// Nothing new underneath: the channel keeps its own history for the stream's lifetime, and
-// resuming is placing the client's cursor past the last id it saw (Last-Event-ID, or the
-// `lastEventId` query a reloaded page sends). The stream opens with `<id>.0`, which a client
-// that has seen nothing resumes from (attach's `lastEventId` option) to get it from its start.
+// Nothing new underneath: while the stream runs, and for its history's age bound after, the
+// channel keeps at least the stream's history (a hold in the core, which then lets the channel
+// go back to its own), and resuming is placing the client's cursor past the last id it saw
+// (Last-Event-ID, or the `lastEventId` query a reloaded page sends). The stream opens with
+// `<id>.0`, which a client that has seen nothing resumes from (attach's `lastEventId` option)
+// to get it from its start.
 
 const { randomBytes } = require('node:crypto')
 const { sseError } = require('./errors')
@@ -17,10 +19,20 @@ const { plainObject, rejectUnknownKeys, describe, messageOf } = require('./optio
  * minutes after its last event, so a stream nobody reads still completes into it.
  */
 const STREAM_HISTORY = Object.freeze({ maxEvents: 100_000, maxBytes: 16 * 1024 * 1024, maxAgeMs: 10 * 60 * 1000 })
-const STREAM_KEYS = new Set(['id', 'event', 'startEvent', 'endEvent', 'errorEvent', 'history'])
+const STREAM_KEYS = new Set(['id', 'event', 'startEvent', 'endEvent', 'errorEvent', 'errorData', 'history', 'signal'])
 /** Items taken from a synchronous source before the event loop gets a turn. */
 const YIELD_EVERY = 1024
 const STREAM_ID = /^[A-Za-z0-9_-]{1,128}$/
+/**
+ * What subscribers are told when the source fails and no `errorData` says otherwise: a
+ * source's error text (an SDK's, with keys and account names in it) is the server's business.
+ */
+const GENERIC_ERROR = Object.freeze({ message: 'stream failed' })
+/** How long an ended stream waits for its source's `return()` before settling `done`. */
+const RETURN_WAIT_MS = 1000
+const STOPPED = Symbol('stopped')
+
+function noop () {}
 
 function streamOptions (options) {
   const given = plainObject(options, 'publishStream options')
@@ -36,12 +48,21 @@ function streamOptions (options) {
     }
     return value
   }
+  if (given.errorData !== undefined && typeof given.errorData !== 'function') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `publishStream errorData must be a function (error) => data, got ${describe(given.errorData)}`)
+  }
+  const signal = given.signal
+  if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function')) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `publishStream signal must be an AbortSignal, got ${describe(signal)}`)
+  }
   return {
     id,
     event: name('event', undefined),
     startEvent: name('startEvent', 'start'),
     endEvent: name('endEvent', 'end'),
     errorEvent: name('errorEvent', 'stream-error'),
+    errorData: given.errorData,
+    signal,
     history: given.history === false ? null : { ...STREAM_HISTORY, ...plainObject(given.history, 'publishStream history') }
   }
 }
@@ -57,50 +78,185 @@ function itemMessage (item, id, event) {
 }
 
 /**
- * Publishes `source` into `channel` on `hub` (see Hub#publishStream). Returns the stream's
- * handle at once; `done` settles when the source ends, throws, or the hub closes.
+ * The streams of one hub that are running: their ids (one live stream per id, or two would
+ * interleave `<id>.1` twice and neither could be resumed) and how to stop each.
  */
-function publishStream (hub, channel, source, options) {
-  const iterable = source !== null && typeof source === 'object'
-  if (!iterable || (typeof source[Symbol.asyncIterator] !== 'function' && typeof source[Symbol.iterator] !== 'function')) {
-    throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT',
-      `publishStream(channel, source): source must be an async iterable (an LLM SDK stream, a ReadableStream, a generator) or an iterable, got ${describe(source)}`)
-  }
-  const { id, event, startEvent, endEvent, errorEvent, history } = streamOptions(options)
-  if (history !== null) hub.channel(channel, { history })
-  const startId = `${id}.0`
-  hub.publish(channel, { event: startEvent, id: startId, data: id })
-  const done = run(hub, channel, source, id, event, endEvent, errorEvent)
-  return { id, startId, done }
-}
+class ResumableStreams {
+  #hub
+  #native
+  /** Live stream id -> its stop function. */
+  #live = new Map()
 
-async function run (hub, channel, source, id, event, endEvent, errorEvent) {
-  let events = 0
-  const sync = typeof source[Symbol.asyncIterator] !== 'function'
-  const iterator = sync ? source[Symbol.iterator]() : source[Symbol.asyncIterator]()
-  let finished = false
-  try {
-    for (;;) {
-      const next = sync ? iterator.next() : await iterator.next()
-      if (next.done) break
-      hub.publish(channel, itemMessage(next.value, `${id}.${events + 1}`, event))
-      events++
-      if (sync && events % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
+  /**
+   * @param hub the Hub (publish, closed)
+   * @param native hold/release of channel history: `{ hold(channel, history) -> id, release(channel, id) }`
+   */
+  constructor (hub, native) {
+    this.#hub = hub
+    this.#native = native
+  }
+
+  /** Streams running now. */
+  get size () {
+    return this.#live.size
+  }
+
+  /** Publishes `source` into `channel` (see Hub#publishStream). */
+  start (channel, source, options) {
+    const iterable = source !== null && typeof source === 'object'
+    if (!iterable || (typeof source[Symbol.asyncIterator] !== 'function' && typeof source[Symbol.iterator] !== 'function')) {
+      throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT',
+        `publishStream(channel, source): source must be an async iterable (an LLM SDK stream, a ReadableStream, a generator) or an iterable, got ${describe(source)}`)
     }
-    finished = true
-    hub.publish(channel, { event: endEvent, id: `${id}.end`, data: JSON.stringify({ events }) })
-    return { id, events, completed: true }
-  } catch (error) {
-    if (!finished && typeof iterator.return === 'function') {
-      try { await iterator.return() } catch {}
+    const settings = streamOptions(options)
+    const { id, startEvent, history, signal } = settings
+    if (this.#live.has(id)) {
+      throw sseError(Error, 'ERR_SSE_STREAM_LIVE',
+        `publishStream: a stream with id '${id}' is still running; give each stream its own id (or leave id out for a random one), or stop the first one (its signal option) before reusing it`)
+    }
+    if (this.#hub.closed) {
+      throw sseError(Error, 'ERR_SSE_HUB_CLOSED', 'publishStream: the hub is closed')
+    }
+    const hold = history === null ? null : this.#native.hold(channel, history)
+    const startId = `${id}.0`
+    try {
+      this.#hub.publish(channel, { event: startEvent, id: startId, data: id })
+    } catch (error) {
+      if (hold !== null) this.#native.release(channel, hold)
+      throw error
+    }
+    // The stream ends once, with the end event or the error event, whichever comes first: a
+    // stop (abort, hub closing) publishes its error event at once, before the hub ends anyone.
+    let ended = false
+    const fail = (error) => {
+      if (ended) return
+      ended = true
+      publishError(this.#hub, channel, { event: settings.errorEvent, id: `${id}.error` }, settings.errorData, error)
+    }
+    const finish = (events) => {
+      if (ended) return false
+      ended = true
+      this.#hub.publish(channel, { event: settings.endEvent, id: `${id}.end`, data: JSON.stringify({ events }) })
+      return true
+    }
+    let stop = noop
+    const stopped = new Promise((resolve) => {
+      stop = (reason) => {
+        fail(reason)
+        resolve({ [STOPPED]: reason })
+      }
+    })
+    this.#live.set(id, stop)
+    const onAbort = () => stop(signal.reason ?? sseError(Error, 'ERR_SSE_STOPPED', `publishStream '${id}' was aborted`))
+    if (signal !== undefined) {
+      if (signal.aborted) onAbort()
+      else signal.addEventListener('abort', onAbort, { once: true })
+    }
+    const done = this.#run(channel, source, settings, stopped, fail, finish)
+      .catch((error) => ({ id, events: 0, completed: false, error }))
+      .finally(() => {
+        this.#live.delete(id)
+        if (signal !== undefined) signal.removeEventListener('abort', onAbort)
+        if (hold !== null) releaseQuietly(this.#native, channel, hold)
+      })
+    return { id, startId, done }
+  }
+
+  /** Ends every running stream (the hub is closing): each `done` settles with `error`. */
+  stopAll (error) {
+    for (const stop of [...this.#live.values()]) stop(error)
+  }
+
+  async #run (channel, source, { id, event }, stopped, fail, finish) {
+    const hub = this.#hub
+    let events = 0
+    const sync = typeof source[Symbol.asyncIterator] !== 'function'
+    let iterator
+    let pending = null
+    let stopReason
+    // A synchronous source is checked between items: nothing else can run while it yields.
+    stopped.then((value) => { stopReason = value[STOPPED] })
+    try {
+      iterator = sync ? source[Symbol.iterator]() : source[Symbol.asyncIterator]()
+      for (;;) {
+        let next
+        if (sync) {
+          if (stopReason !== undefined) throw stopReason
+          next = iterator.next()
+        } else {
+          pending = Promise.resolve(iterator.next())
+          next = await Promise.race([pending, stopped])
+          if (next !== null && typeof next === 'object' && STOPPED in next) throw next[STOPPED]
+          pending = null
+        }
+        if (next.done) break
+        if (stopReason !== undefined) throw stopReason
+        hub.publish(channel, itemMessage(next.value, `${id}.${events + 1}`, event))
+        events++
+        if (sync && events % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
+      }
+    } catch (error) {
+      if (pending !== null) pending.catch(noop)
+      fail(error)
+      await endSource(iterator)
+      return { id, events, completed: false, error }
     }
     try {
-      hub.publish(channel, { event: errorEvent, id: `${id}.error`, data: JSON.stringify({ message: String(error?.message ?? error) }) })
-    } catch {
-      // The hub is closed, or Redis unreachable with its buffer full: the error is in `done`.
+      if (!finish(events)) return { id, events, completed: false, error: stopReason }
+    } catch (error) {
+      // The hub closed, or Redis is away with its buffer full, just as the source ended.
+      return { id, events, completed: false, error }
     }
-    return { id, events, completed: false, error }
+    return { id, events, completed: true }
   }
 }
 
-module.exports = { publishStream, STREAM_HISTORY }
+/**
+ * Tells the source to stop (`iterator.return()`: an SDK aborts its request, a ReadableStream
+ * is cancelled). A source stuck in an await may never answer: waited for only a moment.
+ */
+async function endSource (iterator) {
+  if (iterator === undefined || typeof iterator.return !== 'function') return
+  let timer
+  try {
+    await Promise.race([
+      Promise.resolve(iterator.return()).catch(noop),
+      new Promise((resolve) => { timer = setTimeout(resolve, RETURN_WAIT_MS) })
+    ])
+  } catch {
+    // A return() that throws synchronously: the source is left as it is.
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * Publishes the error event with what the app's `errorData(error)` returns as its data, or
+ * the generic message when there is no errorData, it throws, returns undefined or something
+ * publish() refuses. Never throws: the hub may be closed, or Redis away with its buffer full;
+ * the error is in `done` either way.
+ */
+function publishError (hub, channel, fields, errorData, error) {
+  if (errorData !== undefined) {
+    try {
+      const data = errorData(error)
+      if (data !== undefined) {
+        hub.publish(channel, { ...fields, data })
+        return
+      }
+    } catch {}
+  }
+  try {
+    hub.publish(channel, { ...fields, data: GENERIC_ERROR })
+  } catch {}
+}
+
+function releaseQuietly (native, channel, hold) {
+  try {
+    native.release(channel, hold)
+  } catch {
+    // The hub shut down: its channels went with it.
+  }
+}
+
+module.exports = { ResumableStreams, STREAM_HISTORY }

@@ -276,6 +276,54 @@ impl NativeHub {
         Ok(())
     }
 
+    /// Gives `channel` settings for good (`createHub({ channels })`): its own history when
+    /// `own_history` (absent bounds: off), and a cap (absent: none).
+    #[napi(catch_unwind)]
+    pub fn set_standing_channel(
+        &self,
+        channel: String,
+        own_history: bool,
+        max_events: Option<f64>,
+        max_bytes: Option<f64>,
+        max_age_ms: Option<f64>,
+        max_clients: Option<f64>,
+    ) -> Result<(), Code> {
+        let hub = self.hub()?;
+        let own = own_history
+            .then(|| history(max_events, max_bytes, max_age_ms))
+            .transpose()?;
+        let cap = max_clients
+            .map(|max| whole_number("maxClients", max, 0.0, 1e9))
+            .transpose()?;
+        hub.set_standing_channel(&channel, own, cap.map(|cap| cap as usize));
+        Ok(())
+    }
+
+    /// Makes `channel` keep at least this history while a stream runs in it; returns the
+    /// hold's id for `releaseChannelHistory`.
+    #[napi(catch_unwind)]
+    pub fn hold_channel_history(
+        &self,
+        channel: String,
+        max_events: Option<f64>,
+        max_bytes: Option<f64>,
+        max_age_ms: Option<f64>,
+    ) -> Result<f64, Code> {
+        let hub = self.hub()?;
+        let held = history(max_events, max_bytes, max_age_ms)?;
+        Ok(hub.hold_history(&channel, held) as f64)
+    }
+
+    /// The stream behind hold `hold` ended: the channel keeps it for its age bound, then
+    /// goes back to its own history.
+    #[napi(catch_unwind)]
+    pub fn release_channel_history(&self, channel: String, hold: f64) -> Result<(), Code> {
+        if let Some(hub) = &self.hub {
+            hub.release_history(&channel, hold as u64);
+        }
+        Ok(())
+    }
+
     /// Caps `channel`'s subscribers from now on (absent: no cap).
     #[napi(catch_unwind)]
     pub fn set_channel_cap(&self, channel: String, max_clients: Option<f64>) -> Result<(), Code> {

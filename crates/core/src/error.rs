@@ -126,6 +126,8 @@ error_codes! {
     InvalidStatus = "ERR_SSE_INVALID_STATUS", Plain;
     /// A stream that was stopped before its end.
     Stopped = "ERR_SSE_STOPPED", Plain;
+    /// `publishStream` with the id of a stream that is still running.
+    StreamLive = "ERR_SSE_STREAM_LIVE", Plain;
     /// An optional peer package (`prom-client`) that is not installed.
     MissingDependency = "ERR_SSE_MISSING_DEPENDENCY", Plain;
     /// No binary for this platform (raised before this table can be read).

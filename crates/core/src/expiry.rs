@@ -1,57 +1,69 @@
-//! Age bounds that hold without traffic: a task that trims every log whose history has an age
-//! bound, and drops the channels left holding nothing for nobody. Without it a log is trimmed
-//! only when touched, so a quiet channel kept its old events and an abandoned one its place
-//! (with `maxAgeMs: 200`, every event was still held 500 ms later).
+//! Bounds that hold without traffic: a task that trims every log whose history has an age
+//! bound, drops the channels left holding nothing for nobody, and looks again at channels
+//! that settings or a stream's hold kept for a while. Without it a log is trimmed only when
+//! touched, so a quiet channel kept its old events and an abandoned one its place (with
+//! `maxAgeMs: 200`, every event was still held 500 ms later).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::state::HubState;
 
-/// A sweep at least this often when some history has an age bound, so an event outlives its
-/// bound by at most about a quarter of it (and never by more than this).
+/// A sweep at least this often, so an event outlives its age bound by at most about a
+/// quarter of it (and never by more than this), and a channel its settings by this.
 const LONGEST_PERIOD: Duration = Duration::from_secs(1);
 /// ...and no more often than this, however small the bound.
 const SHORTEST_PERIOD: Duration = Duration::from_millis(25);
+/// A sweep may take at most this share of the time between two: with very many channels
+/// (a million, each with an age bound) the period stretches instead of taking a core.
+const MOST_BUSY: u32 = 10;
 
 pub(crate) async fn expire(hub: Arc<HubState>) {
+    let mut period = LONGEST_PERIOD;
     loop {
-        let smallest = hub.read_registry().smallest_max_age(&hub.config);
-        let period = smallest.map_or(LONGEST_PERIOD, |age| {
-            (age / 4).clamp(SHORTEST_PERIOD, LONGEST_PERIOD)
-        });
         tokio::time::sleep(period).await;
-        if smallest.is_some() {
-            sweep(&hub);
-        }
+        let started = Instant::now();
+        let smallest = sweep(&hub, started);
+        period = smallest
+            .map_or(LONGEST_PERIOD, |age| {
+                (age / 4).clamp(SHORTEST_PERIOD, LONGEST_PERIOD)
+            })
+            .max(started.elapsed() * MOST_BUSY);
     }
 }
 
-/// Trims the logs with an age bound, then drops the channels among them that nobody reads
-/// and that hold nothing now. Only logs with an age bound change without traffic, so only
-/// they are visited; the write lock is taken only when a channel goes.
-fn sweep(hub: &HubState) {
-    if hub.broadcast_log.max_age().is_some() {
+/// Trims the logs with an age bound, drops the channels among them that nobody reads and that
+/// hold nothing now, and revisits the channels due. Only logs with an age bound change
+/// without traffic, so only they are trimmed; the write lock is taken only when a channel may
+/// go. Returns the smallest age bound seen, for the next period.
+fn sweep(hub: &HubState, now: Instant) -> Option<Duration> {
+    let mut smallest = hub.broadcast_log.max_age();
+    if smallest.is_some() {
         hub.broadcast_log.expire();
     }
-    let unused: Vec<Arc<str>> = {
+    let (unused, due) = {
         let registry = hub.read_registry();
-        registry
-            .channels
-            .iter()
-            .filter(|(_, channel)| channel.log.max_age().is_some())
-            .filter_map(|(name, channel)| {
-                let empty = channel.log.expire().is_some();
-                (empty && channel.subscribers.is_empty()).then(|| name.clone())
-            })
-            .collect()
+        let mut unused: Vec<Arc<str>> = Vec::new();
+        for (name, channel) in registry.channels.iter() {
+            let Some(age) = channel.log.max_age() else {
+                continue;
+            };
+            smallest = Some(smallest.map_or(age, |s| s.min(age)));
+            let empty = channel.log.expire().is_some();
+            if empty && channel.subscribers.is_empty() {
+                unused.push(name.clone());
+            }
+        }
+        (unused, registry.revisit_is_due(now))
     };
-    if unused.is_empty() {
-        return;
+    if unused.is_empty() && !due {
+        return smallest;
     }
     let mut registry = hub.write_registry();
     for name in unused {
         // Checked again: someone may have subscribed, or published, in between.
         registry.remove_if_unused(&name);
     }
+    registry.revisit_due(now, &hub.config);
+    smallest
 }

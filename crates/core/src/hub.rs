@@ -67,6 +67,7 @@ impl Hub {
             dirty_logs: Mutex::new(Vec::new()),
             dispatch: Notify::new(),
             next_id: AtomicU64::new(1),
+            next_hold: AtomicU64::new(1),
             refusing: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             drain_limit_ms: AtomicU64::new(0),

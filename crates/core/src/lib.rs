@@ -21,6 +21,7 @@
 pub mod admission;
 pub mod backend;
 mod batch;
+mod channel_settings;
 mod client;
 pub mod close;
 pub mod config;

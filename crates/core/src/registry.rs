@@ -1,9 +1,12 @@
-//! Who is connected and who reads what: the clients, the channels with their logs and
-//! subscribers, and per-channel settings (history, a cap on subscribers).
+//! Who is connected and who reads what: the clients, the channels with their logs,
+//! subscribers and settings, and when a channel that nothing keeps goes.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
+use std::time::Instant;
 
+use crate::channel_settings::{ChannelSettings, StandingSettings};
 use crate::client::ClientShared;
 use crate::config::{History, HubConfig};
 use crate::log::{ChannelLog, Cursor};
@@ -15,11 +18,12 @@ pub(crate) type ClientMap = HashMap<u64, Arc<ClientShared>>;
 pub(crate) struct Registry {
     pub clients: ClientMap,
     pub channels: HashMap<Arc<str>, Channel>,
-    /// Channels whose history differs from the hub's, kept when the channel itself goes, so
-    /// it applies again when the channel comes back.
-    channel_history: HashMap<Arc<str>, History>,
-    /// Channels with a cap on their subscribers, kept likewise.
-    channel_caps: HashMap<Arc<str>, usize>,
+    /// When to look again at a channel that settings or a hold keep for a while: then it
+    /// goes if nothing else keeps it. Earliest first; an entry for a channel gone or kept
+    /// longer since is skipped.
+    revisits: BinaryHeap<Reverse<(Instant, Arc<str>)>>,
+    /// Settings for good, by name (see `StandingSettings`).
+    standing: HashMap<Arc<str>, StandingSettings>,
     /// The highest floor of a channel with history that went (empty, with nobody subscribed):
     /// every channel made later starts from it, so a resume from before it gets the reset
     /// signal, never a replay with a hole. One number for all, so a channel that goes leaves
@@ -45,16 +49,32 @@ pub(crate) enum Fresh {
     No,
 }
 
-/// A channel exists while it has subscribers, or always once created when it keeps history
-/// (resuming clients need it); its log goes with it.
+/// A channel exists while it has subscribers, while its log holds history (resuming clients
+/// need it), or while its settings or a stream's hold keep it; its log and settings go with it.
 pub(crate) struct Channel {
     pub log: Arc<ChannelLog>,
     pub subscribers: ClientMap,
+    /// Boxed: most channels have none.
+    pub settings: Option<Box<ChannelSettings>>,
+}
+
+impl Channel {
+    fn settings_mut(&mut self) -> &mut ChannelSettings {
+        self.settings.get_or_insert_with(Box::default)
+    }
+
+    /// What the log keeps: `base` (the standing history or the hub's) unless the channel's
+    /// own settings or holds say otherwise.
+    fn history(&self, base: History) -> History {
+        self.settings
+            .as_ref()
+            .map_or(base, |s| s.effective_history(base))
+    }
 }
 
 impl Registry {
     pub fn channel(&mut self, name: &str, config: &HubConfig) -> &mut Channel {
-        let history = self.history_of(name, config);
+        let history = self.base_history(name, config);
         let evicted_through = self.evicted_through;
         self.channels
             .entry(Arc::from(name))
@@ -69,6 +89,7 @@ impl Registry {
                 Channel {
                     log: Arc::new(log),
                     subscribers: ClientMap::new(),
+                    settings: None,
                 }
             })
     }
@@ -83,6 +104,13 @@ impl Registry {
         if !channel.subscribers.is_empty() {
             return false;
         }
+        if channel
+            .settings
+            .as_ref()
+            .is_some_and(|s| s.keep(Instant::now()))
+        {
+            return false;
+        }
         if channel.log.has_history() {
             let Some(floor) = channel.log.expire() else {
                 return false;
@@ -93,20 +121,49 @@ impl Registry {
         true
     }
 
-    /// The smallest age bound of any history (the hub's, or a channel's own).
-    pub fn smallest_max_age(&self, config: &HubConfig) -> Option<std::time::Duration> {
-        std::iter::once(&config.history)
-            .chain(self.channel_history.values())
-            .filter(|history| history.is_on())
-            .filter_map(|history| history.max_age)
-            .min()
+    /// What `name` keeps: its own history widened by its streams' holds, or its standing
+    /// history, or the hub's.
+    pub fn history_of(&self, name: &str, config: &HubConfig) -> History {
+        let base = self.base_history(name, config);
+        self.channels
+            .get(name)
+            .map_or(base, |channel| channel.history(base))
     }
 
-    pub fn history_of(&self, name: &str, config: &HubConfig) -> History {
-        self.channel_history
+    /// The standing history of `name`, or the hub's.
+    fn base_history(&self, name: &str, config: &HubConfig) -> History {
+        self.standing
             .get(name)
-            .copied()
+            .and_then(|s| s.history)
             .unwrap_or(config.history)
+    }
+
+    /// Applies what the settings and holds of `name` say its log keeps now.
+    fn apply_history(&self, name: &str, config: &HubConfig) {
+        if let Some(channel) = self.channels.get(name) {
+            channel
+                .log
+                .set_history(channel.history(self.base_history(name, config)));
+        }
+    }
+
+    /// Gives `name` settings for good (see `StandingSettings`), applied to its log at once.
+    pub fn set_standing(&mut self, name: &str, settings: StandingSettings, config: &HubConfig) {
+        self.standing.insert(Arc::from(name), settings);
+        self.apply_history(name, config);
+    }
+
+    /// The channel `name` with settings, made if it is not there; it is kept a while from now.
+    fn configure(&mut self, name: &str, config: &HubConfig) -> &mut Channel {
+        let now = Instant::now();
+        let channel = self.channel(name, config);
+        let until = channel.settings_mut().configured(now);
+        let key = channel.log.name.clone();
+        if let Some(key) = key {
+            self.revisits.push(Reverse((until, key)));
+        }
+        // Borrowed again: the push above needed `self` whole.
+        self.channel(name, config)
     }
 
     /// Gives `name` its own history (None: the hub's again), applied to its log at once.
@@ -116,36 +173,88 @@ impl Registry {
         history: Option<History>,
         config: &HubConfig,
     ) {
-        match history {
-            Some(history) => self.channel_history.insert(Arc::from(name), history),
-            None => self.channel_history.remove(name),
-        };
-        let history = self.history_of(name, config);
-        if let Some(channel) = self.channels.get(name) {
-            channel.log.set_history(history);
-            if !history.is_on() {
-                self.remove_if_unused(name);
-            }
-        } else if history.is_on() {
-            // Kept from now on, so a client that resumes later finds what it missed.
-            self.channel(name, config);
+        if history.is_none() && !self.channels.contains_key(name) {
+            return;
         }
+        self.configure(name, config).settings_mut().history = history;
+        self.apply_history(name, config);
     }
 
     /// Caps `name`'s subscribers at `max_clients` from now on (None: no cap). Subscribers above
     /// a lowered cap stay; only new ones are refused.
-    pub fn set_channel_cap(&mut self, name: &str, max_clients: Option<usize>) {
-        match max_clients {
-            Some(cap) => self.channel_caps.insert(Arc::from(name), cap),
-            None => self.channel_caps.remove(name),
+    pub fn set_channel_cap(&mut self, name: &str, max_clients: Option<usize>, config: &HubConfig) {
+        if max_clients.is_none() && !self.channels.contains_key(name) {
+            return;
+        }
+        self.configure(name, config).settings_mut().cap = max_clients;
+    }
+
+    /// Makes `name` keep at least `history` until `release_history(name, id)` and then for
+    /// the history's age bound.
+    pub fn hold_history(&mut self, name: &str, id: u64, history: History, config: &HubConfig) {
+        self.channel(name, config).settings_mut().hold(id, history);
+        self.apply_history(name, config);
+    }
+
+    /// Starts the retention of hold `id` on `name`: the channel is looked at again when it ends.
+    pub fn release_history(&mut self, name: &str, id: u64) {
+        let Some(channel) = self.channels.get_mut(name) else {
+            return;
         };
+        let key = channel.log.name.clone();
+        let released = channel
+            .settings
+            .as_mut()
+            .and_then(|s| s.release(id, Instant::now()));
+        if let (Some(until), Some(key)) = (released, key) {
+            self.revisits.push(Reverse((until, key)));
+        }
+    }
+
+    /// Looks again at the channels whose settings or holds stopped keeping them by `now`: ends
+    /// the holds that ended (the log goes back to the channel's own history) and removes the
+    /// channels nothing keeps any more.
+    pub fn revisit_due(&mut self, now: Instant, config: &HubConfig) {
+        while let Some(Reverse((at, _))) = self.revisits.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, name))) = self.revisits.pop() else {
+                break;
+            };
+            let Some(channel) = self.channels.get_mut(&name) else {
+                continue;
+            };
+            if channel
+                .settings
+                .as_mut()
+                .is_some_and(|s| s.drop_ended_holds(now))
+            {
+                self.apply_history(&name, config);
+            }
+            self.remove_if_unused(&name);
+        }
+    }
+
+    /// Whether some channel is due to be looked at again by `now`.
+    pub fn revisit_is_due(&self, now: Instant) -> bool {
+        self.revisits
+            .peek()
+            .is_some_and(|Reverse((at, _))| *at <= now)
     }
 
     /// True when `name` has a cap and as many subscribers as it allows.
     pub fn channel_full(&self, name: &str) -> bool {
-        self.channel_caps
-            .get(name)
-            .is_some_and(|cap| self.channels.get(name).map_or(0, |c| c.subscribers.len()) >= *cap)
+        let Some(channel) = self.channels.get(name) else {
+            // A channel with no subscribers is full only under a cap of 0.
+            return self.standing.get(name).and_then(|s| s.cap) == Some(0);
+        };
+        let cap = channel
+            .settings
+            .as_ref()
+            .and_then(|s| s.cap)
+            .or_else(|| self.standing.get(name).and_then(|s| s.cap));
+        cap.is_some_and(|cap| channel.subscribers.len() >= cap)
     }
 
     /// Adds `client` to `name`'s subscribers, creating the channel, with a cursor at the log's

@@ -43,6 +43,8 @@ pub(crate) struct HubState {
     pub(crate) dirty_logs: Mutex<Vec<Arc<ChannelLog>>>,
     pub(crate) dispatch: Notify,
     pub(crate) next_id: AtomicU64,
+    /// Numbers the history holds of streams (see `hold_history`).
+    pub(crate) next_hold: AtomicU64,
     /// No new client is accepted: a close has begun (staged or not).
     pub(crate) refusing: AtomicBool,
     /// Closed: nothing more is accepted, not even events.
