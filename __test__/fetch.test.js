@@ -104,6 +104,30 @@ test('Hono: a reload resumes from Last-Event-ID (header) and from the query para
   }
 })
 
+test('Hono: ids the app gave resume too, and the Last-Event-ID header wins over ?lastEventId=', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, history: true })
+  const web = await honoServer((c) => hub.response(c.req.raw, { channels: ['orders'] }))
+  try {
+    for (const id of ['order-1', 'order-2', 'order-3', 'order-4']) hub.publish('orders', { id, data: id.toUpperCase() })
+    const byHeader = rawClient(web.port, { path: '/events', headers: { 'last-event-id': 'order-1' } })
+    const byQuery = rawClient(web.port, { path: '/events?lastEventId=order-3' })
+    // Both given: the header is what the browser's own EventSource sends on a reconnect, and
+    // the query only what the page was first opened with.
+    const both = rawClient(web.port, { path: '/events?lastEventId=order-3', headers: { 'last-event-id': 'order-2' } })
+    await waitFor(() => byHeader.events.length === 3 && byQuery.events.length === 1 && both.events.length === 2,
+      { what: () => `the replays (${byHeader.events.length}, ${byQuery.events.length}, ${both.events.length})` })
+    assert.deepEqual(byHeader.events.map((e) => [e.id, e.data]), [['order-2', 'ORDER-2'], ['order-3', 'ORDER-3'], ['order-4', 'ORDER-4']])
+    assert.deepEqual(byQuery.events.map((e) => e.id), ['order-4'])
+    assert.deepEqual(both.events.map((e) => e.id), ['order-3', 'order-4'])
+    hub.publish('orders', { id: 'order-5', data: 'ORDER-5' })
+    await waitFor(() => [byHeader, byQuery, both].every((c) => c.events.at(-1)?.id === 'order-5'), { what: 'all three to go live' })
+    assert.equal(hub.metrics().resumes.replayed, 3)
+  } finally {
+    await hub.close()
+    await web.close()
+  }
+})
+
 test('Hono: a reader that stops is cut (slow) with its lag bounded, while one that reads gets everything', async () => {
   const maxLagBytes = 256 * 1024
   const hub = createHub({ heartbeatMs: 60_000, maxLagBytes, overflow: 'disconnect' })
@@ -174,18 +198,38 @@ test('Hono: caps answer 503 with Retry-After; a staged close sends the final eve
 test('Hono: 300 clients that leave by FIN, by RST or before the stream starts leave nothing behind', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
   const closes = new Map()
-  const web = await honoServer((c) => hub.response(c.req.raw, (client) => {
-    client.on('close', (reason) => closes.set(reason, (closes.get(reason) ?? 0) + 1))
-  }))
+  // Requests with `?wait` are held in the handler (an auth check, say) until the test lets
+  // them go, so their peers can leave before response() runs.
+  let held = 0
+  let release
+  const gate = new Promise((resolve) => { release = resolve })
+  const peersGone = []
+  const web = await honoServer(async (c) => {
+    if (c.req.query('wait') !== undefined) {
+      held++
+      peersGone.push(new Promise((resolve) => c.env.incoming.socket.once('close', resolve)))
+      await gate
+    }
+    return hub.response(c.req.raw, (client) => {
+      client.on('close', (reason) => closes.set(reason, (closes.get(reason) ?? 0) + 1))
+    })
+  })
   try {
     const before = hub.stats().connectionsOpened
-    for (let round = 0; round < 3; round++) {
+    for (let round = 0; round < 2; round++) {
       const clients = Array.from({ length: 100 }, () => rawClient(web.port, { path: '/events' }))
       await waitFor(() => clients.every((c) => c.comments.length > 0), { what: `round ${round}: 100 streams to open` })
       clients.forEach((c, i) => (i % 2 === 0 ? c.end() : c.reset()))
       await waitFor(() => hub.size === 0, { what: () => `round ${round}: every client to leave (size ${hub.size})` })
     }
-    await waitFor(() => (closes.get('client') ?? 0) === 300, { what: () => `300 closes (${[...closes]})` })
+    const early = Array.from({ length: 100 }, () => rawClient(web.port, { path: '/events?wait' }))
+    await waitFor(() => held === 100, { what: () => `100 requests held in the handler (${held})` })
+    early.forEach((c, i) => (i % 2 === 0 ? c.end() : c.reset()))
+    await Promise.all(peersGone)
+    assert.equal(hub.size, 0, 'nothing attached while the handler waited')
+    release()
+    await waitFor(() => (closes.get('client') ?? 0) === 300 && hub.size === 0,
+      { what: () => `300 closes (${[...closes]}), size ${hub.size}` })
     assert.deepEqual([...closes.keys()], ['client'])
     const stats = hub.stats()
     assert.equal(stats.connectionsOpened - before, 300)
@@ -194,6 +238,52 @@ test('Hono: 300 clients that leave by FIN, by RST or before the stream starts le
   } finally {
     await hub.close()
     await web.close()
+  }
+})
+
+test('hub.response(): a body nobody reads, or whose reader stopped, is cut after writeTimeoutMs and gives its place back', async () => {
+  const writeTimeoutMs = 400
+  const hub = createHub({ heartbeatMs: 60_000, writeTimeoutMs, maxClients: 1000 })
+  const closes = new Map()
+  const count = (reason) => closes.set(reason, (closes.get(reason) ?? 0) + 1)
+  // Something a server would hold: nothing else keeps this process's loop alive.
+  const keepAlive = setInterval(() => {}, 1000)
+  try {
+    const started = performance.now()
+    for (let i = 0; i < 1000; i++) hub.response(new Request('http://127.0.0.1/events'), (c) => c.on('close', count))
+    assert.equal(hub.size, 1000)
+    assert.equal(hub.response(new Request('http://127.0.0.1/events')).status, 503, 'the dropped bodies hold every place')
+    await waitFor(() => hub.size === 0 && closes.get('timeout') === 1000,
+      { timeoutMs: 20_000, what: () => `the 1,000 unread bodies to be cut (size ${hub.size}, ${[...closes]})` })
+    assert.ok(performance.now() - started >= writeTimeoutMs, 'none was cut before its deadline')
+    assert.deepEqual([...closes.keys()], ['timeout'])
+
+    // One that read its opening and then stopped while events waited for it.
+    const decoder = new TextDecoder()
+    let stopped
+    const stoppedBody = hub.response(new Request('http://127.0.0.1/events'), (c) => { stopped = c }).body.getReader()
+    assert.match(decoder.decode((await stoppedBody.read()).value), /^:\n\n$/, 'the opening')
+    stopped.send({ data: 'never read' })
+    assert.equal(await once(stopped, 'close', 20_000), 'timeout')
+
+    // One whose reader is waiting with nothing to take is not stalled, however long it waits;
+    // nor is one that keeps reading. The first read comes back only after three deadlines.
+    let idle
+    const idleBody = hub.response(new Request('http://127.0.0.1/events'), (c) => { idle = c }).body.getReader()
+    await idleBody.read()
+    const later = idleBody.read()
+    await new Promise((resolve) => setTimeout(resolve, 3 * writeTimeoutMs))
+    assert.equal(idle.closed, false, 'an idle reader with nothing to take is not cut')
+    idle.send({ data: 'still here' })
+    assert.match(decoder.decode((await later).value), /data: still here/)
+    assert.equal(hub.size, 1)
+    await idleBody.cancel()
+    await waitFor(() => idle.closed, { what: 'the idle reader to leave' })
+    assert.equal(idle.closeReason, 'client')
+    assert.equal(hub.size, 0)
+  } finally {
+    clearInterval(keepAlive)
+    await hub.close()
   }
 })
 
@@ -241,8 +331,17 @@ test('hub.response() with the runtime\'s own Request: backpressure from the read
     // The batch the body took past its mark stays unacknowledged (counted as queued), so
     // these wait in the hub, where the lag bound and the write deadline see them.
     for (let i = 0; i < 16; i++) assert.equal(client.send({ data: 'x'.repeat(4096) }), false, 'above the high-water mark')
-    await waitFor(() => hub.stats().queuedEvents === 17, { what: () => `the hub to hold what the body has no room for (queued ${hub.stats().queuedEvents})` })
-    assert.ok(hub.stats().bytesWritten < 80 * 1024, 'nothing more went into the unread body')
+    // Read after the writer had its chance: a second body, which reads, gets an event sent
+    // after the 16, so its writer ran after they were queued; the first's had the same turn.
+    let witness
+    const witnessBody = hub.response(new Request('http://127.0.0.1/events'), (c) => { witness = c }).body.getReader()
+    witness.send({ data: 'witness' })
+    for (let i = 0, seen = ''; i < 10 && !seen.includes('data: witness'); i++) seen += decoder.decode((await witnessBody.read()).value)
+    for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve))
+    const held = hub.stats()
+    assert.equal(held.queuedEvents, 17, 'the hub holds what the body has no room for')
+    assert.ok(held.bytesWritten < 80 * 1024, `nothing more went into the unread body (${held.bytesWritten} B written)`)
+    await witnessBody.cancel()
     await readUntil(() => frames() === 17)
     assert.equal(frames(), 17)
     await waitFor(() => hub.stats().queuedBytes === 0, { what: 'the reader to take everything' })
@@ -251,7 +350,7 @@ test('hub.response() with the runtime\'s own Request: backpressure from the read
     controller.abort()
     assert.equal(await closed, 'client')
     assert.equal(hub.size, 0)
-    assert.equal(hub.stats().closedClient, 1)
+    assert.equal(hub.stats().closedClient, 2, 'the witness and this one')
     assert.equal(getEventListeners(request.signal, 'abort').length, 0, 'nothing left on the signal')
 
     // A client the server closes: its body ends, and it lets go of its request's signal too.
