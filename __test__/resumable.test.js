@@ -11,7 +11,7 @@ const fs = require('node:fs')
 const { chromium } = require('playwright-core')
 const { EventSource } = require('eventsource')
 const { createHub } = require('..')
-const { startHttp, startExample } = require('./helpers')
+const { startHttp, startExample, waitFor } = require('./helpers')
 const { startRedis } = require('./redis')
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
@@ -73,18 +73,39 @@ test('publishStream: numbered events, the end event, a late client replays from 
   }
 })
 
-test('publishStream: a source that throws ends the stream with the error event; bad arguments throw at once', async () => {
+test('publishStream: a source that throws ends the stream with a generic error event (errorData chooses another); bad arguments throw at once', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const http = await startHttp((req, res) => hub.attach(req, res, { channels: ['answer:bad'], lastEventId: 'bad.0' }))
+  const http = await startHttp((req, res) => {
+    const id = new URL(req.url, 'http://x').searchParams.get('stream')
+    hub.attach(req, res, { channels: [`answer:${id}`], lastEventId: `${id}.0` })
+  })
   try {
-    const stream = hub.publishStream('answer:bad', paced(['a', 'b', 'c', 'd'], 5, 2), { id: 'bad' })
-    const got = await followToEnd(http.url)
+    const secret = '401 Incorrect API key provided: sk-live-SECRET1234 (org org-internal)'
+    async function * failing () {
+      yield 'a'
+      yield 'b'
+      throw new Error(secret)
+    }
+    const stream = hub.publishStream('answer:bad', failing(), { id: 'bad' })
+    const got = await followToEnd(`${http.url}/?stream=bad`)
     const result = await stream.done
     assert.equal(result.completed, false)
     assert.equal(result.events, 2)
-    assert.equal(result.error.message, 'the model went away')
+    assert.equal(result.error.message, secret, 'done has the whole error')
     assert.deepEqual(got.tokens, ['a', 'b'])
-    assert.deepEqual(got.error, { message: 'the model went away' })
+    assert.deepEqual(got.error, { message: 'stream failed' }, 'subscribers get nothing of the source\'s error')
+
+    const chosen = hub.publishStream('answer:chosen', failing(), {
+      id: 'chosen',
+      errorData: (error) => ({ code: 'upstream', retryable: error.message.startsWith('401') ? false : true })
+    })
+    assert.deepEqual((await followToEnd(`${http.url}/?stream=chosen`)).error, { code: 'upstream', retryable: false })
+    assert.equal((await chosen.done).error.message, secret)
+    // An errorData that throws falls back to the generic message.
+    const broken = hub.publishStream('answer:broken', failing(), { id: 'broken', errorData: () => { throw new Error('oops') } })
+    assert.deepEqual((await followToEnd(`${http.url}/?stream=broken`)).error, { message: 'stream failed' })
+    assert.equal((await broken.done).completed, false)
+    assert.throws(() => hub.publishStream('answer:x', [], { errorData: 'text' }), { name: 'TypeError', code: 'ERR_SSE_INVALID_OPTION' })
     assert.throws(() => hub.publishStream('answer:x', 42), { name: 'TypeError', code: 'ERR_SSE_INVALID_ARGUMENT' })
     assert.throws(() => hub.publishStream('answer:x', [], { id: 'has space' }), { name: 'TypeError', code: 'ERR_SSE_INVALID_OPTION' })
     assert.throws(() => hub.publishStream('answer:x', [], { unknown: 1 }), { name: 'TypeError', code: 'ERR_SSE_UNKNOWN_OPTION' })
@@ -96,6 +117,164 @@ test('publishStream: a source that throws ends the stream with the error event; 
     await http.close()
   }
 })
+
+/** `promise`, or a rejection naming `what` when it has not settled within `ms`. */
+function settlesWithin (promise, ms, what) {
+  let timer
+  return Promise.race([
+    promise,
+    new Promise((resolve, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not settled within ${ms} ms`)), ms) })
+  ]).finally(() => clearTimeout(timer))
+}
+
+/** A source that never yields, and records whether it was told to stop. */
+function silentSource () {
+  const source = {
+    returned: false,
+    [Symbol.asyncIterator]: () => ({
+      next: () => new Promise(() => {}),
+      return: () => {
+        source.returned = true
+        return Promise.resolve({ done: true, value: undefined })
+      }
+    })
+  }
+  return source
+}
+
+test('publishStream: one live stream per id; a second with the same id throws and sends nothing', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const http = await startHttp((req, res) => hub.attach(req, res, { channels: ['answer:dup'], lastEventId: 'dup.0' }))
+  try {
+    let release
+    const gate = new Promise((resolve) => { release = resolve })
+    async function * gated (words) {
+      for (const word of words) {
+        await gate
+        yield word
+      }
+    }
+    const first = hub.publishStream('answer:dup', gated(['one ', 'two ']), { id: 'dup' })
+    const sent = hub.metrics().published.channel
+    assert.throws(() => hub.publishStream('answer:dup', ['three '], { id: 'dup' }),
+      { name: 'Error', code: 'ERR_SSE_STREAM_LIVE', message: /'dup' is still running/ })
+    assert.throws(() => hub.publishStream('answer:elsewhere', ['three '], { id: 'dup' }), { code: 'ERR_SSE_STREAM_LIVE' })
+    assert.equal(hub.metrics().published.channel, sent, 'the refused stream published nothing')
+    const live = followToEnd(http.url)
+    release()
+    assert.deepEqual(await first.done, { id: 'dup', events: 2, completed: true })
+    const got = await live
+    assert.deepEqual(got.ids, ['dup.1', 'dup.2'])
+    // Once it ended, the id is free again.
+    assert.equal((await hub.publishStream('answer:other', ['x'], { id: 'dup' }).done).completed, true)
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+test('publishStream: an AbortSignal and hub.close() end a source that never yields; done resolves, never rejects', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const http = await startHttp((req, res) => {
+    const id = new URL(req.url, 'http://x').searchParams.get('stream')
+    hub.attach(req, res, { channels: [`answer:${id}`], lastEventId: `${id}.0` })
+  })
+  try {
+    const controller = new AbortController()
+    const aborted = silentSource()
+    const stream = hub.publishStream('answer:aborted', aborted, { id: 'aborted', signal: controller.signal })
+    const follower = followToEnd(`${http.url}/?stream=aborted`)
+    await waitFor(() => hub.channelSize('answer:aborted') === 1, { what: 'the follower to attach' })
+    controller.abort()
+    const result = await settlesWithin(stream.done, 5000, 'done after the abort')
+    assert.equal(result.completed, false)
+    assert.equal(result.error.name, 'AbortError')
+    assert.ok(aborted.returned, 'the source was told to stop (iterator.return())')
+    assert.deepEqual((await follower).error, { message: 'stream failed' })
+    assert.throws(() => hub.publishStream('answer:x', [], { signal: 'nope' }), { code: 'ERR_SSE_INVALID_OPTION' })
+
+    const closing = silentSource()
+    const open = hub.publishStream('answer:closing', closing, { id: 'closing' })
+    const reader = followToEnd(`${http.url}/?stream=closing`)
+    await waitFor(() => hub.channelSize('answer:closing') === 1, { what: 'the second follower to attach' })
+    await hub.close()
+    // Awaited bare: a rejection fails the test.
+    const closed = await settlesWithin(open.done, 5000, 'done after hub.close()')
+    assert.equal(closed.completed, false)
+    assert.equal(closed.error.code, 'ERR_SSE_HUB_CLOSED')
+    assert.ok(closing.returned, 'hub.close() told the source to stop')
+    assert.deepEqual((await reader).error, { message: 'stream failed' }, 'the follower heard why before its stream ended')
+    assert.throws(() => hub.publishStream('answer:late', ['x']), { code: 'ERR_SSE_HUB_CLOSED' })
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+test('publishStream: the stream\'s retention covers the stream, then the channel keeps its own history again', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, history: true })
+  // The channel keeps nothing of its own, in a hub that keeps history.
+  const http = await startHttp((req, res) => {
+    const lastEventId = new URL(req.url, 'http://x').searchParams.get('from') ?? undefined
+    hub.attach(req, res, { channels: ['answer:quiet'], lastEventId })
+  })
+  try {
+    hub.channel('answer:quiet', { history: false })
+    const retention = 300
+    const stream = hub.publishStream('answer:quiet', ['a', 'b', 'c'], { id: 'q', history: { maxAgeMs: retention } })
+    assert.equal((await stream.done).completed, true)
+    const ended = performance.now()
+    // Kept while its retention lasts: a late reader replays it whole.
+    assert.deepEqual((await followToEnd(`${http.url}/?from=q.0`)).tokens, ['a', 'b', 'c'])
+    // Then the channel's own setting (nothing kept) applies again, to the stream and after it.
+    const reset = async () => {
+      const got = await rawEvents(`${http.url}/?from=q.0`, 1)
+      return got[0].event === 'sse-reset' ? got[0] : null
+    }
+    const first = await waitFor(reset, { timeoutMs: 10_000, what: 'the stream to go when its retention ends' })
+    assert.ok(performance.now() - ended >= retention, 'kept for its retention')
+    assert.match(JSON.parse(first.data).reason, /^(expired|unknown)$/)
+    // Within a sweep (a second at most) of the retention's end, an ordinary publish is not
+    // kept either: two events, and a resume from the first is reset rather than replayed.
+    let probe = 0
+    const notKept = async () => {
+      probe++
+      hub.publish('answer:quiet', { id: `later-${probe}-a`, data: 'x' })
+      hub.publish('answer:quiet', { id: `later-${probe}-b`, data: 'y' })
+      const got = await rawEvents(`${http.url}/?from=later-${probe}-a`, 1)
+      return got[0].event === 'sse-reset'
+    }
+    await waitFor(notKept, { timeoutMs: 10_000, intervalMs: 50, what: 'ordinary publishes to stop being kept once the stream\'s retention ended' })
+    assert.ok(performance.now() - ended < retention + 5000, 'within a few sweeps of the retention')
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+/** The first `count` events an EventSource-less reader gets from `url` (a fetch, then closed). */
+async function rawEvents (url, count) {
+  const { createParser } = await import('eventsource-parser')
+  const controller = new AbortController()
+  const response = await fetch(url, { signal: controller.signal })
+  const events = []
+  const parser = createParser({ onEvent: (event) => events.push(event) })
+  const decoder = new TextDecoder()
+  const timer = setTimeout(() => controller.abort(), 5000)
+  try {
+    for await (const chunk of response.body) {
+      parser.feed(decoder.decode(chunk, { stream: true }))
+      if (events.length >= count) break
+    }
+  } catch (error) {
+    if (error.name !== 'AbortError') throw error
+  } finally {
+    clearTimeout(timer)
+    controller.abort()
+  }
+  if (events.length < count) throw new Error(`${url}: ${events.length} of ${count} events within 5 s`)
+  return events
+}
 
 /** Starts examples/resumable-chat.js (40 ms a token); resolves with its URL and a stop function. */
 async function startChat (env = {}) {
