@@ -1,16 +1,22 @@
 //! Empties the outbound buffer into Redis, in order: batches of events pipelined as
 //! `EVALSHA` calls of the publish script on one connection (Redis runs them in the order
-//! sent). An event leaves the buffer once Redis answered for its batch. When a connection is
-//! lost mid-batch, the batch is sent again on the next one; events Redis had already applied
-//! are skipped by the script (each carries this hub's increasing number), so a resend never
+//! sent). An event leaves the buffer once Redis answered for it. When a connection is lost
+//! mid-batch, the batch is sent again on the next one; events Redis had already applied are
+//! skipped by the script (each carries this hub's increasing number), so a resend never
 //! publishes twice.
+//!
+//! When Redis answers an event with an error (a user whose ACL forbids a command the script
+//! runs, a key of the wrong type), the script has written nothing, so that event and those
+//! after it stay in the buffer, uncounted, and are sent again after the reconnect delay
+//! (growing while Redis keeps refusing); the sender is reported down, with Redis's answer,
+//! until Redis applies them.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Script, Value};
+use redis::{AsyncConnectionConfig, ErrorKind, Script, Value};
 
 use crate::backoff::Backoff;
 use crate::outbound::Numbered;
@@ -38,6 +44,10 @@ pub(crate) async fn run(bridge: Arc<Bridge>) {
         bridge.publisher,
     );
     let mut batch = Vec::with_capacity(BATCH);
+    // Redis refused the front of the buffer (the publish script failed): the sender stays
+    // reported down, and its retries keep backing off, until Redis applies it. A connection
+    // made meanwhile says nothing of whether Redis now takes it.
+    let mut refused = false;
     while !bridge.hub.is_closed() {
         let connected = bridge
             .client()
@@ -56,21 +66,53 @@ pub(crate) async fn run(bridge: Arc<Bridge>) {
             tokio::time::sleep(backoff.delay()).await;
             continue;
         }
-        backoff.reset();
-        bridge.set_up(&bridge.sender_up, true, "connected");
-        let error = send_until_error(&bridge, &script, &mut connection, &mut batch).await;
-        bridge.set_up(&bridge.sender_up, false, &error);
+        if !refused {
+            backoff.reset();
+            bridge.set_up(&bridge.sender_up, true, "connected");
+        }
+        loop {
+            match send_until_error(&bridge, &script, &mut connection, &mut batch, refused).await {
+                Stop::Applied => {
+                    refused = false;
+                    backoff.reset();
+                    bridge.set_up(&bridge.sender_up, true, "Redis applies publishes again");
+                }
+                Stop::Refused(detail) => {
+                    refused = true;
+                    bridge.set_up(&bridge.sender_up, false, &detail);
+                    break;
+                }
+                Stop::Lost(detail) => {
+                    bridge.set_up(&bridge.sender_up, false, &detail);
+                    break;
+                }
+            }
+        }
         tokio::time::sleep(backoff.delay()).await;
     }
 }
 
-/// Sends batches until the connection fails; returns why.
+/// Why `send_until_error` returned.
+enum Stop {
+    /// The connection failed, or Redis Cluster moved the namespace: connect again.
+    Lost(String),
+    /// Redis answered the front event with an error: nothing of it was applied (the publish
+    /// script writes nothing unless it completes), and it stays at the front of the buffer.
+    Refused(String),
+    /// A batch was applied in full while `refused` said the last one was not.
+    Applied,
+}
+
+/// Sends batches until the connection fails or Redis refuses one (what is applied leaves the
+/// buffer; the rest is sent again). With `refused`, returns `Stop::Applied` as soon as a batch
+/// is applied in full.
 async fn send_until_error(
     bridge: &Bridge,
     script: &Script,
     connection: &mut MultiplexedConnection,
     batch: &mut Vec<Numbered>,
-) -> String {
+    refused: bool,
+) -> Stop {
     loop {
         batch.clear();
         bridge.outbound.front(BATCH, batch);
@@ -79,46 +121,74 @@ async fn send_until_error(
             continue;
         }
         let mut pipe = redis::pipe();
+        // Each call's reply on its own, errors included: what Redis applied before a refused
+        // event leaves the buffer; the refused event and those after it stay.
+        pipe.ignore_errors();
+        let mut previous = 0;
         for numbered in batch.iter() {
-            add_publish(&mut pipe, bridge, script, numbered);
+            add_publish(&mut pipe, bridge, script, numbered, previous);
+            previous = numbered.number;
         }
-        match pipe.query_async::<Vec<Value>>(connection).await {
-            Ok(_) => {
-                bridge.outbound.remove_front(batch.len());
-                bridge
-                    .counters
-                    .sent
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let replies = match pipe.query_async::<Vec<Value>>(connection).await {
+            Ok(replies) => replies,
+            Err(error) => return Stop::Lost(error.to_string()),
+        };
+        // The script fails an event whose predecessor in the batch failed (`NOTNEXT`), so
+        // what Redis applied is the replies before the first error.
+        let applied = replies
+            .iter()
+            .take_while(|reply| !matches!(reply, Value::ServerError(_)))
+            .count()
+            .min(batch.len());
+        bridge.outbound.remove_front(applied);
+        bridge
+            .counters
+            .sent
+            .fetch_add(applied as u64, Ordering::Relaxed);
+        let error = match replies.into_iter().nth(applied) {
+            Some(Value::ServerError(error)) => error,
+            _ if applied < batch.len() => {
+                return Stop::Lost(format!(
+                    "Redis answered {applied} of {} publishes",
+                    batch.len()
+                ))
             }
-            Err(error) if error.code() == Some("NOSCRIPT") => {
-                // Redis restarted and forgot the script: load it and send the batch again.
+            _ if refused => return Stop::Applied,
+            _ => continue,
+        };
+        match error.code() {
+            "NOSCRIPT" => {
+                // Redis restarted and forgot the script: load it and send the rest again.
                 if let Err(error) = script.load_async(connection).await {
-                    return error.to_string();
+                    return stop(bridge, error);
                 }
             }
-            Err(error) if error.code() == Some("NOMETA") => {
+            "NOMETA" => {
                 // A new namespace, or Redis came back empty: restore the epoch and counter
-                // from what this hub applied, then send the batch again.
+                // from what this hub applied, then send the rest again.
                 if let Err(error) = ensure_namespace(bridge, connection).await {
-                    return error.to_string();
+                    return stop(bridge, error);
                 }
             }
-            Err(error) => {
-                if let Some(redirected) = bridge.follow_redirect(&error) {
-                    return redirected;
-                }
-                // A pipeline's failures come as one error: ask once more with a single
-                // command of the namespace, whose MOVED (if that is what failed) is its own.
-                let probe = redis::cmd("EXISTS")
-                    .arg(&bridge.keys.meta)
-                    .query_async::<i64>(connection)
-                    .await;
-                if let Some(redirected) = probe.err().and_then(|e| bridge.follow_redirect(&e)) {
-                    return redirected;
-                }
-                return error.to_string();
-            }
+            _ => return stop(bridge, error.into()),
         }
+    }
+}
+
+/// What `error` means for the sender: a redirect or a lost connection (connect again), or an
+/// error Redis answered (`Stop::Refused`).
+fn stop(bridge: &Bridge, error: redis::RedisError) -> Stop {
+    if let Some(redirected) = bridge.follow_redirect(&error) {
+        return Stop::Lost(redirected);
+    }
+    match (error.kind(), error.code(), error.detail()) {
+        (ErrorKind::Server(_) | ErrorKind::Extension, Some(code), detail) => {
+            Stop::Refused(format!(
+                "Redis refused a publish, which stays buffered and is sent again: {code} {}",
+                detail.unwrap_or("")
+            ))
+        }
+        _ => Stop::Lost(error.to_string()),
     }
 }
 
@@ -141,7 +211,15 @@ pub(crate) async fn ensure_namespace(
     Ok(last)
 }
 
-fn add_publish(pipe: &mut redis::Pipeline, bridge: &Bridge, script: &Script, numbered: &Numbered) {
+/// Adds the publish of `numbered`, which Redis applies only once it applied `previous` (0: none
+/// to wait for, the front of the buffer).
+fn add_publish(
+    pipe: &mut redis::Pipeline,
+    bridge: &Bridge,
+    script: &Script,
+    numbered: &Numbered,
+    previous: u64,
+) {
     let keys = &bridge.keys;
     let event = &numbered.event;
     let channel = event.channel.as_deref();
@@ -166,7 +244,7 @@ fn add_publish(pipe: &mut redis::Pipeline, bridge: &Bridge, script: &Script, num
         .arg(&keys.lasts)
         .arg(keys.publisher(bridge.publisher))
         .arg(&keys.events)
-        .arg(format!("{:08x}", bridge.hub.epoch()))
+        .arg(previous)
         .arg(numbered.number)
         .arg(keep)
         .arg(keep_ms)
