@@ -229,13 +229,13 @@ export interface NativeHubStats {
   connectionsOpened: number
   /** Deprecated: the former name of `connectionsOpened`, same figure. */
   attached: number
-  /** Clients that left with reason `'client'` (FIN). */
+  /** Clients that left with reason `'client'` (see `CloseReason` in index.d.ts). */
   closedClient: number
-  /** Clients that left with reason `'error'` (RST, broken pipe). */
+  /** Clients that left with reason `'error'`. */
   closedError: number
   /** Clients that left with reason `'timeout'`. */
   closedTimeout: number
-  /** Clients that left with reason `'slow'` (queue overflow). */
+  /** Clients that left with reason `'slow'`. */
   closedSlow: number
   /** Clients that left with reason `'server'`. */
   closedServer: number

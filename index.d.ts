@@ -15,13 +15,22 @@ export type EventMap = object
 /** The event map of an untyped hub: any event name, any data. */
 export type AnyEvents = { [event: string]: unknown }
 
-/** Why a client left. Reported exactly once per client. */
+/**
+ * Why a client left, reported exactly once per client. What each reason means is stated here
+ * only; the `'close'` event, `client.closeReason`, the `'disconnect'` info,
+ * `hub.metrics().closes` and the Prometheus counter use these names.
+ */
 export type CloseReason =
-  /** The client closed the connection (TCP FIN). */
+  /** The peer left: it closed the connection (TCP FIN) or reset it (RST, which a write may
+   *  see as a broken pipe). Nothing failed on the server's side. */
   | 'client'
-  /** The connection failed: reset by the peer (RST), broken pipe, or another socket error. */
+  /** The connection failed other than by the peer leaving or a deadline: a socket error on
+   *  the server's side, a handoff to the native transport that failed, a panic in the
+   *  client's writer; on the Node transport also bytes after the request that Node's HTTP
+   *  parser refused. */
   | 'error'
-  /** The socket accepted no bytes for `writeTimeoutMs` while data was pending. */
+  /** The peer acknowledged nothing for `writeTimeoutMs` while data was pending to it: it
+   *  stopped reading, or vanished. */
   | 'timeout'
   /** The client lagged past the window under `overflow: 'disconnect'`. */
   | 'slow'

@@ -59,7 +59,7 @@ for (const transport of TRANSPORTS) {
       }
     })
 
-    test('a RST from the client closes it with reason "error", once', async () => {
+    test('a RST from the client closes it with reason "client", once: the peer left, as with FIN', async () => {
       const s = await recordingServer(undefined, transport)
       try {
         const raw = rawClient(s.http.port)
@@ -67,9 +67,10 @@ for (const transport of TRANSPORTS) {
         raw.reset()
         await waitFor(() => s.closes.size === 1, { what: 'the close event' })
         await sleep(50)
-        assert.deepEqual([...s.closes.values()], [['error']])
+        assert.deepEqual([...s.closes.values()], [['client']])
         assert.equal(s.hub.size, 0)
-        assert.equal(s.hub.stats().closedError, 1)
+        assert.equal(s.hub.stats().closedClient, 1)
+        assert.equal(s.hub.stats().closedError, 0)
       } finally {
         await s.stop()
       }
@@ -260,8 +261,8 @@ for (const transport of TRANSPORTS) {
         const reasons = [...s.closes.values()]
         assert.ok(reasons.every((r) => r.length === 1), 'every close fires once')
         const counts = reasons.flat().reduce((acc, r) => ({ ...acc, [r]: (acc[r] ?? 0) + 1 }), {})
-        assert.equal(counts.client, TOTAL / 2 + 1)
-        assert.equal(counts.error, TOTAL / 2)
+        // FIN or RST, each has left.
+        assert.deepEqual(counts, { client: TOTAL + 1 })
         const stats = s.hub.stats()
         assert.equal(stats.clients, 0)
         assert.equal(stats.queuedBytes, 0)
@@ -330,8 +331,8 @@ test('every stats() field matches what the clients did and received', async () =
     assert.equal(sent, 4)
     assert.equal(stats.attached, 4)
     assert.equal(stats.clients, 0)
-    assert.equal(stats.closedClient, 2, 'one FIN, plus the stalled client leaving with FIN')
-    assert.equal(stats.closedError, 1)
+    assert.equal(stats.closedClient, 3, 'one FIN, one RST, plus the stalled client leaving with FIN')
+    assert.equal(stats.closedError, 0)
     assert.equal(stats.closedServer, 1)
     assert.equal(stats.closedTimeout, 0)
     assert.equal(stats.closedSlow, 0)

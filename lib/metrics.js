@@ -79,7 +79,7 @@ const CATALOG = [
   {
     name: 'connections_closed_total',
     type: counter,
-    help: 'Clients that left, by reason (client: FIN; error: RST or socket error; timeout: stopped reading; slow: lagged out; server: closed by the application or the hub).',
+    help: 'Clients that left, by reason: client, error, timeout, slow or server (their meanings: CloseReason in native-sse\'s index.d.ts).',
     labels: ['reason'],
     samples: (m) => Object.entries(m.closes).map(([reason, value]) => [{ reason }, value])
   },

@@ -7,6 +7,20 @@
 // returns true, at 'drain' otherwise). So a client that stops reading backs up into the same
 // bounded queue, with the same 'slow' and 'drop-oldest' behaviour, as on the native transport.
 
+/** Errors that say the peer left (it reset the connection), as on the native transport
+ *  (`classify` in crates/core/src/writer.rs): it has gone like one that sent FIN. */
+const PEER_LEFT = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE'])
+
+/** The close reason of a response that ended with `error`. ETIMEDOUT is the kernel giving up
+ *  on a peer that acknowledged nothing for the write timeout (TCP_USER_TIMEOUT, set by the
+ *  hub): the deadline's doing. Anything else failed on our side (or Node's parser refused
+ *  what the peer sent). */
+function closeReasonOf (error) {
+  const code = error && error.code
+  if (PEER_LEFT.has(code)) return 'client'
+  return code === 'ETIMEDOUT' ? 'timeout' : 'error'
+}
+
 /** Writes one client's batches to its response and reports how the response ended. */
 class NodeSink {
   #native
@@ -15,16 +29,14 @@ class NodeSink {
   /** How the response ended, from its errors: 'client' when none came. */
   #reason = 'client'
   #onDrain = () => this.#acknowledge()
-  // ETIMEDOUT is the kernel giving up on a peer that acknowledged nothing for the write
-  // timeout (TCP_USER_TIMEOUT, set by the hub): the deadline's doing, as on the native transport.
-  #onError = (error) => { this.#reason = error && error.code === 'ETIMEDOUT' ? 'timeout' : 'error' }
+  #onError = (error) => { this.#reason = closeReasonOf(error) }
   #onClose = () => this.#native.closeClient(this.#id, this.#reason)
   #errorSources
   #socket
 
   /**
    * @param writable the response (ServerResponse, Http2ServerResponse) or Http2Stream
-   * @param errorSources emitters whose 'error' marks the end as 'error' (the socket, the stream)
+   * @param errorSources emitters whose 'error' says how the response ended (the socket, the stream)
    * @param socket an HTTP/1 connection to close after the stream ends, as the native transport
    *   does; null on HTTP/2, where the session carries other streams
    */
@@ -97,7 +109,7 @@ function http1SocketOf (req, res, isRawStream) {
   return req.socket || null
 }
 
-/** The emitters whose errors end a Node-transport client with reason 'error'. */
+/** The emitters whose errors say why a Node-transport client ended (closeReasonOf). */
 function errorSourcesOf (req, res, isRawStream) {
   if (isRawStream) return [req] // the Http2Stream itself
   if (res.stream) return [res.stream] // Http2ServerResponse

@@ -29,13 +29,13 @@ pub struct NativeHubStats {
     pub connections_opened: f64,
     /// Deprecated: the former name of `connectionsOpened`, same figure.
     pub attached: f64,
-    /// Clients that left with reason `'client'` (FIN).
+    /// Clients that left with reason `'client'` (see `CloseReason` in index.d.ts).
     pub closed_client: f64,
-    /// Clients that left with reason `'error'` (RST, broken pipe).
+    /// Clients that left with reason `'error'`.
     pub closed_error: f64,
     /// Clients that left with reason `'timeout'`.
     pub closed_timeout: f64,
-    /// Clients that left with reason `'slow'` (queue overflow).
+    /// Clients that left with reason `'slow'`.
     pub closed_slow: f64,
     /// Clients that left with reason `'server'`.
     pub closed_server: f64,

@@ -3,9 +3,11 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum CloseReason {
-    /// The peer closed its side (FIN).
+    /// The peer left: it closed its side (FIN) or reset the connection (RST, which our next
+    /// write may see as a broken pipe).
     Client = 1,
-    /// The connection failed: reset by the peer (RST), broken pipe, or another socket error.
+    /// A failure on our side: a socket error other than the peer leaving, a handoff that
+    /// failed, a writer that panicked.
     Error = 2,
     /// The socket accepted no bytes for `write_timeout` while data was pending.
     Timeout = 3,

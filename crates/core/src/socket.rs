@@ -78,6 +78,28 @@ fn require_stream(sock: &SockRef<'_>) -> io::Result<()> {
     }
 }
 
+/// Whether `sock` is listening (`SO_ACCEPTCONN`): a listener is not connected either.
+#[cfg(unix)]
+fn is_listener(sock: &SockRef<'_>) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are valid for writes of the sizes given, for this call only.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value != 0)
+}
+
 /// Duplicates `fd` and returns a non-blocking std stream for the copy. The caller's fd stays
 /// valid and is the caller's to close: closing it later sends nothing to the peer while this
 /// copy is open (a FIN goes out only when the last descriptor of the socket is closed).
@@ -93,9 +115,19 @@ pub fn adopt_fd(fd: SocketFd, write_timeout: Duration) -> io::Result<std::net::T
     let stream = unsafe { std::net::TcpStream::from_raw_fd(dup) };
     let sock = SockRef::from(&stream);
     // Rejects descriptors that are not connected TCP sockets (a pipe, a listener) before any
-    // data is written to them.
-    sock.peer_addr()?;
+    // data is written to them. A connection its peer reset while the head was flushing is
+    // connected no longer, yet is taken all the same: the writer's first write sees the reset
+    // and reports the peer's departure (`client`), as it would have a moment later, rather
+    // than a failed handoff (`error`, a failure on our side).
+    let departed = match sock.peer_addr() {
+        Ok(_) => false,
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => true,
+        Err(e) => return Err(e),
+    };
     require_stream(&sock)?;
+    if departed && is_listener(&sock)? {
+        return Err(io::ErrorKind::NotConnected.into());
+    }
     stream.set_nonblocking(true)?;
     stream.set_nodelay(true)?;
     detect_vanished_peer(&sock, write_timeout)?;
@@ -152,6 +184,36 @@ mod tests {
         assert_eq!(&byte, b"x");
         let file = std::fs::File::open("/dev/null").unwrap();
         assert!(watch_node_socket(file.as_raw_fd(), Duration::from_secs(1)).is_err());
+    }
+
+    #[test]
+    fn a_connection_its_peer_reset_is_adopted_and_its_first_write_says_the_peer_left() {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        // Closing with a zero linger sends RST.
+        SockRef::from(&peer)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(peer);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while accepted.peer_addr().is_ok() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reset never arrived"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut adopted = adopt_fd(accepted.as_raw_fd(), Duration::from_secs(5)).unwrap();
+        let error = adopted.write_all(b"0\r\n\r\n").unwrap_err();
+        assert!(
+            matches!(
+                error.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            ),
+            "{error:?}"
+        );
     }
 
     #[test]

@@ -328,9 +328,14 @@ async fn write_loop<S: Sink>(
     }
 }
 
-/// RST and broken pipes are the peer's doing (`error`); the write deadline is ours (`timeout`).
+/// A peer that reset the connection (RST: a reset, an abort, a broken pipe on our next write)
+/// has left, as one that sent FIN has (`client`); the write deadline, ours or the kernel's
+/// `TCP_USER_TIMEOUT`, is `timeout`; any other socket error is a failure on our side (`error`).
 pub(crate) fn classify(error: &io::Error) -> CloseReason {
     match error.kind() {
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => CloseReason::Client,
         io::ErrorKind::TimedOut => CloseReason::Timeout,
         _ => CloseReason::Error,
     }
