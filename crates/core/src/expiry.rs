@@ -18,30 +18,48 @@ const SHORTEST_PERIOD: Duration = Duration::from_millis(25);
 /// (a million, each with an age bound) the period stretches instead of taking a core.
 const MOST_BUSY: u32 = 10;
 
+/// Channels revisited (and maybe removed) under one hold of the registry's write lock.
+const REVISIT_BATCH: usize = 4096;
+
 pub(crate) async fn expire(hub: Arc<HubState>) {
     let mut period = LONGEST_PERIOD;
     loop {
         tokio::time::sleep(period).await;
         let started = Instant::now();
         let smallest = sweep(&hub, started);
+        // Only the walk repeats every period; what the revisits cost is paid once.
+        let walk = started.elapsed();
+        // A wave of settings given at once ends at once: taken a batch at a time, so that
+        // attaches and publishes get the lock in between.
+        if hub.read_registry().revisit_is_due(started) {
+            while hub
+                .write_registry()
+                .revisit_due(started, &hub.config, REVISIT_BATCH)
+            {
+                tokio::task::yield_now().await;
+            }
+        }
+        if hub.read_registry().is_sparse() {
+            hub.write_registry().shrink_if_sparse();
+        }
         period = smallest
             .map_or(LONGEST_PERIOD, |age| {
                 (age / 4).clamp(SHORTEST_PERIOD, LONGEST_PERIOD)
             })
-            .max(started.elapsed() * MOST_BUSY);
+            .max(walk * MOST_BUSY);
     }
 }
 
-/// Trims the logs with an age bound, drops the channels among them that nobody reads and that
-/// hold nothing now, and revisits the channels due. Only logs with an age bound change
-/// without traffic, so only they are trimmed; the write lock is taken only when a channel may
-/// go. Returns the smallest age bound seen, for the next period.
+/// Trims the logs with an age bound and drops the channels among them that nobody reads and
+/// that hold nothing now. Only logs with an age bound change without traffic, so only they
+/// are trimmed; the write lock is taken only when a channel may go, a batch at a time.
+/// Returns the smallest age bound seen, for the next period.
 fn sweep(hub: &HubState, now: Instant) -> Option<Duration> {
     let mut smallest = hub.broadcast_log.max_age();
     if smallest.is_some() {
         hub.broadcast_log.expire();
     }
-    let (unused, due) = {
+    let unused = {
         let registry = hub.read_registry();
         let mut unused: Vec<Arc<str>> = Vec::new();
         for (name, channel) in registry.channels.iter() {
@@ -50,20 +68,19 @@ fn sweep(hub: &HubState, now: Instant) -> Option<Duration> {
             };
             smallest = Some(smallest.map_or(age, |s| s.min(age)));
             let empty = channel.log.expire().is_some();
-            if empty && channel.subscribers.is_empty() {
+            // One that settings keep is revisited when they stop keeping it.
+            if empty && channel.subscribers.is_empty() && !channel.kept_by_settings(now) {
                 unused.push(name.clone());
             }
         }
-        (unused, registry.revisit_is_due(now))
+        unused
     };
-    if unused.is_empty() && !due {
-        return smallest;
+    for batch in unused.chunks(REVISIT_BATCH) {
+        let mut registry = hub.write_registry();
+        for name in batch {
+            // Checked again: someone may have subscribed, or published, in between.
+            registry.remove_if_unused(name);
+        }
     }
-    let mut registry = hub.write_registry();
-    for name in unused {
-        // Checked again: someone may have subscribed, or published, in between.
-        registry.remove_if_unused(&name);
-    }
-    registry.revisit_due(now, &hub.config);
     smallest
 }
