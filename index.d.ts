@@ -335,13 +335,29 @@ export interface PublishStreamOptions {
   startEvent?: string
   /** The event after the last item, data `{ events }`. Default `'end'`. */
   endEvent?: string
-  /** The event when the source throws, data `{ message }`. Default `'stream-error'`. */
+  /**
+   * The event when the source throws or the stream is stopped (`signal`, `hub.close()`), data
+   * `{ message: 'stream failed' }` unless `errorData` says otherwise. Default `'stream-error'`.
+   */
   errorEvent?: string
   /**
-   * What the channel keeps, so the stream can be replayed whole; `false` leaves the channel's
-   * history as it is. Default `{ maxEvents: 100000, maxBytes: 16 MiB, maxAgeMs: 600000 }`.
+   * The data of the error event, from the error (the source's, or the abort reason): what
+   * subscribers may see of it. The source's error itself stays in `done`, never on the wire.
+   * Returning `undefined`, throwing or returning data `publish()` refuses sends the default
+   * `{ message: 'stream failed' }`.
+   */
+  errorData?: (error: unknown) => unknown
+  /**
+   * What the channel keeps at least, while the stream runs and for `maxAgeMs` after it ended,
+   * so it can be replayed whole; then the channel's own history applies again. `false` leaves
+   * the channel's history as it is. Default `{ maxEvents: 100000, maxBytes: 16 MiB, maxAgeMs: 600000 }`.
    */
   history?: Exclude<HistoryOption, boolean> | false
+  /**
+   * Stops the stream when aborted: the source is told to stop (`iterator.return()`), the
+   * error event is published, and `done` settles with `completed: false` and the abort reason.
+   */
+  signal?: AbortSignal
 }
 
 /** What `hub.publishStream()` returns at once. */
@@ -349,7 +365,10 @@ export interface PublishedStream {
   id: string
   /** `<id>.0`: the `lastEventId` that replays the stream from its start. */
   startId: string
-  /** Settles when the source ends, throws, or the hub closes; never rejects. */
+  /**
+   * Settles when the source ends, throws, is stopped by `signal`, or the hub closes (`error`
+   * then has code `ERR_SSE_HUB_CLOSED`); never rejects.
+   */
   done: Promise<{ id: string; events: number; completed: boolean; error?: unknown }>
 }
 
@@ -651,7 +670,8 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * with the last id it saw gets the rest. Strings and Buffers are the data of an event; other
    * items are messages without `id`.
    * @throws `ERR_SSE_INVALID_ARGUMENT` when `source` is not iterable; `ERR_SSE_INVALID_OPTION`,
-   *   `ERR_SSE_UNKNOWN_OPTION`, `ERR_SSE_INVALID_CHANNEL`; as `hub.publish()` for the opening event.
+   *   `ERR_SSE_UNKNOWN_OPTION`, `ERR_SSE_INVALID_CHANNEL`; `ERR_SSE_STREAM_LIVE` when a stream
+   *   with this id is still running; `ERR_SSE_HUB_CLOSED`; as `hub.publish()` for the opening event.
    */
   publishStream(channel: string, source: AsyncIterable<unknown> | Iterable<unknown>, options?: PublishStreamOptions): PublishedStream
   /**
