@@ -445,11 +445,13 @@ class Hub extends EventEmitter {
    * Publishes every item of `source` (an async iterable: an LLM SDK's stream, a ReadableStream,
    * a generator; or an iterable) into `channel` as events `<id>.1`, `<id>.2`, …, then the end
    * event (`endEvent`, 'end', data `{ events }`), or the error event (`errorEvent`,
-   * 'stream-error', data `{ message }`) when the source throws. `<id>.0` opens it (`startEvent`,
+   * 'stream-error', data `errorData(error)` or `{ message: 'stream failed' }`) when the source
+   * throws or the stream is stopped (`signal`, hub.close()). `<id>.0` opens it (`startEvent`,
    * 'start'): a client attached with `lastEventId: '<id>.0'` gets the stream from its start,
    * one that reconnects or reloads with the last id it saw gets the rest. It runs whether
-   * anyone reads or not; the channel keeps it (`history`, default 100,000 events, 16 MiB,
-   * 10 minutes). Returns `{ id, startId, done }`; `done` resolves with
+   * anyone reads or not; the channel keeps it while it runs and for `history.maxAgeMs` after
+   * (default 100,000 events, 16 MiB, 10 minutes), then its own history again. One stream per
+   * id at a time. Returns `{ id, startId, done }`; `done` resolves with
    * `{ id, events, completed, error? }` and never rejects.
    */
   publishStream (channel, source, options) {
