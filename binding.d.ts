@@ -35,6 +35,11 @@ export declare class NativeHub {
    * known: it is only looked at, to tell a peer that reads slowly from one that stopped.
    */
   startNode(id: number, socketFd?: number | undefined | null): void
+  /**
+   * Serves client `id` through JS into the body of a Fetch API `Response`
+   * (`hub.response()`): as `startNode` without a socket, counted as a Fetch client.
+   */
+  startFetch(id: number): void
   /** The last batch written to client `id` was accepted by its response. */
   nodeWritable(id: number): boolean
   publish(channel: string, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number
@@ -269,6 +274,7 @@ export interface NativeHubStats {
 export interface NativeMetrics {
   connectionsNative: number
   connectionsNode: number
+  connectionsFetch: number
   connectionsPending: number
   connectionsOpened: number
   closedClient: number

@@ -378,10 +378,11 @@ export type HubStats = NativeHubStats
 /** `hub.metrics()`: counters since the hub started, gauges now. O(channels) to read. */
 export interface HubMetrics {
   /**
-   * Clients connected now, by transport; `pending`: attached, transport not started yet.
-   * `node` counts every client whose batches JS writes: the Node transport's and `hub.response()`'s.
+   * Clients connected now, by transport, as `client.transport` names it: `native` (Rust writes
+   * the socket), `node` (Node writes the response), `fetch` (the body of a `hub.response()`);
+   * `pending`: attached, transport not started yet.
    */
-  connections: { native: number; node: number; pending: number }
+  connections: { native: number; node: number; fetch: number; pending: number }
   /** Clients attached since the hub started. */
   connectionsOpened: number
   /** Clients that left, by reason. */

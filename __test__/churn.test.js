@@ -76,7 +76,7 @@ for (const transport of TRANSPORTS) {
           await waitFor(() => hub.size === 0, { what: `round ${round} wave ${wave + 1}: clients to leave (at ${hub.size})`, timeoutMs: 30_000 })
         }
         const metrics = hub.metrics()
-        assert.equal(metrics.connections.native + metrics.connections.node + metrics.connections.pending, 0, 'the core holds no connection')
+        assert.equal(metrics.connections.native + metrics.connections.node + metrics.connections.fetch + metrics.connections.pending, 0, 'the core holds no connection')
         assert.equal(hub.stats().queuedBytes, 0)
         await waitFor(() => openFdCount() <= baselineFds, { what: `round ${round}: fds to return to ${baselineFds} (at ${openFdCount()})`, timeoutMs: 20_000 })
         const { native, rss, heapUsed } = await settledMemory()

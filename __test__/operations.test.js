@@ -209,7 +209,7 @@ test('metricsText() passes promtool, counts exactly what happened, and prom-clie
     const viaNode = open('node', '&transport=node')
     const stalled = open('stalled', '&channel=bulk', { paced: true })
     await waitFor(() => hub.size === 3 && attached.size === 3, { what: 'three clients' })
-    assert.deepEqual(hub.metrics().connections, { native: 2, node: 1, pending: 0 })
+    assert.deepEqual(hub.metrics().connections, { native: 2, node: 1, fetch: 0, pending: 0 })
 
     hub.broadcast({ data: 'to all 1' })
     hub.broadcast({ data: 'to all 2' })
@@ -266,7 +266,7 @@ test('metricsText() passes promtool, counts exactly what happened, and prom-clie
 
     const m = hub.metrics()
     assert.equal(m.connectionsOpened, 5)
-    assert.deepEqual(m.connections, { native: 0, node: 0, pending: 0 })
+    assert.deepEqual(m.connections, { native: 0, node: 0, fetch: 0, pending: 0 })
     assert.deepEqual(m.closes, { client: 2, error: 0, timeout: 0, slow: 0, server: 3 })
     assert.deepEqual(m.published, { broadcast: 2, channel: bulkCount + 2, client: 1 })
     assert.equal(m.dropped, bulkCount + 1 - bulkReceived)
@@ -301,6 +301,37 @@ test('metricsText() passes promtool, counts exactly what happened, and prom-clie
     await hub.close()
     await http.close()
   }
+})
+
+test('connections are counted by transport: native, node, fetch (hub.response()) and pending', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const http = await startHttp((req, res) => {
+    hub.attach(req, res, { transport: req.url === '/node' ? 'node' : 'native' })
+  })
+  try {
+    const raws = [rawClient(http.port), rawClient(http.port, { path: '/node' })]
+    const fetched = []
+    const responses = [0, 1, 2].map(() => hub.response(new Request('http://x/'), (client) => fetched.push(client)))
+    await waitFor(() => hub.size === 5 && raws.every((raw) => raw.head !== null), { what: 'five clients' })
+    assert.deepEqual(fetched.map((client) => client.transport), ['fetch', 'fetch', 'fetch'])
+    await waitFor(() => hub.metrics().connections.pending === 0, { what: 'every transport to start' })
+    assert.deepEqual(hub.metrics().connections, { native: 1, node: 1, fetch: 3, pending: 0 })
+    const samples = samplesOf(hub.metricsText())
+    assert.deepEqual(['native', 'node', 'fetch', 'pending'].map((transport) => samples.get(`sse_connections{transport="${transport}"}`)), [1, 1, 3, 0])
+
+    // Gone, each from its own count.
+    await responses[0].body.cancel()
+    fetched[1].close()
+    await waitFor(() => hub.size === 3, { what: 'two Fetch clients to leave' })
+    assert.deepEqual(hub.metrics().connections, { native: 1, node: 1, fetch: 1, pending: 0 })
+    for (const raw of raws) raw.end()
+    await waitFor(() => hub.size === 1, { what: 'the two HTTP clients to leave' })
+    assert.deepEqual(hub.metrics().connections, { native: 0, node: 0, fetch: 1, pending: 0 })
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+  assert.deepEqual(hub.metrics().connections, { native: 0, node: 0, fetch: 0, pending: 0 })
 })
 
 test('lifecycle events fire once per client, on every way out, with what each client got', async () => {

@@ -88,7 +88,7 @@ describe('vanished peers', { skip: unavailable ?? false }, () => {
         assert.equal(hub.size, 1)
         const metrics = hub.metrics()
         assert.equal(metrics.closes.timeout, 1)
-        assert.equal(metrics.connections.native + metrics.connections.node + metrics.connections.pending, 1)
+        assert.equal(metrics.connections.native + metrics.connections.node + metrics.connections.fetch + metrics.connections.pending, 1)
         assert.equal(hub.stats().queuedBytes, 0)
         curl.kill('SIGKILL')
         await once(curl, 'close', 10_000)

@@ -426,7 +426,7 @@ class Hub extends EventEmitter {
     if (request.method === 'HEAD' || sink.alreadyClosed) {
       this.#native.closeClient(id, request.method === 'HEAD' ? 'server' : 'client')
     } else {
-      this.#call(() => this.#native.startNode(id, null))
+      this.#call(() => this.#native.startFetch(id))
     }
     if (this.listenerCount('connect') > 0) this.emit('connect', client._info(channels))
     if (onClient !== undefined) {

@@ -14,7 +14,7 @@ const { describe, plainObject, rejectUnknownKeys } = require('./options')
 /** hub.metrics() from the binding's flat figures, and the Redis bridge's (null: none). */
 function metricsOf (m, redis = null) {
   const metrics = {
-    connections: { native: m.connectionsNative, node: m.connectionsNode, pending: m.connectionsPending },
+    connections: { native: m.connectionsNative, node: m.connectionsNode, fetch: m.connectionsFetch, pending: m.connectionsPending },
     connectionsOpened: m.connectionsOpened,
     closes: { client: m.closedClient, error: m.closedError, timeout: m.closedTimeout, slow: m.closedSlow, server: m.closedServer },
     refused: { hubFull: m.refusedHubFull, channelFull: m.refusedChannelFull, closing: m.refusedClosing },
@@ -69,10 +69,9 @@ const CATALOG = [
   {
     name: 'connections',
     type: gauge,
-    help: 'Clients connected now, by transport (pending: attached, transport not started yet).',
+    help: 'Clients connected now, by transport (native: Rust writes the socket; node: Node writes the response; fetch: the body of a hub.response(); pending: attached, transport not started yet).',
     labels: ['transport'],
-    samples: (m) => [[{ transport: 'native' }, m.connections.native], [{ transport: 'node' }, m.connections.node],
-      [{ transport: 'pending' }, m.connections.pending]]
+    samples: (m) => Object.entries(m.connections).map(([transport, value]) => [{ transport }, value])
   },
   one('connections_opened_total', counter, 'Clients attached since the hub started.',
     (m) => m.connectionsOpened),

@@ -225,6 +225,14 @@ impl NativeHub {
         hub.start_node(client_id(id)?, socket_fd).map_err(sse_error)
     }
 
+    /// Serves client `id` through JS into the body of a Fetch API `Response`
+    /// (`hub.response()`): as `startNode` without a socket, counted as a Fetch client.
+    #[napi(catch_unwind)]
+    pub fn start_fetch(&self, id: f64) -> Result<(), Code> {
+        let hub = self.hub()?;
+        hub.start_fetch(client_id(id)?).map_err(sse_error)
+    }
+
     /// The last batch written to client `id` was accepted by its response.
     #[napi(catch_unwind)]
     pub fn node_writable(&self, id: f64) -> Result<bool, Code> {

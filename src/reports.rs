@@ -66,6 +66,7 @@ pub struct NativeHubStats {
 pub struct NativeMetrics {
     pub connections_native: f64,
     pub connections_node: f64,
+    pub connections_fetch: f64,
     pub connections_pending: f64,
     pub connections_opened: f64,
     pub closed_client: f64,
@@ -115,10 +116,11 @@ pub struct NativeChannelMetrics {
 impl NativeMetrics {
     pub(crate) fn of(metrics: Metrics, per_channel: bool) -> Self {
         let s = &metrics.stats;
-        let running = s.running_native + s.running_node;
+        let running = s.running_native + s.running_node + s.running_fetch;
         NativeMetrics {
             connections_native: s.running_native as f64,
             connections_node: s.running_node as f64,
+            connections_fetch: s.running_fetch as f64,
             connections_pending: metrics.clients.saturating_sub(running) as f64,
             connections_opened: s.connections_opened as f64,
             closed_client: s.closed_client as f64,

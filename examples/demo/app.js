@@ -38,7 +38,7 @@ function createDemo (hub = createHub(HUB_OPTIONS)) {
     hub.broadcast({
       event: 'figures',
       data: {
-        clients: m.connections.native + m.connections.node + m.connections.pending,
+        clients: m.connections.native + m.connections.node + m.connections.fetch + m.connections.pending,
         eventsPerSecond,
         bytes: m.bytesWritten,
         drops: m.dropped + m.closes.slow,

@@ -20,7 +20,8 @@ pub(crate) enum Phase {
     Pending = 0,
     Native = 1,
     Node = 2,
-    Done = 3,
+    Fetch = 3,
+    Done = 4,
 }
 
 impl Phase {
@@ -28,6 +29,7 @@ impl Phase {
         match transport {
             Transport::Native => Phase::Native,
             Transport::Node => Phase::Node,
+            Transport::Fetch => Phase::Fetch,
         }
     }
 
@@ -36,6 +38,7 @@ impl Phase {
         match self {
             Phase::Native => Some(Transport::Native),
             Phase::Node => Some(Transport::Node),
+            Phase::Fetch => Some(Transport::Fetch),
             Phase::Pending | Phase::Done => None,
         }
     }
@@ -45,6 +48,7 @@ impl Phase {
             0 => Phase::Pending,
             1 => Phase::Native,
             2 => Phase::Node,
+            3 => Phase::Fetch,
             _ => Phase::Done,
         }
     }

@@ -102,13 +102,14 @@ impl Hub {
         self.inner.stats.clone()
     }
 
-    /// Registers a client whose transport starts later (`adopt` or `start_node`), subscribed
-    /// to `channels`. Its opening frame (`retry`, or a comment) is queued first, so the first
-    /// body bytes leave as soon as the transport starts and precede anything published later.
-    /// With `last_event_id`, its cursors in logs that keep history are placed just past that
-    /// event, so the writer replays what it missed before going on live; when the id cannot
-    /// be placed it gets the reset event and starts at the head. Refused (and counted) while
-    /// the hub closes or when a cap is reached; nothing is queued then.
+    /// Registers a client whose transport starts later (`adopt`, `start_node` or
+    /// `start_fetch`), subscribed to `channels`. Its opening frame (`retry`, or a comment) is
+    /// queued first, so the first body bytes leave as soon as the transport starts and precede
+    /// anything published later. With `last_event_id`, its cursors in logs that keep history
+    /// are placed just past that event, so the writer replays what it missed before going on
+    /// live; when the id cannot be placed it gets the reset event and starts at the head.
+    /// Refused (and counted) while the hub closes or when a cap is reached; nothing is queued
+    /// then.
     pub fn register(
         &self,
         retry: Option<u64>,
@@ -238,6 +239,23 @@ impl Hub {
     /// response: looked at to see whether the peer still reads, and given the keepalive and
     /// `TCP_USER_TIMEOUT` an adopted socket gets, so a peer that vanished is found as soon.
     pub fn start_node(&self, id: u64, socket_fd: Option<SocketFd>) -> Result<(), SseError> {
+        self.start_relay(id, Transport::Node, socket_fd)
+    }
+
+    /// Starts serving client `id` through its embedder (`HubEvents::write`) into the body of
+    /// a Fetch API `Response`: as `start_node`, with no socket to look at, and counted as
+    /// `Transport::Fetch`.
+    pub fn start_fetch(&self, id: u64) -> Result<(), SseError> {
+        self.start_relay(id, Transport::Fetch, None)
+    }
+
+    /// A writer whose batches the embedder writes (`NodeSink`), counted under `transport`.
+    fn start_relay(
+        &self,
+        id: u64,
+        transport: Transport,
+        socket_fd: Option<SocketFd>,
+    ) -> Result<(), SseError> {
         let client = self
             .inner
             .client(id)
@@ -249,7 +267,7 @@ impl Hub {
             let _ = crate::socket::watch_node_socket(fd, self.inner.config.write_timeout);
         }
         let sink = NodeSink::new(id, self.inner.events.clone(), socket_fd);
-        self.start_writer(runtime, client, Transport::Node, sink)
+        self.start_writer(runtime, client, transport, sink)
     }
 
     /// Runs a pending client's writer task over `sink`, counted under `transport`; its end (or

@@ -30,14 +30,17 @@ impl Audience {
     }
 }
 
-/// Which writer serves a client.
+/// Which writer serves a client: what the connection gauges count it under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Transport {
     /// The runtime writes the socket it adopted.
     Native = 0,
-    /// The embedder writes its response (`HubEvents::write`).
+    /// The embedder writes its batches (`HubEvents::write`) to an HTTP response it holds.
     Node = 1,
+    /// The embedder writes its batches (`HubEvents::write`) into the body of a Fetch API
+    /// `Response` it returned: no socket is known.
+    Fetch = 2,
 }
 
 #[derive(Default)]
@@ -56,7 +59,7 @@ pub struct Stats {
     resets: [AtomicU64; 5],
     /// Writers running, by transport: a gauge, raised when a writer starts and lowered when
     /// its client's departure is recorded.
-    running: [AtomicU64; 2],
+    running: [AtomicU64; 3],
     /// The largest backlog of a log's slowest reader seen at an append.
     lag_max_events: AtomicU64,
     lag_max_bytes: AtomicU64,
@@ -96,6 +99,7 @@ pub struct StatsSnapshot {
     pub resets_ambiguous: u64,
     pub running_native: u64,
     pub running_node: u64,
+    pub running_fetch: u64,
     pub lag_max_events: u64,
     pub lag_max_bytes: u64,
 }
@@ -208,6 +212,7 @@ impl Stats {
             resets_ambiguous: load(&self.resets[ResetReason::Ambiguous as usize]),
             running_native: load(&self.running[Transport::Native as usize]),
             running_node: load(&self.running[Transport::Node as usize]),
+            running_fetch: load(&self.running[Transport::Fetch as usize]),
             lag_max_events: load(&self.lag_max_events),
             lag_max_bytes: load(&self.lag_max_bytes),
         }

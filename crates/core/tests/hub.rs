@@ -764,6 +764,48 @@ fn metrics_count_what_happened_without_visiting_clients() {
 }
 
 #[test]
+fn the_connection_gauges_count_each_transport_under_its_own_kind() {
+    let f = fixture(config());
+    let (native, peer) = f.connect(false);
+    let node = f.hub.register(None, Vec::new(), None).unwrap().0;
+    f.hub.start_node(node, None).unwrap();
+    let fetch = f.hub.register(None, Vec::new(), None).unwrap().0;
+    f.hub.start_fetch(fetch).unwrap();
+    let pending = f.hub.register(None, Vec::new(), None).unwrap().0;
+    // Both relayed writers hand over their opening frame; acknowledged, they can end at once.
+    for _ in 0..2 {
+        assert!(matches!(f.next_node_event(), Event::Write(..)));
+    }
+    f.hub.node_writable(node);
+    f.hub.node_writable(fetch);
+    let running = |m: &native_sse_core::Metrics| {
+        (
+            m.stats.running_native,
+            m.stats.running_node,
+            m.stats.running_fetch,
+            m.clients,
+        )
+    };
+    assert_eq!(running(&f.hub.metrics(false)), (1, 1, 1, 4));
+    assert!(
+        f.hub.start_node(fetch, None).is_err(),
+        "a running client's transport does not change"
+    );
+    f.hub.close_client(fetch, CloseReason::Server);
+    f.hub.close_client(pending, CloseReason::Server);
+    let mut closed: Vec<u64> = vec![f.next_close().0, f.next_close().0];
+    closed.sort_unstable();
+    assert_eq!(closed, vec![fetch, pending]);
+    assert_eq!(running(&f.hub.metrics(false)), (1, 1, 0, 2));
+    f.hub.close_client(node, CloseReason::Server);
+    f.hub.close_client(native, CloseReason::Server);
+    f.next_close();
+    f.next_close();
+    drop(peer);
+    assert_eq!(running(&f.hub.metrics(false)), (0, 0, 0, 0));
+}
+
+#[test]
 fn a_client_has_at_most_max_channels_per_client_channels() {
     use native_sse_core::SseError;
     let f = fixture(HubConfig {
