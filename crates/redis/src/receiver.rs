@@ -14,8 +14,8 @@ use redis::{RedisResult, Value};
 
 use crate::announcement;
 use crate::backoff::Backoff;
+use crate::bridge::Bridge;
 use crate::sender::{connection_config, ensure_namespace};
-use crate::Bridge;
 
 /// Entries per `XRANGE` page.
 const PAGE: usize = 1000;

@@ -19,8 +19,9 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ErrorKind, Script, Value};
 
 use crate::backoff::Backoff;
+use crate::bridge::Bridge;
 use crate::outbound::Numbered;
-use crate::{scripts, Bridge};
+use crate::scripts;
 
 /// Events per pipeline: enough to amortize the round trip, few enough that a resend after a
 /// lost connection is cheap.

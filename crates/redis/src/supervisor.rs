@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::backoff::Backoff;
-use crate::Bridge;
+use crate::bridge::Bridge;
 
 /// Which of the bridge's tasks, for what is reported and which link it marks down.
 #[derive(Clone, Copy)]
