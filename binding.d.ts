@@ -72,24 +72,22 @@ export declare class NativeHub {
   /** Subscribers of `channel`. */
   channelSize(channel: string): number
   /**
-   * Bytes waiting in client `id`'s own queue (the high-water mark's measure); -1 once it is
-   * gone or the hub is closed.
+   * Queues one message for client `id`; says whether it was queued and what its queue
+   * holds now (`Sent`).
    */
-  queuedBytes(id: number): number
-  /** Queues one message for client `id`; says whether it was queued (`DeliveryCode`). */
-  send(id: number, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): DeliveryCode
+  send(id: number, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): Sent
   /**
    * Queues several messages for client `id` as one call, their fields in parallel arrays
    * (`event`, `eventId`, `retry` absent: none has that field). All are checked first: an
    * invalid one queues none and the error names its index. Returns what `send` returns.
    */
-  sendMany(id: number, data: Array<string | Buffer | undefined | null>, event?: Array<string | undefined | null> | undefined | null, eventId?: Array<string | undefined | null> | undefined | null, retry?: Array<number | undefined | null> | undefined | null): DeliveryCode
+  sendMany(id: number, data: Array<string | Buffer | undefined | null>, event?: Array<string | undefined | null> | undefined | null, eventId?: Array<string | undefined | null> | undefined | null, retry?: Array<number | undefined | null> | undefined | null): Sent
   /**
    * Queues one event per string for client `id`, the strings joined into `joined` with
    * their UTF-16 lengths in `lengths`: one string conversion for the lot. Returns what
    * `send` returns.
    */
-  sendTexts(id: number, joined: string, lengths: Uint32Array): DeliveryCode
+  sendTexts(id: number, joined: string, lengths: Uint32Array): Sent
   broadcast(data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number
   /** Queues a comment for client `id`; returns what `send` returns. */
   comment(id: number, text: string): DeliveryCode
@@ -356,4 +354,14 @@ export interface NodeWrites {
   ids: Float64Array
   chunks: Array<Buffer>
   which: Uint32Array
+}
+
+/**
+ * What a send to one client did and what its queue holds after it: JS keeps that count to
+ * tell, without another call, whether a send it holds back may cross the high-water mark.
+ */
+export interface Sent {
+  delivery: DeliveryCode
+  /** Bytes in the client's own queue after the send; 0 once it is gone. */
+  queuedBytes: number
 }

@@ -5,18 +5,12 @@ const { performance } = require('node:perf_hooks')
 const { Writable } = require('node:stream')
 const { sseError } = require('./errors')
 const { messageOf, writableOptions } = require('./options')
-const { DeliveryCode } = require('./native')
-
-const { Gone: GONE, Queued: QUEUED, AboveHighWater: ABOVE_HIGH_WATER } = DeliveryCode
+// What client.stream() takes from a synchronous source per native call (BATCH_ITEMS, or fewer
+// once their strings add up to BATCH_CHARS): one call, one encode pass and one writer wakeup
+// for the lot, the same batches the hub's queue of sends makes.
+const { BATCH_ITEMS, BATCH_CHARS, GONE, QUEUED, ABOVE_HIGH_WATER } = require('./send-queue')
 /** Items client.stream() sends before it lets the event loop run, when it never has to wait. */
 const YIELD_EVERY = 1024
-/**
- * What client.stream() takes from a synchronous source per native call: one call, one encode
- * pass into a shared buffer and one writer wakeup for the lot, instead of one of each per item.
- */
-const BATCH_ITEMS = 512
-/** ...or fewer, once their strings add up to this many characters. */
-const BATCH_CHARS = 32 * 1024
 
 // What every client keeps is shared where it can be: at 100,000 idle clients each 16 bytes
 // per client is 1.6 MB.

@@ -30,7 +30,9 @@ mod uv;
 
 use code::{sse_error, Code, Raise};
 use events::{JsEvents, Outbox};
-use messages::{client_id, data_text, delivery, retry_value, send_many, DeliveryCode, MessageArgs};
+use messages::{
+    client_id, data_text, delivery, retry_value, send_many, sent, DeliveryCode, MessageArgs, Sent,
+};
 use native_sse_redis::{Bridge, RedisConfig};
 use options::{history, millis, whole_number, NativeHubOptions};
 
@@ -351,19 +353,8 @@ impl NativeHub {
             .map_or(0, |hub| hub.channel_size(&channel) as u32)
     }
 
-    /// Bytes waiting in client `id`'s own queue (the high-water mark's measure); -1 once it is
-    /// gone or the hub is closed.
-    #[napi(catch_unwind)]
-    pub fn queued_bytes(&self, id: f64) -> Result<f64, Code> {
-        let Some(hub) = &self.hub else {
-            return Ok(-1.0);
-        };
-        Ok(hub
-            .queued_bytes(client_id(id)?)
-            .map_or(-1.0, |bytes| bytes as f64))
-    }
-
-    /// Queues one message for client `id`; says whether it was queued (`DeliveryCode`).
+    /// Queues one message for client `id`; says whether it was queued and what its queue
+    /// holds now (`Sent`).
     #[napi(catch_unwind)]
     pub fn send(
         &self,
@@ -372,11 +363,12 @@ impl NativeHub {
         event: Option<String>,
         event_id: Option<String>,
         retry: Option<f64>,
-    ) -> Result<DeliveryCode, Code> {
+    ) -> Result<Sent, Code> {
         let hub = self.hub()?;
         let id = client_id(id)?;
         let args = MessageArgs::new(data, event, event_id, retry);
-        args.with(|message| hub.send(id, message)).map(delivery)
+        args.with(|message| hub.send(id, message))
+            .map(|outcome| sent(hub, id, outcome))
     }
 
     /// Queues several messages for client `id` as one call, their fields in parallel arrays
@@ -390,7 +382,7 @@ impl NativeHub {
         event: Option<Vec<Option<String>>>,
         event_id: Option<Vec<Option<String>>>,
         retry: Option<Vec<Option<f64>>>,
-    ) -> Result<DeliveryCode, Code> {
+    ) -> Result<Sent, Code> {
         let hub = self.hub()?;
         let id = client_id(id)?;
         let mut events = event.unwrap_or_default().into_iter();
@@ -417,12 +409,7 @@ impl NativeHub {
     /// their UTF-16 lengths in `lengths`: one string conversion for the lot. Returns what
     /// `send` returns.
     #[napi(catch_unwind)]
-    pub fn send_texts(
-        &self,
-        id: f64,
-        joined: String,
-        lengths: Uint32Array,
-    ) -> Result<DeliveryCode, Code> {
+    pub fn send_texts(&self, id: f64, joined: String, lengths: Uint32Array) -> Result<Sent, Code> {
         let hub = self.hub()?;
         let id = client_id(id)?;
         let texts =

@@ -95,14 +95,26 @@ pub(crate) fn delivery(delivery: Delivery) -> DeliveryCode {
     }
 }
 
+/// What a send to one client did and what its queue holds after it: JS keeps that count to
+/// tell, without another call, whether a send it holds back may cross the high-water mark.
+#[napi(object)]
+pub struct Sent {
+    pub delivery: DeliveryCode,
+    /// Bytes in the client's own queue after the send; 0 once it is gone.
+    pub queued_bytes: f64,
+}
+
+pub(crate) fn sent(hub: &Hub, id: u64, outcome: Delivery) -> Sent {
+    Sent {
+        delivery: delivery(outcome),
+        queued_bytes: hub.queued_bytes(id).unwrap_or(0) as f64,
+    }
+}
+
 /// `Hub::send_many` as the binding's calls return it. Which item was refused is not told:
 /// JS then sends the items one by one, so the caller gets the error `send` gives for it.
-pub(crate) fn send_many(
-    hub: &Hub,
-    id: u64,
-    messages: &[Message<'_>],
-) -> Result<DeliveryCode, Code> {
+pub(crate) fn send_many(hub: &Hub, id: u64, messages: &[Message<'_>]) -> Result<Sent, Code> {
     hub.send_many(id, messages)
-        .map(delivery)
+        .map(|outcome| sent(hub, id, outcome))
         .map_err(|(_, error)| sse_error(error))
 }

@@ -48,12 +48,17 @@ pub fn retry_frame(retry: u64, comment_led: bool) -> Bytes {
     out.freeze()
 }
 
-impl Message<'_> {
+/// A message whose fields passed `Message::validate`: the only thing that encodes, so a message
+/// is checked once on its way to the wire, whichever path it takes (publish, send, a backend).
+#[derive(Debug, Clone, Copy)]
+pub struct Valid<'a>(Message<'a>);
+
+impl<'a> Message<'a> {
     /// Checks the fields that can corrupt the stream. `event` and `id` are single-line fields:
     /// a CR or LF inside them would start a new field that the application did not write, so
     /// they are rejected rather than sanitized. Clients truncate at NUL inside `id`
     /// (the spec ignores such an id entirely), so it is rejected too.
-    pub fn validate(&self) -> Result<(), SseError> {
+    pub fn validate(&self) -> Result<Valid<'a>, SseError> {
         if let Some(event) = self.event {
             if let Some(at) = event.find(['\r', '\n']) {
                 return Err(SseError::InvalidField {
@@ -79,7 +84,18 @@ impl Message<'_> {
         if self.data.is_none() && !retry_alone {
             return Err(SseError::MissingData);
         }
+        Ok(Valid(*self))
+    }
+
+    /// Validates, then appends the frame to `out`.
+    pub fn encode_into(&self, out: &mut BytesMut) -> Result<(), SseError> {
+        self.validate()?.encode_into(out);
         Ok(())
+    }
+
+    /// Validates and encodes into a fresh, exactly sized frame.
+    pub fn encode(&self) -> Result<Bytes, SseError> {
+        Ok(self.validate()?.encode())
     }
 
     /// Upper bound of the encoded size, used to reserve once and to enforce queue limits before
@@ -101,35 +117,50 @@ impl Message<'_> {
         }
         len
     }
+}
 
-    /// Validates, then appends the frame to `out`.
-    pub fn encode_into(&self, out: &mut BytesMut) -> Result<(), SseError> {
-        self.validate()?;
-        out.reserve(self.encoded_len_bound());
-        if let Some(event) = self.event {
+impl<'a> Valid<'a> {
+    pub fn message(&self) -> &Message<'a> {
+        &self.0
+    }
+
+    /// The same message with the id the hub made for it: hub-made ids are one line of
+    /// letters, digits and `-` (resume.rs), so it stays valid.
+    pub(crate) fn with_hub_id(&self, id: &'a str) -> Valid<'a> {
+        debug_assert!(!id.contains(['\r', '\n', '\0']));
+        Valid(Message {
+            id: Some(id),
+            ..self.0
+        })
+    }
+
+    /// Appends the frame to `out`.
+    pub fn encode_into(&self, out: &mut BytesMut) {
+        let message = &self.0;
+        out.reserve(message.encoded_len_bound());
+        if let Some(event) = message.event {
             put_field(out, b"event", event);
         }
-        if let Some(id) = self.id {
+        if let Some(id) = message.id {
             put_field(out, b"id", id);
         }
-        if let Some(retry) = self.retry {
+        if let Some(retry) = message.retry {
             let mut digits = [0u8; 20];
             put_field_bytes(out, b"retry", format_u64(retry, &mut digits));
         }
-        if let Some(data) = self.data {
+        if let Some(data) = message.data {
             for line in split_lines(data) {
                 put_field(out, b"data", line);
             }
         }
         out.put_u8(b'\n');
-        Ok(())
     }
 
-    /// Validates and encodes into a fresh, exactly sized frame.
-    pub fn encode(&self) -> Result<Bytes, SseError> {
+    /// Encodes into a fresh, exactly sized frame.
+    pub fn encode(&self) -> Bytes {
         let mut out = BytesMut::new();
-        self.encode_into(&mut out)?;
-        Ok(out.freeze())
+        self.encode_into(&mut out);
+        out.freeze()
     }
 }
 

@@ -22,7 +22,7 @@ use crate::close::CloseReason;
 use crate::config::HubConfig;
 use crate::error::SseError;
 use crate::events::HubEvents;
-use crate::frame::{encode_comment, opening_frame, Message};
+use crate::frame::{encode_comment, opening_frame, Message, Valid};
 use crate::heartbeat_queue::HeartbeatQueue;
 use crate::log::{ChannelLog, Cursor};
 use crate::mailbox::Mailbox;
@@ -410,7 +410,12 @@ impl Hub {
     }
 
     pub(crate) fn encode(&self, message: &Message<'_>) -> Result<Bytes, SseError> {
-        let frame = message.encode()?;
+        self.encode_valid(&message.validate()?)
+    }
+
+    /// Encodes a message validated before, within the event size limit.
+    pub(crate) fn encode_valid(&self, message: &Valid<'_>) -> Result<Bytes, SseError> {
+        let frame = message.encode();
         self.check_size(frame.len())?;
         Ok(frame)
     }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crate::backend::{Backend, Outgoing, ID_LINE_MAX};
 use crate::error::SseError;
-use crate::frame::Message;
+use crate::frame::{Message, Valid};
 use crate::hub::Hub;
 use crate::stats::Audience;
 
@@ -42,33 +42,35 @@ impl Hub {
     /// that log keeps history and the message has none; returns the log's readers. O(1) here:
     /// the writers are woken by the dispatcher.
     fn publish_to(&self, channel: Option<&str>, message: &Message<'_>) -> Result<usize, SseError> {
-        message.validate()?;
+        // Checked once, here: a bad message fails whether anyone reads the target or not.
+        let message = message.validate()?;
         if self.inner.closed.load(Ordering::Acquire) {
             return Ok(0);
         }
         if let Some(backend) = self.inner.backend.get() {
-            return self.publish_through(backend.as_ref(), channel, message);
+            return self.publish_through(backend.as_ref(), channel, &message);
         }
         let audience = Audience::of(channel);
         let Some((log, readers)) = self.inner.log_of(channel) else {
             // Nobody reads it, but a call that would fail with readers fails here too (encoded
             // only when the cheap bound leaves the size in doubt), and an accepted event counts
             // as published.
-            if message.encoded_len_bound() > self.inner.config.max_event_bytes {
-                self.encode(message)?;
+            if message.message().encoded_len_bound() > self.inner.config.max_event_bytes {
+                self.encode_valid(&message)?;
             }
             self.inner.stats.add_published(audience, 1);
             return Ok(0);
         };
         let seq = self.inner.sequence.take();
         let hub_id;
-        let mut stamped = *message;
+        let mut stamped = message;
         // Only events get ids: a retry-only block has no data and dispatches nothing.
-        if log.has_history() && message.id.is_none() && message.data.is_some() {
+        let fields = message.message();
+        if log.has_history() && fields.id.is_none() && fields.data.is_some() {
             hub_id = self.inner.epoch.event_id(seq);
-            stamped.id = Some(&hub_id);
+            stamped = message.with_hub_id(&hub_id);
         }
-        let frame = match self.encode(&stamped) {
+        let frame = match self.encode_valid(&stamped) {
             Ok(frame) => frame,
             Err(error) => {
                 // The number is spent; committing it keeps the horizon moving.
@@ -77,7 +79,7 @@ impl Hub {
             }
         };
         self.inner
-            .append_entry(log, seq, seq, frame, message.id, Instant::now());
+            .append_entry(log, seq, seq, frame, fields.id, Instant::now());
         self.inner.stats.add_published(audience, 1);
         Ok(readers)
     }
@@ -89,9 +91,10 @@ impl Hub {
         &self,
         backend: &dyn Backend,
         channel: Option<&str>,
-        message: &Message<'_>,
+        message: &Valid<'_>,
     ) -> Result<usize, SseError> {
-        let frame = message.encode()?;
+        let frame = message.encode();
+        let message = message.message();
         let id_line = if message.id.is_none() { ID_LINE_MAX } else { 0 };
         self.check_size(frame.len() + id_line)?;
         let (history, readers) = {

@@ -1,0 +1,59 @@
+'use strict'
+
+// The clients whose bytes JS writes for Rust: the Node transport's responses and the Fetch
+// transport's bodies. Rust hands over their batches in one call for many clients (a flush);
+// each sink writes its own and the ones taken at once are acknowledged together. Rust also
+// says when a sink ends (after what was written) or is cut; a sink goes when its client does.
+
+const { StallWatch } = require('./fetch-transport')
+
+class Relay {
+  #native
+  #writeTimeoutMs
+  #sinks = new Map()
+  /** Cuts Fetch bodies nobody reads; made with the first. */
+  #stallWatch = null
+
+  constructor (native, writeTimeoutMs) {
+    this.#native = native
+    this.#writeTimeoutMs = writeTimeoutMs
+  }
+
+  /** Takes client `id`'s sink (NodeSink or StreamSink). */
+  add (id, sink) {
+    this.#sinks.set(id, sink)
+    if (typeof sink.stalled === 'function') (this.#stallWatch ??= new StallWatch(this.#writeTimeoutMs)).add(sink)
+  }
+
+  /** Writes every waiting batch; the accepted ones are acknowledged at once. */
+  flush () {
+    const { ids, chunks, which } = this.#native.takeWrites()
+    const accepted = []
+    for (let i = 0; i < ids.length; i++) {
+      const sink = this.#sinks.get(ids[i])
+      if (sink !== undefined && sink.write(chunks[which[i]])) accepted.push(ids[i])
+    }
+    if (accepted.length > 0) this.#native.nodeWritableMany(accepted)
+  }
+
+  /** Rust wrote everything for client `id`: its body ends complete. */
+  end (id) {
+    this.#sinks.get(id)?.end()
+  }
+
+  /** Rust cut client `id` (slow, timed out, a failed drain): its body is cut too. */
+  destroy (id) {
+    this.#sinks.get(id)?.destroy()
+  }
+
+  /** Client `id` is gone: its sink stops listening (and is cut if still open). */
+  remove (id) {
+    const sink = this.#sinks.get(id)
+    if (sink === undefined) return
+    this.#sinks.delete(id)
+    this.#stallWatch?.delete(sink)
+    sink.detach()
+  }
+}
+
+module.exports = { Relay }

@@ -1,0 +1,89 @@
+'use strict'
+
+// A WHATWG `Request`, as Hono, Next.js route handlers, Bun.serve and Deno.serve give it. There
+// is no socket or `res` to take over: the answer is a `Response` whose body the hub feeds
+// (fetch-transport.js), made here once the request was accepted or refused.
+
+const { StreamSink, isFetchRequest, streamHeaders } = require('../fetch-transport')
+
+class FetchRequest {
+  #request
+  /** The stream's head: made here, so that bad application headers throw before anything
+   *  registers. */
+  #head
+  /** The Response to answer with, once made (a refusal, or the stream's). */
+  #answer = null
+
+  /** @param headers the application's own headers for the stream (CORS, ids) */
+  constructor (request, headers) {
+    this.#request = request
+    this.#head = streamHeaders(headers)
+  }
+
+  /** Nothing to mark: each call of response() makes its own Response. */
+  get response () {
+    return null
+  }
+
+  get method () {
+    return this.#request.method
+  }
+
+  get url () {
+    return this.#request.url
+  }
+
+  header (name) {
+    return this.#request.headers.get(name) ?? undefined
+  }
+
+  /** A Fetch request does not say who sent it. */
+  peer () {
+    return { remoteAddress: null, remotePort: null }
+  }
+
+  unusable () {
+    return null
+  }
+
+  nativeUnavailable () {
+    return 'a Fetch API request has no socket to hand over'
+  }
+
+  /** Aborted before it could be answered: its peer left. */
+  departed () {
+    return this.#request.signal?.aborted ? 'its request was aborted' : null
+  }
+
+  /** The head is the Response's: nothing is written before it is returned. */
+  writeHead () {
+    return false
+  }
+
+  headFailed () {}
+
+  refuse ({ status, headers, body }) {
+    this.#answer = new Response(body, { status, headers })
+  }
+
+  /** A HEAD request gets the head alone: the Response has no body. */
+  endHead () {}
+
+  /** The body's sink; the Response carries its stream. */
+  relaySink (native, id) {
+    const sink = new StreamSink(native, id, this.#request.signal ?? undefined)
+    this.#answer = new Response(sink.stream, { status: 200, headers: this.#head })
+    return sink
+  }
+
+  startRelay (native, id) {
+    native.startFetch(id)
+  }
+
+  /** What to answer with: the refusal, the stream, or (HEAD, a peer gone) the head alone. */
+  answer () {
+    return this.#answer ?? new Response(null, { status: 200, headers: this.#head })
+  }
+}
+
+module.exports = { FetchRequest, isFetchRequest }
