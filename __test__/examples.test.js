@@ -11,7 +11,7 @@ const http2 = require('node:http2')
 const { spawn } = require('node:child_process')
 const { EventSource } = require('eventsource')
 const { selfSignedCert, curl, parseSse, waitFor, rawClient, startExample } = require('./helpers')
-const { startRedis } = require('./redis')
+const { startRedis } = require('../test-support/redis')
 
 const ROOT = path.join(__dirname, '..')
 /** Where each example is shown: the README (the quick start) or the docs it links to. */

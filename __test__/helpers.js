@@ -1,6 +1,7 @@
 'use strict'
 
-// Real servers on 127.0.0.1, real clients. Every wait is bounded in time.
+// Real servers on 127.0.0.1, real clients. Every wait is bounded in time (the address and the
+// wait come from test-support/loopback.js, which the service starters share).
 
 const http = require('node:http')
 const net = require('node:net')
@@ -9,8 +10,7 @@ const { execFile, spawn } = require('node:child_process')
 const path = require('node:path')
 const { performance } = require('node:perf_hooks')
 const { createParser } = require('eventsource-parser')
-
-const HOST = '127.0.0.1'
+const { HOST, sleep, waitFor } = require('../test-support/loopback')
 
 /** Every behaviour suite runs against both transports; Windows sockets have no fd to hand
  *  over, so there only the Node transport exists (the release workflow runs suites there). */
@@ -35,22 +35,6 @@ function withUrl (server) {
     })
   }
 }
-
-/**
- * Polls `check` until it returns a truthy value; throws after `timeoutMs`. `what` may be a
- * function, called at the timeout, so the message tells the state then.
- */
-async function waitFor (check, { timeoutMs = 10_000, intervalMs = 5, what = 'condition' } = {}) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`)
-    await sleep(intervalMs)
-  }
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** Resolves with the first emission of `event`, or rejects after `timeoutMs`. */
 function once (emitter, event, timeoutMs = 5000) {
@@ -295,6 +279,23 @@ function loadClients (port, count, { pace } = {}) {
   }
 }
 
+/**
+ * A hub linked to Redis (`redis` options), the 'backend' events it emits, a node:http server
+ * attaching every request with `attach` options, and one raw client that has its stream;
+ * resolves once `hub.ready()` did. `close()` ends hub and server.
+ */
+async function linkedHub (redis, { attach, ...options } = {}) {
+  const { createHub } = require('..')
+  const hub = createHub({ heartbeatMs: 60_000, ...options, redis })
+  const backend = []
+  hub.on('backend', (event) => backend.push(event))
+  const http = await startHttp((req, res) => hub.attach(req, res, attach))
+  await hub.ready()
+  const raw = rawClient(http.port)
+  await waitFor(() => raw.comments.length === 1, { what: 'the client' })
+  return { hub, backend, http, raw, close: async () => { await hub.close(); await http.close() } }
+}
+
 function openFdCount () {
   return fs.readdirSync('/proc/self/fd').length
 }
@@ -313,4 +314,4 @@ function fdsOpenedSince (before) {
   return [...openFdTargets()].filter(([fd, target]) => before.get(fd) !== target).map(([fd, target]) => `${fd} -> ${target}`)
 }
 
-module.exports = { startExample, promtool, loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount, openFdTargets, fdsOpenedSince }
+module.exports = { linkedHub, startExample, promtool, loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount, openFdTargets, fdsOpenedSince }

@@ -16,7 +16,7 @@ process.env.NAPI_RS_NATIVE_LIBRARY_PATH = HOOKS_ADDON
 const { test, describe } = require('node:test')
 const assert = require('node:assert/strict')
 const { createHub } = require('..')
-const { TRANSPORTS, startHttp, rawClient, waitFor } = require('./helpers')
+const { TRANSPORTS, startHttp, rawClient, waitFor, linkedHub } = require('./helpers')
 
 // The magic texts of crates/core/src/test_hooks.rs.
 const PANIC_IN_HUB_CALL = 'native-sse:test-hooks:panic-in-hub-call'
@@ -140,7 +140,7 @@ test('without uv_backend_fd in the process, attach falls back to the Node transp
 })
 
 test('a Redis task that panics is started again: the hub hears backend down with the reason, then up, and goes on applying', { timeout: 60_000 }, async () => {
-  const { startRedis, linkedHub } = require('./redis')
+  const { startRedis } = require('../test-support/redis')
   const redis = await startRedis({ durable: false })
   const prefix = `hooks${process.pid}`
   const { hub, backend, raw, close } = await linkedHub({ url: redis.url, prefix, reconnectMinMs: 50, reconnectMaxMs: 200 })

@@ -13,7 +13,8 @@ const { createParser } = require('eventsource-parser')
 const { EventSource } = require('eventsource')
 const { createHub } = require('..')
 const { TRANSPORTS, startHttp, waitFor, sleep } = require('./helpers')
-const { nginxBinary, freePort, readmeNginxConfig, startNginx } = require('./nginx')
+const { freePort } = require('../test-support/loopback')
+const { nginxBinary, readmeNginxConfig, startNginx } = require('../test-support/nginx')
 
 const LATENCY_LIMIT_MS = 100
 

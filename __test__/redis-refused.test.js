@@ -9,8 +9,8 @@
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { rawClient, waitFor, sleep } = require('./helpers')
-const { startRedis, linkedHub } = require('./redis')
+const { rawClient, waitFor, sleep, linkedHub } = require('./helpers')
+const { startRedis } = require('../test-support/redis')
 
 let redis
 before(async () => { redis = await startRedis() })

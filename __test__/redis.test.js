@@ -12,9 +12,9 @@ const path = require('node:path')
 const { pathToFileURL } = require('node:url')
 const { fork, execFile } = require('node:child_process')
 const { EventSource } = require('eventsource')
-const { rawClient, waitFor, startHttp, promtool } = require('./helpers')
+const { rawClient, waitFor, startHttp, promtool, linkedHub } = require('./helpers')
 const { createHub } = require('..')
-const { startRedis, startCluster, linkedHub } = require('./redis')
+const { startRedis, startCluster } = require('../test-support/redis')
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'redis-hub.js')
 

@@ -12,7 +12,7 @@ const { chromium } = require('playwright-core')
 const { EventSource } = require('eventsource')
 const { createHub } = require('..')
 const { startHttp, startExample, waitFor } = require('./helpers')
-const { startRedis } = require('./redis')
+const { startRedis } = require('../test-support/redis')
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
 const BROWSER_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',

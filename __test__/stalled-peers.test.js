@@ -13,7 +13,7 @@ const http = require('node:http')
 const { performance } = require('node:perf_hooks')
 const { createHub, defaults } = require('..')
 const { TRANSPORTS, startHttp, withUrl, rawClient, waitFor, once } = require('./helpers')
-const { createNamespace, netnsUnavailableReason } = require('./netns')
+const { createNamespace, netnsUnavailableReason } = require('../test-support/netns')
 
 // What the issue asked for: such a peer noticed within 10 s. The margin covers the close's way
 // to JS and a loaded machine; the kernel's timers themselves are exact.

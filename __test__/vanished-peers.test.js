@@ -12,7 +12,7 @@ const http = require('node:http')
 const { performance } = require('node:perf_hooks')
 const { createHub } = require('..')
 const { TRANSPORTS, startHttp, withUrl, rawClient, waitFor, once, openFdCount } = require('./helpers')
-const { createNamespace, netnsUnavailableReason } = require('./netns')
+const { createNamespace, netnsUnavailableReason } = require('../test-support/netns')
 
 const HEARTBEAT_MS = 1000
 const WRITE_TIMEOUT_MS = 2000

@@ -15,7 +15,7 @@
 const { spawn } = require('node:child_process')
 const path = require('node:path')
 const { createParser } = require('eventsource-parser')
-const { startRedis } = require('../__test__/redis')
+const { startRedis } = require('../test-support/redis')
 
 const SMOKE = process.argv.includes('--smoke')
 const SIZES = SMOKE ? { tokens: 20_000, rounds: 3, live: 20 } : { tokens: 100_000, rounds: 15, live: 500 }

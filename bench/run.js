@@ -29,7 +29,7 @@ const LOOP_YIELD_EVERY = 1000
 const SCALE_KINDS = ['native', 'native-small-young', 'node-transport', 'baseline', 'http']
 /** Servers that differ from another only in Node's flags: run in the memory scenarios alone. */
 const MEMORY_ONLY_KINDS = ['native-small-young']
-const { startRedis } = require('../__test__/redis')
+const { startRedis } = require('../test-support/redis')
 
 const args = process.argv.slice(2)
 const SMOKE = args.includes('--smoke')

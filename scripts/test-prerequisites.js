@@ -62,12 +62,12 @@ const SUITE_TOOLS = [
   },
   // helpers.promtool: hub.metricsText() against the Prometheus exposition format and its lints.
   { tool: 'promtool', pkg: 'prometheus', find: () => onPath('promtool') },
-  // __test__/nginx.js: a real nginx in front of the hub.
+  // test-support/nginx.js: a real nginx in front of the hub.
   { tool: 'nginx', pkg: 'nginx', find: () => existing('/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx') ?? onPath('nginx') },
-  // __test__/redis.js: the fan-out across processes through a real redis-server.
+  // test-support/redis.js: the fan-out across processes through a real redis-server.
   { tool: 'redis-server', pkg: 'redis-server', find: () => onPath('redis-server') },
   { tool: 'redis-cli', pkg: 'redis-server', find: () => onPath('redis-cli') },
-  // __test__/netns.js: network namespaces and iptables make peers vanish without FIN or RST.
+  // test-support/netns.js: network namespaces and iptables make peers vanish without FIN or RST.
   // Those tests need root (and are skipped without it), so the tools are needed as root only.
   { tool: 'ip', pkg: 'iproute2', find: () => onPath('ip'), needed: isRoot },
   { tool: 'iptables', pkg: 'iptables', find: () => onPath('iptables'), needed: isRoot },

@@ -1,14 +1,15 @@
 'use strict'
 
 // A real nginx (Debian's) in front of a test server: a configuration written to a temporary
-// prefix, a master process the test owns, `nginx -s reload` on it. It listens on 127.0.0.1 only.
+// prefix, a master process the test owns, `nginx -s reload` on it. It listens on 127.0.0.1 only
+// (a port from loopback.js's freePort).
 
 const fs = require('node:fs')
 const os = require('node:os')
 const net = require('node:net')
 const path = require('node:path')
 const { execFileSync, spawn } = require('node:child_process')
-const { HOST, waitFor } = require('./helpers')
+const { HOST, waitFor } = require('./loopback')
 
 /** The nginx binary, or null when there is none. */
 function nginxBinary () {
@@ -20,15 +21,6 @@ function nginxBinary () {
   } catch {
     return null
   }
-}
-
-/** A port nothing listens on right now. */
-async function freePort () {
-  const server = net.createServer()
-  await new Promise((resolve) => server.listen(0, HOST, resolve))
-  const { port } = server.address()
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 /**
@@ -118,4 +110,4 @@ function childrenOf (pid) {
   return children
 }
 
-module.exports = { nginxBinary, freePort, readmeNginxConfig, startNginx }
+module.exports = { nginxBinary, readmeNginxConfig, startNginx }

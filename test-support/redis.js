@@ -1,26 +1,15 @@
 'use strict'
 
-// A real redis-server for the tests (Debian's package; .ci/run installs it): started on a free
-// port of 127.0.0.1 in a temporary directory, with the append-only file fsynced on every write,
-// as a deployment that must not lose what it acknowledged runs it. It can be stopped and
-// started again on the same port with its data.
+// A real redis-server for the suites and the bench (Debian's package; .ci/run installs it):
+// started on a free port of 127.0.0.1 in a temporary directory, with the append-only file
+// fsynced on every write, as a deployment that must not lose what it acknowledged runs it. It
+// can be stopped and started again on the same port with its data.
 
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const net = require('node:net')
 const { spawn, execFile } = require('node:child_process')
-
-function freePort () {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address()
-      server.close(() => resolve(port))
-    })
-  })
-}
+const { freePort } = require('./loopback')
 
 /** Runs redis-cli against `port`; resolves with its trimmed output (rejects on failure). */
 function redisCli (port, ...args) {
@@ -105,22 +94,4 @@ async function startCluster (size = 3) {
   return cluster
 }
 
-/**
- * A hub linked to Redis (`redis` options), the 'backend' events it emits, a node:http server
- * attaching every request with `attach` options, and one raw client that has its stream;
- * resolves once `hub.ready()` did. `close()` ends hub and server.
- */
-async function linkedHub (redis, { attach, ...options } = {}) {
-  const { createHub } = require('..')
-  const { startHttp, rawClient, waitFor } = require('./helpers')
-  const hub = createHub({ heartbeatMs: 60_000, ...options, redis })
-  const backend = []
-  hub.on('backend', (event) => backend.push(event))
-  const http = await startHttp((req, res) => hub.attach(req, res, attach))
-  await hub.ready()
-  const raw = rawClient(http.port)
-  await waitFor(() => raw.comments.length === 1, { what: 'the client' })
-  return { hub, backend, http, raw, close: async () => { await hub.close(); await http.close() } }
-}
-
-module.exports = { startRedis, startCluster, linkedHub }
+module.exports = { startRedis, startCluster }
