@@ -1,4 +1,5 @@
 'use strict'
+// needs: nothing
 
 // A client that stops reading must not slow the others down or grow the server's memory
 // past the configured bounds: it is cut ('slow'), has its oldest events dropped and counted

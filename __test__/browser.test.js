@@ -1,4 +1,5 @@
 'use strict'
+// needs: chromium
 
 // In a real browser: headless Chromium opens the demo page, its EventSource connects through
 // the native transport, and the page shows live prices; and a browser's EventSource whose

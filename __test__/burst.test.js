@@ -1,4 +1,5 @@
 'use strict'
+// needs: nothing
 
 // A publisher burst must not cost the clients that keep reading anything, with the default
 // lag window: 100 clients read at full speed (in another process, which checks every client's

@@ -1,4 +1,5 @@
 'use strict'
+// needs: test-hooks
 
 // What a channel's settings cost and how long they last: settings given with hub.channel()
 // and the history a resumable stream holds live on the channel and go with it, so one-off

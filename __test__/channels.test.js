@@ -1,4 +1,5 @@
 'use strict'
+// needs: nothing
 
 // Subscriptions change at any time: a client subscribed mid-stream gets what is published
 // from then on, and nothing after it unsubscribes; channels come and go with subscribers.

@@ -1,4 +1,5 @@
 'use strict'
+// needs: test-hooks, procfs
 
 // Churn at 10,000: five rounds of 10,000 connections, opened in waves of 2,500 by another
 // process and dropped every way real clients leave (FIN, RST, before the handoff completes,

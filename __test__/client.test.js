@@ -1,4 +1,5 @@
 'use strict'
+// needs: chromium
 
 // native-sse/client against a real native-sse server, in headless Chromium (both transports:
 // the browser's EventSource and the fetch reader) and under Node (fetch). The same scenario

@@ -1,4 +1,5 @@
 'use strict'
+// needs: curl
 
 // What a new user meets with default options: the stream's first body bytes leave with the
 // head, a 1 MB event of any line structure goes through, and a message without `data` (which

@@ -1,4 +1,5 @@
 'use strict'
+// needs: nothing
 
 // `npm start` runs the Express demo; examples/fastify-demo.js is the same under Fastify. Each
 // must serve its page and stream prices to a real client, and its drop route must cut that

@@ -1,4 +1,5 @@
 'use strict'
+// needs: nothing
 
 // What each way of leaving is called, on both transports. A peer that leaves has left, whether
 // it sent FIN or reset the connection (RST), idle or with data pending to it: 'client'. The

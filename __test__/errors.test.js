@@ -1,4 +1,5 @@
 'use strict'
+// needs: nothing
 
 // Bad input gets a thrown TypeError or RangeError with a stable err.code and a message that
 // says what to do, and a rejected call writes nothing to any client.

@@ -1,4 +1,5 @@
 'use strict'
+// needs: redis-server, curl, openssl
 
 // The examples of the README and docs/ are files in examples/, shown there verbatim, and each one is
 // run here with a real client: what users copy is what is tested.

@@ -1,4 +1,5 @@
 'use strict'
+// needs: nothing
 
 // The Fetch transport (hub.response(request)) as Hono serves it on @hono/node-server: real
 // sockets, a spec parser on the client side, the same semantics as attach(): the head at once,

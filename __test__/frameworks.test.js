@@ -1,4 +1,5 @@
 'use strict'
+// needs: nothing
 
 // The same stream served from plain node:http, Express 5 and Fastify 5 (with reply.hijack()),
 // read by the eventsource package; middleware headers set before attach() go out with the head.

@@ -1,4 +1,5 @@
 'use strict'
+// needs: nothing
 
 // A fuzz of the public API: random values of every type into every method and option. Each
 // call either works or throws a documented error (a TypeError or RangeError, or an Error for

@@ -1,4 +1,5 @@
 'use strict'
+// needs: curl, bash, procfs
 
 // After attach() the connection belongs to Rust: Node's server no longer counts it, its
 // timeouts no longer apply, and server.close() completes while the stream keeps flowing.

@@ -1,4 +1,5 @@
 'use strict'
+// needs: redis-server, test-hooks
 
 // Failure paths that need the addon built with the `test-hooks` cargo feature
 // (`npm run build:test-hooks`; release builds contain no such hook): deliberate panics in a hub

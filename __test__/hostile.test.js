@@ -1,4 +1,5 @@
 'use strict'
+// needs: procfs
 
 // Hostile requests, on both transports: an 8 KB Last-Event-ID, invalid UTF-8 in it, bytes sent
 // after the request, junk instead of headers, and a client that connects and resets in a loop.

@@ -1,4 +1,5 @@
 'use strict'
+// needs: test-hooks
 
 // What an idle native client costs this process once attached, measured from outside the
 // core: the JS heap it keeps (its Client and its share of the hub's map) and the native memory

@@ -1,4 +1,5 @@
 'use strict'
+// needs: curl, openssl, procfs
 
 // The Fastify plugin and the Express helper, with real clients; and both module systems.
 

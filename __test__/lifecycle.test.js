@@ -1,4 +1,5 @@
 'use strict'
+// needs: curl, procfs
 
 // How clients leave, and what the hub does with their resources: close reasons fire exactly
 // once, hub.size returns to 0, and file descriptors return to their baseline.

@@ -1,4 +1,5 @@
 'use strict'
+// needs: deno on linux
 
 // What a user sees when the addon cannot be loaded, and what the loader (lib/native.js) looks
 // at: a copy of the package's JS (what the tarball holds) beside no binary, a broken binary,

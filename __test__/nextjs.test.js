@@ -1,4 +1,5 @@
 'use strict'
+// needs: next
 
 // examples/nextjs (an App Router route handler that returns hub.response(request)) built with
 // `next build` and served by `next start`, Next.js 16 from __test__/runtimes (installed by

@@ -1,4 +1,5 @@
 'use strict'
+// needs: nginx, procfs
 
 // Behind a real nginx: the deployment guide's configuration (docs/DEPLOYMENT.md) and a stock `proxy_pass` (which relies on the
 // hub's `X-Accel-Buffering: no`) pass each event on at once; heartbeats keep a quiet stream

@@ -1,4 +1,5 @@
 'use strict'
+// needs: promtool
 
 // What an operator relies on: a staged shutdown that spreads reconnects, caps that refuse
 // with 503 and disconnect nobody, metrics that count exactly what happened (checked by

@@ -1,4 +1,5 @@
 'use strict'
+// needs: nothing
 
 // Each client reads several sources (the broadcast log, its channels' logs, its own mailbox);
 // whatever the mix of calls, it must receive exactly the events addressed to it, in the order

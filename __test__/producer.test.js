@@ -1,4 +1,5 @@
 'use strict'
+// needs: nothing
 
 // A producer streaming to one client waits for it instead of overflowing it: the LLM-token
 // case. 1,000,000 events of 20 B go to a client that reads slowly in bursts (another process,

@@ -1,4 +1,5 @@
 'use strict'
+// needs: redis-server
 
 // Redis refusing a publish (a command of the publish script fails): an ACL user that may not
 // run XADD or PUBLISH, a channel's stream key or the lasts hash holding a string. Such a

@@ -1,4 +1,5 @@
 'use strict'
+// needs: redis-server, promtool
 
 // Fan-out across processes through a real redis-server (Debian's, started here): hub
 // processes (fixtures/redis-hub.js) with their own ports, real clients over TCP (the

@@ -1,4 +1,5 @@
 'use strict'
+// needs: redis-server, chromium
 
 // Resumable streams (hub.publishStream): an answer published token by token survives a reload
 // in headless Chromium (every token once, in order), shows whole in a second tab, and does the

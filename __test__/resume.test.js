@@ -1,4 +1,5 @@
 'use strict'
+// needs: nothing
 
 // History and Last-Event-ID: a client that reconnects gets every event it missed exactly
 // once and in order, even while publishing goes on; an id that cannot be placed gets the

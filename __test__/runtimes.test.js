@@ -1,4 +1,5 @@
 'use strict'
+// needs: bun, deno
 
 // native-sse under Bun and Deno (their npm packages, installed by .ci/run into
 // __test__/runtimes): the addon loads; hub.response() serves Bun.serve and Deno.serve with

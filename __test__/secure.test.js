@@ -1,4 +1,5 @@
 'use strict'
+// needs: curl, openssl
 
 // HTTPS and HTTP/2 go through the Node transport: streams deliver exactly what was sent,
 // heartbeats included, to curl, eventsource over undici, eventsource-parser over undici fetch

@@ -1,4 +1,5 @@
 'use strict'
+// needs: nothing
 
 // Sends to one client made in one turn of the event loop cross to Rust together (hub.js
 // `_sendTo`). What must not change with that: the order of everything the application did,

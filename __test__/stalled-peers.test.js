@@ -1,4 +1,5 @@
 'use strict'
+// needs: netns, curl
 
 // With default options, a peer that stopped is noticed within 10 s, on both transports: a
 // reader that stopped reading with 16 MB queued to it (on loopback, its kernel keeps

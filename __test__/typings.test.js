@@ -1,4 +1,5 @@
 'use strict'
+// needs: nothing
 
 // The typings as an app compiles them: a project of its own with native-sse in its
 // node_modules, checked by tsc under the configurations apps use: `module: commonjs` (whose

@@ -1,4 +1,5 @@
 'use strict'
+// needs: netns, curl, procfs
 
 // Peers that vanish without a FIN or an RST (a phone that lost its network, a NAT that dropped
 // the mapping): a curl inside a network namespace of the test's own goes silent when iptables

@@ -1,4 +1,5 @@
 'use strict'
+// needs: curl
 
 // Every encoder rule, end to end: what the application passes arrives unchanged (modulo the
 // spec's newline normalization) at three independent real clients, and nothing an application
