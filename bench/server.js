@@ -1,7 +1,7 @@
 'use strict'
 
 // One benchmark server in its own process (so its CPU time and memory are its own), driven by
-// bench/run.js over IPC. `node bench/server.js <kind> <config JSON>`; sends `{ port }` once
+// bench/harness.js over IPC. `node bench/server.js <kind> <config JSON>`; sends `{ port }` once
 // listening, then answers each `{ op, ... }` message with one reply.
 
 const fs = require('node:fs')

@@ -71,8 +71,8 @@ function nativeSse (transport, from = '..') {
 }
 
 /**
- * native-sse with Redis (bench/run.js starts three of these on one namespace): what one
- * broadcasts reaches the clients of all. Backlog also counts what waits for Redis.
+ * native-sse with Redis (bench/scenarios/cross.js starts three of these on one namespace):
+ * what one broadcasts reaches the clients of all. Backlog also counts what waits for Redis.
  */
 async function nativeSseRedis ({ heartbeatMs, redisUrl, prefix }) {
   const { createHub } = require('..')
