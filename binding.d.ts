@@ -8,8 +8,8 @@ export declare class NativeHub {
    * `4` drained. See `src/events.rs`.
    */
   constructor(options: NativeHubOptions, onEvent: (kind: number, clientId: number, payload: string | null) => void)
-  /** The Redis bridge's figures; null without one. */
-  redisMetrics(): NativeRedisMetrics | null
+  /** The Redis bridge's figures, as `metrics().redis`; null without one. */
+  redisMetrics(): RedisMetrics | null
   /** Events still waiting for Redis (0 without it). */
   redisPending(): number
   /** Takes every Node-transport batch written since the last take (after a flush event). */
@@ -92,8 +92,8 @@ export declare class NativeHub {
   /** Queues a comment for client `id`; returns what `send` returns. */
   comment(id: number, text: string): DeliveryCode
   broadcastComment(text: string): number
-  /** Closes one client; `reason` is one of the close reason names. */
-  closeClient(id: number, reason: string): boolean
+  /** Closes one client, which leaves with `reason`. */
+  closeClient(id: number, reason: CloseReason): boolean
   /** Closes every client (draining their queues) and refuses new ones. */
   closeAll(): void
   /**
@@ -105,9 +105,64 @@ export declare class NativeHub {
   /** Stops the runtime. Writer tasks get up to `graceMs` to finish; the rest are cut. */
   shutdown(graceMs: number): void
   get size(): number
-  /** Counters and gauges, O(channels). After shutdown the counters remain, the gauges are 0. */
-  metrics(perChannel: boolean): NativeMetrics
+  /**
+   * `hub.metrics()` as JS users get it: counters and gauges, with the Redis bridge's,
+   * O(channels). After shutdown the counters remain, the gauges are 0.
+   */
+  metrics(perChannel: boolean): HubMetrics
   stats(): NativeHubStats
+}
+
+/** The state of the connection to Redis: the hub's `'backend'` event. */
+export declare const enum BackendState {
+  Up = 'up',
+  Down = 'down',
+}
+
+/** One entry of `hub.metrics({ perChannel: true }).perChannel`. */
+export interface ChannelMetrics {
+  name: string
+  subscribers: number
+  /** How far its slowest subscriber is behind. */
+  lag: EventsAndBytes
+  /** What its log holds. */
+  held: EventsAndBytes
+}
+
+/** `hub.metrics().closes`: clients that left, by reason. */
+export interface CloseCounts {
+  client: number
+  error: number
+  timeout: number
+  slow: number
+  server: number
+}
+
+/**
+ * Why a client left (`native_sse_core::CloseReason`): `client.closeReason`, the `'close'`
+ * event, `hub.metrics().closes`.
+ */
+export declare const enum CloseReason {
+  Client = 'client',
+  Error = 'error',
+  Timeout = 'timeout',
+  Slow = 'slow',
+  Server = 'server',
+}
+
+/**
+ * `hub.metrics().connections`: clients connected now, by transport, as `client.transport`
+ * names it.
+ */
+export interface ConnectionCounts {
+  /** Rust writes the socket. */
+  native: number
+  /** Node writes the response. */
+  node: number
+  /** The body of a `hub.response()`. */
+  fetch: number
+  /** Attached, transport not started yet. */
+  pending: number
 }
 
 /**
@@ -128,6 +183,12 @@ export declare const enum DeliveryCode {
 /** Every `ERR_SSE_*` code native-sse raises, from its one table. */
 export declare function errorCodes(): Array<NativeErrorCode>
 
+/** A number of events and their bytes. */
+export interface EventsAndBytes {
+  events: number
+  bytes: number
+}
+
 /**
  * What a hub event tells JS, by name on both sides (`HubEventKind.Closed` in JS), so a
  * renumbering here cannot silently change what JS does.
@@ -147,13 +208,54 @@ export declare const enum HubEventKind {
   Backend = 5,
 }
 
-export interface NativeChannelMetrics {
-  name: string
-  subscribers: number
-  lagEvents: number
-  lagBytes: number
-  heldEvents: number
-  heldBytes: number
+/** `hub.metrics()`: counters since the hub started, gauges now. O(channels) to read. */
+export interface HubMetrics {
+  /** Clients connected now, by transport. */
+  connections: ConnectionCounts
+  /** Clients attached since the hub started. */
+  connectionsOpened: number
+  /** Clients that left, by reason (see `CloseReason` in index.d.ts). */
+  closes: CloseCounts
+  /** Attaches answered `503`, by refusal. */
+  refused: RefusalCounts
+  /** `client.subscribe()` calls refused by a channel's `maxClients`. */
+  subscriptionsRefused: number
+  /** Events accepted: `hub.broadcast()`, `hub.publish()`, and sends to one client. */
+  published: PublishCounts
+  /** Events written to clients, one per client per event (comments and heartbeats excluded). */
+  deliveries: number
+  /** Body bytes written (native transport: HTTP chunk framing included). */
+  bytesWritten: number
+  /** Heartbeat comments written. */
+  heartbeats: number
+  /** Events skipped under `overflow: 'drop-oldest'`. */
+  dropped: number
+  /** How far the slowest reader of any channel is behind: now, and the most since start. */
+  lag: LagFigures
+  /** Attaches with a `Last-Event-ID`: replayed, or reset by reason. */
+  resumes: ResumeCounts
+  /** What the channel logs hold now: history, and what readers have not passed yet. */
+  held: EventsAndBytes
+  /** Channels that exist now. */
+  channels: number
+  /** Threads of the hub's runtime. */
+  runtimeThreads: number
+  /** With `redis`: the bridge's state and counters; null without. */
+  redis: RedisMetrics | null
+  /** With `{ perChannel: true }`: one entry per channel, by name. */
+  perChannel?: Array<ChannelMetrics>
+}
+
+/** `hub.metrics().lag`: how far the slowest reader of any channel is behind. */
+export interface LagFigures {
+  /** Events behind now. */
+  events: number
+  /** Bytes behind now. */
+  bytes: number
+  /** The most events behind since the hub started. */
+  maxEvents: number
+  /** The most bytes behind since the hub started. */
+  maxBytes: number
 }
 
 /** What `hub.close(options)` leaves out. */
@@ -265,63 +367,6 @@ export interface NativeHubStats {
   heldBytes: number
 }
 
-/**
- * `hub.metrics()` as the binding returns it; see `native_sse_core::Metrics`. Counters are
- * whole numbers below 2^53 in any realistic lifetime.
- */
-export interface NativeMetrics {
-  connectionsNative: number
-  connectionsNode: number
-  connectionsFetch: number
-  connectionsPending: number
-  connectionsOpened: number
-  closedClient: number
-  closedError: number
-  closedTimeout: number
-  closedSlow: number
-  closedServer: number
-  refusedHubFull: number
-  refusedChannelFull: number
-  refusedClosing: number
-  subscriptionsRefused: number
-  publishedBroadcast: number
-  publishedChannel: number
-  publishedClient: number
-  delivered: number
-  bytesWritten: number
-  heartbeats: number
-  eventsDropped: number
-  lagEvents: number
-  lagBytes: number
-  lagMaxEvents: number
-  lagMaxBytes: number
-  resumesReplayed: number
-  resetsUnknown: number
-  resetsForeign: number
-  resetsExpired: number
-  resetsGap: number
-  resetsAmbiguous: number
-  heldEvents: number
-  heldBytes: number
-  channels: number
-  workerThreads: number
-  /** With `perChannel`: one entry per channel, by name. */
-  perChannel?: Array<NativeChannelMetrics>
-}
-
-/** `hub.metrics().redis`; see `native_sse_redis::BridgeMetrics`. */
-export interface NativeRedisMetrics {
-  connected: boolean
-  bufferedEvents: number
-  bufferedBytes: number
-  sent: number
-  received: number
-  recovered: number
-  gaps: number
-  gapResets: number
-  disconnects: number
-}
-
 /** `createHub({ redis })` after JS-side defaults. */
 export interface NativeRedisOptions {
   url: string
@@ -338,12 +383,11 @@ export interface NativeRedisOptions {
 export interface NativeRegistration {
   /** 0 when refused. */
   id: number
-  /** `'hub-full'`, `'channel-full'` or `'closing'` when the client was not registered. */
-  refused?: string
-  /** `'none'`, `'replayed'` or `'reset'`. */
-  resume: string
-  /** With `'reset'`: `'unknown'`, `'foreign'`, `'expired'` or `'ambiguous'`. */
-  resetReason?: string
+  /** Why the client was not registered; absent when it was. */
+  refused?: Refusal
+  resume: Resume
+  /** With `'reset'`: why (`'unknown'`, `'foreign'`, `'expired'` or `'ambiguous'`). */
+  resetReason?: ResetReason
 }
 
 /**
@@ -354,6 +398,97 @@ export interface NodeWrites {
   ids: Float64Array
   chunks: Array<Buffer>
   which: Uint32Array
+}
+
+/** `hub.metrics().published`: events accepted, by audience. */
+export interface PublishCounts {
+  /** `hub.broadcast()`: every client. */
+  broadcast: number
+  /** `hub.publish()`: a channel's subscribers. */
+  channel: number
+  /** `client.send()`: one client. */
+  client: number
+}
+
+/** `hub.metrics().redis`: the Redis bridge's state and counters. */
+export interface RedisMetrics {
+  /** Both connections (publishing, subscribed) are up. */
+  connected: boolean
+  /** Events (and their bytes) published here and not yet applied by Redis. */
+  buffered: EventsAndBytes
+  /** Events published here that Redis applied. */
+  sent: number
+  /** Events applied here from pub/sub. */
+  received: number
+  /** Events applied here from the streams, after a reconnect or a gap. */
+  recovered: number
+  /** Times a position skipped on pub/sub and the streams were read to fill it. */
+  gaps: number
+  /**
+   * Channels whose clients got the reset signal (reason `gap`): the stream no longer held
+   * what they missed.
+   */
+  gapResets: number
+  /** Connections to Redis lost (each followed by reconnecting). */
+  disconnects: number
+}
+
+/** Why a client was not registered (`native_sse_core::Refusal`): `client.refusal`. */
+export declare const enum Refusal {
+  HubFull = 'hub-full',
+  ChannelFull = 'channel-full',
+  Closing = 'closing',
+}
+
+/** `hub.metrics().refused`: attaches answered `503`, by refusal (see `Refusal` in index.d.ts). */
+export interface RefusalCounts {
+  /** The hub had `maxClients` clients. */
+  hubFull: number
+  /** A channel asked for had its `maxClients` subscribers. */
+  channelFull: number
+  /** The hub was closing, or closed. */
+  closing: number
+}
+
+/** `hub.metrics().resumes.reset`: clients sent the reset event, by reason. */
+export interface ResetCounts {
+  /** An id this hub neither made nor keeps. */
+  unknown: number
+  /** An id made by another hub, or by this process before a restart. */
+  foreign: number
+  /** The history no longer reaches back to it. */
+  expired: number
+  /** Mid-stream, not at attach: events lost on their way from Redis. */
+  gap: number
+  /** An app id given to more than one event the history still holds. */
+  ambiguous: number
+}
+
+/**
+ * Why a client was sent the reset event (`native_sse_core::ResetReason`):
+ * `client.resetReason`.
+ */
+export declare const enum ResetReason {
+  Unknown = 'unknown',
+  Foreign = 'foreign',
+  Expired = 'expired',
+  Ambiguous = 'ambiguous',
+  Gap = 'gap',
+}
+
+/** What a client's `Last-Event-ID` resumed to (`native_sse_core::Resume`): `client.resume`. */
+export declare const enum Resume {
+  None = 'none',
+  Replayed = 'replayed',
+  Reset = 'reset',
+}
+
+/** `hub.metrics().resumes`: attaches with a `Last-Event-ID`, by outcome. */
+export interface ResumeCounts {
+  /** Resumed: the client got every event after its id. */
+  replayed: number
+  /** Sent the reset event, by reason. */
+  reset: ResetCounts
 }
 
 /**

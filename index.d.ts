@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
-import type { NativeHubStats } from './binding'
+import type { HubMetrics, NativeHubStats } from './binding'
 
 /**
  * Event names mapped to their `data` types, e.g.
@@ -375,66 +375,11 @@ export interface PublishedStream {
 /** Counters and queue levels returned by `hub.stats()`. */
 export type HubStats = NativeHubStats
 
-/** `hub.metrics()`: counters since the hub started, gauges now. O(channels) to read. */
-export interface HubMetrics {
-  /**
-   * Clients connected now, by transport, as `client.transport` names it: `native` (Rust writes
-   * the socket), `node` (Node writes the response), `fetch` (the body of a `hub.response()`);
-   * `pending`: attached, transport not started yet.
-   */
-  connections: { native: number; node: number; fetch: number; pending: number }
-  /** Clients attached since the hub started. */
-  connectionsOpened: number
-  /** Clients that left, by reason. */
-  closes: { client: number; error: number; timeout: number; slow: number; server: number }
-  /** Attaches answered `503`, by refusal. */
-  refused: { hubFull: number; channelFull: number; closing: number }
-  /** `client.subscribe()` calls refused by a channel's `maxClients`. */
-  subscriptionsRefused: number
-  /** Events accepted: `hub.broadcast()`, `hub.publish()`, and sends to one client. */
-  published: { broadcast: number; channel: number; client: number }
-  /** Events written to clients, one per client per event (comments and heartbeats excluded). */
-  deliveries: number
-  /** Body bytes written (native transport: HTTP chunk framing included). */
-  bytesWritten: number
-  /** Heartbeat comments written. */
-  heartbeats: number
-  /** Events skipped under `overflow: 'drop-oldest'`. */
-  dropped: number
-  /** How far the slowest reader of any channel is behind: now, and the most since start. */
-  lag: { events: number; bytes: number; maxEvents: number; maxBytes: number }
-  /** Attaches with a `Last-Event-ID`: replayed, or reset by reason. */
-  resumes: { replayed: number; reset: { unknown: number; foreign: number; expired: number; gap: number; ambiguous: number } }
-  /** What the channel logs hold now: history, and what readers have not passed yet. */
-  held: { events: number; bytes: number }
-  /** Channels that exist now. */
-  channels: number
-  /** Threads of the hub's runtime. */
-  runtimeThreads: number
-  /** With `redis`: the bridge's state and counters; null without. */
-  redis: RedisMetrics | null
-  /** With `{ perChannel: true }`: one entry per channel, by name. */
-  perChannel?: Array<{ name: string; subscribers: number; lag: { events: number; bytes: number }; held: { events: number; bytes: number } }>
-}
-
-export interface RedisMetrics {
-  /** Both connections (publishing, subscribed) are up. */
-  connected: boolean
-  /** Events (and their bytes) published here and not yet applied by Redis. */
-  buffered: { events: number; bytes: number }
-  /** Events published here that Redis applied. */
-  sent: number
-  /** Events applied here from pub/sub. */
-  received: number
-  /** Events applied here from the streams, after a reconnect or a gap. */
-  recovered: number
-  /** Times a position skipped on pub/sub and the streams were read to fill it. */
-  gaps: number
-  /** Channels whose clients got the reset signal (reason `gap`): the stream no longer held what they missed. */
-  gapResets: number
-  /** Connections to Redis lost (each followed by reconnecting). */
-  disconnects: number
-}
+/**
+ * `hub.metrics()` and its `redis` part: defined once, in the binding (src/reports.rs), which
+ * builds them in this shape.
+ */
+export type { HubMetrics, RedisMetrics } from './binding'
 
 /** The hub's `'backend'` event. */
 export interface BackendInfo {

@@ -304,6 +304,50 @@ test('metricsText() passes promtool, counts exactly what happened, and prom-clie
   }
 })
 
+test('hub.metrics() has exactly the documented shape, perChannel only when asked for', async () => {
+  const hub = createHub({ history: true })
+  try {
+    hub.publish('news', { data: 'kept' })
+    /** Each value's type, objects and arrays followed. */
+    const shape = (value) => Array.isArray(value)
+      ? value.map(shape)
+      : value !== null && typeof value === 'object'
+        ? Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, shape(inner)]))
+        : value === null ? null : typeof value
+    const counts = (...keys) => Object.fromEntries(keys.map((key) => [key, 'number']))
+    const documented = {
+      connections: counts('native', 'node', 'fetch', 'pending'),
+      connectionsOpened: 'number',
+      closes: counts('client', 'error', 'timeout', 'slow', 'server'),
+      refused: counts('hubFull', 'channelFull', 'closing'),
+      subscriptionsRefused: 'number',
+      published: counts('broadcast', 'channel', 'client'),
+      deliveries: 'number',
+      bytesWritten: 'number',
+      heartbeats: 'number',
+      dropped: 'number',
+      lag: counts('events', 'bytes', 'maxEvents', 'maxBytes'),
+      resumes: { replayed: 'number', reset: counts('unknown', 'foreign', 'expired', 'gap', 'ambiguous') },
+      held: counts('events', 'bytes'),
+      channels: 'number',
+      runtimeThreads: 'number',
+      redis: null
+    }
+    assert.deepEqual(shape(hub.metrics()), documented)
+    assert.equal('perChannel' in hub.metrics(), false)
+    const perChannel = hub.metrics({ perChannel: true })
+    assert.deepEqual(shape(perChannel), {
+      ...documented,
+      perChannel: [{ name: 'string', subscribers: 'number', lag: counts('events', 'bytes'), held: counts('events', 'bytes') }]
+    })
+    assert.deepEqual(perChannel.perChannel, [{ name: 'news', subscribers: 0, lag: { events: 0, bytes: 0 }, held: perChannel.held }])
+    assert.equal(perChannel.held.events, 1)
+    assert.equal(Object.getPrototypeOf(perChannel.connections), Object.prototype, 'plain objects')
+  } finally {
+    await hub.close()
+  }
+})
+
 test('connections are counted by transport: native, node, fetch (hub.response()) and pending', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
   const http = await startHttp((req, res) => {

@@ -18,6 +18,8 @@ use napi::threadsafe_function::{
 };
 use native_sse_core::{Departure, HubEvents};
 
+use crate::reasons::{BackendState, CloseReason};
+
 pub enum HubEvent {
     Closed(u64, Departure),
     Flush,
@@ -45,12 +47,13 @@ pub enum HubEventKind {
     Backend,
 }
 
-/// `(kind, clientId, payload, events, bytes, channels)` as JS receives it; the last three only
-/// with a close (what the client got, and its subscriptions when it left).
+/// `(kind, clientId, payload, events, bytes, channels)` as JS receives it: the payload is the
+/// close reason or Redis's state; the last three only with a close (what the client got, and
+/// its subscriptions when it left).
 pub type JsArgs = FnArgs<(
     HubEventKind,
     f64,
-    Either<&'static str, Null>,
+    Either3<CloseReason, BackendState, Null>,
     f64,
     f64,
     Option<Vec<String>>,
@@ -106,7 +109,7 @@ impl JsEvents {
                         return Ok(FnArgs::from((
                             HubEventKind::Closed,
                             id as f64,
-                            Either::A(departure.reason.as_str()),
+                            Either3::A(CloseReason::from(departure.reason)),
                             departure.delivered.events as f64,
                             departure.delivered.bytes as f64,
                             Some(channels),
@@ -120,7 +123,11 @@ impl JsEvents {
                         return Ok(FnArgs::from((
                             HubEventKind::Backend,
                             0.0,
-                            Either::A(if up { "up" } else { "down" }),
+                            Either3::B(if up {
+                                BackendState::Up
+                            } else {
+                                BackendState::Down
+                            }),
                             0.0,
                             0.0,
                             Some(vec![detail]),
@@ -130,7 +137,7 @@ impl JsEvents {
                 Ok(FnArgs::from((
                     kind,
                     id as f64,
-                    Either::B(Null),
+                    Either3::C(Null),
                     0.0,
                     0.0,
                     None,

@@ -16,14 +16,14 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use native_sse_core::stats::Stats;
 use native_sse_core::{
-    CloseReason, ErrorCode, Hub, HubConfig, Message, Metrics, Refusal, Resume, SocketFd, SseError,
-    StagedClose,
+    ErrorCode, Hub, HubConfig, Message, Metrics, Refusal, SocketFd, SseError, StagedClose,
 };
 
 mod code;
 mod events;
 mod messages;
 mod options;
+mod reasons;
 mod reports;
 mod test_hooks;
 mod uv;
@@ -38,19 +38,18 @@ use options::{history, millis, whole_number, NativeHubOptions};
 
 pub use code::error_codes;
 pub use options::defaults;
-use reports::{NativeHubStats, NativeMetrics, NativeRedisMetrics};
+use reports::{HubMetrics, NativeHubStats, RedisMetrics};
 
 /// A registered client: its id, and what its `Last-Event-ID` resumed to; or why it was refused.
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct NativeRegistration {
     /// 0 when refused.
     pub id: f64,
-    /// `'hub-full'`, `'channel-full'` or `'closing'` when the client was not registered.
-    pub refused: Option<String>,
-    /// `'none'`, `'replayed'` or `'reset'`.
-    pub resume: String,
-    /// With `'reset'`: `'unknown'`, `'foreign'`, `'expired'` or `'ambiguous'`.
-    pub reset_reason: Option<String>,
+    /// Why the client was not registered; absent when it was.
+    pub refused: Option<reasons::Refusal>,
+    pub resume: reasons::Resume,
+    /// With `'reset'`: why (`'unknown'`, `'foreign'`, `'expired'` or `'ambiguous'`).
+    pub reset_reason: Option<reasons::ResetReason>,
 }
 
 #[napi]
@@ -110,12 +109,12 @@ impl NativeHub {
         })
     }
 
-    /// The Redis bridge's figures; null without one.
+    /// The Redis bridge's figures, as `metrics().redis`; null without one.
     #[napi(catch_unwind)]
-    pub fn redis_metrics(&self) -> Option<NativeRedisMetrics> {
+    pub fn redis_metrics(&self) -> Option<RedisMetrics> {
         self.bridge
             .as_ref()
-            .map(|bridge| NativeRedisMetrics::from(bridge.metrics()))
+            .map(|bridge| RedisMetrics::from(bridge.metrics()))
     }
 
     /// Events still waiting for Redis (0 without it).
@@ -177,8 +176,8 @@ impl NativeHub {
         let retry = retry_value(retry)?;
         let refused = |refusal: Refusal| NativeRegistration {
             id: 0.0,
-            refused: Some(refusal.as_str().to_string()),
-            resume: "none".to_string(),
+            refused: Some(refusal.into()),
+            resume: reasons::Resume::None,
             reset_reason: None,
         };
         let Some(hub) = &self.hub else {
@@ -189,15 +188,11 @@ impl NativeHub {
             Err(SseError::Refused(refusal)) => return Ok(refused(refusal)),
             Err(error) => return Err(sse_error(error)),
         };
-        let (resume, reset_reason) = match resume {
-            Resume::None => ("none", None),
-            Resume::Replayed => ("replayed", None),
-            Resume::Reset(reason) => ("reset", Some(reason.as_str().to_string())),
-        };
+        let (resume, reset_reason) = reasons::resume(resume);
         Ok(NativeRegistration {
             id: id as f64,
             refused: None,
-            resume: resume.to_string(),
+            resume,
             reset_reason,
         })
     }
@@ -454,14 +449,11 @@ impl NativeHub {
         Ok(self.hub()?.broadcast_comment(&text).map_err(sse_error)? as u32)
     }
 
-    /// Closes one client; `reason` is one of the close reason names.
+    /// Closes one client, which leaves with `reason`.
     #[napi(catch_unwind)]
-    pub fn close_client(&self, id: f64, reason: String) -> Result<bool, Code> {
+    pub fn close_client(&self, id: f64, reason: reasons::CloseReason) -> Result<bool, Code> {
         let hub = self.hub()?;
-        let reason = CloseReason::parse(&reason).ok_or_else(|| {
-            ErrorCode::InvalidOption.error(format!("unknown close reason '{reason}'"))
-        })?;
-        Ok(hub.close_client(client_id(id)?, reason))
+        Ok(hub.close_client(client_id(id)?, reason.into()))
     }
 
     /// Closes every client (draining their queues) and refuses new ones.
@@ -522,9 +514,10 @@ impl NativeHub {
         self.hub.as_ref().map_or(0, |hub| hub.size() as u32)
     }
 
-    /// Counters and gauges, O(channels). After shutdown the counters remain, the gauges are 0.
+    /// `hub.metrics()` as JS users get it: counters and gauges, with the Redis bridge's,
+    /// O(channels). After shutdown the counters remain, the gauges are 0.
     #[napi(catch_unwind)]
-    pub fn metrics(&self, per_channel: bool) -> NativeMetrics {
+    pub fn metrics(&self, per_channel: bool) -> HubMetrics {
         let metrics = match &self.hub {
             Some(hub) => hub.metrics(per_channel),
             None => Metrics {
@@ -533,7 +526,8 @@ impl NativeHub {
                 ..Default::default()
             },
         };
-        NativeMetrics::of(metrics, per_channel)
+        let redis = self.bridge.as_ref().map(|bridge| bridge.metrics());
+        HubMetrics::of(metrics, redis, per_channel)
     }
 
     #[napi(catch_unwind)]

@@ -1,21 +1,173 @@
-//! What the hub reports to JS: `hub.metrics()`, `hub.stats()` and the Redis bridge's figures,
-//! as plain objects of numbers (counters stay below 2^53 in any realistic lifetime).
+//! What the hub reports to JS, in the shape JS users get: `hub.metrics()` (`HubMetrics`, with
+//! the Redis bridge's `RedisMetrics`) and `hub.stats()`. These structs are the one definition
+//! of those objects: napi builds them nested as they are here, lib/metrics.js hands them on
+//! unchanged, and index.d.ts re-exports their types from binding.d.ts, where these doc
+//! comments land. Counts are whole numbers below 2^53 in any realistic lifetime.
 
+use napi::bindgen_prelude::{Either, Null};
 use napi_derive::napi;
 use native_sse_core::{Metrics, QueueLevels, StatsSnapshot};
 use native_sse_redis::BridgeMetrics;
 
-/// `hub.metrics().redis`; see `native_sse_redis::BridgeMetrics`.
-#[napi(object)]
-pub struct NativeRedisMetrics {
+/// `hub.metrics()`: counters since the hub started, gauges now. O(channels) to read.
+#[napi(object, object_from_js = false)]
+pub struct HubMetrics {
+    /// Clients connected now, by transport.
+    pub connections: ConnectionCounts,
+    /// Clients attached since the hub started.
+    pub connections_opened: f64,
+    /// Clients that left, by reason (see `CloseReason` in index.d.ts).
+    pub closes: CloseCounts,
+    /// Attaches answered `503`, by refusal.
+    pub refused: RefusalCounts,
+    /// `client.subscribe()` calls refused by a channel's `maxClients`.
+    pub subscriptions_refused: f64,
+    /// Events accepted: `hub.broadcast()`, `hub.publish()`, and sends to one client.
+    pub published: PublishCounts,
+    /// Events written to clients, one per client per event (comments and heartbeats excluded).
+    pub deliveries: f64,
+    /// Body bytes written (native transport: HTTP chunk framing included).
+    pub bytes_written: f64,
+    /// Heartbeat comments written.
+    pub heartbeats: f64,
+    /// Events skipped under `overflow: 'drop-oldest'`.
+    pub dropped: f64,
+    /// How far the slowest reader of any channel is behind: now, and the most since start.
+    pub lag: LagFigures,
+    /// Attaches with a `Last-Event-ID`: replayed, or reset by reason.
+    pub resumes: ResumeCounts,
+    /// What the channel logs hold now: history, and what readers have not passed yet.
+    pub held: EventsAndBytes,
+    /// Channels that exist now.
+    pub channels: f64,
+    /// Threads of the hub's runtime.
+    pub runtime_threads: f64,
+    /// With `redis`: the bridge's state and counters; null without.
+    pub redis: Either<RedisMetrics, Null>,
+    /// With `{ perChannel: true }`: one entry per channel, by name.
+    pub per_channel: Option<Vec<ChannelMetrics>>,
+}
+
+/// `hub.metrics().connections`: clients connected now, by transport, as `client.transport`
+/// names it.
+#[napi(object, object_from_js = false)]
+pub struct ConnectionCounts {
+    /// Rust writes the socket.
+    pub native: f64,
+    /// Node writes the response.
+    pub node: f64,
+    /// The body of a `hub.response()`.
+    pub fetch: f64,
+    /// Attached, transport not started yet.
+    pub pending: f64,
+}
+
+/// `hub.metrics().closes`: clients that left, by reason.
+#[napi(object, object_from_js = false)]
+pub struct CloseCounts {
+    pub client: f64,
+    pub error: f64,
+    pub timeout: f64,
+    pub slow: f64,
+    pub server: f64,
+}
+
+/// `hub.metrics().refused`: attaches answered `503`, by refusal (see `Refusal` in index.d.ts).
+#[napi(object, object_from_js = false)]
+pub struct RefusalCounts {
+    /// The hub had `maxClients` clients.
+    pub hub_full: f64,
+    /// A channel asked for had its `maxClients` subscribers.
+    pub channel_full: f64,
+    /// The hub was closing, or closed.
+    pub closing: f64,
+}
+
+/// `hub.metrics().published`: events accepted, by audience.
+#[napi(object, object_from_js = false)]
+pub struct PublishCounts {
+    /// `hub.broadcast()`: every client.
+    pub broadcast: f64,
+    /// `hub.publish()`: a channel's subscribers.
+    pub channel: f64,
+    /// `client.send()`: one client.
+    pub client: f64,
+}
+
+/// `hub.metrics().lag`: how far the slowest reader of any channel is behind.
+#[napi(object, object_from_js = false)]
+pub struct LagFigures {
+    /// Events behind now.
+    pub events: f64,
+    /// Bytes behind now.
+    pub bytes: f64,
+    /// The most events behind since the hub started.
+    pub max_events: f64,
+    /// The most bytes behind since the hub started.
+    pub max_bytes: f64,
+}
+
+/// `hub.metrics().resumes`: attaches with a `Last-Event-ID`, by outcome.
+#[napi(object, object_from_js = false)]
+pub struct ResumeCounts {
+    /// Resumed: the client got every event after its id.
+    pub replayed: f64,
+    /// Sent the reset event, by reason.
+    pub reset: ResetCounts,
+}
+
+/// `hub.metrics().resumes.reset`: clients sent the reset event, by reason.
+#[napi(object, object_from_js = false)]
+pub struct ResetCounts {
+    /// An id this hub neither made nor keeps.
+    pub unknown: f64,
+    /// An id made by another hub, or by this process before a restart.
+    pub foreign: f64,
+    /// The history no longer reaches back to it.
+    pub expired: f64,
+    /// Mid-stream, not at attach: events lost on their way from Redis.
+    pub gap: f64,
+    /// An app id given to more than one event the history still holds.
+    pub ambiguous: f64,
+}
+
+/// A number of events and their bytes.
+#[napi(object, object_from_js = false)]
+pub struct EventsAndBytes {
+    pub events: f64,
+    pub bytes: f64,
+}
+
+/// One entry of `hub.metrics({ perChannel: true }).perChannel`.
+#[napi(object, object_from_js = false)]
+pub struct ChannelMetrics {
+    pub name: String,
+    pub subscribers: f64,
+    /// How far its slowest subscriber is behind.
+    pub lag: EventsAndBytes,
+    /// What its log holds.
+    pub held: EventsAndBytes,
+}
+
+/// `hub.metrics().redis`: the Redis bridge's state and counters.
+#[napi(object, object_from_js = false)]
+pub struct RedisMetrics {
+    /// Both connections (publishing, subscribed) are up.
     pub connected: bool,
-    pub buffered_events: f64,
-    pub buffered_bytes: f64,
+    /// Events (and their bytes) published here and not yet applied by Redis.
+    pub buffered: EventsAndBytes,
+    /// Events published here that Redis applied.
     pub sent: f64,
+    /// Events applied here from pub/sub.
     pub received: f64,
+    /// Events applied here from the streams, after a reconnect or a gap.
     pub recovered: f64,
+    /// Times a position skipped on pub/sub and the streams were read to fill it.
     pub gaps: f64,
+    /// Channels whose clients got the reset signal (reason `gap`): the stream no longer held
+    /// what they missed.
     pub gap_resets: f64,
+    /// Connections to Redis lost (each followed by reconnecting).
     pub disconnects: f64,
 }
 
@@ -60,110 +212,79 @@ pub struct NativeHubStats {
     pub held_bytes: f64,
 }
 
-/// `hub.metrics()` as the binding returns it; see `native_sse_core::Metrics`. Counters are
-/// whole numbers below 2^53 in any realistic lifetime.
-#[napi(object)]
-pub struct NativeMetrics {
-    pub connections_native: f64,
-    pub connections_node: f64,
-    pub connections_fetch: f64,
-    pub connections_pending: f64,
-    pub connections_opened: f64,
-    pub closed_client: f64,
-    pub closed_error: f64,
-    pub closed_timeout: f64,
-    pub closed_slow: f64,
-    pub closed_server: f64,
-    pub refused_hub_full: f64,
-    pub refused_channel_full: f64,
-    pub refused_closing: f64,
-    pub subscriptions_refused: f64,
-    pub published_broadcast: f64,
-    pub published_channel: f64,
-    pub published_client: f64,
-    pub delivered: f64,
-    pub bytes_written: f64,
-    pub heartbeats: f64,
-    pub events_dropped: f64,
-    pub lag_events: f64,
-    pub lag_bytes: f64,
-    pub lag_max_events: f64,
-    pub lag_max_bytes: f64,
-    pub resumes_replayed: f64,
-    pub resets_unknown: f64,
-    pub resets_foreign: f64,
-    pub resets_expired: f64,
-    pub resets_gap: f64,
-    pub resets_ambiguous: f64,
-    pub held_events: f64,
-    pub held_bytes: f64,
-    pub channels: f64,
-    pub worker_threads: f64,
-    /// With `perChannel`: one entry per channel, by name.
-    pub per_channel: Option<Vec<NativeChannelMetrics>>,
+fn amount(events: u64, bytes: u64) -> EventsAndBytes {
+    EventsAndBytes {
+        events: events as f64,
+        bytes: bytes as f64,
+    }
 }
 
-#[napi(object)]
-pub struct NativeChannelMetrics {
-    pub name: String,
-    pub subscribers: f64,
-    pub lag_events: f64,
-    pub lag_bytes: f64,
-    pub held_events: f64,
-    pub held_bytes: f64,
-}
-
-impl NativeMetrics {
-    pub(crate) fn of(metrics: Metrics, per_channel: bool) -> Self {
+impl HubMetrics {
+    pub(crate) fn of(metrics: Metrics, redis: Option<BridgeMetrics>, per_channel: bool) -> Self {
         let s = &metrics.stats;
         let running = s.running_native + s.running_node + s.running_fetch;
-        NativeMetrics {
-            connections_native: s.running_native as f64,
-            connections_node: s.running_node as f64,
-            connections_fetch: s.running_fetch as f64,
-            connections_pending: metrics.clients.saturating_sub(running) as f64,
+        HubMetrics {
+            connections: ConnectionCounts {
+                native: s.running_native as f64,
+                node: s.running_node as f64,
+                fetch: s.running_fetch as f64,
+                pending: metrics.clients.saturating_sub(running) as f64,
+            },
             connections_opened: s.connections_opened as f64,
-            closed_client: s.closed_client as f64,
-            closed_error: s.closed_error as f64,
-            closed_timeout: s.closed_timeout as f64,
-            closed_slow: s.closed_slow as f64,
-            closed_server: s.closed_server as f64,
-            refused_hub_full: s.refused_hub_full as f64,
-            refused_channel_full: s.refused_channel_full as f64,
-            refused_closing: s.refused_closing as f64,
+            closes: CloseCounts {
+                client: s.closed_client as f64,
+                error: s.closed_error as f64,
+                timeout: s.closed_timeout as f64,
+                slow: s.closed_slow as f64,
+                server: s.closed_server as f64,
+            },
+            refused: RefusalCounts {
+                hub_full: s.refused_hub_full as f64,
+                channel_full: s.refused_channel_full as f64,
+                closing: s.refused_closing as f64,
+            },
             subscriptions_refused: s.subscriptions_refused as f64,
-            published_broadcast: s.published_broadcast as f64,
-            published_channel: s.published_channel as f64,
-            published_client: s.published_client as f64,
-            delivered: s.delivered as f64,
+            published: PublishCounts {
+                broadcast: s.published_broadcast as f64,
+                channel: s.published_channel as f64,
+                client: s.published_client as f64,
+            },
+            deliveries: s.delivered as f64,
             bytes_written: s.bytes_written as f64,
             heartbeats: s.heartbeats as f64,
-            events_dropped: s.events_dropped as f64,
-            lag_events: metrics.lag_events as f64,
-            lag_bytes: metrics.lag_bytes as f64,
-            lag_max_events: s.lag_max_events as f64,
-            lag_max_bytes: s.lag_max_bytes as f64,
-            resumes_replayed: s.resumes_replayed as f64,
-            resets_unknown: s.resets_unknown as f64,
-            resets_foreign: s.resets_foreign as f64,
-            resets_expired: s.resets_expired as f64,
-            resets_gap: s.resets_gap as f64,
-            resets_ambiguous: s.resets_ambiguous as f64,
-            held_events: metrics.held_events as f64,
-            held_bytes: metrics.held_bytes as f64,
+            dropped: s.events_dropped as f64,
+            lag: LagFigures {
+                events: metrics.lag_events as f64,
+                bytes: metrics.lag_bytes as f64,
+                max_events: s.lag_max_events as f64,
+                max_bytes: s.lag_max_bytes as f64,
+            },
+            resumes: ResumeCounts {
+                replayed: s.resumes_replayed as f64,
+                reset: ResetCounts {
+                    unknown: s.resets_unknown as f64,
+                    foreign: s.resets_foreign as f64,
+                    expired: s.resets_expired as f64,
+                    gap: s.resets_gap as f64,
+                    ambiguous: s.resets_ambiguous as f64,
+                },
+            },
+            held: amount(metrics.held_events, metrics.held_bytes),
             channels: metrics.channels as f64,
-            worker_threads: metrics.worker_threads as f64,
+            runtime_threads: metrics.worker_threads as f64,
+            redis: match redis {
+                Some(redis) => Either::A(redis.into()),
+                None => Either::B(Null),
+            },
             per_channel: per_channel.then(|| {
                 metrics
                     .per_channel
                     .iter()
-                    .map(|c| NativeChannelMetrics {
+                    .map(|c| ChannelMetrics {
                         name: c.name.to_string(),
                         subscribers: c.subscribers as f64,
-                        lag_events: c.lag_events as f64,
-                        lag_bytes: c.lag_bytes as f64,
-                        held_events: c.held_events as f64,
-                        held_bytes: c.held_bytes as f64,
+                        lag: amount(c.lag_events, c.lag_bytes),
+                        held: amount(c.held_events, c.held_bytes),
                     })
                     .collect()
             }),
@@ -171,12 +292,11 @@ impl NativeMetrics {
     }
 }
 
-impl From<BridgeMetrics> for NativeRedisMetrics {
+impl From<BridgeMetrics> for RedisMetrics {
     fn from(m: BridgeMetrics) -> Self {
-        NativeRedisMetrics {
+        RedisMetrics {
             connected: m.connected,
-            buffered_events: m.buffered_events as f64,
-            buffered_bytes: m.buffered_bytes as f64,
+            buffered: amount(m.buffered_events, m.buffered_bytes),
             sent: m.sent as f64,
             received: m.received as f64,
             recovered: m.recovered as f64,

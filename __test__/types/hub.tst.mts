@@ -4,7 +4,8 @@ import * as http2 from 'node:http2'
 import { expect, test } from 'tstyche'
 import Fastify from 'fastify'
 import express from 'express'
-import { createHub, type Channel, type Client, type Hub, type HubStats, type HubMetrics, type DisconnectInfo } from 'native-sse'
+import { createHub, type Channel, type Client, type Hub, type HubStats, type HubMetrics, type DisconnectInfo, type CloseReason, type Refusal, type BackendInfo } from 'native-sse'
+import type * as binding from '../../binding.js'
 import { collectHubMetrics } from 'native-sse/prometheus'
 import { Registry } from 'prom-client'
 import nativeSse, { nativeSse as named } from 'native-sse/fastify'
@@ -130,6 +131,18 @@ test('redis: a URL or options, ready(), the backend event and its metrics', () =
   const metrics = untyped.metrics()
   expect(metrics.redis?.buffered.events).type.toBe<number | undefined>()
   expect(metrics.resumes.reset.gap).type.toBe<number>()
+})
+
+test('the words the binding hands over are the documented ones', () => {
+  expect<`${binding.CloseReason}`>().type.toBe<Exclude<CloseReason, 'refused'>>()
+  expect<`${binding.Refusal}`>().type.toBe<Refusal>()
+  expect<`${binding.Resume}`>().type.toBe<Client['resume']>()
+  // 'gap' is sent mid-stream, never what an attach resumed to.
+  expect<Exclude<`${binding.ResetReason}`, 'gap'>>().type.toBe<NonNullable<Client['resetReason']>>()
+  expect<`${binding.BackendState}`>().type.toBe<BackendInfo['state']>()
+  expect<keyof HubMetrics['closes']>().type.toBe<`${binding.CloseReason}`>()
+  expect<keyof HubMetrics['resumes']['reset']>().type.toBe<`${binding.ResetReason}`>()
+  expect<keyof HubMetrics['connections']>().type.toBe<NonNullable<Client['transport']> | 'pending'>()
 })
 
 test('hub.response() takes a Fetch Request and returns a Response; its client is typed', () => {
