@@ -3,19 +3,20 @@
 
 export declare class NativeHub {
   /**
-   * `onEvent(kind, clientId, payload)` receives, in order: `0` closed (payload: the reason),
-   * `1` flush (take the Node-transport writes with `takeWrites()`), `2` end, `3` destroy,
-   * `4` drained. See `src/events.rs`.
+   * `onEvent(kind, clientId, payload, events, bytes, channels)` receives a `HubEventKind`:
+   * closed (payload the reason; events and bytes what the client got, channels its
+   * subscriptions), flush (take the relayed writes with `takeWrites()`), end, destroy,
+   * drained, backend (payload `up`/`down`, the detail as the one channel). See `src/events.rs`.
    */
-  constructor(options: NativeHubOptions, onEvent: (kind: number, clientId: number, payload: string | null) => void)
+  constructor(options: NativeHubOptions, onEvent: (kind: HubEventKind, clientId: number, payload: string | null, events: number, bytes: number, channels: string[] | null) => void)
   /** The Redis bridge's figures, as `metrics().redis`; null without one. */
   redisMetrics(): RedisMetrics | null
   /** Events still waiting for Redis (0 without it). */
   redisPending(): number
-  /** Takes every Node-transport batch written since the last take (after a flush event). */
+  /** Takes every relayed batch written since the last take (after a flush event). */
   takeWrites(): NodeWrites
   /** The last batches written to these clients were accepted by their responses. */
-  nodeWritableMany(ids: Array<number>): void
+  relayWritableMany(ids: Array<number>): void
   /**
    * Registers a client, subscribed to `channels`, before its transport starts. Its stream
    * opens with `retry:` when given, a comment otherwise; with `lastEventId` it resumes just
@@ -30,7 +31,7 @@ export declare class NativeHub {
    */
   adopt(id: number, fd: number, chunked: boolean): void
   /**
-   * Serves client `id` through JS: batches arrive as `write` events; call `nodeWritable`
+   * Serves client `id` through JS: batches arrive as `write` events; call `relayWritable`
    * when the response accepts more. `socketFd` is the TCP socket under the response, when
    * known: it is only looked at, to tell a peer that reads slowly from one that stopped.
    */
@@ -41,7 +42,7 @@ export declare class NativeHub {
    */
   startFetch(id: number): void
   /** The last batch written to client `id` was accepted by its response. */
-  nodeWritable(id: number): boolean
+  relayWritable(id: number): boolean
   publish(channel: string, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number
   /**
    * Subscribes client `id` to `channel` from now on; false if it is gone, was subscribed or
@@ -79,7 +80,8 @@ export declare class NativeHub {
   /**
    * Queues several messages for client `id` as one call, their fields in parallel arrays
    * (`event`, `eventId`, `retry` absent: none has that field). All are checked first: an
-   * invalid one queues none and the error names its index. Returns what `send` returns.
+   * invalid one queues none, and the error is that item's (which one is not told: JS sends
+   * them one by one then, so each caller gets its own). Returns what `send` returns.
    */
   sendMany(id: number, data: Array<string | Buffer | undefined | null>, event?: Array<string | undefined | null> | undefined | null, eventId?: Array<string | undefined | null> | undefined | null, retry?: Array<number | undefined | null> | undefined | null): Sent
   /**
@@ -196,11 +198,11 @@ export interface EventsAndBytes {
 export declare const enum HubEventKind {
   /** A client left: payload is its reason, then what it got and its channels. */
   Closed = 0,
-  /** Node-transport batches wait in the outbox (`takeWrites`). */
+  /** Relayed batches (Node and Fetch transports) wait in the outbox (`takeWrites`). */
   Flush = 1,
-  /** End the Node-transport response of the client. */
+  /** End the relayed response (or body) of the client. */
   End = 2,
-  /** Destroy the Node-transport response of the client. */
+  /** Destroy the relayed response (or body) of the client. */
   Destroy = 3,
   /** The client's queue went below its high-water mark. */
   Drained = 4,
@@ -391,7 +393,7 @@ export interface NativeRegistration {
 }
 
 /**
- * Node-transport batches taken from the outbox: `chunks[which[i]]` goes to client `ids[i]`.
+ * Relayed batches taken from the outbox: `chunks[which[i]]` goes to client `ids[i]`.
  * A frame broadcast to many clients is one Buffer, written to each of them.
  */
 export interface NodeWrites {

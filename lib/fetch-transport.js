@@ -53,7 +53,7 @@ class StreamSink {
       pull: () => {
         if (!this.#awaitingPull) return
         this.#awaitingPull = false
-        this.#native.nodeWritable(this.#id)
+        this.#native.relayWritable(this.#id)
       },
       // The framework stops reading the body when the peer goes away (or the runtime
       // cancels it): the client has left.

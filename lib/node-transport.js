@@ -87,7 +87,7 @@ class NodeSink {
   }
 
   #acknowledge () {
-    this.#native.nodeWritable(this.#id)
+    this.#native.relayWritable(this.#id)
   }
 }
 

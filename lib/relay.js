@@ -33,7 +33,7 @@ class Relay {
       const sink = this.#sinks.get(ids[i])
       if (sink !== undefined && sink.write(chunks[which[i]])) accepted.push(ids[i])
     }
-    if (accepted.length > 0) this.#native.nodeWritableMany(accepted)
+    if (accepted.length > 0) this.#native.relayWritableMany(accepted)
   }
 
   /** Rust wrote everything for client `id`: its body ends complete. */

@@ -3,9 +3,9 @@
 //! do not keep the process alive). Its queue is FIFO, which carries the core's ordering guarantee (a
 //! client's writes, then its end or destroy, then its close) through to JS.
 //!
-//! Node-transport writes do not take one call each: writers put their batches in the hub's
+//! Relayed writes (Node and Fetch transports) do not take one call each: writers put their batches in the hub's
 //! outbox, and one `flush` call tells JS to take all of them at once (`takeWrites`), so a
-//! publish to 1,000 Node-transport clients costs one JS turn, not 1,000. The flush call is
+//! publish to 1,000 relayed clients costs one JS turn, not 1,000. The flush call is
 //! queued while the outbox is locked, so it is always queued before anything the same writer
 //! sends afterwards (its end, its close): ordering holds.
 
@@ -35,11 +35,11 @@ pub enum HubEvent {
 pub enum HubEventKind {
     /// A client left: payload is its reason, then what it got and its channels.
     Closed,
-    /// Node-transport batches wait in the outbox (`takeWrites`).
+    /// Relayed batches (Node and Fetch transports) wait in the outbox (`takeWrites`).
     Flush,
-    /// End the Node-transport response of the client.
+    /// End the relayed response (or body) of the client.
     End,
-    /// Destroy the Node-transport response of the client.
+    /// Destroy the relayed response (or body) of the client.
     Destroy,
     /// The client's queue went below its high-water mark.
     Drained,
@@ -61,7 +61,7 @@ pub type JsArgs = FnArgs<(
 
 type EventFunction = ThreadsafeFunction<HubEvent, (), JsArgs, Status, false, true>;
 
-/// Node-transport batches waiting for JS, in the order they were written.
+/// Relayed batches (Node and Fetch transports) waiting for JS, in the order they were written.
 #[derive(Default)]
 pub struct Outbox {
     state: Mutex<OutboxState>,

@@ -3,8 +3,8 @@
 //! errors in `code`, events back to JS in `events`. No protocol logic lives here; see
 //! `crates/core`.
 //!
-//! Argument types are checked in `index.js`, which knows the JS-side names and defaults; this
-//! layer re-checks what could corrupt memory or the wire (ranges, fields) and reports each
+//! Argument types are checked in `lib/options.js`, which knows the JS-side names and defaults;
+//! this layer re-checks what could corrupt memory or the wire (ranges, fields) and reports each
 //! failure with a stable `ERR_SSE_*` code in `err.code`.
 
 #![deny(clippy::all)]
@@ -63,7 +63,7 @@ pub struct NativeHub {
     bridge: Option<std::sync::Arc<Bridge>>,
 }
 
-/// Node-transport batches taken from the outbox: `chunks[which[i]]` goes to client `ids[i]`.
+/// Relayed batches taken from the outbox: `chunks[which[i]]` goes to client `ids[i]`.
 /// A frame broadcast to many clients is one Buffer, written to each of them.
 #[napi(object)]
 pub struct NodeWrites {
@@ -74,13 +74,14 @@ pub struct NodeWrites {
 
 #[napi]
 impl NativeHub {
-    /// `onEvent(kind, clientId, payload)` receives, in order: `0` closed (payload: the reason),
-    /// `1` flush (take the Node-transport writes with `takeWrites()`), `2` end, `3` destroy,
-    /// `4` drained. See `src/events.rs`.
+    /// `onEvent(kind, clientId, payload, events, bytes, channels)` receives a `HubEventKind`:
+    /// closed (payload the reason; events and bytes what the client got, channels its
+    /// subscriptions), flush (take the relayed writes with `takeWrites()`), end, destroy,
+    /// drained, backend (payload `up`/`down`, the detail as the one channel). See `src/events.rs`.
     #[napi(
         constructor,
         catch_unwind,
-        ts_args_type = "options: NativeHubOptions, onEvent: (kind: number, clientId: number, payload: string | null) => void"
+        ts_args_type = "options: NativeHubOptions, onEvent: (kind: HubEventKind, clientId: number, payload: string | null, events: number, bytes: number, channels: string[] | null) => void"
     )]
     pub fn new(
         options: NativeHubOptions,
@@ -123,7 +124,7 @@ impl NativeHub {
         self.bridge.as_ref().map_or(0.0, |b| b.pending() as f64)
     }
 
-    /// Takes every Node-transport batch written since the last take (after a flush event).
+    /// Takes every relayed batch written since the last take (after a flush event).
     #[napi(catch_unwind)]
     pub fn take_writes(&self) -> NodeWrites {
         let (ids, chunks) = self.outbox.take();
@@ -149,10 +150,10 @@ impl NativeHub {
 
     /// The last batches written to these clients were accepted by their responses.
     #[napi(catch_unwind)]
-    pub fn node_writable_many(&self, ids: Vec<f64>) -> Result<(), Code> {
+    pub fn relay_writable_many(&self, ids: Vec<f64>) -> Result<(), Code> {
         let hub = self.hub()?;
         for id in ids {
-            hub.node_writable(client_id(id)?);
+            hub.relay_writable(client_id(id)?);
         }
         Ok(())
     }
@@ -212,7 +213,7 @@ impl NativeHub {
             .map_err(sse_error)
     }
 
-    /// Serves client `id` through JS: batches arrive as `write` events; call `nodeWritable`
+    /// Serves client `id` through JS: batches arrive as `write` events; call `relayWritable`
     /// when the response accepts more. `socketFd` is the TCP socket under the response, when
     /// known: it is only looked at, to tell a peer that reads slowly from one that stopped.
     #[napi(catch_unwind)]
@@ -232,9 +233,9 @@ impl NativeHub {
 
     /// The last batch written to client `id` was accepted by its response.
     #[napi(catch_unwind)]
-    pub fn node_writable(&self, id: f64) -> Result<bool, Code> {
+    pub fn relay_writable(&self, id: f64) -> Result<bool, Code> {
         let hub = self.hub()?;
-        Ok(hub.node_writable(client_id(id)?))
+        Ok(hub.relay_writable(client_id(id)?))
     }
 
     #[napi(catch_unwind)]
@@ -368,7 +369,8 @@ impl NativeHub {
 
     /// Queues several messages for client `id` as one call, their fields in parallel arrays
     /// (`event`, `eventId`, `retry` absent: none has that field). All are checked first: an
-    /// invalid one queues none and the error names its index. Returns what `send` returns.
+    /// invalid one queues none, and the error is that item's (which one is not told: JS sends
+    /// them one by one then, so each caller gets its own). Returns what `send` returns.
     #[napi(catch_unwind)]
     pub fn send_many(
         &self,

@@ -30,12 +30,12 @@ pub struct Departure {
 pub trait HubEvents: Send + Sync + 'static {
     /// The client left. Called exactly once per registered client.
     fn closed(&self, id: u64, departure: Departure);
-    /// Node transport: write these bytes to the client's response, then call
-    /// [`crate::Hub::node_writable`] once the response accepts more (at once, or on `'drain'`).
+    /// Relay (Node and Fetch transports): write these bytes to the client's response, then call
+    /// [`crate::Hub::relay_writable`] once the response accepts more (at once, or on `'drain'`).
     fn write(&self, id: u64, bytes: Bytes);
-    /// Node transport: end the response; everything queued was passed to `write` before.
+    /// Relay: end the response; everything queued was passed to `write` before.
     fn end(&self, id: u64);
-    /// Node transport: destroy the response now (the client is being cut: slow, timeout).
+    /// Relay: destroy the response now (the client is being cut: slow, timeout).
     fn destroy(&self, id: u64);
     /// What was sent to the client alone fell back below half its high-water mark after a send
     /// had reported it above: its producer may go on.

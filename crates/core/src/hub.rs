@@ -26,8 +26,8 @@ use crate::frame::{encode_comment, opening_frame, Message, Valid};
 use crate::heartbeat_queue::HeartbeatQueue;
 use crate::log::{ChannelLog, Cursor};
 use crate::mailbox::Mailbox;
-use crate::node_sink::NodeSink;
 use crate::registry::{join, Fresh, Registry};
+use crate::relay_sink::RelaySink;
 use crate::resume::{placement, Epoch, Resume};
 use crate::sequence::Sequence;
 use crate::socket::SocketFd;
@@ -249,7 +249,7 @@ impl Hub {
         self.start_relay(id, Transport::Fetch, None)
     }
 
-    /// A writer whose batches the embedder writes (`NodeSink`), counted under `transport`.
+    /// A writer whose batches the embedder writes (`RelaySink`), counted under `transport`.
     fn start_relay(
         &self,
         id: u64,
@@ -266,7 +266,7 @@ impl Hub {
             // its vanished peers are found by the write deadline once its buffers fill.
             let _ = crate::socket::watch_node_socket(fd, self.inner.config.write_timeout);
         }
-        let sink = NodeSink::new(id, self.inner.events.clone(), socket_fd);
+        let sink = RelaySink::new(id, self.inner.events.clone(), socket_fd);
         self.start_writer(runtime, client, transport, sink)
     }
 
@@ -295,8 +295,8 @@ impl Hub {
         Ok(())
     }
 
-    /// Node transport: the client's last batch was written and its response accepts more.
-    pub fn node_writable(&self, id: u64) -> bool {
+    /// Relay: the client's last batch was written and its response accepts more.
+    pub fn relay_writable(&self, id: u64) -> bool {
         match self.inner.client(id) {
             Some(client) => {
                 client.wakeup.notify(WRITABLE);

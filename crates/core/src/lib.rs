@@ -14,7 +14,7 @@
 //!   `heartbeats`: the task that resumes parked (idle) writers when their heartbeat is due.
 //! - the connection: `feed` (mailbox and cursors merged in call order), `batch` (coalesced
 //!   `writev`), `writer` (the per-client task and its drop guard), over `socket_sink` (native)
-//!   or `node_sink` (through the embedder).
+//!   or `relay_sink` (through the embedder).
 //! - the front: [`hub`] (register, transports, send, close), `publish`, `subscriptions`,
 //!   [`metrics`], [`shutdown`] (the staged close), [`remote`] (the backend's feed).
 
@@ -37,10 +37,10 @@ pub mod hub;
 mod log;
 pub mod mailbox;
 pub mod metrics;
-mod node_sink;
 mod peer_progress;
 mod publish;
 mod registry;
+mod relay_sink;
 pub mod remote;
 pub mod resume;
 mod sequence;

@@ -21,7 +21,7 @@ pub(crate) const DATA: u8 = 1;
 /// A close was requested. Separate from `DATA` so a writer blocked on a full socket is not
 /// woken by every new frame, only by the request that ends it.
 pub(crate) const CLOSING: u8 = 2;
-/// Node transport: JS wrote the last batch and the response accepts more.
+/// Relay: JS wrote the last batch and the response accepts more.
 pub(crate) const WRITABLE: u8 = 4;
 
 /// A writer that ended its task while idle, waiting here to be started again.

@@ -8,7 +8,7 @@
 //! deadline only while something is).
 //!
 //! Transports differ only in their sink: a socket the runtime owns (`socket_sink`), or Node
-//! writing to a response on the JS thread (`node_sink`).
+//! writing to a response on the JS thread (`relay_sink`).
 //!
 //! A writer whose sink can be watched without it (a socket: the runtime's I/O driver reports
 //! its peer's FIN) ends its task when it goes idle and parks in the client's `Wakeup`, so an

@@ -427,7 +427,7 @@ fn channels_route_publishes_to_their_subscribers_only() {
         match f.next_node_event() {
             Event::Write(id, bytes) => {
                 received.entry(id).or_default().extend(bytes);
-                f.hub.node_writable(id);
+                f.hub.relay_writable(id);
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -445,7 +445,7 @@ fn node_transport_batches_while_unacknowledged_and_ends_on_server_close() {
     let id = f.hub.register(None, Vec::new(), None).unwrap().0;
     f.hub.start_node(id, None).unwrap();
     assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
-    f.hub.node_writable(id);
+    f.hub.relay_writable(id);
     f.hub.send(id, &data("1")).unwrap();
     assert_eq!(
         f.next_node_event(),
@@ -456,12 +456,12 @@ fn node_transport_batches_while_unacknowledged_and_ends_on_server_close() {
     f.hub.send(id, &data("3")).unwrap();
     assert!(f.node.recv_timeout(Duration::from_millis(100)).is_err());
     assert_eq!(f.hub.queue_levels().queued_events, 3);
-    f.hub.node_writable(id);
+    f.hub.relay_writable(id);
     assert_eq!(
         f.next_node_event(),
         Event::Write(id, b"data: 2\n\ndata: 3\n\n".to_vec())
     );
-    f.hub.node_writable(id);
+    f.hub.relay_writable(id);
     f.hub.close_client(id, CloseReason::Server);
     assert_eq!(f.next_node_event(), Event::End(id));
     assert_eq!(f.next_close(), (id, CloseReason::Server));
@@ -496,7 +496,7 @@ fn node_transport_heartbeats_when_idle() {
         0,
         "the first write is the opening frame"
     );
-    f.hub.node_writable(id);
+    f.hub.relay_writable(id);
     assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
     assert_eq!(f.hub.stats().heartbeats, 1);
 }
@@ -562,9 +562,9 @@ fn a_producer_above_the_high_water_mark_is_told_when_to_go_on() {
         sent,
         vec![Delivery::Queued, Delivery::Queued, Delivery::AboveHighWater]
     );
-    f.hub.node_writable(id);
+    f.hub.relay_writable(id);
     assert!(matches!(f.next_node_event(), Event::Write(..)));
-    f.hub.node_writable(id);
+    f.hub.relay_writable(id);
     assert_eq!(f.next_node_event(), Event::Drained(id));
 }
 
@@ -776,8 +776,8 @@ fn the_connection_gauges_count_each_transport_under_its_own_kind() {
     for _ in 0..2 {
         assert!(matches!(f.next_node_event(), Event::Write(..)));
     }
-    f.hub.node_writable(node);
-    f.hub.node_writable(fetch);
+    f.hub.relay_writable(node);
+    f.hub.relay_writable(fetch);
     let running = |m: &native_sse_core::Metrics| {
         (
             m.stats.running_native,

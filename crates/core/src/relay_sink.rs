@@ -1,8 +1,10 @@
-//! The Node transport's sink (TLS, HTTP/2, no fd, or on request): a batch is concatenated and
-//! passed to JS, which writes it to the response. One batch is in flight at a time: JS
-//! acknowledges it when `res.write()` returned true, or at `'drain'` when it returned false,
-//! so Node's buffering stays at one batch and a client that stops reading backs up into the
-//! hub exactly as on the native transport.
+//! The sink of a client whose bytes the embedder writes (the relay): the Node transport (TLS,
+//! HTTP/2, no fd, or on request), where JS writes a response, and the Fetch transport, where
+//! JS feeds a `Response` body. A batch is concatenated and passed to JS; one is in flight at a
+//! time, acknowledged once the response or body takes more (at once when `res.write()`
+//! returned true or the body's queue has room, else at `'drain'` or the reader's next pull),
+//! so buffering outside the hub stays at one batch and a client that stops reading backs up
+//! into the hub exactly as on the native transport.
 
 use std::future::Future;
 use std::io;
@@ -20,7 +22,7 @@ use crate::socket::SocketFd;
 use crate::wakeup::WRITABLE;
 use crate::writer::{Sink, Tally};
 
-pub(crate) struct NodeSink {
+pub(crate) struct RelaySink {
     id: u64,
     events: Arc<dyn HubEvents>,
     /// The TCP socket under the response (Node's; only looked at, never written or closed),
@@ -40,9 +42,9 @@ enum InFlight {
     Acknowledged,
 }
 
-impl NodeSink {
+impl RelaySink {
     pub fn new(id: u64, events: Arc<dyn HubEvents>, socket_fd: Option<SocketFd>) -> Self {
-        NodeSink {
+        RelaySink {
             id,
             events,
             socket_fd,
@@ -51,7 +53,7 @@ impl NodeSink {
     }
 }
 
-impl Sink for NodeSink {
+impl Sink for RelaySink {
     fn batch(&self) -> Batch {
         // Node frames the response body itself.
         Batch::new(false)
@@ -87,7 +89,7 @@ impl Sink for NodeSink {
         _cx: &mut Context<'_>,
         client: &ClientShared,
     ) -> Poll<io::Result<()>> {
-        // The writer registered its waker before asking; `node_writable` sets the bit.
+        // The writer registered its waker before asking; `relay_writable` sets the bit.
         if self.batch == InFlight::Handed && client.wakeup.take(WRITABLE) {
             self.batch = InFlight::Acknowledged;
             return Poll::Ready(Ok(()));
