@@ -1,0 +1,239 @@
+//! The log's own tests: windows, history bounds, floors, cursors.
+
+use super::*;
+use std::time::Duration;
+
+/// A log with one reader that never reads, so the window alone decides what is kept.
+fn log(events: usize, bytes: usize) -> ChannelLog {
+    let log = ChannelLog::new(None, events, bytes, History::default());
+    assert_eq!(log.join(), 0);
+    log
+}
+
+fn append(log: &ChannelLog, seq: u64, len: usize) {
+    log.append(seq, Bytes::from(vec![b'x'; len]), None);
+}
+
+fn seqs(log: &ChannelLog, from: u64, horizon: u64, max: usize) -> (Vec<u64>, u64) {
+    let mut out = Vec::new();
+    let missed = log.read(from, horizon, max, usize::MAX, &mut out);
+    (out.into_iter().map(|(s, _)| s).collect(), missed)
+}
+
+#[test]
+fn reads_from_a_cursor_up_to_the_horizon() {
+    let l = log(100, 1000);
+    for seq in [3, 5, 9] {
+        append(&l, seq, 10);
+    }
+    assert_eq!(l.head(), 3);
+    assert_eq!(seqs(&l, 0, u64::MAX, 10), (vec![3, 5, 9], 0));
+    assert_eq!(seqs(&l, 1, 8, 10), (vec![5], 0));
+    assert_eq!(seqs(&l, 0, u64::MAX, 2), (vec![3, 5], 0));
+    assert_eq!(seqs(&l, 3, u64::MAX, 10), (vec![], 0));
+}
+
+#[test]
+fn the_window_trims_by_events_and_bytes_and_reports_what_a_cursor_missed() {
+    let l = log(3, 1000);
+    for seq in 1..=5 {
+        append(&l, seq, 10);
+    }
+    assert_eq!(l.held(), (3, 30));
+    assert_eq!(l.first(), 2);
+    assert_eq!(seqs(&l, 0, u64::MAX, 10), (vec![3, 4, 5], 2));
+    let by_bytes = log(100, 25);
+    for seq in 1..=5 {
+        append(&by_bytes, seq, 10);
+    }
+    assert_eq!(by_bytes.held(), (2, 20));
+    // A frame larger than the window is still kept, alone.
+    append(&by_bytes, 6, 40);
+    assert_eq!(by_bytes.held(), (1, 40));
+}
+
+#[test]
+fn the_slowest_reader_sets_the_logs_lag() {
+    let l = ChannelLog::new(None, 100, 1000, History::default());
+    assert_eq!(l.slowest_lag(), Lag::default());
+    let slow = l.join();
+    append(&l, 1, 10);
+    let fast = l.join();
+    append(&l, 2, 20);
+    let lag = l.append(3, Bytes::from(vec![b'x'; 30]), None);
+    assert_eq!((lag.events, lag.bytes), (3, 60));
+    // The slow reader passes two; the fast one (from the second entry) is now slowest.
+    l.passed(slow, 2);
+    assert_eq!((l.slowest_lag().events, l.slowest_lag().bytes), (2, 50));
+    l.passed(fast, 2);
+    assert_eq!((l.slowest_lag().events, l.slowest_lag().bytes), (1, 30));
+    l.passed(slow + 2, 1);
+    assert_eq!(l.slowest_lag(), Lag::default());
+}
+
+#[test]
+fn lag_counts_events_and_bytes_behind_the_head() {
+    let l = log(3, 1000);
+    assert_eq!(l.lag(0), Lag::default());
+    append(&l, 1, 10);
+    append(&l, 2, 20);
+    assert_eq!(
+        l.lag(0),
+        Lag {
+            events: 2,
+            bytes: 30,
+            missed: 0
+        }
+    );
+    assert_eq!(
+        l.lag(1),
+        Lag {
+            events: 1,
+            bytes: 20,
+            missed: 0
+        }
+    );
+    assert_eq!(
+        l.lag(2),
+        Lag {
+            events: 0,
+            bytes: 0,
+            missed: 0
+        }
+    );
+    append(&l, 3, 30);
+    append(&l, 4, 40);
+    // Offset 0 was trimmed: its lag counts what is kept, plus what it missed.
+    assert_eq!(
+        l.lag(0),
+        Lag {
+            events: 4,
+            bytes: 90,
+            missed: 1
+        }
+    );
+}
+
+#[test]
+fn entries_every_reader_passed_are_released() {
+    let l = ChannelLog::new(None, 100, 1000, History::default());
+    // No reader: nothing is kept.
+    append(&l, 1, 10);
+    assert_eq!(l.held(), (0, 0));
+    let a = l.join();
+    let b = l.join();
+    assert_eq!((a, b), (1, 1));
+    for seq in 2..=4 {
+        append(&l, seq, 10);
+    }
+    assert_eq!(l.held(), (3, 30));
+    l.passed(a, 2);
+    assert_eq!(l.held(), (3, 30), "b has read nothing yet");
+    l.passed(b, 1);
+    assert_eq!(l.held(), (2, 20));
+    // b leaves: what only it was missing goes.
+    l.leave(b + 1);
+    assert_eq!(l.held(), (1, 10));
+    assert_eq!(l.first(), 3);
+    l.passed(a + 2, 1);
+    assert_eq!(l.held(), (0, 0));
+}
+
+fn history(max_events: usize, max_bytes: usize, max_age: Option<Duration>) -> ChannelLog {
+    ChannelLog::new(
+        None,
+        100,
+        10_000,
+        History {
+            max_events,
+            max_bytes,
+            max_age,
+        },
+    )
+}
+
+#[test]
+fn history_keeps_read_entries_within_its_bounds() {
+    let by_events = history(3, 10_000, None);
+    for seq in 1..=5 {
+        append(&by_events, seq, 10);
+    }
+    // Nobody reads, yet the last three stay.
+    assert_eq!(by_events.held(), (3, 30));
+    let by_bytes = history(100, 25, None);
+    for seq in 1..=5 {
+        append(&by_bytes, seq, 10);
+    }
+    assert_eq!(by_bytes.held(), (2, 20));
+    let by_age = history(100, 10_000, Some(Duration::from_millis(30)));
+    append(&by_age, 1, 10);
+    std::thread::sleep(Duration::from_millis(60));
+    append(&by_age, 2, 10);
+    assert_eq!(by_age.held(), (1, 10));
+}
+
+#[test]
+fn a_cursor_joins_just_past_a_sequence_number_while_the_history_covers_it() {
+    let l = history(3, 10_000, None);
+    for seq in [10, 20, 30, 40] {
+        append(&l, seq, 10);
+    }
+    // 10 was dropped: resuming after 10 is whole (20 is held), after 5 is not.
+    assert!(l.covers(10));
+    assert!(!l.covers(5));
+    assert_eq!(l.join_after(5), None);
+    let cursor = l.join_after(20).unwrap();
+    assert_eq!(seqs(&l, cursor, u64::MAX, 10).0, vec![30, 40]);
+    assert_eq!(l.join_after(40), Some(4), "past the newest: at the head");
+}
+
+#[test]
+fn app_ids_are_indexed_while_held() {
+    let l = history(2, 10_000, None);
+    l.append(1, Bytes::from_static(b"a"), Some("evt-1"));
+    l.append(2, Bytes::from_static(b"b"), Some("evt-2"));
+    assert_eq!(l.find_app_id("evt-1"), Some(AppId::Once(1)));
+    l.append(3, Bytes::from_static(b"c"), None);
+    assert_eq!(l.find_app_id("evt-1"), None, "dropped with its entry");
+    assert_eq!(l.find_app_id("evt-2"), Some(AppId::Once(2)));
+    let plain = ChannelLog::new(None, 100, 1000, History::default());
+    plain.append(1, Bytes::from_static(b"a"), Some("x"));
+    assert_eq!(plain.find_app_id("x"), None, "no history, no index");
+}
+
+#[test]
+fn an_id_given_twice_is_ambiguous_while_both_are_held() {
+    let l = history(2, 10_000, None);
+    l.append(1, Bytes::from_static(b"a"), Some("7"));
+    l.append(2, Bytes::from_static(b"b"), Some("7"));
+    assert_eq!(l.find_app_id("7"), Some(AppId::Repeated));
+    l.append(3, Bytes::from_static(b"c"), None);
+    assert_eq!(
+        l.find_app_id("7"),
+        Some(AppId::Once(2)),
+        "the older one left"
+    );
+}
+
+#[test]
+fn history_can_be_changed_while_the_log_lives() {
+    let l = ChannelLog::new(None, 100, 10_000, History::default());
+    append(&l, 1, 10);
+    assert_eq!(l.held(), (0, 0), "no history, no reader: nothing kept");
+    l.set_history(History {
+        max_events: 2,
+        max_bytes: 10_000,
+        max_age: None,
+    });
+    assert!(l.has_history());
+    l.append(2, Bytes::from_static(b"b"), Some("two"));
+    append(&l, 3, 10);
+    append(&l, 4, 10);
+    assert_eq!(l.held().0, 2);
+    l.append(5, Bytes::from_static(b"e"), Some("five"));
+    assert_eq!(l.find_app_id("five"), Some(AppId::Once(5)));
+    l.set_history(History::default());
+    assert!(!l.has_history());
+    assert_eq!(l.held(), (0, 0), "unread by anyone, no longer kept");
+    assert_eq!(l.find_app_id("five"), None);
+}
