@@ -112,7 +112,8 @@ export declare class NativeHub {
    * O(channels). After shutdown the counters remain, the gauges are 0.
    */
   metrics(perChannel: boolean): HubMetrics
-  stats(): NativeHubStats
+  /** `hub.stats()`: the queue levels, O(clients), and what else `metrics()` leaves out. */
+  stats(): HubStats
 }
 
 /** The state of the connection to Redis: the hub's `'backend'` event. */
@@ -248,6 +249,26 @@ export interface HubMetrics {
   perChannel?: Array<ChannelMetrics>
 }
 
+/**
+ * `hub.stats()`: what `metrics()` leaves out, for leak checks and tests. Chiefly how far
+ * behind the clients are, which costs a visit of every client, so that no scrape pays for it;
+ * monitor with `metrics()` (O(channels)), which alone has the counters and gauges.
+ */
+export interface HubStats {
+  /** Frames queued or in flight, summed over clients. */
+  queuedEvents: number
+  /** Bytes queued or in flight, summed over clients (a shared frame counts once per client). */
+  queuedBytes: number
+  /** The largest byte level of a single client: the figure `maxLagBytes` bounds. */
+  maxClientQueuedBytes: number
+  /**
+   * Times a blocked writer's deadline started again because the peer acknowledged bytes
+   * meanwhile: a slow reader spared (one that stopped would have been cut). A diagnostic
+   * of `writeTimeoutMs`, not one of the Prometheus series.
+   */
+  deadlinesExtended: number
+}
+
 /** `hub.metrics().lag`: how far the slowest reader of any channel is behind. */
 export interface LagFigures {
   /** Events behind now. */
@@ -323,50 +344,6 @@ export interface NativeHubOptions {
   maxChannelsPerClient: number
   /** Absent: the hub is on its own. */
   redis?: NativeRedisOptions
-}
-
-/** Counters and queue levels of a hub (`hub.stats()`). */
-export interface NativeHubStats {
-  /** Clients currently registered. */
-  clients: number
-  /**
-   * Clients attached since the hub started (`connectionsOpened` in `metrics()`,
-   * `sse_connections_opened_total` in Prometheus).
-   */
-  connectionsOpened: number
-  /** Deprecated: the former name of `connectionsOpened`, same figure. */
-  attached: number
-  /** Clients that left with reason `'client'` (see `CloseReason` in index.d.ts). */
-  closedClient: number
-  /** Clients that left with reason `'error'`. */
-  closedError: number
-  /** Clients that left with reason `'timeout'`. */
-  closedTimeout: number
-  /** Clients that left with reason `'slow'`. */
-  closedSlow: number
-  /** Clients that left with reason `'server'`. */
-  closedServer: number
-  /** Bytes handed to the kernel, HTTP chunk framing included. */
-  bytesWritten: number
-  /** Heartbeat comments written. */
-  heartbeats: number
-  /**
-   * Times a blocked writer's deadline started again because the peer acknowledged bytes
-   * meanwhile: a slow reader spared (one that stopped would have been cut).
-   */
-  deadlinesExtended: number
-  /** Events discarded under `overflow: 'drop-oldest'`. */
-  eventsDropped: number
-  /** Frames queued or in flight, summed over clients. */
-  queuedEvents: number
-  /** Bytes queued or in flight, summed over clients (a shared frame counts once per client). */
-  queuedBytes: number
-  /** The largest byte level of a single client: the figure `maxLagBytes` bounds. */
-  maxClientQueuedBytes: number
-  /** Frames the hub's channel logs hold (each once, however many clients read it). */
-  heldEvents: number
-  /** Bytes the hub's channel logs hold: the memory shared frames take. */
-  heldBytes: number
 }
 
 /** `createHub({ redis })` after JS-side defaults. */

@@ -13,7 +13,7 @@ declare module 'fastify' {
     /**
      * Attaches the response to the hub as an event stream, then hijacks the reply. A refused
      * client (hub or channel full, hub closing) was answered `503` with `Retry-After`: test
-     * `client.refused`. When attach throws, nothing was written and the error carries
+     * `client.refusal`. When attach throws, nothing was written and the error carries
      * `statusCode` (500; 503 with `Retry-After` for a closed hub), so Fastify's error handling
      * answers the request.
      * @throws {TypeError} `ERR_SSE_UNKNOWN_OPTION`, `ERR_SSE_INVALID_OPTION`, `ERR_SSE_INVALID_CHANNEL` for bad options.

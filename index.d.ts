@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
-import type { HubMetrics, NativeHubStats } from './binding'
+import type { HubMetrics, HubStats } from './binding'
 
 /**
  * Event names mapped to their `data` types, e.g.
@@ -164,8 +164,6 @@ export interface HubOptions {
    * `send()`s wait in its mailbox, bounded the same way. Default `65536`.
    */
   maxLagEvents?: number
-  /** @deprecated The former name of `maxLagEvents`, still taken. */
-  maxQueueEvents?: number
   /**
    * How far a client may lag, in bytes: each log's window and each client's mailbox bound. A
    * publisher burst may run this far ahead of clients that keep reading without cutting them;
@@ -173,8 +171,6 @@ export interface HubOptions {
    * Default `33554432` (32 MiB).
    */
   maxLagBytes?: number
-  /** @deprecated The former name of `maxLagBytes`, still taken. */
-  maxQueueBytes?: number
   /**
    * The largest encoded event or comment accepted; a larger one throws
    * `ERR_SSE_EVENT_TOO_LARGE` and is sent to nobody. Checked on the encoded frame, where each
@@ -186,7 +182,7 @@ export interface HubOptions {
   /**
    * What happens when a client lags past `maxLagEvents` or `maxLagBytes`: `'disconnect'`
    * closes it with reason `'slow'`; `'drop-oldest'` skips it ahead past the events its logs no
-   * longer keep (and drops its oldest mailbox frames), counting them in `stats().eventsDropped`.
+   * longer keep (and drops its oldest mailbox frames), counting them in `metrics().dropped`.
    * Default `'disconnect'`.
    */
   overflow?: 'disconnect' | 'drop-oldest'
@@ -226,7 +222,7 @@ export interface HubOptions {
   workerThreads?: number
   /**
    * The most clients connected at once. Past it, `attach()` answers `503` with `Retry-After`
-   * itself and returns a refused client (`client.refused`); nobody is disconnected. Note that
+   * itself and returns a refused client (`client.refusal`); nobody is disconnected. Note that
    * a browser's `EventSource` does not retry after a `503`. Default: no cap.
    */
   maxClients?: number
@@ -372,14 +368,11 @@ export interface PublishedStream {
   done: Promise<{ id: string; events: number; completed: boolean; error?: unknown }>
 }
 
-/** Counters and queue levels returned by `hub.stats()`. */
-export type HubStats = NativeHubStats
-
 /**
- * `hub.metrics()` and its `redis` part: defined once, in the binding (src/reports.rs), which
- * builds them in this shape.
+ * `hub.metrics()` with its `redis` part, and `hub.stats()`: defined once, in the binding
+ * (src/reports.rs), which builds them in this shape.
  */
-export type { HubMetrics, RedisMetrics } from './binding'
+export type { HubMetrics, RedisMetrics, HubStats } from './binding'
 
 /** The hub's `'backend'` event. */
 export interface BackendInfo {
@@ -432,30 +425,42 @@ export interface RefuseInfo {
 
 /** An SSE error. `code` is stable: branch on it, not on the message. */
 export interface SseError extends Error {
-  code:
-    | 'ERR_SSE_INVALID_OPTION'
-    | 'ERR_SSE_UNKNOWN_OPTION'
-    | 'ERR_SSE_INVALID_ARGUMENT'
-    | 'ERR_SSE_INVALID_MESSAGE'
-    | 'ERR_SSE_INVALID_FIELD'
-    | 'ERR_SSE_INVALID_DATA'
-    | 'ERR_SSE_INVALID_RETRY'
-    | 'ERR_SSE_INVALID_COMMENT'
-    | 'ERR_SSE_INVALID_CHANNEL'
-    | 'ERR_SSE_EVENT_TOO_LARGE'
-    | 'ERR_SSE_CLIENT_CLOSED'
-    | 'ERR_SSE_HUB_CLOSED'
-    | 'ERR_SSE_STREAM_LIVE'
-    | 'ERR_SSE_TRANSPORT_UNAVAILABLE'
-    | 'ERR_SSE_BACKEND_UNAVAILABLE'
-    | 'ERR_SSE_INTERNAL'
-    | 'ERR_SSE_MISSING_DEPENDENCY'
-    | 'ERR_SSE_HEADERS_SENT'
-    | 'ERR_SSE_INVALID_STATUS'
-    | 'ERR_SSE_ALREADY_ATTACHED'
-    | 'ERR_SSE_NO_BINARY'
-    | 'ERR_SSE_BINARY_LOAD_FAILED'
+  code: SseErrorCode
 }
+
+/**
+ * Every `err.code` native-sse raises, from the one table of codes (`native_sse_core::ErrorCode`
+ * in crates/core/src/error.rs). `ERR_SSE_REFUSED` stays inside the hub: a refused attach is
+ * answered `503` and returns a refused client instead.
+ */
+// BEGIN error codes: written by scripts/error-codes.js from the error table
+export type SseErrorCode =
+  | 'ERR_SSE_INVALID_FIELD'
+  | 'ERR_SSE_INVALID_MESSAGE'
+  | 'ERR_SSE_INVALID_DATA'
+  | 'ERR_SSE_INVALID_COMMENT'
+  | 'ERR_SSE_INVALID_CHANNEL'
+  | 'ERR_SSE_INVALID_ARGUMENT'
+  | 'ERR_SSE_UNKNOWN_OPTION'
+  | 'ERR_SSE_INVALID_OPTION'
+  | 'ERR_SSE_INVALID_RETRY'
+  | 'ERR_SSE_EVENT_TOO_LARGE'
+  | 'ERR_SSE_TOO_MANY_CHANNELS'
+  | 'ERR_SSE_CLIENT_CLOSED'
+  | 'ERR_SSE_HUB_CLOSED'
+  | 'ERR_SSE_REFUSED'
+  | 'ERR_SSE_TRANSPORT_UNAVAILABLE'
+  | 'ERR_SSE_BACKEND_UNAVAILABLE'
+  | 'ERR_SSE_HEADERS_SENT'
+  | 'ERR_SSE_ALREADY_ATTACHED'
+  | 'ERR_SSE_INVALID_STATUS'
+  | 'ERR_SSE_STOPPED'
+  | 'ERR_SSE_STREAM_LIVE'
+  | 'ERR_SSE_MISSING_DEPENDENCY'
+  | 'ERR_SSE_NO_BINARY'
+  | 'ERR_SSE_BINARY_LOAD_FAILED'
+  | 'ERR_SSE_INTERNAL'
+// END error codes
 
 /** One attached connection. */
 export declare class Client<Events extends EventMap = AnyEvents> extends EventEmitter {
@@ -467,12 +472,11 @@ export declare class Client<Events extends EventMap = AnyEvents> extends EventEm
    */
   readonly transport: 'native' | 'node' | 'fetch' | null
   /**
-   * True when `attach()` refused it and answered `503` with `Retry-After`: it is closed from
-   * the start (`closeReason` `'refused'`, `'close'` fires on the next tick) and sends do
-   * nothing, so a handler that does not test it still behaves.
+   * Why `attach()` refused it and answered `503` with `Retry-After`, or `null` when it
+   * attached. A refused client is closed from the start (`closeReason` `'refused'`, `'close'`
+   * fires on the next tick) and sends do nothing, so a handler that does not test it still
+   * behaves.
    */
-  readonly refused: boolean
-  /** Why it was refused, or `null` when attached. */
   readonly refusal: Refusal | null
   /** The peer's IP address when it attached (`null` when unknown or refused). */
   readonly remoteAddress: string | null
@@ -575,7 +579,7 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * the request's socket then belongs to the hub: Node's timeouts and `server.close()` no longer
    * wait for it, and `res.on('close')` fires at once (listen to `client.on('close')` instead).
    * When the hub or a channel is full, or the hub is closing, it answers `503` with
-   * `Retry-After` itself and returns a refused client: test `client.refused`. A request whose
+   * `Retry-After` itself and returns a refused client: test `client.refusal`. A request whose
    * connection is already gone (or that was pipelined behind another response) returns a
    * client that closes at once with `'client'`.
    * @throws `ERR_SSE_HEADERS_SENT` when the response ended or its head went out with another
@@ -639,13 +643,11 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * @throws {Error} as `broadcast()`.
    */
   publish(channel: string, message: SseMessage<Events>): number
-  /** Clients subscribed to `channel`. */
-  channelSize(channel: string): number
   /**
-   * A handle on one channel (cheap; holds only the name). With `options.history`, the
-   * channel keeps its own history from now on instead of the hub's; `options.maxClients`
-   * caps its subscribers. These settings go with the channel (see `ChannelOptions`); for
-   * settings that stay, use `createHub({ channels })`.
+   * A handle on one channel (cheap; holds only the name): its subscribers now (`.size`),
+   * `.publish(message)`. With `options.history`, the channel keeps its own history from now
+   * on instead of the hub's; `options.maxClients` caps its subscribers. These settings go with
+   * the channel (see `ChannelOptions`); for settings that stay, use `createHub({ channels })`.
    */
   channel(name: string, options?: ChannelOptions): Channel<Events>
   /**
@@ -654,15 +656,23 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    *   {Error} `ERR_SSE_HUB_CLOSED`.
    */
   comment(text: string): number
-  /** Connected clients. */
+  /** Connected clients (a channel's subscribers: `hub.channel(name).size`). */
   readonly size: number
   /** The `Retry-After` (seconds) a refused request is answered with (`retryAfterSeconds`). */
   readonly retryAfterSeconds: number
   /** True once `close()` was called. */
   readonly closed: boolean
-  /** Counters and queue levels; visits every client (for leak checks; monitor with `metrics()`). */
+  /**
+   * What `metrics()` leaves out, for leak checks and tests: how far behind the clients are
+   * (`queuedEvents`, `queuedBytes`, `maxClientQueuedBytes`), which costs a visit of every
+   * client, and `deadlinesExtended`. Monitor with `metrics()`, which a scrape can afford.
+   */
   stats(): HubStats
-  /** Counters and gauges for monitoring, O(channels). */
+  /**
+   * Every counter and gauge for monitoring (the Prometheus series are these), O(channels)
+   * whatever the number of clients: it never visits clients, so per-client queue levels are
+   * in `stats()` instead.
+   */
   metrics(options?: { perChannel?: boolean }): HubMetrics
   /** `metrics()` in the Prometheus text exposition format 0.0.4. */
   metricsText(options?: ExpositionOptions): string

@@ -54,7 +54,7 @@ for (const transport of TRANSPORTS) {
           assert.equal(raw.events.length, 0, 'the opening frame dispatches no event')
           raw.end()
         }
-        assert.equal(hub.stats().heartbeats, 0, 'the opening frame is not a heartbeat')
+        assert.equal(hub.metrics().heartbeats, 0, 'the opening frame is not a heartbeat')
       } finally {
         await hub.close()
         await http.close()
@@ -88,7 +88,7 @@ for (const transport of TRANSPORTS) {
         }
         assert.deepEqual(received.map((e) => e.type), ['big0', 'big1', 'big2', 'end'])
         payloads.forEach((data, i) => assert.ok(received[i].data === data, `eventsource: payload ${i} differs`))
-        assert.equal(hub.stats().closedSlow, 0)
+        assert.equal(hub.metrics().closes.slow, 0)
       } finally {
         await hub.close()
         await http.close()
@@ -100,10 +100,10 @@ for (const transport of TRANSPORTS) {
 test('the default limits hold a 1 MB event of any structure, several to a client', () => {
   // Worst case: 7 bytes per input byte, plus the blank line and an event name.
   assert.ok(defaults.maxEventBytes >= 7 * MB + 64, `maxEventBytes ${defaults.maxEventBytes}`)
-  assert.ok(defaults.maxQueueBytes >= 2 * defaults.maxEventBytes, `maxQueueBytes ${defaults.maxQueueBytes}`)
+  assert.ok(defaults.maxLagBytes >= 2 * defaults.maxEventBytes, `maxLagBytes ${defaults.maxLagBytes}`)
 })
 
-test('maxEventBytes is checked on the encoded frame, and bounded by maxQueueBytes', async () => {
+test('maxEventBytes is checked on the encoded frame, and bounded by maxLagBytes', async () => {
   const hub = createHub({ maxEventBytes: 1000 })
   try {
     // 600 line breaks: 600 bytes of data, 601 lines of 7 bytes plus the blank line encoded.
@@ -115,11 +115,11 @@ test('maxEventBytes is checked on the encoded frame, and bounded by maxQueueByte
   } finally {
     await hub.close()
   }
-  assert.throws(() => createHub({ maxEventBytes: 2048, maxQueueBytes: 1024 }), (error) =>
+  assert.throws(() => createHub({ maxEventBytes: 2048, maxLagBytes: 1024 }), (error) =>
     error instanceof RangeError && error.code === 'ERR_SSE_INVALID_OPTION' &&
-    /maxEventBytes \(2048\) must not exceed maxLagBytes, formerly maxQueueBytes \(1024\)/.test(error.message))
+    /maxEventBytes \(2048\) must not exceed maxLagBytes \(1024\)/.test(error.message))
   // A smaller queue alone lowers the event limit with it.
-  const small = createHub({ maxQueueBytes: 4096 })
+  const small = createHub({ maxLagBytes: 4096 })
   try {
     assert.throws(() => small.broadcast({ data: 'x'.repeat(5000) }), (error) => error.code === 'ERR_SSE_EVENT_TOO_LARGE')
   } finally {
@@ -182,6 +182,5 @@ test('every default is exported, read from the core', () => {
   assert.equal(closeDefaults.drainMs, native.close.drainMs)
   assert.equal(closeDefaults.retryJitterMs, native.close.retryJitterMs)
   assert.equal(defaults.maxLagBytes, native.hub.maxLagBytes)
-  assert.equal(defaults.maxQueueBytes, defaults.maxLagBytes, 'the alias has the same default')
   assert.equal(defaults.retryAfterSeconds, native.retryAfterSeconds)
 })

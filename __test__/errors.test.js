@@ -25,8 +25,8 @@ function throwsCode (fn, Kind, code, pattern) {
 test('createHub rejects wrong types, out-of-range values and unknown options', () => {
   throwsCode(() => createHub({ heartbeatMs: '15s' }), TypeError, 'ERR_SSE_INVALID_OPTION', /heartbeatMs must be a number/)
   throwsCode(() => createHub({ heartbeatMs: 0 }), RangeError, 'ERR_SSE_INVALID_OPTION', /from 1 to/)
-  throwsCode(() => createHub({ maxQueueBytes: 1.5 }), RangeError, 'ERR_SSE_INVALID_OPTION', /whole number/)
-  throwsCode(() => createHub({ maxQueueEvents: -1 }), RangeError, 'ERR_SSE_INVALID_OPTION')
+  throwsCode(() => createHub({ maxLagBytes: 1.5 }), RangeError, 'ERR_SSE_INVALID_OPTION', /whole number/)
+  throwsCode(() => createHub({ maxLagEvents: -1 }), RangeError, 'ERR_SSE_INVALID_OPTION')
   throwsCode(() => createHub({ overflow: 'block' }), TypeError, 'ERR_SSE_INVALID_OPTION', /'disconnect' or 'drop-oldest'/)
   throwsCode(() => createHub({ heartbeat: 1000 }), TypeError, 'ERR_SSE_UNKNOWN_OPTION', /unknown createHub option 'heartbeat'.*heartbeatMs/)
   throwsCode(() => createHub({ retryMs: -5 }), RangeError, 'ERR_SSE_INVALID_RETRY')
@@ -34,7 +34,7 @@ test('createHub rejects wrong types, out-of-range values and unknown options', (
 })
 
 test('rejected messages throw with codes and nothing reaches the wire', async () => {
-  const hub = createHub({ maxQueueBytes: 64 * 1024, heartbeatMs: 60_000 })
+  const hub = createHub({ maxLagBytes: 64 * 1024, heartbeatMs: 60_000 })
   let client
   const http = await startHttp((req, res) => {
     client = hub.attach(req, res)
@@ -74,7 +74,7 @@ test('rejected messages throw with codes and nothing reaches the wire', async ()
       [() => hub.publish('', { data: 'x' }), TypeError, 'ERR_SSE_INVALID_CHANNEL', /non-empty string/],
       [() => hub.publish(5, { data: 'x' }), TypeError, 'ERR_SSE_INVALID_CHANNEL', /got number 5/],
       [() => hub.publish('c'.repeat(257), { data: 'x' }), RangeError, 'ERR_SSE_INVALID_CHANNEL', /at most 256 characters, got 257/],
-      [() => hub.channelSize(null), TypeError, 'ERR_SSE_INVALID_CHANNEL']
+      [() => hub.channel(null), TypeError, 'ERR_SSE_INVALID_CHANNEL']
     ]
     for (const [fn, Kind, code, pattern] of cases) throwsCode(fn, Kind, code, pattern)
 
@@ -263,7 +263,6 @@ test('attach on a closed hub answers 503 with Retry-After and returns a refused 
     await waitFor(() => raw.head !== null, { what: 'the response' })
     assert.match(raw.head, /^HTTP\/1\.1 503 /)
     assert.match(raw.head, /\r\nretry-after: 5\r\n/i)
-    assert.equal(client.refused, true)
     assert.equal(client.refusal, 'closing')
     assert.equal(client.closeReason, 'refused')
     assert.equal(client.send({ data: 'x' }), false)
@@ -291,6 +290,21 @@ test('one table of error codes: every code the package raises or documents is in
     }
   }
   for (const code of table.keys()) assert.ok(used.has(code), `${code} is in the table but nothing raises or documents it`)
+})
+
+test('the SseErrorCode union of index.d.ts is the error table: every code of the table is in it, and every member is in the table', () => {
+  const { errorCodes } = require('../binding')
+  const { unionOf, withUnion } = require('../scripts/error-codes')
+  const typings = fs.readFileSync(path.join(__dirname, '..', 'index.d.ts'), 'utf8')
+  const table = errorCodes().map((entry) => entry.code)
+  const union = unionOf(typings)
+  const missing = table.filter((code) => !union.includes(code))
+  const extra = union.filter((code) => !table.includes(code))
+  assert.deepEqual(missing, [], `in the table, not in SseErrorCode: ${missing}; run \`npm run build\` (or node scripts/error-codes.js)`)
+  assert.deepEqual(extra, [], `in SseErrorCode, not in the table: ${extra}`)
+  assert.equal(new Set(union).size, union.length, 'each code once')
+  assert.equal(withUnion(typings, table), typings, 'index.d.ts is what scripts/error-codes.js writes')
+  assert.match(typings, /export interface SseError extends Error \{\s+code: SseErrorCode\s+\}/)
 })
 
 test('what the core refuses reaches JS under its own code and class, and a full hub is a refusal, not a closed hub', async () => {
@@ -322,8 +336,8 @@ test('what the core refuses reaches JS under its own code and class, and a full 
     await waitFor(() => second.head !== null, { what: 'the answer to the second client' })
     assert.match(second.head, /^HTTP\/1\.1 503 /)
     assert.equal(clients.length, 2)
-    assert.equal(clients[1].refused, true)
     assert.equal(clients[1].refusal, 'hub-full')
+    assert.equal(clients[1].closeReason, 'refused')
     assert.deepEqual({ hubFull: hub.metrics().refused.hubFull, closing: hub.metrics().refused.closing }, { hubFull: 1, closing: 0 })
 
     hub.broadcast({ data: 'marker' })
@@ -350,18 +364,16 @@ test('fromNative gives each code of the table its class, and anything else is ER
   assert.equal(fromNative(Object.assign(new Error('napi'), { code: 'InvalidArg' })).code, 'ERR_SSE_INTERNAL')
 })
 
-test('maxLagEvents/maxLagBytes are the names of the lag window; maxQueueEvents/maxQueueBytes stay as their aliases', async () => {
-  for (const name of ['maxLagBytes', 'maxQueueBytes']) {
-    const hub = createHub({ [name]: 1000 })
-    try {
-      // maxEventBytes follows a lower window: 2000 bytes no longer fit, whichever name set it.
-      throwsCode(() => hub.broadcast({ data: 'x'.repeat(2000) }), RangeError, 'ERR_SSE_EVENT_TOO_LARGE', /more than maxEventBytes \(1000\)/)
-    } finally {
-      await hub.close()
-    }
+test('maxLagEvents/maxLagBytes name the lag window; the names it had before are unknown options', async () => {
+  const hub = createHub({ maxLagBytes: 1000 })
+  try {
+    // maxEventBytes follows a lower window: 2000 bytes no longer fit.
+    throwsCode(() => hub.broadcast({ data: 'x'.repeat(2000) }), RangeError, 'ERR_SSE_EVENT_TOO_LARGE', /more than maxEventBytes \(1000\)/)
+  } finally {
+    await hub.close()
   }
-  throwsCode(() => createHub({ maxLagBytes: 0 }), RangeError, 'ERR_SSE_INVALID_OPTION', /maxLagBytes/)
-  throwsCode(() => createHub({ maxQueueEvents: 10, maxLagEvents: 20 }), TypeError, 'ERR_SSE_INVALID_OPTION', /former name of maxLagEvents/)
-  const hub = createHub({ maxQueueEvents: 10, maxLagEvents: 10 })
-  await hub.close()
+  throwsCode(() => createHub({ maxLagBytes: 0 }), RangeError, 'ERR_SSE_INVALID_OPTION', /^maxLagBytes must be/)
+  throwsCode(() => createHub({ maxLagEvents: 0 }), RangeError, 'ERR_SSE_INVALID_OPTION', /^maxLagEvents must be/)
+  throwsCode(() => createHub({ maxQueueEvents: 10 }), TypeError, 'ERR_SSE_UNKNOWN_OPTION', /unknown createHub option 'maxQueueEvents'/)
+  throwsCode(() => createHub({ maxQueueBytes: 1 << 20 }), TypeError, 'ERR_SSE_UNKNOWN_OPTION', /unknown createHub option 'maxQueueBytes'/)
 })

@@ -111,7 +111,7 @@ test('module-level attach() serves from the default hub', async () => {
   try {
     assert.deepEqual(await receiveThree(http.url), ['tick 1', 'tick 2', 'tick 3'])
     const hub = sse.getDefaultHub()
-    assert.equal(hub.stats().attached, 1)
+    assert.equal(hub.metrics().connectionsOpened, 1)
     await waitFor(() => hub.size === 0, { what: 'the client to leave' })
   } finally {
     await sse.getDefaultHub().close()

@@ -49,7 +49,7 @@ test("Node's timeouts no longer apply to a handed-off stream; the same stream ke
     // Twice that timeout again, with nothing written to either stream.
     await sleep(2 * IDLE_TIMEOUT_MS)
     assert.equal(handedOff.ended, false, 'the handed-off stream outlived every Node timeout')
-    assert.equal(hub.stats().heartbeats, 0)
+    assert.equal(hub.metrics().heartbeats, 0)
     hub.broadcast({ data: 'still here' })
     await waitFor(() => handedOff.events.length === 2, { what: 'a late event' })
     assert.equal(hub.size, 1)
@@ -98,7 +98,7 @@ test('a JS thread blocked for 2 s does not stop a native stream: queued events a
   const lines = () => (fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '').split('\n').filter(Boolean)
     .map((l) => { const at = l.indexOf('|'); return { at: Number(l.slice(0, at)) * 1000, text: l.slice(at + 1) } })
   try {
-    await waitFor(() => hub.size === 1 && hub.stats().bytesWritten > 0, { what: 'the stream to start' })
+    await waitFor(() => hub.size === 1 && hub.metrics().bytesWritten > 0, { what: 'the stream to start' })
     await waitFor(() => lines().length > 0, { what: 'the opening comment at the reader' })
     // The window opens before the events are queued: from here on the JS thread does nothing
     // but queue them and spin.

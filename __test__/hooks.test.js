@@ -65,7 +65,7 @@ for (const transport of TRANSPORTS) {
         await waitFor(() => bystander.events.length === 100, { what: 'the bystander to get 100 events' })
         assert.deepEqual(bystander.events.map((e) => Number(e.data)), Array.from({ length: 100 }, (_, i) => i))
         assert.equal(hub.size, 1)
-        assert.equal(hub.stats().closedError, 1)
+        assert.equal(hub.metrics().closes.error, 1)
       } finally {
         await hub.close()
         await http.close()

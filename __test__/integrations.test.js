@@ -88,7 +88,7 @@ test('Express: sse() streams to a real client, calls onConnect, and cleans up on
     assert.deepEqual(got, ['express', 'headline'])
     assert.deepEqual(seen.map((s) => s.path), ['/events'])
     source.close()
-    await waitFor(() => hub.size === 0 && hub.channelSize('news') === 0, { what: 'the client to leave' })
+    await waitFor(() => hub.size === 0 && hub.channel('news').size === 0, { what: 'the client to leave' })
     await waitFor(() => openFdCount() <= baseline, {
       what: () => `fds to return to ${baseline} (${openFdCount()} open; new since: ${fdsOpenedSince(fdsBefore).join(', ')})`
     })
@@ -214,7 +214,7 @@ test('Fastify: reply.sse() on a closed or full hub answers 503 with Retry-After'
   const refusals = []
   app.get('/events', (request, reply) => {
     const client = reply.sse()
-    if (client.refused) refusals.push(client.refusal)
+    if (client.refusal !== null) refusals.push(client.refusal)
   })
   await app.listen({ port: 0, host: HOST })
   const url = `http://${HOST}:${app.server.address().port}/events`

@@ -70,8 +70,8 @@ for (const transport of TRANSPORTS) {
         await sleep(50)
         assert.deepEqual([...s.closes.values()], [['client']])
         assert.equal(s.hub.size, 0)
-        assert.equal(s.hub.stats().closedClient, 1)
-        assert.equal(s.hub.stats().closedError, 0)
+        assert.equal(s.hub.metrics().closes.client, 1)
+        assert.equal(s.hub.metrics().closes.error, 0)
       } finally {
         await s.stop()
       }
@@ -191,7 +191,7 @@ for (const transport of TRANSPORTS) {
         assert.ok(runs.at(-1) < 1500, `five heartbeats took ${runs.join(', ')} ms`)
         assert.equal(raw.events.length, 1, 'heartbeats must not dispatch events')
         assert.ok(raw.comments.every((c) => c === ''))
-        assert.ok(s.hub.stats().heartbeats >= 5)
+        assert.ok(s.hub.metrics().heartbeats >= 5)
       } finally {
         await s.stop()
       }
@@ -264,10 +264,8 @@ for (const transport of TRANSPORTS) {
         const counts = reasons.flat().reduce((acc, r) => ({ ...acc, [r]: (acc[r] ?? 0) + 1 }), {})
         // FIN or RST, each has left.
         assert.deepEqual(counts, { client: TOTAL + 1 })
-        const stats = s.hub.stats()
-        assert.equal(stats.clients, 0)
-        assert.equal(stats.queuedBytes, 0)
-        assert.equal(stats.attached, TOTAL + 1)
+        assert.equal(s.hub.stats().queuedBytes, 0)
+        assert.equal(s.hub.metrics().connectionsOpened, TOTAL + 1)
         // Client sockets live in this process too: wait for them to be closed on both sides.
         await waitFor(() => openFdCount() <= baseline, { what: `fds to return to ${baseline}`, timeoutMs: 10_000 })
       } finally {
@@ -277,8 +275,8 @@ for (const transport of TRANSPORTS) {
   })
 }
 
-test('every stats() field matches what the clients did and received', async () => {
-  const hub = createHub({ heartbeatMs: 100, maxQueueBytes: 64 << 20 })
+test('every stats() field, and what metrics() counted, match what the clients did and received', async () => {
+  const hub = createHub({ heartbeatMs: 100, maxLagBytes: 64 << 20 })
   const clients = []
   const http = await startHttp((req, res) => {
     clients.push(hub.attach(req, res))
@@ -286,11 +284,7 @@ test('every stats() field matches what the clients did and received', async () =
   const raws = []
   const bodyBytes = (raw) => raw.raw.length - (raw.raw.indexOf('\r\n\r\n') + 4)
   try {
-    assert.deepEqual(hub.stats(), {
-      clients: 0, connectionsOpened: 0, attached: 0, closedClient: 0, closedError: 0, closedTimeout: 0, closedSlow: 0, closedServer: 0,
-      bytesWritten: 0, heartbeats: 0, deadlinesExtended: 0, eventsDropped: 0, queuedEvents: 0, queuedBytes: 0, maxClientQueuedBytes: 0,
-      heldEvents: 0, heldBytes: 0
-    })
+    assert.deepEqual(hub.stats(), { queuedEvents: 0, queuedBytes: 0, maxClientQueuedBytes: 0, deadlinesExtended: 0 })
     for (let i = 0; i < 4; i++) raws.push(rawClient(http.port))
     await waitFor(() => raws.every((r) => r.comments.length >= 1), { what: 'four clients' })
     for (let i = 0; i < 5; i++) hub.broadcast({ data: `event ${i}` })
@@ -315,38 +309,32 @@ test('every stats() field matches what the clients did and received', async () =
       if (i % 16 === 15) await sleep(5)
     }
     const backedUp = hub.stats()
-    assert.equal(backedUp.clients, 1)
+    const heldThen = hub.metrics().held
+    assert.equal(hub.size, 1)
     assert.ok(backedUp.queuedEvents >= 10)
     assert.equal(backedUp.queuedBytes, backedUp.queuedEvents * Buffer.byteLength(frame), 'queued bytes are the queued frames')
     assert.equal(backedUp.maxClientQueuedBytes, backedUp.queuedBytes, 'one client holds the whole backlog')
     // The backlog is frames in the broadcast log, held once: the stalled client's alone.
-    assert.equal(backedUp.heldBytes, backedUp.queuedBytes)
-    assert.equal(backedUp.heldEvents, backedUp.queuedEvents)
+    assert.deepEqual(heldThen, { events: backedUp.queuedEvents, bytes: backedUp.queuedBytes })
     stalled.socket.resume()
     await waitFor(() => hub.stats().queuedEvents === 0, { what: 'the backlog to drain' })
-    const sent = hub.stats().attached
+    const sent = hub.metrics().connectionsOpened
     stalled.end()
     await waitFor(() => hub.size === 0, { what: 'the last client to leave' })
     await waitFor(() => raws.every((r) => r.ended), { what: 'every connection to end' })
     const stats = hub.stats()
+    const metrics = hub.metrics()
     assert.equal(sent, 4)
-    assert.equal(stats.attached, 4)
-    assert.equal(stats.clients, 0)
-    assert.equal(stats.closedClient, 3, 'one FIN, one RST, plus the stalled client leaving with FIN')
-    assert.equal(stats.closedError, 0)
-    assert.equal(stats.closedServer, 1)
-    assert.equal(stats.closedTimeout, 0)
-    assert.equal(stats.closedSlow, 0)
-    assert.equal(stats.eventsDropped, 0)
-    assert.equal(stats.queuedEvents, 0)
-    assert.equal(stats.queuedBytes, 0)
-    assert.equal(stats.maxClientQueuedBytes, 0)
-    assert.equal(stats.heldEvents, 0, 'frames every reader passed are released')
-    assert.equal(stats.heldBytes, 0)
+    assert.equal(metrics.connectionsOpened, 4)
+    assert.equal(hub.size, 0)
+    assert.deepEqual(metrics.closes, { client: 3, error: 0, timeout: 0, slow: 0, server: 1 }, 'one FIN, one RST, plus the stalled client leaving with FIN')
+    assert.equal(metrics.dropped, 0)
+    assert.deepEqual([stats.queuedEvents, stats.queuedBytes, stats.maxClientQueuedBytes], [0, 0, 0])
+    assert.deepEqual(metrics.held, { events: 0, bytes: 0 }, 'frames every reader passed are released')
     // Every byte the hub wrote arrived, chunk framing included, and nothing else did.
-    assert.equal(stats.bytesWritten, raws.reduce((sum, r) => sum + bodyBytes(r), 0))
+    assert.equal(metrics.bytesWritten, raws.reduce((sum, r) => sum + bodyBytes(r), 0))
     // Heartbeats are the comments each client got, less the opening one.
-    assert.equal(stats.heartbeats, raws.reduce((sum, r) => sum + r.comments.length - 1, 0))
+    assert.equal(metrics.heartbeats, raws.reduce((sum, r) => sum + r.comments.length - 1, 0))
   } finally {
     for (const raw of raws) raw.socket.destroy()
     await hub.close()

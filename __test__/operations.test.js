@@ -120,8 +120,8 @@ for (const transport of TRANSPORTS) {
         assert.match(refused.head, /^HTTP\/1\.1 503 /)
         assert.match(refused.head, /\r\nretry-after: 7\r\n/i)
         const client = returned[3]
-        assert.equal(client.refused, true)
         assert.equal(client.refusal, 'hub-full')
+        assert.equal(client.closeReason, 'refused')
         assert.equal(client.closed, true)
         assert.equal(client.send({ data: 'nobody' }), false)
         assert.deepEqual(closeReasons, ['refused'])
@@ -159,7 +159,7 @@ for (const transport of TRANSPORTS) {
       })
       try {
         const inRoom = rawClient(http.port, { path: '/room' })
-        await waitFor(() => hub.channelSize('room') === 1, { what: 'the first subscriber' })
+        await waitFor(() => hub.channel('room').size === 1, { what: 'the first subscriber' })
         const full = rawClient(http.port, { path: '/room' })
         await waitFor(() => full.head !== null, { what: 'the refusal' })
         assert.match(full.head, /^HTTP\/1\.1 503 /)
@@ -187,8 +187,8 @@ test('metricsText() passes promtool, counts exactly what happened, and prom-clie
     heartbeatMs: 60_000,
     history: { maxEvents: 20 },
     overflow: 'drop-oldest',
-    maxQueueEvents: 20,
-    maxQueueBytes: 4 << 20,
+    maxLagEvents: 20,
+    maxLagBytes: 4 << 20,
     maxEventBytes: 200_000
   })
   const departures = new Map()

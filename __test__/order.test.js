@@ -24,7 +24,7 @@ function random (seed) {
 for (const transport of TRANSPORTS) {
   describe(`transport: ${transport}`, () => {
     test(`per-client order holds across ${CALLS.toLocaleString('en')} interleaved broadcast, publish and send calls`, async () => {
-      const hub = createHub({ heartbeatMs: 60_000, maxQueueEvents: 2 * CALLS, maxQueueBytes: 64 << 20 })
+      const hub = createHub({ heartbeatMs: 60_000, maxLagEvents: 2 * CALLS, maxLagBytes: 64 << 20 })
       const subscriptions = { '/a': ['x'], '/b': ['x', 'y'], '/c': [] }
       const clients = {}
       const http = await startHttp((req, res) => {
@@ -65,8 +65,8 @@ for (const transport of TRANSPORTS) {
           const got = raws[path].events.map((e) => Number(e.data))
           assert.ok(got.every((value, k) => value === expected[path][k]), `${path} received its events out of order or wrong`)
         }
-        assert.equal(hub.stats().eventsDropped, 0)
-        assert.equal(hub.stats().closedSlow, 0)
+        assert.equal(hub.metrics().dropped, 0)
+        assert.equal(hub.metrics().closes.slow, 0)
       } finally {
         await hub.close()
         await http.close()

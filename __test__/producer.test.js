@@ -40,7 +40,7 @@ async function streamThrough (transport, start) {
     const report = await reader.report()
     assert.equal(report.lost, 0)
     assert.equal(report.disorder, 0)
-    assert.equal(hub.stats().closedSlow, 0)
+    assert.equal(hub.metrics().closes.slow, 0)
     // The producer waited: what the hub held for the client stayed near the high-water mark,
     // not the 20+ MB the stream amounts to.
     assert.ok(maxHeld <= defaults.highWaterMark + 64 * 1024, `held ${maxHeld} bytes for one client`)

@@ -185,7 +185,7 @@ test('publishStream: an AbortSignal and hub.close() end a source that never yiel
     const aborted = silentSource()
     const stream = hub.publishStream('answer:aborted', aborted, { id: 'aborted', signal: controller.signal })
     const follower = followToEnd(`${http.url}/?stream=aborted`)
-    await waitFor(() => hub.channelSize('answer:aborted') === 1, { what: 'the follower to attach' })
+    await waitFor(() => hub.channel('answer:aborted').size === 1, { what: 'the follower to attach' })
     controller.abort()
     const result = await settlesWithin(stream.done, 5000, 'done after the abort')
     assert.equal(result.completed, false)
@@ -197,7 +197,7 @@ test('publishStream: an AbortSignal and hub.close() end a source that never yiel
     const closing = silentSource()
     const open = hub.publishStream('answer:closing', closing, { id: 'closing' })
     const reader = followToEnd(`${http.url}/?stream=closing`)
-    await waitFor(() => hub.channelSize('answer:closing') === 1, { what: 'the second follower to attach' })
+    await waitFor(() => hub.channel('answer:closing').size === 1, { what: 'the second follower to attach' })
     await hub.close()
     // Awaited bare: a rejection fails the test.
     const closed = await settlesWithin(open.done, 5000, 'done after hub.close()')

@@ -227,22 +227,22 @@ test('history keeps what maxEvents, maxBytes and maxAgeMs allow, and 1,000,000 p
       byBytes.broadcast({ data: 'x'.repeat(100) })
       byAge.broadcast({ data: 'x'.repeat(100) })
     }
-    assert.equal(byEvents.stats().heldEvents, 50)
-    const bytesHeld = byBytes.stats()
-    assert.ok(bytesHeld.heldBytes <= 10_000 && bytesHeld.heldBytes > 10_000 - 2 * frame('x'.repeat(100)), `held ${bytesHeld.heldBytes}`)
-    assert.equal(byAge.stats().heldEvents, 200)
+    assert.equal(byEvents.metrics().held.events, 50)
+    const bytesHeld = byBytes.metrics().held.bytes
+    assert.ok(bytesHeld <= 10_000 && bytesHeld > 10_000 - 2 * frame('x'.repeat(100)), `held ${bytesHeld}`)
+    assert.equal(byAge.metrics().held.events, 200)
     await new Promise((resolve) => setTimeout(resolve, 120))
     byAge.broadcast({ data: 'y' })
-    assert.equal(byAge.stats().heldEvents, 1, 'older than maxAgeMs: gone')
+    assert.equal(byAge.metrics().held.events, 1, 'older than maxAgeMs: gone')
 
     const rssBefore = process.memoryUsage.rss()
     let maxHeld = 0
     for (let i = 0; i < 1_000_000; i++) {
       byEvents.broadcast({ data: String(i) })
-      if (i % 10_000 === 0) maxHeld = Math.max(maxHeld, byEvents.stats().heldEvents)
+      if (i % 10_000 === 0) maxHeld = Math.max(maxHeld, byEvents.metrics().held.events)
     }
     assert.equal(maxHeld, 50)
-    assert.equal(byEvents.stats().heldEvents, 50)
+    assert.equal(byEvents.metrics().held.events, 50)
     const grown = process.memoryUsage.rss() - rssBefore
     assert.ok(grown < 64 << 20, `RSS grew by ${grown} bytes over 1,000,000 publishes`)
   } finally {
@@ -272,7 +272,7 @@ test('a channel keeps its own history: on in a hub without one, off in a hub wit
       orders.publish({ id: `o-${i}`, data: String(i) })
       hub.publish('chat', { id: `c-${i}`, data: String(i) })
     }
-    assert.equal(hub.stats().heldEvents, 3)
+    assert.equal(hub.metrics().held.events, 3)
     const replay = await reconnect(hub, http, clients, 'o-2', '/?channel=orders')
     assert.equal(replay.client.resume, 'replayed')
     await waitFor(() => replay.raw.events.length === 2, { what: 'the replay after o-2' })
@@ -290,7 +290,7 @@ test('a channel keeps its own history: on in a hub without one, off in a hub wit
       withHistory.publish('typing', { id: `t-${i}`, data: String(i) })
       withHistory.publish('news', { id: `n-${i}`, data: String(i) })
     }
-    assert.equal(withHistory.stats().heldEvents, 5, 'only news is kept')
+    assert.equal(withHistory.metrics().held.events, 5, 'only news is kept')
     const typing = await reconnect(withHistory, http, clients, 't-2', '/with?channel=typing')
     assert.equal(typing.client.resetReason, 'unknown', 't-2 was never kept')
     const news = await reconnect(withHistory, http, clients, 'n-2', '/with?channel=news')

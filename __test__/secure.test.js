@@ -44,10 +44,10 @@ function serve (client) {
   lastEventIds.push(client.lastEventId)
   client.on('close', (reason) => closes.push(reason))
   for (const message of SENT) client.send(message)
-  const heartbeatsBefore = hub.stats().heartbeats
+  const heartbeatsBefore = hub.metrics().heartbeats
   const giveUpAt = Date.now() + STREAM_MAX_MS
   const timer = setInterval(() => {
-    if (client.closed || hub.stats().heartbeats >= heartbeatsBefore + HEARTBEATS || Date.now() > giveUpAt) {
+    if (client.closed || hub.metrics().heartbeats >= heartbeatsBefore + HEARTBEATS || Date.now() > giveUpAt) {
       clearInterval(timer)
       client.close()
     }

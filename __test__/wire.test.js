@@ -50,7 +50,7 @@ let http
 const rejected = []
 
 before(async () => {
-  hub = createHub({ heartbeatMs: 60_000, maxQueueBytes: 4 * 1024 * 1024 })
+  hub = createHub({ heartbeatMs: 60_000, maxLagBytes: 4 * 1024 * 1024 })
   http = await startHttp((req, res) => {
     // The path names the transport: /native or /node.
     const transport = req.url.slice(1)

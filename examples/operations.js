@@ -14,7 +14,7 @@ const server = http.createServer((req, res) => {
   }
   if (req.url !== '/events') return res.writeHead(404).end()
   const client = hub.attach(req, res)
-  if (client.refused) return // full or closing: attach answered 503 with Retry-After
+  if (client.refusal !== null) return // full or closing: attach answered 503 with Retry-After
   client.send({ event: 'hello', data: { id: client.id } })
 })
 

@@ -60,7 +60,7 @@ function sse (hub, options = {}) {
       return next(error)
     }
     // Refused (full, or closing): attach already answered 503 with Retry-After.
-    if (client.refused || onConnect === undefined) return
+    if (client.refusal !== null || onConnect === undefined) return
     // Not next(error): the head is on the wire, and Express would destroy the socket, cutting
     // the graceful close requested here.
     const failed = (error) => {

@@ -17,9 +17,6 @@ const HUB_DEFAULTS = Object.freeze({
   writeTimeoutMs: NATIVE_DEFAULTS.hub.writeTimeoutMs,
   maxLagEvents: NATIVE_DEFAULTS.hub.maxLagEvents,
   maxLagBytes: NATIVE_DEFAULTS.hub.maxLagBytes,
-  // The former names of maxLagEvents and maxLagBytes, still taken (see ALIASES).
-  maxQueueEvents: NATIVE_DEFAULTS.hub.maxLagEvents,
-  maxQueueBytes: NATIVE_DEFAULTS.hub.maxLagBytes,
   maxEventBytes: NATIVE_DEFAULTS.hub.maxEventBytes,
   overflow: NATIVE_DEFAULTS.hub.overflow,
   highWaterMark: NATIVE_DEFAULTS.hub.highWaterMark,
@@ -41,25 +38,6 @@ const REDIS_DEFAULTS = Object.freeze({ ...NATIVE_DEFAULTS.redis, url: undefined 
 
 /** What `history: true` or `history: {}` keeps; each can be set on its own. */
 const HISTORY_DEFAULTS = Object.freeze({ ...NATIVE_DEFAULTS.history })
-
-/** Former option names, each taken for the one it became (both at once must agree). */
-const ALIASES = Object.freeze({ maxQueueEvents: 'maxLagEvents', maxQueueBytes: 'maxLagBytes' })
-
-/** `given` with each former name moved to its current one. */
-function withoutAliases (given) {
-  let renamed = given
-  for (const [old, current] of Object.entries(ALIASES)) {
-    if (given[old] === undefined) continue
-    if (given[current] !== undefined && given[current] !== given[old]) {
-      throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
-        `${old} is the former name of ${current}; pass one of them (got ${describe(given[old])} and ${describe(given[current])})`)
-    }
-    if (renamed === given) renamed = { ...given }
-    renamed[current] = given[old]
-    delete renamed[old]
-  }
-  return renamed
-}
 
 const CHANNEL_KEYS = new Set(['history', 'maxClients'])
 /** What `hub.close(options)` leaves out (`retryMs`: the hub's, else `CLOSE_RETRY_MS`). */
@@ -132,7 +110,7 @@ function retryValue (value, name) {
 }
 
 function hubOptions (options) {
-  const { channels, ...given } = withoutAliases(plainObject(options, 'createHub options'))
+  const { channels, ...given } = plainObject(options, 'createHub options')
   const merged = withDefaults(given, HUB_DEFAULTS, 'createHub option')
   // A smaller window than the default event limit lowers that limit with it, so maxLagBytes
   // alone keeps working; an explicit maxEventBytes above maxLagBytes is refused by the core.

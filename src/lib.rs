@@ -38,7 +38,7 @@ use options::{history, millis, whole_number, NativeHubOptions};
 
 pub use code::error_codes;
 pub use options::defaults;
-use reports::{HubMetrics, NativeHubStats, RedisMetrics};
+use reports::{HubMetrics, HubStats, RedisMetrics};
 
 /// A registered client: its id, and what its `Last-Event-ID` resumed to; or why it was refused.
 #[napi(object, object_from_js = false)]
@@ -532,13 +532,14 @@ impl NativeHub {
         HubMetrics::of(metrics, redis, per_channel)
     }
 
+    /// `hub.stats()`: the queue levels, O(clients), and what else `metrics()` leaves out.
     #[napi(catch_unwind)]
-    pub fn stats(&self) -> NativeHubStats {
+    pub fn stats(&self) -> HubStats {
         let (snapshot, levels) = match &self.hub {
             Some(hub) => (hub.stats(), hub.queue_levels()),
             None => (self.stats.snapshot(), Default::default()),
         };
-        NativeHubStats::of(&snapshot, &levels)
+        HubStats::of(&snapshot, &levels)
     }
 }
 

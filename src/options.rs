@@ -147,19 +147,15 @@ impl TryFrom<NativeHubOptions> for HubConfig {
                     .error(format!("overflow '{other}' reached the core unchecked")))
             }
         };
-        let max_lag_bytes = whole_number(
-            "maxLagBytes (formerly maxQueueBytes)",
-            options.max_lag_bytes,
-            64.0,
-            1e12,
-        )? as usize;
+        let max_lag_bytes =
+            whole_number("maxLagBytes", options.max_lag_bytes, 64.0, 1e12)? as usize;
         let max_event_bytes =
             whole_number("maxEventBytes", options.max_event_bytes, 64.0, 1e12)? as usize;
         if max_event_bytes > max_lag_bytes {
             // An event the queue can never hold would be accepted and then cut every client.
             return Err(ErrorCode::InvalidOption.error(format!(
-                "maxEventBytes ({max_event_bytes}) must not exceed maxLagBytes, formerly maxQueueBytes \
-                 ({max_lag_bytes}); raise maxLagBytes or lower maxEventBytes"
+                "maxEventBytes ({max_event_bytes}) must not exceed maxLagBytes ({max_lag_bytes}); \
+                 raise maxLagBytes or lower maxEventBytes"
             )));
         }
         let reset_event = options.reset_event;
@@ -179,12 +175,8 @@ impl TryFrom<NativeHubOptions> for HubConfig {
             reset_event,
             heartbeat: millis("heartbeatMs", options.heartbeat_ms)?,
             write_timeout: millis("writeTimeoutMs", options.write_timeout_ms)?,
-            max_lag_events: whole_number(
-                "maxLagEvents (formerly maxQueueEvents)",
-                options.max_lag_events,
-                1.0,
-                1e7,
-            )? as usize,
+            max_lag_events: whole_number("maxLagEvents", options.max_lag_events, 1.0, 1e7)?
+                as usize,
             max_lag_bytes,
             max_event_bytes,
             overflow,

@@ -1,8 +1,9 @@
 //! What the hub reports to JS, in the shape JS users get: `hub.metrics()` (`HubMetrics`, with
-//! the Redis bridge's `RedisMetrics`) and `hub.stats()`. These structs are the one definition
-//! of those objects: napi builds them nested as they are here, lib/metrics.js hands them on
-//! unchanged, and index.d.ts re-exports their types from binding.d.ts, where these doc
-//! comments land. Counts are whole numbers below 2^53 in any realistic lifetime.
+//! the Redis bridge's `RedisMetrics`) and `hub.stats()` (`HubStats`). These structs are the one
+//! definition of those objects: napi builds them nested as they are here, lib/metrics.js hands
+//! them on unchanged, and index.d.ts re-exports their types from binding.d.ts, where these doc
+//! comments land. Each figure is in one of them only. Counts are whole numbers below 2^53 in
+//! any realistic lifetime.
 
 use napi::bindgen_prelude::{Either, Null};
 use napi_derive::napi;
@@ -171,45 +172,21 @@ pub struct RedisMetrics {
     pub disconnects: f64,
 }
 
-/// Counters and queue levels of a hub (`hub.stats()`).
-#[napi(object)]
-pub struct NativeHubStats {
-    /// Clients currently registered.
-    pub clients: u32,
-    /// Clients attached since the hub started (`connectionsOpened` in `metrics()`,
-    /// `sse_connections_opened_total` in Prometheus).
-    pub connections_opened: f64,
-    /// Deprecated: the former name of `connectionsOpened`, same figure.
-    pub attached: f64,
-    /// Clients that left with reason `'client'` (see `CloseReason` in index.d.ts).
-    pub closed_client: f64,
-    /// Clients that left with reason `'error'`.
-    pub closed_error: f64,
-    /// Clients that left with reason `'timeout'`.
-    pub closed_timeout: f64,
-    /// Clients that left with reason `'slow'`.
-    pub closed_slow: f64,
-    /// Clients that left with reason `'server'`.
-    pub closed_server: f64,
-    /// Bytes handed to the kernel, HTTP chunk framing included.
-    pub bytes_written: f64,
-    /// Heartbeat comments written.
-    pub heartbeats: f64,
-    /// Times a blocked writer's deadline started again because the peer acknowledged bytes
-    /// meanwhile: a slow reader spared (one that stopped would have been cut).
-    pub deadlines_extended: f64,
-    /// Events discarded under `overflow: 'drop-oldest'`.
-    pub events_dropped: f64,
+/// `hub.stats()`: what `metrics()` leaves out, for leak checks and tests. Chiefly how far
+/// behind the clients are, which costs a visit of every client, so that no scrape pays for it;
+/// monitor with `metrics()` (O(channels)), which alone has the counters and gauges.
+#[napi(object, object_from_js = false)]
+pub struct HubStats {
     /// Frames queued or in flight, summed over clients.
     pub queued_events: f64,
     /// Bytes queued or in flight, summed over clients (a shared frame counts once per client).
     pub queued_bytes: f64,
     /// The largest byte level of a single client: the figure `maxLagBytes` bounds.
     pub max_client_queued_bytes: f64,
-    /// Frames the hub's channel logs hold (each once, however many clients read it).
-    pub held_events: f64,
-    /// Bytes the hub's channel logs hold: the memory shared frames take.
-    pub held_bytes: f64,
+    /// Times a blocked writer's deadline started again because the peer acknowledged bytes
+    /// meanwhile: a slow reader spared (one that stopped would have been cut). A diagnostic
+    /// of `writeTimeoutMs`, not one of the Prometheus series.
+    pub deadlines_extended: f64,
 }
 
 fn amount(events: u64, bytes: u64) -> EventsAndBytes {
@@ -307,26 +284,13 @@ impl From<BridgeMetrics> for RedisMetrics {
     }
 }
 
-impl NativeHubStats {
+impl HubStats {
     pub(crate) fn of(snapshot: &StatsSnapshot, levels: &QueueLevels) -> Self {
-        NativeHubStats {
-            clients: levels.clients as u32,
-            connections_opened: snapshot.connections_opened as f64,
-            attached: snapshot.connections_opened as f64,
-            closed_client: snapshot.closed_client as f64,
-            closed_error: snapshot.closed_error as f64,
-            closed_timeout: snapshot.closed_timeout as f64,
-            closed_slow: snapshot.closed_slow as f64,
-            closed_server: snapshot.closed_server as f64,
-            bytes_written: snapshot.bytes_written as f64,
-            heartbeats: snapshot.heartbeats as f64,
-            deadlines_extended: snapshot.deadlines_extended as f64,
-            events_dropped: snapshot.events_dropped as f64,
+        HubStats {
             queued_events: levels.queued_events as f64,
             queued_bytes: levels.queued_bytes as f64,
             max_client_queued_bytes: levels.max_client_bytes as f64,
-            held_events: levels.held_events as f64,
-            held_bytes: levels.held_bytes as f64,
+            deadlines_extended: snapshot.deadlines_extended as f64,
         }
     }
 }

@@ -145,6 +145,19 @@ test('the words the binding hands over are the documented ones', () => {
   expect<keyof HubMetrics['connections']>().type.toBe<NonNullable<Client['transport']> | 'pending'>()
 })
 
+test('each fact has one name: no refused beside refusal, no channelSize beside channel().size, no counters in stats()', () => {
+  http.createServer((req, res) => {
+    const client = untyped.attach(req, res)
+    expect(client).type.not.toHaveProperty('refused')
+    expect(client.refusal).type.toBe<Refusal | null>()
+  })
+  expect(untyped).type.not.toHaveProperty('channelSize')
+  expect(untyped.channel('news').size).type.toBe<number>()
+  expect<keyof HubStats>().type.toBe<'queuedEvents' | 'queuedBytes' | 'maxClientQueuedBytes' | 'deadlinesExtended'>()
+  expect(createHub).type.not.toBeCallableWith({ maxQueueEvents: 10 })
+  expect(createHub).type.not.toBeCallableWith({ maxQueueBytes: 1 << 20 })
+})
+
 test('hub.response() takes a Fetch Request and returns a Response; its client is typed', () => {
   const request = new Request('http://127.0.0.1/events')
   expect(typed.response(request)).type.toBe<Response>()

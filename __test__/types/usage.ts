@@ -2,7 +2,7 @@
 import * as http from 'node:http'
 import { createHub, attach, type Client, type CloseReason, type HubStats } from '../../index'
 
-const hub = createHub({ heartbeatMs: 10_000, overflow: 'drop-oldest', maxQueueBytes: 1 << 20 })
+const hub = createHub({ heartbeatMs: 10_000, overflow: 'drop-oldest', maxLagBytes: 1 << 20 })
 http.createServer((req, res) => {
   const client: Client = hub.attach(req, res, { retryMs: 1000 })
   client.on('close', (reason: CloseReason) => console.log(reason))

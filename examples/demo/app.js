@@ -57,7 +57,7 @@ function createDemo (hub = createHub(HUB_OPTIONS)) {
     },
     /** Registers an attached client and greets it with its id and how it resumed. */
     welcome (client) {
-      if (client.refused) return
+      if (client.refusal !== null) return
       clients.set(client.id, client)
       client.on('close', () => clients.delete(client.id))
       client.send({ event: 'hello', data: { clientId: client.id, resume: client.resume, lastEventId: client.lastEventId || null } })
