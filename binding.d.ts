@@ -9,8 +9,6 @@ export declare class NativeHub {
    * drained, backend (payload `up`/`down`, the detail as the one channel). See `src/events.rs`.
    */
   constructor(options: NativeHubOptions, onEvent: (kind: HubEventKind, clientId: number, payload: string | null, events: number, bytes: number, channels: string[] | null) => void)
-  /** The Redis bridge's figures, as `metrics().redis`; null without one. */
-  redisMetrics(): RedisMetrics | null
   /** Events still waiting for Redis (0 without it). */
   redisPending(): number
   /** Takes every relayed batch written since the last take (after a flush event). */

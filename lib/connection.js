@@ -102,11 +102,6 @@ class Client extends EventEmitter {
     return client
   }
 
-  /** True when attach() refused this client and answered 503 (see `refusal`). */
-  get refused () {
-    return this.#refusal !== null
-  }
-
   /** Why attach() refused it: 'hub-full', 'channel-full' or 'closing'; null when attached. */
   get refusal () {
     return this.#refusal

@@ -9,7 +9,7 @@ const { EventEmitter } = require('node:events')
 const { NativeHub, HubEventKind } = require('./native')
 const { sseError, fromNative } = require('./errors')
 const { hubOptions, channelOptions, closeOptions, attachOptions, responseOptions, messageArgs, commentText, channelName, describe } = require('./options')
-const { metricsOf, metricsText, expositionOptions } = require('./metrics')
+const { metricsText, expositionOptions } = require('./metrics')
 const { ResumableStreams } = require('./publish-stream')
 const { SendQueue } = require('./send-queue')
 const { Relay } = require('./relay')
@@ -34,16 +34,18 @@ const isObject = (value) => value !== null && typeof value === 'object'
 /** One channel of a hub, by name. Holds nothing but the name: cheap to make, any number. */
 class Channel {
   #hub
+  #native
 
-  constructor (hub, name) {
+  constructor (hub, native, name) {
     this.#hub = hub
+    this.#native = native
     /** The channel's name. */
     this.name = name
   }
 
   /** Clients subscribed now. */
   get size () {
-    return this.#hub.channelSize(this.name)
+    return this.#native.channelSize(this.name)
   }
 
   /** hub.publish(name, message). */
@@ -129,7 +131,7 @@ class Hub extends EventEmitter {
    *
    * When the hub is full (`maxClients`), a channel asked for is full, or the hub is closing,
    * attach answers the request itself with `503` and `Retry-After`, and returns a Client whose
-   * `refused` is true (already closed; sending to it does nothing). Nobody is disconnected.
+   * `refusal` is set (already closed; sending to it does nothing). Nobody is disconnected.
    */
   attach (req, res, options) {
     let request
@@ -160,7 +162,7 @@ class Hub extends EventEmitter {
    * leaves when `request.signal` aborts or the framework stops reading the body.
    *
    * Refused (hub full, channel full, closing): a `503` with `Retry-After`, and `onClient` gets
-   * a Client whose `refused` is true.
+   * a Client whose `refusal` is set.
    */
   response (request, options, onClient) {
     if (typeof options === 'function' && onClient === undefined) {
@@ -182,7 +184,7 @@ class Hub extends EventEmitter {
         onClient(client)
       } catch (error) {
         // The framework answers the error; the stream is never read.
-        if (!client.refused) this.#native.closeClient(client.id, 'error')
+        if (client.refusal === null) this.#native.closeClient(client.id, 'error')
         throw error
       }
     }
@@ -230,11 +232,6 @@ class Hub extends EventEmitter {
     return this.#native.size
   }
 
-  /** Clients subscribed to `channel`. */
-  channelSize (channel) {
-    return this.#native.channelSize(channelName(channel))
-  }
-
   /**
    * A handle on one channel: `hub.channel('prices').publish(message)`, `.size`. With
    * `{ history }`, the channel keeps its own history from now on instead of the hub's; with
@@ -252,12 +249,12 @@ class Hub extends EventEmitter {
     if (maxClients !== undefined) {
       this.#call(() => this.#native.setChannelCap(checked, maxClients ?? undefined))
     }
-    return new Channel(this, checked)
+    return new Channel(this, this.#native, checked)
   }
 
   /**
-   * Counters and queue levels, for leak checks and tests: visits every client. For
-   * monitoring use metrics(), which does not.
+   * What metrics() leaves out, for leak checks and tests: how far behind the clients are,
+   * which costs a visit of every client, and deadlinesExtended. Monitor with metrics().
    */
   stats () {
     this.#sends.flush()
@@ -272,7 +269,7 @@ class Hub extends EventEmitter {
   metrics (options) {
     const { perChannel } = expositionOptions(options, 'metrics', ['perChannel'])
     this.#sends.flush()
-    return metricsOf(this.#native.metrics(perChannel), this.#native.redisMetrics())
+    return this.#native.metrics(perChannel)
   }
 
   /**

@@ -11,15 +11,6 @@
 const { sseError } = require('./errors')
 const { describe, plainObject, rejectUnknownKeys } = require('./options')
 
-/**
- * hub.metrics(): the binding's `metrics()` as it comes, already in the documented shape (its
- * one definition: `HubMetrics` in src/reports.rs), Redis figures included. `redis` is ignored:
- * it is what hub.js still passes from `redisMetrics()`, which `metrics()` now contains.
- */
-function metricsOf (m, redis) {
-  return m
-}
-
 const counter = 'counter'
 const gauge = 'gauge'
 
@@ -204,4 +195,4 @@ function metricsText (hub, options) {
   return lines.join('\n') + '\n'
 }
 
-module.exports = { metricsOf, metricsText, expositionOptions, seriesFor, EXPOSITION_KEYS }
+module.exports = { metricsText, expositionOptions, seriesFor, EXPOSITION_KEYS }

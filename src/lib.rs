@@ -38,7 +38,7 @@ use options::{history, millis, whole_number, NativeHubOptions};
 
 pub use code::error_codes;
 pub use options::defaults;
-use reports::{HubMetrics, HubStats, RedisMetrics};
+use reports::{HubMetrics, HubStats};
 
 /// A registered client: its id, and what its `Last-Event-ID` resumed to; or why it was refused.
 #[napi(object, object_from_js = false)]
@@ -108,14 +108,6 @@ impl NativeHub {
             worker_threads,
             bridge,
         })
-    }
-
-    /// The Redis bridge's figures, as `metrics().redis`; null without one.
-    #[napi(catch_unwind)]
-    pub fn redis_metrics(&self) -> Option<RedisMetrics> {
-        self.bridge
-            .as_ref()
-            .map(|bridge| RedisMetrics::from(bridge.metrics()))
     }
 
     /// Events still waiting for Redis (0 without it).

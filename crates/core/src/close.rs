@@ -39,8 +39,4 @@ impl CloseReason {
     pub fn from_u8(value: u8) -> Option<CloseReason> {
         CloseReason::ALL.into_iter().find(|r| *r as u8 == value)
     }
-
-    pub fn parse(text: &str) -> Option<CloseReason> {
-        CloseReason::ALL.into_iter().find(|r| r.as_str() == text)
-    }
 }
