@@ -37,6 +37,17 @@ function followToEnd (url, { lastEventId } = {}) {
   })
 }
 
+/**
+ * A server whose `/?stream=<id>` follows the answer `<id>` in channel `answer:<id>` from its
+ * start (`<id>.0`), as the README's answers route does.
+ */
+function answerServer (hub) {
+  return startHttp((req, res) => {
+    const id = new URL(req.url, 'http://x').searchParams.get('stream')
+    hub.attach(req, res, { channels: [`answer:${id}`], lastEventId: `${id}.0` })
+  })
+}
+
 async function * paced (words, ms, failAt = -1) {
   for (let i = 0; i < words.length; i++) {
     if (i === failAt) throw new Error('the model went away')
@@ -47,10 +58,7 @@ async function * paced (words, ms, failAt = -1) {
 
 test('publishStream: numbered events, the end event, a late client replays from the start, a resume from the middle gets the rest once', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const http = await startHttp((req, res) => {
-    const id = new URL(req.url, 'http://x').searchParams.get('stream')
-    hub.attach(req, res, { channels: [`answer:${id}`], lastEventId: `${id}.0` })
-  })
+  const http = await answerServer(hub)
   try {
     const words = Array.from({ length: 40 }, (_, i) => `w${i} `)
     const stream = hub.publishStream('answer:s1', paced(words, 5), { id: 's1' })
@@ -76,10 +84,7 @@ test('publishStream: numbered events, the end event, a late client replays from 
 
 test('publishStream: a source that throws ends the stream with a generic error event (errorData chooses another); bad arguments throw at once', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const http = await startHttp((req, res) => {
-    const id = new URL(req.url, 'http://x').searchParams.get('stream')
-    hub.attach(req, res, { channels: [`answer:${id}`], lastEventId: `${id}.0` })
-  })
+  const http = await answerServer(hub)
   try {
     const secret = '401 Incorrect API key provided: sk-live-SECRET1234 (org org-internal)'
     async function * failing () {
@@ -176,10 +181,7 @@ test('publishStream: one live stream per id; a second with the same id throws an
 
 test('publishStream: an AbortSignal and hub.close() end a source that never yields; done resolves, never rejects', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const http = await startHttp((req, res) => {
-    const id = new URL(req.url, 'http://x').searchParams.get('stream')
-    hub.attach(req, res, { channels: [`answer:${id}`], lastEventId: `${id}.0` })
-  })
+  const http = await answerServer(hub)
   try {
     const controller = new AbortController()
     const aborted = silentSource()
