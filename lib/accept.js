@@ -97,9 +97,9 @@ class Acceptor {
       request.endHead()
       this.#native.closeClient(id, 'server')
     } else if (native) {
-      const native = this.#native
-      request.startNative(native, id, chunked, this.#options.writeTimeoutMs, (reason) => {
-        if (reason !== null) native.closeClient(id, reason)
+      const nativeHub = this.#native
+      request.startNative(nativeHub, id, chunked, this.#options.writeTimeoutMs, (reason) => {
+        if (reason !== null) nativeHub.closeClient(id, reason)
       })
     } else {
       const sink = request.relaySink(this.#native, id)

@@ -61,8 +61,9 @@ function parallelArgs (items) {
   return [data, events, ids, retries]
 }
 
-/** What a crossing's answer (`{ delivery, queuedBytes }`) says of the client's queue. */
-function deliveryOf (sent) {
+/** Keeps what a crossing (`Sent`) says the client's queue holds; returns its delivery code. */
+function took (client, sent) {
+  client._queuedBytes = sent.queuedBytes
   return sent.delivery
 }
 
@@ -118,9 +119,7 @@ class SendQueue {
     const args = messageArgs(message)
     if (this.closed || !this.#surelyValid(args)) {
       this.flush()
-      const sent = this.#call(() => this.#native.send(client.id, ...args))
-      client._queuedBytes = sent.queuedBytes
-      return deliveryOf(sent)
+      return took(client, this.#call(() => this.#native.send(client.id, ...args)))
     }
     const [text, event, eventId, retry] = args
     return this.#defer(client, event === undefined && eventId === undefined && retry === undefined ? text : args, text)
@@ -140,8 +139,7 @@ class SendQueue {
       const args = items.map((item) => typeof item === 'string' ? item : messageArgs(messageOf(item)))
       sent = this.#call(() => this.#native.sendMany(id, ...parallelArgs(args)))
     }
-    client._queuedBytes = sent.queuedBytes
-    return deliveryOf(sent)
+    return took(client, sent)
   }
 
   /**
@@ -158,7 +156,7 @@ class SendQueue {
       let end = start + 1
       while (end < ids.length && ids[end] === id) end++
       const sent = this.#sendRun(id, start === 0 && end === ids.length ? items : items.slice(start, end))
-      delivery = sent === null ? null : deliveryOf(sent)
+      delivery = sent === null ? null : sent.delivery
       const client = this.#clients.get(id)
       if (client !== undefined) {
         client._delivered(delivery)
