@@ -456,6 +456,7 @@ export type SseErrorCode =
   | 'ERR_SSE_INVALID_STATUS'
   | 'ERR_SSE_STOPPED'
   | 'ERR_SSE_STREAM_LIVE'
+  | 'ERR_SSE_HUB_OPTIONS_CHANGED'
   | 'ERR_SSE_MISSING_DEPENDENCY'
   | 'ERR_SSE_NO_BINARY'
   | 'ERR_SSE_BINARY_LOAD_FAILED'
@@ -717,6 +718,23 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
  * @throws {RangeError} `ERR_SSE_INVALID_OPTION` (out of range), `ERR_SSE_INVALID_RETRY`.
  */
 export declare function createHub<Events extends EventMap = AnyEvents>(options?: HubOptions): Hub<Events>
+/**
+ * The process's hub registered under `name`: created with `options` by the first call,
+ * returned by every later one. A dev server (`next dev`, Vite) evaluates an edited module
+ * again in the same process, so a module-level `createHub()` would make a second hub there,
+ * and a publish through it would reach none of the streams open on the first (`0`
+ * recipients). The registry is kept on `globalThis` (`Symbol.for('native-sse.sharedHubs')`), so
+ * a module evaluated again, or a second copy of native-sse, gets the same hub.
+ *
+ * A closed hub is replaced by a new one (made with this call's options) on the next call.
+ * Options are compared as the hub runs with them (checked, defaults filled in: `{}` equals
+ * `{ heartbeatMs: 15000 }`); a later call with other options throws
+ * `ERR_SSE_HUB_OPTIONS_CHANGED` rather than running with the old ones: restart the process to
+ * apply them. Omitting `options` means the defaults, not "whatever it has".
+ * @throws {TypeError} `ERR_SSE_INVALID_ARGUMENT` (`name` not a non-empty string), and what `createHub` throws.
+ * @throws {Error} `ERR_SSE_HUB_OPTIONS_CHANGED`.
+ */
+export declare function sharedHub<Events extends EventMap = AnyEvents>(name: string, options?: HubOptions): Hub<Events>
 /** `attach()` on the default hub (created on first use with default options). */
 export declare function attach(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, options?: AttachOptions): Client
 export declare function attach(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, options?: AttachOptions): Client

@@ -2,6 +2,7 @@
 
 const { Hub, Channel } = require('./lib/hub')
 const { Client } = require('./lib/connection')
+const { sharedHub } = require('./lib/shared-hub')
 const { HUB_DEFAULTS, HISTORY_DEFAULTS, REDIS_DEFAULTS, CLOSE_DEFAULTS } = require('./lib/options')
 
 /** Creates a hub: a registry of event-stream clients served from Rust threads. */
@@ -24,6 +25,7 @@ function attach (req, res, options) {
 
 module.exports = {
   createHub,
+  sharedHub,
   attach,
   getDefaultHub,
   Hub,

@@ -128,6 +128,8 @@ error_codes! {
     Stopped = "ERR_SSE_STOPPED", Plain;
     /// `publishStream` with the id of a stream that is still running.
     StreamLive = "ERR_SSE_STREAM_LIVE", Plain;
+    /// `sharedHub(name, options)` with other options than the hub of that name was made with.
+    HubOptionsChanged = "ERR_SSE_HUB_OPTIONS_CHANGED", Plain;
     /// An optional peer package (`prom-client`) that is not installed.
     MissingDependency = "ERR_SSE_MISSING_DEPENDENCY", Plain;
     /// No binary for this platform (raised before this table can be read).
