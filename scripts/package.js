@@ -11,6 +11,7 @@
 //   node scripts/package.js --no-main            binary packages only
 //   node scripts/package.js --main-only          the main package only
 //   node scripts/package.js --matrix             the release workflow's build matrix, as JSON
+//   node scripts/package.js --out DIR            write the tarballs into DIR instead of dist/
 //
 // Linux binaries are cross-linked with zig (cargo-zigbuild): -gnu against glibc 2.17, the floor
 // napi-rs packages keep, and -musl against musl's libc.so (not statically: a static musl addon
@@ -28,6 +29,15 @@ const MAIN = require('../package.json')
 const GLIBC_FLOOR = '2.17'
 /** GitHub's runner for each target: where the release workflow builds it. */
 const RUNNERS = { linux: 'ubuntu-24.04', darwin: 'macos-15', win32: 'windows-2022' }
+/**
+ * Every key of the root package.json is in one of these: published as it is, or left out of
+ * the packed manifest. `scripts` would have npm 11 list `native-sse@0.1.0 (prepare: npm run
+ * build)` on every install of a prebuilt package, and `devDependencies` are this repository's
+ * tools. `napi` stays: lib/platforms.js and lib/native.js read it at run time. A key in
+ * neither list stops the packing, so a new field is published or left out on purpose.
+ */
+const PUBLISHED_KEYS = ['name', 'version', 'description', 'keywords', 'homepage', 'bugs', 'repository', 'main', 'types', 'exports', 'files', 'license', 'engines', 'napi', 'dependencies', 'peerDependencies', 'peerDependenciesMeta', 'optionalDependencies']
+const UNPUBLISHED_KEYS = ['scripts', 'devDependencies']
 
 function parseArgs (argv) {
   const args = { targets: null, main: true, binaries: true, matrix: false, out: path.join(ROOT, 'dist') }
@@ -90,6 +100,9 @@ function stageBinaryPackage (target, addon, stage) {
   fs.rmSync(dir, { recursive: true, force: true })
   fs.mkdirSync(dir, { recursive: true })
   const manifest = JSON.parse(fs.readFileSync(path.join(ROOT, 'npm', target.platform, 'package.json'), 'utf8'))
+  for (const key of UNPUBLISHED_KEYS) {
+    if (key in manifest) throw new Error(`npm/${target.platform}/package.json has \`${key}\`: a binary package is a prebuilt file and runs nothing`)
+  }
   // npm installs a binary package only where these match; a wrong one installs nowhere or on
   // the wrong machines.
   const expected = { name: target.packageName, main: target.binaryName, os: [target.os], cpu: [target.cpu], libc: target.libc && [target.libc] }
@@ -118,7 +131,10 @@ function stageMainPackage (stage) {
   // at exactly this version; npm installs the one whose os/cpu/libc match the machine. The
   // repository's own package.json leaves them out, since `npm ci` cannot resolve versions
   // that are not published yet.
-  const manifest = { ...MAIN, optionalDependencies: Object.fromEntries(PLATFORMS.map((p) => [p.packageName, MAIN.version])) }
+  const full = { ...MAIN, optionalDependencies: Object.fromEntries(PLATFORMS.map((p) => [p.packageName, MAIN.version])) }
+  const unknown = Object.keys(full).filter((key) => !PUBLISHED_KEYS.includes(key) && !UNPUBLISHED_KEYS.includes(key))
+  if (unknown.length > 0) throw new Error(`package.json: ${unknown.join(', ')} in neither PUBLISHED_KEYS nor UNPUBLISHED_KEYS (scripts/package.js): say whether users get it`)
+  const manifest = Object.fromEntries(Object.entries(full).filter(([key]) => PUBLISHED_KEYS.includes(key)))
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify(manifest, null, 2) + '\n')
   return dir
 }
