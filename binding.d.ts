@@ -37,8 +37,9 @@ export declare class NativeHub {
   /**
    * Serves client `id` through JS into the body of a Fetch API `Response`
    * (`hub.response()`): as `startNode` without a socket, counted as a Fetch client.
+   * `heartbeatMs`: its own heartbeat period (absent: the hub's).
    */
-  startFetch(id: number): void
+  startFetch(id: number, heartbeatMs?: number | undefined | null): void
   /** The last batch written to client `id` was accepted by its response. */
   relayWritable(id: number): boolean
   publish(channel: string, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number

@@ -319,6 +319,12 @@ export interface ResponseOptions {
   headers?: HeadersInit
   /** As attach()'s `lastEventId`. */
   lastEventId?: string
+  /**
+   * This body's heartbeat period, for a runtime or proxy that cuts a response quiet for less
+   * than the hub's `heartbeatMs`. Default: the hub's; under Bun at most 8000, because
+   * `Bun.serve` closes a response idle for its `idleTimeout` (10 s unless set).
+   */
+  heartbeatMs?: number
 }
 
 /** `hub.publishStream(channel, source, options)`. */
@@ -683,7 +689,10 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * after its queued events (within `writeTimeoutMs`). With options the close is staged: each
    * client, at its own moment within `spreadMs`, gets a jittered `retry:` and the `finalEvent`,
    * then its stream ends once its queue is written (within `drainMs`). Later calls return the
-   * same promise.
+   * same promise. When it resolves, the bytes are the kernel's (sockets) or the runtime's
+   * (`response()` bodies: its reader took every byte and the end); before exiting the process,
+   * let the server finish too (`server.close()`, Deno's `await server.shutdown()`, Bun's
+   * `await server.stop()`).
    */
   close(options?: CloseOptions): Promise<void>
   /**

@@ -378,3 +378,67 @@ test('hub.response() with the runtime\'s own Request: backpressure from the read
     await hub.close()
   }
 })
+
+test('hub.close() resolves once the runtime has taken every byte of each Fetch body and its end, within its limit', async () => {
+  const decoder = new TextDecoder()
+  const hub = createHub({ heartbeatMs: 60_000, writeTimeoutMs: 300 })
+  const client = { closed: null }
+  const response = hub.response(new Request(`http://${HOST}/events`), (c) => {
+    client.closed = once(c, 'close')
+  })
+  const reader = response.body.getReader()
+  assert.equal(decoder.decode((await reader.read()).value), ':\n\n', 'the opening')
+  const order = []
+  const closing = hub.close({ finalEvent: { event: 'bye', data: 'last words' } }).then(() => order.push('resolved'))
+  // The final event is small: Rust hands it over and the client's 'close' fires without the
+  // reader taking it. close() must still wait for the reader.
+  assert.equal(await client.closed, 'server')
+  const early = await Promise.race([closing.then(() => 'resolved'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 500))])
+  assert.equal(early, 'waiting', 'close() resolved while the final event was not taken')
+  let text = ''
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) break
+    text += decoder.decode(value)
+  }
+  order.push('read to the end')
+  assert.match(text, /event: bye\ndata: last words\n\n$/)
+  await closing
+  assert.deepEqual(order, ['read to the end', 'resolved'])
+
+  // A body whose reader never comes back does not hold close() past its limit
+  // (writeTimeoutMs + 1 s): it resolves, and the body is the runtime's to drop.
+  // (No server holds the event loop open here: a timer stands in for it.)
+  const server = setInterval(() => {}, 1000)
+  try {
+    const stuck = createHub({ heartbeatMs: 60_000, writeTimeoutMs: 300 })
+    const stuckBody = stuck.response(new Request(`http://${HOST}/events`)).body.getReader()
+    await stuckBody.read()
+    const started = performance.now()
+    await stuck.close({ finalEvent: { event: 'bye', data: 'unread' } })
+    assert.ok(performance.now() - started < 10_000, 'close() resolved within its limit')
+  } finally {
+    clearInterval(server)
+  }
+})
+
+test('hub.response({ heartbeatMs }): the body keeps its own heartbeat period; a bad one throws before anything registers', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const server = setInterval(() => {}, 1000)
+  try {
+    for (const heartbeatMs of [0, -1, 1.5, '100', 2 ** 31]) {
+      assert.throws(() => hub.response(new Request(`http://${HOST}/events`), { heartbeatMs }),
+        (error) => error.code === 'ERR_SSE_INVALID_OPTION' && /heartbeatMs/.test(error.message), `heartbeatMs ${heartbeatMs}`)
+    }
+    assert.equal(hub.metrics().connectionsOpened, 0)
+    const reader = hub.response(new Request(`http://${HOST}/events`), { heartbeatMs: 50 }).body.getReader()
+    const decoder = new TextDecoder()
+    let text = ''
+    while ((text.match(/:\n\n/g) ?? []).length < 4) text += decoder.decode((await reader.read()).value)
+    assert.match(text, /^(:\n\n)+$/, 'the opening, then heartbeats only')
+    await reader.cancel()
+  } finally {
+    clearInterval(server)
+    await hub.close()
+  }
+})

@@ -17,21 +17,24 @@ const { rawClient, waitFor } = require('./helpers')
 
 const RUNTIMES = path.join(__dirname, 'runtimes', 'node_modules')
 const FIXTURE = path.join(__dirname, 'fixtures', 'runtime-server.cjs')
+const NATIVE_SSE = path.join(__dirname, '..', 'index.js')
 const COMMANDS = {
-  bun: { bin: path.join(RUNTIMES, '@oven', `bun-linux-${process.arch}`, 'bin', 'bun'), args: [FIXTURE], native: /no handle/ },
-  deno: { bin: path.join(RUNTIMES, '@deno', `linux-${process.arch}-glibc`, 'deno'), args: ['run', '-A', FIXTURE], native: /uv_backend_fd/ }
+  bun: { bin: path.join(RUNTIMES, '@oven', `bun-linux-${process.arch}`, 'bin', 'bun'), args: [FIXTURE, NATIVE_SSE], native: /no handle/ },
+  // The permissions the README names, and no more: a missing one fails every test here.
+  deno: { bin: path.join(RUNTIMES, '@deno', `linux-${process.arch}-glibc`, 'deno'), args: ['run', '--allow-net', '--allow-read', '--allow-ffi', FIXTURE, NATIVE_SSE], native: /uv_backend_fd/ }
 }
 
 async function startUnder (runtime) {
   const { bin, args } = COMMANDS[runtime]
   assert.ok(fs.existsSync(bin), `${runtime} not found at ${bin}: install it with \`node __test__/runtimes/install.js\` (.ci/run does)`)
   const child = spawn(bin, args, {
-    env: { ...process.env, NATIVE_SSE: path.join(__dirname, '..', 'index.js'), NO_COLOR: '1' },
+    env: { ...process.env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
   child.stdout.on('data', (d) => { output += d })
   child.stderr.on('data', (d) => { output += d })
+  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)))
   const stop = () => new Promise((resolve) => {
     if (child.exitCode !== null) return resolve()
     child.once('exit', resolve)
@@ -40,7 +43,7 @@ async function startUnder (runtime) {
   try {
     const [, fetchPort, nodePort] = await waitFor(() => output.match(/listening (\d+) (\d+)/), { what: () => `${runtime} to listen (output: ${output})`, timeoutMs: 20_000 })
     const get = async (port, route) => (await fetch(`http://127.0.0.1:${port}${route}`)).json()
-    return { fetchPort: Number(fetchPort), nodePort: Number(nodePort), get, stop, output: () => output }
+    return { fetchPort: Number(fetchPort), nodePort: Number(nodePort), get, stop, exited, output: () => output }
   } catch (error) {
     await stop()
     throw error
@@ -67,6 +70,40 @@ for (const runtime of Object.keys(COMMANDS)) {
         const resumed = rawClient(server.fetchPort, { path: '/events', headers: { 'last-event-id': 'e1' } })
         await waitFor(() => resumed.events.length === 3, { what: 'the replay after e1' })
         assert.deepEqual(resumed.events.filter((e) => e.event !== 'hello').map((e) => e.data), ['e2', 'e3'])
+        // Deno prints a warning the first time a handler touches request.signal.
+        assert.doesNotMatch(server.output(), /warning|legacy/i)
+      } finally {
+        await server.stop()
+      }
+    })
+
+    test(`${runtime}: a quiet stream from a hub with every default stays open 30 s under the server's defaults`, async () => {
+      // Bun.serve closes a response that wrote nothing for 10 s (idleTimeout); the hub's
+      // heartbeat is 15 s, so a Fetch body there gets its own, under 10 s. Heartbeats are the
+      // clock: the opening comment, then one per period, until 30 s have passed.
+      const comments = { bun: 5, deno: 3 }[runtime]
+      const server = await startUnder(runtime)
+      try {
+        const client = rawClient(server.fetchPort, { path: '/quiet' })
+        await waitFor(() => client.ended || client.comments.length >= comments, { what: () => `${comments} comments (got ${client.comments.length})`, timeoutMs: 60_000 })
+        assert.equal(client.ended, false, `the stream was cut after ${client.comments.length} comments`)
+        assert.equal((await server.get(server.fetchPort, '/stats')).quiet, 1)
+      } finally {
+        await server.stop()
+      }
+    })
+
+    test(`${runtime}: after await hub.close() and the server's own stop, exiting loses nothing: the final event arrives whole`, async () => {
+      const server = await startUnder(runtime)
+      try {
+        const client = rawClient(server.fetchPort, { path: '/events' })
+        await waitFor(() => client.events.length === 1, { what: () => `hello (${server.output()})` })
+        assert.deepEqual(await server.get(server.fetchPort, '/exit'), { exiting: true })
+        assert.equal(await server.exited, 0, server.output())
+        await waitFor(() => client.ended, { what: 'the stream to end' })
+        const bye = client.events.find((e) => e.event === 'bye')
+        assert.ok(bye, `the final event arrived (got ${client.events.map((e) => e.event)})`)
+        assert.equal(bye.data.length, 100_000)
       } finally {
         await server.stop()
       }

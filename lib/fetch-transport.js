@@ -4,9 +4,10 @@
 // `Response` (Hono, Next.js route handlers, Bun.serve, Deno.serve). There is no socket or `res`
 // to take over, so the hub feeds the body of the `Response` it returns: a ReadableStream that
 // gets the same batches as the Node transport (node-transport.js), from the same writer in Rust.
-// A batch is acknowledged once the stream's queue has room (at once, or at the next pull), so a
-// reader that stops backs up into the hub's bounded lag exactly as a socket would: its batch
-// stays unacknowledged, the write deadline runs, and the client is cut ('slow' or 'timeout').
+// A batch is acknowledged once the body's queue has room (at once, or when the runtime next
+// reads), so a reader that stops backs up into the hub's bounded lag exactly as a socket would:
+// its batch stays unacknowledged, the stall watch runs, and the client is cut ('slow' or
+// 'timeout').
 
 const { STREAM_HEADERS } = require('./head')
 
@@ -16,30 +17,48 @@ const { STREAM_HEADERS } = require('./head')
  */
 const QUEUE_BYTES = 16 * 1024
 
-const byteLength = (chunk) => chunk.byteLength
-
 /**
  * How often the stall watch looks, as a share of writeTimeoutMs: a body is cut between
  * writeTimeoutMs and 1.25 x writeTimeoutMs after its reader last took anything.
  */
 const WATCH_STEPS = 4
 
-/** One client's response body, written by the hub. */
+/**
+ * One client's response body, written by the hub. It keeps its own queue and gives the stream
+ * (highWaterMark 0) bytes only when the runtime reads: a pull then always means that the
+ * runtime is done with what it took before and asks for more. That is what lets the end be
+ * handed over exactly: the body closes at the pull that finds nothing left, so `handedOver`
+ * settles once the runtime has taken every byte and the end (hub.close() waits for it), where a
+ * stream's own queue would let close() resolve with bytes the runtime never read.
+ */
 class StreamSink {
   #native
   #id
   #controller = null
-  /** A batch was enqueued above the queue's mark: acknowledge it at the next pull. */
-  #awaitingPull = false
+  /** Batches written by the hub that the runtime has not asked for yet, and their bytes. */
+  #queue = []
+  #queuedBytes = 0
+  /** The runtime's read is waiting: the next batch goes straight to it. */
+  #readerWaiting = false
+  /** A batch was queued above QUEUE_BYTES: acknowledge it once the runtime takes enough. */
+  #awaitingTake = false
+  /** The hub wrote everything: the body closes once the queue is taken. */
+  #ending = false
   /** The stream is closed, errored or cancelled: nothing more goes in. */
   #done = false
   #signal
   #onAbort = () => this.#leave()
-  /** Bytes enqueued since the start, and how many of them the reader had taken at the last look. */
-  #enqueued = 0
+  /** Bytes the runtime has taken since the start, and as many at the last look. */
+  #taken = 0
   #takenAtLastLook = 0
-  /** Looks in a row at which the reader had something to take and took nothing. */
+  /** Looks in a row at which the runtime had something to take and took nothing. */
   #stalledLooks = 0
+  #settle
+  /**
+   * Settles when the body is over: closed after the runtime took every byte (true), or cut,
+   * cancelled or left (false).
+   */
+  handedOver = new Promise((resolve) => { this.#settle = resolve })
 
   /**
    * @param signal the request's AbortSignal (aborted when the peer leaves), or undefined
@@ -50,18 +69,14 @@ class StreamSink {
     this.#signal = signal
     this.stream = new ReadableStream({
       start: (controller) => { this.#controller = controller },
-      pull: () => {
-        if (!this.#awaitingPull) return
-        this.#awaitingPull = false
-        this.#native.relayWritable(this.#id)
-      },
+      pull: () => this.#give(),
       // The framework stops reading the body when the peer goes away (or the runtime
       // cancels it): the client has left.
       cancel: () => {
-        this.#done = true
+        this.#finish(false)
         this.#leave()
       }
-    }, { highWaterMark: QUEUE_BYTES, size: byteLength })
+    }, { highWaterMark: 0 })
     if (signal !== undefined) signal.addEventListener('abort', this.#onAbort, { once: true })
   }
 
@@ -70,21 +85,27 @@ class StreamSink {
     return this.#signal !== undefined && this.#signal.aborted
   }
 
-  /** Enqueues one batch. True when the stream has room for more (acknowledge it now). */
+  /** Takes one batch. True when there is room for more (acknowledge it now). */
   write (bytes) {
-    if (this.#done) return false
-    this.#enqueued += bytes.byteLength
-    this.#controller.enqueue(bytes)
-    if (this.#controller.desiredSize > 0) return true
-    this.#awaitingPull = true
+    if (this.#done || this.#ending) return false
+    if (this.#readerWaiting) {
+      this.#readerWaiting = false
+      this.#taken += bytes.byteLength
+      this.#controller.enqueue(bytes)
+      return true
+    }
+    this.#queue.push(bytes)
+    this.#queuedBytes += bytes.byteLength
+    if (this.#queuedBytes < QUEUE_BYTES) return true
+    this.#awaitingTake = true
     return false
   }
 
-  /** Ends the body after what was enqueued: the reader sees a complete stream. */
+  /** Ends the body after what was written: the reader sees a complete stream. */
   end () {
-    if (this.#done) return
-    this.#done = true
-    this.#controller.close()
+    if (this.#done || this.#ending) return
+    this.#ending = true
+    if (this.#readerWaiting) this.#give()
   }
 
   /**
@@ -95,30 +116,31 @@ class StreamSink {
    */
   destroy () {
     if (this.#done) return
-    this.#done = true
+    this.#finish(false)
     const cut = new Error(`Premature close: the hub cut event stream ${this.#id}`)
     cut.code = 'ERR_STREAM_PREMATURE_CLOSE'
     this.#controller.error(cut)
   }
 
-  /** Stops listening once the client is gone; a body still open is cut, as in NodeSink. */
+  /**
+   * Stops listening once the client is gone. A body still open is cut, as in NodeSink; one
+   * that is ending keeps its last bytes for the runtime to take.
+   */
   detach () {
     if (this.#signal !== undefined) this.#signal.removeEventListener('abort', this.#onAbort)
-    this.destroy()
+    if (!this.#ending) this.destroy()
   }
 
   /**
    * One look of the stall watch: true when the body had bytes waiting at `limit` looks in a
-   * row and its reader took none of them. A body nobody reads (a Response created and
+   * row and the runtime took none of them. A body nobody reads (a Response created and
    * dropped, a framework that never started reading because its peer left first) holds only
    * its opening and heartbeats, a few bytes, so its queue would take about a day to fill.
    */
   stalled (limit) {
     if (this.#done) return false
-    const waiting = QUEUE_BYTES - this.#controller.desiredSize
-    const taken = this.#enqueued - waiting
-    if (waiting <= 0 || taken !== this.#takenAtLastLook) {
-      this.#takenAtLastLook = taken
+    if (this.#queuedBytes === 0 || this.#taken !== this.#takenAtLastLook) {
+      this.#takenAtLastLook = this.#taken
       this.#stalledLooks = 0
       return false
     }
@@ -128,6 +150,39 @@ class StreamSink {
   /** Cuts a body whose reader stopped taking anything, as the write deadline cuts a socket. */
   timeOut () {
     this.#native.closeClient(this.#id, 'timeout')
+  }
+
+  /**
+   * The runtime asks for more: it gets everything queued, as one chunk (a runtime writes each
+   * chunk it reads on its own), or the end once everything was taken.
+   */
+  #give () {
+    if (this.#done) return
+    if (this.#queue.length === 0) {
+      if (this.#ending) {
+        this.#finish(true)
+        this.#controller.close()
+      } else {
+        this.#readerWaiting = true
+      }
+      return
+    }
+    const chunk = this.#queue.length === 1 ? this.#queue[0] : Buffer.concat(this.#queue, this.#queuedBytes)
+    this.#taken += this.#queuedBytes
+    this.#queue = []
+    this.#queuedBytes = 0
+    this.#controller.enqueue(chunk)
+    if (this.#awaitingTake) {
+      this.#awaitingTake = false
+      this.#native.relayWritable(this.#id)
+    }
+  }
+
+  #finish (handedOver) {
+    this.#done = true
+    this.#queue = []
+    this.#queuedBytes = 0
+    this.#settle(handedOver)
   }
 
   #leave () {
@@ -174,6 +229,20 @@ class StallWatch {
   }
 }
 
+/**
+ * The most a Fetch body stays quiet under Bun: Bun.serve closes a response that wrote nothing
+ * for its `idleTimeout`, 10 s unless set, which the hub's 15 s heartbeat would never beat.
+ */
+const BUN_QUIET_MS = 8000
+
+/**
+ * A Fetch body's own heartbeat period when the runtime needs one below the hub's (Bun), else
+ * undefined (the hub's).
+ */
+function fetchHeartbeatMs (hubHeartbeatMs) {
+  return typeof globalThis.Bun !== 'undefined' && hubHeartbeatMs > BUN_QUIET_MS ? BUN_QUIET_MS : undefined
+}
+
 /** Whether `value` looks like a WHATWG Request (of any runtime's or polyfill's making). */
 function isFetchRequest (value) {
   return value !== null && typeof value === 'object' && typeof value.url === 'string' &&
@@ -190,4 +259,4 @@ function streamHeaders (extra) {
   return headers
 }
 
-module.exports = { StreamSink, StallWatch, isFetchRequest, streamHeaders }
+module.exports = { StreamSink, StallWatch, isFetchRequest, streamHeaders, fetchHeartbeatMs }

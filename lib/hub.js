@@ -17,6 +17,7 @@ const { Acceptor } = require('./accept')
 const { NodeResponseRequest } = require('./requests/node-response')
 const { Http2StreamRequest, isHttp2Stream } = require('./requests/http2-stream')
 const { FetchRequest, isFetchRequest } = require('./requests/fetch')
+const { fetchHeartbeatMs } = require('./fetch-transport')
 
 /** How long hub.close() lets writer tasks drain before cutting them, beyond writeTimeoutMs. */
 const SHUTDOWN_GRACE_MS = 1000
@@ -176,8 +177,8 @@ class Hub extends EventEmitter {
     if (onClient !== undefined && typeof onClient !== 'function') {
       throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT', `response(request, options, onClient): onClient must be a function, got ${describe(onClient)}`)
     }
-    const { headers, ...accepting } = responseOptions(options, this.#options.retryMs)
-    const fetchRequest = new FetchRequest(request, headers)
+    const { headers, heartbeatMs, ...accepting } = responseOptions(options, this.#options.retryMs)
+    const fetchRequest = new FetchRequest(request, headers, heartbeatMs ?? fetchHeartbeatMs(this.#options.heartbeatMs))
     const client = this.#acceptor.accept(fetchRequest, { ...accepting, transport: 'fetch' })
     if (onClient !== undefined) {
       try {
@@ -323,6 +324,7 @@ class Hub extends EventEmitter {
   }
 
   async #shutdown (limit) {
+    const deadline = Date.now() + limit
     await this.#flushRedis(REDIS_FLUSH_MS)
     if (this.#clients.size > 0) {
       let timer
@@ -332,6 +334,10 @@ class Hub extends EventEmitter {
       ])
       clearTimeout(timer)
     }
+    // A Fetch body's client is gone once Rust handed JS its last bytes; the runtime still has
+    // to read them. close() resolves once it has (within the same limit), so that what was
+    // written is the runtime's to deliver, as the kernel's is for a socket.
+    await this.#relay.handedOver(Math.max(0, deadline - Date.now()))
     // Cuts whatever is left (their guards report 'server' through the event callback). The
     // drain already had its time above, so the runtime gets only a moment to stop.
     this.#sends.flush()

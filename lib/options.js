@@ -51,7 +51,7 @@ const CLOSE_DEFAULTS = Object.freeze({
 /** The `retry:` base of a staged close when neither close() nor the hub sets one. */
 const CLOSE_RETRY_MS = NATIVE_DEFAULTS.close.retryMs
 const ATTACH_KEYS = new Set(['retryMs', 'transport', 'channels', 'lastEventId'])
-const RESPONSE_KEYS = new Set(['retryMs', 'channels', 'headers', 'lastEventId'])
+const RESPONSE_KEYS = new Set(['retryMs', 'channels', 'headers', 'lastEventId', 'heartbeatMs'])
 const WRITABLE_KEYS = new Set(['end'])
 const MESSAGE_KEYS = new Set(['data', 'event', 'id', 'retry'])
 const TRANSPORTS = new Set(['auto', 'native', 'node'])
@@ -275,7 +275,7 @@ function fallbackLastEventId (value) {
 }
 
 /** `hub.response(request, options)`: attach()'s options but `transport`, plus the
- *  response's own `headers` (any HeadersInit: CORS, request ids). */
+ *  response's own `headers` (any HeadersInit: CORS, request ids) and `heartbeatMs`. */
 function responseOptions (options, hubRetryMs) {
   const given = plainObject(options, 'response options')
   rejectUnknownKeys(given, RESPONSE_KEYS, 'response option')
@@ -285,7 +285,12 @@ function responseOptions (options, hubRetryMs) {
   if (headers !== undefined && (headers === null || typeof headers !== 'object')) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `headers must be a Headers, an object or an array of pairs, got ${describe(headers)}`)
   }
-  return { retryMs, channels, headers, lastEventId: fallbackLastEventId(given.lastEventId) }
+  const heartbeatMs = given.heartbeatMs === undefined ? undefined : number(given.heartbeatMs, 'heartbeatMs')
+  if (heartbeatMs !== undefined && (!Number.isSafeInteger(heartbeatMs) || heartbeatMs < 1 || heartbeatMs > MAX_RETRY_MS)) {
+    throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION',
+      `heartbeatMs must be a whole number of milliseconds from 1 to ${MAX_RETRY_MS}, got ${describe(heartbeatMs)}`)
+  }
+  return { retryMs, channels, headers, heartbeatMs, lastEventId: fallbackLastEventId(given.lastEventId) }
 }
 
 function channelList (channels) {

@@ -13,6 +13,8 @@ class Relay {
   #sinks = new Map()
   /** Cuts Fetch bodies nobody reads; made with the first. */
   #stallWatch = null
+  /** Fetch bodies ended and not yet taken to their end by the runtime. */
+  #ending = new Set()
 
   constructor (native, writeTimeoutMs) {
     this.#native = native
@@ -38,7 +40,27 @@ class Relay {
 
   /** Rust wrote everything for client `id`: its body ends complete. */
   end (id) {
-    this.#sinks.get(id)?.end()
+    const sink = this.#sinks.get(id)
+    if (sink === undefined) return
+    sink.end()
+    if (sink.handedOver !== undefined) {
+      this.#ending.add(sink.handedOver)
+      sink.handedOver.then(() => this.#ending.delete(sink.handedOver))
+    }
+  }
+
+  /**
+   * Resolves once every body that was ended has been taken by its runtime, end included
+   * (StreamSink.handedOver), or after `limitMs`: what hub.close() promises for Fetch bodies.
+   */
+  async handedOver (limitMs) {
+    if (this.#ending.size === 0) return
+    let timer
+    await Promise.race([
+      Promise.all(this.#ending),
+      new Promise((resolve) => { timer = setTimeout(resolve, limitMs) })
+    ])
+    clearTimeout(timer)
   }
 
   /** Rust cut client `id` (slow, timed out, a failed drain): its body is cut too. */

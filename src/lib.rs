@@ -217,10 +217,13 @@ impl NativeHub {
 
     /// Serves client `id` through JS into the body of a Fetch API `Response`
     /// (`hub.response()`): as `startNode` without a socket, counted as a Fetch client.
+    /// `heartbeatMs`: its own heartbeat period (absent: the hub's).
     #[napi(catch_unwind)]
-    pub fn start_fetch(&self, id: f64) -> Result<(), Code> {
+    pub fn start_fetch(&self, id: f64, heartbeat_ms: Option<f64>) -> Result<(), Code> {
         let hub = self.hub()?;
-        hub.start_fetch(client_id(id)?).map_err(sse_error)
+        let heartbeat = heartbeat_ms.map(|ms| std::time::Duration::from_millis(ms as u64));
+        hub.start_fetch(client_id(id)?, heartbeat)
+            .map_err(sse_error)
     }
 
     /// The last batch written to client `id` was accepted by its response.

@@ -6,6 +6,13 @@
 
 const { StreamSink, isFetchRequest, streamHeaders } = require('../fetch-transport')
 
+/**
+ * Deno.serve prints a warning on the first touch of `request.signal` (its abort on a response
+ * that completed is being changed). Under Deno the body's cancel says that the peer left,
+ * before or after the Response was returned, so the signal is not needed there.
+ */
+const SIGNAL_WARNS = typeof globalThis.Deno?.serve === 'function'
+
 class FetchRequest {
   #request
   /** The stream's head: made here, so that bad application headers throw before anything
@@ -13,11 +20,17 @@ class FetchRequest {
   #head
   /** The Response to answer with, once made (a refusal, or the stream's). */
   #answer = null
+  /** The body's own heartbeat period, or undefined for the hub's. */
+  #heartbeatMs
 
-  /** @param headers the application's own headers for the stream (CORS, ids) */
-  constructor (request, headers) {
+  /**
+   * @param headers the application's own headers for the stream (CORS, ids)
+   * @param heartbeatMs the body's own heartbeat period (fetch-transport.js fetchHeartbeatMs)
+   */
+  constructor (request, headers, heartbeatMs) {
     this.#request = request
     this.#head = streamHeaders(headers)
+    this.#heartbeatMs = heartbeatMs
   }
 
   /** Nothing to mark: each call of response() makes its own Response. */
@@ -52,7 +65,7 @@ class FetchRequest {
 
   /** Aborted before it could be answered: its peer left. */
   departed () {
-    return this.#request.signal?.aborted ? 'its request was aborted' : null
+    return this.#signal()?.aborted ? 'its request was aborted' : null
   }
 
   /** The head is the Response's: nothing is written before it is returned. */
@@ -71,13 +84,18 @@ class FetchRequest {
 
   /** The body's sink; the Response carries its stream. */
   relaySink (native, id) {
-    const sink = new StreamSink(native, id, this.#request.signal ?? undefined)
+    const sink = new StreamSink(native, id, this.#signal())
     this.#answer = new Response(sink.stream, { status: 200, headers: this.#head })
     return sink
   }
 
   startRelay (native, id) {
-    native.startFetch(id)
+    native.startFetch(id, this.#heartbeatMs)
+  }
+
+  /** The request's AbortSignal where the runtime's is quiet to use, else undefined. */
+  #signal () {
+    return SIGNAL_WARNS ? undefined : this.#request.signal ?? undefined
   }
 
   /** What to answer with: the refusal, the stream, or (HEAD, a peer gone) the head alone. */

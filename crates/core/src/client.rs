@@ -1,7 +1,8 @@
 //! State shared between a client's producers and its writer task.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use crate::wakeup::{Wakeup, CLOSING};
 
@@ -72,6 +73,10 @@ pub struct ClientShared {
     pub(crate) wakeup: Wakeup,
     close_request: AtomicU8,
     phase: AtomicU8,
+    /// Its own heartbeat period in milliseconds, 0 for the hub's: a Fetch body under a runtime
+    /// that cuts a response quiet for less than the hub's period (Bun.serve: 10 s). Set before
+    /// its writer starts; fits in what would be padding.
+    heartbeat_ms: AtomicU32,
     /// What its writer wrote (see `Delivered`); only the writer adds to these.
     delivered_events: AtomicU64,
     delivered_bytes: AtomicU64,
@@ -88,8 +93,23 @@ impl ClientShared {
             wakeup: Wakeup::default(),
             close_request: AtomicU8::new(0),
             phase: AtomicU8::new(Phase::Pending as u8),
+            heartbeat_ms: AtomicU32::new(0),
             delivered_events: AtomicU64::new(0),
             delivered_bytes: AtomicU64::new(0),
+        }
+    }
+
+    /// Gives it a heartbeat period of its own (before its writer starts).
+    pub(crate) fn set_heartbeat(&self, period: Duration) {
+        let ms = u32::try_from(period.as_millis()).unwrap_or(u32::MAX).max(1);
+        self.heartbeat_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Its heartbeat period: its own, or the hub's.
+    pub(crate) fn heartbeat(&self, hub_period: Duration) -> Duration {
+        match self.heartbeat_ms.load(Ordering::Relaxed) {
+            0 => hub_period,
+            ms => Duration::from_millis(u64::from(ms)),
         }
     }
 

@@ -34,7 +34,7 @@ pub(crate) async fn send_heartbeats(hub: Arc<HubState>) {
                     let Some(client) = hub.client(id) else {
                         continue;
                     };
-                    match client.wakeup.heartbeat_due(now, period) {
+                    match client.wakeup.heartbeat_due(now, client.heartbeat(period)) {
                         HeartbeatDue::Resume(writer) => writer.resume(),
                         HeartbeatDue::Later(at) => queue.push(at, id),
                         HeartbeatDue::Running => {}

@@ -244,8 +244,18 @@ impl Hub {
 
     /// Starts serving client `id` through its embedder (`HubEvents::write`) into the body of
     /// a Fetch API `Response`: as `start_node`, with no socket to look at, and counted as
-    /// `Transport::Fetch`.
-    pub fn start_fetch(&self, id: u64) -> Result<(), SseError> {
+    /// `Transport::Fetch`. `heartbeat`: its own period, for a runtime that cuts a response
+    /// quiet for less than the hub's (None: the hub's).
+    pub fn start_fetch(
+        &self,
+        id: u64,
+        heartbeat: Option<std::time::Duration>,
+    ) -> Result<(), SseError> {
+        if let Some(period) = heartbeat {
+            if let Some(client) = self.inner.client(id) {
+                client.set_heartbeat(period);
+            }
+        }
         self.start_relay(id, Transport::Fetch, None)
     }
 

@@ -173,7 +173,8 @@ async fn write_loop<S: Sink>(
     // Set when a server-requested close is first seen, from the hub's drain limit.
     let mut drain_deadline: Option<Instant> = None;
     let mut peer = PeerProgress::new(sink.socket_fd());
-    let timer = sleep_until(last_write + config.heartbeat);
+    let heartbeat = client.heartbeat(config.heartbeat);
+    let timer = sleep_until(last_write + heartbeat);
     tokio::pin!(timer);
 
     loop {
@@ -243,7 +244,7 @@ async fn write_loop<S: Sink>(
         // The one place a heartbeat is queued: when the timer fired for it, or already due as
         // the turn began (a parked writer resumed for it: no timer round trip). A draining
         // writer with nothing pending has ended above.
-        if !pending && Instant::now() >= last_write + config.heartbeat {
+        if !pending && Instant::now() >= last_write + heartbeat {
             heartbeat_in_batch = true;
             batch.set_single(Bytes::from_static(HEARTBEAT));
             stats.add_heartbeat();
@@ -251,7 +252,7 @@ async fn write_loop<S: Sink>(
         }
         let mut deadline = match blocked_since {
             Some(since) if pending => since + config.write_timeout,
-            _ => last_write + config.heartbeat,
+            _ => last_write + heartbeat,
         };
         if let Some(drain_deadline) = drain_deadline {
             deadline = deadline.min(drain_deadline);
@@ -378,7 +379,7 @@ pub(crate) async fn write_client<S: Sink + Send + 'static>(
             last_write: idle_since,
         });
         let heartbeats = &hub.heartbeats;
-        let period = hub.config.heartbeat;
+        let period = client.heartbeat(hub.config.heartbeat);
         match client
             .wakeup
             .park(parked, |at| heartbeats.push(at + period, client.id))

@@ -209,6 +209,42 @@ fn heartbeat_follows_idleness() {
     assert!(f.hub.stats().heartbeats >= 2);
 }
 
+/// A Fetch body under a runtime that cuts quiet responses sooner than the hub's period
+/// (Bun.serve: 10 s) gets heartbeats at its own period, parked between them, while a client on
+/// the hub's period (60 s here) gets none in the same time.
+#[test]
+fn a_fetch_client_keeps_its_own_heartbeat_period() {
+    let f = fixture(config());
+    let own = f.hub.register(None, Vec::new(), None).unwrap().0;
+    f.hub
+        .start_fetch(own, Some(Duration::from_millis(50)))
+        .unwrap();
+    let hubs = f.hub.register(None, Vec::new(), None).unwrap().0;
+    f.hub.start_fetch(hubs, None).unwrap();
+    let started = Instant::now();
+    let mut heartbeats = 0;
+    while heartbeats < 4 {
+        match f.next_node_event() {
+            Event::Write(id, bytes) => {
+                if bytes == b":\n\n" && started.elapsed() > Duration::from_millis(20) {
+                    assert_eq!(
+                        id, own,
+                        "only the client with its own period gets heartbeats"
+                    );
+                    heartbeats += 1;
+                }
+                f.hub.relay_writable(id);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "none came early"
+    );
+    assert!(f.hub.stats().heartbeats >= 4);
+}
+
 /// Reads whatever `peer` holds now without waiting, and counts the heartbeats in it.
 fn heartbeats_waiting(peer: &mut TcpStream) -> usize {
     peer.set_nonblocking(true).unwrap();
@@ -770,7 +806,7 @@ fn the_connection_gauges_count_each_transport_under_its_own_kind() {
     let node = f.hub.register(None, Vec::new(), None).unwrap().0;
     f.hub.start_node(node, None).unwrap();
     let fetch = f.hub.register(None, Vec::new(), None).unwrap().0;
-    f.hub.start_fetch(fetch).unwrap();
+    f.hub.start_fetch(fetch, None).unwrap();
     let pending = f.hub.register(None, Vec::new(), None).unwrap().0;
     // Both relayed writers hand over their opening frame; acknowledged, they can end at once.
     for _ in 0..2 {
