@@ -327,21 +327,53 @@ export interface ResponseOptions {
   heartbeatMs?: number
 }
 
-/** `hub.publishStream(channel, source, options)`. */
-export interface PublishStreamOptions {
+/** The names of `Events` whose data may be a `Data` (any name for an untyped map). */
+export type EventsWithData<Events extends EventMap, Data> = string extends keyof Events
+  ? string
+  : { [Name in keyof Events & string]: Data extends Events[Name] ? Name : never }[keyof Events & string]
+
+/**
+ * The events a resumable stream publishes besides its items, under their default names: add
+ * them to a typed hub's map (`type Events = { token: string } & StreamEvents`) so clients
+ * typed by it can listen to them.
+ */
+export type StreamEvents = {
+  /** `<id>.0`, data the stream's id. */
+  start: string
+  /** After the last item: how many items were published. */
+  end: { events: number }
+  /** The source threw or was stopped: `{ message: 'stream failed' }` unless `errorData` says otherwise. */
+  'stream-error': { message: string }
+}
+
+/**
+ * One item of a resumable stream: text (a string, or UTF-8 bytes) that becomes the data of an
+ * event named by the `event` option, or a message of the hub's map without `id` (the stream
+ * numbers its events).
+ */
+export type StreamItem<Events extends EventMap = AnyEvents> =
+  | string
+  | Uint8Array
+  | (Exclude<SseMessage<Events>, RetryMessage> & { id?: never })
+
+/** `hub.publishStream(channel, source, options)`; typed by the hub's event map and the source's items. */
+export interface PublishStreamOptions<Events extends EventMap = AnyEvents, Item = StreamItem<Events>> {
   /** The stream's id: its events are `<id>.1`, `<id>.2`, …; 1-128 of `[A-Za-z0-9_-]`. Default: random. */
   id?: string
-  /** The event name of each item. Default none (`message`). */
-  event?: string
+  /**
+   * The event name of each item that has none: with text items, an event whose data is a
+   * string. Default none (`message`).
+   */
+  event?: [Item] extends [string | Uint8Array] ? EventsWithData<Events, string> : keyof Events & string
   /** The event `<id>.0` that opens the stream, data the id. Default `'start'`. */
-  startEvent?: string
+  startEvent?: EventsWithData<Events, string>
   /** The event after the last item, data `{ events }`. Default `'end'`. */
-  endEvent?: string
+  endEvent?: EventsWithData<Events, { events: number }>
   /**
    * The event when the source throws or the stream is stopped (`signal`, `hub.close()`), data
    * `{ message: 'stream failed' }` unless `errorData` says otherwise. Default `'stream-error'`.
    */
-  errorEvent?: string
+  errorEvent?: keyof Events & string
   /**
    * The data of the error event, from the error (the source's, or the abort reason): what
    * subscribers may see of it. The source's error itself stays in `done`, never on the wire.
@@ -630,7 +662,7 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    *   `ERR_SSE_UNKNOWN_OPTION`, `ERR_SSE_INVALID_CHANNEL`; `ERR_SSE_STREAM_LIVE` when a stream
    *   with this id is still running; `ERR_SSE_HUB_CLOSED`; as `hub.publish()` for the opening event.
    */
-  publishStream(channel: string, source: AsyncIterable<unknown> | Iterable<unknown>, options?: PublishStreamOptions): PublishedStream
+  publishStream<Item extends StreamItem<Events>>(channel: string, source: AsyncIterable<Item> | Iterable<Item>, options?: PublishStreamOptions<Events, Item>): PublishedStream
   /**
    * Sends one event to every client, encoded once. Returns the number of recipients. Nothing
    * reaches any client when it throws.

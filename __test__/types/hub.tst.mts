@@ -4,7 +4,7 @@ import * as http2 from 'node:http2'
 import { expect, test } from 'tstyche'
 import Fastify from 'fastify'
 import express from 'express'
-import { createHub, type Channel, type Client, type Hub, type HubStats, type HubMetrics, type DisconnectInfo, type CloseReason, type Refusal, type BackendInfo } from 'native-sse'
+import { createHub, type StreamEvents, type Channel, type Client, type Hub, type HubStats, type HubMetrics, type DisconnectInfo, type CloseReason, type Refusal, type BackendInfo } from 'native-sse'
 import type * as binding from '../../binding.js'
 import { collectHubMetrics } from 'native-sse/prometheus'
 import { Registry } from 'prom-client'
@@ -180,4 +180,27 @@ test('hub.publishStream() takes async and sync iterables; attach and response ta
   expect(untyped.publishStream).type.not.toBeCallableWith('answer:3', [], { id: 1 })
   http.createServer((req, res) => { untyped.attach(req, res, { channels: ['answer:1'], lastEventId: stream.startId }) })
   expect(untyped.response(new Request('http://127.0.0.1/'), { lastEventId: 'a1.0' })).type.toBe<Response>()
+})
+
+test('hub.publishStream() on a typed hub: names and items are checked against the event map', () => {
+  type Chat = { token: string; price: { symbol: string; price: number } } & StreamEvents
+  const hub = createHub<Chat>()
+  async function * tokens () { yield 'a'; yield 'b' }
+  async function * prices () { yield { event: 'price' as const, data: { symbol: 'X', price: 1 } } }
+  async function * unknowns (): AsyncGenerator<unknown> { yield 1 }
+  expect(hub.publishStream).type.toBeCallableWith('answer:1', tokens(), { event: 'token' })
+  expect(hub.publishStream).type.toBeCallableWith('answer:1', tokens(), { event: 'token', startEvent: 'start', endEvent: 'end', errorEvent: 'stream-error' })
+  expect(hub.publishStream).type.toBeCallableWith('prices', prices())
+  expect(hub.publishStream).type.not.toBeCallableWith('answer:1', tokens(), { event: 'nope' })
+  // Text items need an event whose data is a string.
+  expect(hub.publishStream).type.not.toBeCallableWith('answer:1', tokens(), { event: 'price' })
+  expect(hub.publishStream).type.not.toBeCallableWith('answer:1', tokens(), { startEvent: 'price' })
+  expect(hub.publishStream).type.not.toBeCallableWith('answer:1', tokens(), { endEvent: 'token' })
+  expect(hub.publishStream).type.not.toBeCallableWith('answer:1', tokens(), { errorEvent: 'nope' })
+  // Items of unknown type, items with an id, and messages the map refuses do not compile.
+  expect(hub.publishStream).type.not.toBeCallableWith('answer:1', unknowns())
+  expect(hub.publishStream).type.not.toBeCallableWith('answer:1', [{ event: 'token', data: 'a', id: '1' }])
+  expect(hub.publishStream).type.not.toBeCallableWith('answer:1', [{ event: 'price', data: 'cheap' }])
+  // An untyped hub takes any name.
+  expect(untyped.publishStream).type.toBeCallableWith('answer:1', tokens(), { event: 'anything', startEvent: 'x' })
 })
