@@ -22,6 +22,11 @@ export declare class NativeHub {
    */
   register(retry: number | undefined | null, channels: Array<string>, lastEventId?: string | undefined | null): NativeRegistration
   /**
+   * Why a client subscribed to `channels` would be refused now (a closed hub: closing), or
+   * null: the answer to a `HEAD`, which registers and counts nothing.
+   */
+  admission(channels: Array<string>): Refusal | null
+  /**
    * Takes over the socket `fd` for client `id`. Call after the response head is flushed and
    * reading is stopped, then close Node's own handle. libuv's registration of `fd` is
    * removed only once the hub has accepted the socket, so a refused adoption leaves Node's

@@ -38,6 +38,8 @@ export type CloseReason =
   | 'server'
   /** `attach()` refused it and answered `503` (see `client.refusal`); it never connected. */
   | 'refused'
+  /** A `HEAD` request: answered with the head a `GET` would get and no body; it never connected. */
+  | 'head'
 
 /** Why `attach()` refused a client and answered `503` with `Retry-After`. */
 export type Refusal =
@@ -444,7 +446,7 @@ export interface ConnectInfo {
 
 /** The hub's `'disconnect'` event. */
 export interface DisconnectInfo extends ConnectInfo {
-  reason: Exclude<CloseReason, 'refused'>
+  reason: Exclude<CloseReason, 'refused' | 'head'>
   /** From attach to the recorded close. */
   durationMs: number
   /** Events written to it (comments, heartbeats and the opening `retry:` excluded). */

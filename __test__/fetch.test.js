@@ -442,3 +442,21 @@ test('hub.response({ heartbeatMs }): the body keeps its own heartbeat period; a 
     await hub.close()
   }
 })
+
+test('hub.response() answers a HEAD with the head and no body, and nothing connects', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  let connects = 0
+  hub.on('connect', () => connects++)
+  let closeReason = null
+  const response = hub.response(new Request(`http://${HOST}/events`, { method: 'HEAD' }), (client) => {
+    client.on('close', (reason) => { closeReason = reason })
+  })
+  assert.equal(response.status, 200)
+  assert.match(response.headers.get('content-type'), /^text\/event-stream/)
+  assert.equal(response.body, null)
+  await waitFor(() => closeReason !== null, { what: 'the HEAD client\'s close' })
+  assert.equal(closeReason, 'head')
+  assert.equal(connects, 0)
+  assert.equal(hub.metrics().connectionsOpened, 0)
+  await hub.close()
+})

@@ -146,3 +146,35 @@ test('Express helper: channels chosen per request resume with Last-Event-ID like
     await http.close()
   }
 })
+
+test('HEAD through Express app.get and Fastify\'s exposed HEAD route: the head, no connection, no onConnect', async () => {
+  const { sse } = require('../lib/express')
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const connects = []
+  hub.on('connect', () => connects.push('hub'))
+  const app = express()
+  app.get('/events', sse(hub, { onConnect: () => connects.push('onConnect') }))
+  const server = await new Promise((resolve) => { const s = app.listen(0, HOST, () => resolve(s)) })
+  const fastify = Fastify()
+  fastify.register(require('../lib/fastify'), { heartbeatMs: 60_000 })
+  fastify.get('/events', (request, reply) => { reply.sse() })
+  await fastify.listen({ port: 0, host: HOST })
+  try {
+    for (const port of [server.address().port, fastify.server.address().port]) {
+      const head = await fetch(`http://${HOST}:${port}/events`, { method: 'HEAD' })
+      assert.equal(head.status, 200)
+      assert.match(head.headers.get('content-type'), /^text\/event-stream/)
+      assert.equal(await head.text(), '')
+    }
+    // A GET still connects, so the HEADs above would have been seen.
+    const raw = rawClient(server.address().port, { path: '/events' })
+    await waitFor(() => connects.length === 2, { what: 'the GET to connect' })
+    assert.deepEqual(connects, ['hub', 'onConnect'])
+    assert.equal(fastify.sse.metrics().connectionsOpened, 0)
+    raw.end()
+  } finally {
+    await hub.close()
+    await new Promise((resolve) => server.close(resolve))
+    await fastify.close()
+  }
+})

@@ -138,19 +138,39 @@ for (const transport of TRANSPORTS) {
       }
     })
 
-    test('a HEAD request gets the stream head and no body, and closes with "server"', async () => {
-      const s = await recordingServer({ heartbeatMs: 60_000 }, transport)
+    test('a HEAD request gets the head a GET would get and no body, and is not a connection', async () => {
+      const hub = createHub({ heartbeatMs: 60_000, maxClients: 1 })
+      const seen = []
+      hub.on('connect', () => seen.push('connect'))
+      hub.on('refuse', () => seen.push('refuse'))
+      const http = await startHttp((req, res) => {
+        const client = hub.attach(req, res, { transport })
+        client.on('close', (reason) => seen.push(`${req.method} ${reason}`))
+      })
       try {
-        const { code, stdout } = await curl(['-sI', '--max-time', '5', s.http.url])
-        assert.equal(code, 0, 'curl got a complete HEAD response')
-        const head = stdout.toString()
-        assert.match(head, /^HTTP\/1\.1 200 /)
-        assert.match(head, /content-type: text\/event-stream/i)
-        await waitFor(() => s.closes.size === 1, { what: 'the close event' })
-        assert.deepEqual([...s.closes.values()], [['server']])
-        assert.equal(s.hub.size, 0)
+        const first = await curl(['-sI', '--max-time', '5', http.url])
+        assert.equal(first.code, 0, 'curl got a complete HEAD response')
+        assert.match(first.stdout.toString(), /^HTTP\/1\.1 200 /)
+        assert.match(first.stdout.toString(), /content-type: text\/event-stream/i)
+        await waitFor(() => seen.length === 1, { what: 'the HEAD client\'s close' })
+        assert.deepEqual(seen, ['HEAD head'])
+        assert.equal(hub.metrics().connectionsOpened, 0)
+        assert.equal(hub.size, 0)
+
+        // Full: the HEAD is told what a GET would be, 503 with Retry-After, and counts nothing.
+        const raw = rawClient(http.port)
+        await waitFor(() => hub.size === 1, { what: 'the GET to attach' })
+        const full = await curl(['-sI', '--max-time', '5', http.url])
+        assert.match(full.stdout.toString(), /^HTTP\/1\.1 503 /)
+        assert.match(full.stdout.toString(), /retry-after: 5/i)
+        await waitFor(() => seen.length === 3, { what: 'the refused HEAD client\'s close' })
+        assert.deepEqual(seen, ['HEAD head', 'connect', 'HEAD refused'])
+        assert.deepEqual(hub.metrics().refused, { hubFull: 0, channelFull: 0, closing: 0 })
+        assert.equal(hub.metrics().connectionsOpened, 1)
+        raw.end()
       } finally {
-        await s.stop()
+        await hub.close()
+        await http.close()
       }
     })
 

@@ -65,6 +65,8 @@ class Acceptor {
     const native = transport !== 'node' && transport !== 'fetch' && unavailable === null
     const kind = transport === 'fetch' ? 'fetch' : native ? 'native' : 'node'
 
+    if (request.method === 'HEAD') return this.#answerHead(request, channels)
+
     const lastEventId = this.#lastEventIdOf(request) || fallbackId
     // Registered before anything is written: an error leaves the response to the caller.
     const { id, resume, resetReason, refused } = this.#call(() => this.#native.register(retryMs, channels, lastEventId || undefined))
@@ -92,11 +94,7 @@ class Acceptor {
     client._connected(request.peer())
     this.#clients.set(id, client)
 
-    if (request.method === 'HEAD') {
-      // No body for HEAD: the head alone answers it.
-      request.endHead()
-      this.#native.closeClient(id, 'server')
-    } else if (native) {
+    if (native) {
       const nativeHub = this.#native
       request.startNative(nativeHub, id, chunked, this.#options.writeTimeoutMs, (reason) => {
         if (reason !== null) nativeHub.closeClient(id, reason)
@@ -109,6 +107,31 @@ class Acceptor {
     }
     if (this.#hub.listenerCount('connect') > 0) this.#hub.emit('connect', client._info(channels))
     return client
+  }
+
+  /**
+   * A HEAD gets the head a GET would get (the stream's, or the 503 of a refusal) and no body;
+   * it is not a connection: nothing registers, nothing is counted, no 'connect'. Browsers'
+   * EventSource never sends one; native-sse/client asks with one why a stream was refused,
+   * and Express routes HEAD to app.get handlers.
+   */
+  #answerHead (request, channels) {
+    const refused = this.#call(() => this.#native.admission(channels))
+    if (refused != null) {
+      request.refuse(this.refusalAnswer(refused))
+      return Client._refused(this.#hub, refused)
+    }
+    if (request.departed() === null) {
+      try {
+        request.writeHead()
+      } catch (error) {
+        request.headFailed()
+        throw error
+      }
+      if (request.response !== null) ATTACHED.add(request.response)
+      request.endHead()
+    }
+    return Client._headOnly(this.#hub)
   }
 
   /** The 503 a refused request is answered with, whatever its kind. */

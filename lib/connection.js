@@ -102,6 +102,18 @@ class Client extends EventEmitter {
     return client
   }
 
+  /**
+   * The client of a HEAD request: attach() answered the head a GET would get and no body. It
+   * never connected (no 'connect', not counted): closed from the start (closeReason 'head';
+   * 'close' fires on the next tick), and sending to it does nothing.
+   */
+  static _headOnly (hub) {
+    const client = new Client(hub, 0, '', null, 'none', null)
+    client.#closeReason = 'head'
+    process.nextTick(() => client.emit('close', 'head'))
+    return client
+  }
+
   /** Why attach() refused it: 'hub-full', 'channel-full' or 'closing'; null when attached. */
   get refusal () {
     return this.#refusal
@@ -312,7 +324,7 @@ class Client extends EventEmitter {
     return this.#closeReason !== null
   }
 
-  /** Why the client left ('client', 'error', 'timeout', 'slow', 'server', or 'refused'), or null. */
+  /** Why the client left ('client', 'error', 'timeout', 'slow', 'server', 'refused' or 'head'), or null. */
   get closeReason () {
     return this.#closeReason
   }

@@ -59,8 +59,9 @@ function sse (hub, options = {}) {
       error.status = attachFailureStatus(error)
       return next(error)
     }
-    // Refused (full, or closing): attach already answered 503 with Retry-After.
-    if (client.refusal !== null || onConnect === undefined) return
+    // Refused (full, or closing: attach already answered 503 with Retry-After), or a HEAD
+    // (answered with the head alone): not a connection.
+    if (client.closed || onConnect === undefined) return
     // Not next(error): the head is on the wire, and Express would destroy the socket, cutting
     // the graceful close requested here.
     const failed = (error) => {

@@ -190,6 +190,16 @@ impl NativeHub {
         })
     }
 
+    /// Why a client subscribed to `channels` would be refused now (a closed hub: closing), or
+    /// null: the answer to a `HEAD`, which registers and counts nothing.
+    #[napi(catch_unwind)]
+    pub fn admission(&self, channels: Vec<String>) -> Result<Option<reasons::Refusal>, Code> {
+        match &self.hub {
+            None => Ok(Some(Refusal::Closing.into())),
+            Some(hub) => Ok(hub.admission(&channels).map_err(sse_error)?.map(Into::into)),
+        }
+    }
+
     /// Takes over the socket `fd` for client `id`. Call after the response head is flushed and
     /// reading is stopped, then close Node's own handle. libuv's registration of `fd` is
     /// removed only once the hub has accepted the socket, so a refused adoption leaves Node's

@@ -102,6 +102,31 @@ impl Hub {
         self.inner.stats.clone()
     }
 
+    /// Whether a client subscribed to `channels` would be refused now, and why: what a `HEAD`
+    /// request is answered (the head a `GET` would get), without registering or counting
+    /// anything. A later register may still be refused: caps move.
+    /// Throws as `register` would past `max_channels_per_client`.
+    pub fn admission(&self, channels: &[String]) -> Result<Option<Refusal>, SseError> {
+        let config = &self.inner.config;
+        if channels.len() > config.max_channels_per_client {
+            return Err(SseError::TooManyChannels {
+                count: channels.len(),
+                limit: config.max_channels_per_client,
+            });
+        }
+        if self.inner.refusing.load(Ordering::Acquire) {
+            return Ok(Some(Refusal::Closing));
+        }
+        let registry = self.inner.read_registry();
+        Ok(if registry.clients.len() >= config.max_clients {
+            Some(Refusal::HubFull)
+        } else if channels.iter().any(|name| registry.channel_full(name)) {
+            Some(Refusal::ChannelFull)
+        } else {
+            None
+        })
+    }
+
     /// Registers a client whose transport starts later (`adopt`, `start_node` or
     /// `start_fetch`), subscribed to `channels`. Its opening frame (`retry`, or a comment) is
     /// queued first, so the first body bytes leave as soon as the transport starts and precede
