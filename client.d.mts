@@ -135,7 +135,10 @@ export interface SseClient<Events extends EventMap = AnyEvents> extends AsyncIte
 /**
  * Opens an event stream and keeps it open: resumes with `Last-Event-ID`, honours `retry:`,
  * stops on 204 and on a 4xx other than 408 and 429, and backs off with full jitter on attempts
- * failing in a row. Bad options throw a `TypeError` with code `ERR_SSE_INVALID_OPTION` or
- * `ERR_SSE_UNKNOWN_OPTION`.
+ * failing in a row. A relative `url` resolves against the page (`document.baseURI`, else
+ * `location.href`). Bad options throw a `TypeError` with code `ERR_SSE_INVALID_OPTION` or
+ * `ERR_SSE_UNKNOWN_OPTION`, and so, with `ERR_SSE_INVALID_OPTION`, does a `url` that is not
+ * http(s) or cannot be resolved: outside a page (Node, server-side rendering) pass an absolute
+ * URL, or connect in an effect, after mount.
  */
 export declare function connect<Events extends EventMap = AnyEvents>(url: string | URL, options?: ConnectOptions<Events>): SseClient<Events>

@@ -9,10 +9,12 @@ const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
+const readline = require('node:readline')
+const { spawn } = require('node:child_process')
 const { pathToFileURL } = require('node:url')
 const { chromium } = require('playwright-core')
 const { createHub } = require('..')
-const { startHttp, waitFor, sleep } = require('./helpers')
+const { startHttp, waitFor, sleep, once } = require('./helpers')
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
 const CLIENT_DIR = path.join(__dirname, '..', 'lib', 'client')
@@ -598,6 +600,113 @@ test('bad options and handlers throw TypeErrors with codes, in the browser and i
       assert.match(errors[3].message, /lastEventId must be a string without CR, LF or NUL/)
     })
   } finally {
+    await server.close()
+  }
+})
+
+test('under Node a relative URL throws at connect() and starts nothing; another scheme throws; absolute URLs stream', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const server = await startServer((req, res) => hub.attach(req, res))
+  const moduleUrl = pathToFileURL(path.join(CLIENT_DIR, 'index.mjs')).href
+  // A page rendered on the server: no document, no location. The process must end by itself:
+  // a client left retrying (a timer, a request) would keep it alive.
+  const child = spawn(process.execPath, ['--input-type=module', '-e', `
+    import { connect } from ${JSON.stringify(moduleUrl)}
+    try {
+      connect('/answers/1/events')
+      console.log(JSON.stringify({ threw: false }))
+    } catch (error) {
+      console.log(JSON.stringify({ threw: true, name: error.name, code: error.code, message: error.message }))
+    }
+  `], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const exited = once(child, 'exit', 10_000)
+  exited.catch(() => {})
+  const clients = []
+  try {
+    const line = await once(readline.createInterface({ input: child.stdout }), 'line', 10_000)
+    const { message, ...thrown } = JSON.parse(line)
+    assert.deepEqual(thrown, { threw: true, name: 'TypeError', code: 'ERR_SSE_INVALID_OPTION' })
+    assert.match(message, /^connect\(\): url "\/answers\/1\/events" is relative .*pass an absolute http\(s\) URL.*connect in an effect or after mount$/)
+    assert.deepEqual(await exited, [0, null], 'the process ends by itself')
+
+    const { connect } = await import(moduleUrl)
+    const refused = [
+      ['ws://127.0.0.1:1/events', /^connect\(\): url must be an http\(s\) URL, got "ws:\/\/127\.0\.0\.1:1\/events"$/],
+      ['file:///tmp/events', /url must be an http\(s\) URL/],
+      ['http://[', /url must be an http\(s\) URL, got "http:\/\/\["/],
+      ['', /url "" is relative/]
+    ]
+    for (const [url, pattern] of refused) {
+      assert.throws(() => connect(url).close(), (error) => error instanceof TypeError && error.code === 'ERR_SSE_INVALID_OPTION' && pattern.test(error.message), url)
+    }
+    assert.equal(server.requests.length, 0, 'no attempt was made')
+
+    // Absolute URLs stream; where there is a location (a worker, a runtime given one), a
+    // relative URL resolves against it.
+    clients.push(connect(`${server.url}/absolute`), connect(new URL(`${server.url}/as-a-url`)))
+    const had = Object.getOwnPropertyDescriptor(globalThis, 'location')
+    Object.defineProperty(globalThis, 'location', { value: { href: `${server.url}/app/page` }, configurable: true, writable: true })
+    try {
+      clients.push(connect('events'))
+    } finally {
+      if (had) Object.defineProperty(globalThis, 'location', had)
+      else delete globalThis.location
+    }
+    const received = []
+    for (const client of clients) client.on('message', (data) => received.push(data))
+    await waitFor(() => hub.size === 3, { what: 'three streams' })
+    assert.deepEqual(server.requests.map((r) => r.url.pathname).sort(), ['/absolute', '/app/events', '/as-a-url'])
+    hub.broadcast({ data: 'hello' })
+    await waitFor(() => received.length === 3, { what: 'the event on each stream' })
+    assert.deepEqual(received, ['hello', 'hello', 'hello'])
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill()
+    for (const client of clients) client.close()
+    await hub.close()
+    await server.close()
+  }
+})
+
+test('in the browser a relative URL resolves against the document base (<base href>), resumed ones too; another scheme throws', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, history: { maxEvents: 10 } })
+  const server = await startServer((req, res) => hub.attach(req, res))
+  const page = await browser.newPage()
+  const errors = []
+  page.on('pageerror', (error) => errors.push(error))
+  try {
+    await page.goto(`${server.url}/`)
+    const run = (fn, arg) => page.evaluate(fn, { ...arg, moduleUrl: '/client/index.mjs' })
+    await run(() => document.head.append(Object.assign(document.createElement('base'), { href: '/sub/' })))
+    for (const transport of ['eventsource', 'fetch']) {
+      const key = `base-${transport}`
+      const first = server.requests.length
+      // An id to resume from: the EventSource transport carries it in the URL it builds.
+      await run(openClient, { url: 'events', key, options: { transport, lastEventId: key }, listen: ['message'] })
+      await waitFor(() => hub.size === 1, { what: `${key}: the stream` })
+      hub.broadcast({ data: transport })
+      await waitFor(async () => (await run(readClient, { key })).events.length === 1, { what: `${key}: the event` })
+      const [request] = server.requests.slice(first)
+      assert.equal(request.url.pathname, '/sub/events', key)
+      assert.equal(request.url.searchParams.get('lastEventId') ?? request.headers['last-event-id'], key)
+      await run(closeClient, { key })
+      await waitFor(() => hub.size === 0, { what: `${key}: the stream to leave` })
+    }
+    const before = server.requests.length
+    const thrown = await run(async ({ moduleUrl, url }) => {
+      const { connect } = await import(moduleUrl)
+      try {
+        connect(url).close()
+        return null
+      } catch (error) {
+        return { name: error.name, code: error.code, message: error.message }
+      }
+    }, { url: `ws://127.0.0.1:${server.port}/events` })
+    assert.deepEqual(thrown, { name: 'TypeError', code: 'ERR_SSE_INVALID_OPTION', message: `connect(): url must be an http(s) URL, got "ws://127.0.0.1:${server.port}/events"` })
+    assert.equal(server.requests.length, before)
+    assert.deepEqual(errors, [], 'no uncaught error in the page')
+  } finally {
+    await page.close()
+    await hub.close()
     await server.close()
   }
 })

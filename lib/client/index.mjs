@@ -63,6 +63,30 @@ function check (ok, name, expected, value) {
   }
 }
 
+/**
+ * `url` as an absolute http(s) URL: a relative one resolves against the page (as EventSource and
+ * fetch would). Throws where it cannot: a relative URL with no page (Node, server-side
+ * rendering) would otherwise fail every attempt and retry forever.
+ */
+function resolveUrl (url) {
+  let base
+  try {
+    base = globalThis.document?.baseURI ?? globalThis.location?.href
+  } catch {} // A runtime whose `location` getter throws when it has none.
+  const given = String(url)
+  let resolved
+  try {
+    resolved = new URL(given, base)
+  } catch {}
+  if (resolved === undefined && base === undefined && !/^[a-z][a-z\d+.-]*:/i.test(given)) {
+    throw fail(TypeError, 'ERR_SSE_INVALID_OPTION', `connect(): url ${JSON.stringify(given)} is relative and ` +
+      'there is no page to resolve it against (no document or location): outside a browser pass an ' +
+      'absolute http(s) URL; during server-side rendering, connect in an effect or after mount')
+  }
+  check(/^https?:$/.test(resolved?.protocol), 'url', 'an http(s) URL', given)
+  return resolved.href
+}
+
 function optionsOf (given) {
   check(typeof given === 'object' && given !== null, 'options', 'an object', given)
   for (const key in given) {
@@ -118,7 +142,7 @@ class SseClient {
     check(typeof url === 'string' || url instanceof URL, 'url', 'a string or a URL', url)
     const o = optionsOf(options)
     this.#o = o
-    this.#url = String(url)
+    this.#url = resolveUrl(url)
     this.#fetch = o.fetch ?? globalThis.fetch
     this.#EventSource = o.EventSource ?? globalThis.EventSource
     const needsFetch = o.headers !== undefined || o.method !== 'GET' || o.body !== undefined ||
@@ -373,7 +397,7 @@ class SseClient {
     let target = this.#url
     const query = this.#o.lastEventIdQuery
     if (this.#lastEventId !== '' && query !== false) {
-      const url = new URL(target, globalThis.location?.href)
+      const url = new URL(target)
       url.searchParams.set(query, this.#lastEventId)
       target = url.href
     }
@@ -432,7 +456,7 @@ class SseClient {
 }
 
 /**
- * Opens an event stream and keeps it open: see index.d.mts for every option and its default.
+ * Opens an event stream and keeps it open: see client.d.mts for every option and its default.
  * @returns {SseClient}
  */
 export function connect (url, options = {}) {
