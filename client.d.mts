@@ -1,7 +1,15 @@
 // native-sse/client: the browser (and Node 20+) side, typed by the same event map as the hub.
-import type { AnyEvents, EventMap } from './index.js'
+// Standalone: nothing here imports index.d.ts, whose Node types (node:http, Buffer) a browser
+// project (`lib: ["dom"]`, no @types/node) does not have.
 
-export type { AnyEvents, EventMap }
+/**
+ * Event names mapped to their `data` types, as given to `createHub<Events>()`: the same type
+ * as index.d.ts's `EventMap`, so one event map types both ends.
+ */
+export type EventMap = object
+
+/** The event map of an untyped client: any event name, any data. As index.d.ts's `AnyEvents`. */
+export type AnyEvents = { [event: string]: unknown }
 
 /** The names of `Events` whose data is a string (any name for an untyped map). */
 export type TextEvents<Events extends EventMap> = string extends keyof Events

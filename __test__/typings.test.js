@@ -31,10 +31,10 @@ const GOOD = `
 import * as http from 'node:http'
 import express from 'express'
 import Fastify from 'fastify'
-import { createHub, type Client } from 'native-sse'
+import { createHub, type Client, type AnyEvents, type EventMap, type Hub } from 'native-sse'
 import { sse } from 'native-sse/express'
 import nativeSse from 'native-sse/fastify'
-import { connect } from 'native-sse/client'
+import { connect, type AnyEvents as ClientAnyEvents, type EventMap as ClientEventMap, type SseClient } from 'native-sse/client'
 
 interface Price { symbol: string; price: number }
 interface Events { price: Price; note: string }
@@ -74,6 +74,13 @@ fastify.get('/events', (request, reply) => {
 
 const source = connect<Events>('/events', { transport: 'fetch' })
 source.on('price', (price) => console.log(price.symbol.toUpperCase()))
+
+// The client's EventMap and AnyEvents (its typings stand alone) are the hub's: a map typed
+// for one end, or a type parameter constrained by it, serves the other.
+type Same<A, B> = (<T>() => T extends A ? 1 : 2) extends (<T>() => T extends B ? 1 : 2) ? true : false
+const sameMaps: [Same<EventMap, ClientEventMap>, Same<AnyEvents, ClientAnyEvents>] = [true, true]
+function follow<E extends EventMap> (hub: Hub<E>, url: string): SseClient<E> { return connect<E>(url) }
+follow(hub, 'http://127.0.0.1/events').on('note', (note) => note.toUpperCase())
 `
 
 // Each line is a mistake the typings must catch; every one of them is counted.
@@ -127,5 +134,72 @@ test('the typings compile an app\'s code and catch its mistakes under commonjs (
     const lines = new Set(errors.map((line) => line.match(/^app\.ts\((\d+),/)[1]))
     t.diagnostic(`${name}: the app compiles; ${lines.size} of ${MISTAKES} mistakes caught`)
     assert.equal(lines.size, MISTAKES, `${name}: expected ${MISTAKES} lines with errors:\n${bad.out}`)
+  }
+})
+
+// A browser app's project: the DOM's types and nothing of Node's (`types: []`, no @types/node
+// in its node_modules). native-sse/client must compile there on its own: its typings may not
+// reach index.d.ts (node:http, Buffer). node10 reads client.d.ts, the others client.d.mts.
+const BROWSER_CONFIGURATIONS = {
+  bundler: { type: 'module', compilerOptions: { module: 'esnext', moduleResolution: 'bundler' } },
+  'nodenext (an ES module app)': { type: 'module', compilerOptions: { module: 'nodenext', moduleResolution: 'nodenext' } },
+  'commonjs (node10)': { type: 'commonjs', compilerOptions: { module: 'commonjs' } }
+}
+
+const BROWSER_APP = `
+import { connect, type SseClient } from 'native-sse/client'
+
+interface Answer { text: string; done: boolean }
+interface Events { token: string; answer: Answer }
+
+const key = 'answer-1'
+const client: SseClient<Events> = connect<Events>(new URL('/answers/1/events', location.href), {
+  text: ['token'],
+  lastEventId: sessionStorage.getItem(key) ?? '',
+  headers: async () => ({ authorization: 'Bearer ' + localStorage.getItem('token') }),
+  fetch: window.fetch,
+  EventSource: window.EventSource,
+  onError: ({ status, retryInMs }) => console.warn(status, retryInMs),
+  onClose: ({ reason }) => console.info(reason)
+})
+client.on('token', (token, { id }) => {
+  document.body.append(token)
+  sessionStorage.setItem(key, id)
+})
+export async function answer (): Promise<Answer | undefined> {
+  for await (const received of client) {
+    if (received.event === 'answer') return received.data
+  }
+}
+`
+
+// Each line is a mistake; the last proves the project has no Node types to lean on.
+const BROWSER_MISTAKES = `
+import { connect } from 'native-sse/client'
+interface Events { token: string; answer: { text: string } }
+const client = connect<Events>('/events', { text: ['answer'] })
+client.on('answer', (answer) => answer.toFixed())
+client.on('unknown', () => {})
+export const bytes = Buffer.from('no Node here')
+`
+const BROWSER_MISTAKE_COUNT = 4
+
+test('native-sse/client compiles in a browser project (lib dom, no Node types) under bundler, nodenext and commonjs (node10)', { timeout: 600_000 }, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'native-sse-browser-types-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  fs.mkdirSync(path.join(dir, 'node_modules'))
+  fs.symlinkSync(ROOT, path.join(dir, 'node_modules', 'native-sse'))
+  for (const [name, { type, compilerOptions }] of Object.entries(BROWSER_CONFIGURATIONS)) {
+    const config = { type, compilerOptions: { lib: ['dom', 'dom.iterable', 'es2022'], types: [], ...compilerOptions } }
+    fs.writeFileSync(path.join(dir, 'app.ts'), BROWSER_APP)
+    const good = await tsc(dir, config)
+    const count = (out) => out.split('\n').filter((line) => /error TS\d+/.test(line)).length
+    t.diagnostic(`${name}: ${count(good.out)} errors`)
+    assert.equal(good.code, 0, `${name}: a browser app using native-sse/client does not compile (${count(good.out)} errors):\n${good.out}`)
+    fs.writeFileSync(path.join(dir, 'app.ts'), BROWSER_MISTAKES)
+    const bad = await tsc(dir, config)
+    const lines = new Set(bad.out.split('\n').map((line) => line.match(/^app\.ts\((\d+),\d+\): error TS/)?.[1]).filter(Boolean))
+    assert.equal(lines.size, BROWSER_MISTAKE_COUNT, `${name}: expected ${BROWSER_MISTAKE_COUNT} lines with errors:\n${bad.out}`)
+    assert.equal(count(bad.out), lines.size, `${name}: errors outside app.ts:\n${bad.out}`)
   }
 })
