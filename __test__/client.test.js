@@ -711,6 +711,37 @@ test('in the browser a relative URL resolves against the document base (<base hr
   }
 })
 
+test('the page recipe of docs/CLIENT.md: the client\'s directory served by express.static, imported by a <script type="module">', async () => {
+  const express = require('express')
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const app = express()
+  app.use('/native-sse', express.static(path.dirname(require.resolve('native-sse/client'))))
+  app.get('/events', (req, res) => hub.attach(req, res))
+  app.get('/', (req, res) => res.type('html').send(`<!doctype html><meta charset="utf-8">
+    <script type="module">
+      import { connect } from '/native-sse/index.mjs'
+      window.received = []
+      connect('/events').on('message', (data) => window.received.push(data))
+    </script>`))
+  const server = await startHttp(app)
+  const page = await browser.newPage()
+  const errors = []
+  page.on('pageerror', (error) => errors.push(error))
+  page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()) })
+  try {
+    await page.goto(`${server.url}/`)
+    await waitFor(() => hub.size === 1 || errors.length > 0, { what: 'the page\'s stream' })
+    assert.deepEqual(errors, [])
+    hub.broadcast({ data: { served: true } })
+    await waitFor(async () => (await page.evaluate(() => window.received.length)) === 1, { what: 'the event in the page' })
+    assert.deepEqual(await page.evaluate(() => window.received), [{ served: true }])
+  } finally {
+    await page.close()
+    await hub.close()
+    await server.close()
+  }
+})
+
 test('the bundled, minified client stays within its gzip budget', async (t) => {
   const { clientSize } = require('../bench/client-size')
   const { minified, gzip, brotli, inputs } = await clientSize()
