@@ -61,6 +61,11 @@ for (const file of ['http.js', 'express.js', 'fastify.js', 'hono.js', 'https.js'
   })
 }
 
+test('README.md shows examples/nextjs (next.config.js, lib/hub.js, app/events/route.js) verbatim, as nextjs.test.js runs it', () => {
+  const files = ['next.config.js', 'lib/hub.js', 'app/events/route.js'].map((file) => fs.readFileSync(path.join(ROOT, 'examples', 'nextjs', file), 'utf8'))
+  assert.ok(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8').includes('```js\n' + files.join('\n') + '```'), 'README.md must contain the three files as one js block')
+})
+
 test('examples/http.js streams natively', () => withExample('http.js', {}, async (url) => {
   assert.equal((await helloAndTick(url)).transport, 'native')
 }))

@@ -357,3 +357,58 @@ test('headless Chromium: the answer is written by one process and resumed on ano
     await redis.close()
   }
 })
+
+test("headless Chromium runs the README's resumable answer as written (server route and page): a reload mid-answer shows every token once", async () => {
+  const express = require('express')
+  const { randomUUID } = require('node:crypto')
+  const readme = fs.readFileSync(require('node:path').join(__dirname, '..', 'README.md'), 'utf8')
+  const section = readme.slice(readme.indexOf('## Resumable answers'), readme.indexOf('## Browser client'))
+  const serverCode = section.match(/```js\n([\s\S]*?)```/)[1]
+  const pageCode = section.match(/```html\n([\s\S]*?)```/)[1]
+
+  // The model: 20 words, then it waits for the test (the reload happens there), then 40 more.
+  const words = Array.from({ length: 60 }, (_, i) => `w${i} `)
+  let release
+  const reloaded = new Promise((resolve) => { release = resolve })
+  const model = {
+    async * stream (prompt) {
+      assert.equal(prompt, 'why?')
+      for (let i = 0; i < words.length; i++) {
+        if (i === 20) await reloaded
+        yield words[i]
+      }
+    }
+  }
+  const hub = createHub()
+  const app = express()
+  // eslint-disable-next-line no-new-func
+  new Function('app', 'hub', 'model', 'randomUUID', 'express', serverCode)(app, hub, model, randomUUID, express)
+  app.get('/', (req, res) => res.type('html').send(`<!doctype html>\n${pageCode}`))
+  const server = await new Promise((resolve) => { const s = app.listen(0, '127.0.0.1', () => resolve(s)) })
+  const url = `http://127.0.0.1:${server.address().port}`
+  assert.ok(fs.existsSync(CHROMIUM), `Chromium not found at ${CHROMIUM}: install it (Debian: apt-get install chromium) or set CHROMIUM_PATH`)
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: BROWSER_ARGS })
+  try {
+    const asked = await fetch(`${url}/answers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'why?' }) })
+    assert.equal(asked.status, 201)
+    const { id } = await asked.json()
+    const page = await browser.newPage()
+    await page.goto(`${url}/?answer=${id}`)
+    await page.waitForFunction(() => document.getElementById('answer').textContent.endsWith('w19 '), null, { timeout: 15_000 })
+    await page.reload()
+    assert.equal(await page.textContent('#answer'), words.slice(0, 20).join(''), 'after the reload, what was shown, from sessionStorage')
+    release()
+    await page.waitForFunction(() => document.getElementById('answer').textContent.endsWith('w59 '), null, { timeout: 15_000 })
+    assert.equal(await page.textContent('#answer'), words.join(''), 'every token once, in order')
+    // A second tab, with nothing stored, gets the whole answer from its start.
+    const second = await browser.newPage()
+    await second.goto(`${url}/?answer=${id}`)
+    await second.waitForFunction(() => document.getElementById('answer').textContent.endsWith('w59 '), null, { timeout: 15_000 })
+    assert.equal(await second.textContent('#answer'), words.join(''))
+  } finally {
+    release()
+    await browser.close()
+    await hub.close()
+    await new Promise((resolve) => server.close(resolve))
+  }
+})

@@ -1,2 +1,3 @@
-// native-sse is a native addon: Next.js must load it with Node's require at run time, not bundle it.
+// next.config.js: a native addon is loaded by Node at run time, not bundled
+// (without this, `next build` fails: "non-ecmascript placeable asset").
 module.exports = { serverExternalPackages: ['native-sse'] }

@@ -1,5 +1,5 @@
-// The app's one hub. sharedHub() returns the same hub to every evaluation of this module:
-// `next dev` evaluates it again after an edit, and a second hub would hold none of the open streams.
+// lib/hub.js: sharedHub() gives the same hub each time `next dev` evaluates this module again,
+// so a stream opened before an edit still hears what is published after it.
 import { sharedHub } from 'native-sse'
 
 export const hub = sharedHub('events', { heartbeatMs: 15_000 })
