@@ -134,7 +134,7 @@ test('redis: a URL or options, ready(), the backend event and its metrics', () =
 })
 
 test('the words the binding hands over are the documented ones', () => {
-  expect<`${binding.CloseReason}`>().type.toBe<Exclude<CloseReason, 'refused'>>()
+  expect<`${binding.CloseReason}`>().type.toBe<Exclude<CloseReason, 'refused' | 'head'>>()
   expect<`${binding.Refusal}`>().type.toBe<Refusal>()
   expect<`${binding.Resume}`>().type.toBe<Client['resume']>()
   // 'gap' is sent mid-stream, never what an attach resumed to.
