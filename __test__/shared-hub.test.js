@@ -1,4 +1,5 @@
 'use strict'
+// needs: nothing
 
 // sharedHub(name, options): one hub per name per process. A dev server (next dev, Vite)
 // evaluates an edited module again in the same process; a module-level createHub() there makes
