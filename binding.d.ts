@@ -11,6 +11,16 @@ export declare class NativeHub {
   constructor(options: NativeHubOptions, onEvent: (kind: HubEventKind, clientId: number, payload: string | null, events: number, bytes: number, channels: string[] | null) => void)
   /** Events still waiting for Redis (0 without it). */
   redisPending(): number
+  /**
+   * Publishes `payload` to every process of the Redis namespace, this one included: each
+   * hub's `onEvent` gets a `Signal` event with it as payload, in the order this hub sent
+   * them, if its subscription is up then (a `backend` down says signals may be missed until
+   * the next up). Queues and returns at once; while Redis is away the signals wait, the
+   * oldest dropped past 1,024 signals or 1 MiB (`metrics().redis.signals.dropped`). False
+   * without Redis: nothing is sent. A payload over 64 KiB of UTF-8 throws
+   * `ERR_SSE_EVENT_TOO_LARGE`.
+   */
+  sendSignal(payload: string): boolean
   /** Takes every relayed batch written since the last take (after a flush event). */
   takeWrites(): NodeWrites
   /** The last batches written to these clients were accepted by their responses. */
@@ -213,6 +223,11 @@ export declare const enum HubEventKind {
   Drained = 4,
   /** Redis went up or down: payload `up`/`down`, the detail as the one channel. */
   Backend = 5,
+  /**
+   * A signal from a process of the Redis namespace (this one's own included): payload its
+   * text (untrusted: anything that may publish on the channel may have sent it).
+   */
+  Signal = 6,
 }
 
 /** `hub.metrics()`: counters since the hub started, gauges now. O(channels) to read. */
@@ -414,6 +429,8 @@ export interface RedisMetrics {
   gapResets: number
   /** Connections to Redis lost (each followed by reconnecting). */
   disconnects: number
+  /** The signals between the namespace's processes (`sendSignal`). */
+  signals: SignalCounts
 }
 
 /** Why a client was not registered (`native_sse_core::Refusal`): `client.refusal`. */
@@ -482,4 +499,21 @@ export interface Sent {
   delivery: DeliveryCode
   /** Bytes in the client's own queue after the send; 0 once it is gone. */
   queuedBytes: number
+}
+
+/** `hub.metrics().redis.signals`: the signals sent from here and received here. */
+export interface SignalCounts {
+  /** Signals (and their payload bytes) sent here and not yet taken by Redis. */
+  buffered: EventsAndBytes
+  /** Signals sent here that Redis took (one sent again after a lost connection counts again). */
+  sent: number
+  /** Signals received here, this process's own included. */
+  received: number
+  /** Signals dropped unsent, oldest first, because 1,024 signals or 1 MiB waited for Redis. */
+  dropped: number
+  /**
+   * Messages on the signals channel that were not a signal (not UTF-8, or over 64 KiB),
+   * not passed on.
+   */
+  ignored: number
 }

@@ -26,7 +26,7 @@ const RUNTIME_STOP_MS = 100
 /** How long hub.close() waits for events still on their way to Redis. */
 const REDIS_FLUSH_MS = 2000
 
-const { Closed: CLOSED, Flush: FLUSH, End: END, Destroy: DESTROY, Drained: DRAINED, Backend: BACKEND } = HubEventKind
+const { Closed: CLOSED, Flush: FLUSH, End: END, Destroy: DESTROY, Drained: DRAINED, Backend: BACKEND, Signal: SIGNAL } = HubEventKind
 
 function noop () {}
 
@@ -377,6 +377,14 @@ class Hub extends EventEmitter {
     return this.#call(() => this.#native.unsubscribe(id, name))
   }
 
+  /**
+   * Sends `payload` (a string, at most 64 KiB of UTF-8) to every process of the Redis
+   * namespace, this one included, where `_onSignal(payload)` gets it; false without Redis.
+   */
+  _sendSignal (payload) {
+    return this.#call(() => this.#native.sendSignal(payload))
+  }
+
   _closeClient (id) {
     this.#sends.flush()
     this.#native.closeClient(id, 'server')
@@ -392,6 +400,7 @@ class Hub extends EventEmitter {
     }
     if (kind === FLUSH) return this.#relay.flush()
     if (kind === BACKEND) return this.#onBackend(payload, channels?.[0] ?? '')
+    if (kind === SIGNAL) return this._onSignal?.(payload)
     if (kind === END) this.#relay.end(id)
     else if (kind === DESTROY) this.#relay.destroy(id)
   }

@@ -27,6 +27,7 @@ pub enum HubEvent {
     Destroy(u64),
     Drained(u64),
     Backend(bool, String),
+    Signal(String),
 }
 
 /// What a hub event tells JS, by name on both sides (`HubEventKind.Closed` in JS), so a
@@ -45,15 +46,18 @@ pub enum HubEventKind {
     Drained,
     /// Redis went up or down: payload `up`/`down`, the detail as the one channel.
     Backend,
+    /// A signal from a process of the Redis namespace (this one's own included): payload its
+    /// text (untrusted: anything that may publish on the channel may have sent it).
+    Signal,
 }
 
 /// `(kind, clientId, payload, events, bytes, channels)` as JS receives it: the payload is the
-/// close reason or Redis's state; the last three only with a close (what the client got, and
-/// its subscriptions when it left).
+/// close reason, Redis's state or a signal's text; the last three only with a close (what the
+/// client got, and its subscriptions when it left).
 pub type JsArgs = FnArgs<(
     HubEventKind,
     f64,
-    Either3<CloseReason, BackendState, Null>,
+    Either4<CloseReason, BackendState, String, Null>,
     f64,
     f64,
     Option<Vec<String>>,
@@ -109,7 +113,7 @@ impl JsEvents {
                         return Ok(FnArgs::from((
                             HubEventKind::Closed,
                             id as f64,
-                            Either3::A(CloseReason::from(departure.reason)),
+                            Either4::A(CloseReason::from(departure.reason)),
                             departure.delivered.events as f64,
                             departure.delivered.bytes as f64,
                             Some(channels),
@@ -119,11 +123,21 @@ impl JsEvents {
                     HubEvent::End(id) => (HubEventKind::End, id),
                     HubEvent::Destroy(id) => (HubEventKind::Destroy, id),
                     HubEvent::Drained(id) => (HubEventKind::Drained, id),
+                    HubEvent::Signal(payload) => {
+                        return Ok(FnArgs::from((
+                            HubEventKind::Signal,
+                            0.0,
+                            Either4::C(payload),
+                            0.0,
+                            0.0,
+                            None,
+                        )));
+                    }
                     HubEvent::Backend(up, detail) => {
                         return Ok(FnArgs::from((
                             HubEventKind::Backend,
                             0.0,
-                            Either3::B(if up {
+                            Either4::B(if up {
                                 BackendState::Up
                             } else {
                                 BackendState::Down
@@ -137,7 +151,7 @@ impl JsEvents {
                 Ok(FnArgs::from((
                     kind,
                     id as f64,
-                    Either3::C(Null),
+                    Either4::D(Null),
                     0.0,
                     0.0,
                     None,
@@ -186,5 +200,9 @@ impl HubEvents for JsEvents {
 
     fn backend(&self, up: bool, detail: &str) {
         self.send(HubEvent::Backend(up, detail.to_string()));
+    }
+
+    fn signal(&self, payload: &str) {
+        self.send(HubEvent::Signal(payload.to_string()));
     }
 }

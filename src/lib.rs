@@ -116,6 +116,36 @@ impl NativeHub {
         self.bridge.as_ref().map_or(0.0, |b| b.pending() as f64)
     }
 
+    /// Publishes `payload` to every process of the Redis namespace, this one included: each
+    /// hub's `onEvent` gets a `Signal` event with it as payload, in the order this hub sent
+    /// them, if its subscription is up then (a `backend` down says signals may be missed until
+    /// the next up). Queues and returns at once; while Redis is away the signals wait, the
+    /// oldest dropped past 1,024 signals or 1 MiB (`metrics().redis.signals.dropped`). False
+    /// without Redis: nothing is sent. A payload over 64 KiB of UTF-8 throws
+    /// `ERR_SSE_EVENT_TOO_LARGE`.
+    #[napi(catch_unwind)]
+    pub fn send_signal(&self, payload: String) -> Result<bool, Code> {
+        let too_large = |size: usize, limit: usize| {
+            ErrorCode::EventTooLarge.error(format!(
+                "the signal is {size} bytes of UTF-8, more than {limit}; send what identifies \
+                 the change, not its data"
+            ))
+        };
+        self.hub()?;
+        // Checked with or without Redis, so that a payload too large fails in development too.
+        let limit = native_sse_redis::MAX_SIGNAL_BYTES;
+        if payload.len() > limit {
+            return Err(too_large(payload.len(), limit));
+        }
+        let Some(bridge) = &self.bridge else {
+            return Ok(false);
+        };
+        bridge
+            .send_signal(&payload)
+            .map_err(|e| too_large(e.size, e.limit))?;
+        Ok(true)
+    }
+
     /// Takes every relayed batch written since the last take (after a flush event).
     #[napi(catch_unwind)]
     pub fn take_writes(&self) -> NodeWrites {

@@ -170,6 +170,24 @@ pub struct RedisMetrics {
     pub gap_resets: f64,
     /// Connections to Redis lost (each followed by reconnecting).
     pub disconnects: f64,
+    /// The signals between the namespace's processes (`sendSignal`).
+    pub signals: SignalCounts,
+}
+
+/// `hub.metrics().redis.signals`: the signals sent from here and received here.
+#[napi(object, object_from_js = false)]
+pub struct SignalCounts {
+    /// Signals (and their payload bytes) sent here and not yet taken by Redis.
+    pub buffered: EventsAndBytes,
+    /// Signals sent here that Redis took (one sent again after a lost connection counts again).
+    pub sent: f64,
+    /// Signals received here, this process's own included.
+    pub received: f64,
+    /// Signals dropped unsent, oldest first, because 1,024 signals or 1 MiB waited for Redis.
+    pub dropped: f64,
+    /// Messages on the signals channel that were not a signal (not UTF-8, or over 64 KiB),
+    /// not passed on.
+    pub ignored: f64,
 }
 
 /// `hub.stats()`: what `metrics()` leaves out, for leak checks and tests. Chiefly how far
@@ -280,6 +298,13 @@ impl From<BridgeMetrics> for RedisMetrics {
             gaps: m.gaps as f64,
             gap_resets: m.gap_resets as f64,
             disconnects: m.disconnects as f64,
+            signals: SignalCounts {
+                buffered: amount(m.signals.buffered, m.signals.buffered_bytes),
+                sent: m.signals.sent as f64,
+                received: m.signals.received as f64,
+                dropped: m.signals.dropped as f64,
+                ignored: m.signals.ignored as f64,
+            },
         }
     }
 }

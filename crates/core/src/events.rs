@@ -45,4 +45,13 @@ pub trait HubEvents: Send + Sync + 'static {
     fn backend(&self, up: bool, detail: &str) {
         let _ = (up, detail);
     }
+    /// A signal arrived on the backend's control channel (Redis: `{prefix}:signals`), this
+    /// process's own included, in the order each sender sent them (one may come twice when
+    /// its sender lost its connection mid-send). `payload` is untrusted text, within the
+    /// backend's size bound. Nothing is caught up: a signal sent while this hub's subscription
+    /// was lost is never delivered here, and every such gap lies between a
+    /// `backend(false, ..)` and the next `backend(true, ..)`. Only hubs with a backend call it.
+    fn signal(&self, payload: &str) {
+        let _ = payload;
+    }
 }

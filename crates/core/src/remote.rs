@@ -65,6 +65,11 @@ impl HubHandle {
         self.inner().events.backend(up, detail);
     }
 
+    /// Hands the embedder a signal from the backend's control channel.
+    pub fn report_signal(&self, payload: &str) {
+        self.inner().events.signal(payload);
+    }
+
     /// Nothing below `position` is waiting any more: ids up to it are this hub's to resume
     /// (the backend had given them before this hub connected, or they were empty).
     pub fn advance_position(&self, position: u64) {

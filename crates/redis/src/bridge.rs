@@ -1,7 +1,8 @@
-//! The bridge's shared state: one `Bridge` per hub, held by the sender and the receiver
-//! (each through its supervisor) and by the binding, which reads `metrics()`. It owns where to
-//! connect (following Redis Cluster's redirects), the state of both connections, and what the
-//! hub was last told of them.
+//! The bridge's shared state: one `Bridge` per hub, held by the sender, the receiver and the
+//! signaler (each through its supervisor) and by the binding, which reads `metrics()` and
+//! queues signals (`send_signal`). It owns where to connect (following Redis Cluster's
+//! redirects), the state of the sender's and the receiver's connections, and what the hub was
+//! last told of them.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,9 @@ use redis::{ConnectionAddr, IntoConnectionInfo};
 use crate::config::RedisConfig;
 use crate::keys::Keys;
 use crate::outbound::Outbound;
+use crate::signals::{
+    SignalTooLarge, Signals, MAX_BUFFERED_SIGNALS, MAX_BUFFERED_SIGNAL_BYTES, MAX_SIGNAL_BYTES,
+};
 
 /// The bridge's counters, for `hub.metrics().redis`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,6 +37,24 @@ pub struct BridgeMetrics {
     pub gap_resets: u64,
     /// Connections lost (either task), each followed by reconnecting.
     pub disconnects: u64,
+    pub signals: SignalMetrics,
+}
+
+/// The signals' counters (`Bridge::send_signal`, `HubEvents::signal`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignalMetrics {
+    /// Signals (and their payload bytes) waiting for Redis.
+    pub buffered: u64,
+    pub buffered_bytes: u64,
+    /// Signals Redis took from this hub (one resent after a lost connection counts again).
+    pub sent: u64,
+    /// Signals handed to the hub's embedder, this hub's own included.
+    pub received: u64,
+    /// Signals dropped unsent, oldest first, because the buffer was full.
+    pub dropped: u64,
+    /// Messages on the signals channel that were no signal (not UTF-8, or over the size
+    /// limit), not handed on.
+    pub ignored: u64,
 }
 
 #[derive(Default)]
@@ -43,6 +65,9 @@ pub(crate) struct Counters {
     pub(crate) gaps: AtomicU64,
     pub(crate) gap_resets: AtomicU64,
     pub(crate) disconnects: AtomicU64,
+    pub(crate) signals_sent: AtomicU64,
+    pub(crate) signals_received: AtomicU64,
+    pub(crate) signals_ignored: AtomicU64,
 }
 
 /// A hub's link to Redis: what the sender and the receiver share (where to connect, the
@@ -55,6 +80,8 @@ pub struct Bridge {
     /// Where to connect: the URL's node, or the one Redis Cluster redirected to (MOVED).
     client: Mutex<redis::Client>,
     pub(crate) outbound: Arc<Outbound>,
+    /// Signals waiting for the signaler.
+    pub(crate) signals: Signals,
     pub(crate) counters: Counters,
     /// This hub's publisher id (random), naming its idempotence key.
     pub(crate) publisher: u64,
@@ -107,6 +134,7 @@ impl Bridge {
             config,
             client,
             outbound,
+            signals: Signals::new(MAX_BUFFERED_SIGNALS, MAX_BUFFERED_SIGNAL_BYTES),
             counters: Counters::default(),
             publisher,
             sender_up: AtomicBool::new(false),
@@ -154,6 +182,7 @@ impl Bridge {
 
     pub fn metrics(&self) -> BridgeMetrics {
         let (events, bytes) = self.outbound.pending();
+        let (signals, signal_bytes) = self.signals.pending();
         let c = &self.counters;
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         BridgeMetrics {
@@ -167,7 +196,42 @@ impl Bridge {
             gaps: load(&c.gaps),
             gap_resets: load(&c.gap_resets),
             disconnects: load(&c.disconnects),
+            signals: SignalMetrics {
+                buffered: signals as u64,
+                buffered_bytes: signal_bytes as u64,
+                sent: load(&c.signals_sent),
+                received: load(&c.signals_received),
+                dropped: self.signals.dropped(),
+                ignored: load(&c.signals_ignored),
+            },
         }
+    }
+
+    /// Publishes `payload` to every hub of the namespace subscribed now, this one included
+    /// (their embedders get `HubEvents::signal`), after the signals sent before it: queues it
+    /// and returns. While Redis is away it waits, within the buffer's bound, whose oldest are
+    /// dropped (counted) to make room. Refused over `MAX_SIGNAL_BYTES` of UTF-8.
+    pub fn send_signal(&self, payload: &str) -> Result<(), SignalTooLarge> {
+        self.signals.push(payload)
+    }
+
+    /// A message on the signals channel: handed to the embedder when it is a signal (UTF-8,
+    /// within the size limit), counted as ignored otherwise. It crossed Redis: anything with
+    /// the right to publish there may have sent it, so it is passed on as text only.
+    pub(crate) fn receive_signal(&self, payload: &[u8]) {
+        let text = (payload.len() <= MAX_SIGNAL_BYTES)
+            .then(|| std::str::from_utf8(payload).ok())
+            .flatten();
+        let Some(text) = text else {
+            self.counters
+                .signals_ignored
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        self.counters
+            .signals_received
+            .fetch_add(1, Ordering::Relaxed);
+        self.hub.report_signal(text);
     }
 
     /// Events still waiting for Redis.

@@ -19,6 +19,9 @@ pub struct Keys {
     pub lasts: String,
     /// The pub/sub channel every event is announced on.
     pub events: String,
+    /// The pub/sub channel of signals: the embedder's messages between the hubs of the
+    /// namespace (`Bridge::send_signal`), stored nowhere.
+    pub signals: String,
     prefix: String,
 }
 
@@ -31,6 +34,7 @@ impl Keys {
             floors: format!("{tag}:floors"),
             lasts: format!("{tag}:lasts"),
             events: format!("{tag}:events"),
+            signals: format!("{tag}:signals"),
             prefix: tag,
         }
     }
@@ -62,6 +66,8 @@ mod tests {
             &keys.live,
             &keys.floors,
             &keys.lasts,
+            &keys.events,
+            &keys.signals,
             &keys.stream(None),
             &keys.stream(Some("prices")),
             &keys.publisher(7),
@@ -69,5 +75,8 @@ mod tests {
             assert!(key.starts_with("{app}:"), "{key}");
         }
         assert_ne!(keys.stream(None), keys.stream(Some("b")));
+        // A channel's stream is `c:`-prefixed: no channel name makes the signals channel.
+        assert_ne!(keys.signals, keys.stream(Some("signals")));
+        assert_ne!(keys.signals, keys.events);
     }
 }

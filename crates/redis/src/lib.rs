@@ -15,6 +15,15 @@
 //! under a supervisor (`supervisor`) that starts it again after a panic. This root only puts
 //! them together (`Bridge::start`); no module uses it.
 //!
+//! Beside the events, signals: the embedder's text for the namespace's other processes
+//! (`Bridge::send_signal`), published on a control channel (`{prefix}:signals`) and stored
+//! nowhere. A third task, the signaler (`signaler`), with a connection of its own opened at
+//! the first signal, publishes them in order from their bounded buffer (`signals`); the
+//! receiver's subscription takes them along with the announcements, so a resubscription
+//! covers both, and hands each to the embedder (`HubEvents::signal`). A hub hears the signals
+//! sent while it is subscribed: one whose receiver was away (the `backend` report down, then
+//! up) may have missed some.
+//!
 //! Why the `redis` crate: it is the maintained, tokio-native client (multiplexed pipelined
 //! connection, pub/sub stream, `EVALSHA` scripts); its `ConnectionManager` reconnects but
 //! fails the commands sent meanwhile and does not resubscribe by default, so the bridge owns
@@ -30,14 +39,17 @@ mod outbound;
 mod receiver;
 mod scripts;
 mod sender;
+mod signaler;
+mod signals;
 mod supervisor;
 
 use std::sync::Arc;
 
 use native_sse_core::Hub;
 
-pub use bridge::{Bridge, BridgeMetrics};
+pub use bridge::{Bridge, BridgeMetrics, SignalMetrics};
 pub use config::RedisConfig;
+pub use signals::{SignalTooLarge, MAX_SIGNAL_BYTES};
 use supervisor::Task;
 
 impl Bridge {
@@ -55,6 +67,11 @@ impl Bridge {
             bridge.clone(),
             Task::Receiver,
             receiver::run,
+        ));
+        hub.spawn(supervisor::supervise(
+            bridge.clone(),
+            Task::Signaler,
+            signaler::run,
         ));
         Ok(bridge)
     }

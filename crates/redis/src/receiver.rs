@@ -3,6 +3,11 @@
 //! skips, it reads what it has not applied from the streams (`catch_up`): pub/sub drops what
 //! arrives while a subscriber is away, the streams do not. What a stream no longer holds
 //! cannot be recovered: that channel's clients get the reset signal (reason `gap`).
+//!
+//! The same subscription takes the namespace's signals (`Keys::signals`), handed to the
+//! embedder as they come: subscribed to both before the hub is told it is up, so every
+//! resubscription covers both. Signals are stored nowhere: those published while the
+//! subscription was lost are not caught up, which the `backend` reports (down, then up) tell.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -46,6 +51,18 @@ async fn listen(bridge: &Bridge, backoff: &mut Backoff) -> RedisResult<()> {
     let client = bridge.client();
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(&bridge.keys.events).await?;
+    pubsub
+        .subscribe(&bridge.keys.signals)
+        .await
+        .map_err(|error| match error.code() {
+            // Redis's answer names no channel, and an ACL rule written before signals lacks it.
+            Some("NOPERM") => redis::RedisError::from((
+                error.kind(),
+                "NOPERM: the Redis user may not subscribe to the namespace's signals channel",
+                bridge.keys.signals.clone(),
+            )),
+            _ => error,
+        })?;
     let mut connection = client
         .get_multiplexed_async_connection_with_config(&connection_config())
         .await?;
@@ -60,6 +77,10 @@ async fn listen(bridge: &Bridge, backoff: &mut Backoff) -> RedisResult<()> {
         #[cfg(feature = "test-hooks")]
         if message.get_payload_bytes() == b"native-sse test hook: panic the receiver" {
             panic!("test hook: the receiver panicked");
+        }
+        if message.get_channel_name() == bridge.keys.signals {
+            bridge.receive_signal(message.get_payload_bytes());
+            continue;
         }
         let applied = hub.applied_position();
         let event = announcement::parse(message.get_payload_bytes())

@@ -1,4 +1,4 @@
-//! Keeps the bridge's two tasks running. Each runs as a task of its own under a supervisor, so
+//! Keeps the bridge's tasks running. Each runs as a task of its own under a supervisor, so
 //! a panic in one (a bug, or a reply no code path expected) does not silently stop the hub
 //! from publishing or applying: the hub hears `backend` down with what happened, and the task
 //! starts again after the reconnect delay, which catches up from the streams as after any
@@ -16,6 +16,7 @@ use crate::bridge::Bridge;
 pub(crate) enum Task {
     Sender,
     Receiver,
+    Signaler,
 }
 
 impl Task {
@@ -23,13 +24,17 @@ impl Task {
         match self {
             Task::Sender => "sender",
             Task::Receiver => "receiver",
+            Task::Signaler => "signaler",
         }
     }
 
-    fn link(self, bridge: &Bridge) -> &AtomicBool {
+    /// The link the hub's `backend` reports are made of; the signaler's is not one of them
+    /// (its signals wait in their buffer while it starts again).
+    fn link(self, bridge: &Bridge) -> Option<&AtomicBool> {
         match self {
-            Task::Sender => &bridge.sender_up,
-            Task::Receiver => &bridge.receiver_up,
+            Task::Sender => Some(&bridge.sender_up),
+            Task::Receiver => Some(&bridge.receiver_up),
+            Task::Signaler => None,
         }
     }
 }
@@ -57,7 +62,9 @@ where
             "the Redis {} task failed ({failure}); it starts again",
             which.name()
         );
-        bridge.set_up(which.link(&bridge), false, &detail);
+        if let Some(link) = which.link(&bridge) {
+            bridge.set_up(link, false, &detail);
+        }
         tokio::time::sleep(backoff.delay()).await;
     }
 }
