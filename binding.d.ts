@@ -32,6 +32,17 @@ export declare class NativeHub {
    */
   register(retry: number | undefined | null, channels: Array<string>, lastEventId?: string | undefined | null): NativeRegistration
   /**
+   * `register`, held while an asynchronous authorization decides: not counted as opened
+   * until `admit(id)`; `withdraw(id, refusal)` takes it back.
+   */
+  registerHeld(retry: number | undefined | null, channels: Array<string>, lastEventId?: string | undefined | null): NativeRegistration
+  /** A held client was let in (its transport starts next). False when it is gone. */
+  admit(id: number): boolean
+  /** A held client was refused: it leaves without a `closed` event, counted as `refusal`. */
+  withdraw(id: number, refusal: Refusal): boolean
+  /** Counts a request refused in JS before it was registered (an authorization rule). */
+  countRefusal(refusal: Refusal): void
+  /**
    * Why a client subscribed to `channels` would be refused now (a closed hub: closing), or
    * null: the answer to a `HEAD`, which registers and counts nothing.
    */
@@ -438,9 +449,14 @@ export declare const enum Refusal {
   HubFull = 'hub-full',
   ChannelFull = 'channel-full',
   Closing = 'closing',
+  Forbidden = 'forbidden',
+  AuthorizationFailed = 'authorization-failed',
 }
 
-/** `hub.metrics().refused`: attaches answered `503`, by refusal (see `Refusal` in index.d.ts). */
+/**
+ * `hub.metrics().refused`: attaches turned away (`503`, or `403` when forbidden), by refusal
+ * (see `Refusal` in index.d.ts).
+ */
 export interface RefusalCounts {
   /** The hub had `maxClients` clients. */
   hubFull: number
@@ -448,6 +464,10 @@ export interface RefusalCounts {
   channelFull: number
   /** The hub was closing, or closed. */
   closing: number
+  /** An authorization rule denied a channel asked for (`403`). */
+  forbidden: number
+  /** An authorization check threw or did not answer within `authorizeTimeoutMs`. */
+  authorizationFailed: number
 }
 
 /** `hub.metrics().resumes.reset`: clients sent the reset event, by reason. */

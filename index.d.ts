@@ -41,7 +41,7 @@ export type CloseReason =
   /** A `HEAD` request: answered with the head a `GET` would get and no body; it never connected. */
   | 'head'
 
-/** Why `attach()` refused a client and answered `503` with `Retry-After`. */
+/** Why `attach()` refused a client: `503` with `Retry-After`, or `403` when `'forbidden'`. */
 export type Refusal =
   /** The hub has `maxClients` clients. */
   | 'hub-full'
@@ -49,6 +49,10 @@ export type Refusal =
   | 'channel-full'
   /** The hub is closing, or closed. */
   | 'closing'
+  /** An authorization rule denied a channel it asked for (`403`). */
+  | 'forbidden'
+  /** An authorization check threw or did not answer within `authorizeTimeoutMs` (`503`). */
+  | 'authorization-failed'
 
 /** The fields every message may carry, whatever its event. */
 export interface MessageFields {
@@ -253,7 +257,74 @@ export interface HubOptions {
    * Default: none.
    */
   channels?: Record<string, ChannelOptions>
+  /**
+   * Every channel needs an authorization rule (`hub.authorize()`): one no rule matches is
+   * denied. Default `false`: a channel no rule matches is open to anyone.
+   */
+  requireAuthorization?: boolean
+  /**
+   * How long an authorization check may take; past it the attach is answered `503`
+   * (`'authorization-failed'`) and a `subscribe()` rejects. Default `10000`.
+   */
+  authorizeTimeoutMs?: number
+  /**
+   * The event that tells a client a grant ended (expired or revoked), data
+   * `{ channel, reason: 'expired' | 'revoked' }`. Default `'sse-revoked'`.
+   */
+  revokedEvent?: string
 }
+
+/** The parameters a channel pattern names: `'org:{org}/room:{room}'` gives `{ org: string; room: string }`. */
+export type PatternParams<Pattern extends string> =
+  Pattern extends `${string}{${infer Name}}${infer Rest}`
+    ? { [Key in Name]: string } & PatternParams<Rest>
+    : {}
+
+/** What an authorization check is given. */
+export interface AuthorizationContext<Pattern extends string = string, Request = any, Events extends EventMap = AnyEvents> {
+  /** The channel asked for. */
+  channel: string
+  /** The pattern's parameters, as they appear in the name (never decoded). */
+  params: PatternParams<Pattern>
+  /**
+   * The request as the framework gave it: node:http's or Express's `req`, Fastify's
+   * `request`, a Fetch API `Request` for `response()`; for `client.subscribe()` the one given
+   * in its options, else `null`; `null` when a grant is renewed.
+   */
+  request: Request | null
+  /** The client (held while checks decide an attach); `null` for a `HEAD`. */
+  client: Client<Events> | null
+  /** Who the client is so far (attach's `user`, or an earlier grant's), or `null`. */
+  user: string | null
+  /** True when a `renew: true` rule is asked again before a grant expires. */
+  renewal: boolean
+}
+
+/**
+ * What a check answers: `true` allows; `false`, `null`, `undefined` or `{ allow: false }` deny;
+ * a grant allows with an expiry (the subscription ends then, and the client gets the
+ * `revokedEvent`), an identity (`client.user`; grants of one client must agree) and data.
+ */
+export type AuthorizationAnswer = boolean | null | undefined | { allow: false } | {
+  allow?: true
+  /** When the grant ends: a Date or milliseconds since 1970. Default: never. */
+  expiresAt?: number | Date
+  user?: string
+  data?: unknown
+}
+
+/** `hub.authorize(pattern, check, options)`. */
+export interface AuthorizeOptions {
+  /**
+   * Before a grant expires (5 s before, or a quarter of its life when shorter) the check is
+   * asked again with `renewal: true`; a grant with a later expiry keeps the subscription.
+   * Default `false`: it ends at its expiry.
+   */
+  renew?: boolean
+}
+
+/** `hub.revoke(selector)`: a user, a channel, or both. */
+export type RevokeSelector = { user: string; channel?: string } | { user?: string; channel: string }
 
 export interface RedisOptions {
   /** `redis://[user:password@]host:port[/db]` or `unix:`; TLS (`rediss://`) is not supported yet. Required. */
@@ -306,6 +377,8 @@ export interface AttachOptions {
    * Default none.
    */
   lastEventId?: string
+  /** Who the client is (`client.user`), for authorization rules; their grants must agree. Default none. */
+  user?: string
 }
 
 /** `hub.response(request, options)`: attach()'s options, for a Fetch API `Response`. */
@@ -327,6 +400,8 @@ export interface ResponseOptions {
    * `Bun.serve` closes a response idle for its `idleTimeout` (10 s unless set).
    */
   heartbeatMs?: number
+  /** As attach()'s `user`. */
+  user?: string
 }
 
 /** The names of `Events` whose data may be a `Data` (any name for an untyped map). */
@@ -461,6 +536,8 @@ export interface RefuseInfo {
   remoteAddress: string | null
   remotePort: number | null
   channels: string[]
+  /** With `'forbidden'` and `'authorization-failed'`: why (the check's own error as its `cause`). */
+  error?: SseError
 }
 
 /** An SSE error. `code` is stable: branch on it, not on the message. */
@@ -497,6 +574,8 @@ export type SseErrorCode =
   | 'ERR_SSE_STOPPED'
   | 'ERR_SSE_STREAM_LIVE'
   | 'ERR_SSE_HUB_OPTIONS_CHANGED'
+  | 'ERR_SSE_FORBIDDEN'
+  | 'ERR_SSE_AUTHORIZATION_FAILED'
   | 'ERR_SSE_MISSING_DEPENDENCY'
   | 'ERR_SSE_NO_BINARY'
   | 'ERR_SSE_BINARY_LOAD_FAILED'
@@ -559,11 +638,15 @@ export declare class Client<Events extends EventMap = AnyEvents> extends EventEm
   comment(text: string): boolean
   /**
    * Subscribes to `channel` from now on. False if subscribed already, gone, or the channel is
-   * at its cap.
+   * at its cap. Where an authorization rule matches, its check decides first (shown
+   * `options.request`, else `null`): a denial throws `ERR_SSE_FORBIDDEN`, a failed check
+   * `ERR_SSE_AUTHORIZATION_FAILED`; an async check makes this a promise (rejecting instead).
    * @throws {TypeError} `ERR_SSE_INVALID_CHANNEL` for a bad name.
    * @throws {RangeError} `ERR_SSE_TOO_MANY_CHANNELS` past the hub's `maxChannelsPerClient`.
    */
-  subscribe(channel: string): boolean
+  subscribe(channel: string, options?: { request?: unknown }): boolean | Promise<boolean>
+  /** Who it was authorized as (attach's `user`, or a rule's grant), or `null`. */
+  readonly user: string | null
   /**
    * Ends the subscription to `channel` at once. False if it was not subscribed.
    * @throws {TypeError} `ERR_SSE_INVALID_CHANNEL` for a bad name.
@@ -684,7 +767,31 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * @throws {Error} as `broadcast()`.
    */
   publish(channel: string, message: SseMessage<Events>): number
+    /**
+   * Adds an authorization rule: a channel matching `pattern` is subscribed (at attach or
+   * response, and at `client.subscribe()`) only when `check` allows it. A pattern is a
+   * channel name whose segments (between `:` or `/`) are literal text or a parameter `{name}`
+   * matching one segment (never a separator); names are compared as given, never decoded.
+   * The most specific pattern matching a channel decides (a literal segment before a
+   * parameter, from the left). A check is asked once per subscription, never per event; it may
+   * be async, within `authorizeTimeoutMs`. A denial at attach answers `403` (nothing of the
+   * stream is written); a check that throws or times out answers `503`. Returns the hub.
+   * @throws {TypeError} `ERR_SSE_INVALID_OPTION` for a bad pattern or one with the same
+   *   shape as a rule already given; `ERR_SSE_INVALID_ARGUMENT` when `check` is not a function.
+   */
+  authorize<Pattern extends string, Request = any>(
+    pattern: Pattern,
+    check: (context: AuthorizationContext<Pattern, Request, Events>) => AuthorizationAnswer | Promise<AuthorizationAnswer>,
+    options?: AuthorizeOptions
+  ): this
   /**
+   * Ends the grants rules gave (of `user`, in `channel`, or both): each client is unsubscribed
+   * and sent the `revokedEvent` (`{ channel, reason: 'revoked' }`). With `redis`, every
+   * process of the namespace does the same. Channels no rule granted are left alone. Returns
+   * how many grants ended in this process.
+   */
+  revoke(selector: RevokeSelector): number
+/**
    * A handle on one channel (cheap; holds only the name): its subscribers now (`.size`),
    * `.publish(message)`. With `options.history`, the channel keeps its own history from now
    * on instead of the hub's; `options.maxClients` caps its subscribers. These settings go with

@@ -165,7 +165,7 @@ for (const transport of TRANSPORTS) {
         assert.match(full.stdout.toString(), /retry-after: 5/i)
         await waitFor(() => seen.length === 3, { what: 'the refused HEAD client\'s close' })
         assert.deepEqual(seen, ['HEAD head', 'connect', 'HEAD refused'])
-        assert.deepEqual(hub.metrics().refused, { hubFull: 0, channelFull: 0, closing: 0 })
+        assert.deepEqual(hub.metrics().refused, { hubFull: 0, channelFull: 0, closing: 0, forbidden: 0, authorizationFailed: 0 })
         assert.equal(hub.metrics().connectionsOpened, 1)
         raw.end()
       } finally {

@@ -319,7 +319,7 @@ test('hub.metrics() has exactly the documented shape, perChannel only when asked
       connections: counts('native', 'node', 'fetch', 'pending'),
       connectionsOpened: 'number',
       closes: counts('client', 'error', 'timeout', 'slow', 'server'),
-      refused: counts('hubFull', 'channelFull', 'closing'),
+      refused: counts('hubFull', 'channelFull', 'closing', 'forbidden', 'authorizationFailed'),
       subscriptionsRefused: 'number',
       published: counts('broadcast', 'channel', 'client'),
       deliveries: 'number',

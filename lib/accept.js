@@ -35,43 +35,106 @@ class Acceptor {
   #options
   #clients
   #relay
+  #authorization
   #call
 
   /**
    * @param hub the Hub (its events, and what each Client calls back)
    * @param clients the hub's Client by id
    * @param relay the sinks JS writes for Rust (relay.js)
+   * @param authorization the hub's rules (authorization.js)
    * @param call runs a native call, turning its error into the public one
    */
-  constructor (hub, native, options, clients, relay, call) {
+  constructor (hub, native, options, clients, relay, authorization, call) {
     this.#hub = hub
     this.#native = native
     this.#options = options
     this.#clients = clients
     this.#relay = relay
+    this.#authorization = authorization
     this.#call = call
   }
 
   /**
    * Accepts `request` (see requests/) as an event stream and returns its Client (a refused one
-   * when the hub or a channel is full, or the hub is closing). `transport`: 'auto', 'native',
-   * 'node' or 'fetch'. Throws, with nothing written, when the request cannot become a stream.
+   * when the hub or a channel is full, the hub is closing, or a rule denied a channel).
+   * `transport`: 'auto', 'native', 'node' or 'fetch'. Throws, with nothing written, when the
+   * request cannot become a stream. `context` is the request as the framework gave it, for
+   * the rules' checks. When a check is async the client is returned at once, held: it is
+   * registered (events published meanwhile wait for it, as do its own sends) but nothing is
+   * written until the checks allow it, and `client._auth.admission` settles then.
    */
-  accept (request, { retryMs, channels, lastEventId: fallbackId, transport }) {
+  accept (request, { retryMs, channels, lastEventId: fallbackId, transport, user = null }, context) {
     const unusable = request.unusable(ATTACHED)
     if (unusable !== null) throw unusable
     const unavailable = request.nativeUnavailable()
     if (transport === 'native' && unavailable !== null) throw nativeUnavailableError(unavailable)
     const native = transport !== 'node' && transport !== 'fetch' && unavailable === null
     const kind = transport === 'fetch' ? 'fetch' : native ? 'native' : 'node'
+    const checked = this.#authorization.active && channels.length > 0
 
-    if (request.method === 'HEAD') return this.#answerHead(request, channels)
+    if (request.method === 'HEAD') return this.#answerHead(request, channels, checked ? { request: context, user } : null)
 
     const lastEventId = this.#lastEventIdOf(request) || fallbackId
     // Registered before anything is written: an error leaves the response to the caller.
-    const { id, resume, resetReason, refused } = this.#call(() => this.#native.register(retryMs, channels, lastEventId || undefined))
+    const { id, resume, resetReason, refused } = this.#call(() => checked
+      ? this.#native.registerHeld(retryMs, channels, lastEventId || undefined)
+      : this.#native.register(retryMs, channels, lastEventId || undefined))
     if (refused != null) return this.#refuse(request, refused, channels)
     const client = new Client(this.#hub, id, lastEventId, kind, resume, resetReason ?? null)
+    if (!checked) {
+      if (user !== null) client._auth = { user, grants: null, admission: null }
+      return this.#open(request, client, channels, native)
+    }
+
+    client._auth = { user, grants: null, admission: null }
+    this.#clients.set(id, client)
+    const decided = this.#authorization.decide(channels, { request: context, client, user })
+    if (typeof decided.then !== 'function') return this.#settle(request, client, channels, native, decided, true)
+    client._auth.admission = decided.then((decision) => {
+      this.#settle(request, client, channels, native, decision, false)
+      client._auth.admission = null
+    })
+    return client
+  }
+
+  /**
+   * The checks of a held client decided: it opens, or it is withdrawn and the request answered
+   * 403 (a rule denied) or 503 (a check failed; a retry may do). `sync`: still inside attach,
+   * where a failure to write the head may throw to the caller.
+   */
+  #settle (request, client, channels, native, decision, sync) {
+    const id = client.id
+    if (decision.refusal === null && this.#native.admit(id)) {
+      this.#authorization.keep(client, decision)
+      if (sync) return this.#open(request, client, channels, native)
+      try {
+        this.#open(request, client, channels, native)
+      } catch (error) {
+        // The head failed after the caller moved on (attach returned): the client goes, and
+        // whoever listens hears of it as a client that errored.
+        this.#native.closeClient(id, 'error')
+      }
+      return client
+    }
+    // Withdrawn: refused, or closed meanwhile (the hub closes, the peer left while waiting).
+    this.#clients.delete(id)
+    const refusal = decision.refusal ?? 'closing'
+    const withdrawn = this.#native.withdraw(id, refusal)
+    if (!withdrawn && decision.refusal === null) {
+      // It was closed while its checks ran ('close' has fired): answer what a closing hub does.
+      request.refuse(this.refusalAnswer('closing'))
+      return client
+    }
+    request.refuse(this.refusalAnswer(refusal))
+    client._refuse(refusal)
+    this.#reportRefusal(request, refusal, channels, decision.error)
+    return client
+  }
+
+  /** Writes the head and starts the transport of a registered client; 'connect'. */
+  #open (request, client, channels, native) {
+    const id = client.id
     if (request.departed() !== null) {
       // Nothing can be written to it: the client leaves at once, counted and reported as a
       // client that closed ('close' with 'client'), so it never holds a place or a cursor.
@@ -110,32 +173,62 @@ class Acceptor {
   }
 
   /**
-   * A HEAD gets the head a GET would get (the stream's, or the 503 of a refusal) and no body;
-   * it is not a connection: nothing registers, nothing is counted, no 'connect'. Browsers'
+   * A HEAD gets the head a GET would get (the stream's, or the 503 or 403 of a refusal) and no
+   * body; it is not a connection: nothing registers, nothing is counted, no 'connect'. Browsers'
    * EventSource never sends one; native-sse/client asks with one why a stream was refused,
-   * and Express routes HEAD to app.get handlers.
+   * and Express routes HEAD to app.get handlers. `checks`: the rules' context, when they apply.
    */
-  #answerHead (request, channels) {
+  #answerHead (request, channels, checks) {
     const refused = this.#call(() => this.#native.admission(channels))
     if (refused != null) {
       request.refuse(this.refusalAnswer(refused))
       return Client._refused(this.#hub, refused)
     }
-    if (request.departed() === null) {
-      try {
-        request.writeHead()
-      } catch (error) {
-        request.headFailed()
-        throw error
-      }
-      if (request.response !== null) ATTACHED.add(request.response)
-      request.endHead()
+    const client = Client._headOnly(this.#hub)
+    if (checks === null) {
+      this.#headOnly(request)
+      return client
     }
-    return Client._headOnly(this.#hub)
+    const answer = (decision) => {
+      if (decision.refusal === null) this.#headOnly(request)
+      else request.refuse(this.refusalAnswer(decision.refusal))
+    }
+    const decided = this.#authorization.decide(channels, { ...checks, client: null })
+    if (typeof decided.then !== 'function') answer(decided)
+    else client._auth = { user: checks.user, grants: null, admission: decided.then(answer) }
+    return client
   }
 
-  /** The 503 a refused request is answered with, whatever its kind. */
+  #headOnly (request) {
+    if (request.departed() !== null) return
+    try {
+      request.writeHead()
+    } catch (error) {
+      request.headFailed()
+      throw error
+    }
+    if (request.response !== null) ATTACHED.add(request.response)
+    request.endHead()
+  }
+
+  #reportRefusal (request, reason, channels, error) {
+    if (this.#hub.listenerCount('refuse') > 0) {
+      this.#hub.emit('refuse', error === undefined || error === null ? { reason, ...request.peer(), channels } : { reason, ...request.peer(), channels, error })
+    } else if (reason === 'authorization-failed') {
+      // A check that throws is the app's bug: say so somewhere even when nobody listens.
+      console.error('native-sse: an authorization check failed; the request was answered 503:', error)
+    }
+  }
+
+  /** The answer of a refused request, whatever its kind: 403 when a rule denied, else 503. */
   refusalAnswer (reason) {
+    if (reason === 'forbidden') {
+      return {
+        status: 403,
+        headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
+        body: 'event stream forbidden\n'
+      }
+    }
     return {
       status: 503,
       headers: {
@@ -150,7 +243,7 @@ class Acceptor {
   #refuse (request, reason, channels) {
     request.refuse(this.refusalAnswer(reason))
     const client = Client._refused(this.#hub, reason)
-    if (this.#hub.listenerCount('refuse') > 0) this.#hub.emit('refuse', { reason, ...request.peer(), channels })
+    this.#reportRefusal(request, reason, channels, null)
     return client
   }
 

@@ -63,6 +63,12 @@ class Client extends EventEmitter {
   #connectedAt = 0
   /** What the hub counts as waiting in this client's own queue, in bytes (hub.js `#defer`). */
   _queuedBytes = 0
+  /**
+   * Authorization (authorization.js), null for most clients: `{ user, grants, admission }`,
+   * the identity, what rules granted it by channel, and while checks decide its attach, the
+   * promise of that. One slot, so clients of hubs without rules pay 8 bytes for it.
+   */
+  _auth = null
 
   constructor (hub, id, lastEventId, transport, resume, resetReason) {
     super()
@@ -155,15 +161,20 @@ class Client extends EventEmitter {
    * Subscribes this client to `channel` from now on (it gets what is published there after
    * this call). Returns false if it was subscribed already or has left.
    */
-  subscribe (channel) {
+  subscribe (channel, options) {
     if (this.#ended()) return false
-    return this.#hub._subscribe(this.id, channel)
+    return this.#hub._subscribe(this, channel, options)
   }
 
   /** Ends its subscription to `channel` at once. Returns false if it was not subscribed. */
   unsubscribe (channel) {
     if (this.#closeReason !== null) return false
-    return this.#hub._unsubscribe(this.id, channel)
+    return this.#hub._unsubscribe(this, channel)
+  }
+
+  /** Who it was authorized as (a rule's grant, or attach's `user`), or null. */
+  get user () {
+    return this._auth?.user ?? null
   }
 
   /** True after a send() returned false for the high-water mark, until 'drain'. */
@@ -376,6 +387,17 @@ class Client extends EventEmitter {
     this.#closeReason = reason
     if (this.#controller !== null) this.#controller.abort(reason)
     this.emit('close', reason)
+  }
+
+  /**
+   * A client whose attach waited for an asynchronous authorization and was refused: it
+   * becomes what attach would have returned at once, a refused client.
+   */
+  _refuse (reason) {
+    this.#refusal = reason
+    this.#closeReason = 'refused'
+    if (this.#controller !== null) this.#controller.abort('refused')
+    process.nextTick(() => this.emit('close', 'refused'))
   }
 
   /** Whether the producer may go on after a send: `delivery` is null for one that waits for

@@ -9,7 +9,7 @@ const { Hub } = require('./hub')
 const { sseError, attachFailureStatus } = require('./errors')
 const { describe } = require('./options')
 
-const HELPER_KEYS = new Set(['channels', 'onConnect', 'onError', 'retryMs', 'transport'])
+const HELPER_KEYS = new Set(['channels', 'onConnect', 'onError', 'retryMs', 'transport', 'user'])
 
 /** Where an onConnect failure goes when no onError is given: stderr, as Express's own
  *  final handler reports errors. */
@@ -20,8 +20,10 @@ function reportToStderr (error, client) {
 /**
  * @param hub the hub to attach clients to
  * @param options attach options (retryMs, transport; `channels` an array, or a function of
- *   the request returning one, so that channels chosen per request resume like fixed ones);
- *   `onConnect(client, req)`, called once the client is attached (may return a promise);
+ *   the request returning one, so that channels chosen per request resume like fixed ones;
+ *   `user` a string, or a function of the request, for the hub's authorization rules);
+ *   `onConnect(client, req)`, called once the client is attached (after any async
+ *   authorization check allowed it; may return a promise);
  *   `onError(error, client, req)`, called when onConnect throws or rejects. The stream has
  *   begun by then, so Express can no longer answer with an error page: the client is closed
  *   gracefully (what was queued is still delivered) and the error goes to onError, or to
@@ -39,7 +41,7 @@ function sse (hub, options = {}) {
       throw sseError(TypeError, 'ERR_SSE_UNKNOWN_OPTION', `unknown sse() option '${key}'; allowed: ${[...HELPER_KEYS].join(', ')}`)
     }
   }
-  const { onConnect, onError = reportToStderr, channels, ...fixedOptions } = options
+  const { onConnect, onError = reportToStderr, channels, user, ...fixedOptions } = options
   for (const [name, value] of [['onConnect', onConnect], ['onError', onError]]) {
     if (value !== undefined && typeof value !== 'function') {
       throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${name} must be a function, got ${describe(value)}`)
@@ -48,20 +50,32 @@ function sse (hub, options = {}) {
   // Channels chosen per request (`(req) => [...]`) are known at attach, so a reconnecting
   // client resumes in them too; a client.subscribe() in onConnect joins at the channel's head.
   const channelsOf = typeof channels === 'function' ? channels : () => channels
+  // Who the client is, for the hub's authorization rules: `(req) => req.user?.id`.
+  const userOf = typeof user === 'function' ? user : () => user
 
   return function sseHandler (req, res, next) {
     let client
     try {
       const chosen = channelsOf(req)
-      client = hub.attach(req, res, chosen === undefined ? fixedOptions : { ...fixedOptions, channels: chosen })
+      const who = userOf(req)
+      const perRequest = chosen === undefined ? fixedOptions : { ...fixedOptions, channels: chosen }
+      client = hub.attach(req, res, who === undefined ? perRequest : { ...perRequest, user: who })
     } catch (error) {
       // Nothing was written: Express's error handling can still answer.
       error.status = attachFailureStatus(error)
       return next(error)
     }
-    // Refused (full, or closing: attach already answered 503 with Retry-After), or a HEAD
-    // (answered with the head alone): not a connection.
-    if (client.closed || onConnect === undefined) return
+    if (onConnect === undefined) return
+    // Held while an async authorization check decides: onConnect runs once it is let in.
+    const admission = client._auth?.admission
+    if (admission != null) admission.then(() => connected(client, req))
+    else connected(client, req)
+  }
+
+  function connected (client, req) {
+    // Refused (full, closing, forbidden: attach already answered), or a HEAD (answered with
+    // the head alone): not a connection.
+    if (client.closed) return
     // Not next(error): the head is on the wire, and Express would destroy the socket, cutting
     // the graceful close requested here.
     const failed = (error) => {

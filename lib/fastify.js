@@ -31,7 +31,7 @@ async function nativeSse (fastify, options) {
   fastify.decorateReply('sse', function sse (attachOptions) {
     let client
     try {
-      client = hub.attach(this.request.raw, this.raw, attachOptions)
+      client = hub._attach(this.request.raw, this.raw, attachOptions, this.request)
     } catch (error) {
       if (this.raw.headersSent) throw error
       error.statusCode = attachFailureStatus(error)

@@ -8,7 +8,7 @@
 const { EventEmitter } = require('node:events')
 const { NativeHub, HubEventKind } = require('./native')
 const { sseError, fromNative } = require('./errors')
-const { hubOptions, channelOptions, closeOptions, attachOptions, responseOptions, messageArgs, commentText, channelName, describe } = require('./options')
+const { hubOptions, channelOptions, closeOptions, attachOptions, responseOptions, subscribeOptions, revokeSelector, messageArgs, commentText, channelName, describe } = require('./options')
 const { metricsText, expositionOptions } = require('./metrics')
 const { ResumableStreams } = require('./publish-stream')
 const { SendQueue } = require('./send-queue')
@@ -18,6 +18,7 @@ const { NodeResponseRequest } = require('./requests/node-response')
 const { Http2StreamRequest, isHttp2Stream } = require('./requests/http2-stream')
 const { FetchRequest, isFetchRequest } = require('./requests/fetch')
 const { fetchHeartbeatMs } = require('./fetch-transport')
+const { Authorization } = require('./authorization')
 
 /** How long hub.close() lets writer tasks drain before cutting them, beyond writeTimeoutMs. */
 const SHUTDOWN_GRACE_MS = 1000
@@ -75,6 +76,8 @@ class Hub extends EventEmitter {
   #sends
   #relay
   #acceptor
+  /** Rules by channel pattern, and what they granted (authorization.js). */
+  #authorization
   /** publishStream()'s running streams. */
   #streams = new ResumableStreams(this, {
     hold: (channel, history) => {
@@ -87,7 +90,7 @@ class Hub extends EventEmitter {
   constructor (options) {
     super()
     this.#options = hubOptions(options)
-    const { retryMs, lastEventIdQuery, retryAfterSeconds, channels, ...nativeOptions } = this.#options
+    const { retryMs, lastEventIdQuery, retryAfterSeconds, channels, requireAuthorization, authorizeTimeoutMs, revokedEvent, ...nativeOptions } = this.#options
     try {
       this.#native = new NativeHub(nativeOptions, (kind, id, payload, events, bytes, channels) =>
         this.#onNativeEvent(kind, id, payload, events, bytes, channels))
@@ -97,7 +100,8 @@ class Hub extends EventEmitter {
     const call = (fn) => this.#call(fn)
     this.#sends = new SendQueue(this.#native, this.#clients, call, this.#options)
     this.#relay = new Relay(this.#native, this.#options.writeTimeoutMs)
-    this.#acceptor = new Acceptor(this, this.#native, this.#options, this.#clients, this.#relay, call)
+    this.#authorization = new Authorization(this, { requireAuthorization, authorizeTimeoutMs, revokedEvent })
+    this.#acceptor = new Acceptor(this, this.#native, this.#options, this.#clients, this.#relay, this.#authorization, call)
     for (const [name, { history, maxClients }] of channels) {
       this.#call(() => this.#native.setStandingChannel(name, history !== undefined, history?.historyMaxEvents, history?.historyMaxBytes,
         history?.historyMaxAgeMs, maxClients ?? undefined))
@@ -135,6 +139,11 @@ class Hub extends EventEmitter {
    * `refusal` is set (already closed; sending to it does nothing). Nobody is disconnected.
    */
   attach (req, res, options) {
+    return this._attach(req, res, options, req)
+  }
+
+  /** attach(), with the request as the framework gives it to rules (Fastify's `request`). */
+  _attach (req, res, options, context) {
     let request
     if (isHttp2Stream(req)) {
       if (!isObject(res)) {
@@ -152,7 +161,7 @@ class Hub extends EventEmitter {
       }
       request = new NodeResponseRequest(req, res)
     }
-    return this.#acceptor.accept(request, attachOptions(options, this.#options.retryMs))
+    return this.#acceptor.accept(request, attachOptions(options, this.#options.retryMs), context)
   }
 
   /**
@@ -179,7 +188,14 @@ class Hub extends EventEmitter {
     }
     const { headers, heartbeatMs, ...accepting } = responseOptions(options, this.#options.retryMs)
     const fetchRequest = new FetchRequest(request, headers, heartbeatMs ?? fetchHeartbeatMs(this.#options.heartbeatMs))
-    const client = this.#acceptor.accept(fetchRequest, { ...accepting, transport: 'fetch' })
+    const client = this.#acceptor.accept(fetchRequest, { ...accepting, transport: 'fetch' }, request)
+    // An async authorization check decides first: the Response is then a promise of it.
+    const admission = client._auth?.admission
+    if (admission != null) return admission.then(() => this.#answerFetch(fetchRequest, client, onClient))
+    return this.#answerFetch(fetchRequest, client, onClient)
+  }
+
+  #answerFetch (fetchRequest, client, onClient) {
     if (onClient !== undefined) {
       try {
         onClient(client)
@@ -241,6 +257,30 @@ class Hub extends EventEmitter {
    * it has subscribers or keeps events, and 10 s after this call); `createHub({ channels })`
    * gives settings for good.
    */
+  /**
+   * Adds an authorization rule: channels matching `pattern` (`user:{id}`, segments between
+   * ':' or '/', a `{name}` parameter matching one segment) are subscribed only when
+   * `check({ channel, params, request, client, user, renewal })` allows: `true`, or a grant
+   * `{ expiresAt?, user?, data? }`; `false` (or `{ allow: false }`) denies. Sync or async,
+   * within `authorizeTimeoutMs`. Asked once per subscription, at attach/response and at
+   * client.subscribe(), never per event. The most specific pattern matching a channel decides.
+   * With `{ renew: true }`, a grant that expires is asked for again shortly before
+   * (`renewal: true`, `request: null`); a later expiry keeps the subscription.
+   */
+  authorize (pattern, check, options) {
+    this.#authorization.add(pattern, check, options)
+    return this
+  }
+
+  /**
+   * Ends the grants rules gave: of `user`, in `channel`, or both; each client is unsubscribed
+   * and sent the `revokedEvent` (`{ channel, reason: 'revoked' }`). With Redis, every process
+   * of the namespace does the same. Returns the grants ended in this process.
+   */
+  revoke (selector) {
+    return this.#authorization.revoke(revokeSelector(selector))
+  }
+
   channel (name, options) {
     const checked = channelName(name)
     const { history, maxClients } = channelOptions(options)
@@ -367,14 +407,38 @@ class Hub extends EventEmitter {
     return this.#call(() => this.#native.comment(id, checked))
   }
 
-  _subscribe (id, channel) {
+  /**
+   * client.subscribe(): at once where no rule matches; else as its rule decides (a promise
+   * when the check is async). A denial throws (rejects) ERR_SSE_FORBIDDEN, a failed check
+   * ERR_SSE_AUTHORIZATION_FAILED; nothing is subscribed then.
+   */
+  _subscribe (client, channel, options) {
     const name = channelName(channel)
-    return this.#call(() => this.#native.subscribe(id, name))
+    const request = subscribeOptions(options)
+    if (!this.#authorization.active) return this.#call(() => this.#native.subscribe(client.id, name))
+    const decided = this.#authorization.decide([name], { request, client, user: client.user })
+    const conclude = (decision) => {
+      if (decision.refusal !== null) throw decision.error
+      if (client.closed) return false
+      const subscribed = this.#call(() => this.#native.subscribe(client.id, name))
+      if (subscribed) this.#authorization.keep(client, decision)
+      return subscribed
+    }
+    return typeof decided.then === 'function' ? decided.then(conclude) : conclude(decided)
   }
 
-  _unsubscribe (id, channel) {
+  _unsubscribe (client, channel) {
     const name = channelName(channel)
-    return this.#call(() => this.#native.unsubscribe(id, name))
+    const unsubscribed = this.#call(() => this.#native.unsubscribe(client.id, name))
+    if (client._auth !== null) this.#authorization.forget(client, name)
+    return unsubscribed
+  }
+
+  /** A grant ended (expired, revoked): the client leaves the channel and is told why. */
+  _revokeGrant (client, channel, reason) {
+    if (client.closed) return
+    this.#call(() => this.#native.unsubscribe(client.id, channel))
+    this.#sends.send(client, { event: this.#authorization.revokedEvent, data: { channel, reason } })
   }
 
   /**
@@ -383,6 +447,11 @@ class Hub extends EventEmitter {
    */
   _sendSignal (payload) {
     return this.#call(() => this.#native.sendSignal(payload))
+  }
+
+  /** A signal from a process of the Redis namespace (this one's included): revokes, so far. */
+  _onSignal (payload) {
+    this.#authorization.onSignal(payload)
   }
 
   _closeClient (id) {
@@ -426,6 +495,7 @@ class Hub extends EventEmitter {
     const client = this.#clients.get(id)
     if (client === undefined) return
     this.#clients.delete(id)
+    if (client._auth !== null) this.#authorization.forget(client)
     client._closed(reason)
     if (this.listenerCount('disconnect') > 0) {
       this.emit('disconnect', client._departureInfo(channels, reason, events, bytes))

@@ -43,10 +43,11 @@ const CATALOG = [
   {
     name: 'attaches_refused_total',
     type: counter,
-    help: 'Attaches answered 503, by reason (hub_full: maxClients; channel_full: a channel\'s maxClients; closing: the hub is closing).',
+    help: 'Attaches turned away, by reason (hub_full: maxClients; channel_full: a channel\'s maxClients; closing: the hub is closing; forbidden: an authorization rule denied a channel, 403; authorization_failed: a check threw or timed out).',
     labels: ['reason'],
     samples: (m) => [[{ reason: 'hub_full' }, m.refused.hubFull], [{ reason: 'channel_full' }, m.refused.channelFull],
-      [{ reason: 'closing' }, m.refused.closing]]
+      [{ reason: 'closing' }, m.refused.closing], [{ reason: 'forbidden' }, m.refused.forbidden],
+      [{ reason: 'authorization_failed' }, m.refused.authorizationFailed]]
   },
   one('subscriptions_refused_total', counter, 'client.subscribe() calls refused by a channel\'s maxClients.',
     (m) => m.subscriptionsRefused),

@@ -30,7 +30,11 @@ const HUB_DEFAULTS = Object.freeze({
   maxClients: undefined,
   maxChannelsPerClient: NATIVE_DEFAULTS.hub.maxChannelsPerClient,
   retryAfterSeconds: NATIVE_DEFAULTS.retryAfterSeconds,
-  redis: undefined
+  redis: undefined,
+  // Authorization (authorization.js), JS only: rules live with the app's checks.
+  requireAuthorization: false,
+  authorizeTimeoutMs: 10_000,
+  revokedEvent: 'sse-revoked'
 })
 
 /** What `redis: 'redis://...'` or `redis: { url }` leaves out. */
@@ -50,9 +54,11 @@ const CLOSE_DEFAULTS = Object.freeze({
 })
 /** The `retry:` base of a staged close when neither close() nor the hub sets one. */
 const CLOSE_RETRY_MS = NATIVE_DEFAULTS.close.retryMs
-const ATTACH_KEYS = new Set(['retryMs', 'transport', 'channels', 'lastEventId'])
-const RESPONSE_KEYS = new Set(['retryMs', 'channels', 'headers', 'lastEventId', 'heartbeatMs'])
+const ATTACH_KEYS = new Set(['retryMs', 'transport', 'channels', 'lastEventId', 'user'])
+const RESPONSE_KEYS = new Set(['retryMs', 'channels', 'headers', 'lastEventId', 'heartbeatMs', 'user'])
 const WRITABLE_KEYS = new Set(['end'])
+const SUBSCRIBE_KEYS = new Set(['request'])
+const REVOKE_KEYS = new Set(['user', 'channel'])
 const MESSAGE_KEYS = new Set(['data', 'event', 'id', 'retry'])
 const TRANSPORTS = new Set(['auto', 'native', 'node'])
 /** Longest channel name, in UTF-16 code units: names are keys, not payloads. */
@@ -143,8 +149,29 @@ function hubOptions (options) {
     maxChannelsPerClient: number(merged.maxChannelsPerClient, 'maxChannelsPerClient'),
     retryAfterSeconds: retryAfter(merged.retryAfterSeconds),
     redis: redisOptions(merged.redis),
-    channels: standingChannels(channels)
+    channels: standingChannels(channels),
+    ...authorizationOptions(merged)
   }
+}
+
+/** The authorization options: whether every channel needs a rule, the checks' time bound,
+ *  and the event that tells a client a grant ended. */
+function authorizationOptions ({ requireAuthorization, authorizeTimeoutMs, revokedEvent }) {
+  if (typeof requireAuthorization !== 'boolean') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `requireAuthorization must be a boolean, got ${describe(requireAuthorization)}`)
+  }
+  if (typeof authorizeTimeoutMs !== 'number') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `authorizeTimeoutMs must be a number, got ${describe(authorizeTimeoutMs)}`)
+  }
+  if (!Number.isSafeInteger(authorizeTimeoutMs) || authorizeTimeoutMs < 1 || authorizeTimeoutMs > MAX_RETRY_MS) {
+    throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION', `authorizeTimeoutMs must be a whole number of milliseconds from 1 to ${MAX_RETRY_MS}, got ${describe(authorizeTimeoutMs)}`)
+  }
+  // Its wire rule (one non-empty line) is the same as resetEvent's.
+  const event = nonEmptyString(revokedEvent, 'revokedEvent')
+  if (/[\r\n]/.test(event)) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `revokedEvent must be one line, got ${describe(revokedEvent)}`)
+  }
+  return { requireAuthorization, authorizeTimeoutMs, revokedEvent: event }
 }
 
 /**
@@ -262,7 +289,37 @@ function attachOptions (options, hubRetryMs) {
   }
   const retryMs = given.retryMs === undefined ? hubRetryMs : retryValue(given.retryMs, 'retryMs')
   const channels = given.channels === undefined ? [] : channelList(given.channels)
-  return { transport, retryMs, channels, lastEventId: fallbackLastEventId(given.lastEventId) }
+  return { transport, retryMs, channels, lastEventId: fallbackLastEventId(given.lastEventId), user: userOption(given.user) }
+}
+
+/** `client.subscribe(channel, { request })`: the request a rule's check is shown (else null). */
+function subscribeOptions (options) {
+  const given = plainObject(options, 'subscribe options')
+  rejectUnknownKeys(given, SUBSCRIBE_KEYS, 'subscribe option')
+  return given.request ?? null
+}
+
+/** `hub.revoke({ user, channel })`: at least one, each a non-empty string. */
+function revokeSelector (selector) {
+  const given = plainObject(selector, 'revoke selector')
+  rejectUnknownKeys(given, REVOKE_KEYS, 'revoke selector key')
+  const { user, channel } = given
+  if (user === undefined && channel === undefined) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT', 'revoke({ user, channel }): give a user, a channel, or both')
+  }
+  if (user !== undefined && (typeof user !== 'string' || user === '')) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT', `revoke(): user must be a non-empty string, got ${describe(user)}`)
+  }
+  return { user, channel: channel === undefined ? undefined : channelName(channel) }
+}
+
+/** attach()'s `user`: who the app says the client is (rules then see it, and grants must agree). */
+function userOption (user) {
+  if (user === undefined || user === null) return null
+  if (typeof user !== 'string' || user === '' || !user.isWellFormed()) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `user must be a non-empty well-formed string, got ${describe(user)}`)
+  }
+  return user
 }
 
 /** attach()'s `lastEventId`: where a request that carries no id resumes from ('' for none). */
@@ -290,7 +347,7 @@ function responseOptions (options, hubRetryMs) {
     throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION',
       `heartbeatMs must be a whole number of milliseconds from 1 to ${MAX_RETRY_MS}, got ${describe(heartbeatMs)}`)
   }
-  return { retryMs, channels, headers, heartbeatMs, lastEventId: fallbackLastEventId(given.lastEventId) }
+  return { retryMs, channels, headers, heartbeatMs, lastEventId: fallbackLastEventId(given.lastEventId), user: userOption(given.user) }
 }
 
 function channelList (channels) {
@@ -404,4 +461,4 @@ function messageOf (item) {
   return item
 }
 
-module.exports = { NATIVE_DEFAULTS, HUB_DEFAULTS, REDIS_DEFAULTS, HISTORY_DEFAULTS, CLOSE_DEFAULTS, plainObject, rejectUnknownKeys, hubOptions, channelOptions, closeOptions, attachOptions, responseOptions, messageArgs, messageOf, writableOptions, commentText, channelName, describe }
+module.exports = { NATIVE_DEFAULTS, HUB_DEFAULTS, REDIS_DEFAULTS, HISTORY_DEFAULTS, CLOSE_DEFAULTS, plainObject, rejectUnknownKeys, hubOptions, channelOptions, closeOptions, attachOptions, responseOptions, subscribeOptions, revokeSelector, messageArgs, messageOf, writableOptions, commentText, channelName, describe }

@@ -196,6 +196,55 @@ impl NativeHub {
         channels: Vec<String>,
         last_event_id: Option<String>,
     ) -> Result<NativeRegistration, Code> {
+        self.enrol(retry, channels, last_event_id, false)
+    }
+
+    /// `register`, held while an asynchronous authorization decides: not counted as opened
+    /// until `admit(id)`; `withdraw(id, refusal)` takes it back.
+    #[napi(catch_unwind)]
+    pub fn register_held(
+        &self,
+        retry: Option<f64>,
+        channels: Vec<String>,
+        last_event_id: Option<String>,
+    ) -> Result<NativeRegistration, Code> {
+        self.enrol(retry, channels, last_event_id, true)
+    }
+
+    /// A held client was let in (its transport starts next). False when it is gone.
+    #[napi(catch_unwind)]
+    pub fn admit(&self, id: f64) -> Result<bool, Code> {
+        Ok(self.hub()?.admit(client_id(id)?))
+    }
+
+    /// A held client was refused: it leaves without a `closed` event, counted as `refusal`.
+    #[napi(catch_unwind)]
+    pub fn withdraw(&self, id: f64, refusal: reasons::Refusal) -> Result<bool, Code> {
+        let id = client_id(id)?;
+        Ok(match &self.hub {
+            Some(hub) => hub.withdraw(id, refusal.into()),
+            None => false,
+        })
+    }
+
+    /// Counts a request refused in JS before it was registered (an authorization rule).
+    #[napi(catch_unwind)]
+    pub fn count_refusal(&self, refusal: reasons::Refusal) {
+        match &self.hub {
+            Some(hub) => hub.count_refusal(refusal.into()),
+            None => {
+                self.stats.add_refused(refusal.into());
+            }
+        }
+    }
+
+    fn enrol(
+        &self,
+        retry: Option<f64>,
+        channels: Vec<String>,
+        last_event_id: Option<String>,
+        held: bool,
+    ) -> Result<NativeRegistration, Code> {
         let retry = retry_value(retry)?;
         let refused = |refusal: Refusal| NativeRegistration {
             id: 0.0,
@@ -206,7 +255,12 @@ impl NativeHub {
         let Some(hub) = &self.hub else {
             return Ok(refused(self.stats.add_refused(Refusal::Closing)));
         };
-        let (id, resume) = match hub.register(retry, channels, last_event_id.as_deref()) {
+        let registered = if held {
+            hub.register_held(retry, channels, last_event_id.as_deref())
+        } else {
+            hub.register(retry, channels, last_event_id.as_deref())
+        };
+        let (id, resume) = match registered {
             Ok(registered) => registered,
             Err(SseError::Refused(refusal)) => return Ok(refused(refusal)),
             Err(error) => return Err(sse_error(error)),

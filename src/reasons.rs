@@ -30,6 +30,8 @@ pub enum Refusal {
     HubFull,
     ChannelFull,
     Closing,
+    Forbidden,
+    AuthorizationFailed,
 }
 
 /// What a client's `Last-Event-ID` resumed to (`native_sse_core::Resume`): `client.resume`.
@@ -91,6 +93,20 @@ impl From<core::Refusal> for Refusal {
             core::Refusal::HubFull => Refusal::HubFull,
             core::Refusal::ChannelFull => Refusal::ChannelFull,
             core::Refusal::Closing => Refusal::Closing,
+            core::Refusal::Forbidden => Refusal::Forbidden,
+            core::Refusal::AuthorizationFailed => Refusal::AuthorizationFailed,
+        }
+    }
+}
+
+impl From<Refusal> for core::Refusal {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::HubFull => core::Refusal::HubFull,
+            Refusal::ChannelFull => core::Refusal::ChannelFull,
+            Refusal::Closing => core::Refusal::Closing,
+            Refusal::Forbidden => core::Refusal::Forbidden,
+            Refusal::AuthorizationFailed => core::Refusal::AuthorizationFailed,
         }
     }
 }

@@ -73,7 +73,8 @@ pub struct CloseCounts {
     pub server: f64,
 }
 
-/// `hub.metrics().refused`: attaches answered `503`, by refusal (see `Refusal` in index.d.ts).
+/// `hub.metrics().refused`: attaches turned away (`503`, or `403` when forbidden), by refusal
+/// (see `Refusal` in index.d.ts).
 #[napi(object, object_from_js = false)]
 pub struct RefusalCounts {
     /// The hub had `maxClients` clients.
@@ -82,6 +83,10 @@ pub struct RefusalCounts {
     pub channel_full: f64,
     /// The hub was closing, or closed.
     pub closing: f64,
+    /// An authorization rule denied a channel asked for (`403`).
+    pub forbidden: f64,
+    /// An authorization check threw or did not answer within `authorizeTimeoutMs`.
+    pub authorization_failed: f64,
 }
 
 /// `hub.metrics().published`: events accepted, by audience.
@@ -237,6 +242,8 @@ impl HubMetrics {
                 hub_full: s.refused_hub_full as f64,
                 channel_full: s.refused_channel_full as f64,
                 closing: s.refused_closing as f64,
+                forbidden: s.refused_forbidden as f64,
+                authorization_failed: s.refused_authorization_failed as f64,
             },
             subscriptions_refused: s.subscriptions_refused as f64,
             published: PublishCounts {

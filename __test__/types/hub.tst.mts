@@ -43,7 +43,7 @@ test('clients of a typed hub are typed too', () => {
     expect(client.send).type.toBeCallableWith({ event: 'note', data: 'hello' })
     expect(client.send).type.not.toBeCallableWith({ event: 'note', data: 1 })
     expect(client.transport).type.toBe<'native' | 'node' | 'fetch' | null>()
-    expect(client.refusal).type.toBe<'hub-full' | 'channel-full' | 'closing' | null>()
+    expect(client.refusal).type.toBe<'hub-full' | 'channel-full' | 'closing' | 'forbidden' | 'authorization-failed' | null>()
     expect(client.stream).type.toBeCallableWith(['token', Buffer.from('x')])
     expect(client.stream).type.toBeCallableWith([{ event: 'note', data: 'hi' }])
     expect(client.stream).type.not.toBeCallableWith([{ event: 'note', data: 1 }])
@@ -203,4 +203,28 @@ test('hub.publishStream() on a typed hub: names and items are checked against th
   expect(hub.publishStream).type.not.toBeCallableWith('answer:1', [{ event: 'price', data: 'cheap' }])
   // An untyped hub takes any name.
   expect(untyped.publishStream).type.toBeCallableWith('answer:1', tokens(), { event: 'anything', startEvent: 'x' })
+})
+
+test('hub.authorize(): parameters typed from the pattern, answers checked; revoke takes a user or a channel; subscribe may be a promise', () => {
+  const hub = createHub<Events>()
+  hub.authorize('org:{org}/room:{room}', ({ params, client, renewal }) => {
+    expect(params).type.toBe<{ org: string } & { room: string } & {}>()
+    expect(client).type.toBe<Client<Events> | null>()
+    expect(renewal).type.toBe<boolean>()
+    return { user: params.org, expiresAt: new Date() }
+  })
+  expect(hub.authorize).type.toBeCallableWith('user:{id}', async () => true)
+  expect(hub.authorize).type.toBeCallableWith('user:{id}', () => ({ allow: false as const }), { renew: true })
+  expect(hub.authorize).type.not.toBeCallableWith('user:{id}', () => 'yes')
+  expect(hub.authorize).type.not.toBeCallableWith('user:{id}', () => ({ expiresAt: 'tomorrow' }))
+  expect(hub.authorize).type.not.toBeCallableWith('user:{id}', () => true, { ttl: 1 })
+  expect(hub.revoke({ user: 'ann' })).type.toBe<number>()
+  expect(hub.revoke).type.toBeCallableWith({ channel: 'room:a' })
+  expect(hub.revoke).type.not.toBeCallableWith({})
+  http.createServer((req, res) => {
+    const client = hub.attach(req, res, { channels: ['room:a'], user: 'ann' })
+    expect(client.user).type.toBe<string | null>()
+    expect(client.subscribe('x')).type.toBe<boolean | Promise<boolean>>()
+    expect(client.subscribe).type.toBeCallableWith('x', { request: req })
+  })
 })

@@ -12,16 +12,28 @@ pub enum Refusal {
     ChannelFull = 1,
     /// The hub is closing, or closed.
     Closing = 2,
+    /// An authorization rule denied one of the channels asked for (the embedder's rules).
+    Forbidden = 3,
+    /// An authorization check failed or did not answer in time.
+    AuthorizationFailed = 4,
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 3] = [Refusal::HubFull, Refusal::ChannelFull, Refusal::Closing];
+    pub const ALL: [Refusal; 5] = [
+        Refusal::HubFull,
+        Refusal::ChannelFull,
+        Refusal::Closing,
+        Refusal::Forbidden,
+        Refusal::AuthorizationFailed,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Refusal::HubFull => "hub-full",
             Refusal::ChannelFull => "channel-full",
             Refusal::Closing => "closing",
+            Refusal::Forbidden => "forbidden",
+            Refusal::AuthorizationFailed => "authorization-failed",
         }
     }
 }

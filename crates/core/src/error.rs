@@ -130,6 +130,10 @@ error_codes! {
     StreamLive = "ERR_SSE_STREAM_LIVE", Plain;
     /// `sharedHub(name, options)` with other options than the hub of that name was made with.
     HubOptionsChanged = "ERR_SSE_HUB_OPTIONS_CHANGED", Plain;
+    /// An authorization rule denied a channel (`client.subscribe()`; at attach a `403`).
+    Forbidden = "ERR_SSE_FORBIDDEN", Plain;
+    /// An authorization check threw, or did not answer within `authorizeTimeoutMs`.
+    AuthorizationFailed = "ERR_SSE_AUTHORIZATION_FAILED", Plain;
     /// An optional peer package (`prom-client`) that is not installed.
     MissingDependency = "ERR_SSE_MISSING_DEPENDENCY", Plain;
     /// No binary for this platform (raised before this table can be read).

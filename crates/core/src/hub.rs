@@ -141,6 +141,51 @@ impl Hub {
         channels: Vec<String>,
         last_event_id: Option<&str>,
     ) -> Result<(u64, Resume), SseError> {
+        self.enrol(retry, channels, last_event_id, false)
+    }
+
+    /// `register`, held: the embedder still has to decide (an asynchronous authorization), so
+    /// it is not counted as opened until `admit`, and `withdraw` takes it back without a trace
+    /// but the refusal. Nothing it is sent is written before its transport starts anyway.
+    pub fn register_held(
+        &self,
+        retry: Option<u64>,
+        channels: Vec<String>,
+        last_event_id: Option<&str>,
+    ) -> Result<(u64, Resume), SseError> {
+        self.enrol(retry, channels, last_event_id, true)
+    }
+
+    /// A held client was let in: it counts as opened from now.
+    pub fn admit(&self, id: u64) -> bool {
+        let pending = self.inner.client(id).is_some_and(|c| c.is_pending());
+        if pending {
+            self.inner.stats.add_connection_opened();
+        }
+        pending
+    }
+
+    /// A held client was refused (`refusal`): it leaves the registry and its channels without
+    /// a `closed` and without counting as opened or closed. False when it is gone or running.
+    pub fn withdraw(&self, id: u64, refusal: Refusal) -> bool {
+        match self.inner.client(id) {
+            Some(client) => self.inner.withdraw(&client, refusal),
+            None => false,
+        }
+    }
+
+    /// Counts a request the embedder refused before registering it (its own rules).
+    pub fn count_refusal(&self, refusal: Refusal) {
+        self.inner.stats.add_refused(refusal);
+    }
+
+    fn enrol(
+        &self,
+        retry: Option<u64>,
+        channels: Vec<String>,
+        last_event_id: Option<&str>,
+        held: bool,
+    ) -> Result<(u64, Resume), SseError> {
         crate::test_hooks::on_register(&channels);
         let config = &self.inner.config;
         if channels.len() > config.max_channels_per_client {
@@ -199,7 +244,9 @@ impl Hub {
         }
         registry.clients.insert(id, client);
         drop(registry);
-        self.inner.stats.add_connection_opened();
+        if !held {
+            self.inner.stats.add_connection_opened();
+        }
         self.inner.stats.add_resume(resume);
         Ok((id, resume))
     }

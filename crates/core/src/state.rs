@@ -11,6 +11,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+use crate::admission::Refusal;
 use crate::backend::Backend;
 use crate::client::{ClientShared, Phase};
 use crate::close::CloseReason;
@@ -217,6 +218,17 @@ impl HubState {
         }
     }
 
+    /// Withdraws `client`, registered and held, whose transport never started: it leaves
+    /// without a trace but the refusal counted. False when it is running or gone.
+    pub(crate) fn withdraw(&self, client: &ClientShared, refusal: Refusal) -> bool {
+        if !client.advance(Phase::Pending, Phase::Done) {
+            return false;
+        }
+        self.remove(client.id, None);
+        self.stats.add_refused(refusal);
+        true
+    }
+
     /// Asks `client` to close: a client whose transport never started leaves now; a running
     /// one is told through its writer, which drains (`Server`) or cuts (other reasons).
     pub(crate) fn close(&self, client: &ClientShared, reason: CloseReason) {
@@ -230,6 +242,13 @@ impl HubState {
     /// Records client `id`'s departure: the one place it leaves the registry, its cursors, the
     /// counters and the embedder's `closed`, reached exactly once (a second call finds nothing).
     pub(crate) fn finish(&self, id: u64, reason: CloseReason) {
+        self.remove(id, Some(reason));
+    }
+
+    /// Takes client `id` out of the registry and its logs. With a reason it departed (counted,
+    /// and the embedder's `closed` called); without, it was withdrawn before it ever opened
+    /// (a held registration the embedder refused): nothing is reported.
+    fn remove(&self, id: u64, reason: Option<CloseReason>) {
         let mut channels: Vec<Arc<str>> = Vec::new();
         let removed = {
             let mut registry = self.write_registry();
@@ -258,6 +277,9 @@ impl HubState {
             if let Some(transport) = client.mark_done().transport() {
                 self.stats.writer_ended(transport);
             }
+            let Some(reason) = reason else {
+                return;
+            };
             self.stats.add_closed(reason);
             let departure = Departure {
                 reason,

@@ -878,3 +878,39 @@ fn a_client_has_at_most_max_channels_per_client_channels() {
     assert!(f.hub.unsubscribe(id, "c0"));
     assert!(f.hub.subscribe(id, "c3").unwrap());
 }
+
+/// A held registration (an embedder's asynchronous authorization deciding) counts as opened
+/// only once admitted; withdrawn, it leaves its channel without a `closed` and is counted as
+/// the refusal given.
+#[test]
+fn a_held_client_is_counted_when_admitted_and_withdrawn_without_a_trace() {
+    use native_sse_core::Refusal;
+    let f = fixture(config());
+    let held = f
+        .hub
+        .register_held(None, vec!["room".into()], None)
+        .unwrap()
+        .0;
+    assert_eq!(f.hub.metrics(false).stats.connections_opened, 0);
+    assert_eq!(
+        f.hub.channel_size("room"),
+        1,
+        "registered: publishes wait for it"
+    );
+    assert!(f.hub.withdraw(held, Refusal::Forbidden));
+    assert!(!f.hub.withdraw(held, Refusal::Forbidden), "once");
+    assert_eq!(f.hub.channel_size("room"), 0);
+    assert!(
+        f.closes.recv_timeout(Duration::from_millis(100)).is_err(),
+        "no closed event"
+    );
+    let stats = f.hub.metrics(false).stats;
+    assert_eq!((stats.connections_opened, stats.refused_forbidden), (0, 1));
+    assert_eq!(stats.closed_server + stats.closed_client, 0);
+
+    let admitted = f.hub.register_held(None, Vec::new(), None).unwrap().0;
+    assert!(f.hub.admit(admitted));
+    assert_eq!(f.hub.metrics(false).stats.connections_opened, 1);
+    f.hub.count_refusal(Refusal::AuthorizationFailed);
+    assert_eq!(f.hub.metrics(false).stats.refused_authorization_failed, 1);
+}
