@@ -49,6 +49,17 @@ export interface ResetInfo {
   reason: 'unknown' | 'foreign' | 'expired' | 'ambiguous' | 'gap' | (string & {})
 }
 
+/**
+ * What the hub's revoked event (`revokedEvent`) says: an authorization grant for `channel`
+ * ended, so the hub unsubscribed this client from it; the stream goes on for its other channels.
+ */
+export interface RevokeInfo {
+  /** The channel the client no longer receives. */
+  channel: string
+  /** `'expired'`: the grant's `expiresAt` passed; `'revoked'`: `hub.revoke()`. */
+  reason: 'expired' | 'revoked' | (string & {})
+}
+
 /** The minimum of the WHATWG `EventSource` interface the client uses. */
 export interface EventSourceLike {
   readonly readyState: number
@@ -100,6 +111,8 @@ export interface ConnectOptions<Events extends EventMap = AnyEvents> {
   events?: readonly (keyof Events & string)[]
   /** The hub's `resetEvent`. Default `'sse-reset'`. */
   resetEvent?: string
+  /** The hub's `revokedEvent`. Default `'sse-revoked'`. */
+  revokedEvent?: string
   /** Drop the stream while the page is hidden and resume when it is visible. Default `false`. */
   pauseWhenHidden?: boolean
   /** Wait for the browser to be online instead of retrying while it is offline. Default `true`. */
@@ -114,6 +127,11 @@ export interface ConnectOptions<Events extends EventMap = AnyEvents> {
   onError?: (info: ConnectionErrorInfo) => void
   /** Called when the hub could not resume from the last event id: events were missed, resync. */
   onReset?: (info: ResetInfo) => void
+  /**
+   * Called for each grant the hub ended (`revokedEvent`): this channel's events stop, the
+   * stream stays open. The event never reaches `on()` handlers or the iterator.
+   */
+  onRevoke?: (info: RevokeInfo) => void
   /** Called once when the client stops for good. */
   onClose?: (info: ClientCloseInfo) => void
 }

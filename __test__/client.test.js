@@ -29,7 +29,11 @@ before(async () => {
       '--disable-background-networking', '--disable-component-update', '--disable-sync']
   })
 })
-after(async () => { if (browser) await browser.close() })
+after(async () => {
+  // A test that failed midway leaves its Node clients reconnecting, which would keep the file from ending.
+  for (const record of Object.values(globalThis.__sse ?? {})) record.client.close()
+  if (browser) await browser.close()
+})
 
 /**
  * An HTTP server that serves the page and the client's modules, and passes everything else to
@@ -93,9 +97,9 @@ const inEachTransport = (server, body) => inEachEnvironment(server, async (env, 
 // ---- Scenario functions: self-contained, since page.evaluate sends their source. ----
 
 /** Opens a client kept as globalThis.__sse[key], recording everything it reports. */
-async function openClient ({ moduleUrl, url, key, options = {}, listen = [] }) {
+async function openClient ({ moduleUrl, url, key, options = {}, listen = [], iterate = false }) {
   const { connect } = await import(moduleUrl)
-  const record = { events: [], errors: [], resets: [], closes: [], opens: 0 }
+  const record = { events: [], iterated: [], errors: [], resets: [], revokes: [], closes: [], opens: 0 }
   globalThis.__sse ??= {}
   globalThis.__sse[key] = record
   record.client = connect(url, {
@@ -103,11 +107,14 @@ async function openClient ({ moduleUrl, url, key, options = {}, listen = [] }) {
     onOpen: () => { record.opens++ },
     onError: (info) => { record.errors.push({ status: info.status ?? null, retryInMs: info.retryInMs }) },
     onReset: (info) => { record.resets.push(info) },
+    onRevoke: (info) => { record.revokes.push(info) },
     onClose: (info) => { record.closes.push(info) }
   })
   for (const name of listen) {
     record.client.on(name, (data, meta) => record.events.push({ event: meta.event, data, id: meta.id, type: typeof data }))
   }
+  // Everything the iterator yields (on EventSource: the names listened to), until the client stops.
+  if (iterate) (async () => { for await (const { event, data } of record.client) record.iterated.push({ event, data }) })().catch(() => {})
   return record.client.transport
 }
 
@@ -368,6 +375,101 @@ test('a Last-Event-ID the hub cannot resume from calls onReset', async () => {
       await env.run(closeClient, { key })
       await waitFor(() => hub.size === 0, { what: `${key}: the stream to leave` })
     })
+  } finally {
+    await hub.close()
+    await server.close()
+  }
+})
+
+/** A server attaching the channels of `?ch=` (repeatable) to `hub`. */
+const channelServer = (hub) => startServer((req, res, url) => hub.attach(req, res, { channels: url.searchParams.getAll('ch') }))
+const channelsUrl = (server, ...channels) => `${server.url}/events?${channels.map((ch) => `ch=${encodeURIComponent(ch)}`).join('&')}`
+
+test('a grant that expires or is revoked calls onRevoke; the event reaches no handler nor the iterator, and the stream goes on for the other channels', async () => {
+  // The hub's default revokedEvent, and one of the app's naming, which the client is told.
+  for (const revokedEvent of [undefined, 'grant-ended']) {
+    const hub = createHub({ heartbeatMs: 60_000, ...(revokedEvent && { revokedEvent }) })
+    hub.authorize('doc:{id}', () => ({ expiresAt: Date.now() + 300 }))
+    hub.authorize('room:{id}', () => true)
+    const server = await channelServer(hub)
+    try {
+      await inEachTransport(server, async (env, transport, name) => {
+        const key = `${name}-${transport}-${revokedEvent ?? 'default'}`
+        const [doc, room, news] = [`doc:${key}`, `room:${key}`, `news:${key}`]
+        // With a custom name, a handler is also registered for it: it still gets nothing. With
+        // the default name, none is: the EventSource transport must listen for it by itself.
+        await env.run(openClient, {
+          url: channelsUrl(server, doc, room, news),
+          key,
+          options: { transport, ...(revokedEvent && { revokedEvent }) },
+          listen: revokedEvent ? ['message', revokedEvent] : ['message'],
+          iterate: true
+        })
+        const started = Date.now()
+        await waitFor(async () => (await env.run(readClient, { key })).opens === 1, { what: `${key}: the stream` })
+        await waitFor(async () => (await env.run(readClient, { key })).revokes.length === 1, { what: `${key}: onRevoke for the expired grant` })
+        assert.ok(Date.now() - started >= 250, `${key}: told ${Date.now() - started} ms after attaching, before the grant's 300 ms`)
+        assert.equal(hub.publish(doc, { data: 'expired' }), 0, `${key}: unsubscribed from ${doc}`)
+        assert.equal(hub.revoke({ channel: room }), 1)
+        await waitFor(async () => (await env.run(readClient, { key })).revokes.length === 2, { what: `${key}: onRevoke for the revoked grant` })
+        assert.equal(hub.publish(room, { data: 'revoked' }), 0, `${key}: unsubscribed from ${room}`)
+        assert.equal(hub.publish(news, { data: 'still here' }), 1)
+        await waitFor(async () => (await env.run(readClient, { key })).events.length === 1, { what: `${key}: the other channel's event` })
+        await sleep(50)
+        const record = await env.run(readClient, { key })
+        assert.deepEqual(record.revokes, [{ channel: doc, reason: 'expired' }, { channel: room, reason: 'revoked' }], key)
+        assert.deepEqual(record.events.map((e) => [e.event, e.data]), [['message', 'still here']], `${key}: no handler got the revoked event`)
+        assert.deepEqual(record.iterated, [{ event: 'message', data: 'still here' }], `${key}: nor did the iterator`)
+        assert.deepEqual([record.state, record.opens, record.errors, record.closes, record.resets], ['open', 1, [], [], []], `${key}: one stream, never dropped`)
+        await env.run(closeClient, { key })
+        await waitFor(() => hub.size === 0, { what: `${key}: the stream to leave` })
+      })
+    } finally {
+      await hub.close()
+      await server.close()
+    }
+  }
+})
+
+test('a rule that denies (403) stops the client for good; a check that fails (503, Retry-After) is retried after it', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, retryAfterSeconds: 1 })
+  let broken = true
+  hub.authorize('private:{x}', () => false)
+  hub.authorize('flaky:{x}', () => { if (broken) throw new Error('the session store is down'); return true })
+  const refusals = []
+  hub.on('refuse', ({ reason }) => refusals.push(reason))
+  const server = await channelServer(hub)
+  try {
+    await inEachTransport(server, async (env, transport, name) => {
+      const key = `${name}-${transport}`
+      let first = server.requests.length
+      await env.run(openClient, { url: channelsUrl(server, `private:${key}`), key: `${key}-denied`, options: { transport, retryMs: 20 } })
+      await waitFor(async () => (await env.run(readClient, { key: `${key}-denied` })).state === 'closed', { what: `${key}: the 403 to stop the client` })
+      const denied = await env.run(readClient, { key: `${key}-denied` })
+      assert.deepEqual([denied.closes, denied.opens, denied.errors], [[{ reason: 'status', status: 403 }], 0, []], key)
+      // Ten retry intervals later it has still asked once (EventSource: a GET and the HEAD that read the status).
+      await sleep(200)
+      assert.deepEqual(server.requests.slice(first).map((r) => r.method), transport === 'eventsource' ? ['GET', 'HEAD'] : ['GET'], key)
+
+      broken = true
+      first = server.requests.length
+      await env.run(openClient, { url: channelsUrl(server, `flaky:${key}`), key: `${key}-flaky`, options: { transport, retryMs: 20 }, listen: ['message'] })
+      await waitFor(async () => (await env.run(readClient, { key: `${key}-flaky` })).errors.length === 1, { what: `${key}: the 503` })
+      const refused = await env.run(readClient, { key: `${key}-flaky` })
+      assert.equal(refused.errors[0].status, 503, key)
+      assert.ok(refused.errors[0].retryInMs >= 1000, `${key}: retries in ${refused.errors[0].retryInMs} ms, before Retry-After: 1`)
+      assert.deepEqual([refused.state, refused.closes], ['connecting', []], key)
+      broken = false
+      await waitFor(async () => (await env.run(readClient, { key: `${key}-flaky` })).opens === 1, { what: `${key}: the retry to stream`, timeoutMs: 10_000 })
+      const gets = server.requests.slice(first).filter((r) => r.method === 'GET')
+      assert.equal(gets.length, 2, key)
+      assert.ok(gets[1].at - gets[0].at >= 1000, `${key}: retried after ${(gets[1].at - gets[0].at).toFixed(0)} ms`)
+      assert.equal(hub.publish(`flaky:${key}`, { data: 'let in' }), 1)
+      await waitFor(async () => (await env.run(readClient, { key: `${key}-flaky` })).events.length === 1, { what: `${key}: the event` })
+      await env.run(closeClient, { key: `${key}-flaky` })
+      await waitFor(() => hub.size === 0, { what: `${key}: the stream to leave` })
+    })
+    assert.ok(refusals.includes('forbidden') && refusals.includes('authorization-failed'), String(refusals))
   } finally {
     await hub.close()
     await server.close()

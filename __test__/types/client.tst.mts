@@ -2,7 +2,7 @@
 // connect<Events>() in the browser; a wrong handler payload does not compile.
 import { expect, test } from 'tstyche'
 import { createHub } from 'native-sse'
-import { connect, type ReceivedEvent, type SseClient } from 'native-sse/client'
+import { connect, type ReceivedEvent, type RevokeInfo, type SseClient } from 'native-sse/client'
 
 type Price = { symbol: string; price: number }
 type Events = { price: Price; note: string; message: number[] }
@@ -47,4 +47,17 @@ test('an untyped client takes any event name, with unknown data', () => {
   const untyped = connect('/events')
   expect(untyped.on).type.toBeCallableWith('anything', (data: unknown) => {})
   expect(connect).type.toBeCallableWith('/events', { text: ['anything'] })
+})
+
+test('onRevoke gets the channel and why its grant ended; revokedEvent names the hub\'s event', () => {
+  expect(connect<Events>).type.toBeCallableWith('/events', {
+    revokedEvent: 'access-ended',
+    onRevoke: (info: RevokeInfo) => {
+      expect(info.channel).type.toBe<string>()
+      expect(info.reason).type.toBe<'expired' | 'revoked' | (string & {})>()
+    }
+  })
+  expect(connect<Events>).type.toBeCallableWith('/events', { onRevoke: ({ channel, reason }: { channel: string; reason: string }) => {} })
+  expect(connect<Events>).type.not.toBeCallableWith('/events', { onRevoke: (info: { channel: number }) => {} })
+  expect(connect<Events>).type.not.toBeCallableWith('/events', { revokedEvent: true })
 })

@@ -28,6 +28,7 @@ const OPTIONS = {
   text: [[], NAMES],
   events: [[], NAMES],
   resetEvent: ['sse-reset', NAME],
+  revokedEvent: ['sse-revoked', NAME],
   pauseWhenHidden: [false, BOOLEAN],
   pauseWhenOffline: [true, BOOLEAN],
   fetch: [undefined, FUNCTION],
@@ -35,6 +36,7 @@ const OPTIONS = {
   onOpen: [undefined, FUNCTION],
   onError: [undefined, FUNCTION],
   onReset: [undefined, FUNCTION],
+  onRevoke: [undefined, FUNCTION],
   onClose: [undefined, FUNCTION]
 }
 const CONNECTING = 0
@@ -323,14 +325,16 @@ class SseClient {
   #dispatch (event, data, id) {
     this.#lastEventId = id
     if (data === null) return
-    if (event === this.#o.resetEvent) {
+    // The hub's own events, for callbacks only: a resume that failed, a grant that ended.
+    const own = event === this.#o.resetEvent ? 'onReset' : event === this.#o.revokedEvent ? 'onRevoke' : null
+    if (own !== null) {
       let info
       try {
         info = JSON.parse(data)
       } catch {
         info = { reason: data }
       }
-      return this.#callback('onReset', info)
+      return this.#callback(own, info)
     }
     const handlers = this.#handlers.get(event)
     if (handlers === undefined && this.#iterators.size === 0) return
@@ -406,7 +410,8 @@ class SseClient {
     this.#listened = new Set()
     source.onopen = () => this.#opened()
     source.onerror = () => this.#eventSourceError(source, target)
-    for (const name of ['message', this.#o.resetEvent, ...this.#o.events, ...this.#handlers.keys()]) this.#listen(name)
+    const o = this.#o
+    for (const name of ['message', o.resetEvent, o.revokedEvent, ...o.events, ...this.#handlers.keys()]) this.#listen(name)
   }
 
   /** EventSource dispatches only the event types listened to: one listener per name. */
