@@ -38,9 +38,17 @@ async function linkedHub (url, prefix) {
   const hub = createHub({ heartbeatMs: 60_000, redis: redisOptions(url, prefix) })
   const signals = []
   const backend = []
+  const details = []
   hub._onSignal = (payload) => signals.push({ payload, at: now(), backendEvents: backend.length })
-  hub.on('backend', (event) => backend.push(event.state))
-  await hub.ready()
+  hub.on('backend', (event) => { backend.push(event.state); details.push(event.detail) })
+  let timer
+  const late = new Promise((resolve) => { timer = setTimeout(resolve, 10_000, 'late') })
+  const ready = await Promise.race([hub.ready(), late])
+  clearTimeout(timer)
+  if (ready === 'late') {
+    await hub.close()
+    throw new Error(`the hub was not ready within 10 s; 'backend' said: ${details.join(' | ')}`)
+  }
   return { hub, signals, backend, payloads: () => signals.map((s) => s.payload) }
 }
 
