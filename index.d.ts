@@ -272,6 +272,50 @@ export interface HubOptions {
    * `{ channel, reason: 'expired' | 'revoked' }`. Default `'sse-revoked'`.
    */
   revokedEvent?: string
+  /**
+   * The event that tells a presence channel's subscribers who is there: first a snapshot
+   * (`PresenceSnapshot`), then joins and leaves (`PresenceChange`). Default `'sse-presence'`.
+   */
+  presenceEvent?: string
+}
+
+/** One member of a presence channel: a user, however many connections (tabs) it has. */
+export interface Member {
+  user: string
+  /** Its connections to the channel, in every process. */
+  connections: number
+  /** Its grant's `data` for the channel (`hub.authorize()`), or `null`. */
+  data: unknown
+}
+
+/** `hub.members(channel)`. */
+export interface Members {
+  users: number
+  connections: number
+  members: Member[]
+}
+
+/** The first presence event a subscriber gets for a channel: who is there now. */
+export interface PresenceSnapshot {
+  channel: string
+  members: Member[]
+  snapshot: true
+}
+
+/**
+ * Who came and went since the subscriber last heard (its snapshot, or the last change): at
+ * most one a second per channel, a user's first connection a join, its last one gone a leave.
+ */
+export interface PresenceChange {
+  channel: string
+  joins: { user: string; data: unknown }[]
+  leaves: string[]
+}
+
+/** `hub.presence(pattern, options)`. */
+export interface PresenceOptions {
+  /** Send subscribers the snapshot, then joins and leaves (`presenceEvent`). Default `true`. */
+  events?: boolean
 }
 
 /** The parameters a channel pattern names: `'org:{org}/room:{room}'` gives `{ org: string; room: string }`. */
@@ -791,6 +835,18 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * how many grants ended in this process.
    */
   revoke(selector: RevokeSelector): number
+  /**
+   * Tracks who is in the channels matching `pattern` (as `authorize()`'s): every subscribed
+   * client with a `user` is a member, collapsed by user (its tabs count once), with its
+   * grant's `data`; across every process of a Redis namespace (a process that vanishes has its
+   * members leave the others within about 5 s). With `events`, each subscriber gets a
+   * `PresenceSnapshot` when it joins, then `PresenceChange`s. Returns the hub.
+   */
+  presence(pattern: string, options?: PresenceOptions): this
+  /** Who is in `channel` now, across processes. */
+  members(channel: string): Members
+  /** `{ users, connections }` of `channel`, read in O(1). */
+  memberCount(channel: string): { users: number; connections: number }
 /**
    * A handle on one channel (cheap; holds only the name): its subscribers now (`.size`),
    * `.publish(message)`. With `options.history`, the channel keeps its own history from now

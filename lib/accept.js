@@ -36,6 +36,7 @@ class Acceptor {
   #clients
   #relay
   #authorization
+  #opened
   #call
 
   /**
@@ -43,15 +44,17 @@ class Acceptor {
    * @param clients the hub's Client by id
    * @param relay the sinks JS writes for Rust (relay.js)
    * @param authorization the hub's rules (authorization.js)
+   * @param opened `(client, channels)` once a client's stream started (presence joins)
    * @param call runs a native call, turning its error into the public one
    */
-  constructor (hub, native, options, clients, relay, authorization, call) {
+  constructor (hub, native, options, clients, relay, authorization, opened, call) {
     this.#hub = hub
     this.#native = native
     this.#options = options
     this.#clients = clients
     this.#relay = relay
     this.#authorization = authorization
+    this.#opened = opened
     this.#call = call
   }
 
@@ -169,6 +172,7 @@ class Acceptor {
       else this.#call(() => request.startRelay(this.#native, id))
     }
     if (this.#hub.listenerCount('connect') > 0) this.#hub.emit('connect', client._info(channels))
+    this.#opened(client, channels)
     return client
   }
 

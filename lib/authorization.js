@@ -287,15 +287,9 @@ class Authorization {
     return ended
   }
 
-  /** A signal from another process (or this one's echo): a revoke is done here too. */
-  onSignal (payload) {
-    let signal
-    try {
-      signal = JSON.parse(payload)
-    } catch {
-      return
-    }
-    if (signal === null || typeof signal !== 'object' || signal.origin === this.#origin || signal.kind !== REVOKE) return
+  /** A signal (parsed) from a process of the namespace (this one's echo is skipped): a revoke is done here too. */
+  onSignal (signal) {
+    if (signal.origin === this.#origin || signal.kind !== REVOKE) return
     const user = typeof signal.user === 'string' ? signal.user : undefined
     const channel = typeof signal.channel === 'string' ? signal.channel : undefined
     if (user === undefined && channel === undefined) return

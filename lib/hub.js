@@ -19,6 +19,7 @@ const { Http2StreamRequest, isHttp2Stream } = require('./requests/http2-stream')
 const { FetchRequest, isFetchRequest } = require('./requests/fetch')
 const { fetchHeartbeatMs } = require('./fetch-transport')
 const { Authorization } = require('./authorization')
+const { Presence } = require('./presence')
 
 /** How long hub.close() lets writer tasks drain before cutting them, beyond writeTimeoutMs. */
 const SHUTDOWN_GRACE_MS = 1000
@@ -78,6 +79,8 @@ class Hub extends EventEmitter {
   #acceptor
   /** Rules by channel pattern, and what they granted (authorization.js). */
   #authorization
+  /** Who is in which channel, across processes (presence.js). */
+  #presence
   /** publishStream()'s running streams. */
   #streams = new ResumableStreams(this, {
     hold: (channel, history) => {
@@ -90,7 +93,7 @@ class Hub extends EventEmitter {
   constructor (options) {
     super()
     this.#options = hubOptions(options)
-    const { retryMs, lastEventIdQuery, retryAfterSeconds, channels, requireAuthorization, authorizeTimeoutMs, revokedEvent, ...nativeOptions } = this.#options
+    const { retryMs, lastEventIdQuery, retryAfterSeconds, channels, requireAuthorization, authorizeTimeoutMs, revokedEvent, presenceEvent, ...nativeOptions } = this.#options
     try {
       this.#native = new NativeHub(nativeOptions, (kind, id, payload, events, bytes, channels) =>
         this.#onNativeEvent(kind, id, payload, events, bytes, channels))
@@ -101,7 +104,12 @@ class Hub extends EventEmitter {
     this.#sends = new SendQueue(this.#native, this.#clients, call, this.#options)
     this.#relay = new Relay(this.#native, this.#options.writeTimeoutMs)
     this.#authorization = new Authorization(this, { requireAuthorization, authorizeTimeoutMs, revokedEvent })
-    this.#acceptor = new Acceptor(this, this.#native, this.#options, this.#clients, this.#relay, this.#authorization, call)
+    this.#presence = new Presence(this, { presenceEvent })
+    const opened = (client, channels) => {
+      if (!this.#presence.active) return
+      for (const channel of channels) this.#presence.join(client, channel)
+    }
+    this.#acceptor = new Acceptor(this, this.#native, this.#options, this.#clients, this.#relay, this.#authorization, opened, call)
     for (const [name, { history, maxClients }] of channels) {
       this.#call(() => this.#native.setStandingChannel(name, history !== undefined, history?.historyMaxEvents, history?.historyMaxBytes,
         history?.historyMaxAgeMs, maxClients ?? undefined))
@@ -281,6 +289,29 @@ class Hub extends EventEmitter {
     return this.#authorization.revoke(revokeSelector(selector))
   }
 
+  /**
+   * Tracks who is in the channels matching `pattern` (as `authorize()`'s): each subscribed
+   * client with a `user` (attach's, or a rule's grant) is a member, collapsed by user with its
+   * connection count and its grant's `data`, across every process of a Redis namespace. With
+   * `events` (default true) each subscriber gets a snapshot when it joins, then one
+   * `presenceEvent` per channel per second at most: `{ channel, joins: [{ user, data }],
+   * leaves: [user] }`. Returns the hub.
+   */
+  presence (pattern, options) {
+    this.#presence.add(pattern, options)
+    return this
+  }
+
+  /** The members of `channel` now: `{ users, connections, members: [{ user, connections, data }] }`. */
+  members (channel) {
+    return this.#presence.members(channelName(channel))
+  }
+
+  /** `{ users, connections }` of `channel`, read in O(1). */
+  memberCount (channel) {
+    return this.#presence.count(channelName(channel))
+  }
+
   channel (name, options) {
     const checked = channelName(name)
     const { history, maxClients } = channelOptions(options)
@@ -351,6 +382,8 @@ class Hub extends EventEmitter {
       let limit = this.#options.writeTimeoutMs + SHUTDOWN_GRACE_MS
       // Running streams end first, so their subscribers get the error event before the end.
       this.#streams.stopAll(sseError(Error, 'ERR_SSE_HUB_CLOSED', 'publishStream: the hub closed before the stream ended'))
+      // The other processes drop this one's members at once rather than after GONE_MS.
+      this.#presence.close()
       this.#sends.flush()
       if (plan === null) {
         this.#native.closeAll()
@@ -415,13 +448,20 @@ class Hub extends EventEmitter {
   _subscribe (client, channel, options) {
     const name = channelName(channel)
     const request = subscribeOptions(options)
-    if (!this.#authorization.active) return this.#call(() => this.#native.subscribe(client.id, name))
+    if (!this.#authorization.active) {
+      const subscribed = this.#call(() => this.#native.subscribe(client.id, name))
+      if (subscribed && this.#presence.active) this.#presence.join(client, name)
+      return subscribed
+    }
     const decided = this.#authorization.decide([name], { request, client, user: client.user })
     const conclude = (decision) => {
       if (decision.refusal !== null) throw decision.error
       if (client.closed) return false
       const subscribed = this.#call(() => this.#native.subscribe(client.id, name))
-      if (subscribed) this.#authorization.keep(client, decision)
+      if (subscribed) {
+        this.#authorization.keep(client, decision)
+        if (this.#presence.active) this.#presence.join(client, name)
+      }
       return subscribed
     }
     return typeof decided.then === 'function' ? decided.then(conclude) : conclude(decided)
@@ -430,7 +470,10 @@ class Hub extends EventEmitter {
   _unsubscribe (client, channel) {
     const name = channelName(channel)
     const unsubscribed = this.#call(() => this.#native.unsubscribe(client.id, name))
-    if (client._auth !== null) this.#authorization.forget(client, name)
+    if (client._auth !== null) {
+      this.#authorization.forget(client, name)
+      this.#presence.leave(client, name)
+    }
     return unsubscribed
   }
 
@@ -438,7 +481,13 @@ class Hub extends EventEmitter {
   _revokeGrant (client, channel, reason) {
     if (client.closed) return
     this.#call(() => this.#native.unsubscribe(client.id, channel))
+    this.#presence.leave(client, channel)
     this.#sends.send(client, { event: this.#authorization.revokedEvent, data: { channel, reason } })
+  }
+
+  /** A presence event for one client (its snapshot, or a batch of joins and leaves). */
+  _presenceSend (client, message) {
+    if (!client.closed) this.#sends.send(client, message)
   }
 
   /**
@@ -449,9 +498,18 @@ class Hub extends EventEmitter {
     return this.#call(() => this.#native.sendSignal(payload))
   }
 
-  /** A signal from a process of the Redis namespace (this one's included): revokes, so far. */
+  /** A signal from a process of the Redis namespace (this one's included): revokes, presence. */
   _onSignal (payload) {
-    this.#authorization.onSignal(payload)
+    let signal
+    try {
+      signal = JSON.parse(payload)
+    } catch {
+      return
+    }
+    // Anyone who can PUBLISH on the namespace can send one: nothing in it is trusted.
+    if (signal === null || typeof signal !== 'object') return
+    if (signal.kind === 'presence') this.#presence.onSignal(signal)
+    else this.#authorization.onSignal(signal)
   }
 
   _closeClient (id) {
@@ -475,6 +533,7 @@ class Hub extends EventEmitter {
   }
 
   #onBackend (state, detail) {
+    if (state === 'up') this.#presence.onBackendUp()
     if (state === 'up' && this.#resolveReady !== null) {
       this.#resolveReady()
       this.#resolveReady = null
@@ -495,7 +554,10 @@ class Hub extends EventEmitter {
     const client = this.#clients.get(id)
     if (client === undefined) return
     this.#clients.delete(id)
-    if (client._auth !== null) this.#authorization.forget(client)
+    if (client._auth !== null) {
+      this.#authorization.forget(client)
+      this.#presence.leaveAll(client)
+    }
     client._closed(reason)
     if (this.listenerCount('disconnect') > 0) {
       this.emit('disconnect', client._departureInfo(channels, reason, events, bytes))

@@ -34,7 +34,9 @@ const HUB_DEFAULTS = Object.freeze({
   // Authorization (authorization.js), JS only: rules live with the app's checks.
   requireAuthorization: false,
   authorizeTimeoutMs: 10_000,
-  revokedEvent: 'sse-revoked'
+  revokedEvent: 'sse-revoked',
+  // Presence (presence.js), JS only.
+  presenceEvent: 'sse-presence'
 })
 
 /** What `redis: 'redis://...'` or `redis: { url }` leaves out. */
@@ -156,7 +158,7 @@ function hubOptions (options) {
 
 /** The authorization options: whether every channel needs a rule, the checks' time bound,
  *  and the event that tells a client a grant ended. */
-function authorizationOptions ({ requireAuthorization, authorizeTimeoutMs, revokedEvent }) {
+function authorizationOptions ({ requireAuthorization, authorizeTimeoutMs, revokedEvent, presenceEvent }) {
   if (typeof requireAuthorization !== 'boolean') {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `requireAuthorization must be a boolean, got ${describe(requireAuthorization)}`)
   }
@@ -171,7 +173,11 @@ function authorizationOptions ({ requireAuthorization, authorizeTimeoutMs, revok
   if (/[\r\n]/.test(event)) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `revokedEvent must be one line, got ${describe(revokedEvent)}`)
   }
-  return { requireAuthorization, authorizeTimeoutMs, revokedEvent: event }
+  const presence = nonEmptyString(presenceEvent, 'presenceEvent')
+  if (/[\r\n]/.test(presence)) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `presenceEvent must be one line, got ${describe(presenceEvent)}`)
+  }
+  return { requireAuthorization, authorizeTimeoutMs, revokedEvent: event, presenceEvent: presence }
 }
 
 /**

@@ -228,3 +228,11 @@ test('hub.authorize(): parameters typed from the pattern, answers checked; revok
     expect(client.subscribe).type.toBeCallableWith('x', { request: req })
   })
 })
+
+test('hub.presence(), members() and memberCount() are typed', () => {
+  const hub = createHub()
+  expect(hub.presence('room:{room}', { events: false })).type.toBe<Hub>()
+  expect(hub.presence).type.not.toBeCallableWith('room:{room}', { events: 'yes' })
+  expect(hub.members('room:1').members).type.toBe<{ user: string; connections: number; data: unknown }[]>()
+  expect(hub.memberCount('room:1')).type.toBe<{ users: number; connections: number }>()
+})
