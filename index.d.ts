@@ -531,7 +531,7 @@ export interface PublishedStream {
  * `hub.metrics()` with its `redis` part, and `hub.stats()`: defined once, in the binding
  * (src/reports.rs), which builds them in this shape.
  */
-export type { HubMetrics, RedisMetrics, HubStats } from './binding'
+export type { HubMetrics, RedisMetrics, SignalCounts, HubStats } from './binding'
 
 /** The hub's `'backend'` event. */
 export interface BackendInfo {

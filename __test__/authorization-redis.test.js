@@ -69,6 +69,9 @@ test('hub.revoke() by user and by channel reaches the clients of every process w
     assert.equal(hub.publish('room:a', { data: 'still here' }), 0, 'no local subscriber')
     await waitFor(() => bob.every((c) => c.events.length === 2), { what: 'the publish through Redis' })
     assert.ok(ann.every((c) => c.events.length === 2), 'ann, revoked from room:a, got nothing more')
+    // The two revokes went out as signals, and Prometheus sees them.
+    assert.equal(hub.metrics().redis.signals.sent, 2)
+    assert.match(hub.metricsText(), /^sse_redis_signals_sent_total 2$/m)
   } finally {
     for (const c of clients) c.end()
     for (const c of children) await c.stop()

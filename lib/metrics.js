@@ -109,7 +109,15 @@ const REDIS = [
   one('redis_gap_resets_total', counter, 'Channels whose clients got the reset signal because Redis no longer held what they missed.',
     (m) => m.redis.gapResets),
   one('redis_disconnects_total', counter, 'Redis connections lost (each followed by reconnecting with backoff).',
-    (m) => m.redis.disconnects)
+    (m) => m.redis.disconnects),
+  one('redis_signals_sent_total', counter, 'Signals (revokes, presence) this process published to the other processes.',
+    (m) => m.redis.signals.sent),
+  one('redis_signals_received_total', counter, 'Signals received from the processes of the namespace, this one\'s included.',
+    (m) => m.redis.signals.received),
+  one('redis_signals_dropped_total', counter, 'Signals dropped, oldest first, while Redis was away and their buffer was full.',
+    (m) => m.redis.signals.dropped),
+  one('redis_signals_ignored_total', counter, 'Messages on the signals channel that were not UTF-8 or too large.',
+    (m) => m.redis.signals.ignored)
 ]
 
 /** Series present with `perChannel` only, labelled by channel name. */
