@@ -60,6 +60,34 @@ export interface RevokeInfo {
   reason: 'expired' | 'revoked' | (string & {})
 }
 
+/**
+ * A member of a presence channel (`hub.presence()`): a user, collapsed over its connections
+ * (tabs), and its grant's `data` (`hub.authorize()`), `null` when it has none.
+ */
+export interface PresenceMember<Data = unknown> {
+  user: string
+  data: Data
+}
+
+/**
+ * Passed to `onPresence` after each presence event of the hub (`presenceEvent`): the channel's
+ * members now, and what changed since the list before (`members` = before + `joins` - `leaves`).
+ */
+export interface PresenceInfo<Data = unknown> {
+  channel: string
+  /** Everyone there now, as `client.members(channel)` returns it. */
+  members: PresenceMember<Data>[]
+  /** Who came: the first snapshot lists everyone. */
+  joins: PresenceMember<Data>[]
+  /** Who went, with the data they had. */
+  leaves: PresenceMember<Data>[]
+  /**
+   * `true` for a snapshot, which each new connection gets and which replaces the list (after a
+   * reconnect, `joins` and `leaves` say who came and went while the client was away).
+   */
+  snapshot: boolean
+}
+
 /** The minimum of the WHATWG `EventSource` interface the client uses. */
 export interface EventSourceLike {
   readonly readyState: number
@@ -69,7 +97,11 @@ export interface EventSourceLike {
   close(): void
 }
 
-export interface ConnectOptions<Events extends EventMap = AnyEvents> {
+/**
+ * `Events` types the events; `PresenceData` the `data` of presence members (their grants' `data`,
+ * `null` for a member without one: include `null` when some may have none).
+ */
+export interface ConnectOptions<Events extends EventMap = AnyEvents, PresenceData = unknown> {
   /**
    * `'eventsource'`: the browser's EventSource; `'fetch'`: a fetch stream reader.
    * Default `'auto'`: fetch when `headers`, `method`, `body` or `credentials` is given or there
@@ -113,6 +145,8 @@ export interface ConnectOptions<Events extends EventMap = AnyEvents> {
   resetEvent?: string
   /** The hub's `revokedEvent`. Default `'sse-revoked'`. */
   revokedEvent?: string
+  /** The hub's `presenceEvent`. Default `'sse-presence'`. */
+  presenceEvent?: string
   /** Drop the stream while the page is hidden and resume when it is visible. Default `false`. */
   pauseWhenHidden?: boolean
   /** Wait for the browser to be online instead of retrying while it is offline. Default `true`. */
@@ -132,11 +166,17 @@ export interface ConnectOptions<Events extends EventMap = AnyEvents> {
    * stream stays open. The event never reaches `on()` handlers or the iterator.
    */
   onRevoke?: (info: RevokeInfo) => void
+  /**
+   * Called after each presence event (`presenceEvent`, for the channels the hub tracks with
+   * `hub.presence()`): the channel's members now, and who came and went. The event never
+   * reaches `on()` handlers or the iterator.
+   */
+  onPresence?: (info: PresenceInfo<PresenceData>) => void
   /** Called once when the client stops for good. */
   onClose?: (info: ClientCloseInfo) => void
 }
 
-export interface SseClient<Events extends EventMap = AnyEvents> extends AsyncIterable<ReceivedEvent<Events>> {
+export interface SseClient<Events extends EventMap = AnyEvents, PresenceData = unknown> extends AsyncIterable<ReceivedEvent<Events>> {
   /** The current state. */
   readonly state: ClientState
   /** The id of the last event received (or `lastEventId`): what a reconnect resumes from. */
@@ -148,6 +188,12 @@ export interface SseClient<Events extends EventMap = AnyEvents> extends AsyncIte
   /** Calls `handler` with each `event`'s data (`message`: events sent without a name). */
   on<Name extends keyof Events & string>(event: Name, handler: (data: Events[Name], meta: { event: Name; id: string }) => void): this
   off<Name extends keyof Events & string>(event: Name, handler: (data: Events[Name], meta: { event: Name; id: string }) => void): this
+  /**
+   * Who is in `channel` now, by the hub's presence events: a new array each call, in the order
+   * they came; `[]` before the channel's first snapshot, and after its grant ended (`onRevoke`).
+   * Between a reconnect and the new connection's snapshot, the list before it.
+   */
+  members(channel: string): PresenceMember<PresenceData>[]
   /** Closes the stream for good; iterators end. */
   close(): void
   /**
@@ -167,4 +213,4 @@ export interface SseClient<Events extends EventMap = AnyEvents> extends AsyncIte
  * http(s) or cannot be resolved: outside a page (Node, server-side rendering) pass an absolute
  * URL, or connect in an effect, after mount.
  */
-export declare function connect<Events extends EventMap = AnyEvents>(url: string | URL, options?: ConnectOptions<Events>): SseClient<Events>
+export declare function connect<Events extends EventMap = AnyEvents, PresenceData = unknown>(url: string | URL, options?: ConnectOptions<Events, PresenceData>): SseClient<Events, PresenceData>

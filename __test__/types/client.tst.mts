@@ -1,8 +1,8 @@
 // Type tests (tstyche): one event map types createHub<Events>() on the server and
 // connect<Events>() in the browser; a wrong handler payload does not compile.
 import { expect, test } from 'tstyche'
-import { createHub } from 'native-sse'
-import { connect, type ReceivedEvent, type RevokeInfo, type SseClient } from 'native-sse/client'
+import { createHub, type Member } from 'native-sse'
+import { connect, type PresenceInfo, type PresenceMember, type ReceivedEvent, type RevokeInfo, type SseClient } from 'native-sse/client'
 
 type Price = { symbol: string; price: number }
 type Events = { price: Price; note: string; message: number[] }
@@ -60,4 +60,32 @@ test('onRevoke gets the channel and why its grant ended; revokedEvent names the 
   expect(connect<Events>).type.toBeCallableWith('/events', { onRevoke: ({ channel, reason }: { channel: string; reason: string }) => {} })
   expect(connect<Events>).type.not.toBeCallableWith('/events', { onRevoke: (info: { channel: number }) => {} })
   expect(connect<Events>).type.not.toBeCallableWith('/events', { revokedEvent: true })
+})
+
+test('presence: members() and onPresence type member data by connect()\'s second parameter, unknown by default', () => {
+  type Profile = { name: string } | null
+  const typed = connect<Events, Profile>('/events', {
+    presenceEvent: 'who',
+    onPresence: (info) => {
+      expect(info).type.toBe<PresenceInfo<Profile>>()
+      expect(info.channel).type.toBe<string>()
+      expect(info.members).type.toBe<PresenceMember<Profile>[]>()
+      expect(info.joins).type.toBe<PresenceMember<Profile>[]>()
+      expect(info.leaves).type.toBe<PresenceMember<Profile>[]>()
+      expect(info.snapshot).type.toBe<boolean>()
+    }
+  })
+  expect(typed).type.toBe<SseClient<Events, Profile>>()
+  expect(typed.members('room:1')).type.toBe<PresenceMember<Profile>[]>()
+  expect(typed.members('room:1')[0]!.data).type.toBe<Profile>()
+  expect(typed.members).type.not.toBeCallableWith(1)
+  // Without the second parameter, member data is unknown.
+  expect(client.members('room:1')).type.toBe<PresenceMember<unknown>[]>()
+  expect(connect('/events').members('x')[0]!.data).type.toBe<unknown>()
+  // Inferred from an annotated callback.
+  expect(connect('/events', { onPresence: (info: PresenceInfo<{ name: string }>) => {} })).type.toBe<SseClient<{ [event: string]: unknown }, { name: string }>>()
+  expect(connect<Events>).type.not.toBeCallableWith('/events', { onPresence: (info: { members: number }) => {} })
+  expect(connect<Events>).type.not.toBeCallableWith('/events', { presenceEvent: 1 })
+  // The hub's members (with their connection counts) read as the client's.
+  expect<PresenceMember>().type.toBeAssignableFrom<Member>()
 })

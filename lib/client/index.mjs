@@ -29,6 +29,7 @@ const OPTIONS = {
   events: [[], NAMES],
   resetEvent: ['sse-reset', NAME],
   revokedEvent: ['sse-revoked', NAME],
+  presenceEvent: ['sse-presence', NAME],
   pauseWhenHidden: [false, BOOLEAN],
   pauseWhenOffline: [true, BOOLEAN],
   fetch: [undefined, FUNCTION],
@@ -37,6 +38,7 @@ const OPTIONS = {
   onError: [undefined, FUNCTION],
   onReset: [undefined, FUNCTION],
   onRevoke: [undefined, FUNCTION],
+  onPresence: [undefined, FUNCTION],
   onClose: [undefined, FUNCTION]
 }
 const CONNECTING = 0
@@ -116,6 +118,9 @@ function verdict (response, probing) {
   return status >= 400 && status < 500 && status !== 408 && status !== 429 ? 'stop' : 'retry'
 }
 
+/** [user, data] entries as the members they are. */
+const asMembers = (entries) => entries.map(([user, data]) => ({ user, data }))
+
 function report (error) {
   if (typeof globalThis.reportError === 'function') globalThis.reportError(error)
   else setTimeout(() => { throw error })
@@ -137,6 +142,8 @@ class SseClient {
   #listened = new Set()
   #handlers = new Map()
   #iterators = new Set()
+  /** channel -> Map(user -> data): who is there, from the hub's presence events. */
+  #members = new Map()
   #stopped = null
   #unwatch = () => {}
 
@@ -178,6 +185,11 @@ class SseClient {
     set.add(handler)
     this.#listen(event)
     return this
+  }
+
+  /** Who is in `channel` now: `[{ user, data }]`, a new array each call; `[]` before its snapshot. */
+  members (channel) {
+    return asMembers([...this.#members.get(channel) ?? []])
   }
 
   off (event, handler) {
@@ -325,8 +337,17 @@ class SseClient {
   #dispatch (event, data, id) {
     this.#lastEventId = id
     if (data === null) return
-    // The hub's own events, for callbacks only: a resume that failed, a grant that ended.
-    const own = event === this.#o.resetEvent ? 'onReset' : event === this.#o.revokedEvent ? 'onRevoke' : null
+    // The hub's own events, for callbacks only: who came and went, a resume that failed, a
+    // grant that ended.
+    const o = this.#o
+    if (event === o.presenceEvent) {
+      // Anything but the hub's JSON is dropped: it must not break the stream.
+      try {
+        this.#callback('onPresence', this.#present(JSON.parse(data)))
+      } catch {}
+      return
+    }
+    const own = event === o.resetEvent ? 'onReset' : event === o.revokedEvent ? 'onRevoke' : null
     if (own !== null) {
       let info
       try {
@@ -334,12 +355,14 @@ class SseClient {
       } catch {
         info = { reason: data }
       }
+      // The channel's presence events stop with its grant: a list kept would go stale.
+      if (own === 'onRevoke') this.#members.delete(info?.channel)
       return this.#callback(own, info)
     }
     const handlers = this.#handlers.get(event)
     if (handlers === undefined && this.#iterators.size === 0) return
     let value = data
-    if (!this.#o.text.includes(event)) {
+    if (!o.text.includes(event)) {
       try {
         value = JSON.parse(data)
       } catch {}
@@ -352,6 +375,22 @@ class SseClient {
       }
     }
     for (const sink of this.#iterators) sink.push({ event, data: value, id })
+  }
+
+  /**
+   * A presence event applied to its channel's list: a snapshot (each new connection gets one)
+   * replaces it, a change edits it. Returns what onPresence is told; `joins` and `leaves` are
+   * the difference from the list before, so a snapshot after a reconnect says who came and went
+   * meanwhile, and a leave carries the member's data.
+   */
+  #present ({ channel, members, joins, leaves, snapshot = false }) {
+    const before = this.#members.get(channel) ?? new Map()
+    const after = new Map(snapshot ? [] : before)
+    for (const user of leaves ?? []) after.delete(user)
+    for (const { user, data } of members ?? joins) after.set(user, data)
+    this.#members.set(channel, after)
+    const missing = (from, to) => asMembers([...from].filter(([user]) => !to.has(user)))
+    return { channel, members: this.members(channel), joins: missing(after, before), leaves: missing(before, after), snapshot }
   }
 
   async #openFetch () {
@@ -411,7 +450,7 @@ class SseClient {
     source.onopen = () => this.#opened()
     source.onerror = () => this.#eventSourceError(source, target)
     const o = this.#o
-    for (const name of ['message', o.resetEvent, o.revokedEvent, ...o.events, ...this.#handlers.keys()]) this.#listen(name)
+    for (const name of ['message', o.resetEvent, o.revokedEvent, o.presenceEvent, ...o.events, ...this.#handlers.keys()]) this.#listen(name)
   }
 
   /** EventSource dispatches only the event types listened to: one listener per name. */
