@@ -5,6 +5,7 @@
 // the transport that writes it. attach() and response() differ only in what they take and give.
 
 const { Client } = require('./connection')
+const { sseError } = require('./errors')
 const { nativeUnavailableError } = require('./native-transport')
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
@@ -38,6 +39,10 @@ class Acceptor {
   #authorization
   #opened
   #call
+  /** `(client)` once a held client is withdrawn: what it was granted, and its presence, go. */
+  #withdrawn
+  /** Held attaches by client id: `{ request, client, channels }` while their checks run. */
+  #held = new Map()
 
   /**
    * @param hub the Hub (its events, and what each Client calls back)
@@ -46,8 +51,10 @@ class Acceptor {
    * @param authorization the hub's rules (authorization.js)
    * @param opened `(client, channels)` once a client's stream started (presence joins)
    * @param call runs a native call, turning its error into the public one
+   * @param withdrawn `(client)` once a held client is withdrawn (its grants and presence go)
    */
-  constructor (hub, native, options, clients, relay, authorization, opened, call) {
+  constructor (hub, native, options, clients, relay, authorization, opened, call, withdrawn) {
+    this.#withdrawn = withdrawn
     this.#hub = hub
     this.#native = native
     this.#options = options
@@ -94,8 +101,10 @@ class Acceptor {
     this.#clients.set(id, client)
     const decided = this.#authorization.decide(channels, { request: context, client, user })
     if (typeof decided.then !== 'function') return this.#settle(request, client, channels, native, decided, true)
+    this.#held.set(id, { request, client, channels })
     client._auth.admission = decided.then((decision) => {
-      this.#settle(request, client, channels, native, decision, false)
+      // Withdrawn meanwhile (hub.close()): answered already.
+      if (this.#held.delete(id)) this.#settle(request, client, channels, native, decision, false)
       client._auth.admission = null
     })
     return client
@@ -108,6 +117,17 @@ class Acceptor {
    */
   #settle (request, client, channels, native, decision, sync) {
     const id = client.id
+    if (decision.refusal === null && !this.#authorization.agrees(client, decision)) {
+      decision = { ...decision, refusal: 'forbidden', error: sseError(Error, 'ERR_SSE_FORBIDDEN', 'the grants of this attach name another user than the client\'s') }
+    }
+    if (client.closed) {
+      // Closed while its checks ran (hub.close(), client.close()): 'close' fired already; the
+      // request gets what a closing hub answers, whatever the checks said.
+      this.#clients.delete(id)
+      this.#withdrawn(client)
+      request.refuse(this.refusalAnswer('closing'))
+      return client
+    }
     if (decision.refusal === null && this.#native.admit(id)) {
       this.#authorization.keep(client, decision)
       if (sync) return this.#open(request, client, channels, native)
@@ -130,9 +150,26 @@ class Acceptor {
       return client
     }
     request.refuse(this.refusalAnswer(refusal))
+    this.#withdrawn(client)
     client._refuse(refusal)
     this.#reportRefusal(request, refusal, channels, decision.error)
     return client
+  }
+
+  /**
+   * hub.close(): every held attach is refused now ('closing', a 503), whatever its checks say
+   * later; it never connected, so it gets no 'disconnect' and counts as a refusal, not a close.
+   */
+  withdrawHeld () {
+    for (const [id, { request, client, channels }] of this.#held) {
+      this.#held.delete(id)
+      this.#clients.delete(id)
+      this.#native.withdraw(id, 'closing')
+      this.#withdrawn(client)
+      request.refuse(this.refusalAnswer('closing'))
+      client._refuse('closing')
+      this.#reportRefusal(request, 'closing', channels, null)
+    }
   }
 
   /** Writes the head and starts the transport of a registered client; 'connect'. */

@@ -109,7 +109,10 @@ class Hub extends EventEmitter {
       if (!this.#presence.active) return
       for (const channel of channels) this.#presence.join(client, channel)
     }
-    this.#acceptor = new Acceptor(this, this.#native, this.#options, this.#clients, this.#relay, this.#authorization, opened, call)
+    this.#acceptor = new Acceptor(this, this.#native, this.#options, this.#clients, this.#relay, this.#authorization, opened, call, (client) => {
+      this.#authorization.forget(client)
+      this.#presence.leaveAll(client)
+    })
     for (const [name, { history, maxClients }] of channels) {
       this.#call(() => this.#native.setStandingChannel(name, history !== undefined, history?.historyMaxEvents, history?.historyMaxBytes,
         history?.historyMaxAgeMs, maxClients ?? undefined))
@@ -385,6 +388,7 @@ class Hub extends EventEmitter {
       // The other processes drop this one's members at once rather than after GONE_MS.
       this.#presence.close()
       this.#sends.flush()
+      this.#acceptor.withdrawHeld()
       if (plan === null) {
         this.#native.closeAll()
       } else {
@@ -454,9 +458,19 @@ class Hub extends EventEmitter {
       return subscribed
     }
     const decided = this.#authorization.decide([name], { request, client, user: client.user })
+    // unsubscribe() while the check runs cancels it: the token is gone then.
+    const token = {}
+    const auth = client._auth ??= { user: null, grants: null, admission: null }
+    ;(auth.pending ??= new Map()).set(name, token)
     const conclude = (decision) => {
+      if (auth.pending.get(name) !== token) {
+        if (decision.refusal !== null) throw decision.error
+        return false
+      }
+      auth.pending.delete(name)
       if (decision.refusal !== null) throw decision.error
       if (client.closed) return false
+      if (!this.#authorization.agrees(client, decision)) throw sseError(Error, 'ERR_SSE_FORBIDDEN', `the authorization rule for channel ${JSON.stringify(name)} granted another user than the client's`)
       const subscribed = this.#call(() => this.#native.subscribe(client.id, name))
       if (subscribed) {
         this.#authorization.keep(client, decision)
@@ -470,6 +484,7 @@ class Hub extends EventEmitter {
   _unsubscribe (client, channel) {
     const name = channelName(channel)
     const unsubscribed = this.#call(() => this.#native.unsubscribe(client.id, name))
+    client._auth?.pending?.delete(name)
     if (client._auth !== null) {
       this.#authorization.forget(client, name)
       this.#presence.leave(client, name)
