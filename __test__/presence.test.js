@@ -75,6 +75,35 @@ test('members collapse by user; a subscriber gets a snapshot, then joins and lea
   }
 })
 
+test('a subscriber that joins while a batch gathers gets a snapshot with it, and the batch without what its snapshot showed: no gap, no repeat', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  hub.presence('room:{room}')
+  const http = await startHttp((req, res) => {
+    const url = new URL(req.url, 'http://x')
+    hub.attach(req, res, { channels: ['room:1'], user: url.searchParams.get('user') ?? undefined })
+  })
+  const clients = []
+  const open = (user) => { const c = rawClient(http.port, { path: user === null ? '/' : `/?user=${user}` }); clients.push(c); return c }
+  try {
+    const watcher = open(null)
+    await waitFor(() => presenceEvents(watcher).length === 1, { what: 'the watcher\'s snapshot' })
+    // Within one gathering: ann joins, then the late reader subscribes, then bob joins.
+    open('ann')
+    await waitFor(() => hub.memberCount('room:1').users === 1, { what: 'ann' })
+    const late = open(null)
+    await waitFor(() => presenceEvents(late).length === 1, { what: 'the late snapshot' })
+    assert.deepEqual(presenceEvents(late)[0].members.map((m) => m.user), ['ann'])
+    open('bob')
+    await waitFor(() => presenceEvents(watcher).length === 2 && presenceEvents(late).length === 2, { what: 'the batch', timeoutMs: 5000 })
+    assert.deepEqual(presenceEvents(watcher)[1].joins.map((j) => j.user), ['ann', 'bob'], 'the watcher hears both')
+    assert.deepEqual(presenceEvents(late)[1].joins.map((j) => j.user), ['bob'], 'the late reader hears only what its snapshot did not show')
+  } finally {
+    for (const c of clients) c.end()
+    await hub.close()
+    await http.close()
+  }
+})
+
 async function startChild (options) {
   const child = fork(FIXTURE, [JSON.stringify(options)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
   let output = ''
