@@ -310,3 +310,38 @@ test('a held client that subscribe()d to a presence channel and is then refused 
     await http.close()
   }
 })
+
+test('a revoke while a check is in flight wins: the attach it would have allowed is a 403, the subscribe() it would have allowed rejects', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  hub.on('refuse', () => {})
+  const gates = []
+  hub.authorize('room:{id}', () => new Promise((resolve) => gates.push(() => resolve({ user: 'ann' }))))
+  hub.authorize('side:{id}', () => new Promise((resolve) => gates.push(() => resolve(true))))
+  const http = await channelServer(hub)
+  try {
+    const held = rawClient(http.port, { path: route('room:1') })
+    await waitFor(() => gates.length === 1, { what: 'the held attach\'s check' })
+    assert.equal(hub.revoke({ user: 'ann' }), 0, 'nothing granted yet')
+    gates.shift()()
+    await waitFor(() => held.head !== null, { what: 'the answer' })
+    assert.match(held.head, /^HTTP\/1\.1 403 /)
+
+    const bare = rawClient(http.port, { path: '/' })
+    await waitFor(() => bare.comments.length === 1, { what: 'a stream without channels' })
+    const client = http.clients.at(-1)
+    const pending = client.subscribe('side:1')
+    hub.revoke({ channel: 'side:1' })
+    gates.shift()()
+    await assert.rejects(pending, (error) => error.code === 'ERR_SSE_FORBIDDEN')
+    assert.equal(hub.publish('side:1', { data: 'x' }), 0)
+    // A check that begins after the revoke is not affected by it.
+    const later = client.subscribe('side:1')
+    gates.shift()()
+    assert.equal(await later, true)
+    held.end()
+    bare.end()
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})

@@ -117,8 +117,8 @@ class Acceptor {
    */
   #settle (request, client, channels, native, decision, sync) {
     const id = client.id
-    if (decision.refusal === null && !this.#authorization.agrees(client, decision)) {
-      decision = { ...decision, refusal: 'forbidden', error: sseError(Error, 'ERR_SSE_FORBIDDEN', 'the grants of this attach name another user than the client\'s') }
+    if (decision.refusal === null && !this.#authorization.stands(client, decision)) {
+      decision = { ...decision, refusal: 'forbidden', error: sseError(Error, 'ERR_SSE_FORBIDDEN', 'the grants of this attach name another user than the client\'s, or were revoked while its checks ran') }
     }
     if (client.closed) {
       // Closed while its checks ran (hub.close(), client.close()): 'close' fired already; the

@@ -88,7 +88,7 @@ function ask (rule, context, timeoutMs) {
  * identity they agree on.
  */
 function decision (refusal, error, grants = new Map(), user = null) {
-  return { refusal, error, grants, user }
+  return { refusal, error, grants, user, since: 0 }
 }
 
 /** Decided before every check answered: the pending ones are let go (their rejection handled). */
@@ -105,6 +105,12 @@ class Authorization {
   #revokedEvent
   /** Clients holding at least one grant. */
   #granted = new Set()
+  /**
+   * Revokes of the last authorizeTimeoutMs ({ seq, at, user, channel }), and the last seq: a
+   * check that began before a revoke matching what it grants must not grant it after.
+   */
+  #revocations = []
+  #revokeSeq = 0
   /** Where this process's signals come from, to skip its own echo. */
   #origin = randomBytes(8).toString('hex')
 
@@ -151,7 +157,17 @@ class Authorization {
    * @param context `{ request, client, user }`: the request as the framework gave it (or null),
    *   the Client (null for a HEAD), the identity the app gave at attach (or null)
    */
-  decide (channels, { request, client, user }) {
+  decide (channels, context) {
+    const since = this.#revokeSeq
+    const decided = this.#decide(channels, context)
+    if (typeof decided.then !== 'function') {
+      decided.since = since
+      return decided
+    }
+    return decided.then((later) => { later.since = since; return later })
+  }
+
+  #decide (channels, { request, client, user }) {
     const now = Date.now()
     const asked = []
     for (const channel of channels) {
@@ -199,10 +215,21 @@ class Authorization {
     return decision(null, null, grants, identity)
   }
 
-  /** Whether `decided`'s identity agrees with who `client` is now (a grant kept meanwhile may have said). */
-  agrees (client, decided) {
-    const user = client._auth?.user ?? null
-    return decided.user === null || user === null || user === decided.user
+  /**
+   * Whether what `decided` grants still stands for `client` as it concludes: its identity
+   * agrees with who the client is now (a grant kept meanwhile may have said), and no revoke
+   * since its checks began matches it.
+   */
+  stands (client, decided) {
+    const current = client._auth?.user ?? null
+    if (decided.user !== null && current !== null && current !== decided.user) return false
+    const user = decided.user ?? current
+    for (const { seq, user: revokedUser, channel } of this.#revocations) {
+      if (seq <= decided.since) continue
+      if (revokedUser !== undefined && revokedUser !== user) continue
+      if (channel === undefined ? decided.grants.size > 0 : decided.grants.has(channel)) return false
+    }
+    return true
   }
 
   /**
@@ -302,6 +329,9 @@ class Authorization {
    * many grants ended here.
    */
   revoke ({ user, channel }, { local = false } = {}) {
+    const now = Date.now()
+    while (this.#revocations.length > 0 && now - this.#revocations[0].at > this.#timeoutMs) this.#revocations.shift()
+    this.#revocations.push({ seq: ++this.#revokeSeq, at: now, user, channel })
     let ended = 0
     for (const client of [...this.#granted]) {
       if (user !== undefined && client.user !== user) continue

@@ -470,7 +470,7 @@ class Hub extends EventEmitter {
       auth.pending.delete(name)
       if (decision.refusal !== null) throw decision.error
       if (client.closed) return false
-      if (!this.#authorization.agrees(client, decision)) throw sseError(Error, 'ERR_SSE_FORBIDDEN', `the authorization rule for channel ${JSON.stringify(name)} granted another user than the client's`)
+      if (!this.#authorization.stands(client, decision)) throw sseError(Error, 'ERR_SSE_FORBIDDEN', `the authorization rule for channel ${JSON.stringify(name)} granted another user than the client's, or was revoked while its check ran`)
       const subscribed = this.#call(() => this.#native.subscribe(client.id, name))
       if (subscribed) {
         this.#authorization.keep(client, decision)
