@@ -18,8 +18,7 @@ const { NodeResponseRequest } = require('./requests/node-response')
 const { Http2StreamRequest, isHttp2Stream } = require('./requests/http2-stream')
 const { FetchRequest, isFetchRequest } = require('./requests/fetch')
 const { fetchHeartbeatMs } = require('./fetch-transport')
-const { Authorization } = require('./authorization')
-const { Presence } = require('./presence')
+const { Subscriptions } = require('./subscriptions')
 
 /** How long hub.close() lets writer tasks drain before cutting them, beyond writeTimeoutMs. */
 const SHUTDOWN_GRACE_MS = 1000
@@ -77,10 +76,8 @@ class Hub extends EventEmitter {
   #sends
   #relay
   #acceptor
-  /** Rules by channel pattern, and what they granted (authorization.js). */
-  #authorization
-  /** Who is in which channel, across processes (presence.js). */
-  #presence
+  /** Channels through the authorization rules, and presence (subscriptions.js). */
+  #subscriptions
   /** publishStream()'s running streams. */
   #streams = new ResumableStreams(this, {
     hold: (channel, history) => {
@@ -103,16 +100,9 @@ class Hub extends EventEmitter {
     const call = (fn) => this.#call(fn)
     this.#sends = new SendQueue(this.#native, this.#clients, call, this.#options)
     this.#relay = new Relay(this.#native, this.#options.writeTimeoutMs)
-    this.#authorization = new Authorization(this, { requireAuthorization, authorizeTimeoutMs, revokedEvent })
-    this.#presence = new Presence(this, { presenceEvent })
-    const opened = (client, channels) => {
-      if (!this.#presence.active) return
-      for (const channel of channels) this.#presence.join(client, channel)
-    }
-    this.#acceptor = new Acceptor(this, this.#native, this.#options, this.#clients, this.#relay, this.#authorization, opened, call, (client) => {
-      this.#authorization.forget(client)
-      this.#presence.leaveAll(client)
-    })
+    const subscriptions = this.#subscriptions = new Subscriptions(this, this.#native, call, this.#sends, { requireAuthorization, authorizeTimeoutMs, revokedEvent, presenceEvent })
+    this.#acceptor = new Acceptor(this, this.#native, this.#options, this.#clients, this.#relay, subscriptions.authorization,
+      (client, channels) => subscriptions.opened(client, channels), call, (client) => subscriptions.gone(client))
     for (const [name, { history, maxClients }] of channels) {
       this.#call(() => this.#native.setStandingChannel(name, history !== undefined, history?.historyMaxEvents, history?.historyMaxBytes,
         history?.historyMaxAgeMs, maxClients ?? undefined))
@@ -279,7 +269,7 @@ class Hub extends EventEmitter {
    * (`renewal: true`, `request: null`); a later expiry keeps the subscription.
    */
   authorize (pattern, check, options) {
-    this.#authorization.add(pattern, check, options)
+    this.#subscriptions.authorization.add(pattern, check, options)
     return this
   }
 
@@ -289,7 +279,7 @@ class Hub extends EventEmitter {
    * of the namespace does the same. Returns the grants ended in this process.
    */
   revoke (selector) {
-    return this.#authorization.revoke(revokeSelector(selector))
+    return this.#subscriptions.authorization.revoke(revokeSelector(selector))
   }
 
   /**
@@ -301,18 +291,18 @@ class Hub extends EventEmitter {
    * leaves: [user] }`. Returns the hub.
    */
   presence (pattern, options) {
-    this.#presence.add(pattern, options)
+    this.#subscriptions.presence.add(pattern, options)
     return this
   }
 
   /** The members of `channel` now: `{ users, connections, members: [{ user, connections, data }] }`. */
   members (channel) {
-    return this.#presence.members(channelName(channel))
+    return this.#subscriptions.presence.members(channelName(channel))
   }
 
   /** `{ users, connections }` of `channel`, read in O(1). */
   memberCount (channel) {
-    return this.#presence.count(channelName(channel))
+    return this.#subscriptions.presence.count(channelName(channel))
   }
 
   channel (name, options) {
@@ -386,7 +376,7 @@ class Hub extends EventEmitter {
       // Running streams end first, so their subscribers get the error event before the end.
       this.#streams.stopAll(sseError(Error, 'ERR_SSE_HUB_CLOSED', 'publishStream: the hub closed before the stream ended'))
       // The other processes drop this one's members at once rather than after GONE_MS.
-      this.#presence.close()
+      this.#subscriptions.presence.close()
       this.#sends.flush()
       this.#acceptor.withdrawHeld()
       if (plan === null) {
@@ -444,65 +434,23 @@ class Hub extends EventEmitter {
     return this.#call(() => this.#native.comment(id, checked))
   }
 
-  /**
-   * client.subscribe(): at once where no rule matches; else as its rule decides (a promise
-   * when the check is async). A denial throws (rejects) ERR_SSE_FORBIDDEN, a failed check
-   * ERR_SSE_AUTHORIZATION_FAILED; nothing is subscribed then.
-   */
+  /** client.subscribe(channel, { request }): through the rules (subscriptions.js). */
   _subscribe (client, channel, options) {
-    const name = channelName(channel)
-    const request = subscribeOptions(options)
-    if (!this.#authorization.active) {
-      const subscribed = this.#call(() => this.#native.subscribe(client.id, name))
-      if (subscribed && this.#presence.active) this.#presence.join(client, name)
-      return subscribed
-    }
-    const decided = this.#authorization.decide([name], { request, client, user: client.user })
-    // unsubscribe() while the check runs cancels it: the token is gone then.
-    const token = {}
-    const auth = client._auth ??= { user: null, grants: null, admission: null }
-    ;(auth.pending ??= new Map()).set(name, token)
-    const conclude = (decision) => {
-      if (auth.pending.get(name) !== token) {
-        if (decision.refusal !== null) throw decision.error
-        return false
-      }
-      auth.pending.delete(name)
-      if (decision.refusal !== null) throw decision.error
-      if (client.closed) return false
-      if (!this.#authorization.stands(client, decision)) throw sseError(Error, 'ERR_SSE_FORBIDDEN', `the authorization rule for channel ${JSON.stringify(name)} granted another user than the client's, or was revoked while its check ran`)
-      const subscribed = this.#call(() => this.#native.subscribe(client.id, name))
-      if (subscribed) {
-        this.#authorization.keep(client, decision)
-        if (this.#presence.active) this.#presence.join(client, name)
-      }
-      return subscribed
-    }
-    return typeof decided.then === 'function' ? decided.then(conclude) : conclude(decided)
+    return this.#subscriptions.subscribe(client, channelName(channel), subscribeOptions(options))
   }
 
   _unsubscribe (client, channel) {
-    const name = channelName(channel)
-    const unsubscribed = this.#call(() => this.#native.unsubscribe(client.id, name))
-    client._auth?.pending?.delete(name)
-    if (client._auth !== null) {
-      this.#authorization.forget(client, name)
-      this.#presence.leave(client, name)
-    }
-    return unsubscribed
+    return this.#subscriptions.unsubscribe(client, channelName(channel))
   }
 
   /** A grant ended (expired, revoked): the client leaves the channel and is told why. */
   _revokeGrant (client, channel, reason) {
-    if (client.closed) return
-    this.#call(() => this.#native.unsubscribe(client.id, channel))
-    this.#presence.leave(client, channel)
-    this.#sends.send(client, { event: this.#authorization.revokedEvent, data: { channel, reason } })
+    this.#subscriptions.revokeGrant(client, channel, reason)
   }
 
   /** A presence event for one client (its snapshot, or a batch of joins and leaves). */
   _presenceSend (client, message) {
-    if (!client.closed) this.#sends.send(client, message)
+    this.#subscriptions.tell(client, message)
   }
 
   /**
@@ -515,16 +463,7 @@ class Hub extends EventEmitter {
 
   /** A signal from a process of the Redis namespace (this one's included): revokes, presence. */
   _onSignal (payload) {
-    let signal
-    try {
-      signal = JSON.parse(payload)
-    } catch {
-      return
-    }
-    // Anyone who can PUBLISH on the namespace can send one: nothing in it is trusted.
-    if (signal === null || typeof signal !== 'object') return
-    if (signal.kind === 'presence') this.#presence.onSignal(signal)
-    else this.#authorization.onSignal(signal)
+    this.#subscriptions.onSignal(payload)
   }
 
   _closeClient (id) {
@@ -548,7 +487,7 @@ class Hub extends EventEmitter {
   }
 
   #onBackend (state, detail) {
-    if (state === 'up') this.#presence.onBackendUp()
+    if (state === 'up') this.#subscriptions.presence.onBackendUp()
     if (state === 'up' && this.#resolveReady !== null) {
       this.#resolveReady()
       this.#resolveReady = null
@@ -569,10 +508,7 @@ class Hub extends EventEmitter {
     const client = this.#clients.get(id)
     if (client === undefined) return
     this.#clients.delete(id)
-    if (client._auth !== null) {
-      this.#authorization.forget(client)
-      this.#presence.leaveAll(client)
-    }
+    this.#subscriptions.gone(client)
     client._closed(reason)
     if (this.listenerCount('disconnect') > 0) {
       this.emit('disconnect', client._departureInfo(channels, reason, events, bytes))
