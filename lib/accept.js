@@ -7,6 +7,7 @@
 const { Client } = require('./connection')
 const { sseError } = require('./errors')
 const { nativeUnavailableError } = require('./native-transport')
+const observed = require('./diagnostics')
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true })
 
@@ -209,6 +210,9 @@ class Acceptor {
       else this.#call(() => request.startRelay(this.#native, id))
     }
     if (this.#hub.listenerCount('connect') > 0) this.#hub.emit('connect', client._info(channels))
+    if (observed.connect.hasSubscribers) {
+      observed.connect.publish({ hub: this.#hub, client, channels, transport: client.transport, resume: client.resume, resetReason: client.resetReason })
+    }
     this.#opened(client, channels)
     return client
   }
@@ -253,6 +257,9 @@ class Acceptor {
   }
 
   #reportRefusal (request, reason, channels, error) {
+    if (observed.refuse.hasSubscribers) {
+      observed.refuse.publish(error == null ? { hub: this.#hub, reason, channels } : { hub: this.#hub, reason, channels, error })
+    }
     if (this.#hub.listenerCount('refuse') > 0) {
       this.#hub.emit('refuse', error === undefined || error === null ? { reason, ...request.peer(), channels } : { reason, ...request.peer(), channels, error })
     } else if (reason === 'authorization-failed') {

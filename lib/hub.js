@@ -19,6 +19,7 @@ const { Http2StreamRequest, isHttp2Stream } = require('./requests/http2-stream')
 const { FetchRequest, isFetchRequest } = require('./requests/fetch')
 const { fetchHeartbeatMs } = require('./fetch-transport')
 const { Subscriptions } = require('./subscriptions')
+const observed = require('./diagnostics')
 
 /** How long hub.close() lets writer tasks drain before cutting them, beyond writeTimeoutMs. */
 const SHUTDOWN_GRACE_MS = 1000
@@ -229,14 +230,18 @@ class Hub extends EventEmitter {
   /** Sends one event to every client; the frame is encoded once. Returns the recipients. */
   broadcast (message) {
     const args = messageArgs(message)
-    return this.#call(() => this.#native.broadcast(...args))
+    const recipients = this.#call(() => this.#native.broadcast(...args))
+    if (observed.publish.hasSubscribers) observed.publish.publish({ hub: this, channel: null, message, recipients })
+    return recipients
   }
 
   /** Sends one event to the clients subscribed to `channel`. Returns the recipients. */
   publish (channel, message) {
     const name = channelName(channel)
     const args = messageArgs(message)
-    return this.#call(() => this.#native.publish(name, ...args))
+    const recipients = this.#call(() => this.#native.publish(name, ...args))
+    if (observed.publish.hasSubscribers) observed.publish.publish({ hub: this, channel: name, message, recipients })
+    return recipients
   }
 
   /** Sends a comment to every client. */
@@ -493,6 +498,7 @@ class Hub extends EventEmitter {
       this.#resolveReady = null
     }
     if (this.listenerCount('backend') > 0) this.emit('backend', { state, detail })
+    if (observed.backend.hasSubscribers) observed.backend.publish({ hub: this, state, detail })
   }
 
   /** Waits (bounded) until what was published here reached Redis. */
@@ -513,6 +519,7 @@ class Hub extends EventEmitter {
     if (this.listenerCount('disconnect') > 0) {
       this.emit('disconnect', client._departureInfo(channels, reason, events, bytes))
     }
+    if (observed.close.hasSubscribers) observed.close.publish({ hub: this, client, reason, events, bytes, channels })
     if (this.#clients.size === 0 && this.#emptyWaiters.length > 0) {
       for (const resolve of this.#emptyWaiters.splice(0)) resolve()
     }

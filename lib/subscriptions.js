@@ -9,8 +9,10 @@
 const { sseError } = require('./errors')
 const { Authorization } = require('./authorization')
 const { Presence } = require('./presence')
+const observed = require('./diagnostics')
 
 class Subscriptions {
+  #hub
   #native
   #call
   #sends
@@ -23,6 +25,7 @@ class Subscriptions {
    * @param sends the hub's SendQueue (what a client is told: a revoke, presence)
    */
   constructor (hub, native, call, sends, { requireAuthorization, authorizeTimeoutMs, revokedEvent, presenceEvent }) {
+    this.#hub = hub
     this.#native = native
     this.#call = call
     this.#sends = sends
@@ -93,6 +96,7 @@ class Subscriptions {
   /** A grant ended (expired, revoked): the client leaves the channel and is told why. */
   revokeGrant (client, channel, reason) {
     if (client.closed) return
+    if (observed.revoke.hasSubscribers) observed.revoke.publish({ hub: this.#hub, client, channel, reason })
     this.#call(() => this.#native.unsubscribe(client.id, channel))
     this.presence.leave(client, channel)
     this.#sends.send(client, { event: this.authorization.revokedEvent, data: { channel, reason } })
