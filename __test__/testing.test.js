@@ -1,0 +1,241 @@
+'use strict'
+// needs: nothing
+
+// native-sse/testing: openStream() against real hubs behind an Express app, a Fastify instance,
+// a Hono app and a plain node:http listener. Events arrive typed as sent; waitFor's failure
+// names what came instead; pause() makes the server see a slow client and resume() drains it;
+// close() is the client leaving; reconnect() resumes with Last-Event-ID exactly once; a 403 or
+// 503 answer gives its status without hanging.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const http = require('node:http')
+const express = require('express')
+const Fastify = require('fastify')
+const { Hono } = require('hono')
+const { createHub } = require('..')
+const nativeSse = require('../lib/fastify')
+const { openStream, createParser } = require('../lib/testing')
+
+/**
+ * `promise`, rejected after `ms`. The timer is also what keeps the event loop alive: a hub's
+ * 'close' event and hub.close() come from its native threads, which do not, and a Fetch
+ * stream has no socket that would.
+ */
+function within (promise, ms, what) {
+  let timer
+  return Promise.race([promise, new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no ${what} within ${ms} ms`)), ms)
+  })]).finally(() => clearTimeout(timer))
+}
+
+/** A node:http listener attaching to `hub`; `next()` resolves with the next client attached. */
+function attaching (hub) {
+  const waiting = []
+  return {
+    listener: (req, res) => {
+      const client = hub.attach(req, res)
+      waiting.shift()?.(client)
+    },
+    next: () => new Promise((resolve) => waiting.push(resolve))
+  }
+}
+
+test('the package exports native-sse/testing', () => {
+  assert.equal(require('native-sse/testing').openStream, openStream)
+})
+
+test('Express: events arrive typed as sent, with ids, comments and status; the iterator yields them in order', async (t) => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  t.after(() => hub.close())
+  const app = express()
+  app.get('/events', (req, res) => {
+    const client = hub.attach(req, res)
+    client.send({ event: 'hello', data: { user: req.get('x-user') } })
+  })
+  const stream = await openStream(app, { path: '/events', headers: { 'X-User': 'ada' } })
+  assert.equal(stream.status, 200)
+  assert.match(stream.headers['content-type'], /^text\/event-stream/)
+  assert.deepEqual(await stream.next(), { event: 'hello', data: '{"user":"ada"}', id: '' })
+  hub.broadcast({ event: 'price', data: { symbol: 'X', price: 1 }, id: 'p1' })
+  hub.broadcast({ data: 'line one\nline two' })
+  hub.comment('keep')
+  hub.broadcast({ event: 'end', data: '' })
+  const seen = []
+  for await (const event of stream) {
+    seen.push(event)
+    if (event.event === 'end') break
+  }
+  assert.deepEqual(seen, [
+    { event: 'price', data: '{"symbol":"X","price":1}', id: 'p1' },
+    { event: 'message', data: 'line one\nline two', id: 'p1' },
+    { event: 'end', data: '', id: 'p1' }
+  ])
+  assert.ok(stream.comments.includes('keep'), `comments: ${JSON.stringify(stream.comments)}`)
+  assert.equal(stream.events.length, 4)
+  await stream.close()
+  assert.equal(await stream.closed, 'client')
+})
+
+test('waitFor: skips to the wanted event; its failure names what came instead', async (t) => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  t.after(() => hub.close())
+  const server = http.createServer((req, res) => hub.attach(req, res))
+  const stream = await openStream(server)
+  t.after(() => stream.close())
+  hub.broadcast({ event: 'tick', data: 1 })
+  hub.broadcast({ event: 'tick', data: 2 })
+  hub.broadcast({ event: 'price', data: 3 })
+  assert.deepEqual(await stream.waitFor('price'), { event: 'price', data: '3', id: '' })
+  hub.broadcast({ event: 'tick', data: 4 })
+  hub.broadcast({ event: 'tick', data: 5 })
+  await assert.rejects(stream.waitFor('price', { timeoutMs: 300 }),
+    { message: "expected event 'price' within 300 ms; got 'tick', 'tick'" })
+  hub.broadcast({ event: 'tick', data: 6 })
+  const big = await stream.waitFor(function dataAboveFive (e) { return Number(e.data) > 5 })
+  assert.equal(big.data, '6')
+  await assert.rejects(stream.next({ timeoutMs: 100 }), { message: 'expected an event within 100 ms; got none' })
+})
+
+test('Fastify: reply.sse() streams; a server-side close() ends the stream, seen as end', async (t) => {
+  const fastify = Fastify()
+  await fastify.register(nativeSse, { heartbeatMs: 60_000 })
+  t.after(() => fastify.close())
+  let client
+  fastify.get('/events', (request, reply) => {
+    client = reply.sse()
+    client.send({ event: 'hello', data: request.query.name })
+  })
+  const stream = await openStream(fastify, { path: '/events?name=bo' })
+  assert.equal(stream.status, 200)
+  assert.deepEqual(await stream.next(), { event: 'hello', data: 'bo', id: '' })
+  client.close()
+  assert.equal(await stream.closed, 'end')
+  await assert.rejects(stream.next(), { message: "expected an event; the stream ended ('end') first; got none" })
+})
+
+test('Hono (Fetch handler, no socket): events arrive; close() is the client leaving', async (t) => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  t.after(() => within(hub.close(), 5000, 'hub.close()'))
+  const app = new Hono()
+  let client
+  app.get('/events', (c) => hub.response(c.req.raw, { channels: ['news'] }, (attached) => {
+    client = attached
+    client.send({ event: 'hello', data: c.req.header('last-event-id') ?? 'none' })
+  }))
+  const stream = await openStream(app, { path: '/events', lastEventId: 'x' })
+  assert.equal(client.transport, 'fetch')
+  assert.equal(stream.status, 200)
+  assert.deepEqual(await stream.next(), { event: 'hello', data: 'x', id: 'x' })
+  hub.publish('news', { event: 'story', data: { n: 1 } })
+  assert.deepEqual(await stream.waitFor('story'), { event: 'story', data: '{"n":1}', id: 'x' })
+  const reason = new Promise((resolve) => client.once('close', resolve))
+  await stream.close()
+  assert.equal(await within(reason, 5000, "the client's 'close'"), 'client')
+  assert.equal(await stream.closed, 'client')
+})
+
+test('close(): the server\'s client closes with reason client (node:http listener)', async (t) => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  t.after(() => hub.close())
+  const route = attaching(hub)
+  const connected = route.next()
+  const stream = await openStream(route.listener)
+  const client = await connected
+  const reason = new Promise((resolve) => client.once('close', resolve))
+  await stream.close()
+  assert.equal(await within(reason, 5000, "the client's 'close'"), 'client')
+  assert.equal(await stream.closed, 'client')
+})
+
+test('pause(): the server sees a slow client (send() false, bytes queued); resume() drains it', async (t) => {
+  const hub = createHub({ heartbeatMs: 60_000, maxLagBytes: 64 << 20, maxEventBytes: 1 << 20 })
+  t.after(() => hub.close())
+  const route = attaching(hub)
+  const connected = route.next()
+  const stream = await openStream(route.listener)
+  t.after(() => stream.close())
+  const client = await connected
+  client.send({ event: 'first', data: '' })
+  await stream.waitFor('first')
+  stream.pause()
+  const seenBefore = stream.events.length
+  const payload = 'x'.repeat(60_000)
+  let sent = 0
+  let refused = false
+  // Far more than the loopback socket buffers hold: what they cannot take stays queued.
+  while (sent < 400) {
+    sent++
+    if (!client.send({ event: 'bulk', data: payload, id: String(sent) })) refused = true
+  }
+  client.send({ event: 'last', data: '' })
+  assert.ok(refused, 'send() returned false for a paused reader')
+  // A second, reading stream gets an event: the event loop ran while the first was readable.
+  const connected2 = route.next()
+  const other = await openStream(route.listener)
+  t.after(() => other.close())
+  const client2 = await connected2
+  client2.send({ event: 'ping', data: '' })
+  await other.waitFor('ping')
+  assert.equal(stream.events.length, seenBefore, 'a paused stream parses nothing')
+  assert.ok(hub.stats().queuedBytes > 1_000_000, `queuedBytes ${hub.stats().queuedBytes}`)
+  let drained = false
+  const drain = client.drain().then(() => { drained = true })
+  assert.equal(drained, false)
+  stream.resume()
+  await stream.waitFor('last', { timeoutMs: 10_000 })
+  await drain
+  assert.equal(stream.events.filter((e) => e.event === 'bulk').length, sent)
+})
+
+test('reconnect(): resumes from a history hub with Last-Event-ID, every event once', async (t) => {
+  const hub = createHub({ heartbeatMs: 60_000, history: true })
+  t.after(() => hub.close())
+  const app = express()
+  app.get('/events', (req, res) => hub.attach(req, res, { channels: ['feed'] }))
+  const stream = await openStream(app, { path: '/events' })
+  for (let n = 1; n <= 3; n++) hub.publish('feed', { event: 'n', data: n })
+  await stream.waitFor((e) => e.data === '3')
+  await stream.close()
+  for (let n = 4; n <= 6; n++) hub.publish('feed', { event: 'n', data: n })
+  const again = await stream.reconnect()
+  t.after(() => again.close())
+  hub.publish('feed', { event: 'n', data: 7 })
+  await again.waitFor((e) => e.data === '7')
+  assert.deepEqual(again.events.map((e) => e.data), ['4', '5', '6', '7'])
+  assert.notEqual(stream.lastEventId, '')
+})
+
+test('a 403 or a 503 answer gives its status and ends, without hanging', async (t) => {
+  const hub = createHub({ heartbeatMs: 60_000, maxClients: 1 })
+  t.after(() => hub.close())
+  hub.authorize('secret', () => ({ allow: false }))
+  const listener = (req, res) => hub.attach(req, res, { channels: req.url === '/secret' ? ['secret'] : [] })
+  const forbidden = await openStream(listener, { path: '/secret' })
+  assert.equal(forbidden.status, 403)
+  assert.equal(await forbidden.closed, 'end')
+  const first = await openStream(listener)
+  t.after(() => first.close())
+  assert.equal(first.status, 200)
+  const full = await openStream(listener)
+  assert.equal(full.status, 503)
+  assert.ok(full.headers['retry-after'])
+  assert.equal(await full.closed, 'end')
+  // The same through a Fetch handler.
+  const fetchFull = await openStream((request) => hub.response(request))
+  assert.equal(fetchFull.status, 503)
+  assert.equal(await fetchFull.closed, 'end')
+})
+
+test('the parser follows the spec: CR/LF/CRLF in any chunking, data lines, id carry-over, retry, comments', () => {
+  const events = []
+  const comments = []
+  const retries = []
+  const parser = createParser({ onEvent: (e) => events.push(e), onComment: (c) => comments.push(c), onRetry: (ms) => retries.push(ms) }, 'start')
+  const text = ': hi\r\nevent: a\rdata: 1\r\ndata:2\n\nid: 7\ndata\n\nretry: 50\nretry: x\ndata: no dispatch without blank line'
+  for (const ch of text) parser.feed(ch)
+  assert.deepEqual(events, [{ event: 'a', data: '1\n2', id: 'start' }, { event: 'message', data: '', id: '7' }])
+  assert.deepEqual(comments, ['hi'])
+  assert.deepEqual(retries, [50])
+  assert.equal(parser.lastEventId(), '7')
+})
