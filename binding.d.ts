@@ -9,7 +9,7 @@ export declare class NativeHub {
    * drained, backend (payload `up`/`down`, the detail as the one channel). See `src/events.rs`.
    */
   constructor(options: NativeHubOptions, onEvent: (kind: HubEventKind, clientId: number, payload: string | null, events: number, bytes: number, channels: string[] | null) => void)
-  /** Events still waiting for Redis (0 without it). */
+  /** Events and signals still waiting for Redis (0 without it). */
   redisPending(): number
   /**
    * Publishes `payload` to every process of the Redis namespace, this one included: each

@@ -25,7 +25,7 @@ const observed = require('./diagnostics')
 const SHUTDOWN_GRACE_MS = 1000
 /** How long stopping the runtime may block the JS thread once every client had its chance. */
 const RUNTIME_STOP_MS = 100
-/** How long hub.close() waits for events still on their way to Redis. */
+/** How long hub.close() waits for events and signals still on their way to Redis. */
 const REDIS_FLUSH_MS = 2000
 
 const { Closed: CLOSED, Flush: FLUSH, End: END, Destroy: DESTROY, Drained: DRAINED, Backend: BACKEND, Signal: SIGNAL } = HubEventKind

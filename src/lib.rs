@@ -110,7 +110,7 @@ impl NativeHub {
         })
     }
 
-    /// Events still waiting for Redis (0 without it).
+    /// Events and signals still waiting for Redis (0 without it).
     #[napi(catch_unwind)]
     pub fn redis_pending(&self) -> f64 {
         self.bridge.as_ref().map_or(0.0, |b| b.pending() as f64)

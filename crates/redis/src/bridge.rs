@@ -234,9 +234,10 @@ impl Bridge {
         self.hub.report_signal(text);
     }
 
-    /// Events still waiting for Redis.
+    /// Events and signals still waiting for Redis: what `hub.close()` gives its time to leave
+    /// (a revoke or a presence goodbye sent just before it would be lost otherwise).
     pub fn pending(&self) -> usize {
-        self.outbound.pending().0
+        self.outbound.pending().0 + self.signals.pending().0
     }
 
     /// The first catch-up is done: the history Redis holds is in this hub's logs.
