@@ -152,9 +152,12 @@ fn place(
             IdOrigin::Ours(_) | IdOrigin::NotHubMade => return Err(ResetReason::Unknown),
         },
     };
+    // A log that still indexes the id covers it only if it still holds what followed: one
+    // whose history went off (a stream's hold ended) may have dropped that already, and a
+    // client placed after it would get nothing, neither the events nor the reset.
     let covered = logs
         .iter()
-        .filter(|log| log.has_history())
+        .filter(|log| log.has_history() || log.find_app_id(event_id).is_some())
         .all(|log| log.covers(seq));
     if covered {
         Ok(seq)
