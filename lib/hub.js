@@ -8,15 +8,14 @@
 const { EventEmitter } = require('node:events')
 const { NativeHub, HubEventKind } = require('./native')
 const { sseError, fromNative } = require('./errors')
-const { hubOptions, channelOptions, closeOptions, attachOptions, responseOptions, subscribeOptions, revokeSelector, messageArgs, commentText, channelName, describe } = require('./options')
+const { hubOptions, channelOptions, closeOptions, attachOptions, responseOptions, subscribeOptions, revokeSelector, messageArgs, commentText, channelName } = require('./options')
 const { metricsText, expositionOptions } = require('./metrics')
 const { ResumableStreams } = require('./publish-stream')
 const { SendQueue } = require('./send-queue')
 const { Relay } = require('./relay')
 const { Acceptor } = require('./accept')
-const { NodeResponseRequest } = require('./requests/node-response')
-const { Http2StreamRequest, isHttp2Stream } = require('./requests/http2-stream')
-const { FetchRequest, isFetchRequest } = require('./requests/fetch')
+const { FetchRequest } = require('./requests/fetch')
+const { nodeRequest, checkFetchArguments } = require('./requests/of')
 const { fetchHeartbeatMs } = require('./fetch-transport')
 const { Subscriptions } = require('./subscriptions')
 const observed = require('./diagnostics')
@@ -32,7 +31,6 @@ const { Closed: CLOSED, Flush: FLUSH, End: END, Destroy: DESTROY, Drained: DRAIN
 
 function noop () {}
 
-const isObject = (value) => value !== null && typeof value === 'object'
 
 /** One channel of a hub, by name. Holds nothing but the name: cheap to make, any number. */
 class Channel {
@@ -146,24 +144,7 @@ class Hub extends EventEmitter {
 
   /** attach(), with the request as the framework gives it to rules (Fastify's `request`). */
   _attach (req, res, options, context) {
-    let request
-    if (isHttp2Stream(req)) {
-      if (!isObject(res)) {
-        throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT',
-          `attach(stream, headers): headers must be the stream's request headers, got ${describe(res)}`)
-      }
-      request = new Http2StreamRequest(req, res)
-    } else {
-      if (!isObject(req) || !isObject(req.headers)) {
-        throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT',
-          `attach(req, res): req must be an http.IncomingMessage, http2.Http2ServerRequest or http2 stream, got ${describe(req)}`)
-      }
-      if (!isObject(res) || typeof res.writeHead !== 'function') {
-        throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT', `attach(req, res): res must be an http.ServerResponse, got ${describe(res)}`)
-      }
-      request = new NodeResponseRequest(req, res)
-    }
-    return this.#acceptor.accept(request, attachOptions(options, this.#options.retryMs), context)
+    return this.#acceptor.accept(nodeRequest(req, res), attachOptions(options, this.#options.retryMs), context)
   }
 
   /**
@@ -181,13 +162,7 @@ class Hub extends EventEmitter {
       onClient = options
       options = undefined
     }
-    if (!isFetchRequest(request)) {
-      throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT',
-        `response(request): request must be a Fetch API Request (in Hono c.req.raw, in Next.js the route handler's request), got ${describe(request)}`)
-    }
-    if (onClient !== undefined && typeof onClient !== 'function') {
-      throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT', `response(request, options, onClient): onClient must be a function, got ${describe(onClient)}`)
-    }
+    checkFetchArguments(request, onClient)
     const { headers, heartbeatMs, ...accepting } = responseOptions(options, this.#options.retryMs)
     const fetchRequest = new FetchRequest(request, headers, heartbeatMs ?? fetchHeartbeatMs(this.#options.heartbeatMs))
     const client = this.#acceptor.accept(fetchRequest, { ...accepting, transport: 'fetch' }, request)
