@@ -115,7 +115,7 @@ class Authorization {
   #origin = randomBytes(8).toString('hex')
 
   /**
-   * @param hub the Hub: `_revokeGrant(client, channel, reason)` and `_sendSignal(payload)`
+   * @param hub what it reaches back for (subscriptions.js): `_revokeGrant(client, channel, reason)`, `_sendSignal(payload)`
    */
   constructor (hub, { requireAuthorization, authorizeTimeoutMs, revokedEvent }) {
     this.#hub = hub
@@ -339,7 +339,7 @@ class Authorization {
       const channels = channel === undefined ? [...grants.keys()] : grants.has(channel) ? [channel] : []
       for (const name of channels) if (this.#end(client, name, 'revoked')) ended++
     }
-    if (!local) this.#hub._sendSignal?.(JSON.stringify({ kind: REVOKE, origin: this.#origin, user, channel }))
+    if (!local) this.#hub._sendSignal(JSON.stringify({ kind: REVOKE, origin: this.#origin, user, channel }))
     return ended
   }
 

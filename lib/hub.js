@@ -168,21 +168,8 @@ class Hub extends EventEmitter {
     const client = this.#acceptor.accept(fetchRequest, { ...accepting, transport: 'fetch' }, request)
     // An async authorization check decides first: the Response is then a promise of it.
     const admission = client._auth?.admission
-    if (admission != null) return admission.then(() => this.#answerFetch(fetchRequest, client, onClient))
-    return this.#answerFetch(fetchRequest, client, onClient)
-  }
-
-  #answerFetch (fetchRequest, client, onClient) {
-    if (onClient !== undefined) {
-      try {
-        onClient(client)
-      } catch (error) {
-        // The framework answers the error; the stream is never read.
-        if (client.refusal === null) this.#native.closeClient(client.id, 'error')
-        throw error
-      }
-    }
-    return fetchRequest.answer()
+    const answer = () => fetchRequest.answerWith(client, onClient, (id) => this.#native.closeClient(id, 'error'))
+    return admission != null ? admission.then(answer) : answer()
   }
 
   /**
@@ -421,16 +408,6 @@ class Hub extends EventEmitter {
 
   _unsubscribe (client, channel) {
     return this.#subscriptions.unsubscribe(client, channelName(channel))
-  }
-
-  /** A grant ended (expired, revoked): the client leaves the channel and is told why. */
-  _revokeGrant (client, channel, reason) {
-    this.#subscriptions.revokeGrant(client, channel, reason)
-  }
-
-  /** A presence event for one client (its snapshot, or a batch of joins and leaves). */
-  _presenceSend (client, message) {
-    this.#subscriptions.tell(client, message)
   }
 
   /**

@@ -59,7 +59,7 @@ class Presence {
   #closed = false
 
   /**
-   * @param hub the Hub: `_sendSignal(payload)`, `_presenceSend(client, message)`
+   * @param hub what it reaches back for (subscriptions.js): `_sendSignal(payload)`, `_presenceSend(client, message)`
    */
   constructor (hub, { presenceEvent }) {
     this.#hub = hub

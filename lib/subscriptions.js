@@ -20,7 +20,7 @@ class Subscriptions {
   presence
 
   /**
-   * @param hub the Hub (`_sendSignal`, `_revokeGrant` and `_presenceSend` reach back through it)
+   * @param hub the Hub (its `_sendSignal`, and what diagnostics report)
    * @param call runs a native call, turning its error into the public one
    * @param sends the hub's SendQueue (what a client is told: a revoke, presence)
    */
@@ -29,8 +29,14 @@ class Subscriptions {
     this.#native = native
     this.#call = call
     this.#sends = sends
-    this.authorization = new Authorization(hub, { requireAuthorization, authorizeTimeoutMs, revokedEvent })
-    this.presence = new Presence(hub, { presenceEvent })
+    // What the two reach back for: each other's effects through here, signals through the hub.
+    const reach = {
+      _revokeGrant: (client, channel, reason) => this.revokeGrant(client, channel, reason),
+      _presenceSend: (client, message) => this.tell(client, message),
+      _sendSignal: (payload) => hub._sendSignal(payload)
+    }
+    this.authorization = new Authorization(reach, { requireAuthorization, authorizeTimeoutMs, revokedEvent })
+    this.presence = new Presence(reach, { presenceEvent })
   }
 
   /** A client's stream started, subscribed to `channels` (its presence joins). */

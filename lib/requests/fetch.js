@@ -98,6 +98,23 @@ class FetchRequest {
     return SIGNAL_WARNS ? undefined : this.#request.signal ?? undefined
   }
 
+  /**
+   * What to answer with once `onClient(client)` (when given) ran: a throw there closes the
+   * client (`closeClient(id)`), since the framework answers the error and the stream is never
+   * read.
+   */
+  answerWith (client, onClient, closeClient) {
+    if (onClient !== undefined) {
+      try {
+        onClient(client)
+      } catch (error) {
+        if (client.refusal === null) closeClient(client.id)
+        throw error
+      }
+    }
+    return this.answer()
+  }
+
   /** What to answer with: the refusal, the stream, or (HEAD, a peer gone) the head alone. */
   answer () {
     return this.#answer ?? new Response(null, { status: 200, headers: this.#head })
