@@ -48,12 +48,14 @@ export declare class NativeHub {
    */
   admission(channels: Array<string>): Refusal | null
   /**
-   * Takes over the socket `fd` for client `id`. Call after the response head is flushed and
-   * reading is stopped, then close Node's own handle. libuv's registration of `fd` is
-   * removed only once the hub has accepted the socket, so a refused adoption leaves Node's
-   * socket as it was.
+   * Takes over the socket `fd` for client `id`. Call once everything Node was given for
+   * the socket reached the kernel and reading is stopped, then close Node's own handle.
+   * `head`: the response head Node rendered but did not send (latin1 bytes), sent with the
+   * first body bytes; absent when Node sent it. libuv's registration of `fd` is removed
+   * only once the hub has accepted the socket, so a refused adoption leaves Node's socket
+   * as it was.
    */
-  adopt(id: number, fd: number, chunked: boolean): void
+  adopt(id: number, fd: number, chunked: boolean, head?: Buffer | undefined | null): void
   /**
    * Serves client `id` through JS: batches arrive as `write` events; call `relayWritable`
    * when the response accepts more. `socketFd` is the TCP socket under the response, when

@@ -139,6 +139,42 @@ test('bytes Node already queued for the socket reach the client before Rust writ
   }
 })
 
+test('the head Node rendered goes out from Rust with the first bytes, headers set before attach included: Node writes nothing', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, retryMs: 1500 })
+  const nodeWrote = []
+  const http = await startHttp((req, res) => {
+    res.setHeader('X-Request-Id', 'abc-1')
+    // Errors made as the handed-off socket closes in Node carry no stack (a handoff's cost);
+    // the request's own listeners run after, with stacks as usual.
+    req.on('close', () => { closeStack = new Error('in req close').stack })
+    hub.attach(req, res)
+    nodeWrote.push(req.socket.bytesWritten)
+  })
+  let closeStack = null
+  const stackTraceLimit = Error.stackTraceLimit
+  const net = require('node:net')
+  const socket = net.connect(http.port, HOST)
+  try {
+    const reads = []
+    socket.on('data', (chunk) => reads.push(chunk.toString('latin1')))
+    socket.write(`GET / HTTP/1.1\r\nHost: ${HOST}\r\nAccept: text/event-stream\r\n\r\n`)
+    await waitFor(() => reads.length > 0, { what: 'the first read' })
+    // Node writing the head, then Rust the opening, was two writes and two segments.
+    assert.deepEqual(nodeWrote, [0], 'Node wrote none of the head')
+    assert.match(reads[0], /^HTTP\/1\.1 200 OK\r\n/)
+    assert.match(reads[0], /\r\nX-Request-Id: abc-1\r\n/i)
+    assert.match(reads[0], /\r\n\r\n[0-9a-f]+\r\nretry: 1500\n\n\r\n$/, 'the opening in the same read as the head')
+    await waitFor(() => closeStack !== null, { what: "the request's 'close'" })
+    assert.match(closeStack, /\n +at /)
+    assert.equal(Error.stackTraceLimit, stackTraceLimit)
+    assert.equal(hub.metrics().connections.native, 1, 'taken by the native transport')
+  } finally {
+    socket.destroy()
+    await hub.close()
+    await http.close()
+  }
+})
+
 test('Last-Event-ID is exposed as client.lastEventId', async () => {
   const hub = createHub()
   const seen = []

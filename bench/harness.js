@@ -66,8 +66,9 @@ async function startServer (kind, config) {
 }
 
 /** The Rust load client: `report()` resolves its totals. */
-function startLoad (port, clients, { stalled = 0 } = {}) {
-  const child = spawn(LOADGEN, ['--port', String(port), '--clients', String(clients), '--stalled', String(stalled)], {
+function startLoad (port, clients, { stalled = 0, connectingAtOnce = 256 } = {}) {
+  const args = ['--port', String(port), '--clients', String(clients), '--stalled', String(stalled), '--connecting-at-once', String(connectingAtOnce)]
+  const child = spawn(LOADGEN, args, {
     stdio: ['pipe', 'pipe', 'inherit']
   })
   pin(child.pid, 1)

@@ -5,7 +5,7 @@
 //
 //   npm run bench                   full run (about 20 minutes); writes bench/RESULTS.md
 //   npm run bench -- --smoke        small sizes, under a minute (CI)
-//   npm run bench -- --only fanout,token   some scenarios (fanout, latency, idle, scale, slow, token, loop, cost, cross, resumable)
+//   npm run bench -- --only fanout,token   some scenarios (fanout, latency, idle, scale, wave, slow, token, loop, cost, cross, resumable)
 //   npm run bench -- --servers native,node-transport   some servers (see bench/servers.js)
 //   NATIVE_SSE_BASELINE=/other/checkout npm run bench -- --servers native,baseline   two builds, one run
 //
@@ -31,6 +31,7 @@ const SCENARIOS = [
   require('./scenarios/latency'),
   require('./scenarios/idle'),
   require('./scenarios/scale'),
+  require('./scenarios/wave'),
   require('./scenarios/slow'),
   require('./scenarios/token'),
   require('./scenarios/loop'),

@@ -185,7 +185,7 @@ class Acceptor {
     }
     let chunked
     try {
-      chunked = request.writeHead()
+      chunked = request.writeHead(native)
     } catch (error) {
       // Node refused the head (an invalid header or status set earlier). The client was never
       // seen by the caller, so it leaves quietly; a head already on the wire is cut, not

@@ -11,8 +11,10 @@ const STREAM_HEADERS = Object.freeze({
 })
 
 /** Sends the head on an HTTP/1.x or HTTP/2 compatibility response. Returns whether Node
- *  frames the body as chunked (HTTP/1.1), which a native writer must then continue. */
-function writeResponseHead (req, res) {
+ *  frames the body as chunked (HTTP/1.1), which a native writer must then continue.
+ *  `send: false` has Node render the head (and check it) without sending it: the native
+ *  transport sends it with the first body bytes (see native-transport.js). */
+function writeResponseHead (req, res, send = true) {
   if (!res.headersSent) {
     for (const [name, value] of Object.entries(STREAM_HEADERS)) res.setHeader(name, value)
     // A body without length: framed by Node (chunked on HTTP/1.1, by close on HTTP/1.0, DATA
@@ -22,7 +24,7 @@ function writeResponseHead (req, res) {
     // Connection-specific headers are forbidden on HTTP/2 (Node throws on them).
     if (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) res.setHeader('connection', 'keep-alive')
     res.writeHead(res.statusCode || 200)
-    res.flushHeaders()
+    if (send) res.flushHeaders()
   }
   return res.chunkedEncoding === true
 }

@@ -51,12 +51,29 @@ function flushed (socket, res) {
 const FLUSH_POLL_MS = 2
 
 /**
+ * The head Node rendered and has not sent, as the bytes Node would write (latin1), when
+ * Node holds nothing else for the socket; null otherwise. Rust then sends it with the first
+ * body bytes: no write of Node's to wait for, one segment where there were two.
+ */
+function unsentHead (socket, res) {
+  if (typeof res._header !== 'string' || res._headerSent !== false || !flushed(socket, res)) return null
+  // What Node's _send would do first: from here on Node takes the head for sent.
+  res._headerSent = true
+  return Buffer.from(res._header, 'latin1')
+}
+
+/**
  * Completes the handoff once Node's pending writes (at least the head) reached the kernel:
- * bytes still queued in Node would be lost by destroy(). Calls `done(null)` once Rust owns the
- * socket, or `done(reason)` with the close reason when it never will.
+ * bytes still queued in Node would be lost by destroy(). A head Node rendered without sending
+ * goes to Rust with the socket when nothing else waits, else Node sends it first. Calls
+ * `done(null)` once Rust owns the socket, or `done(reason)` with the close reason when it
+ * never will.
  */
 function handOff (native, id, socket, res, chunked, waitLimitMs, done) {
   const deadline = Date.now() + waitLimitMs
+  const head = socket._handle ? unsentHead(socket, res) : null
+  // Not sent by Node yet (attach rendered it), and Rust cannot take it: Node sends it now.
+  if (head === null && res._headerSent !== true) res.flushHeaders()
   const attempt = () => {
     if (socket.destroyed || !socket._handle) return done('client')
     if (!flushed(socket, res)) {
@@ -72,7 +89,7 @@ function handOff (native, id, socket, res, chunked, waitLimitMs, done) {
     const handle = socket._handle
     handle.readStop()
     try {
-      native.adopt(id, handle.fd, chunked)
+      native.adopt(id, handle.fd, chunked, head ?? undefined)
     } catch {
       socket.destroy()
       return done('error')
@@ -80,6 +97,11 @@ function handOff (native, id, socket, res, chunked, waitLimitMs, done) {
     // The request may still be "incomplete" to Node (a body it never read); destroying the
     // socket then makes it emit 'error' on req, which must not crash an app with no listener.
     if (socket.parser && socket.parser.incoming) socket.parser.incoming.on('error', ignore)
+    // Node aborts the request as the socket closes: an Error made and its stack formatted
+    // for nobody, a tenth of a handoff's cost in a reconnect wave. Errors made by the socket's
+    // own 'close' listeners carry no stack; the limit is back before anything else runs.
+    socket.prependOnceListener('close', withoutStacks)
+    socket.once('close', withStacks)
     socket.destroy()
     done(null)
   }
@@ -87,5 +109,20 @@ function handOff (native, id, socket, res, chunked, waitLimitMs, done) {
 }
 
 function ignore () {}
+
+/** Error.stackTraceLimit while a handed-off socket's 'close' listeners run. */
+let savedStackTraceLimit
+function withoutStacks () {
+  savedStackTraceLimit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  // Should a listener between the two throw, the limit still comes back.
+  queueMicrotask(withStacks)
+}
+function withStacks () {
+  if (savedStackTraceLimit !== undefined) {
+    Error.stackTraceLimit = savedStackTraceLimit
+    savedStackTraceLimit = undefined
+  }
+}
 
 module.exports = { nativeUnavailableReason, nativeUnavailableError, handOff }

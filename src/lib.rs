@@ -284,19 +284,33 @@ impl NativeHub {
         }
     }
 
-    /// Takes over the socket `fd` for client `id`. Call after the response head is flushed and
-    /// reading is stopped, then close Node's own handle. libuv's registration of `fd` is
-    /// removed only once the hub has accepted the socket, so a refused adoption leaves Node's
-    /// socket as it was.
+    /// Takes over the socket `fd` for client `id`. Call once everything Node was given for
+    /// the socket reached the kernel and reading is stopped, then close Node's own handle.
+    /// `head`: the response head Node rendered but did not send (latin1 bytes), sent with the
+    /// first body bytes; absent when Node sent it. libuv's registration of `fd` is removed
+    /// only once the hub has accepted the socket, so a refused adoption leaves Node's socket
+    /// as it was.
     #[napi(catch_unwind)]
-    pub fn adopt(&self, env: Env, id: f64, fd: i32, chunked: bool) -> Result<(), Code> {
+    pub fn adopt(
+        &self,
+        env: Env,
+        id: f64,
+        fd: i32,
+        chunked: bool,
+        head: Option<Buffer>,
+    ) -> Result<(), Code> {
         let hub = self.hub()?;
         let id = client_id(id)?;
         if let Some(reason) = uv::handoff_unavailable_reason() {
             return Err(ErrorCode::TransportUnavailable.error(reason));
         }
-        hub.adopt(id, fd as SocketFd, chunked, |fd| uv::forget_fd(&env, fd))
-            .map_err(sse_error)
+        let head = head.map_or_else(bytes::Bytes::new, |head| {
+            bytes::Bytes::copy_from_slice(&head)
+        });
+        hub.adopt_with_head(id, fd as SocketFd, chunked, head, |fd| {
+            uv::forget_fd(&env, fd)
+        })
+        .map_err(sse_error)
     }
 
     /// Serves client `id` through JS: batches arrive as `write` events; call `relayWritable`

@@ -93,9 +93,10 @@ class NodeResponseRequest {
     return null
   }
 
-  /** Sends the event-stream head; returns whether Node frames the body as chunked. */
-  writeHead () {
-    return writeResponseHead(this.#req, this.#res)
+  /** Sends the event-stream head; returns whether Node frames the body as chunked. For the
+   *  native transport (`native`) Node only renders it: the handoff sends it. */
+  writeHead (native) {
+    return writeResponseHead(this.#req, this.#res, !native)
   }
 
   /** Node refused the head: one already on the wire is cut, not left half-written. */

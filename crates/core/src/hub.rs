@@ -34,7 +34,7 @@ use crate::socket::SocketFd;
 use crate::state::{Delivery, HubState};
 use crate::stats::{Audience, Stats, StatsSnapshot, Transport};
 use crate::wakeup::WRITABLE;
-use crate::writer::{write_client, FinishGuard, Sink};
+use crate::writer::{FinishGuard, Sink};
 
 pub struct Hub {
     pub(crate) inner: Arc<HubState>,
@@ -263,6 +263,21 @@ impl Hub {
         chunked: bool,
         release_fd: impl FnOnce(SocketFd),
     ) -> Result<(), SseError> {
+        self.adopt_with_head(id, fd, chunked, Bytes::new(), release_fd)
+    }
+
+    /// As `adopt`, for a response whose head the embedder rendered but did not send: `head`
+    /// goes out in the same write as the first body bytes, so a connection costs one segment
+    /// and the embedder has no write of its own to wait for before handing the socket over.
+    #[cfg(unix)]
+    pub fn adopt_with_head(
+        &self,
+        id: u64,
+        fd: SocketFd,
+        chunked: bool,
+        head: Bytes,
+        release_fd: impl FnOnce(SocketFd),
+    ) -> Result<(), SseError> {
         let client = self
             .inner
             .client(id)
@@ -284,7 +299,7 @@ impl Hub {
             runtime,
             client,
             Transport::Native,
-            crate::socket_sink::SocketSink::new(stream, chunked),
+            crate::socket_sink::SocketSink::new(stream, chunked, head),
         )
     }
 
@@ -304,6 +319,18 @@ impl Hub {
         Err(SseError::Adopt {
             reason: "this platform has no socket descriptors to hand over".into(),
         })
+    }
+
+    #[cfg(not(unix))]
+    pub fn adopt_with_head(
+        &self,
+        id: u64,
+        fd: SocketFd,
+        chunked: bool,
+        _head: Bytes,
+        release_fd: impl FnOnce(SocketFd),
+    ) -> Result<(), SseError> {
+        self.adopt(id, fd, chunked, release_fd)
     }
 
     /// Starts serving client `id` through its embedder (`HubEvents::write`), for connections
@@ -371,9 +398,7 @@ impl Hub {
             id: client.id,
             reason: None,
         };
-        // The task is this one future, sized by `writer::run`: a wrapping `async` block would
-        // keep a second copy of the writer's state in every connection's task.
-        runtime.spawn(write_client(guard, sink, client, None));
+        crate::writer::start(runtime, guard, sink, client);
         Ok(())
     }
 

@@ -5,10 +5,11 @@
 //! has no meaning on an event stream and is read only to keep the receive buffer empty.
 
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, RawFd};
 use std::task::{Context, Poll};
 
+use bytes::{Buf, Bytes};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Duration;
@@ -16,6 +17,7 @@ use tokio::time::Duration;
 use crate::batch::{Batch, Progress};
 use crate::client::ClientShared;
 use crate::close::CloseReason;
+use crate::feed::MAX_FRAMES;
 use crate::writer::{classify, Sink, Tally};
 
 /// The terminating chunk: clients see a clean end of stream rather than a truncated one.
@@ -28,12 +30,47 @@ pub(crate) struct SocketSink {
     stream: TcpStream,
     /// HTTP/1.1 chunked framing (the head said so); HTTP/1.0 streams are delimited by close.
     chunked: bool,
+    /// What is left to send of a response head the embedder rendered but left to us (empty
+    /// once sent, or when the embedder sent it). It is not the stream's: no tally counts it.
+    head: Bytes,
 }
 
 impl SocketSink {
-    pub fn new(stream: TcpStream, chunked: bool) -> Self {
-        SocketSink { stream, chunked }
+    pub fn new(stream: TcpStream, chunked: bool, head: Bytes) -> Self {
+        SocketSink {
+            stream,
+            chunked,
+            head,
+        }
     }
+}
+
+/// One `writev` of the unsent `head` followed by a batch's `slices`; returns how much of the
+/// batch went. A write that ends within the head reads as a full socket (`WouldBlock`), so the
+/// batch waits for writability and comes back here, head first.
+fn write_after_head(
+    stream: &TcpStream,
+    head: &mut Bytes,
+    slices: &[IoSlice<'_>],
+) -> io::Result<usize> {
+    if head.is_empty() {
+        return stream.try_write_vectored(slices);
+    }
+    let mut all = [IoSlice::new(&[]); MAX_FRAMES + 3];
+    all[0] = IoSlice::new(head);
+    let count = slices.len().min(MAX_FRAMES + 2);
+    all[1..=count].copy_from_slice(&slices[..count]);
+    let written = stream.try_write_vectored(&all[..=count])?;
+    if written < head.len() {
+        head.advance(written);
+        return Err(io::ErrorKind::WouldBlock.into());
+    }
+    let past_head = written - head.len();
+    *head = Bytes::new();
+    if past_head == 0 {
+        return Err(io::ErrorKind::WouldBlock.into());
+    }
+    Ok(past_head)
 }
 
 impl Sink for SocketSink {
@@ -42,7 +79,8 @@ impl Sink for SocketSink {
     }
 
     fn write(&mut self, batch: &mut Batch, _tally: &Tally<'_>) -> io::Result<Progress> {
-        batch.write(|slices| self.stream.try_write_vectored(slices))
+        let (stream, head) = (&self.stream, &mut self.head);
+        batch.write(|slices| write_after_head(stream, head, slices))
     }
 
     fn poll_writable(
@@ -77,8 +115,12 @@ impl Sink for SocketSink {
     fn finish(&mut self, limit: Duration) -> impl Future<Output = io::Result<usize>> + Send {
         let last: &'static [u8] = if self.chunked { LAST_CHUNK } else { &[] };
         let stream = &mut self.stream;
+        // A stream that ends before its first batch still gets its head: an end without one
+        // would read as a broken response, not as an empty stream.
+        let head = std::mem::take(&mut self.head);
         async move {
             let end = async {
+                stream.write_all(&head).await?;
                 stream.write_all(last).await?;
                 stream.shutdown().await?;
                 Ok(last.len())

@@ -14,6 +14,7 @@
 //! its peer's FIN) ends its task when it goes idle and parks in the client's `Wakeup`, so an
 //! idle client costs no task; the hub's heartbeat task resumes it when its heartbeat is due.
 
+use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::sync::{Arc, Weak};
@@ -38,6 +39,58 @@ use crate::wakeup::{Resumable, CLOSING, DATA};
 /// writer in a stream keeps its task (and waking it allocates nothing); one idle past this
 /// parks, and waking it allocates its task again: once per idle spell, never per event.
 const PARK_AFTER: Duration = Duration::from_secs(1);
+
+thread_local! {
+    /// Batches a writer may still write on this thread, while `start` polls it where its
+    /// socket was adopted (None everywhere else).
+    static WRITES_IN_PLACE: Cell<Option<u32>> = const { Cell::new(None) };
+}
+
+/// Whether the writer must move to the runtime before its next write: one polled in place
+/// writes its opening batch there and no more (a long replay is the runtime's work, not the
+/// adopting thread's).
+fn must_leave_place() -> bool {
+    WRITES_IN_PLACE.with(|left| match left.get() {
+        None => false,
+        Some(0) => true,
+        Some(n) => {
+            left.set(Some(n - 1));
+            false
+        }
+    })
+}
+
+/// Starts a writer. One whose sink parks is first polled right here, on the thread that
+/// adopted its socket: a fresh client writes its opening batch and parks, so in a reconnect
+/// wave most connections never wake a runtime thread (on a small machine, a thread switch
+/// per connection was a tenth of the accept cost); only one that still has work after its
+/// opening becomes a task.
+pub(crate) fn start<S: Sink + Send + 'static>(
+    runtime: &tokio::runtime::Runtime,
+    guard: FinishGuard,
+    sink: S,
+    client: Arc<ClientShared>,
+) {
+    if !sink.parks() {
+        // The task is this one future, sized by `run`: a wrapping `async` block would keep a
+        // second copy of the writer's state in every connection's task.
+        runtime.spawn(write_client(guard, sink, client, None));
+        return;
+    }
+    // The writer's timer and its socket belong to this runtime's drivers.
+    let _context = runtime.enter();
+    let mut writer = Box::pin(write_client(guard, sink, client, None));
+    WRITES_IN_PLACE.with(|left| left.set(Some(1)));
+    // Whatever wakes this first poll is moot: the task polls again as it starts.
+    let done = writer
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+        .is_ready();
+    WRITES_IN_PLACE.with(|left| left.set(None));
+    if !done {
+        runtime.spawn(writer);
+    }
+}
 
 /// Where a client's bytes go.
 pub(crate) trait Sink {
@@ -196,6 +249,9 @@ async fn write_loop<S: Sink>(
             batch.seal_frames();
         }
         if !batch.is_empty() {
+            if must_leave_place() {
+                tokio::task::yield_now().await;
+            }
             match sink.write(batch, &Tally::new(stats, client)) {
                 Ok(Progress::Done { bytes }) => {
                     let committed = feed.commit(client);

@@ -126,6 +126,46 @@ fn read_exactly(peer: &mut TcpStream, len: usize) -> Vec<u8> {
 }
 
 #[test]
+fn a_head_left_to_the_hub_goes_out_with_the_opening_in_one_write() {
+    let f = fixture(config());
+    let mut peer = TcpStream::connect(f.listener.local_addr().unwrap()).unwrap();
+    peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let (server_side, _) = f.listener.accept().unwrap();
+    let id = f.hub.register(None, Vec::new(), None).unwrap().0;
+    let head: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+    f.hub
+        .adopt_with_head(
+            id,
+            server_side.as_raw_fd(),
+            true,
+            bytes::Bytes::from_static(head),
+            |_| {},
+        )
+        .unwrap();
+    drop(server_side);
+    // One writev, one loopback segment: the first read has the head and the opening whole
+    // (a head written apart from the body would arrive as a read of its own).
+    let mut buf = [0u8; 4096];
+    let n = peer.read(&mut buf).unwrap();
+    let expected = [head, b"3\r\n:\n\n\r\n"].concat();
+    assert_eq!(
+        String::from_utf8_lossy(&buf[..n]),
+        String::from_utf8_lossy(&expected)
+    );
+    // The stream goes on after it, framed as the head said.
+    let delivered = f
+        .hub
+        .broadcast(&Message {
+            data: Some("x"),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(delivered, 1);
+    let chunk: &[u8] = b"9\r\ndata: x\n\n\r\n";
+    assert_eq!(read_exactly(&mut peer, chunk.len()), chunk);
+}
+
+#[test]
 fn broadcast_reaches_every_client_as_one_chunk_each() {
     let f = fixture(config());
     let (_, mut a) = f.connect(true);

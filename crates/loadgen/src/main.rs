@@ -88,6 +88,10 @@ struct Totals {
 struct Shared {
     totals: RefCell<Totals>,
     latency: RefCell<Latency>,
+    /// From a client's connect() to its response head, in µs (a reconnect wave's first byte).
+    connect_latency: RefCell<Latency>,
+    /// When the latest response head arrived, in µs since the start (a wave's end).
+    last_head_micros: Cell<u64>,
     /// Events received by each reading client (stalled ones stay at zero and are skipped).
     per_client: Vec<Cell<u64>>,
     reading: Vec<bool>,
@@ -160,6 +164,7 @@ async fn client(
     connecting: Rc<Semaphore>,
 ) {
     let permit = connecting.acquire().await;
+    let connect_started = Instant::now();
     let connect = async {
         let socket = TcpSocket::new_v4()?;
         socket.bind(SocketAddr::new(source.into(), 0))?;
@@ -220,6 +225,13 @@ async fn client(
         }
         if permit.take().is_some() {
             shared.totals.borrow_mut().connected += 1;
+            shared
+                .connect_latency
+                .borrow_mut()
+                .record(connect_started.elapsed().as_micros() as u64);
+            shared
+                .last_head_micros
+                .set(shared.started.elapsed().as_micros() as u64);
             if !shared.reading[index] {
                 // Holds the connection open without ever reading again.
                 std::future::pending::<()>().await;
@@ -247,6 +259,7 @@ fn cpu_millis() -> u64 {
 fn report(shared: &Shared) -> String {
     let totals = shared.totals.borrow();
     let latency = shared.latency.borrow();
+    let connect = shared.connect_latency.borrow();
     let reading_min = shared
         .per_client
         .iter()
@@ -260,7 +273,8 @@ fn report(shared: &Shared) -> String {
             "{{\"connected\":{},\"refused\":{},\"failed\":{},\"closed\":{},\"events\":{},",
             "\"readingMinEvents\":{},\"comments\":{},\"lost\":{},\"duplicated\":{},",
             "\"reordered\":{},\"withoutSequence\":{},\"bytes\":{},\"cpuMs\":{},\"wallMs\":{},",
-            "\"latency\":{{\"count\":{},\"p50Us\":{},\"p99Us\":{},\"maxUs\":{}}}}}"
+            "\"latency\":{{\"count\":{},\"p50Us\":{},\"p99Us\":{},\"maxUs\":{}}},",
+            "\"connect\":{{\"lastHeadMs\":{},\"p50Us\":{},\"p99Us\":{},\"maxUs\":{}}}}}"
         ),
         totals.connected,
         totals.refused,
@@ -280,6 +294,10 @@ fn report(shared: &Shared) -> String {
         latency.percentile(0.5),
         latency.percentile(0.99),
         latency.max(),
+        shared.last_head_micros.get() / 1000,
+        connect.percentile(0.5),
+        connect.percentile(0.99),
+        connect.max(),
     )
 }
 
@@ -332,6 +350,8 @@ async fn run(options: Options) {
     let shared = Rc::new(Shared {
         totals: RefCell::default(),
         latency: RefCell::default(),
+        connect_latency: RefCell::default(),
+        last_head_micros: Cell::new(0),
         per_client: (0..options.clients).map(|_| Cell::new(0)).collect(),
         reading,
         started: Instant::now(),
@@ -383,6 +403,8 @@ mod tests {
         Shared {
             totals: RefCell::default(),
             latency: RefCell::default(),
+            connect_latency: RefCell::default(),
+            last_head_micros: Cell::new(0),
             per_client: (0..clients).map(|_| Cell::new(0)).collect(),
             reading: vec![true; clients],
             started: Instant::now(),
