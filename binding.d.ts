@@ -68,6 +68,11 @@ export declare class NativeHub {
    * `heartbeatMs`: its own heartbeat period (absent: the hub's).
    */
   startFetch(id: number, heartbeatMs?: number | undefined | null): void
+  /**
+   * Client `id`'s own heartbeat period (`response()`'s `heartbeatMs` where the request is
+   * served from Node's own response); before its transport starts.
+   */
+  setHeartbeat(id: number, heartbeatMs: number): boolean
   /** The last batch written to client `id` was accepted by its response. */
   relayWritable(id: number): boolean
   publish(channel: string, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number

@@ -425,6 +425,13 @@ export interface AttachOptions {
   user?: string
 }
 
+/** What response() reads of a Hono context (`c`): its request, and on Node the adapter's `env`. */
+export interface HonoContextLike {
+  req: { raw: Request }
+  env: unknown
+  res?: Response
+}
+
 /** `hub.response(request, options)`: attach()'s options, for a Fetch API `Response`. */
 export interface ResponseOptions {
   /** `retry:` sent on connect to this client, overriding the hub's `retryMs`. Default: the hub's. */
@@ -446,6 +453,11 @@ export interface ResponseOptions {
   heartbeatMs?: number
   /** As attach()'s `user`. */
   user?: string
+  /**
+   * `'auto'` (default): a Hono context on Node is served natively, as attach() serves it.
+   * `'fetch'`: always through the Response body.
+   */
+  transport?: 'auto' | 'fetch'
 }
 
 /** The names of `Events` whose data may be a `Data` (any name for an untyped map). */
@@ -772,14 +784,20 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * this returns, so what it sends is what the client gets first. When the hub or a channel
    * is full, or the hub is closing, the `Response` is a `503` with `Retry-After`, and
    * `onClient` gets a refused client.
+   *
+   * Under Hono pass the context, `hub.response(c)`: on Node (`@hono/node-server`) the stream is
+   * then served from Node's own response as attach() serves it, natively on plain HTTP/1.1
+   * (no JS per event), with the headers the app's middleware set on `c.res` (CORS, request
+   * ids); Hono is answered with a Response it leaves alone. Elsewhere (Bun, Deno, Workers) and
+   * with `c.req.raw` it is the Response body.
    * @throws as attach(): `ERR_SSE_INVALID_ARGUMENT` when `request` is not a Request or
    *   `onClient` not a function; `ERR_SSE_UNKNOWN_OPTION`, `ERR_SSE_INVALID_OPTION`,
    *   `ERR_SSE_INVALID_CHANNEL` (TypeErrors), `ERR_SSE_INVALID_RETRY`,
    *   `ERR_SSE_TOO_MANY_CHANNELS` (RangeErrors). An error thrown by `onClient` closes the client
    *   and is thrown on.
    */
-  response(request: Request, options?: ResponseOptions, onClient?: (client: Client<Events>) => void): Response
-  response(request: Request, onClient: (client: Client<Events>) => void): Response
+  response(request: Request | HonoContextLike, options?: ResponseOptions, onClient?: (client: Client<Events>) => void): Response
+  response(request: Request | HonoContextLike, onClient: (client: Client<Events>) => void): Response
   /**
    * Publishes every item of `source` (an LLM SDK's stream, a `ReadableStream`, a generator)
    * into `channel` as events `<id>.1`, `<id>.2`, …, then `endEvent`, or `errorEvent` when the

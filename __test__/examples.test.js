@@ -80,8 +80,8 @@ test('examples/express.js streams to subscribers', () => withExample('express.js
   assert.equal(typeof (await helloAndTick(url)).id, 'number')
 }))
 
-test('examples/hono.js streams through hub.response()', () => withExample('hono.js', {}, async (url) => {
-  assert.equal((await helloAndTick(url)).transport, 'fetch')
+test('examples/hono.js streams through hub.response(c), natively on Node', () => withExample('hono.js', {}, async (url) => {
+  assert.equal((await helloAndTick(url)).transport, 'native')
 }))
 
 test('examples/fastify.js streams through reply.sse()', () => withExample('fastify.js', {}, async (url) => {

@@ -291,7 +291,8 @@ test('hub.response() refuses what it cannot serve, with stable codes, before any
   const hub = createHub()
   try {
     assert.throws(() => hub.response({}), { name: 'TypeError', code: 'ERR_SSE_INVALID_ARGUMENT' })
-    assert.throws(() => hub.response(new Request('http://127.0.0.1/'), { transport: 'native' }), { name: 'TypeError', code: 'ERR_SSE_UNKNOWN_OPTION' })
+    assert.throws(() => hub.response(new Request('http://127.0.0.1/'), { transprt: 'fetch' }), { name: 'TypeError', code: 'ERR_SSE_UNKNOWN_OPTION' })
+    assert.throws(() => hub.response(new Request('http://127.0.0.1/'), { transport: 'native' }), { name: 'TypeError', code: 'ERR_SSE_INVALID_OPTION', message: /transport must be 'auto' or 'fetch'/ })
     assert.throws(() => hub.response(new Request('http://127.0.0.1/'), { channels: [''] }), { code: 'ERR_SSE_INVALID_CHANNEL' })
     assert.throws(() => hub.response(new Request('http://127.0.0.1/'), {}, 'nope'), { name: 'TypeError', code: 'ERR_SSE_INVALID_ARGUMENT' })
     assert.equal(hub.metrics().connectionsOpened, 0)

@@ -189,13 +189,16 @@ async function honoListen (app) {
   return { server, port }
 }
 
-/** native-sse's Fetch transport under Hono: hub.response(c.req.raw). */
-async function honoNative ({ heartbeatMs, tokens: count, loop }) {
+/**
+ * native-sse under Hono: hub.response(c), served natively from Node's own response, or with
+ * `raw` hub.response(c.req.raw), the Fetch transport's Response body (as on Bun and Deno).
+ */
+const honoNative = (raw) => async ({ heartbeatMs, tokens: count, loop }) => {
   const { Hono } = require('hono')
   const { createHub } = require('..')
   const hub = createHub({ heartbeatMs })
   const app = new Hono()
-  app.get('/', (c) => hub.response(c.req.raw, (client) => {
+  app.get('/', (c) => hub.response(raw ? c.req.raw : c, (client) => {
     if (!count) return
     if (!loop) return void client.stream(tokens(count))
     ;(async () => {
@@ -289,7 +292,8 @@ const SERVERS = {
   http: { name: 'node:http Set of res', start: plainHttp },
   'better-sse': { name: 'Express 5 + better-sse', start: betterSse },
   'fastify-sse': { name: 'Fastify 5 + @fastify/sse', start: fastifySse },
-  'hono-native': { name: 'Hono + native-sse (hub.response)', start: honoNative },
+  'hono-native': { name: 'Hono + native-sse (hub.response(c))', start: honoNative(false) },
+  'hono-fetch': { name: 'Hono + native-sse Fetch body (c.req.raw)', start: honoNative(true) },
   'hono-sse': { name: 'Hono streamSSE', start: honoStreamSse },
   'better-sse-fetch': { name: 'Hono + better-sse Fetch adapter', start: betterSseFetch }
 }
@@ -305,6 +309,6 @@ const CROSS_PROCESS_SERVERS = {
 }
 
 /** Fetch API servers: compared in the fan-out and token scenarios only. */
-const FETCH_KINDS = ['hono-native', 'hono-sse', 'better-sse-fetch']
+const FETCH_KINDS = ['hono-native', 'hono-fetch', 'hono-sse', 'better-sse-fetch']
 
 module.exports = { SERVERS, CROSS_PROCESS_SERVERS, FETCH_KINDS, payload }

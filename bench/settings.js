@@ -12,7 +12,7 @@ const KINDS = args.includes('--servers') ? args[args.indexOf('--servers') + 1].s
 
 const SIZES = SMOKE
   ? { cross: 100, fanout: [200], latencyClients: 200, windowS: 0.5, warmMs: 300, idle: 1000, idleWindowS: 1, idleSettleMs: 0, slowEvents: 1000, tokens: 20_000, tokenRounds: 1, cost: [100], costRounds: 2, scale: 2000, scaleWindowS: [2, 1], scaleReaches: 2, wave: [500], feedIntervalsMs: [10], reaches: 3 }
-  : { cross: 1000, fanout: [1000, 10_000], latencyClients: 1000, windowS: 5, warmMs: 1000, idle: 10_000, idleWindowS: 10, idleSettleMs: 5000, slowEvents: 20_000, tokens: 1_000_000, tokenRounds: 3, cost: [100, 1000, 10_000], costRounds: 6, scale: 100_000, scaleWindowS: [30, 10], scaleReaches: 5, wave: [1000, 10_000], feedIntervalsMs: [20, 10], reaches: 21 }
+  : { cross: 1000, fanout: [1000, 10_000], latencyClients: 1000, windowS: 5, warmMs: 1000, idle: 10_000, idleWindowS: 10, idleSettleMs: 5000, slowEvents: 20_000, tokens: 1_000_000, tokenRounds: 3, cost: [100, 1000, 10_000], costRounds: 6, scale: 100_000, scaleWindowS: [30, 10], scaleReaches: 5, wave: [1000, 10_000], feedIntervalsMs: [20, 10, 2], reaches: 21 }
 /** Servers that differ from another only in Node's flags: run in the memory scenarios alone. */
 const MEMORY_ONLY_KINDS = ['native-small-young']
 /** Every scenario but fan-out and the token stream leaves the Fetch API servers out. */

@@ -1,5 +1,5 @@
-// Hono on @hono/node-server: hub.response() answers a Fetch API Request with an event stream.
-// The same handler serves Next.js route handlers, Bun.serve and Deno.serve.
+// Hono: hub.response(c) streams natively on Node (@hono/node-server), with a Response body on
+// Bun, Deno and Workers; Next.js, Bun.serve and Deno.serve handlers pass their Request.
 const { Hono } = require('hono')
 const { serve } = require('@hono/node-server')
 const { createHub } = require('native-sse')
@@ -7,7 +7,7 @@ const { createHub } = require('native-sse')
 const hub = createHub({ heartbeatMs: 15_000 })
 const app = new Hono()
 
-app.get('/events', (c) => hub.response(c.req.raw, { channels: ['ticks'] }, (client) => {
+app.get('/events', (c) => hub.response(c, { channels: ['ticks'] }, (client) => {
   client.send({ event: 'hello', data: { id: client.id, transport: client.transport } })
 }))
 

@@ -14,9 +14,7 @@ const { ResumableStreams } = require('./publish-stream')
 const { SendQueue } = require('./send-queue')
 const { Relay } = require('./relay')
 const { Acceptor } = require('./accept')
-const { FetchRequest } = require('./requests/fetch')
-const { nodeRequest, checkFetchArguments } = require('./requests/of')
-const { fetchHeartbeatMs } = require('./fetch-transport')
+const { nodeRequest, checkFetchArguments, fetchRequest } = require('./requests/of')
 const { Subscriptions } = require('./subscriptions')
 const observed = require('./diagnostics')
 
@@ -155,20 +153,21 @@ class Hub extends EventEmitter {
    * leaves when `request.signal` aborts or the framework stops reading the body.
    *
    * Refused (hub full, channel full, closing): a `503` with `Retry-After`, and `onClient` gets
-   * a Client whose `refusal` is set.
+   * a Client whose `refusal` is set. A Hono context on Node is served from Node's own response
+   * (requests/node-server.js).
    */
   response (request, options, onClient) {
     if (typeof options === 'function' && onClient === undefined) {
       onClient = options
       options = undefined
     }
-    checkFetchArguments(request, onClient)
-    const { headers, heartbeatMs, ...accepting } = responseOptions(options, this.#options.retryMs)
-    const fetchRequest = new FetchRequest(request, headers, heartbeatMs ?? fetchHeartbeatMs(this.#options.heartbeatMs))
-    const client = this.#acceptor.accept(fetchRequest, { ...accepting, transport: 'fetch' }, request)
+    const raw = checkFetchArguments(request, onClient)
+    const { headers, heartbeatMs, transport, ...accepting } = responseOptions(options, this.#options.retryMs)
+    const served = fetchRequest(request, raw, { headers, heartbeatMs, transport }, this.#options.heartbeatMs)
+    const client = this.#acceptor.accept(served.request, { ...accepting, transport: served.transport }, raw)
     // An async authorization check decides first: the Response is then a promise of it.
     const admission = client._auth?.admission
-    const answer = () => fetchRequest.answerWith(client, onClient, (id) => this.#native.closeClient(id, 'error'))
+    const answer = () => served.request.answerWith(client, onClient, (id) => this.#native.closeClient(id, 'error'))
     return admission != null ? admission.then(answer) : answer()
   }
 

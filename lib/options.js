@@ -57,7 +57,7 @@ const CLOSE_DEFAULTS = Object.freeze({
 /** The `retry:` base of a staged close when neither close() nor the hub sets one. */
 const CLOSE_RETRY_MS = NATIVE_DEFAULTS.close.retryMs
 const ATTACH_KEYS = new Set(['retryMs', 'transport', 'channels', 'lastEventId', 'user'])
-const RESPONSE_KEYS = new Set(['retryMs', 'channels', 'headers', 'lastEventId', 'heartbeatMs', 'user'])
+const RESPONSE_KEYS = new Set(['retryMs', 'channels', 'headers', 'lastEventId', 'heartbeatMs', 'user', 'transport'])
 const WRITABLE_KEYS = new Set(['end'])
 const SUBSCRIBE_KEYS = new Set(['request'])
 const REVOKE_KEYS = new Set(['user', 'channel'])
@@ -353,7 +353,11 @@ function responseOptions (options, hubRetryMs) {
     throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION',
       `heartbeatMs must be a whole number of milliseconds from 1 to ${MAX_RETRY_MS}, got ${describe(heartbeatMs)}`)
   }
-  return { retryMs, channels, headers, heartbeatMs, lastEventId: fallbackLastEventId(given.lastEventId), user: userOption(given.user) }
+  const transport = given.transport === undefined ? 'auto' : given.transport
+  if (transport !== 'auto' && transport !== 'fetch') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `transport must be 'auto' or 'fetch', got ${describe(transport)}`)
+  }
+  return { retryMs, channels, headers, heartbeatMs, transport, lastEventId: fallbackLastEventId(given.lastEventId), user: userOption(given.user) }
 }
 
 function channelList (channels) {

@@ -334,6 +334,15 @@ impl NativeHub {
             .map_err(sse_error)
     }
 
+    /// Client `id`'s own heartbeat period (`response()`'s `heartbeatMs` where the request is
+    /// served from Node's own response); before its transport starts.
+    #[napi(catch_unwind)]
+    pub fn set_heartbeat(&self, id: f64, heartbeat_ms: f64) -> Result<bool, Code> {
+        let hub = self.hub()?;
+        let period = std::time::Duration::from_millis(heartbeat_ms as u64);
+        Ok(hub.set_heartbeat(client_id(id)?, period))
+    }
+
     /// The last batch written to client `id` was accepted by its response.
     #[napi(catch_unwind)]
     pub fn relay_writable(&self, id: f64) -> Result<bool, Code> {

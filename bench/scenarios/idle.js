@@ -48,7 +48,7 @@ function idleTargets (scenario, r) {
 
 async function run () {
   const scenario = `${SIZES.idle.toLocaleString('en')} idle clients, 1 s heartbeat`
-  const results = await each(scenario, idle, [...CORE_KINDS, ...MEMORY_ONLY_KINDS])
+  const results = await each(scenario, idle, [...CORE_KINDS, ...MEMORY_ONLY_KINDS, 'hono-native', 'hono-fetch', 'hono-sse'])
   addTargets(...idleTargets(scenario, results))
   addRow(scenario, 'RSS per client 3 s after connecting, no GC (KB)', pick(results, 'burstRssPerClientKB'), { better: 'lower', format: fixed(1) })
   addRow(scenario, 'of which V8\'s young generation grew (KB)', pick(results, 'youngGenerationKBPerClient'), { better: 'none', format: fixed(1) })

@@ -3,7 +3,7 @@
 // Latency under a steady feed: 1,000 clients (200 at smoke sizes), one 100 B event every 20 or
 // 10 ms; publish-to-receive percentiles, then the time one broadcast takes to reach them all.
 
-const { SIZES } = require('../settings')
+const { SIZES, CORE_KINDS } = require('../settings')
 const { sleep, withServer, connected, measureWindow, latencyMs, damage, until, reachTime, each } = require('../harness')
 const { addRow, addTargets, pick, fixed, verdict } = require('../results')
 
@@ -44,7 +44,7 @@ function latencyTargets (scenario, r) {
 async function run () {
   for (const intervalMs of SIZES.feedIntervalsMs) {
     const scenario = `latency, ${SIZES.latencyClients.toLocaleString('en')} clients, ${1000 / intervalMs} events/s`
-    const results = await each(scenario, (kind) => latency(kind, intervalMs))
+    const results = await each(scenario, (kind) => latency(kind, intervalMs), [...CORE_KINDS, 'hono-native', 'hono-fetch', 'hono-sse'])
     addTargets(...latencyTargets(scenario, results))
     addRow(scenario, 'publish to receive p50 (ms)', pick(results, 'p50Ms'), { better: 'lower', format: fixed(2) })
     addRow(scenario, 'p99 (ms)', pick(results, 'p99Ms'), { better: 'lower', format: fixed(2) })

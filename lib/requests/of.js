@@ -7,7 +7,9 @@ const { sseError } = require('../errors')
 const { describe } = require('../options')
 const { NodeResponseRequest } = require('./node-response')
 const { Http2StreamRequest, isHttp2Stream } = require('./http2-stream')
-const { isFetchRequest } = require('./fetch')
+const { FetchRequest, isFetchRequest } = require('./fetch')
+const { NodeServerRequest, nodePairOf, isHonoContext } = require('./node-server')
+const { fetchHeartbeatMs } = require('../fetch-transport')
 
 const isObject = (value) => value !== null && typeof value === 'object'
 
@@ -30,15 +32,32 @@ function nodeRequest (req, res) {
   return new NodeResponseRequest(req, res)
 }
 
-/** response(request, options, onClient): a TypeError saying what is wrong with its arguments. */
+/**
+ * response(request, options, onClient): the Fetch Request it was given (a Hono context's
+ * `c.req.raw`), or a TypeError saying what is wrong with its arguments.
+ */
 function checkFetchArguments (request, onClient) {
-  if (!isFetchRequest(request)) {
+  const raw = isHonoContext(request) ? request.req.raw : request
+  if (!isFetchRequest(raw)) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT',
-      `response(request): request must be a Fetch API Request (in Hono c.req.raw, in Next.js the route handler's request), got ${describe(request)}`)
+      `response(request): request must be a Fetch API Request or a Hono context (in Hono c, in Next.js the route handler's request), got ${describe(request)}`)
   }
   if (onClient !== undefined && typeof onClient !== 'function') {
     throw sseError(TypeError, 'ERR_SSE_INVALID_ARGUMENT', `response(request, options, onClient): onClient must be a function, got ${describe(onClient)}`)
   }
+  return raw
 }
 
-module.exports = { nodeRequest, checkFetchArguments }
+/**
+ * What response() serves, and by which transport: a Hono context on Node as attach() would
+ * serve Node's own req and res ('auto': natively where the socket can be handed over), unless
+ * `transport: 'fetch'` asks for the Response body; any other Request through the body of the
+ * Response ('fetch'). `raw`: the Fetch Request (checkFetchArguments).
+ */
+function fetchRequest (given, raw, { headers, heartbeatMs, transport }, hubHeartbeatMs) {
+  const pair = transport !== 'fetch' && raw.method === 'GET' && given !== raw ? nodePairOf(given) : null
+  if (pair !== null) return { request: new NodeServerRequest(pair, headers, heartbeatMs), transport: 'auto' }
+  return { request: new FetchRequest(raw, headers, heartbeatMs ?? fetchHeartbeatMs(hubHeartbeatMs)), transport: 'fetch' }
+}
+
+module.exports = { nodeRequest, checkFetchArguments, fetchRequest }

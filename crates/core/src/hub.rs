@@ -402,6 +402,19 @@ impl Hub {
         Ok(())
     }
 
+    /// Gives client `id` a heartbeat period of its own, for a proxy or runtime that cuts a
+    /// response quiet for less than the hub's; call before its writer starts. False when
+    /// there is no such client.
+    pub fn set_heartbeat(&self, id: u64, period: std::time::Duration) -> bool {
+        match self.inner.client(id) {
+            Some(client) => {
+                client.set_heartbeat(period);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Relay: the client's last batch was written and its response accepts more.
     pub fn relay_writable(&self, id: u64) -> bool {
         match self.inner.client(id) {

@@ -1,0 +1,169 @@
+'use strict'
+// needs: procfs
+
+// hub.response(c) with a Hono context on @hono/node-server: served from Node's own response as
+// attach() serves it (natively on plain HTTP/1.1), with the headers Hono's middleware put on
+// the context's Response; everything else as the Fetch transport promises (resume, caps,
+// staged close, authorization, leaving without a trace). c.req.raw stays the Fetch body.
+
+const { test } = require('node:test')
+const assert = require('node:assert/strict')
+const { Hono } = require('hono')
+const { cors } = require('hono/cors')
+const { serve } = require('@hono/node-server')
+const { EventSource } = require('eventsource')
+const { createHub } = require('..')
+const { HOST, rawClient, waitFor, openFdCount } = require('./helpers')
+
+/** A Hono app on @hono/node-server: CORS and a header set after the handler, then GET /events. */
+async function honoServer (route) {
+  const app = new Hono()
+  app.use('*', cors({ origin: 'http://app.test' }))
+  app.use('*', async (c, next) => {
+    await next()
+    c.res.headers.set('x-served-by', 'after-next')
+  })
+  app.get('/events', route)
+  app.onError((error, c) => c.text(`failed: ${error.message}`, 500))
+  let server
+  const port = await new Promise((resolve) => {
+    server = serve({ fetch: app.fetch, port: 0, hostname: HOST }, (info) => resolve(info.port))
+  })
+  return {
+    port,
+    url: `http://${HOST}:${port}`,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections?.()
+      server.close(() => resolve())
+    })
+  }
+}
+
+test('hub.response(c) streams natively on Node: the middleware\'s headers and the app\'s in the head, send() and publish() reach an EventSource', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, retryMs: 1500 })
+  const clients = []
+  const web = await honoServer((c) => hub.response(c.req.query('fetch') !== undefined ? c.req.raw : c,
+    { channels: ['news'], headers: { 'x-app': 'mine' } }, (client) => {
+      clients.push(client)
+      client.send({ event: 'welcome', data: `hello ${client.id}` })
+    }))
+  try {
+    const raw = rawClient(web.port, { path: '/events', headers: { Origin: 'http://app.test' } })
+    await waitFor(() => raw.events.length === 1, { what: 'the welcome event' })
+    assert.equal(clients[0].transport, 'native')
+    assert.equal(hub.metrics().connections.native, 1)
+    assert.match(raw.head, /^HTTP\/1\.1 200 /)
+    assert.match(raw.head, /\r\ncontent-type: text\/event-stream; charset=utf-8\r\n/i)
+    assert.match(raw.head, /\r\ncache-control: no-cache, no-transform\r\n/i)
+    assert.match(raw.head, /\r\naccess-control-allow-origin: http:\/\/app\.test\r\n/i, 'set by hono/cors before the handler')
+    assert.match(raw.head, /\r\nx-served-by: after-next\r\n/i, 'set on c.res after the handler returned')
+    assert.match(raw.head, /\r\nx-app: mine\r\n/i)
+    assert.doesNotMatch(raw.head, /x-hono-already-sent/i)
+    assert.deepEqual(raw.retries, [1500])
+
+    const es = new EventSource(`${web.url}/events`)
+    const got = []
+    es.onmessage = (e) => got.push(e.data)
+    await new Promise((resolve, reject) => { es.onopen = resolve; es.onerror = reject })
+    assert.equal(hub.publish('news', { data: 'first' }), 2)
+    await waitFor(() => got.length === 1 && raw.events.length === 2, { what: 'both to get the publish' })
+    assert.deepEqual([got[0], raw.events[1].data], ['first', 'first'])
+
+    // c.req.raw is the Response body, as on Bun and Deno.
+    const viaFetch = rawClient(web.port, { path: '/events?fetch', headers: { Origin: 'http://app.test' } })
+    await waitFor(() => viaFetch.events.length === 1, { what: 'the Fetch body\'s welcome' })
+    assert.equal(clients[2].transport, 'fetch')
+    assert.match(viaFetch.head, /\r\naccess-control-allow-origin: http:\/\/app\.test\r\n/i)
+    es.close()
+    raw.end()
+    viaFetch.end()
+    await waitFor(() => hub.size === 0, { what: () => `every client to leave (size ${hub.size})` })
+    assert.deepEqual(clients.map((c) => c.closeReason), ['client', 'client', 'client'])
+  } finally {
+    await hub.close()
+    await web.close()
+  }
+})
+
+test('hub.response(c): a reconnect resumes from Last-Event-ID; heartbeatMs applies to the native stream', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  hub.channel('ticks', { history: { maxEvents: 100 } })
+  const web = await honoServer((c) => hub.response(c, { channels: ['ticks'], heartbeatMs: c.req.query('beat') ? 50 : undefined }))
+  try {
+    const first = rawClient(web.port, { path: '/events' })
+    await waitFor(() => first.comments.length > 0, { what: 'the stream to open' })
+    for (let i = 1; i <= 5; i++) hub.publish('ticks', { id: `t${i}`, data: String(i) })
+    await waitFor(() => first.events.length === 5, { what: 'five events' })
+    first.end()
+    for (let i = 6; i <= 8; i++) hub.publish('ticks', { id: `t${i}`, data: String(i) })
+    const again = rawClient(web.port, { path: '/events', headers: { 'Last-Event-ID': 't5' } })
+    await waitFor(() => again.events.length === 3, { what: 'the three missed events' })
+    assert.deepEqual(again.events.map((e) => e.data), ['6', '7', '8'])
+    assert.equal(hub.metrics().connections.native, 1, 'resumed on the native transport')
+
+    // The hub beats every 60 s; this client asked for 50 ms.
+    const beating = rawClient(web.port, { path: '/events?beat=1' })
+    await waitFor(() => beating.comments.length >= 4, { what: () => `heartbeats at 50 ms (${beating.comments.length})` })
+    assert.equal(again.comments.length, 1, 'the others keep the hub\'s period')
+  } finally {
+    await hub.close()
+    await web.close()
+  }
+})
+
+test('hub.response(c): caps answer 503 through Node, a staged close ends the stream cleanly, async checks hold the client', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, maxClients: 1, retryAfterSeconds: 7 })
+  hub.authorize('private:{id}', async ({ request }) => {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    return request.headers.get('authorization') === 'Bearer ok'
+  })
+  const clients = []
+  const web = await honoServer((c) => hub.response(c, { channels: [c.req.query('channel') ?? 'public'] }, (client) => clients.push(client)))
+  try {
+    const denied = await fetch(`${web.url}/events?channel=private:1`)
+    assert.equal(denied.status, 403)
+    assert.equal(await denied.text(), 'event stream forbidden\n')
+    const first = rawClient(web.port, { path: '/events?channel=private:1', headers: { Authorization: 'Bearer ok' } })
+    await waitFor(() => first.head !== null && first.comments.length > 0, { what: 'the checked stream to open' })
+    assert.equal(clients[1].transport, 'native')
+    const second = await fetch(`${web.url}/events`)
+    assert.equal(second.status, 503)
+    assert.equal(second.headers.get('retry-after'), '7')
+    assert.match(await second.text(), /hub-full/)
+
+    await hub.close({ spreadMs: 0, drainMs: 2000, retryMs: 4000, retryJitterMs: 0, finalEvent: { event: 'bye', data: 'moving' } })
+    await waitFor(() => first.finishedAt !== null, { what: 'the stream to end' })
+    assert.deepEqual(first.events.map((e) => [e.event, e.data]), [['bye', 'moving']])
+    assert.equal(first.sawLastChunk, true, 'ended with the last chunk, not cut')
+    assert.equal(clients[1].closeReason, 'server')
+  } finally {
+    await hub.close()
+    await web.close()
+  }
+})
+
+test('hub.response(c): an onClient that throws is Hono\'s error, and 200 clients leaving by FIN or RST leave no descriptor, client or queue behind', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const web = await honoServer((c) => hub.response(c, (client) => {
+    if (c.req.query('throw') !== undefined) throw new Error('app bug')
+  }))
+  try {
+    const failed = await fetch(`${web.url}/events?throw`)
+    assert.equal(failed.status, 500)
+    assert.equal(await failed.text(), 'failed: app bug')
+    await waitFor(() => hub.size === 0, { what: 'the failed client to go' })
+
+    const fdsBefore = openFdCount()
+    const clients = Array.from({ length: 200 }, () => rawClient(web.port, { path: '/events' }))
+    await waitFor(() => clients.every((c) => c.comments.length > 0), { what: '200 streams to open' })
+    assert.equal(hub.metrics().connections.native, 200)
+    clients.forEach((c, i) => (i % 2 === 0 ? c.end() : c.reset()))
+    await waitFor(() => hub.size === 0, { what: () => `every client to leave (size ${hub.size})` })
+    await waitFor(() => openFdCount() <= fdsBefore, { what: () => `descriptors back to ${fdsBefore} (${openFdCount()})` })
+    assert.equal(hub.stats().queuedBytes, 0)
+    assert.equal(hub.metrics().closes.client, 200)
+  } finally {
+    await hub.close()
+    await web.close()
+  }
+})

@@ -1,0 +1,195 @@
+'use strict'
+
+// A Hono context (`c`) on Node: @hono/node-server hands the app Node's own req and res
+// (`c.env.incoming`, `c.env.outgoing`). `response(c)` then serves the request as attach()
+// would, natively on plain HTTP/1.x, instead of relaying a Response body through JS. The
+// adapter is answered with a Response it knows to leave alone (`x-hono-already-sent`), and
+// the head goes out on the next turn, with the headers the app's middleware set on the
+// context's final Response (CORS, request ids), as a streamed Response would have carried.
+
+const { NodeResponseRequest } = require('./node-response')
+
+/** The adapter's own mark for "the response was written already, send nothing". */
+const ALREADY_SENT = 'x-hono-already-sent'
+/** Headers of the context's Response that are not the stream's to send. */
+const NOT_SENT = new Set([ALREADY_SENT, 'content-type', 'content-length', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive', 'set-cookie'])
+
+/** Whether `value` is a Hono context: a `req.raw` Request and an `env`. */
+function isHonoContext (value) {
+  const raw = value?.req?.raw
+  return raw != null && typeof raw === 'object' && typeof raw.url === 'string' && 'env' in value
+}
+
+/**
+ * The IncomingMessage and ServerResponse under a Hono context on Node, with nothing written
+ * yet; else null (Bun, Deno, Workers: there is no Node response to take).
+ */
+function nodePairOf (context) {
+  const req = context.env?.incoming
+  const res = context.env?.outgoing
+  if (req == null || res == null || typeof res.writeHead !== 'function' || typeof req.headers !== 'object') return null
+  if (res.req !== req || res.headersSent || res.writableEnded) return null
+  return { req, res, finalHeaders: () => context.res?.headers }
+}
+
+/** The runtime's own Response class: the adapter's stand-in would answer what it is given. */
+function baseResponse () {
+  let Response = globalThis.Response
+  while (typeof Object.getPrototypeOf(Response) === 'function' && Object.getPrototypeOf(Response) !== Function.prototype) {
+    Response = Object.getPrototypeOf(Response)
+  }
+  return Response
+}
+
+/**
+ * Has `res` ignore the adapter's answer to the Response marked already sent. The adapter skips
+ * that Response only when it reaches it as the runtime's own Response; when Hono copied it
+ * into the adapter's lightweight Response (as it does once middleware touched `c.res`), the
+ * adapter writes its head and ends it, as for any other. That head carries the mark, and no
+ * head of the hub's does.
+ */
+function leaveAlone (res) {
+  const writeHead = res.writeHead
+  const end = res.end
+  let ignoringEnd = false
+  res.writeHead = function (status, ...rest) {
+    const headers = rest[rest.length - 1]
+    if (headers !== null && typeof headers === 'object' && !Array.isArray(headers) && ALREADY_SENT in headers) {
+      ignoringEnd = true
+      return this
+    }
+    return writeHead.call(this, status, ...rest)
+  }
+  res.end = function (...args) {
+    if (!ignoringEnd) return end.apply(this, args)
+    ignoringEnd = false
+    // The adapter waits for the end's callback, if it gave one.
+    const callback = args.find((arg) => typeof arg === 'function')
+    if (callback) process.nextTick(callback)
+    return this
+  }
+}
+
+class NodeServerRequest {
+  #req
+  #res
+  #node
+  /** The application's `headers` option (a Headers), under the adapter's Response's. */
+  #headers
+  #heartbeatMs
+  /** The Response handed to the adapter, once made. */
+  #answer = null
+  #client = null
+  #native = false
+
+  /** The headers of the Response the adapter finally got (the context's, middleware's included). */
+  #finalHeaders
+
+  constructor ({ req, res, finalHeaders }, headers, heartbeatMs) {
+    this.#req = req
+    this.#res = res
+    this.#finalHeaders = finalHeaders
+    leaveAlone(res)
+    this.#node = new NodeResponseRequest(req, res)
+    this.#headers = new Headers(headers)
+    this.#heartbeatMs = heartbeatMs
+  }
+
+  get response () { return this.#res }
+  get method () { return this.#node.method }
+  get url () { return this.#node.url }
+  header (name) { return this.#node.header(name) }
+  peer () { return this.#node.peer() }
+  unusable (attached) { return this.#node.unusable(attached) }
+  nativeUnavailable () { return this.#node.nativeUnavailable() }
+  departed () { return this.#node.departed() }
+
+  /** The head waits for the next turn (see #later). */
+  writeHead (native) {
+    this.#native = native
+    return undefined
+  }
+
+  headFailed () {}
+
+  refuse (answer) {
+    this.#node.refuse(answer)
+  }
+
+  endHead () {
+    this.#node.endHead()
+  }
+
+  startNative (native, id, _chunked, writeTimeoutMs, closed) {
+    this.#later(native, id, closed, (chunked) => this.#node.startNative(native, id, chunked, writeTimeoutMs, closed))
+  }
+
+  relaySink (native, id) {
+    return this.#node.relaySink(native, id)
+  }
+
+  startRelay (native, id) {
+    this.#later(native, id, (reason) => native.closeClient(id, reason), () => this.#node.startRelay(native, id))
+  }
+
+  /**
+   * Writes the head and starts the transport on the next turn: the adapter has the Response
+   * by then, and the app's middleware set its headers on it. A client closed meanwhile
+   * (hub.close()) gets the head and a clean end.
+   */
+  #later (native, id, closed, start) {
+    setImmediate(() => {
+      // Never answered (onClient threw): the adapter answers the error, the client is gone.
+      if (this.#answer === null) return
+      if (this.#node.departed() !== null) return closed('client')
+      const res = this.#res
+      let chunked
+      try {
+        const headers = this.#finalHeaders() ?? this.#answer.headers
+        for (const [name, value] of headers) {
+          if (!NOT_SENT.has(name)) res.setHeader(name, value)
+        }
+        const cookies = headers.getSetCookie?.() ?? []
+        if (cookies.length > 0) res.setHeader('set-cookie', cookies)
+        for (const [name, value] of this.#headers) res.setHeader(name, value)
+        if (this.#client?.closed) {
+          this.#node.writeHead(false)
+          res.end()
+          return
+        }
+        if (this.#heartbeatMs !== undefined) native.setHeartbeat(id, this.#heartbeatMs)
+        chunked = this.#node.writeHead(this.#native)
+      } catch {
+        // A header Node refuses (the app's middleware set it on the Response): there is no
+        // caller left to throw to, so the client goes as one that failed.
+        res.destroy()
+        return closed('error')
+      }
+      start(chunked)
+    })
+  }
+
+  /** As FetchRequest's: `onClient(client)` runs, then the adapter gets its Response. */
+  answerWith (client, onClient, closeClient) {
+    this.#client = client
+    if (onClient !== undefined) {
+      try {
+        onClient(client)
+      } catch (error) {
+        if (client.refusal === null) closeClient(client.id)
+        throw error
+      }
+    }
+    return this.answer()
+  }
+
+  answer () {
+    if (this.#answer === null) {
+      const Response = baseResponse()
+      this.#answer = new Response(null, { headers: { [ALREADY_SENT]: 'true' } })
+    }
+    return this.#answer
+  }
+}
+
+module.exports = { NodeServerRequest, nodePairOf, isHonoContext }
