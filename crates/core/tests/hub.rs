@@ -132,7 +132,8 @@ fn a_head_left_to_the_hub_goes_out_with_the_opening_in_one_write() {
     peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let (server_side, _) = f.listener.accept().unwrap();
     let id = f.hub.register(None, Vec::new(), None).unwrap().0;
-    let head: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+    let head: &[u8] =
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
     f.hub
         .adopt_with_head(
             id,
