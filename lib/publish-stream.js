@@ -52,17 +52,13 @@ class Stopper {
     this.#wake?.(STOPPED)
   }
 
-  /** `promise`'s value, or STOPPED as soon as the stream is stopped. */
-  async wait (promise) {
-    if (this.reason !== undefined) return STOPPED
-    try {
-      return await new Promise((resolve, reject) => {
-        this.#wake = resolve
-        promise.then(resolve, reject)
-      })
-    } finally {
-      this.#wake = null
-    }
+  /** `promise`'s value, or STOPPED as soon as the stream is stopped (one promise per wait). */
+  wait (promise) {
+    if (this.reason !== undefined) return Promise.resolve(STOPPED)
+    return new Promise((resolve, reject) => {
+      this.#wake = resolve
+      promise.then(resolve, reject)
+    })
   }
 }
 
