@@ -9,7 +9,7 @@ const path = require('node:path')
 const readline = require('node:readline')
 const { fork, spawn, execFileSync } = require('node:child_process')
 const { PIN, pin } = require('./pin')
-const { SERVERS } = require('./servers')
+const { SERVERS, RUNTIMES } = require('./servers')
 const { KINDS, CORE_KINDS } = require('./settings')
 const { flag, addFlag } = require('./results')
 
@@ -29,11 +29,15 @@ function ensureLoadgen () {
 /** A server process: `call(op, fields)` sends one message and resolves its reply. */
 async function startServer (kind, config) {
   // Libraries' own warnings (MaxListeners on a response awaiting 'drain') are not results.
-  const nodeArgs = ['--expose-gc', '--no-warnings', ...(SERVERS[kind]?.nodeFlags ?? [])]
+  // Bun and Deno servers run bench/server.js in that runtime, over the same IPC.
+  const runtime = RUNTIMES[SERVERS[kind]?.runtime]
+  const [executable, runtimeArgs] = runtime
+    ? [runtime.bin, runtime.args]
+    : [process.execPath, ['--expose-gc', '--no-warnings', ...(SERVERS[kind]?.nodeFlags ?? [])]]
   // Started on its core (not moved there later), so what sizes itself by the cores it may use
   // (native-sse's runtime threads, libuv's pool) sees one core, as in a one-core container.
   const child = fork(path.join(__dirname, 'server.js'), [kind, JSON.stringify(config)], {
-    ...(PIN ? { execPath: 'taskset', execArgv: ['-c', '0', process.execPath, ...nodeArgs] } : { execArgv: nodeArgs }),
+    ...(PIN ? { execPath: 'taskset', execArgv: ['-c', '0', executable, ...runtimeArgs] } : { execPath: executable, execArgv: runtimeArgs }),
     stdio: ['ignore', 'inherit', 'inherit', 'ipc']
   })
   const first = await new Promise((resolve, reject) => {

@@ -110,8 +110,12 @@ const handlers = {
     // V8's young generation grows (up to a fixed maximum) with what survives its scavenges
     // during a connect burst, Node's own per-connection objects included, and V8 shrinks it
     // only at a later GC: its size says how much of a burst figure is that.
-    const youngGeneration = v8.getHeapSpaceStatistics()
-      .find((space) => space.space_name === 'new_space')?.space_size ?? NaN
+    let youngGeneration = NaN
+    try {
+      youngGeneration = v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? NaN
+    } catch {
+      // Bun and Deno do not say.
+    }
     return { rss, heapUsed, youngGeneration }
   },
   async peakRss () {

@@ -178,15 +178,27 @@ async function fastifySse ({ heartbeatMs, tokens: count }) {
   }
 }
 
-/** A Hono app on @hono/node-server, listening like the others. */
+/**
+ * A Hono app listening like the others: on Bun.serve and Deno.serve when the server runs under
+ * Bun or Deno (SERVERS[kind].runtime), on @hono/node-server under Node. `server.stop()`.
+ */
 async function honoListen (app) {
+  if (typeof globalThis.Bun !== 'undefined') {
+    // idleTimeout 0: no cut of a quiet stream, whichever library serves it.
+    const server = globalThis.Bun.serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1', idleTimeout: 0 })
+    return { port: server.port, stop: () => server.stop(true) }
+  }
+  if (typeof globalThis.Deno !== 'undefined') {
+    const server = globalThis.Deno.serve({ port: 0, hostname: '127.0.0.1', onListen () {} }, app.fetch)
+    return { port: server.addr.port, stop: () => server.shutdown() }
+  }
   const { serve } = require('@hono/node-server')
   let server
   const port = await new Promise((resolve) => {
     server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve(info.port))
   })
   server.maxConnections = 100_000
-  return { server, port }
+  return { port, stop: () => { server.closeAllConnections(); server.close() } }
 }
 
 /**
@@ -209,13 +221,13 @@ const honoNative = (raw) => async ({ heartbeatMs, tokens: count, loop }) => {
       }
     })()
   }))
-  const { server, port } = await honoListen(app)
+  const { stop, port } = await honoListen(app)
   return {
     port,
     size: () => hub.size,
     broadcast: (data) => hub.broadcast({ data }),
     backlog: () => hub.metrics().lag.bytes,
-    close: async () => { await hub.close(); server.closeAllConnections(); server.close() }
+    close: async () => { await hub.close(); await stop() }
   }
 }
 
@@ -235,12 +247,14 @@ async function honoStreamSse ({ heartbeatMs, tokens: count }) {
     }
     streams.set(stream, 0)
     stream.onAbort(() => streams.delete(stream))
+    // A comment first, as native-sse opens: Bun.serve sends no head before the first bytes.
+    await stream.write(':\n\n')
     while (!stream.aborted && !stream.closed) {
       await stream.sleep(heartbeatMs)
       await stream.write(':\n\n')
     }
   }))
-  const { server, port } = await honoListen(app)
+  const { stop, port } = await honoListen(app)
   return {
     port,
     size: () => streams.size,
@@ -252,7 +266,7 @@ async function honoStreamSse ({ heartbeatMs, tokens: count }) {
       }
     },
     backlog: () => Math.max(0, ...streams.values()),
-    close: async () => { server.closeAllConnections(); server.close() }
+    close: async () => { await stop() }
   }
 }
 
@@ -270,7 +284,7 @@ async function betterSseFetch ({ heartbeatMs, tokens: count }) {
     res.on('close', () => responses.delete(res))
     channel.register(session)
   }))
-  const { server, port } = await honoListen(app)
+  const { stop, port } = await honoListen(app)
   return {
     port,
     size: () => channel.sessionCount,
@@ -278,7 +292,7 @@ async function betterSseFetch ({ heartbeatMs, tokens: count }) {
     // What the Node responses under Hono hold; what waits in the adapter's ReadableStream
     // before them is not visible from outside, so this understates it.
     backlog: () => mostUnwritten(responses),
-    close: async () => { server.closeAllConnections(); server.close() }
+    close: async () => { await stop() }
   }
 }
 
@@ -295,8 +309,25 @@ const SERVERS = {
   'hono-native': { name: 'Hono + native-sse (hub.response(c))', start: honoNative(false) },
   'hono-fetch': { name: 'Hono + native-sse Fetch body (c.req.raw)', start: honoNative(true) },
   'hono-sse': { name: 'Hono streamSSE', start: honoStreamSse },
-  'better-sse-fetch': { name: 'Hono + better-sse Fetch adapter', start: betterSseFetch }
+  'better-sse-fetch': { name: 'Hono + better-sse Fetch adapter', start: betterSseFetch },
+  // The same Hono apps on Bun.serve and Deno.serve (no Node response there: hub.response(c)
+  // is the Fetch transport's body), each server in a process of that runtime.
+  'bun-hono-native': { name: 'Bun + Hono + native-sse', start: honoNative(false), runtime: 'bun' },
+  'bun-hono-sse': { name: 'Bun + Hono streamSSE', start: honoStreamSse, runtime: 'bun' },
+  'deno-hono-native': { name: 'Deno + Hono + native-sse', start: honoNative(false), runtime: 'deno' },
+  'deno-hono-sse': { name: 'Deno + Hono streamSSE', start: honoStreamSse, runtime: 'deno' }
 }
+
+/**
+ * Bun's and Deno's executables, where the suite installs them (`node __test__/runtimes/install.js`,
+ * which `npm test` runs); a server of a runtime not installed is left out of the run.
+ */
+const RUNTIME_DIR = require('node:path').join(__dirname, '..', '__test__', 'runtimes', 'node_modules')
+const RUNTIMES = {
+  bun: { bin: require('node:path').join(RUNTIME_DIR, '@oven', `bun-linux-${process.arch}`, 'bin', 'bun'), args: [] },
+  deno: { bin: require('node:path').join(RUNTIME_DIR, '@deno', `linux-${process.arch}-glibc`, 'deno'), args: ['run', '--unstable-detect-cjs', '--allow-net', '--allow-read', '--allow-ffi', '--allow-env', '--allow-sys'] }
+}
+const runtimeInstalled = (kind) => !SERVERS[kind].runtime || require('node:fs').existsSync(RUNTIMES[SERVERS[kind].runtime].bin)
 
 /** Servers of the cross-process scenario only (not a column of the main table). */
 // `--servers native,baseline` with NATIVE_SSE_BASELINE=/path/to/checkout compares two builds.
@@ -309,6 +340,6 @@ const CROSS_PROCESS_SERVERS = {
 }
 
 /** Fetch API servers: compared in the fan-out and token scenarios only. */
-const FETCH_KINDS = ['hono-native', 'hono-fetch', 'hono-sse', 'better-sse-fetch']
+const FETCH_KINDS = ['hono-native', 'hono-fetch', 'hono-sse', 'better-sse-fetch', 'bun-hono-native', 'bun-hono-sse', 'deno-hono-native', 'deno-hono-sse']
 
-module.exports = { SERVERS, CROSS_PROCESS_SERVERS, FETCH_KINDS, payload }
+module.exports = { SERVERS, CROSS_PROCESS_SERVERS, FETCH_KINDS, RUNTIMES, runtimeInstalled, payload }

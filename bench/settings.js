@@ -3,12 +3,12 @@
 // What `npm run bench` was asked (`--smoke`, `--only`, `--servers`; see bench/run.js) and the
 // sizes that follow: read once from the command line, the same for every module of the run.
 
-const { SERVERS, FETCH_KINDS } = require('./servers')
+const { SERVERS, FETCH_KINDS, runtimeInstalled } = require('./servers')
 
 const args = process.argv.slice(2)
 const SMOKE = args.includes('--smoke')
 const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null
-const KINDS = args.includes('--servers') ? args[args.indexOf('--servers') + 1].split(',') : Object.keys(SERVERS)
+const KINDS = args.includes('--servers') ? args[args.indexOf('--servers') + 1].split(',') : Object.keys(SERVERS).filter(runtimeInstalled)
 
 const SIZES = SMOKE
   ? { cross: 100, fanout: [200], latencyClients: 200, windowS: 0.5, warmMs: 300, idle: 1000, idleWindowS: 1, idleSettleMs: 0, slowEvents: 1000, tokens: 20_000, tokenRounds: 1, cost: [100], costRounds: 2, scale: 2000, scaleWindowS: [2, 1], scaleReaches: 2, wave: [500], feedIntervalsMs: [10], reaches: 3 }
