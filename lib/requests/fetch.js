@@ -13,6 +13,21 @@ const { StreamSink, isFetchRequest, streamHeaders } = require('../fetch-transpor
  */
 const SIGNAL_WARNS = typeof globalThis.Deno?.serve === 'function'
 
+/**
+ * Runs response()'s `onClient(client)`, when given. A throw there closes the client
+ * (`closeClient(id)`), since the framework answers the error and the stream is never read,
+ * and is thrown on.
+ */
+function runOnClient (client, onClient, closeClient) {
+  if (onClient === undefined) return
+  try {
+    onClient(client)
+  } catch (error) {
+    if (client.refusal === null) closeClient(client.id)
+    throw error
+  }
+}
+
 class FetchRequest {
   #request
   /** The stream's head: made here, so that bad application headers throw before anything
@@ -98,20 +113,9 @@ class FetchRequest {
     return SIGNAL_WARNS ? undefined : this.#request.signal ?? undefined
   }
 
-  /**
-   * What to answer with once `onClient(client)` (when given) ran: a throw there closes the
-   * client (`closeClient(id)`), since the framework answers the error and the stream is never
-   * read.
-   */
+  /** What to answer with once `onClient(client)` (when given) ran (see runOnClient). */
   answerWith (client, onClient, closeClient) {
-    if (onClient !== undefined) {
-      try {
-        onClient(client)
-      } catch (error) {
-        if (client.refusal === null) closeClient(client.id)
-        throw error
-      }
-    }
+    runOnClient(client, onClient, closeClient)
     return this.answer()
   }
 
@@ -121,4 +125,4 @@ class FetchRequest {
   }
 }
 
-module.exports = { FetchRequest, isFetchRequest }
+module.exports = { FetchRequest, isFetchRequest, runOnClient }

@@ -8,6 +8,7 @@
 // context's final Response (CORS, request ids), as a streamed Response would have carried.
 
 const { NodeResponseRequest } = require('./node-response')
+const { runOnClient } = require('./fetch')
 
 /** The adapter's own mark for "the response was written already, send nothing". */
 const ALREADY_SENT = 'x-hono-already-sent'
@@ -71,7 +72,6 @@ function leaveAlone (res) {
 }
 
 class NodeServerRequest {
-  #req
   #res
   #node
   /** The application's `headers` option (a Headers), under the adapter's Response's. */
@@ -86,7 +86,6 @@ class NodeServerRequest {
   #finalHeaders
 
   constructor ({ req, res, finalHeaders }, headers, heartbeatMs) {
-    this.#req = req
     this.#res = res
     this.#finalHeaders = finalHeaders
     leaveAlone(res)
@@ -172,14 +171,7 @@ class NodeServerRequest {
   /** As FetchRequest's: `onClient(client)` runs, then the adapter gets its Response. */
   answerWith (client, onClient, closeClient) {
     this.#client = client
-    if (onClient !== undefined) {
-      try {
-        onClient(client)
-      } catch (error) {
-        if (client.refusal === null) closeClient(client.id)
-        throw error
-      }
-    }
+    runOnClient(client, onClient, closeClient)
     return this.answer()
   }
 
