@@ -775,7 +775,7 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
   attach(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, options?: AttachOptions): Client<Events>
   /**
    * attach() for frameworks and runtimes that answer a Fetch API `Request` with a `Response`
-   * (Hono: `c.req.raw`; Next.js route handlers; `Bun.serve`; `Deno.serve`). Returns a `200`
+   * (Hono: `c`; Next.js route handlers; `Bun.serve`; `Deno.serve`). Returns a `200`
    * `Response` whose body is the client's event stream, fed by the hub with the same
    * heartbeats, channels, resume (`Last-Event-ID` header or the `lastEventIdQuery` parameter),
    * lag bounds and close reasons as attach(). A body that is not read backs up into the hub
