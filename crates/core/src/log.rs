@@ -86,8 +86,9 @@ struct LogState {
     /// whole.
     dropped_through: u64,
     /// App-given ids of the entries held: the newest position with the id, and how many held
-    /// entries carry it (history only).
-    ids: HashMap<Box<str>, (u64, u32)>,
+    /// entries carry it (history only). The key is the entries' own text: one allocation per
+    /// id, however many entries carry it (a token stream's history holds one per token).
+    ids: HashMap<Arc<str>, (u64, u32)>,
     /// The hub's, or the channel's own; it can change while the log lives.
     history: History,
 }
@@ -102,8 +103,8 @@ struct Entry {
     unread: AtomicU32,
     /// When it was appended, for the history's age bound.
     at: Instant,
-    /// The app-given id, indexed while the entry is held (history only).
-    app_id: Option<Box<str>>,
+    /// The app-given id, indexed while the entry is held (history only): the index's key.
+    app_id: Option<Arc<str>>,
 }
 
 /// What a cursor at some offset has not been sent yet.
@@ -182,11 +183,18 @@ impl ChannelLog {
         state.held_bytes += frame.len();
         let end = state.appended_bytes;
         let unread = AtomicU32::new(state.readers);
-        let app_id: Option<Box<str>> = app_id.filter(|_| state.history.is_on()).map(Box::from);
-        if let Some(id) = &app_id {
-            let entry = state.ids.entry(id.clone()).or_insert((position, 0));
-            *entry = (position, entry.1 + 1);
-        }
+        let app_id = match app_id.filter(|_| state.history.is_on()) {
+            None => None,
+            Some(id) => {
+                let key = match state.ids.get_key_value(id) {
+                    Some((key, _)) => key.clone(),
+                    None => Arc::from(id),
+                };
+                let count = state.ids.entry(key.clone()).or_insert((position, 0));
+                *count = (position, count.1 + 1);
+                Some(key)
+            }
+        };
         state.entries.push_back(Entry {
             seq,
             position,
