@@ -68,6 +68,8 @@ export declare class NativeHub {
    * `heartbeatMs`: its own heartbeat period (absent: the hub's).
    */
   startFetch(id: number, heartbeatMs?: number | undefined | null): void
+  /** Client `id`'s transport starts on the next turn: the server's close drains through it. */
+  willStart(id: number): boolean
   /**
    * Client `id`'s own heartbeat period (`response()`'s `heartbeatMs` where the request is
    * served from Node's own response); before its transport starts.

@@ -167,3 +167,47 @@ test('hub.response(c): an onClient that throws is Hono\'s error, and 200 clients
     await web.close()
   }
 })
+
+test('hub.response(c): what was sent before a close in the same turn still goes out, then a clean end; a middleware\'s own answer after next() replaces the stream', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const app = new Hono()
+  app.use('/guarded', async (c, next) => {
+    await next()
+    c.res = c.text('denied', 401)
+  })
+  app.get('/guarded', (c) => hub.response(c, (client) => client.send({ data: 'secret' })))
+  app.get('/once', (c) => hub.response(c, (client) => {
+    client.send({ data: 'only' })
+    client.close()
+  }))
+  // No middleware: Hono hands the handler's Response to the adapter without setting c.res.
+  app.get('/bye', (c) => {
+    const answer = hub.response(c, (client) => client.send({ data: 'hi' }))
+    if (c.req.query('close') !== undefined) hub.close()
+    return answer
+  })
+  let server
+  const port = await new Promise((resolve) => {
+    server = serve({ fetch: app.fetch, port: 0, hostname: HOST }, (info) => resolve(info.port))
+  })
+  try {
+    const once = rawClient(port, { path: '/once' })
+    await waitFor(() => once.finishedAt !== null, { what: 'the closed stream to end' })
+    assert.deepEqual(once.events.map((e) => e.data), ['only'])
+    assert.equal(once.sawLastChunk, true)
+
+    const guarded = await fetch(`http://${HOST}:${port}/guarded`)
+    assert.equal(guarded.status, 401)
+    assert.equal(await guarded.text(), 'denied')
+    await waitFor(() => hub.size === 0, { what: () => `the denied client to go (size ${hub.size})` })
+
+    const bye = rawClient(port, { path: '/bye?close' })
+    await waitFor(() => bye.finishedAt !== null, { what: 'the stream ended by hub.close() to end' })
+    assert.match(bye.head, /^HTTP\/1\.1 200 /)
+    assert.deepEqual(bye.events.map((e) => e.data), ['hi'])
+    assert.equal(bye.sawLastChunk, true)
+  } finally {
+    await hub.close()
+    await new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()) })
+  }
+})

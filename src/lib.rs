@@ -334,6 +334,13 @@ impl NativeHub {
             .map_err(sse_error)
     }
 
+    /// Client `id`'s transport starts on the next turn: the server's close drains through it.
+    #[napi(catch_unwind)]
+    pub fn will_start(&self, id: f64) -> Result<bool, Code> {
+        let hub = self.hub()?;
+        Ok(hub.will_start(client_id(id)?))
+    }
+
     /// Client `id`'s own heartbeat period (`response()`'s `heartbeatMs` where the request is
     /// served from Node's own response); before its transport starts.
     #[napi(catch_unwind)]

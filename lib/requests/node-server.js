@@ -30,7 +30,15 @@ function nodePairOf (context) {
   const res = context.env?.outgoing
   if (req == null || res == null || typeof res.writeHead !== 'function' || typeof req.headers !== 'object') return null
   if (res.req !== req || res.headersSent || res.writableEnded) return null
-  return { req, res, finalHeaders: () => context.res?.headers }
+  // Hono sets c.res from what the handler returned only when middleware ran (compose); a
+  // lone handler's answer goes straight to the adapter, and c.res would be a blank Response.
+  return { req, res, final: () => context.finalized === true ? context.res : null }
+}
+
+/** Whether `response` is the one response() answered with, as the adapter got it (Hono may
+ *  have copied it, with the middleware's headers): not a middleware's own answer. */
+function isOurs (response) {
+  return response != null && response.status === 200 && response.body === null && response.headers.get(ALREADY_SENT) !== null
 }
 
 /** The runtime's own Response class: the adapter's stand-in would answer what it is given. */
@@ -49,13 +57,19 @@ function baseResponse () {
  * adapter writes its head and ends it, as for any other. That head carries the mark, and no
  * head of the hub's does.
  */
-function leaveAlone (res) {
+function leaveAlone (res, final, overridden) {
   const writeHead = res.writeHead
   const end = res.end
   let ignoringEnd = false
   res.writeHead = function (status, ...rest) {
     const headers = rest[rest.length - 1]
-    if (headers !== null && typeof headers === 'object' && !Array.isArray(headers) && ALREADY_SENT in headers) {
+    const marked = headers !== null && typeof headers === 'object' && !Array.isArray(headers) && ALREADY_SENT in headers
+    // A middleware that answered in our place (a 401 after next()) carries the mark too, as
+    // Hono merges headers into what replaces c.res: its head goes out, and the stream does not.
+    // One that did so only after an await finds the stream's head out already: that answer
+    // cannot be sent any more, and the stream it denied is cut.
+    if (marked && (isOurs(final()) || this._headerSent === true)) {
+      if (!isOurs(final())) overridden()
       ignoringEnd = true
       return this
     }
@@ -81,14 +95,16 @@ class NodeServerRequest {
   #answer = null
   #client = null
   #native = false
+  /** Ends the stream at once (a middleware answered in its place after it started). */
+  #cut = () => {}
 
-  /** The headers of the Response the adapter finally got (the context's, middleware's included). */
-  #finalHeaders
+  /** The Response the adapter finally got (the context's, with the middleware's headers). */
+  #final
 
-  constructor ({ req, res, finalHeaders }, headers, heartbeatMs) {
+  constructor ({ req, res, final }, headers, heartbeatMs) {
     this.#res = res
-    this.#finalHeaders = finalHeaders
-    leaveAlone(res)
+    this.#final = final
+    leaveAlone(res, () => this.#finalResponse(), () => this.#cut())
     this.#node = new NodeResponseRequest(req, res)
     this.#headers = new Headers(headers)
     this.#heartbeatMs = heartbeatMs
@@ -120,6 +136,8 @@ class NodeServerRequest {
   }
 
   startNative (native, id, _chunked, writeTimeoutMs, closed) {
+    native.willStart(id)
+    this.#cut = () => native.closeClient(id, 'error')
     this.#later(native, id, closed, (chunked) => this.#node.startNative(native, id, chunked, writeTimeoutMs, closed))
   }
 
@@ -128,6 +146,8 @@ class NodeServerRequest {
   }
 
   startRelay (native, id) {
+    native.willStart(id)
+    this.#cut = () => native.closeClient(id, 'error')
     this.#later(native, id, (reason) => native.closeClient(id, reason), () => this.#node.startRelay(native, id))
   }
 
@@ -141,10 +161,13 @@ class NodeServerRequest {
       // Never answered (onClient threw): the adapter answers the error, the client is gone.
       if (this.#answer === null) return
       if (this.#node.departed() !== null) return closed('client')
+      // A middleware answered in our place: that answer went out, the stream does not.
+      const final = this.#finalResponse()
+      if (!isOurs(final)) return closed('error')
       const res = this.#res
       let chunked
       try {
-        const headers = this.#finalHeaders() ?? this.#answer.headers
+        const headers = final.headers
         for (const [name, value] of headers) {
           if (!NOT_SENT.has(name)) res.setHeader(name, value)
         }
@@ -166,6 +189,11 @@ class NodeServerRequest {
       }
       start(chunked)
     })
+  }
+
+  /** The Response the adapter got: the context's once middleware ran, else ours. */
+  #finalResponse () {
+    return this.#final() ?? this.#answer
   }
 
   /** As FetchRequest's: `onClient(client)` runs, then the adapter gets its Response. */

@@ -1,6 +1,6 @@
 //! State shared between a client's producers and its writer task.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -77,6 +77,9 @@ pub struct ClientShared {
     /// that cuts a response quiet for less than the hub's period (Bun.serve: 10 s). Set before
     /// its writer starts; fits in what would be padding.
     heartbeat_ms: AtomicU32,
+    /// Its embedder will start its transport in a moment (a head that waits for the next turn):
+    /// a close the server asks for meanwhile drains through it rather than ending it unwritten.
+    starting: AtomicBool,
     /// What its writer wrote (see `Delivered`); only the writer adds to these.
     delivered_events: AtomicU64,
     delivered_bytes: AtomicU64,
@@ -94,9 +97,19 @@ impl ClientShared {
             close_request: AtomicU8::new(0),
             phase: AtomicU8::new(Phase::Pending as u8),
             heartbeat_ms: AtomicU32::new(0),
+            starting: AtomicBool::new(false),
             delivered_events: AtomicU64::new(0),
             delivered_bytes: AtomicU64::new(0),
         }
+    }
+
+    /// Its transport starts shortly (see `starting`).
+    pub(crate) fn set_starting(&self) {
+        self.starting.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_starting(&self) -> bool {
+        self.starting.load(Ordering::Acquire)
     }
 
     /// Gives it a heartbeat period of its own (before its writer starts).

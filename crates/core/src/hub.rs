@@ -402,6 +402,20 @@ impl Hub {
         Ok(())
     }
 
+    /// Client `id`'s transport starts in a moment (its head waits for the next turn): a close
+    /// the server asks for meanwhile drains through that transport once it starts. The
+    /// embedder must then start it or close the client with another reason. False when there
+    /// is no such client.
+    pub fn will_start(&self, id: u64) -> bool {
+        match self.inner.client(id).filter(|client| client.is_pending()) {
+            Some(client) => {
+                client.set_starting();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Gives client `id` a heartbeat period of its own, for a proxy or runtime that cuts a
     /// response quiet for less than the hub's; call before its writer starts. False when
     /// there is no such client.

@@ -232,7 +232,10 @@ impl HubState {
     /// Asks `client` to close: a client whose transport never started leaves now; a running
     /// one is told through its writer, which drains (`Server`) or cuts (other reasons).
     pub(crate) fn close(&self, client: &ClientShared, reason: CloseReason) {
-        if client.advance(Phase::Pending, Phase::Done) {
+        // The server's close of a client whose transport is about to start waits for it, so
+        // what it was sent first still goes out, then a clean end.
+        let waits = reason == CloseReason::Server && client.is_starting() && client.is_pending();
+        if !waits && client.advance(Phase::Pending, Phase::Done) {
             self.finish(client.id, reason);
         } else {
             client.request_close(reason, self.sequence.committed());
