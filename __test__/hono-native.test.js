@@ -211,3 +211,37 @@ test('hub.response(c): what was sent before a close in the same turn still goes 
     await new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()) })
   }
 })
+
+test('hub.response(c): every cookie, the middleware\'s and the headers option\'s, on its own line; a header Node would refuse throws before anything registers', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const { setCookie } = require('hono/cookie')
+  const app = new Hono()
+  app.use('*', async (c, next) => {
+    await next()
+    setCookie(c, 'm1', 'x')
+    setCookie(c, 'm2', 'y')
+  })
+  app.get('/events', (c) => hub.response(c, {
+    headers: c.req.query('bad') !== undefined ? { 'x-bad': 'a\u0001b' } : [['set-cookie', 'o1=1'], ['set-cookie', 'o2=2']]
+  }))
+  app.onError((error, c) => c.text(`failed: ${error.code}`, 500))
+  let server
+  const port = await new Promise((resolve) => {
+    server = serve({ fetch: app.fetch, port: 0, hostname: HOST }, (info) => resolve(info.port))
+  })
+  try {
+    const raw = rawClient(port, { path: '/events' })
+    await waitFor(() => raw.head !== null, { what: 'the head' })
+    const cookies = [...raw.head.matchAll(/\r\nset-cookie: ([^\r]*)/gi)].map((m) => m[1].split(';')[0])
+    assert.deepEqual(cookies, ['m1=x', 'm2=y', 'o1=1', 'o2=2'])
+    raw.end()
+    const bad = await fetch(`http://${HOST}:${port}/events?bad`)
+    assert.equal(bad.status, 500)
+    assert.equal(await bad.text(), 'failed: ERR_INVALID_CHAR')
+    await waitFor(() => hub.size === 0, { what: 'the stream to go' })
+    assert.equal(hub.metrics().connectionsOpened, 1, 'the refused header registered nothing')
+  } finally {
+    await hub.close()
+    await new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()) })
+  }
+})

@@ -7,6 +7,7 @@
 // the head goes out on the next turn, with the headers the app's middleware set on the
 // context's final Response (CORS, request ids), as a streamed Response would have carried.
 
+const { validateHeaderName, validateHeaderValue } = require('node:http')
 const { NodeResponseRequest } = require('./node-response')
 const { runOnClient } = require('./fetch')
 
@@ -104,9 +105,14 @@ class NodeServerRequest {
   constructor ({ req, res, final }, headers, heartbeatMs) {
     this.#res = res
     this.#final = final
+    this.#headers = new Headers(headers)
+    // What Node would refuse once the head is written throws here, while the caller can see it.
+    for (const [name, value] of this.#headers) {
+      validateHeaderName(name)
+      validateHeaderValue(name, value)
+    }
     leaveAlone(res, () => this.#finalResponse(), () => this.#cut())
     this.#node = new NodeResponseRequest(req, res)
-    this.#headers = new Headers(headers)
     this.#heartbeatMs = heartbeatMs
   }
 
@@ -171,9 +177,12 @@ class NodeServerRequest {
         for (const [name, value] of headers) {
           if (!NOT_SENT.has(name)) res.setHeader(name, value)
         }
-        const cookies = headers.getSetCookie?.() ?? []
+        for (const [name, value] of this.#headers) {
+          if (name !== 'set-cookie') res.setHeader(name, value)
+        }
+        // Each cookie its own line: the middleware's, then the app's own.
+        const cookies = [...(headers.getSetCookie?.() ?? []), ...this.#headers.getSetCookie()]
         if (cookies.length > 0) res.setHeader('set-cookie', cookies)
-        for (const [name, value] of this.#headers) res.setHeader(name, value)
         if (this.#client?.closed) {
           this.#node.writeHead(false)
           res.end()
@@ -181,9 +190,10 @@ class NodeServerRequest {
         }
         if (this.#heartbeatMs !== undefined) native.setHeartbeat(id, this.#heartbeatMs)
         chunked = this.#node.writeHead(this.#native)
-      } catch {
+      } catch (error) {
         // A header Node refuses (the app's middleware set it on the Response): there is no
-        // caller left to throw to, so the client goes as one that failed.
+        // caller left to throw to, so the client goes as one that failed, and it is said.
+        process.emitWarning(`native-sse: the event stream's head was refused, the client was cut: ${error.message}`, { code: error.code })
         res.destroy()
         return closed('error')
       }
