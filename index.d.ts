@@ -789,7 +789,10 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * then served from Node's own response as attach() serves it, natively on plain HTTP/1.1
    * (no JS per event), with the headers the app's middleware set on `c.res` (CORS, request
    * ids); Hono is answered with a Response it leaves alone. Elsewhere (Bun, Deno, Workers) and
-   * with `c.req.raw` it is the Response body.
+   * with `c.req.raw` it is the Response body. The head goes out on the next turn: headers a
+   * middleware sets after an `await` that follows `next()` miss it, and an answer it makes there
+   * in place of the stream cuts the stream; `c.req.raw.signal` aborts at the handoff (listen to
+   * the client's `'close'`); a 403 or 503 carries none of the middleware's headers.
    * @throws as attach(): `ERR_SSE_INVALID_ARGUMENT` when `request` is not a Request or
    *   `onClient` not a function; `ERR_SSE_UNKNOWN_OPTION`, `ERR_SSE_INVALID_OPTION`,
    *   `ERR_SSE_INVALID_CHANNEL` (TypeErrors), `ERR_SSE_INVALID_RETRY`,
