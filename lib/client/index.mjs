@@ -6,6 +6,7 @@
 
 import { createParser } from './parse.mjs'
 import { reconnectDelay, retryAfterMs } from './backoff.mjs'
+import { PresenceLists } from './presence.mjs'
 
 // Each option: its default, a check, and what the check expects (for the error message).
 const oneOf = (...values) => [(v) => values.includes(v), `one of ${values.join(', ')}`]
@@ -118,9 +119,6 @@ function verdict (response, probing) {
   return status >= 400 && status < 500 && status !== 408 && status !== 429 ? 'stop' : 'retry'
 }
 
-/** [user, data] entries as the members they are. */
-const asMembers = (entries) => entries.map(([user, data]) => ({ user, data }))
-
 function report (error) {
   if (typeof globalThis.reportError === 'function') globalThis.reportError(error)
   else setTimeout(() => { throw error })
@@ -142,8 +140,8 @@ class SseClient {
   #listened = new Set()
   #handlers = new Map()
   #iterators = new Set()
-  /** channel -> Map(user -> data): who is there, from the hub's presence events. */
-  #members = new Map()
+  /** Who is in each channel, from the hub's presence events. */
+  #presence = new PresenceLists()
   #stopped = null
   #unwatch = () => {}
 
@@ -189,7 +187,7 @@ class SseClient {
 
   /** Who is in `channel` now: `[{ user, data }]`, a new array each call; `[]` before its snapshot. */
   members (channel) {
-    return asMembers([...this.#members.get(channel) ?? []])
+    return this.#presence.members(channel)
   }
 
   off (event, handler) {
@@ -343,7 +341,7 @@ class SseClient {
     if (event === o.presenceEvent) {
       // Anything but the hub's JSON is dropped: it must not break the stream.
       try {
-        this.#callback('onPresence', this.#present(JSON.parse(data)))
+        this.#callback('onPresence', this.#presence.apply(JSON.parse(data)))
       } catch {}
       return
     }
@@ -355,8 +353,7 @@ class SseClient {
       } catch {
         info = { reason: data }
       }
-      // The channel's presence events stop with its grant: a list kept would go stale.
-      if (own === 'onRevoke') this.#members.delete(info?.channel)
+      if (own === 'onRevoke') this.#presence.forget(info?.channel)
       return this.#callback(own, info)
     }
     const handlers = this.#handlers.get(event)
@@ -375,22 +372,6 @@ class SseClient {
       }
     }
     for (const sink of this.#iterators) sink.push({ event, data: value, id })
-  }
-
-  /**
-   * A presence event applied to its channel's list: a snapshot (each new connection gets one)
-   * replaces it, a change edits it. Returns what onPresence is told; `joins` and `leaves` are
-   * the difference from the list before, so a snapshot after a reconnect says who came and went
-   * meanwhile, and a leave carries the member's data.
-   */
-  #present ({ channel, members, joins, leaves, snapshot = false }) {
-    const before = this.#members.get(channel) ?? new Map()
-    const after = new Map(snapshot ? [] : before)
-    for (const user of leaves ?? []) after.delete(user)
-    for (const { user, data } of members ?? joins) after.set(user, data)
-    this.#members.set(channel, after)
-    const missing = (from, to) => asMembers([...from].filter(([user]) => !to.has(user)))
-    return { channel, members: this.members(channel), joins: missing(after, before), leaves: missing(before, after), snapshot }
   }
 
   async #openFetch () {
