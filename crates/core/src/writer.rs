@@ -48,14 +48,14 @@ thread_local! {
 
 /// Whether the writer must move to the runtime before its next write: one polled in place
 /// writes its opening batch there and no more (a long replay is the runtime's work, not the
-/// adopting thread's).
-fn must_leave_place() -> bool {
+/// adopting thread's). None when it is not in place (in a task), which it then never is again.
+fn must_leave_place() -> Option<bool> {
     WRITES_IN_PLACE.with(|left| match left.get() {
-        None => false,
-        Some(0) => true,
+        None => None,
+        Some(0) => Some(true),
         Some(n) => {
             left.set(Some(n - 1));
-            false
+            Some(false)
         }
     })
 }
@@ -220,6 +220,8 @@ async fn write_loop<S: Sink>(
     // the clients' long-lived state.
     let mut active_at: Option<Instant> = None;
     let mut opening = last_write.is_none();
+    // Only a fresh writer can be running in place; one known to be in a task stops asking.
+    let mut maybe_in_place = opening;
     let mut last_write = last_write.unwrap_or_else(Instant::now);
     let mut heartbeat_in_batch = false;
     let mut blocked_since: Option<Instant> = None;
@@ -249,8 +251,12 @@ async fn write_loop<S: Sink>(
             batch.seal_frames();
         }
         if !batch.is_empty() {
-            if must_leave_place() {
-                tokio::task::yield_now().await;
+            if maybe_in_place {
+                match must_leave_place() {
+                    None => maybe_in_place = false,
+                    Some(true) => tokio::task::yield_now().await,
+                    Some(false) => {}
+                }
             }
             match sink.write(batch, &Tally::new(stats, client)) {
                 Ok(Progress::Done { bytes }) => {
