@@ -10,28 +10,16 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { getEventListeners } = require('node:events')
 const { Hono } = require('hono')
-const { serve } = require('@hono/node-server')
 const { EventSource } = require('eventsource')
 const { createHub } = require('..')
-const { HOST, rawClient, waitFor, once } = require('./helpers')
+const { HOST, rawClient, waitFor, once, listenHono } = require('./helpers')
 
 /** A Hono app on @hono/node-server whose GET /events is `route(c)`. */
 async function honoServer (route) {
   const app = new Hono()
   app.get('/events', route)
   app.get('/plain', (c) => c.text('plain'))
-  let server
-  const port = await new Promise((resolve) => {
-    server = serve({ fetch: app.fetch, port: 0, hostname: HOST }, (info) => resolve(info.port))
-  })
-  return {
-    port,
-    url: `http://${HOST}:${port}`,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections?.()
-      server.close(() => resolve())
-    })
-  }
+  return listenHono(app)
 }
 
 test('Hono: the head, the opening retry, send() and publish() reach an EventSource; the client is a fetch client', async () => {

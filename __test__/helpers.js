@@ -296,6 +296,23 @@ async function linkedHub (redis, { attach, ...options } = {}) {
   return { hub, backend, http, raw, close: async () => { await hub.close(); await http.close() } }
 }
 
+/** A Hono app on @hono/node-server at 127.0.0.1: `{ port, url, close() }`. */
+async function listenHono (app) {
+  const { serve } = require('@hono/node-server')
+  let server
+  const port = await new Promise((resolve) => {
+    server = serve({ fetch: app.fetch, port: 0, hostname: HOST }, (info) => resolve(info.port))
+  })
+  return {
+    port,
+    url: `http://${HOST}:${port}`,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections?.()
+      server.close(() => resolve())
+    })
+  }
+}
+
 function openFdCount () {
   return fs.readdirSync('/proc/self/fd').length
 }
@@ -314,4 +331,4 @@ function fdsOpenedSince (before) {
   return [...openFdTargets()].filter(([fd, target]) => before.get(fd) !== target).map(([fd, target]) => `${fd} -> ${target}`)
 }
 
-module.exports = { linkedHub, startExample, promtool, loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount, openFdTargets, fdsOpenedSince }
+module.exports = { listenHono, linkedHub, startExample, promtool, loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount, openFdTargets, fdsOpenedSince }

@@ -10,10 +10,9 @@ const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const { Hono } = require('hono')
 const { cors } = require('hono/cors')
-const { serve } = require('@hono/node-server')
 const { EventSource } = require('eventsource')
 const { createHub } = require('..')
-const { HOST, rawClient, waitFor, openFdCount } = require('./helpers')
+const { HOST, rawClient, waitFor, openFdCount, listenHono } = require('./helpers')
 
 /** A Hono app on @hono/node-server: CORS and a header set after the handler, then GET /events. */
 async function honoServer (route) {
@@ -25,18 +24,7 @@ async function honoServer (route) {
   })
   app.get('/events', route)
   app.onError((error, c) => c.text(`failed: ${error.message}`, 500))
-  let server
-  const port = await new Promise((resolve) => {
-    server = serve({ fetch: app.fetch, port: 0, hostname: HOST }, (info) => resolve(info.port))
-  })
-  return {
-    port,
-    url: `http://${HOST}:${port}`,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections?.()
-      server.close(() => resolve())
-    })
-  }
+  return listenHono(app)
 }
 
 test('hub.response(c) streams natively on Node: the middleware\'s headers and the app\'s in the head, send() and publish() reach an EventSource', async () => {
@@ -186,10 +174,8 @@ test('hub.response(c): what was sent before a close in the same turn still goes 
     if (c.req.query('close') !== undefined) hub.close()
     return answer
   })
-  let server
-  const port = await new Promise((resolve) => {
-    server = serve({ fetch: app.fetch, port: 0, hostname: HOST }, (info) => resolve(info.port))
-  })
+  const web = await listenHono(app)
+  const port = web.port
   try {
     const once = rawClient(port, { path: '/once' })
     await waitFor(() => once.finishedAt !== null, { what: 'the closed stream to end' })
@@ -208,7 +194,7 @@ test('hub.response(c): what was sent before a close in the same turn still goes 
     assert.equal(bye.sawLastChunk, true)
   } finally {
     await hub.close()
-    await new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()) })
+    await web.close()
   }
 })
 
@@ -225,10 +211,8 @@ test('hub.response(c): every cookie, the middleware\'s and the headers option\'s
     headers: c.req.query('bad') !== undefined ? { 'x-bad': 'a\u0001b' } : [['set-cookie', 'o1=1'], ['set-cookie', 'o2=2']]
   }))
   app.onError((error, c) => c.text(`failed: ${error.code}`, 500))
-  let server
-  const port = await new Promise((resolve) => {
-    server = serve({ fetch: app.fetch, port: 0, hostname: HOST }, (info) => resolve(info.port))
-  })
+  const web = await listenHono(app)
+  const port = web.port
   try {
     const raw = rawClient(port, { path: '/events' })
     await waitFor(() => raw.head !== null, { what: 'the head' })
@@ -242,6 +226,6 @@ test('hub.response(c): every cookie, the middleware\'s and the headers option\'s
     assert.equal(hub.metrics().connectionsOpened, 1, 'the refused header registered nothing')
   } finally {
     await hub.close()
-    await new Promise((resolve) => { server.closeAllConnections?.(); server.close(() => resolve()) })
+    await web.close()
   }
 })
