@@ -69,10 +69,13 @@ function leaveAlone (res, final, overridden) {
     // Hono merges headers into what replaces c.res: its head goes out, and the stream does not.
     // One that did so only after an await finds the stream's head out already: that answer
     // cannot be sent any more, and the stream it denied is cut.
-    if (marked && (isOurs(final()) || this._headerSent === true)) {
-      if (!isOurs(final())) overridden()
-      ignoringEnd = true
-      return this
+    if (marked) {
+      const ours = isOurs(final())
+      if (ours || this._headerSent === true) {
+        if (!ours) overridden()
+        ignoringEnd = true
+        return this
+      }
     }
     return writeHead.call(this, status, ...rest)
   }
