@@ -65,7 +65,8 @@ test('hub.response(c) streams natively on Node: the middleware\'s headers and th
     es.close()
     raw.end()
     viaFetch.end()
-    await waitFor(() => hub.size === 0, { what: () => `every client to leave (size ${hub.size})` })
+    // Each Client hears of its close as an event after the hub counted it gone.
+    await waitFor(() => clients.every((c) => c.closed) && hub.size === 0, { what: () => `every client to leave (size ${hub.size})` })
     assert.deepEqual(clients.map((c) => c.closeReason), ['client', 'client', 'client'])
   } finally {
     await hub.close()
