@@ -33,7 +33,7 @@ async function startServer (kind, config) {
   const runtime = RUNTIMES[SERVERS[kind]?.runtime]
   const [executable, runtimeArgs] = runtime
     ? [runtime.bin, runtime.args]
-    : [process.execPath, ['--expose-gc', '--no-warnings', ...(SERVERS[kind]?.nodeFlags ?? [])]]
+    : [process.execPath, ['--expose-gc', '--no-warnings', ...(SERVERS[kind]?.nodeFlags ?? []), ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : [])]]
   // Started on its core (not moved there later), so what sizes itself by the cores it may use
   // (native-sse's runtime threads, libuv's pool) sees one core, as in a one-core container.
   const child = fork(path.join(__dirname, 'server.js'), [kind, JSON.stringify(config)], {

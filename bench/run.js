@@ -8,6 +8,8 @@
 //   npm run bench -- --only fanout,token   some scenarios (fanout, latency, idle, scale, wave, slow, token, loop, cost, cross, resumable)
 //   npm run bench -- --servers native,node-transport   some servers (see bench/servers.js)
 //   NATIVE_SSE_BASELINE=/other/checkout npm run bench -- --servers native,baseline   two builds, one run
+//     (also baseline-hono-fetch, baseline-bun-hono-native, baseline-deno-hono-native: its Fetch body)
+//   BENCH_NODE_FLAGS="--perf-basic-prof" npm run bench ...   extra flags for the Node servers (profiling)
 //
 // Every run is bounded in time and checks each client's sequence (loss, repeats, order). The
 // table gives each server's figures and, in brackets, how many times better native-sse is.

@@ -205,9 +205,9 @@ async function honoListen (app) {
  * native-sse under Hono: hub.response(c), served natively from Node's own response, or with
  * `raw` hub.response(c.req.raw), the Fetch transport's Response body (as on Bun and Deno).
  */
-const honoNative = (raw) => async ({ heartbeatMs, tokens: count, loop }) => {
+const honoNative = (raw, from = '..') => async ({ heartbeatMs, tokens: count, loop }) => {
   const { Hono } = require('hono')
-  const { createHub } = require('..')
+  const { createHub } = require(from)
   const hub = createHub({ heartbeatMs })
   const app = new Hono()
   app.get('/', (c) => hub.response(raw ? c.req.raw : c, (client) => {
@@ -332,7 +332,12 @@ const runtimeInstalled = (kind) => !SERVERS[kind].runtime || require('node:fs').
 /** Servers of the cross-process scenario only (not a column of the main table). */
 // `--servers native,baseline` with NATIVE_SSE_BASELINE=/path/to/checkout compares two builds.
 if (process.env.NATIVE_SSE_BASELINE) {
-  SERVERS.baseline = { name: `native-sse at ${process.env.NATIVE_SSE_BASELINE}`, start: nativeSse('native', process.env.NATIVE_SSE_BASELINE) }
+  const from = process.env.NATIVE_SSE_BASELINE
+  SERVERS.baseline = { name: `native-sse at ${from}`, start: nativeSse('native', from) }
+  // The Fetch body of the other build, under Hono on Node, Bun and Deno.
+  SERVERS['baseline-hono-fetch'] = { name: `Hono + c.req.raw at ${from}`, start: honoNative(true, from) }
+  SERVERS['baseline-bun-hono-native'] = { name: `Bun + Hono at ${from}`, start: honoNative(false, from), runtime: 'bun' }
+  SERVERS['baseline-deno-hono-native'] = { name: `Deno + Hono at ${from}`, start: honoNative(false, from), runtime: 'deno' }
 }
 
 const CROSS_PROCESS_SERVERS = {
