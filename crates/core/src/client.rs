@@ -80,6 +80,9 @@ pub struct ClientShared {
     /// Its embedder will start its transport in a moment (a head that waits for the next turn):
     /// a close the server asks for meanwhile drains through it rather than ending it unwritten.
     starting: AtomicBool,
+    /// Its stream is gzip (gzip.rs): its cursors count as compressed readers of their logs.
+    /// Set before its writer starts, under its cursors' lock.
+    gzip: AtomicBool,
     /// What its writer wrote (see `Delivered`); only the writer adds to these.
     delivered_events: AtomicU64,
     delivered_bytes: AtomicU64,
@@ -98,6 +101,7 @@ impl ClientShared {
             phase: AtomicU8::new(Phase::Pending as u8),
             heartbeat_ms: AtomicU32::new(0),
             starting: AtomicBool::new(false),
+            gzip: AtomicBool::new(false),
             delivered_events: AtomicU64::new(0),
             delivered_bytes: AtomicU64::new(0),
         }
@@ -110,6 +114,23 @@ impl ClientShared {
 
     pub(crate) fn is_starting(&self) -> bool {
         self.starting.load(Ordering::Acquire)
+    }
+
+    /// Makes its stream gzip (before its writer starts): each log it reads compresses its
+    /// appends from now on. False if it was already.
+    pub(crate) fn use_gzip(&self) -> bool {
+        let cursors = self.lock_cursors();
+        if self.gzip.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        for cursor in cursors.iter() {
+            cursor.log.reader_zipped();
+        }
+        true
+    }
+
+    pub(crate) fn is_gzip(&self) -> bool {
+        self.gzip.load(Ordering::Acquire)
     }
 
     /// Gives it a heartbeat period of its own (before its writer starts).

@@ -63,6 +63,9 @@ pub struct HubConfig {
     /// Channels one client may be subscribed to at once; more is the caller's error
     /// (`SseError::TooManyChannels`).
     pub max_channels_per_client: usize,
+    /// How the logs compress for clients whose streams are gzip (gzip.rs); None: no client's
+    /// stream may be (`Hub::use_gzip` refuses).
+    pub gzip: Option<crate::gzip::GzipSettings>,
 }
 
 /// Accepts any 1 MiB payload whatever its line structure: each line break of `data` costs a
@@ -124,6 +127,7 @@ impl Default for HubConfig {
             worker_threads: default_worker_threads(),
             max_clients: usize::MAX,
             max_channels_per_client: DEFAULT_MAX_CHANNELS_PER_CLIENT,
+            gzip: None,
         }
     }
 }

@@ -18,6 +18,7 @@ use bytes::Bytes;
 
 use crate::client::ClientShared;
 use crate::config::OverflowPolicy;
+use crate::gzip::{GzipStream, Segment};
 use crate::log::ChannelLog;
 use crate::mailbox::Sequenced;
 
@@ -38,12 +39,18 @@ enum Source {
     Cursor(usize),
 }
 
+/// A candidate's segment in its log's compressed stream: an index into `Scratch::segments`.
+const NO_SEGMENT: u32 = u32::MAX;
+
 /// Working space of `fill`, per worker thread rather than per client: it is empty between
 /// two fills, and ten thousand idle clients would otherwise each keep a copy.
 #[derive(Default)]
 struct Scratch {
-    candidates: Vec<(u64, Bytes, Source)>,
+    candidates: Vec<(u64, Bytes, Source, u32)>,
     read: Vec<Sequenced>,
+    /// Segments read for a compressed client (gzip.rs), per entry read.
+    read_segments: Vec<Option<Segment>>,
+    segments: Vec<Segment>,
 }
 
 thread_local! {
@@ -78,16 +85,19 @@ fn is_event(client: &ClientShared, seq: u64, frame: &[u8]) -> bool {
 impl Feed {
     /// Fills `out` (empty) with the next frames in sequence order, at most one batch. Frames
     /// past `horizon` wait. Under `DropOldest`, entries a cursor lagged out of are skipped and
-    /// returned as dropped; under `Disconnect` lagging out is an error.
+    /// returned as dropped; under `Disconnect` lagging out is an error. A compressed client's
+    /// frames go into `out` as `gzip` encodes them.
     pub fn fill(
         &mut self,
         client: &ClientShared,
         horizon: u64,
         policy: OverflowPolicy,
         out: &mut Vec<Bytes>,
+        gzip: Option<&mut GzipStream>,
     ) -> Result<u64, Lagged> {
         debug_assert!(out.is_empty() && self.taken_logs.is_empty());
-        SCRATCH.with_borrow_mut(|scratch| self.fill_with(scratch, client, horizon, policy, out))
+        SCRATCH
+            .with_borrow_mut(|scratch| self.fill_with(scratch, client, horizon, policy, out, gzip))
     }
 
     fn fill_with(
@@ -97,26 +107,40 @@ impl Feed {
         horizon: u64,
         policy: OverflowPolicy,
         out: &mut Vec<Bytes>,
+        mut gzip: Option<&mut GzipStream>,
     ) -> Result<u64, Lagged> {
         // Left over only if a fill on this thread panicked half-way.
         scratch.candidates.clear();
         scratch.read.clear();
+        scratch.read_segments.clear();
+        scratch.segments.clear();
         let candidates = &mut scratch.candidates;
         client.mailbox.take(horizon, MAX_FRAMES, |(seq, frame)| {
-            candidates.push((seq, frame, Source::Mailbox))
+            candidates.push((seq, frame, Source::Mailbox, NO_SEGMENT))
         });
         let mut dropped = 0;
         let mut finished = None;
         let mut cursors = client.lock_cursors();
         for (index, cursor) in cursors.iter_mut().enumerate() {
             let horizon = cursor.until.map_or(horizon, |until| horizon.min(until));
-            let missed = cursor.log.read(
-                cursor.next,
-                horizon,
-                MAX_FRAMES,
-                MAX_BATCH_BYTES,
-                &mut scratch.read,
-            );
+            let missed = if gzip.is_some() {
+                cursor.log.read_zipped(
+                    cursor.next,
+                    horizon,
+                    MAX_FRAMES,
+                    MAX_BATCH_BYTES,
+                    &mut scratch.read,
+                    &mut scratch.read_segments,
+                )
+            } else {
+                cursor.log.read(
+                    cursor.next,
+                    horizon,
+                    MAX_FRAMES,
+                    MAX_BATCH_BYTES,
+                    &mut scratch.read,
+                )
+            };
             if cursor.until == Some(horizon) && scratch.read.is_empty() && missed == 0 {
                 // Unsubscribed, and everything published before that was sent.
                 finished = Some(index);
@@ -134,17 +158,34 @@ impl Feed {
                     }
                 }
             }
-            scratch.candidates.extend(
-                scratch
-                    .read
-                    .drain(..)
-                    .map(|(seq, frame)| (seq, frame, Source::Cursor(index))),
-            );
+            if gzip.is_some() {
+                let segments = &mut scratch.segments;
+                scratch.candidates.extend(
+                    scratch
+                        .read
+                        .drain(..)
+                        .zip(scratch.read_segments.drain(..))
+                        .map(|((seq, frame), segment)| {
+                            let at = segment.map_or(NO_SEGMENT, |segment| {
+                                segments.push(segment);
+                                segments.len() as u32 - 1
+                            });
+                            (seq, frame, Source::Cursor(index), at)
+                        }),
+                );
+            } else {
+                scratch.candidates.extend(
+                    scratch
+                        .read
+                        .drain(..)
+                        .map(|(seq, frame)| (seq, frame, Source::Cursor(index), NO_SEGMENT)),
+                );
+            }
         }
         scratch.candidates.sort_unstable_by_key(|c| c.0);
         let mut bytes = 0;
         let mut taken = 0;
-        for (_, frame, _) in scratch.candidates.iter() {
+        for (_, frame, _, _) in scratch.candidates.iter() {
             if taken == MAX_FRAMES || (taken > 0 && bytes + frame.len() > MAX_BATCH_BYTES) {
                 break;
             }
@@ -153,7 +194,7 @@ impl Feed {
         }
         // Moved, not cloned: a clone would add an atomic increment and decrement per delivery
         // on a refcount that every reader of the frame shares.
-        for (seq, frame, source) in scratch.candidates.drain(..taken) {
+        for (seq, frame, source, segment) in scratch.candidates.drain(..taken) {
             self.taken_events += u64::from(is_event(client, seq, &frame));
             match source {
                 Source::Mailbox => {
@@ -169,12 +210,19 @@ impl Feed {
                     None => self.taken_logs.push((cursors[index].log.clone(), 1)),
                 },
             }
-            out.push(frame);
+            match gzip.as_deref_mut() {
+                None => out.push(frame),
+                Some(gzip) => {
+                    let segment = scratch.segments.get(segment as usize);
+                    gzip.encode(&frame, segment, out);
+                }
+            }
         }
+        scratch.segments.clear();
         // One finished cursor per fill is plenty (unsubscribes are rare); it fed no candidate.
         if let Some(index) = finished {
             let cursor = cursors.remove(index);
-            cursor.log.leave(cursor.next);
+            cursor.log.leave(cursor.next, client.is_gzip());
         }
         drop(cursors);
         scratch.put_back_mail(client);
@@ -249,7 +297,7 @@ impl Scratch {
                 self.candidates
                     .drain(..)
                     .filter(|c| c.2 == Source::Mailbox)
-                    .map(|(seq, frame, _)| (seq, frame)),
+                    .map(|(seq, frame, _, _)| (seq, frame)),
             );
             client.mailbox.put_back(self.read.drain(..));
         }

@@ -56,6 +56,9 @@ impl Hub {
             config.max_lag_bytes,
             config.history,
         ));
+        if let Some(settings) = config.gzip {
+            broadcast_log.compress_with(settings);
+        }
         let inner = Arc::new(HubState {
             config,
             registry: RwLock::new(Registry::default()),
@@ -236,7 +239,7 @@ impl Hub {
             sequence.commit(seq);
         }
         let broadcast = &self.inner.broadcast_log;
-        let cursors = vec![Cursor::at(broadcast.clone(), join(broadcast, after))];
+        let cursors = vec![Cursor::at(broadcast.clone(), join(broadcast, after, false))];
         let client = Arc::new(ClientShared::new(id, opening, queue, cursors));
         // None is full: that was checked for all of them before anything was queued.
         for name in channels {
@@ -426,6 +429,22 @@ impl Hub {
                 true
             }
             None => false,
+        }
+    }
+
+    /// Makes client `id`'s stream gzip (gzip.rs), before its transport starts: the embedder
+    /// has sent `Content-Encoding: gzip` in its head. False when the hub does not compress
+    /// (`HubConfig::gzip`) or there is no such client waiting to start.
+    pub fn use_gzip(&self, id: u64) -> bool {
+        if self.inner.config.gzip.is_none() {
+            return false;
+        }
+        match self.inner.client(id) {
+            Some(client) if client.is_pending() => {
+                client.use_gzip();
+                true
+            }
+            _ => false,
         }
     }
 

@@ -32,6 +32,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::config::History;
+use crate::gzip::{Deflater, GzipSettings, Segment};
 
 /// A client's read position in one log.
 pub(crate) struct Cursor {
@@ -91,6 +92,13 @@ struct LogState {
     ids: HashMap<Arc<str>, (u64, u32)>,
     /// The hub's, or the channel's own; it can change while the log lives.
     history: History,
+    /// How entries are compressed while compressed clients read the log (gzip.rs); None
+    /// when the hub does not compress.
+    gzip: Option<GzipSettings>,
+    /// Cursors of compressed clients. While there are any, each append is compressed once.
+    zipped_readers: u32,
+    /// The log's compressor: made with its first compressed reader, dropped with its last.
+    deflater: Option<Box<Deflater>>,
 }
 
 struct Entry {
@@ -105,6 +113,8 @@ struct Entry {
     at: Instant,
     /// The app-given id, indexed while the entry is held (history only): the index's key.
     app_id: Option<Arc<str>>,
+    /// Its bytes in the log's compressed stream, when compressed clients were reading.
+    segment: Option<Box<Segment>>,
 }
 
 /// What a cursor at some offset has not been sent yet.
@@ -135,11 +145,19 @@ impl ChannelLog {
                 dropped_through: 0,
                 ids: HashMap::new(),
                 history,
+                gzip: None,
+                zipped_readers: 0,
+                deflater: None,
             }),
             window_events: window_events.max(1),
             window_bytes,
             dirty: AtomicBool::new(false),
         }
+    }
+
+    /// Compresses appends with `settings` whenever compressed clients read the log.
+    pub fn compress_with(&self, settings: GzipSettings) {
+        self.state_mut().gzip = Some(settings);
     }
 
     pub fn has_history(&self) -> bool {
@@ -179,6 +197,15 @@ impl ChannelLog {
         at: Instant,
     ) -> Lag {
         let mut state = self.state_mut();
+        let segment = match state.gzip {
+            Some(settings) if state.zipped_readers > 0 => Some(Box::new(
+                state
+                    .deflater
+                    .get_or_insert_with(|| Box::new(Deflater::new(settings)))
+                    .segment(&frame),
+            )),
+            _ => None,
+        };
         state.appended_bytes += frame.len() as u64;
         state.held_bytes += frame.len();
         let end = state.appended_bytes;
@@ -203,6 +230,7 @@ impl ChannelLog {
             unread,
             at,
             app_id,
+            segment,
         });
         self.trim(&mut state);
         state.slowest_lag()
@@ -215,7 +243,7 @@ impl ChannelLog {
 
     /// Places a new cursor just past the event at `position`, so it reads every later one.
     /// None when the log no longer holds all of them (the history ended past `position`).
-    pub fn join_after(&self, position: u64) -> Option<u64> {
+    pub fn join_after(&self, position: u64, zipped: bool) -> Option<u64> {
         let mut state = self.state_mut();
         self.trim(&mut state);
         if state.dropped_through > position {
@@ -226,6 +254,7 @@ impl ChannelLog {
             entry.unread.fetch_add(1, Ordering::AcqRel);
         }
         state.readers += 1;
+        state.zipped_readers += u32::from(zipped);
         Some(state.first + start as u64)
     }
 
@@ -255,16 +284,20 @@ impl ChannelLog {
     }
 
     /// A cursor joins at the head: it reads what is appended from now on. Returns its offset.
-    pub fn join(&self) -> u64 {
+    pub fn join(&self, zipped: bool) -> u64 {
         let mut state = self.state_mut();
         state.readers += 1;
+        state.zipped_readers += u32::from(zipped);
         state.first + state.entries.len() as u64
     }
 
     /// The cursor at `from` leaves: the entries it had not passed no longer wait for it.
-    pub fn leave(&self, from: u64) {
+    pub fn leave(&self, from: u64, zipped: bool) {
         let mut state = self.state_mut();
         state.readers = state.readers.saturating_sub(1);
+        if zipped {
+            state.zip_reader_left();
+        }
         let start = from.saturating_sub(state.first) as usize;
         for entry in state.entries.iter().skip(start) {
             entry.unread.fetch_sub(1, Ordering::AcqRel);
@@ -311,6 +344,41 @@ impl ChannelLog {
         max_bytes: usize,
         out: &mut Vec<(u64, Bytes)>,
     ) -> u64 {
+        self.read_each(from, horizon, max_frames, max_bytes, |entry| {
+            out.push((entry.seq, entry.frame.clone()))
+        })
+    }
+
+    /// A reader already counted becomes a compressed one (its client's transport compresses).
+    pub fn reader_zipped(&self) {
+        self.state_mut().zipped_readers += 1;
+    }
+
+    /// `read`, with each entry's segment in the compressed stream beside it in `segments`
+    /// (None where it has none): for a compressed client.
+    pub fn read_zipped(
+        &self,
+        from: u64,
+        horizon: u64,
+        max_frames: usize,
+        max_bytes: usize,
+        out: &mut Vec<(u64, Bytes)>,
+        segments: &mut Vec<Option<Segment>>,
+    ) -> u64 {
+        self.read_each(from, horizon, max_frames, max_bytes, |entry| {
+            out.push((entry.seq, entry.frame.clone()));
+            segments.push(entry.segment.as_deref().cloned());
+        })
+    }
+
+    fn read_each(
+        &self,
+        from: u64,
+        horizon: u64,
+        max_frames: usize,
+        max_bytes: usize,
+        mut each: impl FnMut(&Entry),
+    ) -> u64 {
         let state = self.state();
         let missed = state.first.saturating_sub(from);
         let start = (from.max(state.first) - state.first) as usize;
@@ -320,7 +388,7 @@ impl ChannelLog {
                 break;
             }
             bytes += entry.frame.len();
-            out.push((entry.seq, entry.frame.clone()));
+            each(entry);
         }
         missed
     }
@@ -417,6 +485,14 @@ impl ChannelLog {
 }
 
 impl LogState {
+    fn zip_reader_left(&mut self) {
+        self.zipped_readers = self.zipped_readers.saturating_sub(1);
+        if self.zipped_readers == 0 {
+            // Its state is a few hundred KiB; a later reader starts a new stream.
+            self.deflater = None;
+        }
+    }
+
     /// Each entry counts the readers at or before it, so the counts never decrease from front
     /// to back: the first entry some reader still needs is found by bisection.
     fn slowest_lag(&self) -> Lag {

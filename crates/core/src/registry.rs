@@ -96,6 +96,9 @@ impl Registry {
                     history,
                 );
                 log.raise_floor(evicted_through);
+                if let Some(settings) = config.gzip {
+                    log.compress_with(settings);
+                }
                 Channel {
                     log: Arc::new(log),
                     subscribers: ClientMap::new(),
@@ -334,7 +337,10 @@ impl Registry {
         match lingering {
             // Unsubscribed a moment ago and still sending what came before: it just goes on.
             Some(lingering) => lingering.until = None,
-            None => cursors.push(Cursor::at(channel.log.clone(), join(&channel.log, after))),
+            None => cursors.push(Cursor::at(
+                channel.log.clone(),
+                join(&channel.log, after, client.is_gzip()),
+            )),
         }
         drop(cursors);
         channel.subscribers.insert(client.id, client.clone());
@@ -385,9 +391,11 @@ fn sparse(capacity: usize, len: usize) -> bool {
 
 /// A new cursor's offset: just past event `after` when the log keeps history that reaches it,
 /// else the head.
-pub(crate) fn join(log: &ChannelLog, after: Option<u64>) -> u64 {
+pub(crate) fn join(log: &ChannelLog, after: Option<u64>, zipped: bool) -> u64 {
     match after {
-        Some(seq) if log.has_history() => log.join_after(seq).unwrap_or_else(|| log.join()),
-        _ => log.join(),
+        Some(seq) if log.has_history() => log
+            .join_after(seq, zipped)
+            .unwrap_or_else(|| log.join(zipped)),
+        _ => log.join(zipped),
     }
 }

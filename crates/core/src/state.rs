@@ -274,8 +274,9 @@ impl HubState {
         if let Some(client) = removed {
             // The broadcast cursor stops holding entries back (its writer has ended, or never
             // started); the channels' cursors left with their subscriptions.
+            let zipped = client.is_gzip();
             for cursor in client.lock_cursors().drain(..) {
-                cursor.log.leave(cursor.next);
+                cursor.log.leave(cursor.next, zipped);
             }
             if let Some(transport) = client.mark_done().transport() {
                 self.stats.writer_ended(transport);

@@ -63,6 +63,10 @@ pub struct Stats {
     /// The largest backlog of a log's slowest reader seen at an append.
     lag_max_events: AtomicU64,
     lag_max_bytes: AtomicU64,
+    /// gzip streams (gzip.rs): the plain bytes encoded, and what they became on the wire
+    /// (headers, heartbeats and trailers included).
+    gzip_plain: AtomicU64,
+    gzip_wire: AtomicU64,
 }
 
 /// A point-in-time copy of the counters.
@@ -104,6 +108,9 @@ pub struct StatsSnapshot {
     pub running_fetch: u64,
     pub lag_max_events: u64,
     pub lag_max_bytes: u64,
+    /// Plain bytes encoded for gzip clients, and the bytes they became.
+    pub gzip_plain_bytes: u64,
+    pub gzip_wire_bytes: u64,
 }
 
 impl Stats {
@@ -128,6 +135,16 @@ impl Stats {
 
     pub(crate) fn add_heartbeat(&self) {
         self.heartbeats.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What a gzip client's batch encoded: `plain` bytes became `wire` bytes.
+    pub(crate) fn add_gzip(&self, plain: u64, wire: u64) {
+        if plain > 0 {
+            self.gzip_plain.fetch_add(plain, Ordering::Relaxed);
+        }
+        if wire > 0 {
+            self.gzip_wire.fetch_add(wire, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn add_deadline_extended(&self) {
@@ -221,6 +238,8 @@ impl Stats {
             running_fetch: load(&self.running[Transport::Fetch as usize]),
             lag_max_events: load(&self.lag_max_events),
             lag_max_bytes: load(&self.lag_max_bytes),
+            gzip_plain_bytes: load(&self.gzip_plain),
+            gzip_wire_bytes: load(&self.gzip_wire),
         }
     }
 }

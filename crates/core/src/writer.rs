@@ -28,6 +28,7 @@ use crate::client::ClientShared;
 use crate::close::CloseReason;
 use crate::feed::Feed;
 use crate::frame::HEARTBEAT;
+use crate::gzip::GzipStream;
 use crate::peer_progress::PeerProgress;
 use crate::socket::SocketFd;
 use crate::state::HubState;
@@ -71,15 +72,16 @@ pub(crate) fn start<S: Sink + Send + 'static>(
     sink: S,
     client: Arc<ClientShared>,
 ) {
+    let gzip = client.is_gzip().then(|| Box::new(GzipStream::new()));
     if !sink.parks() {
         // The task is this one future, sized by `run`: a wrapping `async` block would keep a
         // second copy of the writer's state in every connection's task.
-        runtime.spawn(write_client(guard, sink, client, None));
+        runtime.spawn(write_client(guard, sink, client, gzip, None));
         return;
     }
     // The writer's timer and its socket belong to this runtime's drivers.
     let _context = runtime.enter();
-    let mut writer = Box::pin(write_client(guard, sink, client, None));
+    let mut writer = Box::pin(write_client(guard, sink, client, gzip, None));
     WRITES_IN_PLACE.with(|left| left.set(Some(1)));
     // Whatever wakes this first poll is moot: the task polls again as it starts.
     let done = writer
@@ -167,13 +169,14 @@ async fn run<S: Sink>(
     sink: &mut S,
     client: &ClientShared,
     hub: &HubState,
+    gzip: &mut Option<Box<GzipStream>>,
     last_write: Option<Instant>,
     may_park: bool,
 ) -> Ran {
     let mut batch = sink.batch();
     let mut feed = Feed::default();
     let reason = match write_loop(
-        sink, client, hub, &mut batch, &mut feed, last_write, may_park,
+        sink, client, hub, &mut batch, &mut feed, gzip, last_write, may_park,
     )
     .await
     {
@@ -200,12 +203,14 @@ async fn run<S: Sink>(
     Ran::Ended(reason)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn write_loop<S: Sink>(
     sink: &mut S,
     client: &ClientShared,
     hub: &HubState,
     batch: &mut Batch,
     feed: &mut Feed,
+    gzip: &mut Option<Box<GzipStream>>,
     last_write: Option<Instant>,
     mut may_park: bool,
 ) -> Ran {
@@ -244,9 +249,20 @@ async fn write_loop<S: Sink>(
 
         if batch.is_empty() {
             let horizon = client.horizon(hub.sequence.committed());
-            match feed.fill(client, horizon, config.overflow, batch.frames_mut()) {
+            let filled = feed.fill(
+                client,
+                horizon,
+                config.overflow,
+                batch.frames_mut(),
+                gzip.as_deref_mut(),
+            );
+            match filled {
                 Ok(dropped) => stats.add_dropped(dropped),
                 Err(_lagged) => return Ran::Ended(CloseReason::Slow),
+            }
+            if let Some(gzip) = gzip.as_deref_mut() {
+                let (plain, wire) = gzip.take_counts();
+                stats.add_gzip(plain, wire);
             }
             batch.seal_frames();
         }
@@ -290,6 +306,14 @@ async fn write_loop<S: Sink>(
         }
 
         let pending = !batch.is_empty();
+        // A gzip stream ends with its trailer, written as the last batch.
+        if draining && !pending {
+            // Counted with the next fill's (it comes before the sink finishes), as heartbeats are.
+            if let Some(end) = gzip.as_deref_mut().and_then(GzipStream::finish) {
+                batch.set_single(end);
+                continue;
+            }
+        }
         if draining && !pending {
             let limit = drain_deadline.map_or(config.write_timeout, |deadline| {
                 config
@@ -308,7 +332,10 @@ async fn write_loop<S: Sink>(
         // writer with nothing pending has ended above.
         if !pending && Instant::now() >= last_write + heartbeat {
             heartbeat_in_batch = true;
-            batch.set_single(Bytes::from_static(HEARTBEAT));
+            batch.set_single(match gzip.as_deref_mut() {
+                Some(gzip) => gzip.heartbeat(),
+                None => Bytes::from_static(HEARTBEAT),
+            });
             stats.add_heartbeat();
             continue;
         }
@@ -412,12 +439,14 @@ pub(crate) async fn write_client<S: Sink + Send + 'static>(
     mut guard: FinishGuard,
     mut sink: S,
     client: Arc<ClientShared>,
+    mut gzip: Option<Box<GzipStream>>,
     mut last_write: Option<Instant>,
 ) {
     let hub = guard.hub.clone();
     let mut may_park = true;
     loop {
-        let idle_since = match run(&mut sink, &client, &hub, last_write, may_park).await {
+        let idle_since = match run(&mut sink, &client, &hub, &mut gzip, last_write, may_park).await
+        {
             Ran::Ended(reason) => {
                 guard.reason = Some(reason);
                 break;
@@ -438,6 +467,7 @@ pub(crate) async fn write_client<S: Sink + Send + 'static>(
             guard,
             sink,
             client: client.clone(),
+            gzip,
             last_write: idle_since,
         });
         let heartbeats = &hub.heartbeats;
@@ -454,10 +484,12 @@ pub(crate) async fn write_client<S: Sink + Send + 'static>(
                 let Parked {
                     guard: kept_guard,
                     sink: kept_sink,
+                    gzip: kept_gzip,
                     ..
                 } = *parked;
                 guard = kept_guard;
                 sink = kept_sink;
+                gzip = kept_gzip;
             }
         }
     }
@@ -472,6 +504,8 @@ struct Parked<S> {
     guard: FinishGuard,
     sink: S,
     client: Arc<ClientShared>,
+    /// Where its gzip stream stands (gzip.rs), if it is one.
+    gzip: Option<Box<GzipStream>>,
     last_write: Instant,
 }
 
@@ -485,11 +519,12 @@ impl<S: Sink + Send + 'static> Resumable for Parked<S> {
             guard,
             sink,
             client,
+            gzip,
             last_write,
         } = *self;
         // A runtime already shut down drops the task at once, and its guard reports the close.
         let runtime = guard.hub.runtime.clone();
-        runtime.spawn(write_client(guard, sink, client, Some(last_write)));
+        runtime.spawn(write_client(guard, sink, client, gzip, Some(last_write)));
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 /// A log with one reader that never reads, so the window alone decides what is kept.
 fn log(events: usize, bytes: usize) -> ChannelLog {
     let log = ChannelLog::new(None, events, bytes, History::default());
-    assert_eq!(log.join(), 0);
+    assert_eq!(log.join(false), 0);
     log
 }
 
@@ -56,9 +56,9 @@ fn the_window_trims_by_events_and_bytes_and_reports_what_a_cursor_missed() {
 fn the_slowest_reader_sets_the_logs_lag() {
     let l = ChannelLog::new(None, 100, 1000, History::default());
     assert_eq!(l.slowest_lag(), Lag::default());
-    let slow = l.join();
+    let slow = l.join(false);
     append(&l, 1, 10);
-    let fast = l.join();
+    let fast = l.join(false);
     append(&l, 2, 20);
     let lag = l.append(3, Bytes::from(vec![b'x'; 30]), None);
     assert_eq!((lag.events, lag.bytes), (3, 60));
@@ -120,8 +120,8 @@ fn entries_every_reader_passed_are_released() {
     // No reader: nothing is kept.
     append(&l, 1, 10);
     assert_eq!(l.held(), (0, 0));
-    let a = l.join();
-    let b = l.join();
+    let a = l.join(false);
+    let b = l.join(false);
     assert_eq!((a, b), (1, 1));
     for seq in 2..=4 {
         append(&l, seq, 10);
@@ -132,7 +132,7 @@ fn entries_every_reader_passed_are_released() {
     l.passed(b, 1);
     assert_eq!(l.held(), (2, 20));
     // b leaves: what only it was missing goes.
-    l.leave(b + 1);
+    l.leave(b + 1, false);
     assert_eq!(l.held(), (1, 10));
     assert_eq!(l.first(), 3);
     l.passed(a + 2, 1);
@@ -181,10 +181,14 @@ fn a_cursor_joins_just_past_a_sequence_number_while_the_history_covers_it() {
     // 10 was dropped: resuming after 10 is whole (20 is held), after 5 is not.
     assert!(l.covers(10));
     assert!(!l.covers(5));
-    assert_eq!(l.join_after(5), None);
-    let cursor = l.join_after(20).unwrap();
+    assert_eq!(l.join_after(5, false), None);
+    let cursor = l.join_after(20, false).unwrap();
     assert_eq!(seqs(&l, cursor, u64::MAX, 10).0, vec![30, 40]);
-    assert_eq!(l.join_after(40), Some(4), "past the newest: at the head");
+    assert_eq!(
+        l.join_after(40, false),
+        Some(4),
+        "past the newest: at the head"
+    );
 }
 
 #[test]
