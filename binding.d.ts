@@ -75,6 +75,12 @@ export declare class NativeHub {
    * served from Node's own response); before its transport starts.
    */
   setHeartbeat(id: number, heartbeatMs: number): boolean
+  /**
+   * Makes client `id`'s stream gzip, before its transport starts: the head says
+   * `Content-Encoding: gzip`. False when the hub does not compress or the client is not
+   * waiting to start.
+   */
+  useGzip(id: number): boolean
   /** The last batch written to client `id` was accepted by its response. */
   relayWritable(id: number): boolean
   publish(channel: string, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number
@@ -187,6 +193,12 @@ export declare const enum CloseReason {
   Server = 'server',
 }
 
+/** `hub.metrics().compression`. */
+export interface CompressionCounts {
+  plainBytes: number
+  wireBytes: number
+}
+
 /**
  * `hub.metrics().connections`: clients connected now, by transport, as `client.transport`
  * names it.
@@ -268,6 +280,11 @@ export interface HubMetrics {
   deliveries: number
   /** Body bytes written (native transport: HTTP chunk framing included). */
   bytesWritten: number
+  /**
+   * gzip streams: the plain bytes encoded for their clients, and the bytes those became on
+   * the wire (in `bytesWritten` too).
+   */
+  compression: CompressionCounts
   /** Heartbeat comments written. */
   heartbeats: number
   /** Events skipped under `overflow: 'drop-oldest'`. */
@@ -329,6 +346,12 @@ export interface NativeCloseDefaults {
   retryJitterMs: number
 }
 
+/** `createHub({ compression })` after JS-side defaults. */
+export interface NativeCompressionOptions {
+  level: number
+  keyframeEvery: number
+}
+
 /** Every default of the JS API, each read from where the core defines it. */
 export interface NativeDefaults {
   hub: NativeHubOptions
@@ -336,6 +359,8 @@ export interface NativeDefaults {
   /** `url` is empty: it has no default. */
   redis: NativeRedisOptions
   close: NativeCloseDefaults
+  /** What `compression: true` does. */
+  compression: NativeCompressionOptions
   /** The query parameter that carries the last event id (shared with native-sse/client). */
   lastEventIdQuery: string
   retryAfterSeconds: number
@@ -383,6 +408,8 @@ export interface NativeHubOptions {
   maxChannelsPerClient: number
   /** Absent: the hub is on its own. */
   redis?: NativeRedisOptions
+  /** Absent: no client's stream is compressed. */
+  compression?: NativeCompressionOptions
 }
 
 /** `createHub({ redis })` after JS-side defaults. */

@@ -251,6 +251,18 @@ export interface HubOptions {
    */
   redis?: string | RedisOptions
   /**
+   * gzip for every client whose `Accept-Encoding` allows it (`Content-Encoding: gzip`, and
+   * `Vary: Accept-Encoding` on every stream), on the native, Node and Fetch transports. Each
+   * channel's events are compressed once for all its gzip clients, not once per client: no
+   * compressor per connection. A client in step with its channel's stream gets the shared
+   * bytes; one that is not (just joined, resumed, sent something of its own, or reading
+   * several busy channels) gets stored (uncompressed) blocks until the channel's next
+   * keyframe. Heartbeats are empty deflate blocks (5 bytes, nothing decoded). Lag bounds
+   * count plain bytes; `metrics().compression` gives plain bytes and the bytes they became.
+   * `true` takes the defaults. Default `false`.
+   */
+  compression?: boolean | CompressionOptions
+  /**
    * Settings for good, by channel name (`{ orders: { history: { maxEvents: 10000 } },
    * typing: { history: false }, lobby: { maxClients: 500 } }`): they apply whenever the channel
    * exists, used or not. `hub.channel(name, options)` overrides them while the channel lives.
@@ -544,6 +556,18 @@ export interface PublishedStream {
  * (src/reports.rs), which builds them in this shape.
  */
 export type { HubMetrics, RedisMetrics, SignalCounts, HubStats } from './binding'
+
+/** `createHub({ compression })`. */
+export interface CompressionOptions {
+  /** zlib's level, 1 (fastest) to 9 (smallest). Default `6`. */
+  level?: number
+  /**
+   * Events of a channel between two full flushes: a client out of step with the channel's
+   * stream waits at most this many events to rejoin it, and each full flush costs ratio (the
+   * next event compresses as if alone). Default `32`.
+   */
+  keyframeEvery?: number
+}
 
 /** The hub's `'backend'` event. */
 export interface BackendInfo {

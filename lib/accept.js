@@ -4,6 +4,7 @@
 // Fetch Request): where it resumes from, registration (or the 503 of a refusal), the head, and
 // the transport that writes it. attach() and response() differ only in what they take and give.
 
+const { acceptsGzip } = require('./compression')
 const { Client } = require('./connection')
 const { sseError } = require('./errors')
 const { nativeUnavailableError } = require('./native-transport')
@@ -183,9 +184,13 @@ class Acceptor {
       this.#native.closeClient(id, 'client')
       return client
     }
+    // Undefined when the hub does not compress (no Vary either); else whether this client
+    // takes gzip (compression.js).
+    const gzip = this.#options.compression === undefined ? undefined : acceptsGzip(request.header('accept-encoding'))
     let chunked
     try {
-      chunked = request.writeHead(native)
+      chunked = request.writeHead(native, gzip)
+      if (gzip === true) this.#native.useGzip(id)
     } catch (error) {
       // Node refused the head (an invalid header or status set earlier). The client was never
       // seen by the caller, so it leaves quietly; a head already on the wire is cut, not

@@ -31,6 +31,7 @@ const HUB_DEFAULTS = Object.freeze({
   maxChannelsPerClient: NATIVE_DEFAULTS.hub.maxChannelsPerClient,
   retryAfterSeconds: NATIVE_DEFAULTS.retryAfterSeconds,
   redis: undefined,
+  compression: false,
   // Authorization (authorization.js), JS only: rules live with the app's checks.
   requireAuthorization: false,
   authorizeTimeoutMs: 10_000,
@@ -41,6 +42,9 @@ const HUB_DEFAULTS = Object.freeze({
 
 /** What `redis: 'redis://...'` or `redis: { url }` leaves out. */
 const REDIS_DEFAULTS = Object.freeze({ ...NATIVE_DEFAULTS.redis, url: undefined })
+
+/** What `compression: true` or `compression: {}` does; each can be set on its own. */
+const COMPRESSION_DEFAULTS = Object.freeze({ ...NATIVE_DEFAULTS.compression })
 
 /** What `history: true` or `history: {}` keeps; each can be set on its own. */
 const HISTORY_DEFAULTS = Object.freeze({ ...NATIVE_DEFAULTS.history })
@@ -151,6 +155,7 @@ function hubOptions (options) {
     maxChannelsPerClient: number(merged.maxChannelsPerClient, 'maxChannelsPerClient'),
     retryAfterSeconds: retryAfter(merged.retryAfterSeconds),
     redis: redisOptions(merged.redis),
+    compression: compressionOptions(merged.compression),
     channels: standingChannels(channels),
     ...authorizationOptions(merged)
   }
@@ -239,6 +244,13 @@ function closeOptions (options, hubRetryMs) {
     retryJitterMs: number(merged.retryJitterMs, 'retryJitterMs'),
     finalEvent: merged.finalEvent === undefined ? [] : messageArgs(merged.finalEvent)
   }
+}
+
+/** `compression` as the native options' (undefined: off); the core checks the ranges. */
+function compressionOptions (compression) {
+  if (compression === false) return undefined
+  const merged = withDefaults(compression === true ? {} : plainObject(compression, 'compression (true, false or { level, keyframeEvery })'), COMPRESSION_DEFAULTS, 'compression option')
+  return { level: number(merged.level, 'compression.level'), keyframeEvery: number(merged.keyframeEvery, 'compression.keyframeEvery') }
 }
 
 /** `history` as the native options' flat fields; all undefined (off) when undefined or false. */

@@ -350,6 +350,15 @@ impl NativeHub {
         Ok(hub.set_heartbeat(client_id(id)?, period))
     }
 
+    /// Makes client `id`'s stream gzip, before its transport starts: the head says
+    /// `Content-Encoding: gzip`. False when the hub does not compress or the client is not
+    /// waiting to start.
+    #[napi(catch_unwind)]
+    pub fn use_gzip(&self, id: f64) -> Result<bool, Code> {
+        let hub = self.hub()?;
+        Ok(hub.use_gzip(client_id(id)?))
+    }
+
     /// The last batch written to client `id` was accepted by its response.
     #[napi(catch_unwind)]
     pub fn relay_writable(&self, id: f64) -> Result<bool, Code> {

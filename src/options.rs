@@ -7,7 +7,7 @@ use std::time::Duration;
 use napi::Result;
 use napi_derive::napi;
 use native_sse_core::config::{DEFAULT_LAST_EVENT_ID_QUERY, DEFAULT_RETRY_AFTER_SECONDS};
-use native_sse_core::{ErrorCode, History, HubConfig, OverflowPolicy, StagedClose};
+use native_sse_core::{ErrorCode, GzipSettings, History, HubConfig, OverflowPolicy, StagedClose};
 use native_sse_redis::RedisConfig;
 
 use crate::code::{Code, Raise};
@@ -35,6 +35,31 @@ pub struct NativeHubOptions {
     pub max_channels_per_client: f64,
     /// Absent: the hub is on its own.
     pub redis: Option<NativeRedisOptions>,
+    /// Absent: no client's stream is compressed.
+    pub compression: Option<NativeCompressionOptions>,
+}
+
+/// `createHub({ compression })` after JS-side defaults.
+#[napi(object)]
+pub struct NativeCompressionOptions {
+    pub level: f64,
+    pub keyframe_every: f64,
+}
+
+impl TryFrom<NativeCompressionOptions> for GzipSettings {
+    type Error = napi::Error<Code>;
+
+    fn try_from(options: NativeCompressionOptions) -> Result<GzipSettings, Code> {
+        Ok(GzipSettings {
+            level: whole_number("compression.level", options.level, 1.0, 9.0)? as u32,
+            keyframe_every: whole_number(
+                "compression.keyframeEvery",
+                options.keyframe_every,
+                1.0,
+                65536.0,
+            )? as u32,
+        })
+    }
 }
 
 /// `createHub({ redis })` after JS-side defaults.
@@ -194,6 +219,7 @@ impl TryFrom<NativeHubOptions> for HubConfig {
                 Some(max) => whole_number("maxClients", max, 0.0, 1e9)? as usize,
                 None => usize::MAX,
             },
+            gzip: options.compression.map(GzipSettings::try_from).transpose()?,
         })
     }
 }
@@ -225,6 +251,8 @@ pub struct NativeDefaults {
     /// `url` is empty: it has no default.
     pub redis: NativeRedisOptions,
     pub close: NativeCloseDefaults,
+    /// What `compression: true` does.
+    pub compression: NativeCompressionOptions,
     /// The query parameter that carries the last event id (shared with native-sse/client).
     pub last_event_id_query: String,
     pub retry_after_seconds: u32,
@@ -259,6 +287,7 @@ pub fn defaults() -> NativeDefaults {
             max_clients: None,
             max_channels_per_client: config.max_channels_per_client as f64,
             redis: None,
+            compression: None,
         },
         history: NativeHistoryDefaults {
             max_events: history.max_events as f64,
@@ -280,6 +309,13 @@ pub fn defaults() -> NativeDefaults {
             spread_ms: 0.0,
             retry_ms: StagedClose::DEFAULT_RETRY_MS as f64,
             retry_jitter_ms: StagedClose::DEFAULT_RETRY_JITTER_MS as f64,
+        },
+        compression: {
+            let gzip = GzipSettings::default();
+            NativeCompressionOptions {
+                level: f64::from(gzip.level),
+                keyframe_every: f64::from(gzip.keyframe_every),
+            }
         },
         last_event_id_query: DEFAULT_LAST_EVENT_ID_QUERY.to_string(),
         retry_after_seconds: DEFAULT_RETRY_AFTER_SECONDS,

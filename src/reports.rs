@@ -29,6 +29,9 @@ pub struct HubMetrics {
     pub deliveries: f64,
     /// Body bytes written (native transport: HTTP chunk framing included).
     pub bytes_written: f64,
+    /// gzip streams: the plain bytes encoded for their clients, and the bytes those became on
+    /// the wire (in `bytesWritten` too).
+    pub compression: CompressionCounts,
     /// Heartbeat comments written.
     pub heartbeats: f64,
     /// Events skipped under `overflow: 'drop-oldest'`.
@@ -195,6 +198,13 @@ pub struct SignalCounts {
     pub ignored: f64,
 }
 
+/// `hub.metrics().compression`.
+#[napi(object, object_from_js = false)]
+pub struct CompressionCounts {
+    pub plain_bytes: f64,
+    pub wire_bytes: f64,
+}
+
 /// `hub.stats()`: what `metrics()` leaves out, for leak checks and tests. Chiefly how far
 /// behind the clients are, which costs a visit of every client, so that no scrape pays for it;
 /// monitor with `metrics()` (O(channels)), which alone has the counters and gauges.
@@ -253,6 +263,10 @@ impl HubMetrics {
             },
             deliveries: s.delivered as f64,
             bytes_written: s.bytes_written as f64,
+            compression: CompressionCounts {
+                plain_bytes: s.gzip_plain_bytes as f64,
+                wire_bytes: s.gzip_wire_bytes as f64,
+            },
             heartbeats: s.heartbeats as f64,
             dropped: s.events_dropped as f64,
             lag: LagFigures {

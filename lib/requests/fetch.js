@@ -5,6 +5,7 @@
 // (fetch-transport.js), made here once the request was accepted or refused.
 
 const { StreamSink, isFetchRequest, streamHeaders } = require('../fetch-transport')
+const { encodingHeaders } = require('../head')
 
 /**
  * Deno.serve prints a warning on the first touch of `request.signal` (its abort on a response
@@ -84,7 +85,8 @@ class FetchRequest {
   }
 
   /** The head is the Response's: nothing is written before it is returned. */
-  writeHead () {
+  writeHead (_native, gzip) {
+    for (const [name, value] of Object.entries(encodingHeaders(gzip, this.#head.get('vary')))) this.#head.set(name, value)
     return false
   }
 

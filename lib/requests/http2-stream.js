@@ -60,8 +60,8 @@ class Http2StreamRequest {
   }
 
   /** HTTP/2 frames the body itself: never chunked. */
-  writeHead () {
-    writeStreamHead(this.#stream)
+  writeHead (_native, gzip) {
+    writeStreamHead(this.#stream, gzip)
     return false
   }
 

@@ -94,9 +94,10 @@ class NodeResponseRequest {
   }
 
   /** Sends the event-stream head; returns whether Node frames the body as chunked. For the
-   *  native transport (`native`) Node only renders it: the handoff sends it. */
-  writeHead (native) {
-    return writeResponseHead(this.#req, this.#res, !native)
+   *  native transport (`native`) Node only renders it: the handoff sends it. `gzip`: see
+   *  head.js encodingHeaders. */
+  writeHead (native, gzip) {
+    return writeResponseHead(this.#req, this.#res, !native, gzip)
   }
 
   /** Node refused the head: one already on the wire is cut, not left half-written. */

@@ -99,6 +99,8 @@ class NodeServerRequest {
   #answer = null
   #client = null
   #native = false
+  /** Whether its stream is gzip (head.js encodingHeaders). */
+  #gzip
   /** Ends the stream at once (a middleware answered in its place after it started). */
   #cut = () => {}
 
@@ -129,8 +131,9 @@ class NodeServerRequest {
   departed () { return this.#node.departed() }
 
   /** The head waits for the next turn (see #later). */
-  writeHead (native) {
+  writeHead (native, gzip) {
     this.#native = native
+    this.#gzip = gzip
     return undefined
   }
 
@@ -192,7 +195,7 @@ class NodeServerRequest {
           return
         }
         if (this.#heartbeatMs !== undefined) native.setHeartbeat(id, this.#heartbeatMs)
-        chunked = this.#node.writeHead(this.#native)
+        chunked = this.#node.writeHead(this.#native, this.#gzip)
       } catch (error) {
         // A header Node refuses (the app's middleware set it on the Response): there is no
         // caller left to throw to, so the client goes as one that failed, and it is said.
