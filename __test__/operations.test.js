@@ -324,6 +324,7 @@ test('hub.metrics() has exactly the documented shape, perChannel only when asked
       published: counts('broadcast', 'channel', 'client'),
       deliveries: 'number',
       bytesWritten: 'number',
+      compression: counts('plainBytes', 'wireBytes'),
       heartbeats: 'number',
       dropped: 'number',
       lag: counts('events', 'bytes', 'maxEvents', 'maxBytes'),
