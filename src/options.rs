@@ -219,7 +219,10 @@ impl TryFrom<NativeHubOptions> for HubConfig {
                 Some(max) => whole_number("maxClients", max, 0.0, 1e9)? as usize,
                 None => usize::MAX,
             },
-            gzip: options.compression.map(GzipSettings::try_from).transpose()?,
+            gzip: options
+                .compression
+                .map(GzipSettings::try_from)
+                .transpose()?,
         })
     }
 }
