@@ -117,16 +117,14 @@ impl ClientShared {
     }
 
     /// Makes its stream gzip (before its writer starts): each log it reads compresses its
-    /// appends from now on. False if it was already.
-    pub(crate) fn use_gzip(&self) -> bool {
+    /// appends from now on. Once: a second call changes nothing.
+    pub(crate) fn use_gzip(&self) {
         let cursors = self.lock_cursors();
-        if self.gzip.swap(true, Ordering::AcqRel) {
-            return false;
+        if !self.gzip.swap(true, Ordering::AcqRel) {
+            for cursor in cursors.iter() {
+                cursor.log.reader_zipped();
+            }
         }
-        for cursor in cursors.iter() {
-            cursor.log.reader_zipped();
-        }
-        true
     }
 
     pub(crate) fn is_gzip(&self) -> bool {

@@ -47,9 +47,9 @@ const NO_SEGMENT: u32 = u32::MAX;
 #[derive(Default)]
 struct Scratch {
     candidates: Vec<(u64, Bytes, Source, u32)>,
+    /// Mailbox frames on their way back (`put_back_mail`).
     read: Vec<Sequenced>,
-    /// Segments read for a compressed client (gzip.rs), per entry read.
-    read_segments: Vec<Option<Segment>>,
+    /// Segments of the entries read for a compressed client (gzip.rs).
     segments: Vec<Segment>,
 }
 
@@ -112,7 +112,6 @@ impl Feed {
         // Left over only if a fill on this thread panicked half-way.
         scratch.candidates.clear();
         scratch.read.clear();
-        scratch.read_segments.clear();
         scratch.segments.clear();
         let candidates = &mut scratch.candidates;
         client.mailbox.take(horizon, MAX_FRAMES, |(seq, frame)| {
@@ -120,28 +119,31 @@ impl Feed {
         });
         let mut dropped = 0;
         let mut finished = None;
+        // A plain client takes no segment (no refcount traffic on them).
+        let zipped = gzip.is_some();
         let mut cursors = client.lock_cursors();
         for (index, cursor) in cursors.iter_mut().enumerate() {
             let horizon = cursor.until.map_or(horizon, |until| horizon.min(until));
-            let missed = if gzip.is_some() {
-                cursor.log.read_zipped(
-                    cursor.next,
-                    horizon,
-                    MAX_FRAMES,
-                    MAX_BATCH_BYTES,
-                    &mut scratch.read,
-                    &mut scratch.read_segments,
-                )
-            } else {
-                cursor.log.read(
-                    cursor.next,
-                    horizon,
-                    MAX_FRAMES,
-                    MAX_BATCH_BYTES,
-                    &mut scratch.read,
-                )
-            };
-            if cursor.until == Some(horizon) && scratch.read.is_empty() && missed == 0 {
+            let read_from = scratch.candidates.len();
+            let (candidates, segments) = (&mut scratch.candidates, &mut scratch.segments);
+            let missed = cursor.log.read(
+                cursor.next,
+                horizon,
+                MAX_FRAMES,
+                MAX_BATCH_BYTES,
+                |seq, frame, segment| {
+                    let at = match segment {
+                        Some(segment) if zipped => {
+                            segments.push(segment.clone());
+                            segments.len() as u32 - 1
+                        }
+                        _ => NO_SEGMENT,
+                    };
+                    candidates.push((seq, frame.clone(), Source::Cursor(index), at));
+                },
+            );
+            let read_none = scratch.candidates.len() == read_from;
+            if cursor.until == Some(horizon) && read_none && missed == 0 {
                 // Unsubscribed, and everything published before that was sent.
                 finished = Some(index);
             }
@@ -157,29 +159,6 @@ impl Feed {
                         dropped += missed;
                     }
                 }
-            }
-            if gzip.is_some() {
-                let segments = &mut scratch.segments;
-                scratch.candidates.extend(
-                    scratch
-                        .read
-                        .drain(..)
-                        .zip(scratch.read_segments.drain(..))
-                        .map(|((seq, frame), segment)| {
-                            let at = segment.map_or(NO_SEGMENT, |segment| {
-                                segments.push(segment);
-                                segments.len() as u32 - 1
-                            });
-                            (seq, frame, Source::Cursor(index), at)
-                        }),
-                );
-            } else {
-                scratch.candidates.extend(
-                    scratch
-                        .read
-                        .drain(..)
-                        .map(|(seq, frame)| (seq, frame, Source::Cursor(index), NO_SEGMENT)),
-                );
             }
         }
         scratch.candidates.sort_unstable_by_key(|c| c.0);

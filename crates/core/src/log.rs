@@ -332,9 +332,15 @@ impl ChannelLog {
         }
     }
 
-    /// Appends to `out` the entries from offset `from` on whose sequence number is at most
+    /// A reader already counted becomes a compressed one (its client's transport compresses).
+    pub fn reader_zipped(&self) {
+        self.state_mut().zipped_readers += 1;
+    }
+
+    /// Passes `each` the entries from offset `from` on whose sequence number is at most
     /// `horizon`, within `max_frames` and `max_bytes` (at least one entry when any is
-    /// eligible). Returns how far `from` lagged out of the window (entries it can never read);
+    /// eligible): sequence number, frame, and its segment in the log's compressed stream when
+    /// it has one. Returns how far `from` lagged out of the window (entries it can never read);
     /// reading then starts at the oldest entry kept.
     pub fn read(
         &self,
@@ -342,42 +348,7 @@ impl ChannelLog {
         horizon: u64,
         max_frames: usize,
         max_bytes: usize,
-        out: &mut Vec<(u64, Bytes)>,
-    ) -> u64 {
-        self.read_each(from, horizon, max_frames, max_bytes, |entry| {
-            out.push((entry.seq, entry.frame.clone()))
-        })
-    }
-
-    /// A reader already counted becomes a compressed one (its client's transport compresses).
-    pub fn reader_zipped(&self) {
-        self.state_mut().zipped_readers += 1;
-    }
-
-    /// `read`, with each entry's segment in the compressed stream beside it in `segments`
-    /// (None where it has none): for a compressed client.
-    pub fn read_zipped(
-        &self,
-        from: u64,
-        horizon: u64,
-        max_frames: usize,
-        max_bytes: usize,
-        out: &mut Vec<(u64, Bytes)>,
-        segments: &mut Vec<Option<Segment>>,
-    ) -> u64 {
-        self.read_each(from, horizon, max_frames, max_bytes, |entry| {
-            out.push((entry.seq, entry.frame.clone()));
-            segments.push(entry.segment.as_deref().cloned());
-        })
-    }
-
-    fn read_each(
-        &self,
-        from: u64,
-        horizon: u64,
-        max_frames: usize,
-        max_bytes: usize,
-        mut each: impl FnMut(&Entry),
+        mut each: impl FnMut(u64, &Bytes, Option<&Segment>),
     ) -> u64 {
         let state = self.state();
         let missed = state.first.saturating_sub(from);
@@ -388,7 +359,7 @@ impl ChannelLog {
                 break;
             }
             bytes += entry.frame.len();
-            each(entry);
+            each(entry.seq, &entry.frame, entry.segment.as_deref());
         }
         missed
     }

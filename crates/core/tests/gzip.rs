@@ -11,18 +11,11 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use flate2::read::GzDecoder;
-use native_sse_core::{Departure, GzipSettings, History, Hub, HubConfig, HubEvents, Message};
+use native_sse_core::{GzipSettings, History, Hub, HubConfig, Message};
 use proptest::prelude::*;
 
-struct Quiet;
-
-impl HubEvents for Quiet {
-    fn closed(&self, _id: u64, _departure: Departure) {}
-    fn write(&self, _id: u64, _bytes: bytes::Bytes) {}
-    fn end(&self, _id: u64) {}
-    fn destroy(&self, _id: u64) {}
-    fn drained(&self, _id: u64) {}
-}
+mod common;
+use common::Quiet;
 
 const CHANNELS: [&str; 3] = ["prices", "chat", "news"];
 

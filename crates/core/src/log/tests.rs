@@ -16,8 +16,8 @@ fn append(log: &ChannelLog, seq: u64, len: usize) {
 
 fn seqs(log: &ChannelLog, from: u64, horizon: u64, max: usize) -> (Vec<u64>, u64) {
     let mut out = Vec::new();
-    let missed = log.read(from, horizon, max, usize::MAX, &mut out);
-    (out.into_iter().map(|(s, _)| s).collect(), missed)
+    let missed = log.read(from, horizon, max, usize::MAX, |seq, _, _| out.push(seq));
+    (out, missed)
 }
 
 #[test]
