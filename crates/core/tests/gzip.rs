@@ -143,7 +143,7 @@ impl Run {
             }
             Some(ResumeFrom::Published(_)) => None,
         };
-        let chunked = self.pairs.len() % 2 == 0;
+        let chunked = self.pairs.len().is_multiple_of(2);
         let (plain_id, plain) = self.connect(channels, last_id.as_deref(), false, chunked);
         let (gzip_id, gzip) = self.connect(channels, last_id.as_deref(), true, chunked);
         self.pairs.push(Pair {
