@@ -93,11 +93,10 @@ export declare class NativeHub {
   unsubscribe(id: number, channel: string): boolean
   /** Gives `channel` its own history, same fields as the hub's (absent: off). */
   setChannelHistory(channel: string, maxEvents?: number | undefined | null, maxBytes?: number | undefined | null, maxAgeMs?: number | undefined | null): void
-  /**
-   * Gives `channel` settings for good (`createHub({ channels })`): its own history when
-   * `own_history` (absent bounds: off), and a cap (absent: none).
-   */
-  setStandingChannel(channel: string, ownHistory: boolean, maxEvents?: number | undefined | null, maxBytes?: number | undefined | null, maxAgeMs?: number | undefined | null, maxClients?: number | undefined | null): void
+  /** Gives `channel` settings for good (`createHub({ channels })`). */
+  setStandingChannel(channel: string, settings: NativeStandingChannel): void
+  /** Makes `channel` compress as `compression` says from its next event on. */
+  setChannelCompression(channel: string, compression: NativeChannelCompression): void
   /**
    * Makes `channel` keep at least this history while a stream runs in it; returns the
    * hold's id for `releaseChannelHistory`.
@@ -337,6 +336,15 @@ export interface LagFigures {
   maxBytes: number
 }
 
+/**
+ * A channel's `compression` after JS-side defaults: `false` is `off`; `true` or an object is
+ * `settings` merged over the hub's.
+ */
+export interface NativeChannelCompression {
+  off: boolean
+  settings?: NativeCompressionOptions
+}
+
 /** What `hub.close(options)` leaves out. */
 export interface NativeCloseDefaults {
   drainMs: number
@@ -433,6 +441,19 @@ export interface NativeRegistration {
   resume: Resume
   /** With `'reset'`: why (`'unknown'`, `'foreign'`, `'expired'` or `'ambiguous'`). */
   resetReason?: ResetReason
+}
+
+/** One entry of `createHub({ channels })` after JS-side checks. */
+export interface NativeStandingChannel {
+  /** Its own history (the bounds below; all absent: off) rather than the hub's. */
+  ownHistory: boolean
+  historyMaxEvents?: number
+  historyMaxBytes?: number
+  historyMaxAgeMs?: number
+  /** Absent: no cap. */
+  maxClients?: number
+  /** Absent: the hub's. */
+  compression?: NativeChannelCompression
 }
 
 /**

@@ -129,6 +129,15 @@ export interface ChannelOptions {
    * Default: no cap.
    */
   maxClients?: number | null
+  /**
+   * How this channel's events are compressed for the gzip clients of a hub created with
+   * `compression`, from its next event on: `false` sends them uncompressed inside those
+   * streams (5 bytes per event of framing, no deflate work: for payloads that do not shrink,
+   * such as already compressed or encrypted data), `true` the hub's settings, an object its
+   * own `level` and `keyframeEvery` (each unset one the hub's). Anything but `false` on a hub
+   * without `compression` throws `ERR_SSE_INVALID_OPTION`. Default: the hub's.
+   */
+  compression?: boolean | CompressionOptions
 }
 
 /** Options of a staged `hub.close(options)`. */

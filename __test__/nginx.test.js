@@ -15,7 +15,7 @@ const { EventSource } = require('eventsource')
 const { createHub } = require('..')
 const { TRANSPORTS, startHttp, waitFor, sleep } = require('./helpers')
 const { freePort } = require('../test-support/loopback')
-const { nginxBinary, readmeNginxConfig, startNginx } = require('../test-support/nginx')
+const { nginxBinary, readmeNginxConfig, startNginx, stockConfig } = require('../test-support/nginx')
 
 const LATENCY_LIMIT_MS = 100
 
@@ -35,20 +35,6 @@ function recommendedConfig (upstreamPort, port, changes = {}) {
     config = config.replace(pattern, `$1$2${directive} ${value};`)
   }
   return config
-}
-
-/** The smallest nginx.conf that proxies: everything at its default, HTTP/1.0 to the app. */
-function stockConfig (upstreamPort, port) {
-  return `events {}
-http {
-    server {
-        listen 127.0.0.1:${port};
-        location / {
-            proxy_pass http://127.0.0.1:${upstreamPort};
-        }
-    }
-}
-`
 }
 
 /**

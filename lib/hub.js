@@ -100,9 +100,8 @@ class Hub extends EventEmitter {
     const subscriptions = this.#subscriptions = new Subscriptions(this, this.#native, call, this.#sends, { requireAuthorization, authorizeTimeoutMs, revokedEvent, presenceEvent })
     this.#acceptor = new Acceptor(this, this.#native, this.#options, this.#clients, this.#relay, subscriptions.authorization,
       (client, channels) => subscriptions.opened(client, channels), call, (client) => subscriptions.gone(client))
-    for (const [name, { history, maxClients }] of channels) {
-      this.#call(() => this.#native.setStandingChannel(name, history !== undefined, history?.historyMaxEvents, history?.historyMaxBytes,
-        history?.historyMaxAgeMs, maxClients ?? undefined))
+    for (const [name, { history, maxClients, compression }] of channels) {
+      this.#call(() => this.#native.setStandingChannel(name, { ownHistory: history !== undefined, ...history, maxClients: maxClients ?? undefined, compression }))
     }
     this.#ready = nativeOptions.redis === undefined
       ? Promise.resolve()
@@ -273,7 +272,8 @@ class Hub extends EventEmitter {
 
   channel (name, options) {
     const checked = channelName(name)
-    const { history, maxClients } = channelOptions(options)
+    const { history, maxClients, compression } = channelOptions(options, this.#options.compression)
+    if (compression !== undefined) this.#call(() => this.#native.setChannelCompression(checked, compression))
     if (history !== undefined) {
       this.#call(() => this.#native.setChannelHistory(checked, history.historyMaxEvents, history.historyMaxBytes, history.historyMaxAgeMs))
     }

@@ -49,7 +49,7 @@ const COMPRESSION_DEFAULTS = Object.freeze({ ...NATIVE_DEFAULTS.compression })
 /** What `history: true` or `history: {}` keeps; each can be set on its own. */
 const HISTORY_DEFAULTS = Object.freeze({ ...NATIVE_DEFAULTS.history })
 
-const CHANNEL_KEYS = new Set(['history', 'maxClients'])
+const CHANNEL_KEYS = new Set(['history', 'maxClients', 'compression'])
 /** What `hub.close(options)` leaves out (`retryMs`: the hub's, else `CLOSE_RETRY_MS`). */
 const CLOSE_DEFAULTS = Object.freeze({
   drainMs: NATIVE_DEFAULTS.close.drainMs,
@@ -133,6 +133,7 @@ function hubOptions (options) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
       `overflow must be 'disconnect' or 'drop-oldest', got ${describe(merged.overflow)}`)
   }
+  const compression = compressionOptions(merged.compression)
   return {
     heartbeatMs: number(merged.heartbeatMs, 'heartbeatMs'),
     writeTimeoutMs: number(merged.writeTimeoutMs, 'writeTimeoutMs'),
@@ -155,8 +156,8 @@ function hubOptions (options) {
     maxChannelsPerClient: number(merged.maxChannelsPerClient, 'maxChannelsPerClient'),
     retryAfterSeconds: retryAfter(merged.retryAfterSeconds),
     redis: redisOptions(merged.redis),
-    compression: compressionOptions(merged.compression),
-    channels: standingChannels(channels),
+    compression,
+    channels: standingChannels(channels, compression),
     ...authorizationOptions(merged)
   }
 }
@@ -186,13 +187,13 @@ function authorizationOptions ({ requireAuthorization, authorizeTimeoutMs, revok
 }
 
 /**
- * `createHub({ channels: { name: { history, maxClients } } })`: settings for good, by name,
+ * `createHub({ channels: { name: { history, maxClients, compression } } })`: settings for good, by name,
  * as `[name, channelOptions()]` pairs.
  */
-function standingChannels (channels) {
+function standingChannels (channels, hubCompression) {
   if (channels === undefined) return []
-  const given = plainObject(channels, 'channels (an object of channel name -> { history, maxClients })')
-  return Object.keys(given).map((name) => [channelName(name), channelOptions(plainObject(given[name], `channels['${name}']`))])
+  const given = plainObject(channels, 'channels (an object of channel name -> { history, maxClients, compression })')
+  return Object.keys(given).map((name) => [channelName(name), channelOptions(plainObject(given[name], `channels['${name}']`), hubCompression)])
 }
 
 /** `redis` as the native options: a URL string, or an object with `url` and the rest. */
@@ -246,11 +247,29 @@ function closeOptions (options, hubRetryMs) {
   }
 }
 
-/** `compression` as the native options' (undefined: off); the core checks the ranges. */
-function compressionOptions (compression) {
+/**
+ * `compression` as the native options' (undefined: off), each field unset taken from
+ * `defaults`; the core checks the ranges.
+ */
+function compressionOptions (compression, defaults = COMPRESSION_DEFAULTS) {
   if (compression === false) return undefined
-  const merged = withDefaults(compression === true ? {} : plainObject(compression, 'compression (true, false or { level, keyframeEvery })'), COMPRESSION_DEFAULTS, 'compression option')
+  const merged = withDefaults(compression === true ? {} : plainObject(compression, 'compression (true, false or { level, keyframeEvery })'), defaults, 'compression option')
   return { level: number(merged.level, 'compression.level'), keyframeEvery: number(merged.keyframeEvery, 'compression.keyframeEvery') }
+}
+
+/**
+ * A channel's `compression` as the native setting (undefined: not given): false is off, true
+ * the hub's settings, an object the hub's with its fields over them. `hub` is the hub's
+ * (undefined: the hub does not compress, so no stream is gzip and only false means anything).
+ */
+function channelCompression (compression, hub) {
+  if (compression === undefined) return undefined
+  if (compression === false) return { off: true }
+  if (hub === undefined) {
+    throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION', 'a channel\'s compression needs a hub that compresses: createHub({ compression: true }), then a channel may set false or its own { level, keyframeEvery }')
+  }
+  if (compression === true) return { off: false }
+  return { off: false, settings: compressionOptions(plainObject(compression, 'channel compression (true, false or { level, keyframeEvery })'), hub) }
 }
 
 /** `history` as the native options' flat fields; all undefined (off) when undefined or false. */
@@ -266,17 +285,18 @@ function historyOptions (history) {
 
 /**
  * `hub.channel(name, options)`: the channel's own history as native fields (undefined: not
- * given) and its cap (undefined: not given; null: none).
+ * given), its cap (undefined: not given; null: none) and its compression (see
+ * channelCompression; `hubCompression` is the hub's native compression options).
  */
-function channelOptions (options) {
-  if (options === undefined) return { history: undefined, maxClients: undefined }
+function channelOptions (options, hubCompression) {
+  if (options === undefined) return { history: undefined, maxClients: undefined, compression: undefined }
   const given = plainObject(options, 'channel options')
   rejectUnknownKeys(given, CHANNEL_KEYS, 'channel option')
   const history = given.history === undefined ? undefined : historyOptions(given.history)
   let maxClients
   if (given.maxClients === null) maxClients = null
   else if (given.maxClients !== undefined) maxClients = number(given.maxClients, 'maxClients')
-  return { history, maxClients }
+  return { history, maxClients, compression: channelCompression(given.compression, hubCompression) }
 }
 
 function nonEmptyString (value, name) {

@@ -16,7 +16,8 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use native_sse_core::stats::Stats;
 use native_sse_core::{
-    ErrorCode, Hub, HubConfig, Message, Metrics, Refusal, SocketFd, SseError, StagedClose,
+    ChannelCompression, ErrorCode, Hub, HubConfig, Message, Metrics, Refusal, SocketFd, SseError,
+    StagedClose,
 };
 
 mod code;
@@ -34,7 +35,10 @@ use messages::{
     client_id, data_text, delivery, retry_value, send_many, sent, DeliveryCode, MessageArgs, Sent,
 };
 use native_sse_redis::{Bridge, RedisConfig};
-use options::{history, millis, whole_number, NativeHubOptions};
+use options::{
+    history, millis, whole_number, NativeChannelCompression, NativeHubOptions,
+    NativeStandingChannel,
+};
 
 pub use code::error_codes;
 pub use options::defaults;
@@ -410,26 +414,46 @@ impl NativeHub {
         Ok(())
     }
 
-    /// Gives `channel` settings for good (`createHub({ channels })`): its own history when
-    /// `own_history` (absent bounds: off), and a cap (absent: none).
+    /// Gives `channel` settings for good (`createHub({ channels })`).
     #[napi(catch_unwind)]
     pub fn set_standing_channel(
         &self,
         channel: String,
-        own_history: bool,
-        max_events: Option<f64>,
-        max_bytes: Option<f64>,
-        max_age_ms: Option<f64>,
-        max_clients: Option<f64>,
+        settings: NativeStandingChannel,
     ) -> Result<(), Code> {
         let hub = self.hub()?;
-        let own = own_history
-            .then(|| history(max_events, max_bytes, max_age_ms))
+        let own = settings
+            .own_history
+            .then(|| {
+                history(
+                    settings.history_max_events,
+                    settings.history_max_bytes,
+                    settings.history_max_age_ms,
+                )
+            })
             .transpose()?;
-        let cap = max_clients
+        let cap = settings
+            .max_clients
             .map(|max| whole_number("maxClients", max, 0.0, 1e9))
             .transpose()?;
-        hub.set_standing_channel(&channel, own, cap.map(|cap| cap as usize));
+        let compression = settings
+            .compression
+            .map(ChannelCompression::try_from)
+            .transpose()?
+            .unwrap_or_default();
+        hub.set_standing_channel(&channel, own, cap.map(|cap| cap as usize), compression);
+        Ok(())
+    }
+
+    /// Makes `channel` compress as `compression` says from its next event on.
+    #[napi(catch_unwind)]
+    pub fn set_channel_compression(
+        &self,
+        channel: String,
+        compression: NativeChannelCompression,
+    ) -> Result<(), Code> {
+        let hub = self.hub()?;
+        hub.set_channel_compression(&channel, compression.try_into()?);
         Ok(())
     }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 use napi::Result;
 use napi_derive::napi;
 use native_sse_core::config::{DEFAULT_LAST_EVENT_ID_QUERY, DEFAULT_RETRY_AFTER_SECONDS};
-use native_sse_core::{ErrorCode, GzipSettings, History, HubConfig, OverflowPolicy, StagedClose};
+use native_sse_core::{
+    ChannelCompression, ErrorCode, GzipSettings, History, HubConfig, OverflowPolicy, StagedClose,
+};
 use native_sse_redis::RedisConfig;
 
 use crate::code::{Code, Raise};
@@ -58,6 +60,40 @@ impl TryFrom<NativeCompressionOptions> for GzipSettings {
                 1.0,
                 65536.0,
             )? as u32,
+        })
+    }
+}
+
+/// One entry of `createHub({ channels })` after JS-side checks.
+#[napi(object)]
+pub struct NativeStandingChannel {
+    /// Its own history (the bounds below; all absent: off) rather than the hub's.
+    pub own_history: bool,
+    pub history_max_events: Option<f64>,
+    pub history_max_bytes: Option<f64>,
+    pub history_max_age_ms: Option<f64>,
+    /// Absent: no cap.
+    pub max_clients: Option<f64>,
+    /// Absent: the hub's.
+    pub compression: Option<NativeChannelCompression>,
+}
+
+/// A channel's `compression` after JS-side defaults: `false` is `off`; `true` or an object is
+/// `settings` merged over the hub's.
+#[napi(object)]
+pub struct NativeChannelCompression {
+    pub off: bool,
+    pub settings: Option<NativeCompressionOptions>,
+}
+
+impl TryFrom<NativeChannelCompression> for ChannelCompression {
+    type Error = napi::Error<Code>;
+
+    fn try_from(options: NativeChannelCompression) -> Result<ChannelCompression, Code> {
+        Ok(match (options.off, options.settings) {
+            (true, _) => ChannelCompression::Off,
+            (false, None) => ChannelCompression::Hub,
+            (false, Some(settings)) => ChannelCompression::With(settings.try_into()?),
         })
     }
 }

@@ -36,6 +36,20 @@ function readmeNginxConfig () {
   return match[1]
 }
 
+/** The smallest nginx.conf that proxies: everything at its default, HTTP/1.0 to the app. */
+function stockConfig (upstreamPort, port) {
+  return `events {}
+http {
+    server {
+        listen 127.0.0.1:${port};
+        location / {
+            proxy_pass http://127.0.0.1:${upstreamPort};
+        }
+    }
+}
+`
+}
+
 /**
  * Starts nginx with `config` (a complete nginx.conf, listening on `port`). The lines a test
  * prefix needs (pid, logs, temp paths) are added in front. Resolves once it accepts
@@ -110,4 +124,4 @@ function childrenOf (pid) {
   return children
 }
 
-module.exports = { nginxBinary, readmeNginxConfig, startNginx }
+module.exports = { nginxBinary, readmeNginxConfig, startNginx, stockConfig }

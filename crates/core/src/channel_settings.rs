@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::config::History;
+use crate::gzip::GzipSettings;
 
 /// How long settings keep a channel that nothing else keeps (no subscriber, nothing held):
 /// long enough for a handler that gives them and then awaits its own checks before it
@@ -19,6 +20,34 @@ pub(crate) const SETTINGS_GRACE: Duration = Duration::from_secs(10);
 pub(crate) struct StandingSettings {
     pub history: Option<History>,
     pub cap: Option<usize>,
+    pub compression: ChannelCompression,
+}
+
+/// How one channel's log compresses for the gzip clients of a compressing hub. A channel
+/// whose events do not shrink (already compressed or encrypted payloads, one-token deltas)
+/// is better sent as stored blocks: no deflate work, and the bytes are the plain ones plus 5
+/// per event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ChannelCompression {
+    /// The hub's settings.
+    #[default]
+    Hub,
+    /// Not compressed.
+    Off,
+    /// These settings instead of the hub's.
+    With(GzipSettings),
+}
+
+impl ChannelCompression {
+    /// The settings its log compresses with when the hub's are `hub` (None: the hub does not
+    /// compress, so no client reads gzip and nothing is compressed).
+    pub fn resolve(self, hub: Option<GzipSettings>) -> Option<GzipSettings> {
+        match self {
+            ChannelCompression::Hub => hub,
+            ChannelCompression::Off => None,
+            ChannelCompression::With(own) => hub.map(|_| own),
+        }
+    }
 }
 
 /// A history a stream needs its channel to keep while it runs and, once it ended, for its
@@ -39,6 +68,8 @@ pub(crate) struct ChannelSettings {
     pub history: Option<History>,
     /// At most this many subscribers; None: no cap.
     pub cap: Option<usize>,
+    /// How its log compresses; None: the standing setting, or the hub's.
+    pub compression: Option<ChannelCompression>,
     /// Settings given now keep the channel until then, used or not.
     kept_until: Option<Instant>,
     holds: Vec<Hold>,

@@ -56,9 +56,7 @@ impl Hub {
             config.max_lag_bytes,
             config.history,
         ));
-        if let Some(settings) = config.gzip {
-            broadcast_log.compress_with(settings);
-        }
+        broadcast_log.compress_with(config.gzip);
         let inner = Arc::new(HubState {
             config,
             registry: RwLock::new(Registry::default()),

@@ -58,6 +58,7 @@ mod wakeup;
 mod writer;
 
 pub use admission::Refusal;
+pub use channel_settings::ChannelCompression;
 pub use close::CloseReason;
 pub use config::{History, HubConfig, OverflowPolicy};
 pub use error::{ErrorClass, ErrorCode, SseError};

@@ -155,9 +155,15 @@ impl ChannelLog {
         }
     }
 
-    /// Compresses appends with `settings` whenever compressed clients read the log.
-    pub fn compress_with(&self, settings: GzipSettings) {
-        self.state_mut().gzip = Some(settings);
+    /// Compresses appends with `settings` whenever compressed clients read the log (None:
+    /// never; they get this log's frames as stored blocks). A change starts a new stream at
+    /// the next append, and readers rejoin it at its first keyframe.
+    pub fn compress_with(&self, settings: Option<GzipSettings>) {
+        let mut state = self.state_mut();
+        if state.gzip != settings {
+            state.gzip = settings;
+            state.deflater = None;
+        }
     }
 
     pub fn has_history(&self) -> bool {

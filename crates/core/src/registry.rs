@@ -6,7 +6,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::channel_settings::{ChannelSettings, StandingSettings};
+use crate::channel_settings::{ChannelCompression, ChannelSettings, StandingSettings};
 use crate::client::ClientShared;
 use crate::config::{History, HubConfig};
 use crate::log::{ChannelLog, Cursor};
@@ -85,6 +85,7 @@ impl Channel {
 impl Registry {
     pub fn channel(&mut self, name: &str, config: &HubConfig) -> &mut Channel {
         let history = self.base_history(name, config);
+        let compression = self.base_compression(name).resolve(config.gzip);
         let evicted_through = self.evicted_through;
         self.channels
             .entry(Arc::from(name))
@@ -96,9 +97,7 @@ impl Registry {
                     history,
                 );
                 log.raise_floor(evicted_through);
-                if let Some(settings) = config.gzip {
-                    log.compress_with(settings);
-                }
+                log.compress_with(compression);
                 Channel {
                     log: Arc::new(log),
                     subscribers: ClientMap::new(),
@@ -147,6 +146,22 @@ impl Registry {
             .unwrap_or(config.history)
     }
 
+    /// The standing compression of `name`, or the hub's.
+    fn base_compression(&self, name: &str) -> ChannelCompression {
+        self.standing
+            .get(name)
+            .map_or(ChannelCompression::Hub, |s| s.compression)
+    }
+
+    /// Applies how the settings of `name` say its log compresses now.
+    fn apply_compression(&self, name: &str, config: &HubConfig) {
+        if let Some(channel) = self.channels.get(name) {
+            let own = channel.settings.as_ref().and_then(|s| s.compression);
+            let compression = own.unwrap_or_else(|| self.base_compression(name));
+            channel.log.compress_with(compression.resolve(config.gzip));
+        }
+    }
+
     /// Applies what the settings and holds of `name` say its log keeps now.
     fn apply_history(&self, name: &str, config: &HubConfig) {
         if let Some(channel) = self.channels.get(name) {
@@ -160,6 +175,7 @@ impl Registry {
     pub fn set_standing(&mut self, name: &str, settings: StandingSettings, config: &HubConfig) {
         self.standing.insert(Arc::from(name), settings);
         self.apply_history(name, config);
+        self.apply_compression(name, config);
     }
 
     /// The channel `name` with settings, made if it is not there; it is kept a while from now.
@@ -196,6 +212,17 @@ impl Registry {
             return;
         }
         self.configure(name, config).settings_mut().cap = max_clients;
+    }
+
+    /// Makes `name` compress as `compression` says from now on (see `ChannelCompression`).
+    pub fn set_channel_compression(
+        &mut self,
+        name: &str,
+        compression: ChannelCompression,
+        config: &HubConfig,
+    ) {
+        self.configure(name, config).settings_mut().compression = Some(compression);
+        self.apply_compression(name, config);
     }
 
     /// Makes `name` keep at least `history` until `release_history(name, id)` and then for

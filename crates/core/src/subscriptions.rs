@@ -1,9 +1,10 @@
 //! Subscriptions and per-channel settings: joining and leaving a channel on a live client,
-//! a channel's own history and subscriber cap, and the history a stream holds on it.
+//! a channel's own history, subscriber cap and compression, and the history a stream holds
+//! on it.
 
 use std::sync::atomic::Ordering;
 
-use crate::channel_settings::StandingSettings;
+use crate::channel_settings::{ChannelCompression, StandingSettings};
 use crate::config::History;
 use crate::error::SseError;
 use crate::hub::Hub;
@@ -81,6 +82,17 @@ impl Hub {
         }
     }
 
+    /// Makes `channel`'s log compress as `compression` says for the gzip clients of a
+    /// compressing hub, from its next event on. Lives on the channel, like its history.
+    pub fn set_channel_compression(&self, channel: &str, compression: ChannelCompression) {
+        let mut registry = self.inner.write_registry();
+        let existed = registry.channels.contains_key(channel);
+        registry.set_channel_compression(channel, compression, &self.inner.config);
+        if !existed {
+            self.raise_new_floor(&registry, channel);
+        }
+    }
+
     /// Gives `channel` settings for good, whether it exists or not (`createHub({ channels })`):
     /// its history (None: the hub's) and its cap (None: none). Settings given later with
     /// `set_channel_history` or `set_channel_cap` override them while the channel lives.
@@ -89,12 +101,14 @@ impl Hub {
         channel: &str,
         history: Option<History>,
         max_clients: Option<usize>,
+        compression: ChannelCompression,
     ) {
         self.inner.write_registry().set_standing(
             channel,
             StandingSettings {
                 history,
                 cap: max_clients,
+                compression,
             },
             &self.inner.config,
         );

@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use flate2::read::GzDecoder;
-use native_sse_core::{GzipSettings, History, Hub, HubConfig, Message};
+use native_sse_core::{ChannelCompression, GzipSettings, History, Hub, HubConfig, Message};
 use proptest::prelude::*;
 
 mod common;
@@ -33,6 +33,8 @@ enum Op {
     Leave(usize),
     /// Lets the writers run, and heartbeats come.
     Pause,
+    /// A channel's compression changes mid-stream: off, the hub's, or a keyframe every event.
+    Compress(usize, u8),
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +69,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(c, r)| Op::Join(c, r)),
         1 => (0..8usize).prop_map(Op::Leave),
         1 => Just(Op::Pause),
+        1 => (0..CHANNELS.len(), 0..3u8).prop_map(|(c, m)| Op::Compress(c, m)),
     ]
 }
 
@@ -206,6 +209,17 @@ impl Run {
                 }
             }
             Op::Pause => std::thread::sleep(Duration::from_millis(3)),
+            Op::Compress(c, mode) => {
+                let compression = match mode {
+                    0 => ChannelCompression::Off,
+                    1 => ChannelCompression::Hub,
+                    _ => ChannelCompression::With(GzipSettings {
+                        level: 1,
+                        keyframe_every: 1,
+                    }),
+                };
+                self.hub.set_channel_compression(CHANNELS[*c], compression);
+            }
         }
     }
 }
