@@ -139,15 +139,20 @@ test('per-channel compression: false sends a channel uncompressed inside gzip st
       if (i % 20 === 19) await new Promise((resolve) => setImmediate(resolve))
     }
     await hub.close()
+    // The counters as Prometheus reads them: the same figures as metrics().
+    const { plainBytes, wireBytes } = hub.metrics().compression
+    const text = hub.metricsText()
+    assert.match(text, new RegExp(`^sse_compression_plain_bytes_total ${plainBytes}$`, 'm'))
+    assert.match(text, new RegExp(`^sse_compression_wire_bytes_total ${wireBytes}$`, 'm'))
     const plainSize = range(0, EVENTS).reduce((sum, data, i) => sum + Buffer.byteLength(`event: chat\nid: m${i}\ndata: ${data}\n\n`), 0)
     const share = {}
     for (const [i, run] of (await Promise.all(runs)).entries()) {
       assert.equal(run.code, 0, `${names[i]}: ${run.stderr}`)
-      const text = run.stdout.toString('utf8')
-      assert.match(text, /\r\ncontent-encoding: gzip\r\n/i, `${names[i]} is a gzip stream`)
-      const data = text.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6))
+      const output = run.stdout.toString('utf8')
+      assert.match(output, /\r\ncontent-encoding: gzip\r\n/i, `${names[i]} is a gzip stream`)
+      const data = output.split('\n').filter((line) => line.startsWith('data: ')).map((line) => line.slice(6))
       assert.deepEqual(data, range(0, EVENTS), `${names[i]}: every event decoded`)
-      share[names[i]] = Number(text.slice(text.lastIndexOf('\n') + 1)) / plainSize
+      share[names[i]] = Number(output.slice(output.lastIndexOf('\n') + 1)) / plainSize
     }
     assert.ok(share.room < 0.4, `the hub's settings compress the chat: ${JSON.stringify(share)}`)
     assert.ok(share.blobs > 1, `compression: false sends the channel as it is (stored blocks): ${JSON.stringify(share)}`)

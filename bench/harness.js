@@ -70,8 +70,9 @@ async function startServer (kind, config) {
 }
 
 /** The Rust load client: `report()` resolves its totals. */
-function startLoad (port, clients, { stalled = 0, connectingAtOnce = 256 } = {}) {
-  const args = ['--port', String(port), '--clients', String(clients), '--stalled', String(stalled), '--connecting-at-once', String(connectingAtOnce)]
+function startLoad (port, clients, { stalled = 0, connectingAtOnce = 256, acceptEncoding } = {}) {
+  const args = ['--port', String(port), '--clients', String(clients), '--stalled', String(stalled), '--connecting-at-once', String(connectingAtOnce),
+    ...(acceptEncoding ? ['--accept-encoding', acceptEncoding] : [])]
   const child = spawn(LOADGEN, args, {
     stdio: ['pipe', 'pipe', 'inherit']
   })

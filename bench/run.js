@@ -5,7 +5,7 @@
 //
 //   npm run bench                   full run (about 20 minutes); writes bench/RESULTS.md
 //   npm run bench -- --smoke        small sizes, under a minute (CI)
-//   npm run bench -- --only fanout,token   some scenarios (fanout, latency, idle, scale, wave, slow, token, loop, cost, cross, resumable)
+//   npm run bench -- --only fanout,token   some scenarios (fanout, latency, idle, scale, wave, slow, token, loop, cost, compression, cross, resumable)
 //   npm run bench -- --servers native,node-transport   some servers (see bench/servers.js)
 //   NATIVE_SSE_BASELINE=/other/checkout npm run bench -- --servers native,baseline   two builds, one run
 //     (also baseline-hono-fetch, baseline-bun-hono-native, baseline-deno-hono-native: its Fetch body)
@@ -38,6 +38,7 @@ const SCENARIOS = [
   require('./scenarios/token'),
   require('./scenarios/loop'),
   require('./scenarios/cost'),
+  require('./scenarios/compression'),
   require('./scenarios/resumable'),
   require('./scenarios/cross')
 ]

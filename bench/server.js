@@ -7,6 +7,7 @@
 const fs = require('node:fs')
 const v8 = require('node:v8')
 const { SERVERS, CROSS_PROCESS_SERVERS, payload } = require('./servers')
+const { EVENTS } = require('./events')
 
 const [kind, configJson] = process.argv.slice(2)
 const config = JSON.parse(configJson)
@@ -27,7 +28,14 @@ let server
  * `creditBytes` waiting in the server. Every server is paced by the same rule, so none just
  * buffers without bound. Returns `stop()`, which resolves the count and the JS time spent.
  */
-function pacedFeed ({ burst, bytes, creditBytes }) {
+function pacedFeed ({ burst, bytes, creditBytes, events }) {
+  // Realistic events (bench/events.js) with their names and ids, or `bytes` of padding.
+  const next = events ? EVENTS[events]() : null
+  const publish = (seq) => {
+    if (next === null) return server.broadcast(payload(seq, bytes))
+    const { data, ...named } = next(seq)
+    server.broadcast(data, named)
+  }
   let stopping = false
   let published = 0
   let jsNs = 0n
@@ -35,7 +43,7 @@ function pacedFeed ({ burst, bytes, creditBytes }) {
     while (!stopping) {
       const started = process.hrtime.bigint()
       if (server.backlog() < creditBytes) {
-        for (let i = 0; i < burst; i++) server.broadcast(payload(published++, bytes))
+        for (let i = 0; i < burst; i++) publish(published++)
       }
       jsNs += process.hrtime.bigint() - started
       await tick()
@@ -117,6 +125,10 @@ const handlers = {
       // Bun and Deno do not say.
     }
     return { rss, heapUsed, youngGeneration }
+  },
+  /** A compressing hub's plain and wire byte counts (undefined for other servers). */
+  async compression () {
+    return { compression: server.compression?.() }
   },
   async peakRss () {
     return { peakRss: peakRssBytes(), rss: process.memoryUsage().rss, logPeakBytes: server.logPeakBytes?.() }

@@ -15,6 +15,7 @@
 
 const http = require('node:http')
 const { once } = require('node:events')
+const { frame } = require('./events')
 
 /** Microseconds since the Unix epoch, the clock the load client reads. */
 const nowMicros = () => Math.round((performance.timeOrigin + performance.now()) * 1000)
@@ -43,10 +44,10 @@ function mostUnwritten (responses) {
  * native-sse served from `from` (this checkout by default; `NATIVE_SSE_BASELINE`, a checkout
  * of another commit with its addon built, for a before/after comparison in one run).
  */
-function nativeSse (transport, from = '..') {
+function nativeSse (transport, from = '..', hubOptions = {}) {
   return async ({ heartbeatMs, tokens: count, loop }) => {
     const { createHub } = require(from)
-    const hub = createHub({ heartbeatMs })
+    const hub = createHub({ heartbeatMs, ...hubOptions })
     const server = http.createServer(async (req, res) => {
       const client = hub.attach(req, res, { transport })
       if (count && !loop) client.stream(tokens(count))
@@ -61,10 +62,12 @@ function nativeSse (transport, from = '..') {
     return {
       port: await listen(server),
       size: () => hub.size,
-      broadcast: (data) => hub.broadcast({ data }),
+      broadcast: (data, named) => hub.broadcast({ ...named, data }),
       backlog: () => hub.metrics().lag.bytes,
       /** The most the slowest reader of a log was behind: what the log had to keep. */
       logPeakBytes: () => hub.metrics().lag.maxBytes,
+      /** Plain bytes encoded for gzip clients, and what they became. */
+      compression: () => hub.metrics().compression,
       close: async () => { await hub.close(); server.close() }
     }
   }
@@ -117,6 +120,46 @@ async function plainHttp ({ heartbeatMs, tokens: count, loop }) {
       for (const res of streams) res.write(frame)
     },
     backlog: () => mostUnwritten(streams),
+    close: async () => { clearInterval(heartbeat); server.closeAllConnections(); server.close() }
+  }
+}
+
+/**
+ * node:http with a gzip stream per response (Node's zlib at its defaults), flushed after each
+ * event so the client gets it at once: what the `compression` middleware or a proxy's gzip
+ * amounts to on an event stream, the way it is fixed when it stalls. A sync flush, its best
+ * case: the middleware's `res.flush()` is zlib's default full flush, which forgets the window
+ * after every event and leaves ~90% of the bytes.
+ */
+async function perConnectionGzip ({ heartbeatMs }) {
+  const zlib = require('node:zlib')
+  const streams = new Map()
+  const server = http.createServer((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'content-encoding': 'gzip' })
+    const gzip = zlib.createGzip()
+    gzip.pipe(res)
+    streams.set(res, gzip)
+    res.on('close', () => { streams.delete(res); gzip.destroy() })
+    gzip.write(':\n\n')
+    gzip.flush(zlib.constants.Z_SYNC_FLUSH)
+  })
+  const write = (text) => {
+    for (const gzip of streams.values()) {
+      gzip.write(text)
+      gzip.flush(zlib.constants.Z_SYNC_FLUSH)
+    }
+  }
+  const heartbeat = setInterval(() => write(':\n\n'), heartbeatMs)
+  return {
+    port: await listen(server),
+    size: () => streams.size,
+    broadcast: (data, named) => write(named ? frame({ ...named, data }) : `data: ${data}\n\n`),
+    // What waits in the response and in zlib ahead of it.
+    backlog: () => {
+      let bytes = 0
+      for (const [res, gzip] of streams) bytes = Math.max(bytes, res.writableLength + gzip.writableLength)
+      return bytes
+    },
     close: async () => { clearInterval(heartbeat); server.closeAllConnections(); server.close() }
   }
 }
@@ -304,6 +347,9 @@ const SERVERS = {
   // memory scenarios.
   'native-small-young': { name: 'native-sse, --max-semi-space-size=1', start: nativeSse('native'), nodeFlags: ['--max-semi-space-size=1'] },
   http: { name: 'node:http Set of res', start: plainHttp },
+  // The compression scenario's: a compressing hub, and per-connection gzip beside it.
+  'native-gzip': { name: 'native-sse, compression: true', start: nativeSse('native', '..', { compression: true }) },
+  'http-gzip': { name: 'node:http + zlib gzip per response', start: perConnectionGzip },
   'better-sse': { name: 'Express 5 + better-sse', start: betterSse },
   'fastify-sse': { name: 'Fastify 5 + @fastify/sse', start: fastifySse },
   'hono-native': { name: 'Hono + native-sse (hub.response(c))', start: honoNative(false) },

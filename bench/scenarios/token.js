@@ -4,7 +4,7 @@
 // server's per-client stream; tokens/s. The send() loop scenario (loop.js) measures the same
 // way, one call per event.
 
-const { SIZES, KINDS } = require('../settings')
+const { SIZES, UNCOMPRESSED_KINDS } = require('../settings')
 const { withServer, until, damage, each } = require('../harness')
 const { addRow, addTargets, pick, si, times, against, fetchComparison } = require('../results')
 
@@ -40,7 +40,7 @@ function tokenTargets (scenario, r, what = "the node:http loop awaiting 'drain'"
 
 async function run () {
   const scenario = `token stream: 1 client, ${SIZES.tokens.toLocaleString('en')} x 20 B`
-  const results = await each(scenario, token, KINDS)
+  const results = await each(scenario, token, UNCOMPRESSED_KINDS)
   addTargets(...tokenTargets(scenario, results), ...fetchComparison(scenario, results, 'tokensPerS'))
   addRow(scenario, `tokens/s${SIZES.tokenRounds > 1 ? ` (median of ${SIZES.tokenRounds})` : ''}`, pick(results, 'tokensPerS'), { format: si })
 }

@@ -11,6 +11,7 @@
 //! Event data must start with `<sequence> <publish time in µs since the Unix epoch>`; clients
 //! chosen with `--stalled` read their response head and then never read again.
 
+mod gunzip;
 mod latency;
 mod stream;
 
@@ -32,6 +33,8 @@ struct Options {
     stalled: usize,
     sources: u8,
     connecting_at_once: usize,
+    /// Sent as `Accept-Encoding` (gzip streams are decoded); None: not sent.
+    accept_encoding: Option<String>,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -42,6 +45,7 @@ fn parse_options() -> Result<Options, String> {
         stalled: 0,
         sources: 8,
         connecting_at_once: 256,
+        accept_encoding: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -58,6 +62,7 @@ fn parse_options() -> Result<Options, String> {
             "--stalled" => options.stalled = number()?,
             "--sources" => options.sources = number()?.clamp(1, 250) as u8,
             "--connecting-at-once" => options.connecting_at_once = number()?.max(1),
+            "--accept-encoding" => options.accept_encoding = Some(value.clone()),
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -360,8 +365,13 @@ async fn run(options: Options) {
     let target = SocketAddr::from((Ipv4Addr::LOCALHOST, options.port));
     let request = Rc::new(
         format!(
-            "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: text/event-stream\r\n\r\n",
-            options.path, options.port
+            "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: text/event-stream\r\n{}\r\n",
+            options.path,
+            options.port,
+            options
+                .accept_encoding
+                .as_ref()
+                .map_or(String::new(), |e| format!("Accept-Encoding: {e}\r\n"))
         )
         .into_bytes(),
     );

@@ -1,7 +1,10 @@
 //! One connection's bytes, as they come: the HTTP/1.1 response head, chunked framing when the
 //! server uses it, then the SSE stream per the WHATWG algorithm (lines end in CRLF, LF or CR; a
-//! blank line dispatches; `:` starts a comment). Only what the benchmark needs is kept from each
+//! blank line dispatches; `:` starts a comment), gzip-decoded first when the head says
+//! `Content-Encoding: gzip`. Only what the benchmark needs is kept from each
 //! event: the first two numbers of its data, the sequence number and the publish timestamp.
+
+use crate::gunzip::Gunzip;
 
 /// What the caller learns from each event and comment.
 pub trait Sink {
@@ -22,6 +25,8 @@ pub struct StreamParser {
     head: Vec<u8>,
     head_done: bool,
     chunked: bool,
+    /// The body is gzip: its decoder (boxed: most streams are plain).
+    gunzip: Option<Box<Gunzip>>,
     chunk_left: usize,
     size_line: Vec<u8>,
     crlf_to_skip: usize,
@@ -49,6 +54,9 @@ impl StreamParser {
             }
             let head = String::from_utf8_lossy(&self.head[..end]).to_ascii_lowercase();
             self.chunked = head.contains("\r\ntransfer-encoding: chunked");
+            if head.contains("\r\ncontent-encoding: gzip") {
+                self.gunzip = Some(Box::default());
+            }
             let body_start = input.len() - (self.head.len() - (end + 4));
             input = &input[body_start..];
             self.head_done = true;
@@ -57,7 +65,7 @@ impl StreamParser {
         if self.chunked {
             self.dechunk(input, sink);
         } else {
-            self.lines(input, sink);
+            self.body(input, sink);
         }
         Head::Streaming
     }
@@ -70,7 +78,7 @@ impl StreamParser {
                 input = &input[n..];
             } else if self.chunk_left > 0 {
                 let n = self.chunk_left.min(input.len());
-                self.lines(&input[..n], sink);
+                self.body(&input[..n], sink);
                 self.chunk_left -= n;
                 input = &input[n..];
                 if self.chunk_left == 0 {
@@ -96,6 +104,18 @@ impl StreamParser {
                 }
             }
         }
+    }
+
+    /// The body's bytes, decoded if it is gzip; a stream that does not decode ends.
+    fn body(&mut self, input: &[u8], sink: &mut impl Sink) {
+        let Some(mut gunzip) = self.gunzip.take() else {
+            return self.lines(input, sink);
+        };
+        gunzip.feed(input, |plain| self.lines(plain, sink));
+        if gunzip.failed {
+            self.ended = true;
+        }
+        self.gunzip = Some(gunzip);
     }
 
     fn lines(&mut self, mut input: &[u8], sink: &mut impl Sink) {
