@@ -56,7 +56,7 @@ function flag (scenario, kind, r) {
 const flagged = (scenario, kind) => FLAGS.some((f) => f.scenario === scenario && f.kind === kind)
 
 /** Whether native-sse (either transport) lost, repeated, reordered or cut anything, or failed to run. */
-const nativeHarmed = () => FLAGS.some((f) => (f.kind === 'native' || f.kind === 'node-transport') && f.harmful)
+const nativeHarmed = () => FLAGS.some((f) => ['native', 'node-transport', 'native-gzip'].includes(f.kind) && f.harmful)
 
 const pick = (results, key) => Object.fromEntries(Object.entries(results).map(([kind, r]) => [kind, r ? r[key] : null]))
 

@@ -3,7 +3,8 @@
 // Compression: realistic events (bench/events.js: prices, chat, LLM tokens) fanned out to
 // 1,000 and 10,000 clients, one event per turn, paced as in fan-out. Three servers on the
 // same events: native-sse uncompressed, native-sse with `compression: true` (gzip encoded once
-// per channel, a position per client), and node:http with a zlib gzip stream per response
+// per channel, a position per client), both with V8's young generation held small so that RSS
+// per connection compares the hubs, and node:http with a zlib gzip stream per response
 // flushed after each event (what per-connection compression costs). The load client asks for
 // gzip and decodes it. Figures: bytes on the wire per event as a share of the uncompressed
 // hub's, deliveries/s, server CPU, and RSS per connection idle (connected, before any event)
@@ -14,7 +15,8 @@ const { CREDIT_BYTES_PER_CLIENT, sleep, withServer, connected, measureWindow, la
 const { addRow, addTargets, pick, si, fixed, percent, times, against } = require('../results')
 const { EVENTS } = require('../events')
 
-const KINDS = ['native', 'native-gzip', 'http-gzip']
+/** The uncompressed hub is native-small-young: the same Node flags as native-gzip. */
+const KINDS = ['native-small-young', 'native-gzip', 'http-gzip']
 
 async function compressed (kind, clients, events) {
   return withServer(kind, { heartbeatMs: 60_000 }, async (server, load) => {
@@ -48,7 +50,7 @@ async function compressed (kind, clients, events) {
 }
 
 function targets (scenario, events, r) {
-  const plain = r.native
+  const plain = r['native-small-young']
   const gzip = r['native-gzip']
   const perConnection = r['http-gzip']
   const share = times(gzip?.wireBytesPerEvent, plain?.wireBytesPerEvent)
