@@ -128,29 +128,36 @@ impl Deflater {
     }
 }
 
-/// One client's compressed stream: where its decoder stands, and the trailer's sums.
+/// One client's compressed stream: where its decoder stands, and the trailer's sums. Every
+/// gzip client holds one, idle or not, so it is kept small (40 bytes): the CRC as its bare
+/// state, the length as the trailer needs it (modulo 2^32), no stream id 0 for "none".
 pub(crate) struct GzipStream {
+    /// The compressor stream (0: none; ids start at 1) and index whose segment this client
+    /// can take next.
+    sync_stream: u64,
+    sync_index: u64,
+    /// Plain bytes and the bytes they became, since last taken (`take_counts`, after each
+    /// batch: at most 256 KiB, or one event, which `maxEventBytes` keeps far below 4 GiB).
+    plain: u32,
+    wire: u32,
+    crc: u32,
+    /// ISIZE: the plain length modulo 2^32.
+    plain_len: u32,
     header_sent: bool,
     finished: bool,
-    /// The compressor stream and index whose segment this client can take next.
-    sync: Option<(u64, u64)>,
-    crc: crc32fast::Hasher,
-    plain_len: u64,
-    /// Plain bytes and the bytes they became, since last taken (`take_counts`).
-    plain: u64,
-    wire: u64,
 }
 
 impl GzipStream {
     pub fn new() -> Self {
         GzipStream {
-            header_sent: false,
-            finished: false,
-            sync: None,
-            crc: crc32fast::Hasher::new(),
-            plain_len: 0,
+            sync_stream: 0,
+            sync_index: 0,
             plain: 0,
             wire: 0,
+            crc: 0,
+            plain_len: 0,
+            header_sent: false,
+            finished: false,
         }
     }
 
@@ -158,21 +165,23 @@ impl GzipStream {
     /// has one: one piece pushed to `out` (the first carries the gzip header, so a batch has
     /// as many pieces as frames).
     pub fn encode(&mut self, frame: &Bytes, segment: Option<&Segment>, out: &mut Vec<Bytes>) {
-        self.crc.update(frame);
-        self.plain_len += frame.len() as u64;
-        self.plain += frame.len() as u64;
+        let mut crc = crc32fast::Hasher::new_with_initial(self.crc);
+        crc.update(frame);
+        self.crc = crc.finalize();
+        self.plain_len = self.plain_len.wrapping_add(frame.len() as u32);
+        self.plain = self.plain.saturating_add(frame.len() as u32);
         let piece = match segment {
-            Some(s) if s.keyframe || self.sync == Some((s.stream, s.index)) => {
-                self.sync = Some((s.stream, s.index + 1));
+            Some(s) if s.keyframe || (self.sync_stream, self.sync_index) == (s.stream, s.index) => {
+                (self.sync_stream, self.sync_index) = (s.stream, s.index + 1);
                 s.bytes.clone()
             }
             _ => {
-                self.sync = None;
+                self.sync_stream = 0;
                 stored(frame)
             }
         };
         let piece = self.after_header(piece);
-        self.wire += piece.len() as u64;
+        self.wire = self.wire.saturating_add(piece.len() as u32);
         out.push(piece);
     }
 
@@ -190,7 +199,7 @@ impl GzipStream {
     /// A heartbeat: nothing for the decoder to produce (see the module's doc).
     pub fn heartbeat(&mut self) -> Bytes {
         let beat = self.after_header(Bytes::from_static(EMPTY_BLOCK));
-        self.wire += beat.len() as u64;
+        self.wire = self.wire.saturating_add(beat.len() as u32);
         beat
     }
 
@@ -202,19 +211,18 @@ impl GzipStream {
         }
         let mut end = BytesMut::with_capacity(LAST_BLOCK.len() + 8);
         end.put_slice(LAST_BLOCK);
-        end.put_u32_le(self.crc.clone().finalize());
-        // ISIZE is the length modulo 2^32.
-        end.put_u32_le(self.plain_len as u32);
+        end.put_u32_le(self.crc);
+        end.put_u32_le(self.plain_len);
         let end = self.after_header(end.freeze());
-        self.wire += end.len() as u64;
+        self.wire = self.wire.saturating_add(end.len() as u32);
         Some(end)
     }
 
     /// Plain bytes encoded and wire bytes they became since the last call.
     pub fn take_counts(&mut self) -> (u64, u64) {
         (
-            std::mem::take(&mut self.plain),
-            std::mem::take(&mut self.wire),
+            u64::from(std::mem::take(&mut self.plain)),
+            u64::from(std::mem::take(&mut self.wire)),
         )
     }
 }
@@ -258,6 +266,12 @@ mod tests {
             i % 100,
             1000 + i * 13
         ))
+    }
+
+    #[test]
+    fn a_client_stream_is_40_bytes() {
+        // Every gzip client holds one, idle or not (a 48-byte allocation with malloc's header).
+        assert_eq!(std::mem::size_of::<GzipStream>(), 40);
     }
 
     #[test]
