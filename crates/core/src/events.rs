@@ -3,6 +3,7 @@
 //! `destroy`, which always precedes its `closed`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -25,6 +26,20 @@ pub struct Departure {
     pub delivered: Delivered,
     /// The channels it was subscribed to when it left.
     pub channels: Vec<Arc<str>>,
+}
+
+/// A watched event's delivery in this process (`Hub::publish_watched`), reported once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// The embedder's token, given with the publish.
+    pub token: u64,
+    /// The clients it was for: the log's readers when it was appended here.
+    pub recipients: u32,
+    /// Every one of them had it written or left; false when the log let it go first (a client
+    /// lagged out under `drop-oldest`, the channel went).
+    pub complete: bool,
+    /// From its append here to that moment.
+    pub elapsed: Duration,
 }
 
 pub trait HubEvents: Send + Sync + 'static {
@@ -53,5 +68,10 @@ pub trait HubEvents: Send + Sync + 'static {
     /// `backend(false, ..)` and the next `backend(true, ..)`. Only hubs with a backend call it.
     fn signal(&self, payload: &str) {
         let _ = payload;
+    }
+    /// A watched event was delivered here (see `DeliveryReport`). Called from runtime threads
+    /// or under a log's lock: it must only queue.
+    fn delivered(&self, report: DeliveryReport) {
+        let _ = report;
     }
 }

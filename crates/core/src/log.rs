@@ -32,6 +32,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::config::History;
+use crate::delivery_watch::Watch;
 use crate::gzip::{Deflater, GzipSettings, Segment};
 
 /// A client's read position in one log.
@@ -115,6 +116,26 @@ struct Entry {
     app_id: Option<Arc<str>>,
     /// Its bytes in the log's compressed stream, when compressed clients were reading.
     segment: Option<Box<Segment>>,
+    /// Its delivery is reported (delivery_watch.rs).
+    watch: Option<Box<Watch>>,
+}
+
+impl Entry {
+    /// Its last reader passed it or left.
+    fn all_read(&self) {
+        if let Some(watch) = &self.watch {
+            watch.report(self.at, true);
+        }
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        // Reported already unless the log lets it go before every reader had it.
+        if let Some(watch) = &self.watch {
+            watch.report(self.at, false);
+        }
+    }
 }
 
 /// What a cursor at some offset has not been sent yet.
@@ -189,7 +210,7 @@ impl ChannelLog {
     /// Returns how far the slowest reader is behind now.
     #[cfg(test)]
     pub fn append(&self, seq: u64, frame: Bytes, app_id: Option<&str>) -> Lag {
-        self.append_at(seq, seq, frame, app_id, Instant::now())
+        self.append_at(seq, seq, frame, app_id, Instant::now(), None)
     }
 
     /// `append` for an event a backend numbered `position` and stored at `at` (its age counts
@@ -201,8 +222,12 @@ impl ChannelLog {
         frame: Bytes,
         app_id: Option<&str>,
         at: Instant,
+        mut watch: Option<Box<Watch>>,
     ) -> Lag {
         let mut state = self.state_mut();
+        if let Some(watch) = watch.as_mut() {
+            watch.set_recipients(state.readers);
+        }
         let segment = match state.gzip {
             Some(settings) if state.zipped_readers > 0 => Some(Box::new(
                 state
@@ -237,7 +262,14 @@ impl ChannelLog {
             at,
             app_id,
             segment,
+            watch,
         });
+        if state.readers == 0 {
+            // Nobody to deliver to: delivered here, at once.
+            if let Some(entry) = state.entries.back() {
+                entry.all_read();
+            }
+        }
         self.trim(&mut state);
         state.slowest_lag()
     }
@@ -306,7 +338,9 @@ impl ChannelLog {
         }
         let start = from.saturating_sub(state.first) as usize;
         for entry in state.entries.iter().skip(start) {
-            entry.unread.fetch_sub(1, Ordering::AcqRel);
+            if entry.unread.fetch_sub(1, Ordering::AcqRel) == 1 {
+                entry.all_read();
+            }
         }
         self.trim(&mut state);
     }
@@ -327,8 +361,9 @@ impl ChannelLog {
                 .skip(start)
                 .take(count.saturating_sub(skip) as usize)
             {
-                if entry.unread.fetch_sub(1, Ordering::AcqRel) == 1 && i == 0 {
-                    front_released = true;
+                if entry.unread.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    entry.all_read();
+                    front_released |= i == 0;
                 }
             }
             front_released
@@ -491,11 +526,11 @@ impl LogState {
     }
 
     fn pop_front(&mut self) {
-        if let Some(old) = self.entries.pop_front() {
+        if let Some(mut old) = self.entries.pop_front() {
             self.held_bytes -= old.frame.len();
             self.first += 1;
             self.dropped_through = self.dropped_through.max(old.position);
-            if let Some(id) = old.app_id {
+            if let Some(id) = old.app_id.take() {
                 if let Some((_, count)) = self.ids.get_mut(&id) {
                     *count -= 1;
                     if *count == 0 {

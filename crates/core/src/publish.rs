@@ -5,24 +5,38 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::backend::{Backend, Outgoing, ID_LINE_MAX};
 use crate::error::SseError;
 use crate::frame::{Message, Valid};
 use crate::hub::Hub;
+use crate::state::NewEntry;
 use crate::stats::Audience;
 
 impl Hub {
     /// Encodes once and queues the same frame for every client. Returns how many clients it
     /// was queued for.
     pub fn broadcast(&self, message: &Message<'_>) -> Result<usize, SseError> {
-        self.publish_to(None, message)
+        self.publish_to(None, message, None)
     }
 
     /// Encodes once and appends the frame to `channel`'s log, for its subscribers.
     pub fn publish(&self, channel: &str, message: &Message<'_>) -> Result<usize, SseError> {
-        self.publish_to(Some(channel), message)
+        self.publish_to(Some(channel), message, None)
+    }
+
+    /// `publish` (`channel` None: `broadcast`) whose delivery here is reported once through
+    /// `HubEvents::delivered` with `token`: when every client it was for had it written or
+    /// left. Not when nothing was appended here: an error, a closed hub, no log to append to
+    /// (no reader: the count returned is 0), or a backend, which appends when the event comes
+    /// back (not reported yet).
+    pub fn publish_watched(
+        &self,
+        channel: Option<&str>,
+        message: &Message<'_>,
+        token: u64,
+    ) -> Result<usize, SseError> {
+        self.publish_to(channel, message, Some(token))
     }
 
     pub fn broadcast_comment(&self, text: &str) -> Result<usize, SseError> {
@@ -34,14 +48,19 @@ impl Hub {
         let (log, readers) = self.inner.target(None);
         let seq = self.inner.sequence.take();
         self.inner
-            .append_entry(log, seq, seq, frame, None, Instant::now());
+            .append_entry(log, NewEntry::local(seq, frame, None, None));
         Ok(readers)
     }
 
     /// Appends `message` to the broadcast log or `channel`'s, with an id the hub makes when
     /// that log keeps history and the message has none; returns the log's readers. O(1) here:
     /// the writers are woken by the dispatcher.
-    fn publish_to(&self, channel: Option<&str>, message: &Message<'_>) -> Result<usize, SseError> {
+    fn publish_to(
+        &self,
+        channel: Option<&str>,
+        message: &Message<'_>,
+        watch: Option<u64>,
+    ) -> Result<usize, SseError> {
         // Checked once, here: a bad message fails whether anyone reads the target or not.
         let message = message.validate()?;
         if self.inner.closed.load(Ordering::Acquire) {
@@ -79,7 +98,7 @@ impl Hub {
             }
         };
         self.inner
-            .append_entry(log, seq, seq, frame, fields.id, Instant::now());
+            .append_entry(log, NewEntry::local(seq, frame, fields.id, watch));
         self.inner.stats.add_published(audience, 1);
         Ok(readers)
     }

@@ -16,7 +16,7 @@ use crate::backend::{Backend, ID_LINE_MAX};
 use crate::frame::wants_hub_id;
 use crate::hub::Hub;
 use crate::resume::{ResetReason, Resume};
-use crate::state::HubState;
+use crate::state::{HubState, NewEntry};
 use crate::stats::Audience;
 
 /// What a backend's tasks hold of the hub: they feed it and read its state.
@@ -133,7 +133,17 @@ impl HubHandle {
             };
             let at = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
             let seq = inner.sequence.take();
-            inner.append_entry(log, seq, position, frame, app_id, at);
+            inner.append_entry(
+                log,
+                NewEntry {
+                    seq,
+                    position,
+                    frame,
+                    app_id,
+                    at,
+                    watch: None,
+                },
+            );
         }
         inner.remote_applied.fetch_max(position, Ordering::AcqRel);
         inner.stats.add_published(audience, 1);

@@ -16,6 +16,7 @@ use crate::backend::Backend;
 use crate::client::{ClientShared, Phase};
 use crate::close::CloseReason;
 use crate::config::HubConfig;
+use crate::delivery_watch::Watch;
 use crate::error::SseError;
 use crate::events::{Departure, HubEvents};
 use crate::frame::Message;
@@ -27,6 +28,34 @@ use crate::resume::{Epoch, ResetReason};
 use crate::sequence::Sequence;
 use crate::stats::Stats;
 use crate::wakeup::DATA;
+
+/// One event as `HubState::append_entry` appends it to a log.
+pub(crate) struct NewEntry<'a> {
+    pub seq: u64,
+    /// Its place in the backend's order (`seq` without a backend).
+    pub position: u64,
+    pub frame: Bytes,
+    /// The id the application gave it.
+    pub app_id: Option<&'a str>,
+    /// When it was stored: its age for the history's bound counts from then.
+    pub at: Instant,
+    /// A token its delivery here is reported with (delivery_watch.rs).
+    pub watch: Option<u64>,
+}
+
+impl<'a> NewEntry<'a> {
+    /// An event published here, now.
+    pub fn local(seq: u64, frame: Bytes, app_id: Option<&'a str>, watch: Option<u64>) -> Self {
+        NewEntry {
+            seq,
+            position: seq,
+            frame,
+            app_id,
+            at: Instant::now(),
+            watch,
+        }
+    }
+}
 
 pub(crate) struct HubState {
     pub(crate) config: HubConfig,
@@ -116,16 +145,17 @@ impl HubState {
         }
     }
 
-    pub(crate) fn append_entry(
-        &self,
-        log: Arc<ChannelLog>,
-        seq: u64,
-        position: u64,
-        frame: Bytes,
-        app_id: Option<&str>,
-        at: Instant,
-    ) {
-        let lag = log.append_at(seq, position, frame, app_id, at);
+    pub(crate) fn append_entry(&self, log: Arc<ChannelLog>, entry: NewEntry<'_>) {
+        let NewEntry {
+            seq,
+            position,
+            frame,
+            app_id,
+            at,
+            watch,
+        } = entry;
+        let watch = watch.map(|token| Watch::new(token, self.events.clone()));
+        let lag = log.append_at(seq, position, frame, app_id, at, watch);
         self.sequence.commit(seq);
         self.stats.saw_lag(lag.events, lag.bytes);
         if log.mark_dirty() {
