@@ -2,8 +2,6 @@
 //! event, after every client it was for had it written, with the count; none for events
 //! nobody watches.
 
-mod common;
-
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
