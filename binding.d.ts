@@ -83,7 +83,7 @@ export declare class NativeHub {
   useGzip(id: number): boolean
   /** The last batch written to client `id` was accepted by its response. */
   relayWritable(id: number): boolean
-  publish(channel: string, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number
+  publish(channel: string, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null, watch?: number | undefined | null): number
   /**
    * Subscribes client `id` to `channel` from now on; false if it is gone, was subscribed or
    * the channel is full; throws past `maxChannelsPerClient`.
@@ -129,7 +129,7 @@ export declare class NativeHub {
    * `send` returns.
    */
   sendTexts(id: number, joined: string, lengths: Uint32Array): Sent
-  broadcast(data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): number
+  broadcast(data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null, watch?: number | undefined | null): number
   /** Queues a comment for client `id`; returns what `send` returns. */
   comment(id: number, text: string): DeliveryCode
   broadcastComment(text: string): number
@@ -259,6 +259,11 @@ export declare const enum HubEventKind {
    * text (untrusted: anything that may publish on the channel may have sent it).
    */
   Signal = 6,
+  /**
+   * A watched publish was delivered here: its token as the id, payload `complete` or
+   * `dropped`, its recipients as the events, microseconds from its append as the bytes.
+   */
+  Delivered = 7,
 }
 
 /** `hub.metrics()`: counters since the hub started, gauges now. O(channels) to read. */

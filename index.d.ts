@@ -160,6 +160,31 @@ export interface CloseOptions {
   finalEvent?: UntypedMessage
 }
 
+/**
+ * The context object of the `native-sse:publish` TracingChannel
+ * (`diagnostics.tracingChannel('native-sse:publish')`): one per `hub.publish()` or
+ * `hub.broadcast()` made while it has subscribers, from `start` to `asyncEnd`. A subscriber may
+ * keep its own fields on it (a span).
+ */
+export interface PublishTraceContext {
+  hub: Hub<any>
+  /** `null` for `broadcast()`. */
+  channel: string | null
+  message: UntypedMessage
+  /** From `end`: the clients it was queued for. */
+  result?: number
+  /** From `error`: what the call threw (nothing was sent; no delivery follows). */
+  error?: Error
+  /**
+   * From `asyncStart`/`asyncEnd`: this process wrote the event to every client it was for, or
+   * they left (`complete`), or the hub let it go first (`complete: false`: a client lagged out
+   * under `overflow: 'drop-oldest'`; also every report of a hub with `redis`, whose delivery
+   * is not watched yet). `elapsedMs` counts from the publish.
+   */
+  delivery?: { recipients: number, complete: boolean, elapsedMs: number }
+  [key: string]: unknown
+}
+
 export interface HubOptions {
   /** A heartbeat comment (`:`) is written after this many ms without any write. Default `15000`. */
   heartbeatMs?: number

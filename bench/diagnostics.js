@@ -1,8 +1,10 @@
 'use strict'
 
 // What node:diagnostics_channel costs the publish path: hub.publish() calls per second with
-// nobody observing, and with a subscriber on 'native-sse:publish', alternating in one run
-// (medians of 5 rounds of 200,000 publishes to a channel of 100 idle clients over loopback).
+// nobody observing, with a subscriber on 'native-sse:publish', and with one on the
+// 'native-sse:publish' TracingChannel (start to the delivery's asyncEnd), alternating in one
+// run (medians of 5 rounds of 200,000 publishes to a channel of 100 idle clients over
+// loopback; a round waits for the traced deliveries it started).
 // Run: node bench/diagnostics.js
 
 const diagnostics = require('node:diagnostics_channel')
@@ -23,16 +25,27 @@ async function main () {
   for (const c of clients) c.socket.on('data', () => {})
   let observedCount = 0
   const listener = () => { observedCount++ }
+  let delivered = 0
+  const noop = () => {}
+  const tracer = { start: noop, end: noop, asyncStart: noop, error: noop, asyncEnd: () => { delivered++ } }
+  const trace = diagnostics.tracingChannel('native-sse:publish')
   const rate = () => {
     const started = process.hrtime.bigint()
     for (let i = 0; i < PUBLISHES; i++) hub.publish('prices', { data: 'p' })
     return PUBLISHES / (Number(process.hrtime.bigint() - started) / 1e9)
   }
-  const results = { off: [], on: [] }
+  const results = { off: [], on: [], traced: [] }
+  const orders = [['off', 'on', 'traced'], ['traced', 'on', 'off'], ['on', 'traced', 'off']]
   for (let round = 0; round < ROUNDS; round++) {
-    for (const mode of round % 2 === 0 ? ['off', 'on'] : ['on', 'off']) {
+    for (const mode of orders[round % orders.length]) {
       if (mode === 'on') diagnostics.subscribe('native-sse:publish', listener)
+      if (mode === 'traced') trace.subscribe(tracer)
+      const before = delivered
       results[mode].push(rate())
+      if (mode === 'traced') {
+        await waitFor(() => delivered - before === PUBLISHES, { what: 'every traced delivery', timeoutMs: 60_000 })
+        trace.unsubscribe(tracer)
+      }
       if (mode === 'on') diagnostics.unsubscribe('native-sse:publish', listener)
       await new Promise((resolve) => setTimeout(resolve, 50))
     }
@@ -43,6 +56,8 @@ async function main () {
   console.log(`hub.publish() to 100 clients, median of ${ROUNDS} x ${PUBLISHES}:`)
   console.log(`  nobody observing            ${Math.round(off).toLocaleString('en')} /s`)
   console.log(`  a 'native-sse:publish' subscriber  ${Math.round(on).toLocaleString('en')} /s (${(on / off).toFixed(2)}x; it saw ${observedCount.toLocaleString('en')})`)
+  const traced = median(results.traced)
+  console.log(`  the publish trace subscribed  ${Math.round(traced).toLocaleString('en')} /s (${(traced / off).toFixed(2)}x; ${delivered.toLocaleString('en')} deliveries reported)`)
   for (const c of clients) c.end()
   await hub.close()
   server.close()

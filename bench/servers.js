@@ -44,10 +44,12 @@ function mostUnwritten (responses) {
  * native-sse served from `from` (this checkout by default; `NATIVE_SSE_BASELINE`, a checkout
  * of another commit with its addon built, for a before/after comparison in one run).
  */
-function nativeSse (transport, from = '..', hubOptions = {}) {
+function nativeSse (transport, from = '..', hubOptions = {}, { traced = false } = {}) {
   return async ({ heartbeatMs, tokens: count, loop }) => {
     const { createHub } = require(from)
     const hub = createHub({ heartbeatMs, ...hubOptions })
+    // An observer of every publish and its delivery, as an APM agent would be (publish-trace.js).
+    if (traced) traceEveryPublish()
     const server = http.createServer(async (req, res) => {
       const client = hub.attach(req, res, { transport })
       if (count && !loop) client.stream(tokens(count))
@@ -71,6 +73,16 @@ function nativeSse (transport, from = '..', hubOptions = {}) {
       close: async () => { await hub.close(); server.close() }
     }
   }
+}
+
+/** Subscribes to the `native-sse:publish` TracingChannel, counting deliveries. */
+function traceEveryPublish () {
+  let delivered = 0
+  const noop = () => {}
+  require('node:diagnostics_channel').tracingChannel('native-sse:publish').subscribe({
+    start: noop, end: noop, asyncStart: noop, error: noop, asyncEnd: () => { delivered++ }
+  })
+  return () => delivered
 }
 
 /**
@@ -351,6 +363,9 @@ const SERVERS = {
   // With V8's young generation held small, as native-small-young (its uncompressed twin here):
   // a connect burst grows the young generation by a different amount from run to run (0.3 to
   // 3 KB per client at 10,000), more than a gzip stream's state.
+  // The same hub with a subscriber to the publish trace: what tracing costs (bench only when
+  // named: `--servers native,native-traced`).
+  'native-traced': { name: 'native-sse, publish traced', start: nativeSse('native', '..', {}, { traced: true }) },
   'native-gzip': { name: 'native-sse, compression: true', start: nativeSse('native', '..', { compression: true }), nodeFlags: ['--max-semi-space-size=1'] },
   'http-gzip': { name: 'node:http + zlib gzip per response', start: perConnectionGzip },
   'better-sse': { name: 'Express 5 + better-sse', start: betterSse },

@@ -8,7 +8,9 @@ const { SERVERS, FETCH_KINDS, runtimeInstalled } = require('./servers')
 const args = process.argv.slice(2)
 const SMOKE = args.includes('--smoke')
 const ONLY = args.includes('--only') ? args[args.indexOf('--only') + 1].split(',') : null
-const KINDS = args.includes('--servers') ? args[args.indexOf('--servers') + 1].split(',') : Object.keys(SERVERS).filter(runtimeInstalled)
+/** Servers that run only when `--servers` names them. */
+const ONLY_WHEN_NAMED = ['native-traced']
+const KINDS = args.includes('--servers') ? args[args.indexOf('--servers') + 1].split(',') : Object.keys(SERVERS).filter((k) => runtimeInstalled(k) && !ONLY_WHEN_NAMED.includes(k))
 
 const SIZES = SMOKE
   ? { cross: 100, fanout: [200], latencyClients: 200, windowS: 0.5, warmMs: 300, idle: 1000, idleWindowS: 1, idleSettleMs: 0, slowEvents: 1000, tokens: 20_000, tokenRounds: 1, cost: [100], costRounds: 2, scale: 2000, scaleWindowS: [2, 1], scaleReaches: 2, wave: [500], feedIntervalsMs: [10], reaches: 3 }

@@ -17,6 +17,7 @@ const { Acceptor } = require('./accept')
 const { nodeRequest, checkFetchArguments, fetchRequest } = require('./requests/of')
 const { Subscriptions } = require('./subscriptions')
 const observed = require('./diagnostics')
+const { PublishTracer } = require('./publish-trace')
 
 /** How long hub.close() lets writer tasks drain before cutting them, beyond writeTimeoutMs. */
 const SHUTDOWN_GRACE_MS = 1000
@@ -25,7 +26,7 @@ const RUNTIME_STOP_MS = 100
 /** How long hub.close() waits for events and signals still on their way to Redis. */
 const REDIS_FLUSH_MS = 2000
 
-const { Closed: CLOSED, Flush: FLUSH, End: END, Destroy: DESTROY, Drained: DRAINED, Backend: BACKEND, Signal: SIGNAL } = HubEventKind
+const { Closed: CLOSED, Flush: FLUSH, End: END, Destroy: DESTROY, Drained: DRAINED, Backend: BACKEND, Signal: SIGNAL, Delivered: DELIVERED } = HubEventKind
 
 function noop () {}
 
@@ -73,6 +74,7 @@ class Hub extends EventEmitter {
   #sends
   #relay
   #acceptor
+  #tracer = new PublishTracer(this)
   /** Channels through the authorization rules, and presence (subscriptions.js). */
   #subscriptions
   /** publishStream()'s running streams. */
@@ -189,17 +191,22 @@ class Hub extends EventEmitter {
 
   /** Sends one event to every client; the frame is encoded once. Returns the recipients. */
   broadcast (message) {
-    const args = messageArgs(message)
-    const recipients = this.#call(() => this.#native.broadcast(...args))
-    if (observed.publish.hasSubscribers) observed.publish.publish({ hub: this, channel: null, message, recipients })
-    return recipients
+    if (this.#tracer.active) return this.#tracer.run(null, message, (token) => this.#publishTo(null, message, token))
+    return this.#publishTo(null, message)
   }
 
   /** Sends one event to the clients subscribed to `channel`. Returns the recipients. */
   publish (channel, message) {
-    const name = channelName(channel)
+    if (this.#tracer.active) return this.#tracer.run(channel, message, (token) => this.#publishTo(channelName(channel), message, token))
+    return this.#publishTo(channelName(channel), message)
+  }
+
+  /** publish() (`name` null: broadcast()); `token` watches its delivery (publish-trace.js). */
+  #publishTo (name, message, token) {
     const args = messageArgs(message)
-    const recipients = this.#call(() => this.#native.publish(name, ...args))
+    const recipients = name === null
+      ? this.#call(() => this.#native.broadcast(...args, token))
+      : this.#call(() => this.#native.publish(name, ...args, token))
     if (observed.publish.hasSubscribers) observed.publish.publish({ hub: this, channel: name, message, recipients })
     return recipients
   }
@@ -383,6 +390,7 @@ class Hub extends EventEmitter {
       this.#onClosed(id, 'server')
     }
     clearInterval(this.#keepAlive)
+    this.#tracer.clear()
   }
 
   /** client.send(): the native delivery code, or null when the send waits (send-queue.js). */
@@ -438,6 +446,7 @@ class Hub extends EventEmitter {
     if (kind === FLUSH) return this.#relay.flush()
     if (kind === BACKEND) return this.#onBackend(payload, channels?.[0] ?? '')
     if (kind === SIGNAL) return this._onSignal?.(payload)
+    if (kind === DELIVERED) return this.#tracer.delivered(id, payload, events, bytes)
     if (kind === END) this.#relay.end(id)
     else if (kind === DESTROY) this.#relay.destroy(id)
   }

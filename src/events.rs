@@ -16,7 +16,7 @@ use napi::bindgen_prelude::*;
 use napi::threadsafe_function::{
     ThreadsafeCallContext, ThreadsafeFunction, ThreadsafeFunctionCallMode,
 };
-use native_sse_core::{Departure, HubEvents};
+use native_sse_core::{DeliveryReport, Departure, HubEvents};
 
 use crate::reasons::{BackendState, CloseReason};
 
@@ -28,6 +28,7 @@ pub enum HubEvent {
     Drained(u64),
     Backend(bool, String),
     Signal(String),
+    Delivered(DeliveryReport),
 }
 
 /// What a hub event tells JS, by name on both sides (`HubEventKind.Closed` in JS), so a
@@ -49,6 +50,9 @@ pub enum HubEventKind {
     /// A signal from a process of the Redis namespace (this one's own included): payload its
     /// text (untrusted: anything that may publish on the channel may have sent it).
     Signal,
+    /// A watched publish was delivered here: its token as the id, payload `complete` or
+    /// `dropped`, its recipients as the events, microseconds from its append as the bytes.
+    Delivered,
 }
 
 /// `(kind, clientId, payload, events, bytes, channels)` as JS receives it: the payload is the
@@ -133,6 +137,21 @@ impl JsEvents {
                             None,
                         )));
                     }
+                    HubEvent::Delivered(report) => {
+                        let outcome = if report.complete {
+                            "complete"
+                        } else {
+                            "dropped"
+                        };
+                        return Ok(FnArgs::from((
+                            HubEventKind::Delivered,
+                            report.token as f64,
+                            Either4::C(outcome.to_string()),
+                            f64::from(report.recipients),
+                            report.elapsed.as_micros() as f64,
+                            None,
+                        )));
+                    }
                     HubEvent::Backend(up, detail) => {
                         return Ok(FnArgs::from((
                             HubEventKind::Backend,
@@ -204,5 +223,9 @@ impl HubEvents for JsEvents {
 
     fn signal(&self, payload: &str) {
         self.send(HubEvent::Signal(payload.to_string()));
+    }
+
+    fn delivered(&self, report: DeliveryReport) {
+        self.send(HubEvent::Delivered(report));
     }
 }

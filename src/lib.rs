@@ -378,10 +378,14 @@ impl NativeHub {
         event: Option<String>,
         event_id: Option<String>,
         retry: Option<f64>,
+        watch: Option<f64>,
     ) -> Result<u32, Code> {
         let hub = self.hub()?;
         let args = MessageArgs::new(data, event, event_id, retry);
-        Ok(args.with(|message| hub.publish(&channel, message))? as u32)
+        Ok(args.with(|message| match watch {
+            None => hub.publish(&channel, message),
+            Some(token) => hub.publish_watched(Some(&channel), message, token as u64),
+        })? as u32)
     }
 
     /// Subscribes client `id` to `channel` from now on; false if it is gone, was subscribed or
@@ -583,10 +587,14 @@ impl NativeHub {
         event: Option<String>,
         event_id: Option<String>,
         retry: Option<f64>,
+        watch: Option<f64>,
     ) -> Result<u32, Code> {
         let hub = self.hub()?;
         let args = MessageArgs::new(data, event, event_id, retry);
-        Ok(args.with(|message| hub.broadcast(message))? as u32)
+        Ok(args.with(|message| match watch {
+            None => hub.broadcast(message),
+            Some(token) => hub.publish_watched(None, message, token as u64),
+        })? as u32)
     }
 
     /// Queues a comment for client `id`; returns what `send` returns.

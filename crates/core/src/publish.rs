@@ -5,9 +5,11 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::backend::{Backend, Outgoing, ID_LINE_MAX};
 use crate::error::SseError;
+use crate::events::DeliveryReport;
 use crate::frame::{Message, Valid};
 use crate::hub::Hub;
 use crate::state::NewEntry;
@@ -26,10 +28,10 @@ impl Hub {
     }
 
     /// `publish` (`channel` None: `broadcast`) whose delivery here is reported once through
-    /// `HubEvents::delivered` with `token`: when every client it was for had it written or
-    /// left. Not when nothing was appended here: an error, a closed hub, no log to append to
-    /// (no reader: the count returned is 0), or a backend, which appends when the event comes
-    /// back (not reported yet).
+    /// `HubEvents::delivered` with `token` (unless it returns an error): when every client it
+    /// was for had it written or left. At once when there is nobody to deliver to (no reader,
+    /// a closed hub). With a backend the event is appended when it comes back, unwatched: the
+    /// report comes at once, not `complete`.
     pub fn publish_watched(
         &self,
         channel: Option<&str>,
@@ -37,6 +39,18 @@ impl Hub {
         token: u64,
     ) -> Result<usize, SseError> {
         self.publish_to(channel, message, Some(token))
+    }
+
+    /// The report of a watched publish that appended nothing here.
+    fn report_unappended(&self, watch: Option<u64>, recipients: usize, complete: bool) {
+        if let Some(token) = watch {
+            self.inner.events.delivered(DeliveryReport {
+                token,
+                recipients: recipients as u32,
+                complete,
+                elapsed: Duration::ZERO,
+            });
+        }
     }
 
     pub fn broadcast_comment(&self, text: &str) -> Result<usize, SseError> {
@@ -64,10 +78,13 @@ impl Hub {
         // Checked once, here: a bad message fails whether anyone reads the target or not.
         let message = message.validate()?;
         if self.inner.closed.load(Ordering::Acquire) {
+            self.report_unappended(watch, 0, true);
             return Ok(0);
         }
         if let Some(backend) = self.inner.backend.get() {
-            return self.publish_through(backend.as_ref(), channel, &message);
+            let readers = self.publish_through(backend.as_ref(), channel, &message)?;
+            self.report_unappended(watch, readers, false);
+            return Ok(readers);
         }
         let audience = Audience::of(channel);
         let Some((log, readers)) = self.inner.log_of(channel) else {
@@ -78,6 +95,7 @@ impl Hub {
                 self.encode_valid(&message)?;
             }
             self.inner.stats.add_published(audience, 1);
+            self.report_unappended(watch, 0, true);
             return Ok(0);
         };
         let seq = self.inner.sequence.take();

@@ -141,3 +141,38 @@ fn a_watched_event_for_nobody_is_reported_at_once_and_one_whose_clients_leave_wh
     );
     hub.close_all();
 }
+
+#[test]
+fn a_watched_event_the_log_lets_go_before_its_reader_had_it_is_reported_not_complete() {
+    let (tx, reports) = mpsc::channel();
+    let config = HubConfig {
+        heartbeat: Duration::from_secs(60),
+        worker_threads: 1,
+        max_event_bytes: 64 << 20,
+        max_lag_bytes: 128 << 20,
+        max_lag_events: 4,
+        overflow: native_sse_core::OverflowPolicy::DropOldest,
+        ..HubConfig::default()
+    };
+    let hub = Hub::new(config, Box::new(Reports(Mutex::new(tx)))).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = connect(&hub, &listener, &[]);
+    // Stuck in the socket: the client reads nothing.
+    let big = "x".repeat(32 << 20);
+    hub.broadcast(&message(&big)).unwrap();
+    assert_eq!(
+        hub.publish_watched(None, &message("watched"), 9).unwrap(),
+        1
+    );
+    // Past the window of 4: the watched event leaves the log unread.
+    for _ in 0..8 {
+        hub.broadcast(&message("later")).unwrap();
+    }
+    let report = reports.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        (report.token, report.recipients, report.complete),
+        (9, 1, false)
+    );
+    drop(peer);
+    hub.close_all();
+}
