@@ -83,7 +83,7 @@ export declare class NativeHub {
   useGzip(id: number): boolean
   /** The last batch written to client `id` was accepted by its response. */
   relayWritable(id: number): boolean
-  publish(channel: string, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null, watch?: number | undefined | null): number
+  publish(channel: string, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null, watch?: NativeWatch | undefined | null): number
   /**
    * Subscribes client `id` to `channel` from now on; false if it is gone, was subscribed or
    * the channel is full; throws past `maxChannelsPerClient`.
@@ -129,7 +129,7 @@ export declare class NativeHub {
    * `send` returns.
    */
   sendTexts(id: number, joined: string, lengths: Uint32Array): Sent
-  broadcast(data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null, watch?: number | undefined | null): number
+  broadcast(data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null, watch?: NativeWatch | undefined | null): number
   /** Queues a comment for client `id`; returns what `send` returns. */
   comment(id: number, text: string): DeliveryCode
   broadcastComment(text: string): number
@@ -260,8 +260,10 @@ export declare const enum HubEventKind {
    */
   Signal = 6,
   /**
-   * A watched publish was delivered here: its token as the id, payload `complete` or
-   * `dropped`, its recipients as the events, microseconds from its append as the bytes.
+   * A watched publish was delivered here: its token as the id (0: an event from another
+   * process, traced), payload `complete` or `dropped`, its recipients as the events,
+   * microseconds from its append as the bytes, and as the channels its channel ('':
+   * broadcast) and its trace context ('': none).
    */
   Delivered = 7,
 }
@@ -459,6 +461,16 @@ export interface NativeStandingChannel {
   maxClients?: number
   /** Absent: the hub's. */
   compression?: NativeChannelCompression
+}
+
+/**
+ * What a traced publish asks of its delivery (lib/publish-trace.js): a token reported when
+ * this process has delivered it (0: none), and a trace context that goes with the event to
+ * every process.
+ */
+export interface NativeWatch {
+  token: number
+  trace?: string
 }
 
 /**

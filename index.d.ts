@@ -170,7 +170,8 @@ export interface PublishTraceContext {
   hub: Hub<any>
   /** `null` for `broadcast()`. */
   channel: string | null
-  message: UntypedMessage
+  /** Absent on a `backend` delivery's context. */
+  message?: UntypedMessage
   /** From `end`: the clients it was queued for. */
   result?: number
   /** From `error`: what the call threw (nothing was sent; no delivery follows). */
@@ -178,10 +179,18 @@ export interface PublishTraceContext {
   /**
    * From `asyncStart`/`asyncEnd`: this process wrote the event to every client it was for, or
    * they left (`complete`), or the hub let it go first (`complete: false`: a client lagged out
-   * under `overflow: 'drop-oldest'`; also every report of a hub with `redis`, whose delivery
-   * is not watched yet). `elapsedMs` counts from the publish.
+   * under `overflow: 'drop-oldest'`). `elapsedMs` counts from the publish (from when Redis
+   * stored it, for an event that came through Redis).
    */
   delivery?: { recipients: number, complete: boolean, elapsedMs: number }
+  /**
+   * Set by a `start` subscriber (a W3C `traceparent`, say): with `redis` it travels with the
+   * event, and every process's delivery of it comes on a context of its own with
+   * `backend: true` and this value. Such a hub's publish contexts end at `end`.
+   */
+  traceContext?: string
+  /** A delivery of an event that came through Redis (this process's own included). */
+  backend?: true
   [key: string]: unknown
 }
 

@@ -11,7 +11,8 @@
  * - `deliver <channel>` (CONSUMER): one per publish per process, from the publish until this
  *   process wrote the event to every recipient (or they left); a child of the publish span,
  *   linked to it, with `messaging.batch.message_count` (the recipients) and
- *   `native_sse.delivery.complete`.
+ *   `native_sse.delivery.complete`. With `redis`, the publish span's context travels with
+ *   the event, and every process's delivery span is made under it: one trace.
  *
  * ```js
  * const { instrument } = require('native-sse/otel')

@@ -1,11 +1,15 @@
 'use strict'
+// needs: redis-server
 
 // native-sse/otel with the real OpenTelemetry SDK (an in-memory exporter, AsyncLocalStorage
 // context): a publish made inside an app span is a PRODUCER child of it, and this process's
 // delivery to the clients (real ones, native-sse/testing on 127.0.0.1) one CONSUMER span
 // linked to it with the count; a rejected publish is an ERROR span with no delivery; after
-// stop() nothing more.
+// stop() nothing more. Across two processes and a real redis-server: one trace from the
+// publish to each process's delivery.
 
+const path = require('node:path')
+const { fork } = require('node:child_process')
 const { test } = require('node:test')
 const assert = require('node:assert/strict')
 const api = require('@opentelemetry/api')
@@ -15,6 +19,33 @@ const { createHub } = require('..')
 const { instrument } = require('../lib/otel')
 const { openStream } = require('../lib/testing')
 const { waitFor } = require('./helpers')
+const { startRedis } = require('../test-support/redis')
+
+/** The fields of a finished span the assertions read, as the child process sends them. */
+const summary = (span) => ({
+  name: span.name,
+  kind: span.kind,
+  traceId: span.spanContext().traceId,
+  spanId: span.spanContext().spanId,
+  parentSpanId: span.parentSpanContext?.spanId ?? span.parentSpanId,
+  links: span.links.map((link) => link.context.spanId),
+  attributes: span.attributes
+})
+
+/** The other process (fixtures/otel-hub.js): `request(op)` resolves its reply. */
+async function otherProcess (redis, clients) {
+  const child = fork(path.join(__dirname, 'fixtures', 'otel-hub.js'), [JSON.stringify({ redis, clients })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const next = () => new Promise((resolve, reject) => {
+    child.once('message', resolve)
+    child.once('exit', (code) => reject(new Error(`the other process exited (${code})`)))
+  })
+  const ready = await next()
+  assert.equal(ready.op, 'ready')
+  return {
+    spans: async () => { const reply = next(); child.send({ op: 'spans' }); return (await reply).spans },
+    close: async () => { const exited = new Promise((resolve) => child.once('exit', resolve)); child.send({ op: 'close' }); await exited }
+  }
+}
 
 test('a publish is a PRODUCER span under the app\'s, its delivery here one CONSUMER span linked to it with the recipients; an error is recorded; stop() ends it', async () => {
   const exporter = new InMemorySpanExporter()
@@ -90,5 +121,50 @@ test('without @opentelemetry/api given or installed, instrument() throws ERR_SSE
     assert.throws(() => instrument(), { code: 'ERR_SSE_MISSING_DEPENDENCY', message: /npm install @opentelemetry\/api/ })
   } finally {
     Module._resolveFilename = original
+  }
+})
+
+test('across two processes through a real redis-server: one trace, from the publish to each process\'s delivery span with its own count', async () => {
+  const redis = await startRedis({ durable: false })
+  const exporter = new InMemorySpanExporter()
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] })
+  const stop = instrument({ tracerProvider: provider })
+  const options = { url: redis.url, prefix: 'otel' }
+  const hub = createHub({ heartbeatMs: 60_000, redis: options })
+  let other = null
+  let streams = []
+  try {
+    await hub.ready()
+    other = await otherProcess(options, 3)
+    const app = (req, res) => hub.attach(req, res, { channels: ['prices'] })
+    streams = await Promise.all([openStream(app), openStream(app)])
+    await waitFor(() => hub.channel('prices').size === 2, { what: 'two subscribers here' })
+    hub.publish('prices', { event: 'price', id: 'p1', data: { price: 1 } })
+    for (const stream of streams) assert.equal((await stream.waitFor('price', { timeoutMs: 10_000 })).id, 'p1')
+    await waitFor(() => exporter.getFinishedSpans().some((s) => s.name === 'deliver prices'), { what: 'this process\'s deliver span', timeoutMs: 10_000 })
+    let theirs = []
+    await waitFor(async () => { theirs = await other.spans(); return theirs.some((s) => s.name === 'deliver prices') }, { what: 'the other process\'s deliver span', timeoutMs: 10_000 })
+
+    const ours = exporter.getFinishedSpans().map(summary)
+    const publish = ours.find((s) => s.name === 'publish prices')
+    const delivers = [...ours, ...theirs].filter((s) => s.name === 'deliver prices')
+    assert.equal(publish.kind, api.SpanKind.PRODUCER)
+    assert.match(publish.traceId, /^[0-9a-f]{32}$/)
+    assert.equal(delivers.length, 2, 'one delivery span per process')
+    for (const deliver of delivers) {
+      assert.equal(deliver.kind, api.SpanKind.CONSUMER)
+      assert.equal(deliver.traceId, publish.traceId, 'the same trace')
+      assert.equal(deliver.parentSpanId, publish.spanId)
+      assert.deepEqual(deliver.links, [publish.spanId])
+      assert.equal(deliver.attributes['native_sse.delivery.complete'], true)
+    }
+    assert.deepEqual(delivers.map((s) => s.attributes['messaging.batch.message_count']).sort(), [2, 3], 'each process counts its own clients')
+    assert.equal(theirs.filter((s) => s.name.startsWith('publish')).length, 0, 'the other process published nothing')
+  } finally {
+    stop()
+    await Promise.all(streams.map((stream) => stream.close()))
+    await other?.close()
+    await hub.close()
+    await redis.stop()
   }
 })

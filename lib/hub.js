@@ -74,7 +74,7 @@ class Hub extends EventEmitter {
   #sends
   #relay
   #acceptor
-  #tracer = new PublishTracer(this)
+  #tracer
   /** Channels through the authorization rules, and presence (subscriptions.js). */
   #subscriptions
   /** publishStream()'s running streams. */
@@ -99,6 +99,7 @@ class Hub extends EventEmitter {
     const call = (fn) => this.#call(fn)
     this.#sends = new SendQueue(this.#native, this.#clients, call, this.#options)
     this.#relay = new Relay(this.#native, this.#options.writeTimeoutMs)
+    this.#tracer = new PublishTracer(this, nativeOptions.redis !== undefined)
     const subscriptions = this.#subscriptions = new Subscriptions(this, this.#native, call, this.#sends, { requireAuthorization, authorizeTimeoutMs, revokedEvent, presenceEvent })
     this.#acceptor = new Acceptor(this, this.#native, this.#options, this.#clients, this.#relay, subscriptions.authorization,
       (client, channels) => subscriptions.opened(client, channels), call, (client) => subscriptions.gone(client))
@@ -191,22 +192,20 @@ class Hub extends EventEmitter {
 
   /** Sends one event to every client; the frame is encoded once. Returns the recipients. */
   broadcast (message) {
-    if (this.#tracer.active) return this.#tracer.run(null, message, (token) => this.#publishTo(null, message, token))
+    if (this.#tracer.active) return this.#tracer.run(null, message, (watch) => this.#publishTo(null, message, watch))
     return this.#publishTo(null, message)
   }
 
   /** Sends one event to the clients subscribed to `channel`. Returns the recipients. */
   publish (channel, message) {
-    if (this.#tracer.active) return this.#tracer.run(channel, message, (token) => this.#publishTo(channelName(channel), message, token))
+    if (this.#tracer.active) return this.#tracer.run(channel, message, (watch) => this.#publishTo(channelName(channel), message, watch))
     return this.#publishTo(channelName(channel), message)
   }
 
-  /** publish() (`name` null: broadcast()); `token` watches its delivery (publish-trace.js). */
-  #publishTo (name, message, token) {
+  /** publish() (`name` null: broadcast()); `watch` traces its delivery (publish-trace.js). */
+  #publishTo (name, message, watch) {
     const args = messageArgs(message)
-    const recipients = name === null
-      ? this.#call(() => this.#native.broadcast(...args, token))
-      : this.#call(() => this.#native.publish(name, ...args, token))
+    const recipients = this.#call(() => name === null ? this.#native.broadcast(...args, watch) : this.#native.publish(name, ...args, watch))
     if (observed.publish.hasSubscribers) observed.publish.publish({ hub: this, channel: name, message, recipients })
     return recipients
   }
@@ -446,7 +445,7 @@ class Hub extends EventEmitter {
     if (kind === FLUSH) return this.#relay.flush()
     if (kind === BACKEND) return this.#onBackend(payload, channels?.[0] ?? '')
     if (kind === SIGNAL) return this._onSignal?.(payload)
-    if (kind === DELIVERED) return this.#tracer.delivered(id, payload, events, bytes)
+    if (kind === DELIVERED) return this.#tracer.delivered(id, payload, events, bytes, channels)
     if (kind === END) this.#relay.end(id)
     else if (kind === DESTROY) this.#relay.destroy(id)
   }

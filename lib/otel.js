@@ -15,6 +15,10 @@
 //   and whether every one of them had it (`native_sse.delivery.complete`). 100,000 deliveries
 //   are one span, not 100,000.
 //
+// With Redis, the publish span's context travels with the event (as a W3C traceparent), and
+// each process that delivers it, the publisher's included, makes its `deliver` span under it:
+// one trace from the publish through Redis to every process's delivery.
+//
 // The trace context does not go to browsers: a frame carries what the app put in it, and a
 // trace id in every event would tell each client about the server's traces. An app that wants
 // it on the client puts it in its data.
@@ -24,6 +28,18 @@ const { sseError } = require('./errors')
 
 const SPAN = Symbol('native-sse publish span')
 const BROADCAST = '(broadcast)'
+
+/** A span context as a W3C traceparent header value. */
+function traceparent ({ traceId, spanId, traceFlags }) {
+  return `00-${traceId}-${spanId}-${(traceFlags & 0xff).toString(16).padStart(2, '0')}`
+}
+
+/** A W3C traceparent as a remote span context; undefined when it is not one. */
+function parseTraceparent (value) {
+  const match = typeof value === 'string' && /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(value)
+  if (!match || /^0+$/.test(match[1]) || /^0+$/.test(match[2])) return undefined
+  return { traceId: match[1], spanId: match[2], traceFlags: parseInt(match[3], 16), isRemote: true }
+}
 
 function loadApi () {
   try {
@@ -53,7 +69,9 @@ function instrument ({ api = loadApi(), tracerProvider } = {}) {
       }
       const id = ctx.message?.id
       if (typeof id === 'string' || typeof id === 'number') attributes['messaging.message.id'] = String(id)
-      ctx[SPAN] = { span: tracer.startSpan(`publish ${destination}`, { kind: SpanKind.PRODUCER, attributes }, context.active()), at: Date.now() }
+      const span = tracer.startSpan(`publish ${destination}`, { kind: SpanKind.PRODUCER, attributes }, context.active())
+      ctx[SPAN] = { span, at: Date.now() }
+      ctx.traceContext = traceparent(span.spanContext())
     },
     end (ctx) {
       const started = ctx[SPAN]
@@ -69,13 +87,15 @@ function instrument ({ api = loadApi(), tracerProvider } = {}) {
     },
     asyncStart () {},
     asyncEnd (ctx) {
-      const started = ctx[SPAN]
-      if (started === undefined || ctx.delivery === undefined) return
-      const publish = started.span.spanContext()
+      if (ctx.delivery === undefined) return
+      // This process's publish, or one that came through Redis with its context.
+      const publish = ctx[SPAN]?.span.spanContext() ?? parseTraceparent(ctx.traceContext)
+      if (publish === undefined) return
+      const startedAt = ctx[SPAN]?.at ?? Date.now() - ctx.delivery.elapsedMs
       const destination = ctx.channel ?? BROADCAST
       const span = tracer.startSpan(`deliver ${destination}`, {
         kind: SpanKind.CONSUMER,
-        startTime: started.at,
+        startTime: startedAt,
         links: [{ context: publish }],
         attributes: {
           'messaging.system': 'native-sse',
@@ -86,7 +106,7 @@ function instrument ({ api = loadApi(), tracerProvider } = {}) {
           'native_sse.delivery.complete': ctx.delivery.complete
         }
       }, trace.setSpanContext(context.active(), publish))
-      span.end(started.at + ctx.delivery.elapsedMs)
+      span.end(startedAt + ctx.delivery.elapsedMs)
     }
   }
   publishTrace.subscribe(handlers)

@@ -17,6 +17,13 @@
 // A subscriber keeps its own state on the context (a span, a start time) from start to
 // asyncEnd. The delivery is watched in Rust only while someone subscribes, and reported once
 // per publish; nobody subscribed costs the publish one property read.
+//
+// With Redis every process delivers, and the trace context is what connects them: a start
+// subscriber may set `context.traceContext` (a string, such as a W3C traceparent), which
+// travels with the event through Redis. Each process that delivers it, the publisher's
+// included, then publishes asyncStart/asyncEnd on a context of its own:
+// { hub, channel, backend: true, traceContext, delivery }. Such a hub's publish contexts end
+// at `end`.
 
 const diagnostics = require('node:diagnostics_channel')
 
@@ -36,8 +43,12 @@ class PublishTracer {
   #pending = new Map()
   #nextToken = 1
 
-  constructor (hub) {
+  /** Deliveries come back through the backend (Redis), not by token. */
+  #linked
+
+  constructor (hub, linked) {
     this.#hub = hub
+    this.#linked = linked
   }
 
   /** Whether anyone subscribes to the trace. */
@@ -46,17 +57,19 @@ class PublishTracer {
   }
 
   /**
-   * Runs `publish(token)` (the native call, which watches the delivery with `token`) inside
-   * the trace, and returns its result.
+   * Runs `publish(watch)` (the native call, which watches the delivery with `watch.token` and
+   * sends `watch.trace` along) inside the trace, and returns its result.
    */
   run (channel, message, publish) {
     const context = { hub: this.#hub, channel, message }
     return publishTrace.traceSync(() => {
+      const trace = typeof context.traceContext === 'string' ? context.traceContext : undefined
+      if (this.#linked) return publish({ token: 0, trace })
       const token = this.#nextToken++
       this.#pending.set(token, context)
       if (this.#pending.size > MAX_PENDING) this.#pending.delete(this.#pending.keys().next().value)
       try {
-        return publish(token)
+        return publish({ token, trace })
       } catch (error) {
         this.#pending.delete(token)
         throw error
@@ -64,12 +77,22 @@ class PublishTracer {
     }, context)
   }
 
-  /** The native report for `token`: `outcome` 'complete' or 'dropped'. */
-  delivered (token, outcome, recipients, micros) {
-    const context = this.#pending.get(token)
-    if (context === undefined) return
-    this.#pending.delete(token)
-    context.delivery = { recipients, complete: outcome === 'complete', elapsedMs: micros / 1000 }
+  /**
+   * The native report for `token` (0: an event that came through the backend with a trace
+   * context): `outcome` 'complete' or 'dropped'; `channel` '' for a broadcast.
+   */
+  delivered (token, outcome, recipients, micros, [channel, traceContext] = ['', '']) {
+    const delivery = { recipients, complete: outcome === 'complete', elapsedMs: micros / 1000 }
+    let context
+    if (token === 0) {
+      if (!publishTrace.hasSubscribers) return
+      context = { hub: this.#hub, channel: channel === '' ? null : channel, backend: true, traceContext }
+    } else {
+      context = this.#pending.get(token)
+      if (context === undefined) return
+      this.#pending.delete(token)
+    }
+    context.delivery = delivery
     publishTrace.asyncStart.publish(context)
     publishTrace.asyncEnd.publish(context)
   }

@@ -50,8 +50,10 @@ pub enum HubEventKind {
     /// A signal from a process of the Redis namespace (this one's own included): payload its
     /// text (untrusted: anything that may publish on the channel may have sent it).
     Signal,
-    /// A watched publish was delivered here: its token as the id, payload `complete` or
-    /// `dropped`, its recipients as the events, microseconds from its append as the bytes.
+    /// A watched publish was delivered here: its token as the id (0: an event from another
+    /// process, traced), payload `complete` or `dropped`, its recipients as the events,
+    /// microseconds from its append as the bytes, and as the channels its channel ('':
+    /// broadcast) and its trace context ('': none).
     Delivered,
 }
 
@@ -143,13 +145,19 @@ impl JsEvents {
                         } else {
                             "dropped"
                         };
+                        // The channel ('' for broadcast: no channel has an empty name) and the
+                        // trace context ('' for none).
+                        let names = vec![
+                            report.channel.as_deref().unwrap_or("").to_string(),
+                            report.trace.as_deref().unwrap_or("").to_string(),
+                        ];
                         return Ok(FnArgs::from((
                             HubEventKind::Delivered,
                             report.token as f64,
                             Either4::C(outcome.to_string()),
                             f64::from(report.recipients),
                             report.elapsed.as_micros() as f64,
-                            None,
+                            Some(names),
                         )));
                     }
                     HubEvent::Backend(up, detail) => {

@@ -37,7 +37,7 @@ use messages::{
 use native_sse_redis::{Bridge, RedisConfig};
 use options::{
     history, millis, whole_number, NativeChannelCompression, NativeHubOptions,
-    NativeStandingChannel,
+    NativeStandingChannel, NativeWatch,
 };
 
 pub use code::error_codes;
@@ -378,13 +378,15 @@ impl NativeHub {
         event: Option<String>,
         event_id: Option<String>,
         retry: Option<f64>,
-        watch: Option<f64>,
+        watch: Option<NativeWatch>,
     ) -> Result<u32, Code> {
         let hub = self.hub()?;
         let args = MessageArgs::new(data, event, event_id, retry);
         Ok(args.with(|message| match watch {
             None => hub.publish(&channel, message),
-            Some(token) => hub.publish_watched(Some(&channel), message, token as u64),
+            Some(watch) => {
+                hub.publish_watched(Some(&channel), message, watch.token(), watch.trace())
+            }
         })? as u32)
     }
 
@@ -587,13 +589,13 @@ impl NativeHub {
         event: Option<String>,
         event_id: Option<String>,
         retry: Option<f64>,
-        watch: Option<f64>,
+        watch: Option<NativeWatch>,
     ) -> Result<u32, Code> {
         let hub = self.hub()?;
         let args = MessageArgs::new(data, event, event_id, retry);
         Ok(args.with(|message| match watch {
             None => hub.broadcast(message),
-            Some(token) => hub.publish_watched(None, message, token as u64),
+            Some(watch) => hub.publish_watched(None, message, watch.token(), watch.trace()),
         })? as u32)
     }
 

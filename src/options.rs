@@ -64,6 +64,25 @@ impl TryFrom<NativeCompressionOptions> for GzipSettings {
     }
 }
 
+/// What a traced publish asks of its delivery (lib/publish-trace.js): a token reported when
+/// this process has delivered it (0: none), and a trace context that goes with the event to
+/// every process.
+#[napi(object)]
+pub struct NativeWatch {
+    pub token: f64,
+    pub trace: Option<String>,
+}
+
+impl NativeWatch {
+    pub fn token(&self) -> u64 {
+        self.token as u64
+    }
+
+    pub fn trace(&self) -> Option<&str> {
+        self.trace.as_deref().filter(|t| !t.is_empty())
+    }
+}
+
 /// One entry of `createHub({ channels })` after JS-side checks.
 #[napi(object)]
 pub struct NativeStandingChannel {

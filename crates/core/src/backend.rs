@@ -32,6 +32,8 @@ pub struct Outgoing {
     pub keep_events: Option<usize>,
     /// How long the backend keeps them (the history's age bound).
     pub keep_for: Option<Duration>,
+    /// A trace context for every process's delivery report (`Hub::publish_watched`).
+    pub trace: Option<Box<str>>,
 }
 
 /// Takes events to be numbered, stored and fanned out. Called on the publishing thread: it

@@ -29,10 +29,14 @@ pub struct Departure {
 }
 
 /// A watched event's delivery in this process (`Hub::publish_watched`), reported once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeliveryReport {
-    /// The embedder's token, given with the publish.
+    /// The embedder's token, given with the publish (0: none: an event from the backend).
     pub token: u64,
+    /// The trace context given with the publish (here or in another process).
+    pub trace: Option<Box<str>>,
+    /// Its channel (None: broadcast).
+    pub channel: Option<Arc<str>>,
     /// The clients it was for: the log's readers when it was appended here.
     pub recipients: u32,
     /// Every one of them had it written or left; false when the log let it go first (a client

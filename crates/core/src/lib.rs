@@ -68,7 +68,7 @@ pub use frame::Message;
 pub use gzip::GzipSettings;
 pub use hub::Hub;
 pub use metrics::{ChannelMetrics, Metrics, QueueLevels};
-pub use remote::HubHandle;
+pub use remote::{HubHandle, RemoteEvent};
 pub use resume::{ResetReason, Resume};
 pub use shutdown::StagedClose;
 pub use socket::SocketFd;

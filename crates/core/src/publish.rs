@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::backend::{Backend, Outgoing, ID_LINE_MAX};
+use crate::delivery_watch::WatchSpec;
 use crate::error::SseError;
 use crate::events::DeliveryReport;
 use crate::frame::{Message, Valid};
@@ -28,24 +29,28 @@ impl Hub {
     }
 
     /// `publish` (`channel` None: `broadcast`) whose delivery here is reported once through
-    /// `HubEvents::delivered` with `token` (unless it returns an error): when every client it
-    /// was for had it written or left. At once when there is nobody to deliver to (no reader,
-    /// a closed hub). With a backend the event is appended when it comes back, unwatched: the
-    /// report comes at once, not `complete`.
+    /// `HubEvents::delivered` with `token` and `trace` (unless it returns an error): when
+    /// every client it was for had it written or left. At once when there is nobody to deliver
+    /// to (no reader, a closed hub). With a backend, `trace` goes with the event: every
+    /// process, this one included, reports its delivery with it (token 0); a `token` is then
+    /// reported at once, not `complete`. Token 0: none.
     pub fn publish_watched(
         &self,
         channel: Option<&str>,
         message: &Message<'_>,
         token: u64,
+        trace: Option<&str>,
     ) -> Result<usize, SseError> {
-        self.publish_to(channel, message, Some(token))
+        self.publish_to(channel, message, Some(WatchSpec { token, trace }))
     }
 
     /// The report of a watched publish that appended nothing here.
-    fn report_unappended(&self, watch: Option<u64>, recipients: usize, complete: bool) {
-        if let Some(token) = watch {
+    fn report_unappended(&self, watch: Option<WatchSpec<'_>>, recipients: usize, complete: bool) {
+        if let Some(WatchSpec { token, trace }) = watch.filter(|w| w.token != 0) {
             self.inner.events.delivered(DeliveryReport {
                 token,
+                trace: trace.map(Box::from),
+                channel: None,
                 recipients: recipients as u32,
                 complete,
                 elapsed: Duration::ZERO,
@@ -73,7 +78,7 @@ impl Hub {
         &self,
         channel: Option<&str>,
         message: &Message<'_>,
-        watch: Option<u64>,
+        watch: Option<WatchSpec<'_>>,
     ) -> Result<usize, SseError> {
         // Checked once, here: a bad message fails whether anyone reads the target or not.
         let message = message.validate()?;
@@ -82,7 +87,8 @@ impl Hub {
             return Ok(0);
         }
         if let Some(backend) = self.inner.backend.get() {
-            let readers = self.publish_through(backend.as_ref(), channel, &message)?;
+            let trace = watch.and_then(|w| w.trace);
+            let readers = self.publish_through(backend.as_ref(), channel, &message, trace)?;
             self.report_unappended(watch, readers, false);
             return Ok(readers);
         }
@@ -129,6 +135,7 @@ impl Hub {
         backend: &dyn Backend,
         channel: Option<&str>,
         message: &Valid<'_>,
+        trace: Option<&str>,
     ) -> Result<usize, SseError> {
         let frame = message.encode();
         let message = message.message();
@@ -153,6 +160,7 @@ impl Hub {
             body: frame,
             keep_events: history.is_on().then_some(history.max_events),
             keep_for: history.max_age.filter(|_| history.is_on()),
+            trace: trace.map(Box::from),
         })?;
         Ok(readers)
     }

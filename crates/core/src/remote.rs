@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::backend::{Backend, ID_LINE_MAX};
+use crate::delivery_watch::WatchSpec;
 use crate::frame::wants_hub_id;
 use crate::hub::Hub;
 use crate::resume::{ResetReason, Resume};
@@ -48,6 +49,22 @@ impl Hub {
             None => false,
         }
     }
+}
+
+/// One event as the backend hands it back (`HubHandle::apply_remote`).
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteEvent<'a> {
+    /// None: a broadcast.
+    pub channel: Option<&'a str>,
+    pub position: u64,
+    pub epoch: u32,
+    pub app_id: Option<&'a str>,
+    /// The encoded frame, without the id line the hub makes.
+    pub body: &'a [u8],
+    /// How long ago the backend stored it.
+    pub age: Duration,
+    /// The trace context its publisher gave.
+    pub trace: Option<&'a str>,
 }
 
 impl HubHandle {
@@ -105,16 +122,18 @@ impl HubHandle {
 
     /// Appends the event the backend numbered `position` (greater than any applied before) to
     /// the broadcast log or `channel`'s, stamped with an id made from `epoch` and the position
-    /// unless the application gave one. `age`: how long ago the backend stored it.
-    pub fn apply_remote(
-        &self,
-        channel: Option<&str>,
-        position: u64,
-        epoch: u32,
-        app_id: Option<&str>,
-        body: &[u8],
-        age: Duration,
-    ) {
+    /// unless the application gave one. `age`: how long ago the backend stored it. An event
+    /// with a trace context is watched (delivery_watch.rs).
+    pub fn apply_remote(&self, event: RemoteEvent<'_>) {
+        let RemoteEvent {
+            channel,
+            position,
+            epoch,
+            app_id,
+            body,
+            age,
+            trace,
+        } = event;
         let inner = self.inner();
         if inner.closed.load(Ordering::Acquire) {
             return;
@@ -141,7 +160,10 @@ impl HubHandle {
                     frame,
                     app_id,
                     at,
-                    watch: None,
+                    watch: trace.map(|trace| WatchSpec {
+                        token: 0,
+                        trace: Some(trace),
+                    }),
                 },
             );
         }

@@ -16,7 +16,7 @@ use crate::backend::Backend;
 use crate::client::{ClientShared, Phase};
 use crate::close::CloseReason;
 use crate::config::HubConfig;
-use crate::delivery_watch::Watch;
+use crate::delivery_watch::{Watch, WatchSpec};
 use crate::error::SseError;
 use crate::events::{Departure, HubEvents};
 use crate::frame::Message;
@@ -39,13 +39,18 @@ pub(crate) struct NewEntry<'a> {
     pub app_id: Option<&'a str>,
     /// When it was stored: its age for the history's bound counts from then.
     pub at: Instant,
-    /// A token its delivery here is reported with (delivery_watch.rs).
-    pub watch: Option<u64>,
+    /// Its delivery here is reported (delivery_watch.rs).
+    pub watch: Option<WatchSpec<'a>>,
 }
 
 impl<'a> NewEntry<'a> {
     /// An event published here, now.
-    pub fn local(seq: u64, frame: Bytes, app_id: Option<&'a str>, watch: Option<u64>) -> Self {
+    pub fn local(
+        seq: u64,
+        frame: Bytes,
+        app_id: Option<&'a str>,
+        watch: Option<WatchSpec<'a>>,
+    ) -> Self {
         NewEntry {
             seq,
             position: seq,
@@ -154,7 +159,7 @@ impl HubState {
             at,
             watch,
         } = entry;
-        let watch = watch.map(|token| Watch::new(token, self.events.clone()));
+        let watch = watch.map(|spec| Watch::new(spec, log.name.clone(), self.events.clone()));
         let lag = log.append_at(seq, position, frame, app_id, at, watch);
         self.sequence.commit(seq);
         self.stats.saw_lag(lag.events, lag.bytes);

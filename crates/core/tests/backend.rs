@@ -9,7 +9,9 @@ use native_sse_core::backend::{Backend, Outgoing};
 mod common;
 
 use common::Quiet;
-use native_sse_core::{History, Hub, HubConfig, Message, ResetReason, Resume, SseError};
+use native_sse_core::{
+    History, Hub, HubConfig, Message, RemoteEvent, ResetReason, Resume, SseError,
+};
 
 /// Keeps what it is given; refuses once `capacity` events are waiting.
 struct Recording {
@@ -101,6 +103,24 @@ fn a_full_backend_refuses_the_publish_and_a_bad_message_never_reaches_it() {
     assert_eq!(backend.taken.lock().unwrap().len(), 1);
 }
 
+/// An event of epoch 0xabc without an app id or a trace.
+fn remote<'a>(
+    channel: Option<&'a str>,
+    position: u64,
+    body: &'a [u8],
+    age: Duration,
+) -> RemoteEvent<'a> {
+    RemoteEvent {
+        channel,
+        position,
+        epoch: 0xabc,
+        app_id: None,
+        body,
+        age,
+        trace: None,
+    }
+}
+
 #[test]
 fn resume_places_clients_by_the_backends_position() {
     let (hub, _backend) = hub_with_backend(10);
@@ -113,7 +133,7 @@ fn resume_places_clients_by_the_backends_position() {
     }
     for position in [10, 11, 12] {
         let body = format!("data: {position}\n\n");
-        handle.apply_remote(None, position, 0xabc, None, body.as_bytes(), Duration::ZERO);
+        handle.apply_remote(remote(None, position, body.as_bytes(), Duration::ZERO));
     }
     assert_eq!(handle.applied_position(), 12);
     assert_eq!(hub.queue_levels().held_events, 3);
@@ -132,27 +152,23 @@ fn resume_places_clients_by_the_backends_position() {
     // Its age counts from when the backend stored it: on a channel nobody reads, an event
     // stored longer ago than the history's age is not kept, a recent one is.
     let held = hub.queue_levels().held_events;
-    handle.apply_remote(
+    handle.apply_remote(remote(
         Some("quiet"),
         13,
-        0xabc,
-        None,
         b"data: old\n\n",
         Duration::from_secs(120),
-    );
+    ));
     assert_eq!(
         hub.queue_levels().held_events,
         held,
         "the stale event was not kept"
     );
-    handle.apply_remote(
+    handle.apply_remote(remote(
         Some("quiet"),
         14,
-        0xabc,
-        None,
         b"data: new\n\n",
         Duration::from_secs(1),
-    );
+    ));
     assert_eq!(hub.queue_levels().held_events, held + 1);
 }
 

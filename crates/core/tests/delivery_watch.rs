@@ -82,11 +82,14 @@ fn a_watched_publish_is_reported_once_with_its_recipients_after_they_had_it() {
         read_frame(peer, b"data: plain\n\n");
     }
     assert_eq!(
-        hub.publish_watched(Some("prices"), &message("one"), 7)
+        hub.publish_watched(Some("prices"), &message("one"), 7, None)
             .unwrap(),
         3
     );
-    assert_eq!(hub.publish_watched(None, &message("all"), 8).unwrap(), 4);
+    assert_eq!(
+        hub.publish_watched(None, &message("all"), 8, None).unwrap(),
+        4
+    );
     for peer in peers.iter_mut() {
         read_frame(peer, b"data: one\n\ndata: all\n\n");
     }
@@ -116,11 +119,26 @@ fn a_watched_publish_is_reported_once_with_its_recipients_after_they_had_it() {
 fn a_watched_event_for_nobody_is_reported_at_once_and_one_whose_clients_leave_when_they_go() {
     let (hub, reports, listener) = hub();
     // The broadcast log always exists: with no client it has no reader.
-    assert_eq!(hub.publish_watched(None, &message("alone"), 1).unwrap(), 0);
+    assert_eq!(
+        hub.publish_watched(None, &message("alone"), 1, None)
+            .unwrap(),
+        0
+    );
     let report = reports.recv_timeout(Duration::from_secs(10)).unwrap();
     assert_eq!(
         (report.token, report.recipients, report.complete),
         (1, 0, true)
+    );
+    // A channel nobody reads has no log: nothing is appended, and it is reported at once too.
+    assert_eq!(
+        hub.publish_watched(Some("empty"), &message("void"), 3, None)
+            .unwrap(),
+        0
+    );
+    let report = reports.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        (report.token, report.recipients, report.complete),
+        (3, 0, true)
     );
 
     // A client that never reads: the event waits for it until it leaves (FIN).
@@ -128,7 +146,10 @@ fn a_watched_event_for_nobody_is_reported_at_once_and_one_whose_clients_leave_wh
     // Larger than the socket buffers (send and receive, a few MiB each at most), so this one
     // cannot be written out in full.
     let big = "x".repeat(32 << 20);
-    assert_eq!(hub.publish_watched(None, &message(&big), 2).unwrap(), 1);
+    assert_eq!(
+        hub.publish_watched(None, &message(&big), 2, None).unwrap(),
+        1
+    );
     assert!(
         reports.recv_timeout(Duration::from_millis(300)).is_err(),
         "not delivered while its client has not had it"
@@ -161,7 +182,8 @@ fn a_watched_event_the_log_lets_go_before_its_reader_had_it_is_reported_not_comp
     let big = "x".repeat(32 << 20);
     hub.broadcast(&message(&big)).unwrap();
     assert_eq!(
-        hub.publish_watched(None, &message("watched"), 9).unwrap(),
+        hub.publish_watched(None, &message("watched"), 9, None)
+            .unwrap(),
         1
     );
     // Past the window of 4: the watched event leaves the log unread.

@@ -16,6 +16,8 @@ pub struct Announcement<'a> {
     /// None: a broadcast.
     pub channel: Option<&'a str>,
     pub app_id: Option<&'a str>,
+    /// The publisher's trace context.
+    pub trace: Option<&'a str>,
     pub body: &'a [u8],
 }
 
@@ -30,15 +32,20 @@ pub fn parse(payload: &[u8]) -> Option<Announcement<'_>> {
     let name_len: usize = fields.next()?.parse().ok()?;
     let id_len: usize = fields.next()?.parse().ok()?;
     let kind = fields.next()?;
+    let trace_len: usize = match fields.next() {
+        None => 0,
+        Some(len) => len.parse().ok()?,
+    };
     if fields.next().is_some() {
         return None;
     }
     let rest = &payload[newline + 1..];
-    if rest.len() < name_len.checked_add(id_len)? {
+    if rest.len() < name_len.checked_add(id_len)?.checked_add(trace_len)? {
         return None;
     }
     let (name, rest) = rest.split_at(name_len);
-    let (id, body) = rest.split_at(id_len);
+    let (id, rest) = rest.split_at(id_len);
+    let (trace, body) = rest.split_at(trace_len);
     let channel = match kind {
         "b" => None,
         "c" => Some(str::from_utf8(name).ok()?),
@@ -51,12 +58,17 @@ pub fn parse(payload: &[u8]) -> Option<Announcement<'_>> {
     if app_id.is_some_and(|id| id.contains(['\r', '\n', '\0'])) || !is_one_frame(body) {
         return None;
     }
+    let trace = match trace_len {
+        0 => None,
+        _ => Some(str::from_utf8(trace).ok()?),
+    };
     Some(Announcement {
         epoch,
         position,
         stored_ms,
         channel,
         app_id,
+        trace,
         body,
     })
 }
@@ -88,8 +100,15 @@ mod tests {
                 stored_ms: 1_700_000_000_123,
                 channel: Some("prices"),
                 app_id: Some("k7"),
+                trace: None,
                 body: b"data: 1\n\n",
             }
+        );
+        // A trace context: its length after the kind, its bytes between the id and the body.
+        let traced = parse(b"0badf00d 43 1700000000124 6 0 c 5\npricestp-01data: 2\n\n").unwrap();
+        assert_eq!(
+            (traced.trace, traced.body),
+            (Some("tp-01"), &b"data: 2\n\n"[..])
         );
         // Any byte may be in a name: the lengths, not separators, delimit the parts.
         let odd = parse(b"0000000a 3 5 3 0 c\na bdata: x\n\n").unwrap();
@@ -108,6 +127,9 @@ mod tests {
             b"0000000a 1 1 9 0 c\nshort",
             b"0000000a 1 1 0 0 x\n",
             b"0000000a 1 1 0 0 b extra\n",
+            b"0000000a 1 1 0 0 b 1 extra\ndata: x\n\n",
+            // A trace context longer than what follows.
+            b"0000000a 1 1 0 0 b 99\ndata: x\n\n",
             // Lengths whose sum overflows.
             b"00000001 999999 1 18446744073709551615 1 c\nxyz",
             // Bodies that are not one whole frame.

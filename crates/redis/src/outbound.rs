@@ -113,6 +113,7 @@ mod tests {
             body: Bytes::from(vec![b'x'; len]),
             keep_events: None,
             keep_for: None,
+            trace: None,
         }
     }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
+use native_sse_core::RemoteEvent;
 use redis::aio::MultiplexedConnection;
 use redis::{RedisResult, Value};
 
@@ -102,14 +103,15 @@ async fn listen(bridge: &Bridge, backoff: &mut Backoff) -> RedisResult<()> {
             continue;
         };
         let age = age_of(event.stored_ms);
-        hub.apply_remote(
-            event.channel,
-            event.position,
-            event.epoch,
-            event.app_id,
-            event.body,
+        hub.apply_remote(RemoteEvent {
+            channel: event.channel,
+            position: event.position,
+            epoch: event.epoch,
+            app_id: event.app_id,
+            body: event.body,
             age,
-        );
+            trace: event.trace,
+        });
         bridge.counters.received.fetch_add(1, Ordering::Relaxed);
     }
     Ok(())
@@ -136,6 +138,8 @@ struct Stored {
     stored_ms: u64,
     app_id: Option<String>,
     body: Vec<u8>,
+    /// The publisher's trace context (field `c`).
+    trace: Option<String>,
 }
 
 /// Applies, in position order, every event the streams hold past what this hub applied, and
@@ -248,14 +252,15 @@ async fn catch_up(
             continue;
         }
         recovered += 1;
-        hub.apply_remote(
-            channels[entry.stream],
-            entry.position,
+        hub.apply_remote(RemoteEvent {
+            channel: channels[entry.stream],
+            position: entry.position,
             epoch,
-            entry.app_id.as_deref(),
-            &entry.body,
-            age_of(entry.stored_ms),
-        );
+            app_id: entry.app_id.as_deref(),
+            body: &entry.body,
+            age: age_of(entry.stored_ms),
+            trace: entry.trace.as_deref(),
+        });
     }
     bridge
         .counters
@@ -290,6 +295,7 @@ fn read_entries(reply: &Value, stream: usize, out: &mut Vec<Stored>) {
             stored_ms: 0,
             app_id: None,
             body: Vec::new(),
+            trace: None,
         };
         for pair in fields.chunks(2) {
             let [Value::BulkString(name), Value::BulkString(value)] = pair else {
@@ -306,6 +312,9 @@ fn read_entries(reply: &Value, stream: usize, out: &mut Vec<Stored>) {
                     entry.app_id = String::from_utf8(value.clone()).ok();
                 }
                 b"b" => entry.body = value.clone(),
+                b"c" if !value.is_empty() => {
+                    entry.trace = String::from_utf8(value.clone()).ok();
+                }
                 _ => {}
             }
         }

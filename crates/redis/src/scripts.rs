@@ -3,14 +3,17 @@
 /// KEYS: meta, stream, live, floors, lasts, publisher.
 /// ARGV: pub/sub channel, the number of the event before this one in its batch (0: the first
 /// of its batch), publisher's number, events to keep, ms to keep (0: no expiry), channel name,
-/// kind (`b` broadcast, `c` channel), app id, body.
+/// kind (`b` broadcast, `c` channel), app id, body, trace context ('' for none).
 ///
 /// Returns the event's position, or 0 when this publisher's number was applied before (a
 /// resent batch). Fails with `NOMETA` while the namespace has no epoch (new, or Redis came
 /// back empty): numbering from 1 again would give positions every hub takes for ones it
 /// already applied, so the publisher first restores the counter (`ENSURE`) and resends. The
 /// announcement is `<epoch> <position> <ms> <name len> <id len> <kind>\n` then the name, the
-/// id and the body, so any byte may appear in each.
+/// id and the body, so any byte may appear in each; an event with a trace context has
+/// ` <trace len>` after the kind and the context between the id and the body (a receiver
+/// that does not know the field reads such an event from the stream instead). The stream
+/// entry keeps the context as field `c`.
 ///
 /// A failed publish writes nothing. Redis does not roll a script back when one of its commands
 /// fails, so a write made before the failure would stay: a counter moved for an event never
@@ -128,7 +131,12 @@ if allowed then
   check('SET', publisher, '')
   if failed then return redis.error_reply(failed) end
 end
-redis.call('XADD', stream, 'MAXLEN', keep, id, 't', ms, 'a', ARGV[8], 'b', ARGV[9])
+local trace = ARGV[10] or ''
+if trace == '' then
+  redis.call('XADD', stream, 'MAXLEN', keep, id, 't', ms, 'a', ARGV[8], 'b', ARGV[9])
+else
+  redis.call('XADD', stream, 'MAXLEN', keep, id, 't', ms, 'a', ARGV[8], 'b', ARGV[9], 'c', trace)
+end
 redis.call('HSET', meta, 'seq', position)
 if floor then redis.call('HSET', floors, stream, floor) end
 redis.call('HSET', lasts, stream, position)
@@ -142,8 +150,13 @@ if kind == 'c' then
   end
   if #due > 0 then redis.call('HSET', meta, 'expired', expired) end
 end
-redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. position .. ' ' .. ms .. ' ' .. #channel .. ' '
-  .. #ARGV[8] .. ' ' .. kind .. '\n' .. channel .. ARGV[8] .. ARGV[9])
+if trace == '' then
+  redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. position .. ' ' .. ms .. ' ' .. #channel .. ' '
+    .. #ARGV[8] .. ' ' .. kind .. '\n' .. channel .. ARGV[8] .. ARGV[9])
+else
+  redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. position .. ' ' .. ms .. ' ' .. #channel .. ' '
+    .. #ARGV[8] .. ' ' .. kind .. ' ' .. #trace .. '\n' .. channel .. ARGV[8] .. trace .. ARGV[9])
+end
 redis.call('SET', publisher, number, 'PX', 86400000)
 return position
 "#;

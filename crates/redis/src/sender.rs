@@ -252,5 +252,6 @@ fn add_publish(
         .arg(channel.unwrap_or(""))
         .arg(if channel.is_some() { "c" } else { "b" })
         .arg(event.app_id.as_deref().unwrap_or(""))
-        .arg(&event.body[..]);
+        .arg(&event.body[..])
+        .arg(event.trace.as_deref().unwrap_or(""));
 }
