@@ -1,4 +1,5 @@
 'use strict'
+// needs: nothing
 
 // The `native-sse:publish` TracingChannel (node:diagnostics_channel), as an APM agent or an
 // OpenTelemetry instrumentation subscribes to it: start and end around each publish and
