@@ -239,3 +239,27 @@ test('the parser follows the spec: CR/LF/CRLF in any chunking, data lines, id ca
   assert.deepEqual(retries, [50])
   assert.equal(parser.lastEventId(), '7')
 })
+
+test('the README\'s route tests (examples/testing/) are shown verbatim and pass as users run them: node --test', async () => {
+  const fs = require('node:fs')
+  const path = require('node:path')
+  const { execFile } = require('node:child_process')
+  const root = path.join(__dirname, '..')
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
+  const files = ['express.test.js', 'hono.test.js'].map((name) => path.join('examples', 'testing', name))
+  for (const file of files) {
+    const source = fs.readFileSync(path.join(root, file), 'utf8')
+    assert.ok(readme.includes('```js\n' + source + '```'), `README.md must show ${file} as a js block`)
+  }
+  // The package resolves itself by name (require('native-sse/testing')), as in a user's app.
+  const { code, stdout } = await new Promise((resolve) => {
+    // Without this runner's context, which would make the child report to it instead.
+    const env = { ...process.env }
+    delete env.NODE_TEST_CONTEXT
+    execFile(process.execPath, ['--test', '--test-reporter=tap', ...files], { cwd: root, env, timeout: 60_000 },
+      (error, stdout) => resolve({ code: error ? error.code : 0, stdout }))
+  })
+  assert.equal(code, 0, stdout)
+  assert.match(stdout, /^# pass 2$/m)
+  assert.match(stdout, /^# fail 0$/m)
+})
