@@ -263,3 +263,23 @@ test('the README\'s route tests (examples/testing/) are shown verbatim and pass 
   assert.match(stdout, /^# pass 2$/m)
   assert.match(stdout, /^# fail 0$/m)
 })
+
+test('native-sse/testing runs under vitest and jest as under node:test (examples/testing/vitest, examples/testing/jest)', async () => {
+  const path = require('node:path')
+  const { execFile } = require('node:child_process')
+  const root = path.join(__dirname, '..')
+  const run = (args) => new Promise((resolve) => {
+    const env = { ...process.env, CI: 'true', NO_COLOR: '1' }
+    delete env.NODE_TEST_CONTEXT
+    execFile(process.execPath, args, { cwd: root, env, timeout: 120_000 },
+      (error, stdout, stderr) => resolve({ code: error ? error.code : 0, output: stdout + stderr }))
+  })
+  // Their command-line entry points (package bins, which their exports do not list).
+  const bin = (name, file) => path.join(path.dirname(require.resolve(`${name}/package.json`)), file)
+  const vitest = await run([bin('vitest', 'vitest.mjs'), 'run', '--root', 'examples/testing/vitest'])
+  assert.equal(vitest.code, 0, vitest.output)
+  assert.match(vitest.output, /Tests\s+1 passed \(1\)/)
+  const jest = await run([bin('jest', 'bin/jest.js'), '--rootDir', 'examples/testing/jest', '--testEnvironment', 'node'])
+  assert.equal(jest.code, 0, jest.output)
+  assert.match(jest.output, /Tests:\s+1 passed, 1 total/)
+})
