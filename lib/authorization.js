@@ -9,7 +9,7 @@
 
 const { randomBytes } = require('node:crypto')
 const { sseError } = require('./errors')
-const { describe } = require('./options')
+const { describe } = require('./checks')
 const { ChannelPattern, ChannelRules } = require('./channel-rules')
 
 /** How long before a renewable grant expires its rule is asked again (at most). */

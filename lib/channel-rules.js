@@ -9,7 +9,7 @@
 // parameter, comparing from the left (`user:admin` before `user:{id}`), as HTTP routers do.
 
 const { sseError } = require('./errors')
-const { describe } = require('./options')
+const { describe } = require('./checks')
 
 const SEPARATOR = /[:/]/
 const PARAMETER = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/

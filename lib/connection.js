@@ -4,7 +4,8 @@ const { EventEmitter } = require('node:events')
 const { performance } = require('node:perf_hooks')
 const { Writable } = require('node:stream')
 const { sseError } = require('./errors')
-const { messageOf, writableOptions } = require('./options')
+const { writableOptions } = require('./options')
+const { messageOf } = require('./messages')
 // What client.stream() takes from a synchronous source per native call (BATCH_ITEMS, or fewer
 // once their strings add up to BATCH_CHARS): one call, one encode pass and one writer wakeup
 // for the lot, the same batches the hub's queue of sends makes.

@@ -7,7 +7,7 @@
 
 const { Hub } = require('./hub')
 const { sseError, attachFailureStatus } = require('./errors')
-const { describe } = require('./options')
+const { describe } = require('./checks')
 
 const HELPER_KEYS = new Set(['channels', 'onConnect', 'onError', 'retryMs', 'transport', 'user'])
 

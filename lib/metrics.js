@@ -9,7 +9,7 @@
 // unbounded; a label per name can swamp a Prometheus server).
 
 const { sseError } = require('./errors')
-const { describe, plainObject, rejectUnknownKeys } = require('./options')
+const { describe, plainObject, rejectUnknownKeys } = require('./checks')
 
 const counter = 'counter'
 const gauge = 'gauge'

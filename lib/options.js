@@ -2,6 +2,8 @@
 
 const native = require('./native')
 const { sseError } = require('./errors')
+const { rejectUnknownKeys, withDefaults, plainObject, number, MAX_RETRY_MS, retryValue, describe } = require('./checks')
+const { messageArgs } = require('./messages')
 
 // Every default is defined once, in Rust, where the core uses it (HubConfig::default,
 // History::DEFAULT_ON, RedisConfig::with_url, StagedClose, and the names the browser client
@@ -65,61 +67,15 @@ const RESPONSE_KEYS = new Set(['retryMs', 'channels', 'headers', 'lastEventId', 
 const WRITABLE_KEYS = new Set(['end'])
 const SUBSCRIBE_KEYS = new Set(['request'])
 const REVOKE_KEYS = new Set(['user', 'channel'])
-const MESSAGE_KEYS = new Set(['data', 'event', 'id', 'retry'])
 const TRANSPORTS = new Set(['auto', 'native', 'node'])
 /** Longest channel name, in UTF-16 code units: names are keys, not payloads. */
 const MAX_CHANNEL_LENGTH = 256
 
-function rejectUnknownKeys (object, allowed, what) {
-  for (const key in object) {
-    if (!allowed.has(key)) {
-      throw sseError(TypeError, 'ERR_SSE_UNKNOWN_OPTION',
-        `unknown ${what} '${key}'; allowed: ${[...allowed].join(', ')}`)
-    }
-  }
-}
 
-/** `given` (a plain object) checked against the keys of `defaults`, and merged over them. */
-function withDefaults (given, defaults, what) {
-  rejectUnknownKeys(given, new Set(Object.keys(defaults)), what)
-  const merged = { ...defaults }
-  for (const key in given) if (given[key] !== undefined) merged[key] = given[key]
-  return merged
-}
 
-function plainObject (value, what) {
-  if (value === undefined) return {}
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${what} must be an object, got ${describe(value)}`)
-  }
-  return value
-}
 
-/**
- * Checks the type only: each option's range is defined once, in the core (src/lib.rs), which
- * refuses a value out of range with ERR_SSE_INVALID_OPTION (a RangeError).
- */
-function number (value, name) {
-  if (typeof value !== 'number') {
-    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${name} must be a number, got ${describe(value)}`)
-  }
-  return value
-}
 
-/**
- * The longest `retry:` taken, 2^31 - 1 ms (about 24.8 days): the most a browser's timer holds;
- * past it setTimeout fires at once, and a client would reconnect in a loop.
- */
-const MAX_RETRY_MS = 2 ** 31 - 1
 
-function retryValue (value, name) {
-  if (value === undefined) return undefined
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > MAX_RETRY_MS) {
-    throw sseError(RangeError, 'ERR_SSE_INVALID_RETRY',
-      `${name} must be a non-negative whole number of milliseconds up to ${MAX_RETRY_MS} (a browser's timer holds no more), got ${describe(value)}`)
-  }
-  return value
-}
 
 function hubOptions (options) {
   const { channels, ...given } = plainObject(options, 'createHub options')
@@ -417,72 +373,10 @@ function channelName (name) {
   return name
 }
 
-/**
- * Checks a message and brings `data` to what the encoder takes: a string or a Buffer as is,
- * anything else JSON-serialized here, once, whatever the number of recipients.
- * Returns [data, event, id, retry] as the native call's arguments.
- */
-function messageArgs (message) {
-  if (message === null || typeof message !== 'object' || Array.isArray(message) || ArrayBuffer.isView(message)) {
-    throw sseError(TypeError, 'ERR_SSE_INVALID_MESSAGE',
-      `message must be an object like { data, event?, id?, retry? }, got ${describe(message)}`)
-  }
-  rejectUnknownKeys(message, MESSAGE_KEYS, 'message field')
-  let { data, event, id, retry } = message
-  if (data !== undefined && typeof data !== 'string') {
-    if (ArrayBuffer.isView(data)) {
-      data = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
-    } else {
-      data = jsonData(data)
-    }
-  }
-  if (event !== undefined && typeof event !== 'string') {
-    throw sseError(TypeError, 'ERR_SSE_INVALID_FIELD', `message.event must be a string, got ${describe(event)}`)
-  }
-  if (typeof id === 'number' && Number.isFinite(id)) id = String(id)
-  if (id !== undefined && typeof id !== 'string') {
-    throw sseError(TypeError, 'ERR_SSE_INVALID_FIELD', `message.id must be a string or a finite number, got ${describe(id)}`)
-  }
-  // Names and ids identify: rewritten to U+FFFD on their way to Rust, two of them would match.
-  if (event !== undefined && !event.isWellFormed()) throw illFormed('event', event)
-  if (id !== undefined && !id.isWellFormed()) throw illFormed('id', id)
-  return [data, event, id, retryValue(retry, 'message.retry')]
-}
 
-function illFormed (field, value) {
-  return sseError(TypeError, 'ERR_SSE_INVALID_MESSAGE',
-    `message.${field} ${JSON.stringify(value)} is not well-formed Unicode (a lone surrogate); use .toWellFormed() or another ${field}`)
-}
 
-function jsonData (value) {
-  let text
-  try {
-    text = JSON.stringify(value)
-  } catch (error) {
-    throw sseError(TypeError, 'ERR_SSE_INVALID_DATA',
-      `message.data could not be serialized as JSON (${error.message}); pass a string or a JSON-serializable value`, error)
-  }
-  if (text === undefined) {
-    throw sseError(TypeError, 'ERR_SSE_INVALID_DATA',
-      `message.data of type ${typeof value} has no JSON form; pass a string or a JSON-serializable value`)
-  }
-  return text
-}
 
-function commentText (text) {
-  if (typeof text !== 'string') {
-    throw sseError(TypeError, 'ERR_SSE_INVALID_COMMENT', `comment text must be a string, got ${describe(text)}`)
-  }
-  return text
-}
 
-function describe (value) {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)
-  if (typeof value === 'object') return `an object (${value.constructor ? value.constructor.name : 'null prototype'})`
-  return `${typeof value} ${String(value)}`
-}
 
 /** `client.writable(options)`: whether ending the Writable closes the client (default true). */
 function writableOptions (options) {
@@ -494,13 +388,5 @@ function writableOptions (options) {
   return { end: given.end !== false }
 }
 
-/**
- * What one item of `client.stream()` or `client.writable()` sends: strings, Buffers and typed
- * arrays are the `data` of an event; anything else must be a message object like send()'s.
- */
-function messageOf (item) {
-  if (typeof item === 'string' || ArrayBuffer.isView(item)) return { data: item }
-  return item
-}
 
-module.exports = { NATIVE_DEFAULTS, HUB_DEFAULTS, REDIS_DEFAULTS, HISTORY_DEFAULTS, CLOSE_DEFAULTS, plainObject, rejectUnknownKeys, hubOptions, channelOptions, closeOptions, attachOptions, responseOptions, subscribeOptions, revokeSelector, messageArgs, messageOf, writableOptions, commentText, channelName, describe }
+module.exports = { NATIVE_DEFAULTS, HUB_DEFAULTS, REDIS_DEFAULTS, HISTORY_DEFAULTS, CLOSE_DEFAULTS, hubOptions, channelOptions, closeOptions, attachOptions, responseOptions, subscribeOptions, revokeSelector, writableOptions, channelName }

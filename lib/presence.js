@@ -11,7 +11,7 @@
 
 const { randomBytes } = require('node:crypto')
 const { sseError } = require('./errors')
-const { describe } = require('./options')
+const { describe } = require('./checks')
 const { ChannelPattern, ChannelRules } = require('./channel-rules')
 
 /** How often a process says it is alive. */

@@ -7,7 +7,7 @@
 
 const { Hub } = require('./hub')
 const { sseError } = require('./errors')
-const { describe } = require('./options')
+const { describe } = require('./checks')
 const { expositionOptions, seriesFor, EXPOSITION_KEYS } = require('./metrics')
 
 /**

@@ -12,7 +12,8 @@
 
 const { randomBytes } = require('node:crypto')
 const { sseError } = require('./errors')
-const { plainObject, rejectUnknownKeys, describe, messageOf } = require('./options')
+const { plainObject, rejectUnknownKeys, describe } = require('./checks')
+const { messageOf } = require('./messages')
 
 /**
  * What the stream's channel keeps unless `history` says otherwise: a long answer whole, for ten

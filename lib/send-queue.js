@@ -6,7 +6,7 @@
 // bad one still throws at its own call, with nothing of it sent); every other hub call sends
 // what waits first (`flush()`), so the order of calls is the order on the wire.
 
-const { messageArgs, messageOf } = require('./options')
+const { messageArgs, messageOf } = require('./messages')
 const { DeliveryCode } = require('./native')
 
 /**

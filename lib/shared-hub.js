@@ -13,7 +13,8 @@
 // of the package reads and writes entries of that shape.
 
 const { Hub } = require('./hub')
-const { hubOptions, describe } = require('./options')
+const { hubOptions } = require('./options')
+const { describe } = require('./checks')
 const { sseError } = require('./errors')
 
 const REGISTRY = Symbol.for('native-sse.sharedHubs')

@@ -4,7 +4,7 @@
 // request kinds of this folder), so the hub never looks at a raw argument.
 
 const { sseError } = require('../errors')
-const { describe } = require('../options')
+const { describe } = require('../checks')
 const { NodeResponseRequest } = require('./node-response')
 const { Http2StreamRequest, isHttp2Stream } = require('./http2-stream')
 const { FetchRequest, isFetchRequest } = require('./fetch')
