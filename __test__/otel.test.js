@@ -20,17 +20,7 @@ const { instrument } = require('../lib/otel')
 const { openStream } = require('../lib/testing')
 const { waitFor } = require('./helpers')
 const { startRedis } = require('../test-support/redis')
-
-/** The fields of a finished span the assertions read, as the child process sends them. */
-const summary = (span) => ({
-  name: span.name,
-  kind: span.kind,
-  traceId: span.spanContext().traceId,
-  spanId: span.spanContext().spanId,
-  parentSpanId: span.parentSpanContext?.spanId ?? span.parentSpanId,
-  links: span.links.map((link) => link.context.spanId),
-  attributes: span.attributes
-})
+const { spanSummary } = require('../test-support/spans')
 
 /** The other process (fixtures/otel-hub.js): `request(op)` resolves its reply. */
 async function otherProcess (redis, clients) {
@@ -145,7 +135,7 @@ test('across two processes through a real redis-server: one trace, from the publ
     let theirs = []
     await waitFor(async () => { theirs = await other.spans(); return theirs.some((s) => s.name === 'deliver prices') }, { what: 'the other process\'s deliver span', timeoutMs: 10_000 })
 
-    const ours = exporter.getFinishedSpans().map(summary)
+    const ours = exporter.getFinishedSpans().map(spanSummary)
     const publish = ours.find((s) => s.name === 'publish prices')
     const delivers = [...ours, ...theirs].filter((s) => s.name === 'deliver prices')
     assert.equal(publish.kind, api.SpanKind.PRODUCER)

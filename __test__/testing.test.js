@@ -240,16 +240,16 @@ test('the parser follows the spec: CR/LF/CRLF in any chunking, data lines, id ca
   assert.equal(parser.lastEventId(), '7')
 })
 
-test('the README\'s route tests (examples/testing/) are shown verbatim and pass as users run them: node --test', async () => {
+test('docs/TESTING.md\'s route tests (examples/testing/) are shown verbatim and pass as users run them: node --test', async () => {
   const fs = require('node:fs')
   const path = require('node:path')
   const { execFile } = require('node:child_process')
   const root = path.join(__dirname, '..')
-  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8')
+  const guide = fs.readFileSync(path.join(root, 'docs', 'TESTING.md'), 'utf8')
   const files = ['express.test.js', 'hono.test.js'].map((name) => path.join('examples', 'testing', name))
   for (const file of files) {
     const source = fs.readFileSync(path.join(root, file), 'utf8')
-    assert.ok(readme.includes('```js\n' + source + '```'), `README.md must show ${file} as a js block`)
+    assert.ok(guide.includes('```js\n' + source + '```'), `docs/TESTING.md must show ${file} as a js block`)
   }
   // The package resolves itself by name (require('native-sse/testing')), as in a user's app.
   const { code, stdout } = await new Promise((resolve) => {

@@ -306,15 +306,13 @@ async fn write_loop<S: Sink>(
         }
 
         let pending = !batch.is_empty();
-        // A gzip stream ends with its trailer, written as the last batch.
         if draining && !pending {
-            // Counted with the next fill's (it comes before the sink finishes), as heartbeats are.
+            // A gzip stream ends with its trailer, written as the last batch; counted with the
+            // next fill's (it comes before the sink finishes), as heartbeats are.
             if let Some(end) = gzip.as_deref_mut().and_then(GzipStream::finish) {
                 batch.set_single(end);
                 continue;
             }
-        }
-        if draining && !pending {
             let limit = drain_deadline.map_or(config.write_timeout, |deadline| {
                 config
                     .write_timeout
