@@ -31,9 +31,9 @@ export interface TestEvent {
 
 /** How a stream ended: `closed`'s value. */
 export type StreamEnd =
-  /** The server ended the body (its last chunk, or all its `Content-Length`) or closed the connection (FIN). */
+  /** The server ended the body (its last chunk, or all its `Content-Length`), or closed the connection (FIN) of a body framed by the connection. */
   | 'end'
-  /** The connection failed: reset (RST), a socket error, or a Fetch body that errored. */
+  /** The connection failed: reset (RST), a socket error, a FIN that cut a chunked or `Content-Length` body short (a stream cut, not ended), or a Fetch body that errored. */
   | 'reset'
   /** `close()` closed it first. */
   | 'client'

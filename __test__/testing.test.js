@@ -227,6 +227,39 @@ test('a 403 or a 503 answer gives its status and ends, without hanging', async (
   assert.equal(await fetchFull.closed, 'end')
 })
 
+test('closed tells a body that ended (last chunk, all of Content-Length, FIN of an unframed body) from one cut short by a FIN', async () => {
+  const listener = (req, res) => {
+    const event = 'event: one\ndata: x\n\n'
+    if (req.url === '/length-cut') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'content-length': 1000 })
+      res.write(event)
+      return res.socket.end()
+    }
+    if (req.url === '/length') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'content-length': Buffer.byteLength(event) })
+      return res.end(event)
+    }
+    if (req.url === '/unframed') {
+      // HTTP/1.0-style: no chunking, no length; the connection's end is the body's.
+      res.useChunkedEncodingByDefault = false
+      res.shouldKeepAlive = false
+      res.writeHead(200, { 'content-type': 'text/event-stream', connection: 'close' })
+      res.write(event)
+      return res.end()
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    res.write(event)
+    if (req.url === '/chunked-cut') res.socket.end()
+    else res.end()
+  }
+  for (const [path, how] of [['/chunked', 'end'], ['/chunked-cut', 'reset'], ['/length', 'end'], ['/length-cut', 'reset'], ['/unframed', 'end']]) {
+    const stream = await openStream(listener, { path })
+    assert.equal(stream.headers['transfer-encoding'], path.startsWith('/chunked') ? 'chunked' : undefined, path)
+    assert.equal((await stream.next()).event, 'one', path)
+    assert.equal(await stream.closed, how, path)
+  }
+})
+
 test('the parser follows the spec: CR/LF/CRLF in any chunking, data lines, id carry-over, retry, comments', () => {
   const events = []
   const comments = []

@@ -165,8 +165,9 @@ class TestStream {
       onComment: (comment) => this.comments.push(comment),
       onRetry: (ms) => this.retries.push(ms)
     }, lastEventId === undefined || lastEventId === null ? '' : String(lastEventId))
-    /** Resolves when the stream ends: `'end'` (the body ended, or FIN), `'reset'` (an error or
-     *  RST cut it) or `'client'` (`close()` closed it first). Never rejects. */
+    /** Resolves when the stream ends: `'end'` (the body ended by its framing, or FIN for a
+     *  body without one), `'reset'` (an error or RST cut it, or a FIN before its last chunk)
+     *  or `'client'` (`close()` closed it first). Never rejects. */
     this.closed = new Promise((resolve) => { this.#resolveClosed = resolve })
     // All cleanup done (server closed, reader released).
     this.#finished = this.closed
@@ -291,10 +292,13 @@ class TestStream {
       if (framing === 'length' && remaining === 0) this.#bodyDone()
       else feedBody()
     })
-    socket.on('end', () => this.#end('end'))
+    // A FIN ends a body framed by the connection; one framed by chunks or a Content-Length
+    // and not complete yet was cut short, as a Fetch body that errors ('reset').
+    const fin = () => headDone && framing !== 'close' ? 'reset' : 'end'
+    socket.on('end', () => this.#end(fin()))
     socket.on('error', () => this.#end('reset'))
     socket.on('close', (hadError) => {
-      this.#end(hadError ? 'reset' : 'end')
+      this.#end(hadError ? 'reset' : fin())
       onHead.reject(new Error('openStream: the connection closed before a response head arrived'))
     })
     const extra = Object.entries(requestHeaders).map(([name, value]) => `${name}: ${value}\r\n`).join('')
