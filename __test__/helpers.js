@@ -313,6 +313,18 @@ async function listenHono (app) {
   }
 }
 
+/**
+ * How `stream` (native-sse/testing's openStream) ended, `'end'`, `'reset'` or `'client'`: its
+ * `closed`, bounded by `timeoutMs`.
+ */
+function ended (stream, timeoutMs = 10_000) {
+  let timer
+  const timeout = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`the stream did not end within ${timeoutMs} ms`)), timeoutMs)
+  })
+  return Promise.race([stream.closed, timeout]).finally(() => clearTimeout(timer))
+}
+
 function openFdCount () {
   return fs.readdirSync('/proc/self/fd').length
 }
@@ -331,4 +343,4 @@ function fdsOpenedSince (before) {
   return [...openFdTargets()].filter(([fd, target]) => before.get(fd) !== target).map(([fd, target]) => `${fd} -> ${target}`)
 }
 
-module.exports = { listenHono, linkedHub, startExample, promtool, loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount, openFdTargets, fdsOpenedSince }
+module.exports = { ended, listenHono, linkedHub, startExample, promtool, loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount, openFdTargets, fdsOpenedSince }

@@ -7,14 +7,18 @@
 const { test, describe } = require('node:test')
 const assert = require('node:assert/strict')
 const { createHub } = require('..')
-const { TRANSPORTS, startHttp, rawClient, waitFor, sleep, openFdCount, curl } = require('./helpers')
+const { openStream } = require('../lib/testing')
+const { TRANSPORTS, startHttp, rawClient, waitFor, sleep, openFdCount, curl, ended } = require('./helpers')
 
-/** A server whose clients' close reasons (and how often each fired) are recorded. */
-async function recordingServer (hubOptions, transport) {
+/**
+ * A hub whose clients' close reasons (and how often each fired) are recorded: `listener`
+ * attaches each request (openStream serves it), `http` starts a server with it.
+ */
+function recordingHub (hubOptions, transport) {
   const hub = createHub(hubOptions)
   const closes = new Map()
   const clients = []
-  const http = await startHttp((req, res) => {
+  const listener = (req, res) => {
     const client = hub.attach(req, res, { transport })
     assert.equal(client.transport, transport)
     clients.push(client)
@@ -24,14 +28,19 @@ async function recordingServer (hubOptions, transport) {
       closes.set(client.id, seen)
     })
     client.send({ data: 'hello' })
-  })
+  }
+  return { hub, listener, closes, clients, stop: () => hub.close() }
+}
+
+/** recordingHub, with a node:http server of its own for raw clients. */
+async function recordingServer (hubOptions, transport) {
+  const s = recordingHub(hubOptions, transport)
+  const http = await startHttp(s.listener)
   return {
-    hub,
+    ...s,
     http,
-    closes,
-    clients,
     stop: async () => {
-      await hub.close()
+      await s.hub.close()
       await http.close()
     }
   }
@@ -40,13 +49,13 @@ async function recordingServer (hubOptions, transport) {
 for (const transport of TRANSPORTS) {
   describe(`transport: ${transport}`, () => {
     test('a FIN from the client closes it with reason "client", once', async () => {
-      const s = await recordingServer(undefined, transport)
+      const s = recordingHub(undefined, transport)
       try {
-        const raw = rawClient(s.http.port)
-        await waitFor(() => raw.events.length === 1, { what: 'the first event' })
+        const stream = await openStream(s.listener)
+        assert.equal((await stream.next()).data, 'hello')
         assert.equal(s.hub.size, 1)
         const signal = s.clients[0].signal
-        raw.end()
+        await stream.close()
         await waitFor(() => s.closes.size === 1, { what: 'the close event' })
         await sleep(50)
         assert.deepEqual([...s.closes.values()], [['client']])
@@ -78,20 +87,19 @@ for (const transport of TRANSPORTS) {
     })
 
     test('client.close() drains, ends the chunked body, and reports "server" once', async () => {
-      const s = await recordingServer(undefined, transport)
+      const s = recordingHub(undefined, transport)
       try {
-        const raw = rawClient(s.http.port)
-        await waitFor(() => raw.events.length === 1, { what: 'the first event' })
+        const stream = await openStream(s.listener)
+        await stream.next()
         const client = s.clients[0]
         client.send({ data: 'last words' })
         client.close()
         client.close()
         assert.equal(client.send({ data: 'sent after close()' }), false, 'close() ends what the client accepts')
-        await waitFor(() => raw.ended, { what: 'the stream to end' })
+        assert.equal(await ended(stream), 'end', 'the body must end with the 0-size chunk')
         await waitFor(() => s.closes.size === 1, { what: 'the close event' })
         await sleep(50)
-        assert.equal(raw.sawLastChunk, true, 'the body must end with the 0-size chunk')
-        assert.deepEqual(raw.events.map((e) => e.data), ['hello', 'last words'])
+        assert.deepEqual(stream.events.map((e) => e.data), ['hello', 'last words'])
         assert.deepEqual([...s.closes.values()], [['server']])
         assert.equal(s.hub.size, 0)
       } finally {
@@ -100,20 +108,18 @@ for (const transport of TRANSPORTS) {
     })
 
     test('hub.close() ends every stream with "server" and resolves after the last close event', async () => {
-      const s = await recordingServer(undefined, transport)
-      const raws = [rawClient(s.http.port), rawClient(s.http.port), rawClient(s.http.port)]
-      await waitFor(() => raws.every((r) => r.events.length === 1), { what: 'three clients' })
+      const s = recordingHub(undefined, transport)
+      const streams = await Promise.all([openStream(s.listener), openStream(s.listener), openStream(s.listener)])
+      await Promise.all(streams.map((stream) => stream.next()))
       s.hub.broadcast({ data: 'bye' })
       await s.hub.close()
       assert.equal(s.closes.size, 3)
       assert.deepEqual([...s.closes.values()].flat(), ['server', 'server', 'server'])
-      await waitFor(() => raws.every((r) => r.ended), { what: 'all streams to end' })
-      for (const raw of raws) {
-        assert.deepEqual(raw.events.map((e) => e.data), ['hello', 'bye'])
-        assert.equal(raw.sawLastChunk, true)
+      for (const stream of streams) {
+        assert.equal(await ended(stream), 'end', 'ended with the last chunk')
+        assert.deepEqual(stream.events.map((e) => e.data), ['hello', 'bye'])
       }
       assert.throws(() => s.hub.broadcast({ data: 'x' }), (error) => error.code === 'ERR_SSE_HUB_CLOSED')
-      await s.http.close()
     })
 
     test('a POST request with a body streams and is closed once, from the response', async () => {
@@ -175,15 +181,15 @@ for (const transport of TRANSPORTS) {
     })
 
     test('hub.comment() reaches every client as a comment and dispatches no event', async () => {
-      const s = await recordingServer({ heartbeatMs: 60_000 }, transport)
+      const s = recordingHub({ heartbeatMs: 60_000 }, transport)
       try {
-        const raws = [rawClient(s.http.port), rawClient(s.http.port)]
-        await waitFor(() => raws.every((r) => r.events.length === 1), { what: 'two clients' })
+        const streams = [await openStream(s.listener), await openStream(s.listener)]
+        await Promise.all(streams.map((stream) => stream.next()))
         assert.equal(s.hub.comment('status: fine\nsecond line'), 2)
-        await waitFor(() => raws.every((r) => r.comments.length === 3), { what: 'the comment' })
-        for (const raw of raws) {
-          assert.deepEqual(raw.comments, ['', 'status: fine', 'second line'])
-          assert.equal(raw.events.length, 1)
+        await waitFor(() => streams.every((r) => r.comments.length === 3), { what: 'the comment' })
+        for (const stream of streams) {
+          assert.deepEqual(stream.comments, ['', 'status: fine', 'second line'])
+          assert.equal(stream.events.length, 1)
         }
       } finally {
         await s.stop()
@@ -191,26 +197,26 @@ for (const transport of TRANSPORTS) {
     })
 
     test('heartbeat comments arrive on an idle stream at the interval and dispatch no event', async () => {
-      const s = await recordingServer({ heartbeatMs: 100 }, transport)
+      const s = recordingHub({ heartbeatMs: 100 }, transport)
       try {
-        const raw = rawClient(s.http.port)
-        await waitFor(() => raw.events.length === 1, { what: 'the first event' })
-        assert.deepEqual(raw.comments, [''], 'the opening comment came first')
+        const stream = await openStream(s.listener)
+        await stream.next()
+        assert.deepEqual(stream.comments, [''], 'the opening comment came first')
         // Five heartbeats at 100 ms of idleness each take at least ~500 ms; far less means the
         // timer is not idle-based, far more means it is not firing at the interval. A stalled
         // machine can stretch one run of five, so a slow run is measured again, up to 3 runs.
         const runs = []
         for (let run = 0; run < 3; run++) {
-          const before = raw.comments.length
+          const before = stream.comments.length
           const started = Date.now()
-          await waitFor(() => raw.comments.length >= before + 5, { what: 'five heartbeats', timeoutMs: 3000 })
+          await waitFor(() => stream.comments.length >= before + 5, { what: 'five heartbeats', timeoutMs: 3000 })
           runs.push(Date.now() - started)
           if (runs.at(-1) < 1500) break
         }
         assert.ok(runs.every((elapsed) => elapsed >= 400), `five heartbeats took ${runs.join(', ')} ms`)
         assert.ok(runs.at(-1) < 1500, `five heartbeats took ${runs.join(', ')} ms`)
-        assert.equal(raw.events.length, 1, 'heartbeats must not dispatch events')
-        assert.ok(raw.comments.every((c) => c === ''))
+        assert.equal(stream.events.length, 1, 'heartbeats must not dispatch events')
+        assert.ok(stream.comments.every((c) => c === ''))
         assert.ok(s.hub.metrics().heartbeats >= 5)
       } finally {
         await s.stop()
@@ -219,10 +225,10 @@ for (const transport of TRANSPORTS) {
 
     test('a busy stream gets no heartbeats and events are not delayed by them', async () => {
       const heartbeatMs = 300
-      const s = await recordingServer({ heartbeatMs }, transport)
+      const s = recordingHub({ heartbeatMs }, transport)
       try {
-        const raw = rawClient(s.http.port)
-        await waitFor(() => raw.events.length === 1, { what: 'the first event' })
+        const stream = await openStream(s.listener)
+        await stream.next()
         // A series is 12 events 50 ms apart (about 600 ms): a heartbeat timer that ignored
         // activity would tick in every series, and events that waited for the timer would be
         // up to 300 ms late, most of them past 100 ms. A loaded machine can stall this process
@@ -230,7 +236,7 @@ for (const transport of TRANSPORTS) {
         // so a series with a heartbeat or a late event is measured again, up to 5 series.
         const series = []
         for (let attempt = 0; attempt < 5; attempt++) {
-          const commentsBefore = raw.comments.length
+          const commentsBefore = stream.comments.length
           const late = []
           let longestPause = 0
           let lastSent = Date.now()
@@ -239,20 +245,19 @@ for (const transport of TRANSPORTS) {
             const sentAt = Date.now()
             longestPause = Math.max(longestPause, sentAt - lastSent)
             lastSent = sentAt
-            const expected = raw.events.length + 1
             s.hub.broadcast({ data: `${attempt}.${i}` })
-            await waitFor(() => raw.events.length === expected, { what: `event ${attempt}.${i}` })
+            assert.equal((await stream.next({ timeoutMs: 10_000 })).data, `${attempt}.${i}`)
             const took = Date.now() - sentAt
             if (took >= 100) late.push(`${i}: ${took} ms`)
           }
-          const heartbeats = raw.comments.length - commentsBefore
+          const heartbeats = stream.comments.length - commentsBefore
           series.push({ heartbeats, late, longestPause })
           if (heartbeats === 0 && late.length === 0) break
         }
         const last = series.at(-1)
         assert.ok(last.heartbeats === 0 && last.late.length === 0,
           `every series got a heartbeat or a late event: ${JSON.stringify(series)}`)
-        assert.ok(raw.comments.every((c) => c === ''), 'only the opening comment and heartbeats')
+        assert.ok(stream.comments.every((c) => c === ''), 'only the opening comment and heartbeats')
       } finally {
         await s.stop()
       }
