@@ -10,7 +10,8 @@ const net = require('node:net')
 const fs = require('node:fs')
 const path = require('node:path')
 const { createHub } = require('..')
-const { startHttp, rawClient, waitFor, sleep, TRANSPORTS, HOST } = require('./helpers')
+const { openStream } = require('../lib/testing')
+const { startHttp, TRANSPORTS, HOST } = require('./helpers')
 
 function throwsCode (fn, Kind, code, pattern) {
   assert.throws(fn, (error) => {
@@ -36,13 +37,12 @@ test('createHub rejects wrong types, out-of-range values and unknown options', (
 test('rejected messages throw with codes and nothing reaches the wire', async () => {
   const hub = createHub({ maxLagBytes: 64 * 1024, heartbeatMs: 60_000 })
   let client
-  const http = await startHttp((req, res) => {
+  const stream = await openStream((req, res) => {
     client = hub.attach(req, res)
     client.send({ data: 'ready' })
   })
   try {
-    const raw = rawClient(http.port)
-    await waitFor(() => raw.events.length === 1, { what: 'the first event' })
+    await stream.waitFor((e) => e.data === 'ready')
     const circular = {}
     circular.self = circular
     const cases = [
@@ -78,22 +78,22 @@ test('rejected messages throw with codes and nothing reaches the wire', async ()
     ]
     for (const [fn, Kind, code, pattern] of cases) throwsCode(fn, Kind, code, pattern)
 
+    // Whatever a rejected call had written would come before the marker.
     hub.broadcast({ data: 'marker' })
-    await waitFor(() => raw.events.length === 2, { what: 'the marker' })
-    await sleep(50)
-    assert.deepEqual(raw.events.map((e) => e.data), ['ready', 'marker'])
-    assert.deepEqual(raw.comments, [''], 'only the opening comment')
+    await stream.waitFor((e) => e.data === 'marker')
+    assert.deepEqual(stream.events.map((e) => e.data), ['ready', 'marker'])
+    assert.deepEqual(stream.comments, [''], 'only the opening comment')
     assert.equal(client.closed, false, 'a rejected call does not harm the client')
   } finally {
+    await stream.close()
     await hub.close()
-    await http.close()
   }
 })
 
 test('attach rejects non-request arguments and unknown options before writing anything', async () => {
   const hub = createHub()
   const errors = []
-  const http = await startHttp((req, res) => {
+  const listener = (req, res) => {
     for (const call of [
       () => hub.attach(null, res),
       () => hub.attach(req, {}),
@@ -110,12 +110,12 @@ test('attach rejects non-request arguments and unknown options before writing an
       }
     }
     res.end('plain')
-  })
+  }
+  const stream = await openStream(listener)
   try {
-    const raw = rawClient(http.port)
-    await waitFor(() => raw.head !== null, { what: 'the response' })
-    assert.match(raw.head, /^HTTP\/1\.1 200 OK/)
-    assert.doesNotMatch(raw.head, /event-stream/)
+    assert.equal(stream.status, 200)
+    assert.doesNotMatch(JSON.stringify(stream.headers), /event-stream/)
+    assert.deepEqual(stream.comments, [])
     assert.deepEqual(errors.map((e) => [e.constructor.name, e.code]), [
       ['TypeError', 'ERR_SSE_INVALID_ARGUMENT'],
       ['TypeError', 'ERR_SSE_INVALID_ARGUMENT'],
@@ -126,10 +126,9 @@ test('attach rejects non-request arguments and unknown options before writing an
       ['TypeError', 'ERR_SSE_INVALID_OPTION']
     ])
     assert.equal(hub.size, 0)
-    raw.end()
   } finally {
+    await stream.close()
     await hub.close()
-    await http.close()
   }
 })
 
@@ -220,7 +219,7 @@ for (const transport of TRANSPORTS) {
     const hub = createHub({ heartbeatMs: 60_000 })
     const other = createHub({ heartbeatMs: 60_000 })
     const errors = []
-    const http = await startHttp((req, res) => {
+    const stream = await openStream((req, res) => {
       hub.attach(req, res, { transport })
       for (const again of [() => hub.attach(req, res, { transport }), () => other.attach(req, res)]) {
         try {
@@ -231,22 +230,21 @@ for (const transport of TRANSPORTS) {
       }
     })
     try {
-      const raw = rawClient(http.port)
-      await waitFor(() => raw.comments.length === 1, { what: 'the stream' })
+      assert.equal(stream.status, 200)
       assert.deepEqual(errors.map((e) => [e.constructor.name, e.code]), [['Error', 'ERR_SSE_ALREADY_ATTACHED'], ['Error', 'ERR_SSE_ALREADY_ATTACHED']])
       assert.equal(hub.size, 1)
       assert.equal(other.size, 0)
       hub.broadcast({ data: 'once' })
       hub.broadcast({ data: 'twice?' })
-      await waitFor(() => raw.events.length >= 2, { what: 'the events' })
-      await sleep(100)
-      assert.deepEqual(raw.events.map((e) => e.data), ['once', 'twice?'])
-      assert.equal(raw.comments.length, 1, 'one opening comment: one stream')
-      raw.end()
+      // A second stream on the response would repeat the events, the marker last.
+      hub.broadcast({ event: 'marker', data: '' })
+      await stream.waitFor('marker')
+      assert.deepEqual(stream.events.map((e) => e.data), ['once', 'twice?', ''])
+      assert.deepEqual(stream.comments, [''], 'one opening comment: one stream')
     } finally {
+      await stream.close()
       await hub.close()
       await other.close()
-      await http.close()
     }
   })
 }
@@ -255,20 +253,18 @@ test('attach on a closed hub answers 503 with Retry-After and returns a refused 
   const hub = createHub()
   await hub.close()
   let client
-  const http = await startHttp((req, res) => {
+  const stream = await openStream((req, res) => {
     client = hub.attach(req, res)
   })
   try {
-    const raw = rawClient(http.port)
-    await waitFor(() => raw.head !== null, { what: 'the response' })
-    assert.match(raw.head, /^HTTP\/1\.1 503 /)
-    assert.match(raw.head, /\r\nretry-after: 5\r\n/i)
+    assert.equal(stream.status, 503)
+    assert.equal(stream.headers['retry-after'], '5')
     assert.equal(client.refusal, 'closing')
     assert.equal(client.closeReason, 'refused')
     assert.equal(client.send({ data: 'x' }), false)
     assert.equal(hub.metrics().refused.closing, 1, 'counted even after the hub stopped')
   } finally {
-    await http.close()
+    await stream.close()
   }
 })
 
@@ -313,10 +309,10 @@ test('what the core refuses reaches JS under its own code and class, and a full 
   // the table (errorCodes()) a wrong mapping would be in.
   const hub = createHub({ heartbeatMs: 60_000, maxEventBytes: 1000, maxChannelsPerClient: 2, maxClients: 1 })
   const clients = []
-  const http = await startHttp((req, res) => { clients.push(hub.attach(req, res, { channels: ['a'] })) })
+  const listener = (req, res) => { clients.push(hub.attach(req, res, { channels: ['a'] })) }
+  const raw = await openStream(listener)
   try {
-    const raw = rawClient(http.port)
-    await waitFor(() => clients.length === 1 && raw.comments.length === 1, { what: 'the client' })
+    assert.equal(clients.length, 1)
     const [client] = clients
     assert.equal(client.subscribe('b'), true)
     throwsCode(() => client.subscribe('c'), RangeError, 'ERR_SSE_TOO_MANY_CHANNELS',
@@ -332,22 +328,20 @@ test('what the core refuses reaches JS under its own code and class, and a full 
 
     // maxClients reached: the core refuses the second client, and it reaches JS as that
     // refusal (503, 'hub-full'), not as a closed hub.
-    const second = rawClient(http.port)
-    await waitFor(() => second.head !== null, { what: 'the answer to the second client' })
-    assert.match(second.head, /^HTTP\/1\.1 503 /)
+    const second = await openStream(listener)
+    assert.equal(second.status, 503)
     assert.equal(clients.length, 2)
     assert.equal(clients[1].refusal, 'hub-full')
     assert.equal(clients[1].closeReason, 'refused')
     assert.deepEqual({ hubFull: hub.metrics().refused.hubFull, closing: hub.metrics().refused.closing }, { hubFull: 1, closing: 0 })
 
     hub.broadcast({ data: 'marker' })
-    await waitFor(() => raw.events.length === 1, { what: 'the marker' })
+    await raw.waitFor((e) => e.data === 'marker')
     assert.deepEqual(raw.events.map((e) => e.data), ['marker'], 'nothing refused reached the wire')
     assert.equal(client.closed, false)
-    raw.end()
   } finally {
+    await raw.close()
     await hub.close()
-    await http.close()
   }
   throwsCode(() => hub.broadcast({ data: 'x' }), Error, 'ERR_SSE_HUB_CLOSED', /^the hub is closed; create a new hub/)
   throwsCode(() => hub.publish('a', { data: 'x' }), Error, 'ERR_SSE_HUB_CLOSED', /^the hub is closed/)
