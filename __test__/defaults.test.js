@@ -10,6 +10,7 @@ const assert = require('node:assert/strict')
 const { performance } = require('node:perf_hooks')
 const { EventSource } = require('eventsource')
 const { createHub, defaults } = require('..')
+const { openStream } = require('../lib/testing')
 const { TRANSPORTS, startHttp, rawClient, curl, parseSse, waitFor } = require('./helpers')
 
 const MB = 1_000_000
@@ -130,10 +131,8 @@ test('maxEventBytes is checked on the encoded frame, and bounded by maxLagBytes'
 test('a message without data is refused with ERR_SSE_INVALID_MESSAGE and writes nothing', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
   let client
-  const http = await startHttp((req, res) => { client = hub.attach(req, res) })
+  const stream = await openStream((req, res) => { client = hub.attach(req, res) })
   try {
-    const raw = rawClient(http.port)
-    await waitFor(() => client !== undefined && raw.comments.length === 1, { what: 'the stream to open' })
     for (const call of [
       () => hub.broadcast({ event: 'x' }),
       () => hub.broadcast({}),
@@ -146,15 +145,14 @@ test('a message without data is refused with ERR_SSE_INVALID_MESSAGE and writes 
     // retry alone is a message that only sets the reconnection delay; data: '' is an empty event.
     client.send({ retry: 700 })
     client.send({ event: 'empty', data: '' })
-    await waitFor(() => raw.events.length === 1, { what: 'the empty event' })
-    assert.deepEqual(raw.events.map((e) => [e.event, e.data]), [['empty', '']])
-    const body = raw.raw.toString('latin1')
-    assert.match(body, /retry: 700\n\n/)
-    assert.doesNotMatch(body, /event: x/)
-    assert.doesNotMatch(body, /id: 7/)
+    await stream.waitFor('empty')
+    assert.deepEqual(stream.events.map((e) => [e.event, e.data]), [['empty', '']], 'no event x')
+    assert.deepEqual(stream.retries, [700])
+    assert.equal(stream.lastEventId, '', 'no id: 7 line')
+    assert.deepEqual(stream.comments, [''], 'nothing else')
   } finally {
+    await stream.close()
     await hub.close()
-    await http.close()
   }
 })
 
