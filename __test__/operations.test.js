@@ -10,6 +10,7 @@ const assert = require('node:assert/strict')
 const { performance } = require('node:perf_hooks')
 const { createHub } = require('..')
 const { collectHubMetrics } = require('../lib/prometheus')
+const { openStream } = require('../lib/testing')
 const { TRANSPORTS, startHttp, rawClient, waitFor, once, promtool } = require('./helpers')
 
 /** Where the body starts in a raw client's bytes. */
@@ -106,19 +107,20 @@ for (const transport of TRANSPORTS) {
       const refusals = []
       const closeReasons = []
       hub.on('refuse', (info) => refusals.push(info))
-      const http = await startHttp((req, res) => {
+      const listener = (req, res) => {
         const client = hub.attach(req, res, { transport })
         returned.push(client)
         // As a handler would, at once: a refused client's 'close' comes on the next tick.
         client.on('close', (reason) => closeReasons.push(reason))
-      })
+      }
+      const kept = []
       try {
-        const kept = [rawClient(http.port), rawClient(http.port), rawClient(http.port)]
-        await waitFor(() => hub.size === 3 && kept.every((c) => c.head !== null), { what: 'three clients' })
-        const refused = rawClient(http.port)
-        await waitFor(() => refused.head !== null, { what: 'the refusal' })
-        assert.match(refused.head, /^HTTP\/1\.1 503 /)
-        assert.match(refused.head, /\r\nretry-after: 7\r\n/i)
+        for (let i = 0; i < 3; i++) kept.push(await openStream(listener))
+        assert.deepEqual(kept.map((c) => c.status), [200, 200, 200])
+        await waitFor(() => hub.size === 3, { what: 'three clients' })
+        const refused = await openStream(listener)
+        assert.equal(refused.status, 503)
+        assert.equal(refused.headers['retry-after'], '7')
         const client = returned[3]
         assert.equal(client.refusal, 'hub-full')
         assert.equal(client.closeReason, 'refused')
@@ -129,7 +131,7 @@ for (const transport of TRANSPORTS) {
         assert.equal(refusals[0].reason, 'hub-full')
 
         assert.equal(hub.broadcast({ data: 'still live' }), 3)
-        await waitFor(() => kept.every((c) => c.events.some((e) => e.data === 'still live')), { what: 'the broadcast' })
+        await Promise.all(kept.map((c) => c.waitFor((e) => e.data === 'still live')))
         assert.equal(hub.size, 3)
         const metrics = hub.metrics()
         assert.equal(metrics.refused.hubFull, 1)
@@ -137,15 +139,14 @@ for (const transport of TRANSPORTS) {
         assert.equal(metrics.closes.client + metrics.closes.error + metrics.closes.server, 0, 'nobody was disconnected')
 
         // A freed place is taken again.
-        kept[0].end()
+        await kept[0].close()
         await waitFor(() => hub.size === 2, { what: 'the FIN' })
-        const again = rawClient(http.port)
-        await waitFor(() => again.head !== null, { what: 'the next attach' })
-        assert.match(again.head, /^HTTP\/1\.1 200 /)
-        for (const c of [...kept, again]) c.socket.destroy()
+        const again = await openStream(listener)
+        kept.push(again)
+        assert.equal(again.status, 200)
       } finally {
+        await Promise.all(kept.map((c) => c.close()))
         await hub.close()
-        await http.close()
       }
     })
 
@@ -153,30 +154,31 @@ for (const transport of TRANSPORTS) {
       const hub = createHub({ heartbeatMs: 60_000 })
       hub.channel('room', { maxClients: 1 })
       const returned = []
-      const http = await startHttp((req, res) => {
+      const listener = (req, res) => {
         const channels = req.url === '/room' ? ['room'] : []
         returned.push(hub.attach(req, res, { transport, channels }))
-      })
+      }
+      const streams = []
       try {
-        const inRoom = rawClient(http.port, { path: '/room' })
+        const inRoom = await openStream(listener, { path: '/room' })
+        streams.push(inRoom)
         await waitFor(() => hub.channel('room').size === 1, { what: 'the first subscriber' })
-        const full = rawClient(http.port, { path: '/room' })
-        await waitFor(() => full.head !== null, { what: 'the refusal' })
-        assert.match(full.head, /^HTTP\/1\.1 503 /)
+        const full = await openStream(listener, { path: '/room' })
+        assert.equal(full.status, 503)
         assert.equal(returned[1].refusal, 'channel-full')
-        const lobby = rawClient(http.port)
-        await waitFor(() => hub.size === 2 && lobby.head !== null, { what: 'a client without channels' })
+        const lobby = await openStream(listener)
+        streams.push(lobby)
+        await waitFor(() => hub.size === 2, { what: 'a client without channels' })
         assert.equal(returned[2].subscribe('room'), false)
         hub.channel('room', { maxClients: null })
         assert.equal(returned[2].subscribe('room'), true)
         assert.equal(hub.publish('room', { data: 'both' }), 2)
-        await waitFor(() => [inRoom, lobby].every((c) => c.events.length === 1), { what: 'the publish' })
+        for (const c of [inRoom, lobby]) assert.equal((await c.next()).data, 'both')
         const metrics = hub.metrics()
         assert.deepEqual([metrics.refused.channelFull, metrics.subscriptionsRefused], [1, 1])
-        for (const c of [inRoom, lobby]) c.socket.destroy()
       } finally {
+        await Promise.all(streams.map((c) => c.close()))
         await hub.close()
-        await http.close()
       }
     })
   })
@@ -351,14 +353,15 @@ test('hub.metrics() has exactly the documented shape, perChannel only when asked
 
 test('connections are counted by transport: native, node, fetch (hub.response()) and pending', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const http = await startHttp((req, res) => {
+  const listener = (req, res) => {
     hub.attach(req, res, { transport: req.url === '/node' ? 'node' : 'native' })
-  })
+  }
+  const raws = []
   try {
-    const raws = [rawClient(http.port), rawClient(http.port, { path: '/node' })]
+    raws.push(await openStream(listener), await openStream(listener, { path: '/node' }))
     const fetched = []
     const responses = [0, 1, 2].map(() => hub.response(new Request('http://x/'), (client) => fetched.push(client)))
-    await waitFor(() => hub.size === 5 && raws.every((raw) => raw.head !== null), { what: 'five clients' })
+    await waitFor(() => hub.size === 5, { what: 'five clients' })
     assert.deepEqual(fetched.map((client) => client.transport), ['fetch', 'fetch', 'fetch'])
     await waitFor(() => hub.metrics().connections.pending === 0, { what: 'every transport to start' })
     assert.deepEqual(hub.metrics().connections, { native: 1, node: 1, fetch: 3, pending: 0 })
@@ -370,12 +373,12 @@ test('connections are counted by transport: native, node, fetch (hub.response())
     fetched[1].close()
     await waitFor(() => hub.size === 3, { what: 'two Fetch clients to leave' })
     assert.deepEqual(hub.metrics().connections, { native: 1, node: 1, fetch: 1, pending: 0 })
-    for (const raw of raws) raw.end()
+    for (const raw of raws) await raw.close()
     await waitFor(() => hub.size === 1, { what: 'the two HTTP clients to leave' })
     assert.deepEqual(hub.metrics().connections, { native: 0, node: 0, fetch: 1, pending: 0 })
   } finally {
+    for (const raw of raws) await raw.close()
     await hub.close()
-    await http.close()
   }
   assert.deepEqual(hub.metrics().connections, { native: 0, node: 0, fetch: 0, pending: 0 })
 })
