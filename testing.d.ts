@@ -77,6 +77,11 @@ export interface TestStream extends AsyncIterable<TestEvent> {
   readonly comments: string[]
   /** Every valid `retry:` value received so far, in ms. */
   readonly retries: number[]
+  /**
+   * The response body as text so far, de-chunked and decoded as UTF-8: a refusal's message
+   * (`'event stream forbidden\n'`), or the stream as the parser read it. Not kept after `close()`.
+   */
+  readonly body: string
   /** The last event ID so far (what `reconnect()` sends as `Last-Event-ID`); `''` before any. */
   readonly lastEventId: string
   /** Whether the stream has ended (`closed` is resolved or about to be). */

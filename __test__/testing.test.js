@@ -214,6 +214,7 @@ test('a 403 or a 503 answer gives its status and ends, without hanging', async (
   const forbidden = await openStream(listener, { path: '/secret' })
   assert.equal(forbidden.status, 403)
   assert.equal(await forbidden.closed, 'end')
+  assert.equal(forbidden.body, 'event stream forbidden\n')
   const first = await openStream(listener)
   t.after(() => first.close())
   assert.equal(first.status, 200)
@@ -221,10 +222,12 @@ test('a 403 or a 503 answer gives its status and ends, without hanging', async (
   assert.equal(full.status, 503)
   assert.ok(full.headers['retry-after'])
   assert.equal(await full.closed, 'end')
+  assert.match(full.body, /hub-full/)
   // The same through a Fetch handler.
   const fetchFull = await openStream((request) => hub.response(request))
   assert.equal(fetchFull.status, 503)
   assert.equal(await fetchFull.closed, 'end')
+  assert.equal(fetchFull.body, full.body, 'the same body through a Fetch handler')
 })
 
 test('closed tells a body that ended (last chunk, all of Content-Length, FIN of an unframed body) from one cut short by a FIN', async () => {
@@ -257,6 +260,7 @@ test('closed tells a body that ended (last chunk, all of Content-Length, FIN of 
     assert.equal(stream.headers['transfer-encoding'], path.startsWith('/chunked') ? 'chunked' : undefined, path)
     assert.equal((await stream.next()).event, 'one', path)
     assert.equal(await stream.closed, how, path)
+    assert.equal(stream.body, 'event: one\ndata: x\n\n', path)
   }
 })
 

@@ -137,6 +137,8 @@ class TestStream {
   comments = []
   /** Every valid `retry:` received so far, in order. */
   retries = []
+  /** The body as text so far (de-chunked, UTF-8): a refusal's message, or the stream's. */
+  body = ''
 
   #target
   #options
@@ -184,6 +186,7 @@ class TestStream {
 
   #text (text) {
     if (this.#closing) return
+    this.body += text
     this.#parser.feed(text)
   }
 
@@ -191,7 +194,7 @@ class TestStream {
     if (this.#closedHow !== null) return
     this.#closedHow = this.#closing ? 'client' : how
     const tail = this.#decoder.decode()
-    if (tail !== '' && !this.#closing) this.#parser.feed(tail)
+    if (tail !== '') this.#text(tail)
     const server = this.#server
     this.#server = null
     const done = server === null
