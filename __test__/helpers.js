@@ -281,18 +281,19 @@ function loadClients (port, count, { pace } = {}) {
 
 /**
  * A hub linked to Redis (`redis` options), the 'backend' events it emits, a node:http server
- * attaching every request with `attach` options, and one raw client that has its stream;
- * resolves once `hub.ready()` did. `close()` ends hub and server.
+ * attaching every request with `attach` options, and one client that has its stream (`raw`,
+ * native-sse/testing's openStream); resolves once `hub.ready()` did. `close()` ends hub and
+ * server.
  */
 async function linkedHub (redis, { attach, ...options } = {}) {
   const { createHub } = require('..')
+  const { openStream } = require('../lib/testing')
   const hub = createHub({ heartbeatMs: 60_000, ...options, redis })
   const backend = []
   hub.on('backend', (event) => backend.push(event))
   const http = await startHttp((req, res) => hub.attach(req, res, attach))
   await hub.ready()
-  const raw = rawClient(http.port)
-  await waitFor(() => raw.comments.length === 1, { what: 'the client' })
+  const raw = await openStream(http.server, { timeoutMs: 10_000 })
   return { hub, backend, http, raw, close: async () => { await hub.close(); await http.close() } }
 }
 

@@ -10,7 +10,8 @@
 
 const { test, before, after } = require('node:test')
 const assert = require('node:assert/strict')
-const { rawClient, waitFor, sleep, linkedHub } = require('./helpers')
+const { openStream } = require('../lib/testing')
+const { waitFor, sleep, linkedHub } = require('./helpers')
 const { startRedis } = require('../test-support/redis')
 
 let redis
@@ -20,7 +21,7 @@ after(async () => { await redis?.close() })
 let prefixes = 0
 const freshPrefix = () => `r${process.pid}-${++prefixes}`
 
-const data = (client) => client.events.filter((e) => e.event === undefined).map((e) => e.data)
+const data = (client) => client.events.filter((e) => e.event === 'message').map((e) => e.data)
 const positionOf = (id) => parseInt(id.split('-')[1], 16)
 const redisMetrics = (hub) => {
   const { redis } = hub.metrics()
@@ -83,20 +84,20 @@ async function assertDelivered ({ watcher, publisher }, { expected }) {
   await sleep(300)
   for (const { raw } of [watcher, publisher]) {
     assert.deepEqual(data(raw), expected, 'each once, in order')
-    assert.ok(raw.events.every((e) => e.event === undefined), 'no reset signal')
+    assert.ok(raw.events.every((e) => e.event === 'message'), 'no reset signal')
     const positions = raw.events.map((e) => positionOf(e.id))
     assert.deepEqual(positions, positions.map((_, i) => positions[0] + i), 'consecutive positions: none was given to a refused attempt')
   }
   const beforeId = watcher.raw.events[0].id
   for (const hub of [watcher, publisher]) {
-    const resumed = rawClient(hub.http.port, { headers: { 'last-event-id': beforeId } })
+    const resumed = await openStream(hub.http.server, { lastEventId: beforeId })
     try {
-      await waitFor(() => resumed.events.length >= expected.length - 1, { what: () => `the resume (got ${JSON.stringify(resumed.events)})` })
+      await resumed.waitFor((e) => e.data === expected.at(-1), { timeoutMs: 10_000 })
       await sleep(100)
       assert.deepEqual(resumed.events.map((e) => e.data), expected.slice(1), 'a resume from before gets them, without a reset')
       assert.deepEqual(resumed.events.map((e) => e.id), watcher.raw.events.slice(1).map((e) => e.id))
     } finally {
-      resumed.reset()
+      await resumed.close()
     }
   }
   assert.deepEqual(redisMetrics(publisher.hub), { connected: true, sent: expected.length - 1, buffered: 0 })

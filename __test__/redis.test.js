@@ -13,6 +13,7 @@ const path = require('node:path')
 const { pathToFileURL } = require('node:url')
 const { fork, execFile } = require('node:child_process')
 const { EventSource } = require('eventsource')
+const { openStream } = require('../lib/testing')
 const { rawClient, waitFor, startHttp, promtool, linkedHub } = require('./helpers')
 const { createHub } = require('..')
 const { startRedis, startCluster } = require('../test-support/redis')
@@ -74,8 +75,9 @@ const hubOptions = (prefix, extra = {}) => ({
   redis: { url: redis.url, prefix, ...extra.redis }
 })
 
-/** Data events only (the reset signal is asserted on its own). */
-const dataEvents = (client) => client.events.filter((e) => e.event === undefined)
+/** Data events only (the reset signal is asserted on its own): unnamed, which eventsource-parser
+ *  (rawClient) gives as no type and openStream as 'message'. */
+const dataEvents = (client) => client.events.filter((e) => (e.event ?? 'message') === 'message')
 const positionOf = (id) => parseInt(id.split('-')[1], 16)
 
 /** Every data string once, and each publisher's events in the order it published them. */
@@ -366,8 +368,7 @@ test('a hub started while Redis is down serves heartbeats, buffers publishes, sa
   hub.on('backend', (info) => states.push(info))
   let ready = false
   hub.ready().then(() => { ready = true })
-  const http = await startHttp((req, res) => hub.attach(req, res))
-  const client = rawClient(http.port)
+  const client = await openStream((req, res) => hub.attach(req, res))
   try {
     await waitFor(() => states.length > 0, { what: "the 'down' event" })
     assert.equal(states[0].state, 'down')
@@ -388,15 +389,14 @@ test('a hub started while Redis is down serves heartbeats, buffers publishes, sa
 
     await later.start()
     await hub.ready()
-    await waitFor(() => dataEvents(client).length === 1, { what: 'the buffered event' })
-    assert.equal(dataEvents(client)[0].data, 'waited')
+    await client.waitFor((e) => e.data === 'waited', { timeoutMs: 10_000 })
+    assert.deepEqual(dataEvents(client).map((e) => e.data), ['waited'])
     assert.equal(states.at(-1).state, 'up')
     assert.match(hub.metricsText(), /^sse_redis_up 1$/m)
     t.diagnostic(`backend events: ${states.map((s) => s.state).join(', ')}`)
   } finally {
-    client.reset()
+    await client.close()
     await hub.close()
-    await http.close()
     await later.close()
   }
 })
@@ -520,7 +520,7 @@ test('announcements no hub sent are never applied and never stop the receiver: o
   const { hub, backend, raw, close } = await linkedHub({ url: redis.url, prefix })
   try {
     hub.broadcast({ data: 'real 1' })
-    await waitFor(() => raw.events.length === 1, { what: 'the first event' })
+    await raw.waitFor((e) => e.data === 'real 1')
     const epoch = await redis.cli('HGET', `{${prefix}}:meta`, 'epoch')
     const seq = Number(await redis.cli('HGET', `{${prefix}}:meta`, 'seq'))
     const events = `{${prefix}}:events`
@@ -535,7 +535,7 @@ test('announcements no hub sent are never applied and never stop the receiver: o
     }
     hub.broadcast({ data: 'real 2' })
     hub.broadcast({ data: 'real 3' })
-    await waitFor(() => raw.events.length >= 3, { what: () => `the real events after the forged ones (got ${JSON.stringify(raw.events.map((e) => e.data))})` })
+    await raw.waitFor((e) => e.data === 'real 3', { timeoutMs: 10_000 })
     assert.deepEqual(raw.events.map((e) => e.data), ['real 1', 'real 2', 'real 3'])
     const id = (position) => `${epoch}-${position.toString(16)}`
     assert.deepEqual(raw.events.map((e) => e.id), [id(seq), id(seq + 1), id(seq + 2)], 'the real events kept their positions')
@@ -558,7 +558,7 @@ test("the scaling guide's ACL for the hubs is enough for them, and a user withou
   try {
     for (let i = 0; i < 5; i++) hub.publish('news', { data: `item ${i}` })
     hub.broadcast({ data: 'to all' })
-    await waitFor(() => raw.events.length === 6, { what: () => `6 events (got ${raw.events.length}; backend ${JSON.stringify(backend)})` })
+    await raw.waitFor((e) => e.data === 'to all', { timeoutMs: 10_000 })
     assert.deepEqual(raw.events.map((e) => e.data), ['item 0', 'item 1', 'item 2', 'item 3', 'item 4', 'to all'])
     assert.deepEqual(backend.filter((e) => e.state === 'down'), [], 'no NOPERM along the way')
     // A resume through the restricted user reads the stream back (XRANGE) on a second hub.
@@ -578,8 +578,11 @@ test("the scaling guide's ACL for the hubs is enough for them, and a user withou
 })
 
 test('through Redis, an empty app id stays the one id line, and a retry-only message gets none', { timeout: 60_000 }, async () => {
-  const { hub, raw, close } = await linkedHub({ url: redis.url, prefix: freshPrefix() }, { history: true })
+  const { hub, http, close } = await linkedHub({ url: redis.url, prefix: freshPrefix() }, { history: true })
+  // The wire itself: a raw client.
+  const raw = rawClient(http.port)
   try {
+    await waitFor(() => raw.comments.length === 1, { what: 'the raw client' })
     hub.broadcast({ id: '', data: 'clears the last id' })
     hub.broadcast({ retry: 900 })
     hub.broadcast({ data: 'numbered' })
@@ -614,7 +617,7 @@ test('the namespace stays as large as what is live and kept: one-off channels go
   try {
     for (let i = 0; i < ONE_OFF; i++) hub.publish(`user:${i}`, { data: 'x'.repeat(100) })
     hub.publish('served', { data: 'first' })
-    await waitFor(() => raw.events.length === 1, { what: 'the served channel\'s event', timeoutMs: 20_000 })
+    await raw.waitFor((e) => e.data === 'first', { timeoutMs: 20_000 })
     const full = { keys: await namespaceKeys(), ...(await bookkeeping()) }
     assert.ok(full.keys >= ONE_OFF && full.live >= ONE_OFF, `while live: ${JSON.stringify(full)}`)
 
@@ -622,7 +625,8 @@ test('the namespace stays as large as what is live and kept: one-off channels go
     const before = await xranges()
     await redis.cli('HINCRBY', `${tag}:meta`, 'seq', '1')
     hub.publish('served', { data: 'after the gap' })
-    await waitFor(() => raw.events.length === 2, { what: 'the event after the gap', timeoutMs: 20_000 })
+    await raw.waitFor((e) => e.data === 'after the gap', { timeoutMs: 20_000 })
+    assert.deepEqual(raw.events.map((e) => e.data), ['first', 'after the gap'])
     const read = (await xranges()) - before
     t.diagnostic(`the gap's catch-up ran ${read} XRANGE for ${ONE_OFF + 2} channels in Redis`)
     assert.equal(hub.metrics().redis.gaps, 1)
