@@ -1,5 +1,5 @@
 'use strict'
-// needs: curl
+// needs: nothing
 
 // Who may listen: rules by channel pattern, checked once per subscription with the request as
 // the framework gives it (node:http and Express `req`, Fastify's `request`, a Fetch `Request`),
@@ -14,7 +14,8 @@ const Fastify = require('fastify')
 const { Hono } = require('hono')
 const { serve } = require('@hono/node-server')
 const { createHub } = require('..')
-const { HOST, startHttp, rawClient, waitFor, curl } = require('./helpers')
+const { openStream } = require('../lib/testing')
+const { HOST, startHttp, waitFor, ended } = require('./helpers')
 
 /** A node:http server attaching `channel` from `?ch=` (repeatable) with the `x-user` header as its user. */
 async function channelServer (hub, onClient = () => {}) {
@@ -28,12 +29,13 @@ async function channelServer (hub, onClient = () => {}) {
 
 const path = (...channels) => '/?' + channels.map((ch) => `ch=${encodeURIComponent(ch)}`).join('&')
 
-/** GETs `path` and reads the whole answer (a refusal ends; a stream is cut after `ms`). */
-async function answerOf (port, route, headers = {}) {
-  const { code, stdout } = await curl(['-s', '-i', '--max-time', '1', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), `http://${HOST}:${port}${route}`])
-  const text = stdout.toString()
-  const at = text.indexOf('\r\n\r\n')
-  return { code, status: Number(text.slice(9, 12)), head: text.slice(0, at), body: text.slice(at + 4) }
+/** GETs `route` from `server` and reads the whole answer: a refusal ends by itself, a stream
+ *  (200) is closed once its head came. Resolves with the stream: status, headers, body. */
+async function answerOf (server, route, headers = {}) {
+  const stream = await openStream(server, { path: route, headers })
+  if (stream.status === 200) await stream.close()
+  else assert.equal(await ended(stream), 'end', `${route}: the answer ended whole`)
+  return stream
 }
 
 test('a rule allows or denies at attach: a denial is a 403 with nothing of the stream, counted, and the check sees the request and parameters', async () => {
@@ -47,26 +49,26 @@ test('a rule allows or denies at attach: a denial is a 403 with nothing of the s
   hub.on('refuse', (info) => refusals.push(info))
   const http = await channelServer(hub)
   try {
-    const denied = await answerOf(http.port, path('user:1'), { 'x-user': '2' })
+    const denied = await answerOf(http.server, path('user:1'), { 'x-user': '2' })
     assert.equal(denied.status, 403)
-    assert.doesNotMatch(denied.head, /text\/event-stream/)
+    assert.doesNotMatch(denied.headers['content-type'], /text\/event-stream/)
     assert.equal(denied.body, 'event stream forbidden\n')
     assert.deepEqual(seen, [{ channel: 'user:1', params: { id: '1' }, user: null, renewal: false, hasClient: true, header: '2' }])
     assert.equal(refusals.length, 1)
     assert.equal(refusals[0].reason, 'forbidden')
     assert.equal(refusals[0].error.code, 'ERR_SSE_FORBIDDEN')
 
-    const allowed = rawClient(http.port, { path: path('user:1', 'public'), headers: { 'x-user': '1' } })
-    await waitFor(() => allowed.comments.length === 1, { what: 'the stream to open' })
-    assert.match(allowed.head, /^HTTP\/1\.1 200[\s\S]*text\/event-stream/)
+    const allowed = await openStream(http.server, { path: path('user:1', 'public'), headers: { 'x-user': '1' } })
+    assert.equal(allowed.status, 200)
+    assert.match(allowed.headers['content-type'], /^text\/event-stream/)
     assert.equal(hub.publish('user:1', { data: 'for 1' }), 1)
     assert.equal(hub.publish('public', { data: 'for all' }), 1, 'a channel no rule matches is open')
-    await waitFor(() => allowed.events.length === 2, { what: 'both events' })
+    assert.deepEqual([(await allowed.next()).data, (await allowed.next()).data], ['for 1', 'for all'])
     const metrics = hub.metrics()
     assert.equal(metrics.refused.forbidden, 1)
     assert.equal(metrics.connectionsOpened, 1, 'the denied request never counted as a connection')
     assert.equal(hub.size, 1)
-    allowed.end()
+    await allowed.close()
   } finally {
     await hub.close()
     await http.close()
@@ -84,33 +86,34 @@ test('async checks hold the client: nothing is written until they allow; a denia
     channels: (req) => [`room:${req.query.room}`],
     onConnect: (client) => { connected.push(client.id); client.send({ data: 'welcome' }) }
   }))
-  const server = await new Promise((resolve) => { const s = app.listen(0, HOST, () => resolve(s)) })
-  const port = server.address().port
+  let waiting = null
   try {
-    const waiting = rawClient(port, { path: '/events?room=a' })
+    // openStream resolves once the head came: it must not while the check decides.
+    let headCame = false
+    const opening = openStream(app, { path: '/events?room=a' }).then((stream) => { headCame = true; return stream })
     await waitFor(() => gates.has('a'), { what: 'the check to be asked' })
     // Published while the check runs: the held client gets it once let in (it was registered).
     hub.publish('room:a', { data: 'meanwhile' })
-    assert.equal(waiting.head, null, 'nothing written while the check decides')
+    assert.equal(headCame, false, 'nothing written while the check decides')
     assert.deepEqual(connected, [])
     gates.get('a')(true)
-    await waitFor(() => waiting.events.length === 2, { what: 'welcome and the event published meanwhile' })
-    assert.deepEqual(waiting.events.map((e) => e.data).sort(), ['meanwhile', 'welcome'])
+    waiting = await opening
+    assert.deepEqual([(await waiting.next()).data, (await waiting.next()).data].sort(), ['meanwhile', 'welcome'])
     assert.equal(connected.length, 1)
 
-    const denied = rawClient(port, { path: '/events?room=b' })
+    const denying = openStream(app, { path: '/events?room=b' })
     await waitFor(() => gates.has('b'), { what: 'the second check' })
     gates.get('b')({ allow: false })
-    await waitFor(() => denied.ended, { what: 'the 403' })
-    assert.match(denied.head, /^HTTP\/1\.1 403 /)
+    const denied = await denying
+    assert.equal(denied.status, 403)
+    assert.equal(await ended(denied), 'end')
     assert.equal(connected.length, 1, 'onConnect never ran for the denied client')
     assert.equal(hub.metrics().refused.forbidden, 1)
     assert.equal(hub.metrics().connectionsOpened, 1)
     assert.equal(hub.size, 1)
-    waiting.end()
   } finally {
+    await waiting?.close()
     await hub.close()
-    await new Promise((resolve) => server.close(resolve))
   }
 })
 
@@ -124,9 +127,9 @@ test('a check that throws, or never settles, fails closed: 503 with Retry-After,
   const http = await channelServer(hub)
   try {
     for (const channel of ['broken:1', 'stuck:1', 'rejects:1']) {
-      const answer = await answerOf(http.port, path(channel))
+      const answer = await answerOf(http.server, path(channel))
       assert.equal(answer.status, 503, channel)
-      assert.match(answer.head, /retry-after: 5/i)
+      assert.equal(answer.headers['retry-after'], '5')
     }
     assert.deepEqual(refusals.map((r) => [r.reason, r.error.code]), [
       ['authorization-failed', 'ERR_SSE_AUTHORIZATION_FAILED'],
@@ -148,13 +151,14 @@ test('requireAuthorization denies every channel no rule matches; attach without 
   hub.authorize('news', () => true)
   const http = await channelServer(hub)
   try {
-    assert.equal((await answerOf(http.port, path('sports'))).status, 403)
-    assert.equal((await answerOf(http.port, path('news', 'sports'))).status, 403, 'one denied channel denies the attach')
-    const ok = rawClient(http.port, { path: path('news') })
-    const bare = rawClient(http.port, { path: '/' })
-    await waitFor(() => ok.comments.length === 1 && bare.comments.length === 1, { what: 'both streams' })
-    ok.end()
-    bare.end()
+    assert.equal((await answerOf(http.server, path('sports'))).status, 403)
+    assert.equal((await answerOf(http.server, path('news', 'sports'))).status, 403, 'one denied channel denies the attach')
+    const ok = await openStream(http.server, { path: path('news') })
+    const bare = await openStream(http.server, { path: '/' })
+    assert.deepEqual([ok.status, bare.status], [200, 200])
+    assert.deepEqual([ok.comments, bare.comments], [[''], ['']], 'both streams opened')
+    await ok.close()
+    await bare.close()
   } finally {
     await hub.close()
     await http.close()
@@ -167,10 +171,8 @@ test('client.subscribe(): a sync denial throws ERR_SSE_FORBIDDEN, an async check
   hub.authorize('vip:{x}', async ({ client }) => client.user === 'ann')
   hub.authorize('staff:{x}', async () => false)
   let client
-  const http = await startHttp((req, res) => { client = hub.attach(req, res, { user: 'ann' }) })
+  const raw = await openStream((req, res) => { client = hub.attach(req, res, { user: 'ann' }) })
   try {
-    const raw = rawClient(http.port)
-    await waitFor(() => client !== undefined && raw.comments.length === 1, { what: 'the stream' })
     assert.equal(client.user, 'ann')
     assert.throws(() => client.subscribe('team:bob'), (error) => error.code === 'ERR_SSE_FORBIDDEN' && /team:bob/.test(error.message))
     assert.equal(client.subscribe('team:ann'), true)
@@ -183,11 +185,10 @@ test('client.subscribe(): a sync denial throws ERR_SSE_FORBIDDEN, an async check
     assert.throws(() => client.subscribe('team:x', { bogus: 1 }), (error) => error.code === 'ERR_SSE_UNKNOWN_OPTION')
     assert.equal(hub.publish('team:bob', { data: 'no' }), 0)
     assert.equal(hub.publish('team:ann', { data: 'yes' }), 1)
-    await waitFor(() => raw.events.length === 1, { what: 'the allowed channel\'s event' })
-    raw.end()
+    assert.equal((await raw.next()).data, 'yes')
   } finally {
+    await raw.close()
     await hub.close()
-    await http.close()
   }
 })
 
@@ -205,9 +206,8 @@ test('an expiring grant ends the subscription within 100 ms of its time and tell
   }, { renew: true })
   const http = await channelServer(hub)
   try {
-    const raw = rawClient(http.port, { path: path('doc:1', 'live:1') })
-    await waitFor(() => raw.comments.length === 1, { what: 'the stream' })
-    const revoked = await waitFor(() => raw.events.find((e) => e.event === 'sse-revoked'), { what: 'the revoked event', timeoutMs: 5000 })
+    const raw = await openStream(http.server, { path: path('doc:1', 'live:1') })
+    const revoked = await raw.waitFor('sse-revoked', { timeoutMs: 5000 })
     const late = Date.now() - expiresAt.get('doc:1')
     assert.ok(late >= -5 && late <= 100, `ended ${late} ms after its expiry`)
     assert.deepEqual(JSON.parse(revoked.data), { channel: 'doc:1', reason: 'expired' })
@@ -216,7 +216,7 @@ test('an expiring grant ends the subscription within 100 ms of its time and tell
     await waitFor(() => renewals >= 3, { what: 'three renewals', timeoutMs: 5000 })
     assert.equal(hub.publish('live:1', { data: 'still here' }), 1)
     assert.equal(raw.events.filter((e) => e.event === 'sse-revoked').length, 1)
-    raw.end()
+    await raw.close()
   } finally {
     await hub.close()
     await http.close()
@@ -228,24 +228,25 @@ test('hub.revoke() ends grants by user, by channel, or both, and tells each clie
   hub.authorize('room:{room}', ({ request }) => ({ user: request.headers['x-user'] }))
   const http = await channelServer(hub)
   try {
-    const ann = rawClient(http.port, { path: path('room:a', 'room:b', 'public'), headers: { 'x-user': 'ann' } })
-    const bob = rawClient(http.port, { path: path('room:a'), headers: { 'x-user': 'bob' } })
-    await waitFor(() => ann.comments.length === 1 && bob.comments.length === 1, { what: 'two streams' })
+    const ann = await openStream(http.server, { path: path('room:a', 'room:b', 'public'), headers: { 'x-user': 'ann' } })
+    const bob = await openStream(http.server, { path: path('room:a'), headers: { 'x-user': 'bob' } })
     assert.equal(hub.revoke({ user: 'ann', channel: 'room:b' }), 1)
     assert.equal(hub.publish('room:b', { data: 'x' }), 0)
     assert.equal(hub.revoke({ channel: 'room:a' }), 2)
     assert.equal(hub.publish('room:a', { data: 'x' }), 0)
     assert.equal(hub.publish('public', { data: 'still' }), 1)
-    await waitFor(() => ann.events.length === 3 && bob.events.length === 1, { what: 'the revoked events and the public one' })
-    assert.deepEqual(ann.events.map((e) => [e.event ?? 'message', e.data]), [
+    await ann.waitFor((e) => e.data === 'still')
+    assert.deepEqual(await bob.next(), { event: 'sse-revoked', data: '{"channel":"room:a","reason":"revoked"}', id: '' })
+    assert.equal(bob.events.length, 1)
+    assert.deepEqual(ann.events.map((e) => [e.event, e.data]), [
       ['sse-revoked', '{"channel":"room:b","reason":"revoked"}'],
       ['sse-revoked', '{"channel":"room:a","reason":"revoked"}'],
       ['message', 'still']
     ])
     assert.equal(hub.revoke({ user: 'nobody' }), 0)
     assert.throws(() => hub.revoke({}), (error) => error.code === 'ERR_SSE_INVALID_ARGUMENT')
-    ann.end()
-    bob.end()
+    await ann.close()
+    await bob.close()
   } finally {
     await hub.close()
     await http.close()
@@ -270,22 +271,20 @@ test('Fastify checks get its request; Hono (Fetch) gets the Request, and an asyn
   app.get('/events', (c) => hub.response(c.req.raw, { channels: [`h:${c.req.query('ch')}`] }))
   const hono = await new Promise((resolve) => { const s = serve({ fetch: app.fetch, port: 0, hostname: HOST }, () => resolve(s)) })
   try {
-    const fastifyPort = fastify.server.address().port
-    assert.equal((await answerOf(fastifyPort, '/events?ch=1&key=2')).status, 403)
-    const f = rawClient(fastifyPort, { path: '/events?ch=1&key=1' })
-    await waitFor(() => f.comments.length === 1, { what: 'the Fastify stream' })
+    assert.equal((await answerOf(fastify.server, '/events?ch=1&key=2')).status, 403)
+    const f = await openStream(fastify.server, { path: '/events?ch=1&key=1' })
+    assert.equal(f.status, 200)
     assert.deepEqual(kinds, [true, true])
 
-    const honoPort = hono.address().port
-    const denied = await answerOf(honoPort, '/events?ch=1&key=2')
+    const denied = await answerOf(hono, '/events?ch=1&key=2')
     assert.equal(denied.status, 403)
     assert.equal(denied.body, 'event stream forbidden\n')
-    const h = rawClient(honoPort, { path: '/events?ch=1&key=1' })
-    await waitFor(() => h.comments.length === 1, { what: 'the Hono stream' })
+    const h = await openStream(hono, { path: '/events?ch=1&key=1' })
+    assert.equal(h.status, 200)
     assert.equal(hub.publish('h:1', { data: 'hono' }), 1)
-    await waitFor(() => h.events.length === 1, { what: 'the event' })
-    f.end()
-    h.end()
+    assert.equal((await h.next()).data, 'hono')
+    await f.close()
+    await h.close()
   } finally {
     await fastify.close()
     await hub.close()
@@ -301,7 +300,7 @@ test('names that try to slip past a pattern: encoded, case variants, trailing se
   hub.authorize('org:{org}/room:{room}', ({ params }) => params.org === 'acme')
   const http = await channelServer(hub)
   try {
-    const status = async (channel) => (await answerOf(http.port, path(channel))).status
+    const status = async (channel) => (await answerOf(http.server, path(channel))).status
     assert.equal(await status('user:admin'), 403, 'the literal rule beats the parameter')
     assert.deepEqual(asked, [['admin', 'user:admin']])
     for (const channel of ['user%3A1', 'User:1', 'USER:1', 'user:1:', 'user:1/', 'user::1', 'user:', 'user', 'user:1:x',
@@ -334,16 +333,17 @@ test('a check that answers something else, grants that disagree on who the clien
   hub.authorize('many:{n}', async ({ params }) => { checks++; return Number(params.n) % 2 === 0 })
   const http = await channelServer(hub)
   try {
-    assert.equal((await answerOf(http.port, path('odd:1'))).status, 503, 'a check answering a string is a failed check')
-    assert.equal((await answerOf(http.port, path('as:ann', 'as:bob'))).status, 403, 'one client is one user')
+    assert.equal((await answerOf(http.server, path('odd:1'))).status, 503, 'a check answering a string is a failed check')
+    assert.equal((await answerOf(http.server, path('as:ann', 'as:bob'))).status, 403, 'one client is one user')
     const even = Array.from({ length: 1000 }, (_, i) => `many:${2 * i}`)
-    const many = rawClient(http.port, { path: path(...even) })
-    await waitFor(() => many.comments.length === 1, { what: 'a stream with 1,000 checked channels', timeoutMs: 20_000 })
+    const many = await openStream(http.server, { path: path(...even), timeoutMs: 20_000 })
+    assert.equal(many.status, 200, 'a stream with 1,000 checked channels')
     assert.equal(checks, 1000)
-    assert.equal((await answerOf(http.port, path(...even.slice(0, 999), 'many:1'))).status, 403)
+    assert.equal((await answerOf(http.server, path(...even.slice(0, 999), 'many:1'))).status, 403)
     assert.equal(checks, 2000)
     assert.equal(hub.publish('many:1998', { data: 'last' }), 1)
-    many.end()
+    assert.equal((await many.next()).data, 'last')
+    await many.close()
   } finally {
     await hub.close()
     await http.close()
@@ -354,17 +354,15 @@ test('identity is the client\'s, never a metric label: metricsText() names no us
   const hub = createHub({ heartbeatMs: 60_000 })
   hub.authorize('secret-room:{id}', () => ({ user: 'user-4242' }))
   let client
-  const http = await startHttp((req, res) => { client = hub.attach(req, res, { channels: ['secret-room:9'] }) })
+  const raw = await openStream((req, res) => { client = hub.attach(req, res, { channels: ['secret-room:9'] }) })
   try {
-    const raw = rawClient(http.port)
-    await waitFor(() => raw.comments.length === 1, { what: 'the stream' })
+    assert.equal(raw.status, 200)
     assert.equal(client.user, 'user-4242')
     const text = hub.metricsText()
     assert.doesNotMatch(text, /user-4242|secret-room/)
     assert.match(text, /reason="forbidden"/)
-    raw.end()
   } finally {
+    await raw.close()
     await hub.close()
-    await http.close()
   }
 })
