@@ -12,7 +12,8 @@ const assert = require('node:assert/strict')
 const path = require('node:path')
 const { execFile } = require('node:child_process')
 const { createHub } = require('..')
-const { startHttp, rawClient, waitFor } = require('./helpers')
+const { openStream } = require('../lib/testing')
+const { startHttp, waitFor } = require('./helpers')
 
 const ROOT = path.join(__dirname, '..')
 
@@ -30,11 +31,10 @@ async function channelServer (hub, { onClient = () => {} } = {}) {
 
 const route = (...channels) => '/?' + channels.map((ch) => `ch=${encodeURIComponent(ch)}`).join('&')
 
-async function statusOf (port, channels, { method = 'GET', headers = {} } = {}) {
-  const raw = rawClient(port, { path: route(...channels), method, headers })
-  await waitFor(() => raw.head !== null, { what: `the answer to ${method} ${JSON.stringify(channels)}` })
-  raw.end()
-  return Number(raw.head.slice(9, 12))
+async function statusOf (server, channels, { method = 'GET', headers = {} } = {}) {
+  const stream = await openStream(server, { path: route(...channels), method, headers })
+  await stream.close()
+  return stream.status
 }
 
 const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length
@@ -120,17 +120,19 @@ test('a held attach denied after hub.close(): one \'close\', no \'disconnect\' f
   const closes = []
   const http = await channelServer(hub, { onClient: (client) => client.on('close', (reason) => closes.push(reason)) })
   try {
-    const raw = rawClient(http.port, { path: route('room:1') })
+    const opening = openStream(http.server, { path: route('room:1') })
     await waitFor(() => deny !== undefined, { what: 'the check' })
     await hub.close()
     const metrics = hub.metrics()
     const closed = Object.values(metrics.closes).reduce((a, b) => a + b, 0)
     deny()
-    await waitFor(() => raw.head !== null, { what: 'an answer' })
+    const raw = await opening
+    assert.ok(raw.status >= 400, `answered ${raw.status}`)
     await new Promise((resolve) => setImmediate(resolve))
     assert.deepEqual(closes.length, 1, `'close' emitted ${JSON.stringify(closes)}`)
     assert.ok(!hubEvents.includes('disconnect server'), `a client that never connected 'disconnect'ed: ${hubEvents}`)
     assert.ok(closed <= metrics.connectionsOpened, `closes ${JSON.stringify(metrics.closes)} with ${metrics.connectionsOpened} opened`)
+    await raw.close()
   } finally {
     await http.close()
   }
@@ -144,14 +146,13 @@ test('a grant whose expiresAt is more than 2^31-1 ms (24.8 days) away lasts (set
   hub.authorize('short:{id}', () => ({ expiresAt: Date.now() + 200 }))
   const http = await channelServer(hub)
   try {
-    const raw = rawClient(http.port, { path: route('token:1', 'renewed:1', 'short:1') })
-    await waitFor(() => raw.comments.length === 1, { what: 'the stream' })
+    const raw = await openStream(http.server, { path: route('token:1', 'renewed:1', 'short:1') })
     // short:1 ends in 200 ms: once its event is in, a 30-day grant must still be there.
-    await waitFor(() => raw.events.some((e) => e.data.includes('short:1')), { what: 'short:1 to expire', timeoutMs: 5000 })
+    await raw.waitFor((e) => e.data.includes('short:1'), { timeoutMs: 5000 })
     assert.deepEqual(raw.events.map((e) => JSON.parse(e.data).channel), ['short:1'])
     assert.equal(hub.publish('token:1', { data: 'x' }), 1)
     assert.equal(hub.publish('renewed:1', { data: 'x' }), 1)
-    raw.end()
+    await raw.close()
   } finally {
     await hub.close()
     await http.close()
@@ -168,7 +169,7 @@ test('{ allow } other than true: undefined and null deny, 0, \'\' and \'false\' 
   const expected = { undefined: 403, null: 403, zero: 503, empty: 503, false: 503, no: 503 }
   try {
     const got = {}
-    for (const kind of Object.keys(answers)) got[kind] = await statusOf(http.port, [`a:${kind}`])
+    for (const kind of Object.keys(answers)) got[kind] = await statusOf(http.server, [`a:${kind}`])
     assert.deepEqual(got, expected)
   } finally {
     await hub.close()
@@ -183,7 +184,7 @@ test('a grant with a key it does not know ({ allowed: false }, { alow: false }, 
   hub.authorize('k:{kind}', ({ params }) => answers[params.kind])
   const http = await channelServer(hub)
   try {
-    for (const kind of Object.keys(answers)) assert.equal(await statusOf(http.port, [`k:${kind}`]), 503, kind)
+    for (const kind of Object.keys(answers)) assert.equal(await statusOf(http.server, [`k:${kind}`]), 503, kind)
   } finally {
     await hub.close()
     await http.close()
@@ -195,8 +196,8 @@ test('two subscribe() at once whose grants name different users: one succeeds, t
   hub.authorize('as:{user}', async ({ params }) => ({ user: params.user }))
   const http = await channelServer(hub)
   try {
-    const raw = rawClient(http.port, { path: '/' })
-    await waitFor(() => raw.comments.length === 1, { what: 'the stream' })
+    const raw = await openStream(http.server, { path: '/' })
+    assert.equal(raw.status, 200)
     const client = http.clients[0]
     const results = await Promise.allSettled([client.subscribe('as:ann'), client.subscribe('as:bob')])
     const fulfilled = results.filter((r) => r.status === 'fulfilled')
@@ -205,7 +206,7 @@ test('two subscribe() at once whose grants name different users: one succeeds, t
     assert.equal(rejected[0].reason.code, 'ERR_SSE_FORBIDDEN')
     const other = client.user === 'ann' ? 'bob' : 'ann'
     assert.equal(hub.publish(`as:${other}`, { data: 'x' }), 0)
-    raw.end()
+    await raw.close()
   } finally {
     await hub.close()
     await http.close()
@@ -218,15 +219,15 @@ test('unsubscribe() while its subscribe() check is pending: the later allow does
   hub.authorize('vip:{id}', () => new Promise((resolve) => { allow = resolve }))
   const http = await channelServer(hub)
   try {
-    const raw = rawClient(http.port, { path: '/' })
-    await waitFor(() => raw.comments.length === 1, { what: 'the stream' })
+    const raw = await openStream(http.server, { path: '/' })
+    assert.equal(raw.status, 200)
     const client = http.clients[0]
     const pending = client.subscribe('vip:1')
     client.unsubscribe('vip:1')
     allow(true)
     assert.equal(await pending, false, 'unsubscribed before the check answered')
     assert.equal(hub.publish('vip:1', { data: 'x' }), 0)
-    raw.end()
+    await raw.close()
   } finally {
     await hub.close()
     await http.close()
@@ -241,14 +242,14 @@ test('a refused held client keeps none of the grants it got from subscribe(): re
   const http = await channelServer(hub, { onClient: (client) => client.subscribe('side:1') })
   const before = timers()
   try {
-    const raw = rawClient(http.port, { path: route('room:1') })
+    const opening = openStream(http.server, { path: route('room:1') })
     await waitFor(() => deny !== undefined, { what: 'the held attach' })
     deny()
-    await waitFor(() => raw.head !== null, { what: 'the 403' })
-    assert.match(raw.head, /^HTTP\/1\.1 403 /)
+    const raw = await opening
+    assert.equal(raw.status, 403)
     assert.equal(hub.revoke({ channel: 'side:1' }), 0, 'the refused client kept its grant')
     assert.ok(timers() <= before, `${timers() - before} timer(s) left`)
-    raw.end()
+    await raw.close()
   } finally {
     await hub.close()
     await http.close()
@@ -265,10 +266,11 @@ test('a renewal is given the params as they appear in the name, whatever the che
   }, { renew: true })
   const http = await channelServer(hub)
   try {
-    const raw = rawClient(http.port, { path: route('live:7') })
+    const raw = await openStream(http.server, { path: route('live:7') })
+    assert.equal(raw.status, 200)
     await waitFor(() => renewed.length === 1, { what: 'the renewal' })
     assert.deepEqual(renewed, ['7'])
-    raw.end()
+    await raw.close()
   } finally {
     await hub.close()
     await http.close()
@@ -282,7 +284,7 @@ test('a check that throws a non-Error is reported with what it threw', async () 
   hub.authorize('s:{x}', () => { throw 'session store unreachable' }) // eslint-disable-line no-throw-literal
   const http = await channelServer(hub)
   try {
-    assert.equal(await statusOf(http.port, ['s:1']), 503)
+    assert.equal(await statusOf(http.server, ['s:1']), 503)
     assert.match(refusals[0], /session store unreachable/)
   } finally {
     await hub.close()
@@ -298,13 +300,13 @@ test('a held client that subscribe()d to a presence channel and is then refused 
   hub.authorize('side:{id}', () => true)
   const http = await channelServer(hub, { onClient: (client) => client.subscribe('side:1') })
   try {
-    const raw = rawClient(http.port, { path: route('room:1'), headers: { 'x-user': 'mallory' } })
+    const opening = openStream(http.server, { path: route('room:1'), headers: { 'x-user': 'mallory' } })
     await waitFor(() => deny !== undefined, { what: 'the held attach' })
     deny()
-    await waitFor(() => raw.head !== null, { what: 'the 403' })
-    assert.match(raw.head, /^HTTP\/1\.1 403 /)
+    const raw = await opening
+    assert.equal(raw.status, 403)
     assert.deepEqual(hub.memberCount('side:1'), { users: 0, connections: 0 }, 'a refused client is no member')
-    raw.end()
+    await raw.close()
   } finally {
     await hub.close()
     await http.close()
@@ -319,15 +321,15 @@ test('a revoke while a check is in flight wins: the attach it would have allowed
   hub.authorize('side:{id}', () => new Promise((resolve) => gates.push(() => resolve(true))))
   const http = await channelServer(hub)
   try {
-    const held = rawClient(http.port, { path: route('room:1') })
+    const opening = openStream(http.server, { path: route('room:1') })
     await waitFor(() => gates.length === 1, { what: 'the held attach\'s check' })
     assert.equal(hub.revoke({ user: 'ann' }), 0, 'nothing granted yet')
     gates.shift()()
-    await waitFor(() => held.head !== null, { what: 'the answer' })
-    assert.match(held.head, /^HTTP\/1\.1 403 /)
+    const held = await opening
+    assert.equal(held.status, 403)
 
-    const bare = rawClient(http.port, { path: '/' })
-    await waitFor(() => bare.comments.length === 1, { what: 'a stream without channels' })
+    const bare = await openStream(http.server, { path: '/' })
+    assert.equal(bare.status, 200, 'a stream without channels')
     const client = http.clients.at(-1)
     const pending = client.subscribe('side:1')
     hub.revoke({ channel: 'side:1' })
@@ -338,8 +340,8 @@ test('a revoke while a check is in flight wins: the attach it would have allowed
     const later = client.subscribe('side:1')
     gates.shift()()
     assert.equal(await later, true)
-    held.end()
-    bare.end()
+    await held.close()
+    await bare.close()
   } finally {
     await hub.close()
     await http.close()
