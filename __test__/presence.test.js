@@ -11,6 +11,7 @@ const assert = require('node:assert/strict')
 const path = require('node:path')
 const { fork } = require('node:child_process')
 const { createHub } = require('..')
+const { openStream } = require('../lib/testing')
 const { startHttp, rawClient, waitFor } = require('./helpers')
 const { startRedis } = require('../test-support/redis')
 
@@ -37,13 +38,14 @@ test('members collapse by user; a subscriber gets a snapshot, then joins and lea
   const http = await presenceServer(hub)
   const clients = []
   try {
-    const watcher = rawClient(http.port, { path: route('watcher', 'room:1') })
+    const watcher = await openStream(http.server, { path: route('watcher', 'room:1') })
     clients.push(watcher)
-    await waitFor(() => presenceEvents(watcher).length === 1, { what: 'the snapshot' })
-    assert.deepEqual(presenceEvents(watcher)[0], { channel: 'room:1', members: [], snapshot: true })
+    assert.deepEqual(JSON.parse((await watcher.waitFor('sse-presence')).data), { channel: 'room:1', members: [], snapshot: true })
     // A wave: 50 users, three tabs each, and one anonymous stream (not a member).
-    for (let u = 0; u < 50; u++) for (let tab = 0; tab < 3; tab++) clients.push(rawClient(http.port, { path: route(`u${u}`, 'room:1') }))
-    clients.push(rawClient(http.port, { path: route(null, 'room:1') }))
+    const paths = []
+    for (let u = 0; u < 50; u++) for (let tab = 0; tab < 3; tab++) paths.push(route(`u${u}`, 'room:1'))
+    paths.push(route(null, 'room:1'))
+    clients.push(...await Promise.all(paths.map((path) => openStream(http.server, { path, timeoutMs: 10_000 }))))
     await waitFor(() => hub.memberCount('room:1').connections === 151, { what: '151 member connections' })
     assert.deepEqual(hub.memberCount('room:1'), { users: 51, connections: 151 })
     const ann = hub.members('room:1').members.find((m) => m.user === 'u7')
@@ -54,22 +56,21 @@ test('members collapse by user; a subscriber gets a snapshot, then joins and lea
     assert.equal(joins.joins.length, 51)
     assert.deepEqual(joins.leaves, [])
     // A late subscriber's snapshot has everyone already there.
-    const late = rawClient(http.port, { path: route(null, 'room:1') })
+    const late = await openStream(http.server, { path: route(null, 'room:1') })
     clients.push(late)
     await waitFor(() => presenceEvents(late).length === 1, { what: 'the late snapshot' })
     assert.equal(presenceEvents(late)[0].members.length, 51)
     // Two of u7's tabs leave: still a member. All of u8's leave: one leave.
     const u7 = clients.slice(1).filter((_, i) => Math.floor(i / 3) === 7 && i < 150)
     const u8 = clients.slice(1).filter((_, i) => Math.floor(i / 3) === 8 && i < 150)
-    u7.slice(0, 2).forEach((c) => c.end())
-    u8.forEach((c) => c.end())
+    await Promise.all([...u7.slice(0, 2), ...u8].map((c) => c.close()))
     await waitFor(() => hub.memberCount('room:1').connections === 146, { what: 'five tabs gone' })
     assert.deepEqual(hub.memberCount('room:1'), { users: 50, connections: 146 })
     await waitFor(() => presenceEvents(watcher).length === 3 && presenceEvents(late).length === 2, { what: 'the leave' })
     assert.deepEqual(presenceEvents(watcher)[2], { channel: 'room:1', joins: [], leaves: ['u8'] })
     assert.deepEqual(presenceEvents(late)[1], { channel: 'room:1', joins: [], leaves: ['u8'] })
   } finally {
-    for (const c of clients) c.end()
+    await Promise.all(clients.map((c) => c.close()))
     await hub.close()
     await http.close()
   }
@@ -83,22 +84,22 @@ test('a subscriber that joins while a batch gathers gets a snapshot with it, and
     hub.attach(req, res, { channels: ['room:1'], user: url.searchParams.get('user') ?? undefined })
   })
   const clients = []
-  const open = (user) => { const c = rawClient(http.port, { path: user === null ? '/' : `/?user=${user}` }); clients.push(c); return c }
+  const open = async (user) => { const c = await openStream(http.server, { path: user === null ? '/' : `/?user=${user}` }); clients.push(c); return c }
   try {
-    const watcher = open(null)
-    await waitFor(() => presenceEvents(watcher).length === 1, { what: 'the watcher\'s snapshot' })
+    const watcher = await open(null)
+    await watcher.waitFor('sse-presence')
     // Within one gathering: ann joins, then the late reader subscribes, then bob joins.
-    open('ann')
+    await open('ann')
     await waitFor(() => hub.memberCount('room:1').users === 1, { what: 'ann' })
-    const late = open(null)
-    await waitFor(() => presenceEvents(late).length === 1, { what: 'the late snapshot' })
+    const late = await open(null)
+    await late.waitFor('sse-presence')
     assert.deepEqual(presenceEvents(late)[0].members.map((m) => m.user), ['ann'])
-    open('bob')
+    await open('bob')
     await waitFor(() => presenceEvents(watcher).length === 2 && presenceEvents(late).length === 2, { what: 'the batch', timeoutMs: 5000 })
     assert.deepEqual(presenceEvents(watcher)[1].joins.map((j) => j.user), ['ann', 'bob'], 'the watcher hears both')
     assert.deepEqual(presenceEvents(late)[1].joins.map((j) => j.user), ['bob'], 'the late reader hears only what its snapshot did not show')
   } finally {
-    for (const c of clients) c.end()
+    await Promise.all(clients.map((c) => c.close()))
     await hub.close()
     await http.close()
   }
