@@ -8,17 +8,16 @@ const { test, describe } = require('node:test')
 const { performance } = require('node:perf_hooks')
 const assert = require('node:assert/strict')
 const { createHub, Channel, defaults } = require('..')
-const { TRANSPORTS, startHttp, rawClient, waitFor, sleep } = require('./helpers')
+const { openStream } = require('../lib/testing')
+const { TRANSPORTS, startHttp, rawClient, waitFor, ended } = require('./helpers')
 
 for (const transport of TRANSPORTS) {
   describe(`transport: ${transport}`, () => {
     test('subscribe and unsubscribe mid-stream take effect from the call on', async () => {
       const hub = createHub({ heartbeatMs: 60_000 })
       let client
-      const http = await startHttp((req, res) => { client = hub.attach(req, res, { transport }) })
+      const raw = await openStream((req, res) => { client = hub.attach(req, res, { transport }) })
       try {
-        const raw = rawClient(http.port)
-        await waitFor(() => client !== undefined && raw.comments.length === 1, { what: 'the client' })
         const news = hub.channel('news')
         assert.ok(news instanceof Channel)
         assert.equal(news.publish({ data: 'before' }), 0, 'nobody is subscribed yet')
@@ -34,16 +33,16 @@ for (const transport of TRANSPORTS) {
         assert.equal(news.size, 0)
         assert.equal(news.publish({ data: 'after' }), 0)
         hub.broadcast({ data: 'end' })
-        await waitFor(() => raw.events.at(-1)?.data === 'end', { what: 'the end marker' })
+        await raw.waitFor((e) => e.data === 'end')
         assert.deepEqual(raw.events.map((e) => e.data), ['during 1', 'direct', 'to all', 'during 2', 'end'])
         assert.throws(() => client.subscribe(''), (error) => error.code === 'ERR_SSE_INVALID_CHANNEL')
         assert.throws(() => hub.channel(42), (error) => error.code === 'ERR_SSE_INVALID_CHANNEL')
-        raw.end()
+        await raw.close()
         await waitFor(() => client.closed, { what: 'the client to leave' })
         assert.equal(client.subscribe('news'), false, 'a closed client subscribes to nothing')
       } finally {
+        await raw.close()
         await hub.close()
-        await http.close()
       }
     })
   })
@@ -71,7 +70,7 @@ test('a channel whose last subscriber leaves releases its log', async () => {
 test('names and ids that are not well-formed Unicode are refused, never rewritten into one another', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
   const attachErrors = []
-  const http = await startHttp((req, res) => {
+  const listener = (req, res) => {
     const channels = req.url === '/lone' ? ['\uD800'] : ['\uFFFD']
     try {
       hub.attach(req, res, { channels })
@@ -79,12 +78,14 @@ test('names and ids that are not well-formed Unicode are refused, never rewritte
       attachErrors.push(error)
       res.end('refused')
     }
-  })
+  }
+  // U+FFFD itself is a fine name: it is what a lone surrogate used to become.
+  const replacement = await openStream(listener, { path: '/replacement' })
   try {
-    // U+FFFD itself is a fine name: it is what a lone surrogate used to become.
-    const replacement = rawClient(http.port, { path: '/replacement' })
-    const lone = rawClient(http.port, { path: '/lone' })
-    await waitFor(() => replacement.comments.length === 1 && lone.ended, { what: 'the two requests' })
+    const lone = await openStream(listener, { path: '/lone' })
+    assert.equal(await ended(lone), 'end')
+    assert.equal(lone.body, 'refused', 'the application answered')
+    assert.equal(replacement.status, 200)
     assert.deepEqual(attachErrors.map((e) => [e.constructor.name, e.code]), [['TypeError', 'ERR_SSE_INVALID_CHANNEL']])
     assert.match(attachErrors[0].message, /"\\ud800" is not well-formed Unicode/)
     const refused = (fn, code) => assert.throws(fn, (e) => e instanceof TypeError && e.code === code && /not well-formed Unicode/.test(e.message))
@@ -92,14 +93,13 @@ test('names and ids that are not well-formed Unicode are refused, never rewritte
     refused(() => hub.channel('\uD800x'), 'ERR_SSE_INVALID_CHANNEL')
     refused(() => hub.broadcast({ event: 'e\uDC00', data: 'x' }), 'ERR_SSE_INVALID_MESSAGE')
     refused(() => hub.broadcast({ id: '\uD83D', data: 'x' }), 'ERR_SSE_INVALID_MESSAGE')
+    // What a refused call had sent would come before it.
     hub.publish('\uFFFD', { data: 'for the U+FFFD channel' })
-    await waitFor(() => replacement.events.length === 1, { what: 'the event on the U+FFFD channel' })
-    await sleep(100)
+    await replacement.waitFor((e) => e.data === 'for the U+FFFD channel')
     assert.deepEqual(replacement.events.map((e) => e.data), ['for the U+FFFD channel'], 'nothing refused reached it')
-    replacement.end()
   } finally {
+    await replacement.close()
     await hub.close()
-    await http.close()
   }
 })
 
@@ -154,7 +154,7 @@ test('a client has at most maxChannelsPerClient channels: more throws ERR_SSE_TO
   const hub = createHub({ heartbeatMs: 60_000 })
   const errors = []
   const clients = []
-  const http = await startHttp((req, res) => {
+  const listener = (req, res) => {
     const count = Number(new URL(req.url, 'http://x').searchParams.get('n'))
     try {
       clients.push(hub.attach(req, res, { channels: Array.from({ length: count }, (_, i) => `c${i}`) }))
@@ -162,31 +162,32 @@ test('a client has at most maxChannelsPerClient channels: more throws ERR_SSE_TO
       errors.push(error)
       res.writeHead(400).end('too many')
     }
-  })
+  }
+  let full = null
   try {
-    const refused = rawClient(http.port, { path: '/?n=1001' })
-    await waitFor(() => refused.ended, { what: 'the refused request to be answered' })
+    const refused = await openStream(listener, { path: '/?n=1001' })
+    assert.equal(await ended(refused), 'end', 'the refused request was answered')
     assert.equal(errors.length, 1)
     assert.ok(errors[0] instanceof RangeError)
     assert.equal(errors[0].code, 'ERR_SSE_TOO_MANY_CHANNELS')
     assert.match(errors[0].message, /at most 1000 channels \(maxChannelsPerClient\), this would make 1001/)
-    assert.match(refused.head, /^HTTP\/1\.1 400/, 'the application answered: attach wrote nothing')
+    assert.equal(refused.status, 400, 'the application answered: attach wrote nothing')
+    assert.equal(refused.body, 'too many')
     assert.equal(hub.size, 0)
     assert.equal(hub.metrics().channels, 0, 'no channel was made for the refused client')
 
-    const full = rawClient(http.port, { path: '/?n=1000' })
-    await waitFor(() => full.comments.length === 1, { what: 'a client with 1000 channels' })
+    full = await openStream(listener, { path: '/?n=1000' })
+    assert.equal(full.status, 200, 'a client with 1000 channels')
     const client = clients[0]
     assert.throws(() => client.subscribe('one-more'), (error) => error instanceof RangeError && error.code === 'ERR_SSE_TOO_MANY_CHANNELS')
     assert.equal(hub.channel('one-more').size, 0)
     assert.equal(client.unsubscribe('c0'), true)
     assert.equal(client.subscribe('one-more'), true, 'leaving one makes room for another')
     hub.publish('one-more', { data: 'arrived' })
-    await waitFor(() => full.events.some((e) => e.data === 'arrived'), { what: 'the event on the new channel' })
-    full.end()
+    await full.waitFor((e) => e.data === 'arrived')
   } finally {
+    await full?.close()
     await hub.close()
-    await http.close()
   }
 })
 
@@ -227,28 +228,27 @@ test('age bounds hold without traffic, channels nothing keeps go, and a channel 
     // The channel comes back with a publish. An event of it that aged out is not replayed as
     // if nothing had been lost: a resume from before it is a reset.
     const first = clients.length
-    const witness = rawClient(http.port, { path: '/?c=quiet' })
-    await waitFor(() => clients.length === first + 1 && witness.comments.length === 1, { what: 'the witness' })
+    const witness = await openStream(http.server, { path: '/?c=quiet' })
+    assert.equal(clients.length, first + 1, 'the witness')
     hub.publish('quiet', { data: 'A' })
-    await waitFor(() => witness.events.length === 1, { what: 'A' })
-    const idA = witness.events[0].id
-    witness.end()
+    const idA = (await witness.waitFor((e) => e.data === 'A')).id
+    await witness.close()
     await waitFor(() => hub.size === 0, { what: 'the witness to leave' })
     const publishedB = performance.now()
     hub.publish('quiet', { data: 'B' })
     await goneWithinBound('B to age out and the channel to go', publishedB)
     hub.publish('quiet', { data: 'C' })
-    const resumed = rawClient(http.port, { path: '/?c=quiet', headers: { 'Last-Event-ID': idA } })
-    await waitFor(() => clients.length === first + 2 && resumed.events.length >= 1, { what: 'the resumed client' })
+    const resumed = await openStream(http.server, { path: '/?c=quiet', lastEventId: idA })
+    assert.equal(clients.length, first + 2, 'the resumed client')
     assert.equal(clients[first + 1].resume, 'reset', 'B is gone: replaying C alone would hide it')
-    assert.equal(resumed.events[0].event, 'sse-reset')
-    resumed.end()
+    assert.equal((await resumed.next()).event, 'sse-reset')
+    await resumed.close()
 
     // Clients that each used a channel of their own and left leave no channel behind.
     for (let i = 0; i < 50; i++) {
-      const raw = rawClient(http.port, { path: `/?c=own-${i}` })
-      await waitFor(() => raw.comments.length === 1, { what: `client ${i}` })
-      raw.end()
+      const own = await openStream(http.server, { path: `/?c=own-${i}` })
+      assert.equal(own.status, 200, `client ${i}`)
+      await own.close()
     }
     await waitFor(() => hub.size === 0, { what: 'the 50 to leave' })
     await waitFor(() => hub.metrics().channels <= 1, { what: 'their channels to go', timeoutMs: 5000 })
