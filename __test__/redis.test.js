@@ -14,7 +14,7 @@ const { pathToFileURL } = require('node:url')
 const { fork, execFile } = require('node:child_process')
 const { EventSource } = require('eventsource')
 const { openStream } = require('../lib/testing')
-const { rawClient, waitFor, startHttp, promtool, linkedHub } = require('./helpers')
+const { rawClient, waitFor, promtool, linkedHub } = require('./helpers')
 const { createHub } = require('..')
 const { startRedis, startCluster } = require('../test-support/redis')
 

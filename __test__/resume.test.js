@@ -9,7 +9,8 @@ const { test, describe } = require('node:test')
 const assert = require('node:assert/strict')
 const { EventSource } = require('eventsource')
 const { createHub } = require('..')
-const { TRANSPORTS, HOST, startHttp, rawClient, waitFor, cuttingProxy } = require('./helpers')
+const { openStream } = require('../lib/testing')
+const { TRANSPORTS, startHttp, waitFor, cuttingProxy } = require('./helpers')
 
 const EVENTS = 10_000
 const CUTS = ['rst', 'fin', 'rst', 'fin', 'rst']
@@ -58,10 +59,11 @@ for (const transport of TRANSPORTS) {
   })
 }
 
-/** Connects with `lastEventId` and returns the client and what it received. */
+/** Connects with `lastEventId` (openStream) and returns the client and its stream. */
 async function reconnect (hub, http, clients, lastEventId, path = '/') {
-  const raw = rawClient(http.port, { path, headers: lastEventId === undefined ? {} : { 'Last-Event-ID': lastEventId } })
-  await waitFor(() => clients.length > 0 && raw.comments.length > 0, { what: 'the connection' })
+  const raw = await openStream(http.server, { path, lastEventId })
+  assert.equal(raw.status, 200)
+  assert.equal(clients.length, 1, 'the connection')
   return { raw, client: clients.shift() }
 }
 
@@ -74,41 +76,36 @@ test('an id that cannot be placed gets the reset event, then live events', async
     // Ids this hub made: 100 events, of which the history keeps the last 10.
     const first = await reconnect(hub, http, clients)
     for (let i = 0; i < 100; i++) hub.broadcast({ data: `e${i}` })
-    await waitFor(() => first.raw.events.length === 100, { what: '100 events' })
+    await first.raw.waitFor((e) => e.data === 'e99')
+    assert.equal(first.raw.events.length, 100)
     const ids = first.raw.events.map((e) => e.id)
     assert.ok(ids.every((id) => /^[0-9a-f]{8}-[0-9a-f]+$/.test(id)), 'hub-made ids on every event')
     // An id of another hub: publish there and take one from its frame.
-    const foreignId = await new Promise((resolve) => {
-      const foreignHttp = require('node:http').createServer((req, res) => {
-        other.attach(req, res)
-        other.broadcast({ data: 'x' })
-      })
-      foreignHttp.listen(0, HOST, () => {
-        const raw = rawClient(foreignHttp.address().port)
-        waitFor(() => raw.events.length === 1).then(() => {
-          raw.end()
-          foreignHttp.close()
-          foreignHttp.closeAllConnections()
-          resolve(raw.events[0].id)
-        })
-      })
+    const foreign = await openStream((req, res) => {
+      other.attach(req, res)
+      other.broadcast({ data: 'x' })
     })
+    const foreignId = (await foreign.next()).id
+    await foreign.close()
     for (const [lastEventId, reason] of [['no-such-event', 'unknown'], [foreignId, 'foreign'], [ids[5], 'expired']]) {
       const { raw, client } = await reconnect(hub, http, clients, lastEventId)
       assert.equal(client.resume, 'reset')
       assert.equal(client.resumed, false)
       assert.equal(client.resetReason, reason)
       hub.broadcast({ data: 'live' })
-      await waitFor(() => raw.events.length === 2, { what: `${reason}: the reset and a live event` })
-      assert.deepEqual(raw.events.map((e) => [e.event, e.data]), [['sse-reset', JSON.stringify({ reason })], [undefined, 'live']])
-      raw.end()
+      await raw.waitFor((e) => e.data === 'live')
+      assert.deepEqual(raw.events.map((e) => [e.event, e.data]), [['sse-reset', JSON.stringify({ reason })], ['message', 'live']])
+      await raw.close()
     }
     // Within the history: a replay, no reset.
     const { raw, client } = await reconnect(hub, http, clients, ids[97])
     assert.equal(client.resume, 'replayed')
     // Everything after e97 that the history holds: e98, e99 and the three live events.
-    await waitFor(() => raw.events.length === 5, { what: 'the replay' })
-    assert.deepEqual(raw.events.map((e) => e.data), ['e98', 'e99', 'live', 'live', 'live'])
+    hub.broadcast({ event: 'end', data: '' })
+    await raw.waitFor('end')
+    assert.deepEqual(raw.events.map((e) => e.data), ['e98', 'e99', 'live', 'live', 'live', ''])
+    await raw.close()
+    await first.raw.close()
   } finally {
     await hub.close()
     await other.close()
@@ -125,15 +122,15 @@ test('app-given ids resume too, on channels, and lastEventIdQuery serves a first
     for (let i = 0; i < 10; i++) hub.publish('prices', { id: `p-${i}`, data: String(i) })
     const byHeader = await reconnect(hub, http, clients, 'p-6')
     assert.equal(byHeader.client.resume, 'replayed')
-    await waitFor(() => byHeader.raw.events.length === 3, { what: 'the replay after p-6' })
+    await byHeader.raw.waitFor((e) => e.id === 'p-9')
     assert.deepEqual(byHeader.raw.events.map((e) => e.id), ['p-7', 'p-8', 'p-9'])
     const byQuery = await reconnect(hub, http, clients, undefined, '/?lastEventId=p-8')
     assert.equal(byQuery.client.lastEventId, 'p-8')
-    await waitFor(() => byQuery.raw.events.length === 1, { what: 'the replay after p-8' })
+    await byQuery.raw.waitFor((e) => e.id === 'p-9')
     assert.deepEqual(byQuery.raw.events.map((e) => e.id), ['p-9'])
     const unknown = await reconnect(hub, http, clients, 'p-999')
-    await waitFor(() => unknown.raw.events.length === 1, { what: 'the reset event' })
-    assert.equal(unknown.raw.events[0].event, 'gap', 'the reset event is named by resetEvent')
+    assert.equal((await unknown.raw.next()).event, 'gap', 'the reset event is named by resetEvent')
+    for (const { raw } of [byHeader, byQuery, unknown]) await raw.close()
   } finally {
     await hub.close()
     await http.close()
@@ -146,18 +143,18 @@ test('a Last-Event-ID header sent as UTF-8, as browsers send it, resumes a non-A
   const http = await startHttp((req, res) => clients.push(hub.attach(req, res)))
   try {
     for (const id of ['日本-1', '日本-2', 'café-3', '日本-4']) hub.broadcast({ id, data: id })
-    // rawClient writes the header's text as UTF-8 bytes; Node reads them one byte per character.
+    // openStream writes the header's text as UTF-8 bytes; Node reads them one byte per character.
     const japanese = await reconnect(hub, http, clients, '日本-2')
     assert.equal(japanese.client.lastEventId, '日本-2')
     assert.equal(japanese.client.resume, 'replayed')
-    await waitFor(() => japanese.raw.events.length === 2, { what: 'the replay after 日本-2' })
+    await japanese.raw.waitFor((e) => e.id === '日本-4')
     assert.deepEqual(japanese.raw.events.map((e) => e.id), ['café-3', '日本-4'])
     const latin = await reconnect(hub, http, clients, 'café-3')
     assert.equal(latin.client.resume, 'replayed')
-    await waitFor(() => latin.raw.events.length === 1, { what: 'the replay after café-3' })
+    await latin.raw.waitFor((e) => e.id === '日本-4')
     assert.deepEqual(latin.raw.events.map((e) => e.id), ['日本-4'])
-    japanese.raw.end()
-    latin.raw.end()
+    await japanese.raw.close()
+    await latin.raw.close()
   } finally {
     await hub.close()
     await http.close()
@@ -173,11 +170,11 @@ test('with history on, a retry-only message is sent as it is, with no id stamped
     assert.equal(hub.publish('c', { retry: 500 }), 1)
     assert.equal(hub.broadcast({ retry: 700 }), 1)
     hub.publish('c', { data: 'after' })
-    await waitFor(() => raw.events.length === 1, { what: 'the event after the retries' })
+    await raw.waitFor((e) => e.data === 'after')
     assert.deepEqual(raw.retries.slice(-2), [500, 700])
-    assert.equal((raw.raw.toString('latin1').match(/\nid: /g) ?? []).length, 1, 'one id line: the event\'s')
+    assert.equal((raw.body.match(/\nid: /g) ?? []).length, 1, 'one id line: the event\'s')
     assert.match(raw.events[0].id, /^[0-9a-f]{8}-[0-9a-f]+$/)
-    raw.end()
+    await raw.close()
   } finally {
     await hub.close()
     await http.close()
@@ -199,16 +196,19 @@ test('an app id given to more than one event the history holds resumes as a rese
       const { raw, client } = await reconnect(hub, http, clients, id)
       assert.equal(client.resume, 'reset', id)
       assert.equal(client.resetReason, 'ambiguous', id)
-      await waitFor(() => raw.events.length === 1, { what: `the reset event for ${id}` })
-      assert.deepEqual(raw.events.map((e) => [e.event, e.data]), [['sse-reset', '{"reason":"ambiguous"}']], 'nothing replayed')
-      raw.end()
+      // Anything replayed would come before the marker (sent to this client alone: no history).
+      client.send({ event: 'marker', data: '' })
+      await raw.waitFor('marker')
+      assert.deepEqual(raw.events.map((e) => [e.event, e.data]), [['sse-reset', '{"reason":"ambiguous"}'], ['marker', '']], 'nothing replayed')
+      await raw.close()
     }
     // An id held once still resumes just past it.
     const { raw, client } = await reconnect(hub, http, clients, 'b1')
     assert.equal(client.resume, 'replayed')
-    await waitFor(() => raw.events.length === 4, { what: 'the replay after b1' })
-    assert.deepEqual(raw.events.map((e) => e.data), ['b7', 'x1', 'x2', 'u'])
-    raw.end()
+    client.send({ event: 'marker', data: '' })
+    await raw.waitFor('marker')
+    assert.deepEqual(raw.events.map((e) => e.data), ['b7', 'x1', 'x2', 'u', ''])
+    await raw.close()
     assert.equal(hub.metrics().resumes.reset.ambiguous, 2)
   } finally {
     await hub.close()
@@ -275,14 +275,14 @@ test('a channel keeps its own history: on in a hub without one, off in a hub wit
     assert.equal(hub.metrics().held.events, 3)
     const replay = await reconnect(hub, http, clients, 'o-2', '/?channel=orders')
     assert.equal(replay.client.resume, 'replayed')
-    await waitFor(() => replay.raw.events.length === 2, { what: 'the replay after o-2' })
+    await replay.raw.waitFor((e) => e.id === 'o-4')
     assert.deepEqual(replay.raw.events.map((e) => e.id), ['o-3', 'o-4'])
     // An app-given id no longer held cannot be told from one never seen.
     const expired = await reconnect(hub, http, clients, 'o-0', '/?channel=orders')
     assert.equal(expired.client.resetReason, 'unknown', 'o-0 is older than the channel keeps')
     const none = await reconnect(hub, http, clients, 'c-2', '/?channel=chat')
     assert.equal(none.client.resume, 'none', 'chat follows the hub: no history')
-    for (const { raw } of [replay, expired, none]) raw.end()
+    for (const { raw } of [replay, expired, none]) await raw.close()
 
     // The other way round: off for one channel of a hub that keeps history.
     withHistory.channel('typing', { history: false })
@@ -294,10 +294,10 @@ test('a channel keeps its own history: on in a hub without one, off in a hub wit
     const typing = await reconnect(withHistory, http, clients, 't-2', '/with?channel=typing')
     assert.equal(typing.client.resetReason, 'unknown', 't-2 was never kept')
     const news = await reconnect(withHistory, http, clients, 'n-2', '/with?channel=news')
-    await waitFor(() => news.raw.events.length === 2, { what: 'the replay after n-2' })
+    await news.raw.waitFor((e) => e.id === 'n-4')
     assert.deepEqual(news.raw.events.map((e) => e.id), ['n-3', 'n-4'])
-    typing.raw.end()
-    news.raw.end()
+    await typing.raw.close()
+    await news.raw.close()
   } finally {
     await hub.close()
     await withHistory.close()
