@@ -297,7 +297,7 @@ async function linkedHub (redis, { attach, ...options } = {}) {
   return { hub, backend, http, raw, close: async () => { await hub.close(); await http.close() } }
 }
 
-/** A Hono app on @hono/node-server at 127.0.0.1: `{ port, url, close() }`. */
+/** A Hono app on @hono/node-server at 127.0.0.1: `{ server, port, url, close() }`. */
 async function listenHono (app) {
   const { serve } = require('@hono/node-server')
   let server
@@ -305,6 +305,7 @@ async function listenHono (app) {
     server = serve({ fetch: app.fetch, port: 0, hostname: HOST }, (info) => resolve(info.port))
   })
   return {
+    server,
     port,
     url: `http://${HOST}:${port}`,
     close: () => new Promise((resolve) => {
