@@ -57,6 +57,11 @@ export declare class NativeHub {
    */
   adopt(id: number, fd: number, chunked: boolean, head?: Buffer | undefined | null): void
   /**
+   * Takes over a connection the front door accepted (`hub.route()`): as `adopt` with the
+   * rendered `head`, for a socket Node never read, whose request is dropped here.
+   */
+  adoptRequest(id: number, fd: number, chunked: boolean, head: Buffer): void
+  /**
    * Serves client `id` through JS: batches arrive as `write` events; call `relayWritable`
    * when the response accepts more. `socketFd` is the TCP socket under the response, when
    * known: it is only looked at, to tell a peer that reads slowly from one that stopped.
@@ -483,6 +488,15 @@ export interface NodeWrites {
   which: Uint32Array
 }
 
+/**
+ * The front door's look at a connection Node just accepted (`hub.route()`): its first
+ * request head as `[method, target, name, value, ...]` (names lowercased) when it arrived
+ * whole and is a bodiless HTTP/1.1 request; `[]` while it has not all arrived; null for
+ * anything else, which goes to Node as it came. The bytes are peeked, never read
+ * (native-sse-core's request_head).
+ */
+export declare function peekRequest(fd: number): Array<string> | null
+
 /** `hub.metrics().published`: events accepted, by audience. */
 export interface PublishCounts {
   /** `hub.broadcast()`: every client. */
@@ -594,6 +608,13 @@ export interface Sent {
   /** Bytes in the client's own queue after the send; 0 once it is gone. */
   queuedBytes: number
 }
+
+/**
+ * Sets the accept queue of the listening socket `fd` to `backlog` (capped by the kernel's
+ * `somaxconn`): `hub.route()` raises Node's default of 511 so a reconnect wave's handshakes
+ * wait instead of being dropped. False where the descriptor refused it.
+ */
+export declare function setListenBacklog(fd: number, backlog: number): boolean
 
 /** `hub.metrics().redis.signals`: the signals sent from here and received here. */
 export interface SignalCounts {

@@ -66,7 +66,7 @@ async function startServer (kind, config) {
     child.kill('SIGKILL')
     await exited
   }
-  return { port: first.port, call, stop }
+  return { port: first.port, pid: child.pid, call, stop }
 }
 
 /** The Rust load client: `report()` resolves its totals. */

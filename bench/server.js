@@ -73,6 +73,10 @@ const handlers = {
   async size () {
     return { size: server.size() }
   },
+  /** hub.route()'s counts: connections taken before Node parsed them, and left to Node. */
+  async routeCounts () {
+    return { counts: server.routeCounts?.(), ns: { route: Number(globalThis.__routeNs), peek: Number(globalThis.__peekNs), accept: Number(globalThis.__acceptNs), adopt: Number(globalThis.__adoptNs) } }
+  },
   async start (message) {
     stopFeed = pacedFeed(message)
     return {}

@@ -27,9 +27,9 @@ function * tokens (count) {
 const LOOP_YIELD_EVERY = 1000
 const yieldToEventLoop = () => new Promise((resolve) => setImmediate(resolve))
 
-async function listen (server) {
+async function listen (server, backlog = undefined) {
   server.maxConnections = 100_000
-  server.listen(0, '127.0.0.1')
+  server.listen({ port: 0, host: '127.0.0.1', backlog })
   await once(server, 'listening')
   return server.address().port
 }
@@ -44,7 +44,7 @@ function mostUnwritten (responses) {
  * native-sse served from `from` (this checkout by default; `NATIVE_SSE_BASELINE`, a checkout
  * of another commit with its addon built, for a before/after comparison in one run).
  */
-function nativeSse (transport, from = '..', hubOptions = {}, { traced = false } = {}) {
+function nativeSse (transport, from = '..', hubOptions = {}, { traced = false, route = false } = {}) {
   return async ({ heartbeatMs, tokens: count, loop }) => {
     const { createHub } = require(from)
     const hub = createHub({ heartbeatMs, ...hubOptions })
@@ -61,9 +61,13 @@ function nativeSse (transport, from = '..', hubOptions = {}, { traced = false } 
         }
       }
     })
+    const port = await listen(server)
+    // New connections for '/' served from the connection up (the route's own path).
+    const served = route ? hub.route(server, '/') : null
     return {
-      port: await listen(server),
+      port,
       size: () => hub.size,
+      routeCounts: () => served?.counts,
       broadcast: (data, named) => hub.broadcast({ ...named, data }),
       backlog: () => hub.metrics().lag.bytes,
       /** The most the slowest reader of a log was behind: what the log had to keep. */
@@ -107,7 +111,7 @@ async function nativeSseRedis ({ heartbeatMs, redisUrl, prefix }) {
 }
 
 /** A plain `node:http` server: a `Set` of responses, one frame written to each per event. */
-async function plainHttp ({ heartbeatMs, tokens: count, loop }) {
+async function plainHttp ({ heartbeatMs, tokens: count, loop, backlog }) {
   const streams = new Set()
   const server = http.createServer(async (req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
@@ -125,7 +129,7 @@ async function plainHttp ({ heartbeatMs, tokens: count, loop }) {
   })
   const heartbeat = setInterval(() => { for (const res of streams) res.write(':\n\n') }, heartbeatMs)
   return {
-    port: await listen(server),
+    port: await listen(server, backlog),
     size: () => streams.size,
     broadcast: (data) => {
       const frame = `data: ${data}\n\n`
@@ -354,11 +358,17 @@ async function betterSseFetch ({ heartbeatMs, tokens: count }) {
 const SERVERS = {
   native: { name: 'native-sse', start: nativeSse('native') },
   'node-transport': { name: 'native-sse, Node transport', start: nativeSse('node') },
+  // hub.route(server, path): new connections to the path taken before Node parses them (the
+  // wave scenario's; a stream is then the same as attach()'s).
+  'native-route': { name: 'native-sse, hub.route()', start: nativeSse('native', '..', {}, { route: true }) },
   // The same server with V8's young generation held to 1 MiB semi-spaces: what an operator
   // who watches memory in reconnect waves can choose (docs/OPERATIONS.md). Runs only in the
   // memory scenarios.
   'native-small-young': { name: 'native-sse, --max-semi-space-size=1', start: nativeSse('native'), nodeFlags: ['--max-semi-space-size=1'] },
   http: { name: 'node:http Set of res', start: plainHttp },
+  // The same with the accept queue hub.route() gives its server (the most the system allows,
+  // 4096 here, against Node's 511): what of the route's wave figures is the queue alone.
+  'http-backlog': { name: 'node:http, listen backlog 4096', start: (config) => plainHttp({ ...config, backlog: 4096 }) },
   // The compression scenario's: a compressing hub, and per-connection gzip beside it.
   // With V8's young generation held small, as native-small-young (its uncompressed twin here):
   // a connect burst grows the young generation by a different amount from run to run (0.3 to

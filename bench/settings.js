@@ -17,11 +17,13 @@ const SIZES = SMOKE
   : { cross: 1000, fanout: [1000, 10_000], latencyClients: 1000, windowS: 5, warmMs: 1000, idle: 10_000, idleWindowS: 10, idleSettleMs: 5000, slowEvents: 20_000, tokens: 1_000_000, tokenRounds: 3, cost: [100, 1000, 10_000], costRounds: 6, scale: 100_000, scaleWindowS: [30, 10], scaleReaches: 5, wave: [1000, 10_000], feedIntervalsMs: [20, 10, 2], reaches: 21 }
 /** Servers that differ from another only in Node's flags: run in the memory scenarios alone. */
 const MEMORY_ONLY_KINDS = ['native-small-young']
+/** hub.route(): measured where it differs from attach(), accepting connections (wave). */
+const ROUTE_KINDS = ['native-route', 'http-backlog']
 /** Servers that compress: run in the compression scenario alone. */
 const COMPRESSION_KINDS = ['native-gzip', 'http-gzip']
 /** What fan-out and the token stream compare: every server but those. */
 const UNCOMPRESSED_KINDS = KINDS.filter((k) => !COMPRESSION_KINDS.includes(k))
 /** Every scenario but fan-out and the token stream leaves the Fetch API servers out. */
-const CORE_KINDS = UNCOMPRESSED_KINDS.filter((k) => !FETCH_KINDS.includes(k) && !MEMORY_ONLY_KINDS.includes(k))
+const CORE_KINDS = UNCOMPRESSED_KINDS.filter((k) => !FETCH_KINDS.includes(k) && !MEMORY_ONLY_KINDS.includes(k) && !ROUTE_KINDS.includes(k))
 
-module.exports = { SMOKE, ONLY, KINDS, SIZES, MEMORY_ONLY_KINDS, COMPRESSION_KINDS, UNCOMPRESSED_KINDS, CORE_KINDS }
+module.exports = { SMOKE, ONLY, KINDS, SIZES, MEMORY_ONLY_KINDS, ROUTE_KINDS, COMPRESSION_KINDS, UNCOMPRESSED_KINDS, CORE_KINDS }

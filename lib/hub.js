@@ -15,6 +15,7 @@ const { ResumableStreams } = require('./publish-stream')
 const { SendQueue } = require('./send-queue')
 const { Relay } = require('./relay')
 const { Acceptor } = require('./accept')
+const { Route } = require('./route')
 const { nodeRequest, checkFetchArguments, fetchRequest } = require('./requests/of')
 const { Subscriptions } = require('./subscriptions')
 const observed = require('./diagnostics')
@@ -141,6 +142,29 @@ class Hub extends EventEmitter {
    */
   attach (req, res, options) {
     return this._attach(req, res, options, req)
+  }
+
+  /**
+   * Serves `path` of a node:http `server` (Express's `app.listen()`, Fastify's
+   * `fastify.server`) from the connection up: a new connection whose first request is a GET
+   * for it is taken before Node parses it, with the options `open(request)` returns (attach's,
+   * but `transport`, plus the stream's own `headers`; sync or async; a throw with a 4xx
+   * `status` answers that). Other requests go to the app as before. The listening socket's
+   * accept queue is raised to `options.backlog` (default the most the system allows; `false`
+   * keeps Node's 511). Returns the Route (`route.close()` gives the path back). See route.js.
+   */
+  route (server, path, open, options) {
+    return new Route(this, server, path, open, options)
+  }
+
+  /** A request route.js took: accepted on the native transport. */
+  _acceptRoute (request, options, context) {
+    return this.#acceptor.accept(request, { ...attachOptions(options, this.#options.retryMs), transport: 'native' }, context)
+  }
+
+  /** Whether close() was called: routes then leave new connections to Node (a 503 there). */
+  get _closing () {
+    return this.#closing !== null
   }
 
   /** attach(), with the request as the framework gives it to rules (Fastify's `request`). */

@@ -317,6 +317,21 @@ impl NativeHub {
         .map_err(sse_error)
     }
 
+    /// Takes over a connection the front door accepted (`hub.route()`): as `adopt` with the
+    /// rendered `head`, for a socket Node never read, whose request is dropped here.
+    #[napi(catch_unwind)]
+    pub fn adopt_request(&self, id: f64, fd: i32, chunked: bool, head: Buffer) -> Result<(), Code> {
+        let hub = self.hub()?;
+        let id = client_id(id)?;
+        hub.adopt_request(
+            id,
+            fd as SocketFd,
+            chunked,
+            bytes::Bytes::copy_from_slice(&head),
+        )
+        .map_err(sse_error)
+    }
+
     /// Serves client `id` through JS: batches arrive as `write` events; call `relayWritable`
     /// when the response accepts more. `socketFd` is the TCP socket under the response, when
     /// known: it is only looked at, to tell a peer that reads slowly from one that stopped.
@@ -709,4 +724,35 @@ impl NativeHub {
 #[napi(catch_unwind)]
 pub fn native_handoff_unavailable_reason() -> Option<&'static str> {
     uv::handoff_unavailable_reason()
+}
+
+/// The front door's look at a connection Node just accepted (`hub.route()`): its first
+/// request head as `[method, target, name, value, ...]` (names lowercased) when it arrived
+/// whole and is a bodiless HTTP/1.1 request; `[]` while it has not all arrived; null for
+/// anything else, which goes to Node as it came. The bytes are peeked, never read
+/// (native-sse-core's request_head).
+#[napi(catch_unwind)]
+pub fn peek_request(fd: i32) -> Option<Vec<String>> {
+    use native_sse_core::request_head::{peek_request_head, NotTaken};
+    let head = match peek_request_head(fd as SocketFd) {
+        Ok(head) => head,
+        Err(NotTaken::Incomplete) => return Some(Vec::new()),
+        Err(NotTaken::Other) => return None,
+    };
+    let mut parts = Vec::with_capacity(2 + head.headers.len() * 2);
+    parts.push(head.method);
+    parts.push(head.target);
+    for (name, value) in head.headers {
+        parts.push(name);
+        parts.push(value);
+    }
+    Some(parts)
+}
+
+/// Sets the accept queue of the listening socket `fd` to `backlog` (capped by the kernel's
+/// `somaxconn`): `hub.route()` raises Node's default of 511 so a reconnect wave's handshakes
+/// wait instead of being dropped. False where the descriptor refused it.
+#[napi(catch_unwind)]
+pub fn set_listen_backlog(fd: i32, backlog: u32) -> bool {
+    native_sse_core::request_head::set_backlog(fd as SocketFd, backlog)
 }

@@ -279,6 +279,34 @@ impl Hub {
         head: Bytes,
         release_fd: impl FnOnce(SocketFd),
     ) -> Result<(), SseError> {
+        self.take_socket(id, fd, chunked, head, false, release_fd)
+    }
+
+    /// As `adopt_with_head`, for a connection whose request the embedder only peeked at
+    /// (request_head.rs) and never read: what the peer sent is read and dropped first, so
+    /// the writer's first poll finds nothing to read and parks where it runs, instead of
+    /// waking a runtime thread to discard the request.
+    #[cfg(unix)]
+    pub fn adopt_request(
+        &self,
+        id: u64,
+        fd: SocketFd,
+        chunked: bool,
+        head: Bytes,
+    ) -> Result<(), SseError> {
+        self.take_socket(id, fd, chunked, head, true, |_| {})
+    }
+
+    #[cfg(unix)]
+    fn take_socket(
+        &self,
+        id: u64,
+        fd: SocketFd,
+        chunked: bool,
+        head: Bytes,
+        discard_request: bool,
+        release_fd: impl FnOnce(SocketFd),
+    ) -> Result<(), SseError> {
         let client = self
             .inner
             .client(id)
@@ -288,8 +316,15 @@ impl Hub {
         let adopt_error = |e: io::Error| SseError::Adopt {
             reason: e.to_string(),
         };
-        let std_stream =
-            crate::socket::adopt_fd(fd, self.inner.config.write_timeout).map_err(adopt_error)?;
+        let write_timeout = self.inner.config.write_timeout;
+        let std_stream = if discard_request {
+            let stream =
+                crate::socket::adopt_accepted_fd(fd, write_timeout).map_err(adopt_error)?;
+            crate::socket::discard_received(&stream);
+            stream
+        } else {
+            crate::socket::adopt_fd(fd, write_timeout).map_err(adopt_error)?
+        };
         let stream = {
             let _context = runtime.enter();
             tokio::net::TcpStream::from_std(std_stream).map_err(adopt_error)?
@@ -320,6 +355,17 @@ impl Hub {
         Err(SseError::Adopt {
             reason: "this platform has no socket descriptors to hand over".into(),
         })
+    }
+
+    #[cfg(not(unix))]
+    pub fn adopt_request(
+        &self,
+        id: u64,
+        fd: SocketFd,
+        chunked: bool,
+        _head: Bytes,
+    ) -> Result<(), SseError> {
+        self.adopt(id, fd, chunked, |_| {})
     }
 
     #[cfg(not(unix))]

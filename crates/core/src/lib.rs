@@ -44,6 +44,7 @@ mod publish;
 mod registry;
 mod relay_sink;
 pub mod remote;
+pub mod request_head;
 pub mod resume;
 mod sequence;
 pub mod shutdown;

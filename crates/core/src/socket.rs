@@ -134,6 +134,41 @@ pub fn adopt_fd(fd: SocketFd, write_timeout: Duration) -> io::Result<std::net::T
     Ok(stream)
 }
 
+/// As `adopt_fd`, for a connection the embedder's event loop accepted a moment ago and never
+/// used (the front door: `hub.route()`): it is a connected TCP stream and non-blocking
+/// already (libuv accepts with `SOCK_NONBLOCK`, which the duplicate shares), so only what an
+/// adopted socket needs is set: three system calls fewer per connection in a wave.
+#[cfg(unix)]
+pub fn adopt_accepted_fd(fd: SocketFd, write_timeout: Duration) -> io::Result<std::net::TcpStream> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: F_DUPFD_CLOEXEC only reads `fd`; an invalid fd yields EBADF, handled below.
+    let dup = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+    if dup < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `dup` is a fresh descriptor this function owns; the stream takes ownership.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(dup) };
+    stream.set_nodelay(true)?;
+    detect_vanished_peer(&SockRef::from(&stream), write_timeout)?;
+    Ok(stream)
+}
+
+/// Reads and drops what `stream` (non-blocking) received so far: a request that was only
+/// peeked at, which means nothing on an event stream. Bounded: a peer still sending is
+/// drained by the writer as it goes (socket_sink.rs).
+#[cfg(unix)]
+pub fn discard_received(stream: &std::net::TcpStream) {
+    use std::io::Read;
+    let mut buffer = [0u8; 4096];
+    let mut reader = stream;
+    for _ in 0..4 {
+        match reader.read(&mut buffer) {
+            Ok(n) if n == buffer.len() => continue,
+            _ => return,
+        }
+    }
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
