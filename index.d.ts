@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'node:events'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Http2ServerRequest, Http2ServerResponse, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2'
 import type { HubMetrics, HubStats } from './binding'
 
@@ -480,6 +480,52 @@ export interface AttachOptions {
   user?: string
 }
 
+/** What a route's `open(request)` is shown of a request for its path. */
+export interface RouteRequest {
+  /** `'GET'` (or `'HEAD'` when Node parsed it). */
+  method: string
+  /** The request target: path and query (`/events?room=a`). */
+  url: string
+  /** Request headers, names lower-cased, repeated ones joined as Node joins them. */
+  headers: Record<string, string | string[] | undefined>
+  /** The peer's address and port, or null when unknown. */
+  remoteAddress: string | null
+  remotePort: number | null
+}
+
+/** What a route's `open(request)` returns: attach()'s options (the route picks the transport), plus the stream's headers. */
+export interface RouteOpenOptions extends Omit<AttachOptions, 'transport'> {
+  /**
+   * More headers for the stream's response (CORS, request ids): names and values, no CR, LF or
+   * NUL. The event-stream head (`content-type`, `cache-control`, `x-accel-buffering`,
+   * framing) is set over them; a `vary` is merged. Default none.
+   */
+  headers?: Record<string, string | number>
+}
+
+/** `hub.route(server, path, open, options)`. */
+export interface RouteOptions<Events extends EventMap = AnyEvents> {
+  /**
+   * The accept queue given to the server's listening socket: `true` (the default) asks for the
+   * most the system allows (`net.core.somaxconn`, 4096 on recent Linux), a number for that
+   * many, `false` keeps Node's (511, or what `listen()` was given). A wave's handshakes beyond
+   * the queue are dropped, and each client then waits for its SYN retry (1 s).
+   */
+  backlog?: boolean | number
+  /** Called with each stream the route opens (after its authorization checks), and the request. A throw closes the client. */
+  onClient?: (client: Client<Events>, request: RouteRequest) => void
+}
+
+/** What `hub.route()` returns. */
+export interface Route {
+  /** Whether new connections are looked at before Node parses them (false: TLS, or the server is not listening yet). */
+  readonly fronting: boolean
+  /** New connections whose first request the route answered (a stream, or a refusal Node writes), and those it left to Node. */
+  readonly counts: { taken: number, passed: number }
+  /** Gives the path back to the app; streams already open stay. */
+  close(): void
+}
+
 /** What response() reads of a Hono context (`c`): its request, and on Node the adapter's `env`. */
 export interface HonoContextLike {
   req: { raw: Request }
@@ -868,6 +914,22 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    */
   response(request: Request | HonoContextLike, options?: ResponseOptions, onClient?: (client: Client<Events>) => void): Response
   response(request: Request | HonoContextLike, onClient: (client: Client<Events>) => void): Response
+  /**
+   * Serves `path` of a node:http server (Express's `app.listen()`, Fastify's `fastify.server`)
+   * from the connection up, for servers that meet reconnect waves: a new connection whose
+   * first request is a GET for the path is taken before Node parses it (no socket object,
+   * parser, request or response is made for it; the head goes out with the opening), with the
+   * options `open(request)` returns (sync or async). Every other request reaches the app as
+   * before; a request for the path that Node parses after all (the second request of a kept-alive
+   * connection, TLS) is attached through Node with the same `open`. A throw in `open` with a
+   * 4xx `status` (http-errors style) answers that status and its message; any other, 500.
+   * Authorization rules, caps and a closing hub answer 403/503 as for attach(). Call it once the
+   * app is the server's `'request'` listener.
+   * @throws `ERR_SSE_INVALID_ARGUMENT` (TypeError) for a server that is not a node:http Server,
+   *   a path not starting with '/' or carrying a query, an `open` that is not a function;
+   *   `ERR_SSE_UNKNOWN_OPTION`, `ERR_SSE_INVALID_OPTION` for options.
+   */
+  route(server: Server, path: string, open?: (request: RouteRequest) => RouteOpenOptions | undefined | Promise<RouteOpenOptions | undefined>, options?: RouteOptions<Events>): Route
   /**
    * Publishes every item of `source` (an LLM SDK's stream, a `ReadableStream`, a generator)
    * into `channel` as events `<id>.1`, `<id>.2`, …, then `endEvent`, or `errorEvent` when the

@@ -1,5 +1,5 @@
 'use strict'
-// needs: redis-server, nginx, chromium, bun, deno, next, promtool, curl, openssl, bash
+// needs: redis-server, nginx, chromium, bun, deno, next, promtool, curl, openssl, bash, ss
 
 // scripts/test-prerequisites.js, which `npm test` and .ci/run run before the suite: run as a
 // child process on a PATH that lacks a tool the suite drives, it must refuse to start the suite

@@ -14,7 +14,7 @@
 const { sseError } = require('./errors')
 const { describe, plainObject, rejectUnknownKeys } = require('./checks')
 
-const ROUTE_KEYS = new Set(['backlog'])
+const ROUTE_KEYS = new Set(['backlog', 'onClient'])
 const { FrontDoorRequest, OWN_HEADERS } = require('./requests/front-door')
 const { peekRequest, setListenBacklog } = require('./native')
 
@@ -70,18 +70,21 @@ const MAX_BACKLOG = 65535
 /** How long a new connection's head may take to arrive before the connection goes to Node. */
 const WAIT_FOR_HEAD_MS = 100
 
-/** `route(server, path, open, { backlog })`: a queue length, `false` for Node's, default the most. */
-function routeBacklog (options) {
-  if (options === undefined) return MAX_BACKLOG
+/** `route(server, path, open, { backlog, onClient })`, checked: `backlog` a queue length
+ *  (`false` for Node's, default the most), `onClient(client, request)` or null. */
+function settingsOf (options) {
   const given = plainObject(options, 'route options')
   rejectUnknownKeys(given, ROUTE_KEYS, 'route option')
-  const backlog = given.backlog
-  if (backlog === undefined || backlog === true) return MAX_BACKLOG
-  if (backlog === false) return null
-  if (!Number.isSafeInteger(backlog) || backlog < 1 || backlog > MAX_BACKLOG) {
-    throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION', `backlog must be false or a whole number from 1 to ${MAX_BACKLOG}, got ${describe(backlog)}`)
+  const { backlog = true, onClient = null } = given
+  if (onClient !== null && typeof onClient !== 'function') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `onClient must be a function (client, request), got ${describe(onClient)}`)
   }
-  return backlog
+  if (backlog === true) return { backlog: MAX_BACKLOG, onClient }
+  if (backlog === false) return { backlog: null, onClient }
+  if (!Number.isSafeInteger(backlog) || backlog < 1 || backlog > MAX_BACKLOG) {
+    throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION', `backlog must be true, false or a whole number from 1 to ${MAX_BACKLOG}, got ${describe(backlog)}`)
+  }
+  return { backlog, onClient }
 }
 
 /** What `open` returned: attach's options but `transport` (a route is served natively where
@@ -127,6 +130,8 @@ class Route {
 
   /** The accept queue the listening socket is given, or null to leave Node's. */
   #backlog
+  /** `onClient(client, request)` for each stream the route opens, or null. */
+  #onClient
 
   constructor (hub, server, path, open, options) {
     if (server === null || typeof server !== 'object' || typeof server.listen !== 'function' || typeof server.listeners !== 'function') {
@@ -138,7 +143,9 @@ class Route {
     if (open !== undefined && typeof open !== 'function') {
       throw invalid(`route(server, path, open): open must be a function returning the attach options, got ${describe(open)}`)
     }
-    this.#backlog = routeBacklog(options)
+    const { backlog, onClient } = settingsOf(options)
+    this.#backlog = backlog
+    this.#onClient = onClient
     this.#hub = hub
     this.#server = server
     this.#path = path
@@ -243,7 +250,7 @@ class Route {
     const accept = (options) => {
       const { headers, ...attaching } = routeOptions(options)
       const request = new FrontDoorRequest(clientHandle, view, streamHeaderLines(headers), toNode)
-      this.#hub._acceptRoute(request, attaching, view)
+      this.#opened(this.#hub._acceptRoute(request, attaching, view), view)
     }
     this.#decide(view, accept, (answer) => toNode(answer))
   }
@@ -268,6 +275,24 @@ class Route {
     else run(options)
   }
 
+  /** Hands a stream the route opened to `onClient` (once its checks allowed it, when async);
+   *  a throw there closes the client and is reported, as the request has no caller. */
+  #opened (client, view) {
+    if (this.#onClient === null) return
+    const hand = () => {
+      if (client.refusal !== null || client.closed) return
+      try {
+        this.#onClient(client, view)
+      } catch (error) {
+        client.close()
+        console.error('native-sse: the route\'s onClient() threw; the client was closed:', error)
+      }
+    }
+    const admission = client._auth?.admission
+    if (admission != null) admission.then(hand)
+    else hand()
+  }
+
   /** A request Node parsed: an answer kept for it, the path (attached through Node), or the app's. */
   #request (req, res) {
     const kept = this.#answers.get(req.socket?._handle)
@@ -286,7 +311,7 @@ class Route {
           const lower = name.toLowerCase()
           if (lower === 'vary' || !OWN_HEADERS.has(lower)) res.setHeader(name, String(value))
         }
-        this.#hub._attach(req, res, attaching, view)
+        this.#opened(this.#hub._attach(req, res, attaching, view), view)
       }, (answer) => {
         if (res.headersSent) return res.destroy()
         res.writeHead(answer.status, answer.headers)

@@ -85,6 +85,11 @@ const NEEDS = {
     uses: [/\bselfSignedCert\(/, PREREQUISITES],
     example: 'const tls = selfSignedCert()'
   },
+  ss: {
+    what: "iproute2's ss (a listening socket's accept queue)",
+    uses: [/\b(spawn|execFile)\w*\('ss'/, PREREQUISITES],
+    example: "execFileSync('ss', ['-Hltn', `sport = :${port}`])"
+  },
   bash: {
     what: 'bash',
     uses: [/\b(spawn|execFile)\w*\('bash'/, PREREQUISITES],

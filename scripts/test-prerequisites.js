@@ -71,6 +71,8 @@ const SUITE_TOOLS = [
   // Those tests need root (and are skipped without it), so the tools are needed as root only.
   { tool: 'ip', pkg: 'iproute2', find: () => onPath('ip'), needed: isRoot },
   { tool: 'iptables', pkg: 'iptables', find: () => onPath('iptables'), needed: isRoot },
+  // route.test.js reads the listen queue hub.route() gives the server's socket with ss.
+  { tool: 'ss', pkg: 'iproute2', find: () => onPath('ss') },
   // handoff.test.js stamps curl's lines in bash; the Bun binary is unpacked with tar (below).
   { tool: 'bash', pkg: 'bash', find: () => onPath('bash') },
   { tool: 'tar', pkg: 'tar', find: () => onPath('tar') }

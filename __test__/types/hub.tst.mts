@@ -51,6 +51,22 @@ test('clients of a typed hub are typed too', () => {
   })
 })
 
+test('hub.route(): open returns attach options but transport, plus headers; onClient gets a typed client', () => {
+  const server = http.createServer()
+  const route = typed.route(server, '/events', async (request) => ({ channels: [request.url], user: request.headers['x-user'] as string, headers: { 'access-control-allow-origin': '*' } }), {
+    backlog: 1024,
+    onClient: (client, request) => {
+      expect(client).type.toBe<Client<Events>>()
+      expect(request.remoteAddress).type.toBe<string | null>()
+    }
+  })
+  expect(route.counts).type.toBe<{ taken: number, passed: number }>()
+  expect(typed.route).type.toBeCallableWith(server, '/events')
+  expect(typed.route).type.toBeCallableWith(server, '/events', () => undefined, { backlog: false })
+  expect(typed.route).type.not.toBeCallableWith(server, '/events', () => ({ transport: 'node' }))
+  expect(typed.route).type.not.toBeCallableWith(server, '/events', undefined, { queue: 1 })
+})
+
 test('untyped hubs accept any event and any data', () => {
   expect(untyped.broadcast).type.toBeCallableWith({ event: 'anything', data: { any: 'thing' } })
   expect(untyped.broadcast).type.toBeCallableWith({ retry: 500 })
