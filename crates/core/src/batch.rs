@@ -16,6 +16,9 @@ use crate::feed::MAX_FRAMES;
 /// only while its batch is unwritten, so an idle client holds none, and a busy one takes the
 /// same few buffers back without allocating.
 const POOLED_BUFFERS: usize = 256;
+/// A buffer grown past this many frames (a producer's burst) is not kept: the pool then holds
+/// at most POOLED_BUFFERS x 64 frame handles (512 KiB) per thread, as before batches took 256.
+const POOLED_CAPACITY: usize = 64;
 
 thread_local! {
     static POOL: RefCell<Vec<Vec<Bytes>>> = const { RefCell::new(Vec::new()) };
@@ -27,7 +30,7 @@ fn pooled_buffer() -> Vec<Bytes> {
 
 fn recycle(mut frames: Vec<Bytes>) {
     frames.clear();
-    if frames.capacity() > 0 {
+    if frames.capacity() > 0 && frames.capacity() <= POOLED_CAPACITY {
         POOL.with_borrow_mut(|pool| {
             if pool.len() < POOLED_BUFFERS {
                 pool.push(frames);
