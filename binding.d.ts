@@ -492,10 +492,10 @@ export interface NodeWrites {
  * The front door's look at a connection Node just accepted (`hub.route()`): its first
  * request head as `[method, target, name, value, ...]` (names lowercased) when it arrived
  * whole and is a bodiless HTTP/1.1 request; `[]` while it has not all arrived; null for
- * anything else, which goes to Node as it came. The bytes are peeked, never read
- * (native-sse-core's request_head).
+ * anything else, which goes to Node as it came. `maxHeadBytes`: the server's own limit
+ * (`maxHeaderSize`). The bytes are peeked, never read (native-sse-core's request_head).
  */
-export declare function peekRequest(fd: number): Array<string> | null
+export declare function peekRequest(fd: number, maxHeadBytes: number): Array<string> | null
 
 /** `hub.metrics().published`: events accepted, by audience. */
 export interface PublishCounts {

@@ -486,7 +486,7 @@ export interface RouteRequest {
   method: string
   /** The request target: path and query (`/events?room=a`). */
   url: string
-  /** Request headers, names lower-cased, repeated ones joined as Node joins them. */
+  /** Request headers, names lower-cased, repeated ones as Node's `req.headers` has them (the first Host or Authorization, cookies joined with '; ', `set-cookie` an array). */
   headers: Record<string, string | string[] | undefined>
   /** The peer's address and port, or null when unknown. */
   remoteAddress: string | null
@@ -496,11 +496,12 @@ export interface RouteRequest {
 /** What a route's `open(request)` returns: attach()'s options (the route picks the transport), plus the stream's headers. */
 export interface RouteOpenOptions extends Omit<AttachOptions, 'transport'> {
   /**
-   * More headers for the stream's response (CORS, request ids): names and values, no CR, LF or
-   * NUL. The event-stream head (`content-type`, `cache-control`, `x-accel-buffering`,
-   * framing) is set over them; a `vary` is merged. Default none.
+   * More headers for the stream's response (CORS, request ids), checked as Node checks them
+   * (a value with a character Node refuses answers 500); an array gives a line per value
+   * (`set-cookie`). The event-stream head (`content-type`, `cache-control`,
+   * `x-accel-buffering`, framing) is set over them; a `vary` is merged. Default none.
    */
-  headers?: Record<string, string | number>
+  headers?: Record<string, string | number | readonly string[]>
 }
 
 /** `hub.route(server, path, open, options)`. */
@@ -514,13 +515,15 @@ export interface RouteOptions<Events extends EventMap = AnyEvents> {
   backlog?: boolean | number
   /** Called with each stream the route opens (after its authorization checks), and the request. A throw closes the client. */
   onClient?: (client: Client<Events>, request: RouteRequest) => void
+  /** How long an async `open` may take; past it the request is answered 503 with `Retry-After: 1`. Default `10000`. */
+  openTimeoutMs?: number
 }
 
 /** What `hub.route()` returns. */
 export interface Route {
-  /** Whether new connections are looked at before Node parses them (false: TLS, or the server is not listening yet). */
+  /** Whether new connections are looked at before Node parses them (false: TLS, HTTP/2, a Unix socket, the server not listening yet, or closed). */
   readonly fronting: boolean
-  /** New connections whose first request the route answered (a stream, or a refusal Node writes), and those it left to Node. */
+  /** New connections whose first request this route answered (a stream, or a refusal Node writes), and new connections of the server left to Node. */
   readonly counts: { taken: number, passed: number }
   /** Gives the path back to the app; streams already open stay. */
   close(): void
@@ -924,9 +927,12 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * connection, TLS) is attached through Node with the same `open`. A throw in `open` with a
    * 4xx `status` (http-errors style) answers that status and its message; any other, 500.
    * Authorization rules, caps and a closing hub answer 403/503 as for attach(). Call it once the
-   * app is the server's `'request'` listener.
+   * app is the server's `'request'` listener. A server may have several routes, one per path;
+   * streams taken before Node parsed them are not counted by `server.maxConnections` (the hub's
+   * `maxClients` bounds them).
    * @throws `ERR_SSE_INVALID_ARGUMENT` (TypeError) for a server that is not a node:http Server,
-   *   a path not starting with '/' or carrying a query, an `open` that is not a function;
+   *   a path not starting with '/' or carrying a query or routed already on that server, an
+   *   `open` that is not a function;
    *   `ERR_SSE_UNKNOWN_OPTION`, `ERR_SSE_INVALID_OPTION` for options.
    */
   route(server: Server, path: string, open?: (request: RouteRequest) => RouteOpenOptions | undefined | Promise<RouteOpenOptions | undefined>, options?: RouteOptions<Events>): Route

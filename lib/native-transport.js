@@ -25,6 +25,9 @@ function nativeUnavailableReason (req, res) {
   const handle = socket._handle
   if (!handle) return 'the socket has no handle (already closed, or not a real TCP socket)'
   if (typeof handle.fd !== 'number' || handle.fd < 0) return 'the socket has no file descriptor'
+  // A Unix domain socket (a server listening on a path, behind a proxy) has an fd too, but the
+  // core takes TCP streams only.
+  if (handle.constructor?.name !== 'TCP') return 'the connection is not TCP (a Unix domain socket)'
   if (typeof handle.readStop !== 'function' || typeof handle.writeQueueSize !== 'number') {
     return 'this Node version does not expose the socket internals the handoff needs'
   }

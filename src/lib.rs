@@ -729,12 +729,12 @@ pub fn native_handoff_unavailable_reason() -> Option<&'static str> {
 /// The front door's look at a connection Node just accepted (`hub.route()`): its first
 /// request head as `[method, target, name, value, ...]` (names lowercased) when it arrived
 /// whole and is a bodiless HTTP/1.1 request; `[]` while it has not all arrived; null for
-/// anything else, which goes to Node as it came. The bytes are peeked, never read
-/// (native-sse-core's request_head).
+/// anything else, which goes to Node as it came. `maxHeadBytes`: the server's own limit
+/// (`maxHeaderSize`). The bytes are peeked, never read (native-sse-core's request_head).
 #[napi(catch_unwind)]
-pub fn peek_request(fd: i32) -> Option<Vec<String>> {
+pub fn peek_request(fd: i32, max_head_bytes: u32) -> Option<Vec<String>> {
     use native_sse_core::request_head::{peek_request_head, NotTaken};
-    let head = match peek_request_head(fd as SocketFd) {
+    let head = match peek_request_head(fd as SocketFd, max_head_bytes as usize) {
         Ok(head) => head,
         Err(NotTaken::Incomplete) => return Some(Vec::new()),
         Err(NotTaken::Other) => return None,

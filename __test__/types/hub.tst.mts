@@ -55,6 +55,7 @@ test('hub.route(): open returns attach options but transport, plus headers; onCl
   const server = http.createServer()
   const route = typed.route(server, '/events', async (request) => ({ channels: [request.url], user: request.headers['x-user'] as string, headers: { 'access-control-allow-origin': '*' } }), {
     backlog: 1024,
+    openTimeoutMs: 5000,
     onClient: (client, request) => {
       expect(client).type.toBe<Client<Events>>()
       expect(request.remoteAddress).type.toBe<string | null>()

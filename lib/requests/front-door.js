@@ -35,7 +35,7 @@ class FrontDoorRequest {
   /**
    * @param handle Node's TCP handle for the connection, not started (nothing read from it)
    * @param view what the route's `open` was shown ({ method, url, headers, remoteAddress })
-   * @param headers the route's own header lines for the stream (checked: route.js)
+   * @param headers the route's own headers for the stream, checked: `{ pairs, vary }` (route.js)
    * @param toNode gives the connection to Node with the answer it is to get
    */
   constructor (handle, view, headers, toNode) {
@@ -81,7 +81,7 @@ class FrontDoorRequest {
   writeHead (_native, gzip) {
     let head = 'HTTP/1.1 200 OK\r\n'
     for (const [name, value] of Object.entries(STREAM_HEADERS)) head += `${name}: ${value}\r\n`
-    head += this.#headers.lines
+    for (const [name, values] of this.#headers.pairs) for (const value of values) head += `${name}: ${value}\r\n`
     for (const [name, value] of Object.entries(encodingHeaders(gzip, this.#headers.vary))) head += `${name}: ${value}\r\n`
     if (gzip === undefined && this.#headers.vary !== undefined) head += `vary: ${this.#headers.vary}\r\n`
     this.#head = Buffer.from(`${head}connection: keep-alive\r\ndate: ${httpDate()}\r\ntransfer-encoding: chunked\r\n\r\n`, 'latin1')

@@ -7,8 +7,9 @@
 
 use crate::socket::SocketFd;
 
-/// The most a head may take here: Node's default `maxHeaderSize` (16 KiB). A longer one goes
-/// to Node, which answers it `431`.
+/// The most a head may take here: Node's default `maxHeaderSize` (16 KiB); the embedder may
+/// ask for less (its server's own `maxHeaderSize`). A longer one goes to Node, which answers
+/// it `431`.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Headers beyond this many: the request goes to Node.
 const MAX_HEADERS: usize = 64;
@@ -33,33 +34,44 @@ pub enum NotTaken {
     Other,
 }
 
-/// Parses `bytes` (what the peer sent so far) as the front door takes a request.
-pub fn parse_request_head(bytes: &[u8]) -> Result<RequestHead, NotTaken> {
+/// Parses `bytes` (what the peer sent so far, at most `limit` bytes of head) as the front
+/// door takes a request. Only what Node's parser would take as it is: anything it answers
+/// itself (400, 431) or treats specially goes to it.
+pub fn parse_request_head(bytes: &[u8], limit: usize) -> Result<RequestHead, NotTaken> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut request = httparse::Request::new(&mut headers);
-    match request.parse(bytes) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) if bytes.len() < MAX_HEAD_BYTES => {
-            return Err(NotTaken::Incomplete)
-        }
+    let length = match request.parse(bytes) {
+        Ok(httparse::Status::Complete(length)) if length <= limit => length,
+        Ok(httparse::Status::Partial) if bytes.len() < limit => return Err(NotTaken::Incomplete),
         _ => return Err(NotTaken::Other),
-    }
-    if request.version != Some(1) {
+    };
+    if request.version != Some(1) || has_bare_line_feed(&bytes[..length]) {
         return Err(NotTaken::Other);
     }
     let mut taken = Vec::with_capacity(request.headers.len());
+    let mut host = false;
+    let mut length_seen = false;
     for header in request.headers.iter() {
         let name = header.name.to_ascii_lowercase();
-        // A body, a protocol switch or an interim answer is Node's to handle.
+        // A body, a protocol switch or an interim answer is Node's to handle, as is a length
+        // given twice (a 400 there).
         let refused = match name.as_str() {
             "transfer-encoding" | "upgrade" | "expect" => true,
-            "content-length" => header.value != b"0",
+            "content-length" => std::mem::replace(&mut length_seen, true) || header.value != b"0",
+            "host" => {
+                host = true;
+                false
+            }
             _ => false,
         };
         if refused {
             return Err(NotTaken::Other);
         }
         taken.push((name, latin1(header.value)));
+    }
+    // HTTP/1.1 requires Host; Node answers its absence 400 (requireHostHeader).
+    if !host {
+        return Err(NotTaken::Other);
     }
     Ok(RequestHead {
         method: request.method.unwrap_or_default().to_owned(),
@@ -68,22 +80,32 @@ pub fn parse_request_head(bytes: &[u8]) -> Result<RequestHead, NotTaken> {
     })
 }
 
+/// Lines ended by LF alone, which httparse allows and Node's parser refuses.
+fn has_bare_line_feed(head: &[u8]) -> bool {
+    head.iter()
+        .enumerate()
+        .any(|(at, &byte)| byte == b'\n' && (at == 0 || head[at - 1] != b'\r'))
+}
+
 fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&byte| byte as char).collect()
 }
 
-/// Peeks at what `fd` received and parses it as a request head (see `parse_request_head`).
-/// The socket is non-blocking (libuv accepted it): nothing arrived yet is `Incomplete`.
+/// Peeks at what `fd` received and parses it as a request head of at most `limit` bytes (see
+/// `parse_request_head`; capped at MAX_HEAD_BYTES). The socket is non-blocking (libuv
+/// accepted it): nothing arrived yet is `Incomplete`.
 #[cfg(unix)]
-pub fn peek_request_head(fd: SocketFd) -> Result<RequestHead, NotTaken> {
-    let mut buffer = [0u8; MAX_HEAD_BYTES];
+pub fn peek_request_head(fd: SocketFd, limit: usize) -> Result<RequestHead, NotTaken> {
+    let limit = limit.min(MAX_HEAD_BYTES);
+    let mut buffer = [0u8; MAX_HEAD_BYTES + 1];
     // SAFETY: `fd` is the caller's open socket for the duration of this call; the buffer is
     // ours and as long as the length given.
+    // One byte past the limit tells a head too long from one that fits exactly.
     let received = unsafe {
         libc::recv(
             fd,
             buffer.as_mut_ptr().cast(),
-            buffer.len(),
+            limit + 1,
             libc::MSG_PEEK | libc::MSG_DONTWAIT,
         )
     };
@@ -94,11 +116,11 @@ pub fn peek_request_head(fd: SocketFd) -> Result<RequestHead, NotTaken> {
         // The peer closed before sending anything: Node sees the end itself.
         return Err(NotTaken::Other);
     }
-    parse_request_head(&buffer[..received as usize])
+    parse_request_head(&buffer[..received as usize], limit)
 }
 
 #[cfg(not(unix))]
-pub fn peek_request_head(_fd: SocketFd) -> Result<RequestHead, NotTaken> {
+pub fn peek_request_head(_fd: SocketFd, _limit: usize) -> Result<RequestHead, NotTaken> {
     Err(NotTaken::Other)
 }
 
@@ -122,9 +144,13 @@ pub fn set_backlog(_fd: SocketFd, _backlog: u32) -> bool {
 mod tests {
     use super::*;
 
+    fn parse(bytes: &[u8]) -> Result<RequestHead, NotTaken> {
+        parse_request_head(bytes, MAX_HEAD_BYTES)
+    }
+
     #[test]
     fn takes_a_plain_get_with_lowercased_names() {
-        let head = parse_request_head(
+        let head = parse(
             b"GET /events?room=a HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 41\r\nAccept: text/event-stream\r\n\r\n",
         )
         .unwrap();
@@ -143,43 +169,51 @@ mod tests {
     #[test]
     fn a_head_still_arriving_is_incomplete() {
         assert_eq!(
-            parse_request_head(b"GET /events HTTP/1.1\r\nHost: x\r\n"),
+            parse(b"GET /events HTTP/1.1\r\nHost: x\r\n"),
             Err(NotTaken::Incomplete)
         );
-        assert_eq!(parse_request_head(b""), Err(NotTaken::Incomplete));
+        assert_eq!(parse(b""), Err(NotTaken::Incomplete));
     }
 
     #[test]
     fn what_node_must_answer_is_not_taken() {
         for head in [
-            &b"GET /events HTTP/1.0\r\n\r\n"[..],
-            b"POST /events HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
-            b"GET /events HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
-            b"GET /events HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
-            b"GET /events HTTP/1.1\r\nExpect: 100-continue\r\n\r\n",
-            b"GET /ev ents HTTP/1.1\r\n\r\n",
+            &b"GET /events HTTP/1.0\r\nHost: x\r\n\r\n"[..],
+            b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+            b"GET /events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+            b"GET /events HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n",
+            b"GET /events HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n",
+            b"GET /ev ents HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /events HTTP/1.1\r\n\r\n",
+            b"GET /events HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+            b"GET /events HTTP/1.1\nHost: x\n\n",
+            b"GET /events HTTP/1.1\r\nHost: x\nX: y\r\n\r\n",
             b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
         ] {
-            assert_eq!(parse_request_head(head), Err(NotTaken::Other), "{head:?}");
+            assert_eq!(parse(head), Err(NotTaken::Other), "{head:?}");
         }
     }
 
     #[test]
     fn a_zero_length_body_is_no_body() {
-        assert!(parse_request_head(b"GET /e HTTP/1.1\r\nContent-Length: 0\r\n\r\n").is_ok());
+        assert!(parse(b"GET /e HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").is_ok());
     }
 
     #[test]
     fn a_head_longer_than_node_takes_is_not_taken() {
-        let mut head = b"GET /e HTTP/1.1\r\nX: ".to_vec();
+        let mut head = b"GET /e HTTP/1.1\r\nHost: x\r\nX: ".to_vec();
         head.resize(MAX_HEAD_BYTES, b'a');
-        assert_eq!(parse_request_head(&head), Err(NotTaken::Other));
+        assert_eq!(parse(&head), Err(NotTaken::Other));
+        // The server's own, smaller limit (its maxHeaderSize).
+        let small = b"GET /e HTTP/1.1\r\nHost: x\r\nX: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+        assert_eq!(parse_request_head(small, 40), Err(NotTaken::Other));
+        assert!(parse_request_head(small, small.len()).is_ok());
     }
 
     #[test]
     fn values_keep_each_byte_as_one_character() {
-        let head = parse_request_head(b"GET /e HTTP/1.1\r\nX-Name: caf\xe9\r\n\r\n").unwrap();
-        assert_eq!(head.headers[0].1, "caf\u{e9}");
+        let head = parse(b"GET /e HTTP/1.1\r\nHost: x\r\nX-Name: caf\xe9\r\n\r\n").unwrap();
+        assert_eq!(head.headers[1].1, "caf\u{e9}");
     }
 
     #[cfg(unix)]
@@ -192,7 +226,7 @@ mod tests {
         let (mut server, _) = listener.accept().unwrap();
         server.set_nonblocking(true).unwrap();
         assert_eq!(
-            peek_request_head(server.as_raw_fd()),
+            peek_request_head(server.as_raw_fd(), MAX_HEAD_BYTES),
             Err(NotTaken::Incomplete)
         );
         let sent = b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -210,13 +244,13 @@ mod tests {
             )
         };
         server.set_nonblocking(true).unwrap();
-        let mut head = peek_request_head(server.as_raw_fd());
+        let mut head = peek_request_head(server.as_raw_fd(), MAX_HEAD_BYTES);
         for _ in 0..1000 {
             if head != Err(NotTaken::Incomplete) {
                 break;
             }
             std::thread::yield_now();
-            head = peek_request_head(server.as_raw_fd());
+            head = peek_request_head(server.as_raw_fd(), MAX_HEAD_BYTES);
         }
         assert_eq!(head.unwrap().target, "/events");
         server.set_nonblocking(false).unwrap();
