@@ -277,16 +277,18 @@ test('the parser follows the spec: CR/LF/CRLF in any chunking, data lines, id ca
   assert.equal(parser.lastEventId(), '7')
 })
 
-test('docs/TESTING.md\'s route tests (examples/testing/) are shown verbatim and pass as users run them: node --test', async () => {
+test('the README\'s and docs/TESTING.md\'s route tests (examples/testing/) are shown verbatim and pass as users run them: node --test', async () => {
   const fs = require('node:fs')
   const path = require('node:path')
   const { execFile } = require('node:child_process')
   const root = path.join(__dirname, '..')
-  const guide = fs.readFileSync(path.join(root, 'docs', 'TESTING.md'), 'utf8')
   const files = ['express.test.js', 'hono.test.js'].map((name) => path.join('examples', 'testing', name))
-  for (const file of files) {
-    const source = fs.readFileSync(path.join(root, file), 'utf8')
-    assert.ok(guide.includes('```js\n' + source + '```'), `docs/TESTING.md must show ${file} as a js block`)
+  for (const doc of ['README.md', path.join('docs', 'TESTING.md')]) {
+    const text = fs.readFileSync(path.join(root, doc), 'utf8')
+    for (const file of files) {
+      const source = fs.readFileSync(path.join(root, file), 'utf8')
+      assert.ok(text.includes('```js\n' + source + '```'), `${doc} must show ${file} as a js block`)
+    }
   }
   // The package resolves itself by name (require('native-sse/testing')), as in a user's app.
   const { code, stdout } = await new Promise((resolve) => {
