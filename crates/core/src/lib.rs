@@ -19,6 +19,7 @@
 //!   [`metrics`], [`shutdown`] (the staged close), [`remote`] (the backend's feed).
 
 pub mod admission;
+mod app_ids;
 pub mod backend;
 mod batch;
 mod channel_settings;

@@ -24,7 +24,7 @@
 //! sequence number; fed from a shared backend (Redis), it is the number the backend gave the
 //! event, the same in every process, while the sequence number stays this hub's own.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
@@ -55,14 +55,8 @@ impl Cursor {
     }
 }
 
-/// What a log holds under an application's id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AppId {
-    /// One held event has it, at this position.
-    Once(u64),
-    /// More than one held event has it.
-    Repeated,
-}
+pub(crate) use crate::app_ids::AppId;
+use crate::app_ids::{AppIds, IdRef};
 
 pub(crate) struct ChannelLog {
     /// The channel's name; None for the broadcast log.
@@ -87,10 +81,8 @@ struct LogState {
     /// The highest position no longer held (or never known): a resume from below it cannot be
     /// whole.
     dropped_through: u64,
-    /// App-given ids of the entries held: the newest position with the id, and how many held
-    /// entries carry it (history only). The key is the entries' own text: one allocation per
-    /// id, however many entries carry it (a token stream's history holds one per token).
-    ids: HashMap<Arc<str>, (u64, u32)>,
+    /// App-given ids of the entries held (history only; app_ids.rs).
+    ids: AppIds,
     /// The hub's, or the channel's own; it can change while the log lives.
     history: History,
     /// How entries are compressed while compressed clients read the log (gzip.rs); None
@@ -112,8 +104,9 @@ struct Entry {
     unread: AtomicU32,
     /// When it was appended, for the history's age bound.
     at: Instant,
-    /// The app-given id, indexed while the entry is held (history only): the index's key.
-    app_id: Option<Arc<str>>,
+    /// The app-given id, indexed while the entry is held (history only): what the index
+    /// needs to let it go.
+    app_id: Option<IdRef>,
     /// Its bytes in the log's compressed stream, when compressed clients were reading.
     segment: Option<Box<Segment>>,
     /// Its delivery is reported (delivery_watch.rs).
@@ -164,7 +157,7 @@ impl ChannelLog {
                 appended_bytes: 0,
                 readers: 0,
                 dropped_through: 0,
-                ids: HashMap::new(),
+                ids: AppIds::default(),
                 history,
                 gzip: None,
                 zipped_readers: 0,
@@ -241,18 +234,10 @@ impl ChannelLog {
         state.held_bytes += frame.len();
         let end = state.appended_bytes;
         let unread = AtomicU32::new(state.readers);
-        let app_id = match app_id.filter(|_| state.history.is_on()) {
-            None => None,
-            Some(id) => {
-                let key = match state.ids.get_key_value(id) {
-                    Some((key, _)) => key.clone(),
-                    None => Arc::from(id),
-                };
-                let count = state.ids.entry(key.clone()).or_insert((position, 0));
-                *count = (position, count.1 + 1);
-                Some(key)
-            }
-        };
+        let offset = state.first + state.entries.len() as u64;
+        let app_id = app_id
+            .filter(|_| state.history.is_on())
+            .map(|id| state.ids.add(id, offset, position));
         state.entries.push_back(Entry {
             seq,
             position,
@@ -312,13 +297,14 @@ impl ChannelLog {
 
     /// The held event the application gave `id`: its position, or that several hold it.
     pub fn find_app_id(&self, id: &str) -> Option<AppId> {
-        self.state()
-            .ids
-            .get(id)
-            .map(|&(position, count)| match count {
-                1 => AppId::Once(position),
-                _ => AppId::Repeated,
-            })
+        let state = self.state();
+        state.ids.find(id, |offset| {
+            let index = offset.checked_sub(state.first)?;
+            state
+                .entries
+                .get(index as usize)
+                .map(|entry| entry.position)
+        })
     }
 
     /// A cursor joins at the head: it reads what is appended from now on. Returns its offset.
@@ -528,16 +514,11 @@ impl LogState {
     fn pop_front(&mut self) {
         if let Some(mut old) = self.entries.pop_front() {
             self.held_bytes -= old.frame.len();
+            if let Some(id) = old.app_id.take() {
+                self.ids.remove(id, self.first);
+            }
             self.first += 1;
             self.dropped_through = self.dropped_through.max(old.position);
-            if let Some(id) = old.app_id.take() {
-                if let Some((_, count)) = self.ids.get_mut(&id) {
-                    *count -= 1;
-                    if *count == 0 {
-                        self.ids.remove(&id);
-                    }
-                }
-            }
         }
     }
 }

@@ -178,8 +178,10 @@ fn a_watched_event_the_log_lets_go_before_its_reader_had_it_is_reported_not_comp
     let hub = Hub::new(config, Box::new(Reports(Mutex::new(tx)))).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let peer = connect(&hub, &listener, &[]);
-    // Stuck in the socket: the client reads nothing.
-    let big = "x".repeat(32 << 20);
+    // Stuck in the socket: the client reads nothing, and the event is larger than the send
+    // buffer and the most the receiver's buffer can grow to together (here 4 + 32 MiB:
+    // net.ipv4.tcp_wmem and tcp_rmem), or it could all be taken and the watched one written.
+    let big = "x".repeat(48 << 20);
     hub.broadcast(&message(&big)).unwrap();
     assert_eq!(
         hub.publish_watched(None, &message("watched"), 9, None)
