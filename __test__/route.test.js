@@ -354,7 +354,9 @@ test('hub.close(): the route\'s streams end, and a connection after it is answer
   assert.equal(after.status, 503)
   await ended(after)
   assert.deepEqual(route.counts, { taken: 1, passed: 1 })
+  assert.equal(route.fronting, true)
   await app.close()
+  assert.equal(route.fronting, false, 'a closed server takes no connections to look at')
 })
 
 test('under Express and Fastify: the route on their server, their own routes beside it', async () => {

@@ -30,6 +30,8 @@ class RoutedServer {
   #appListeners
   #onRequest = (req, res) => this.#request(req, res)
   #onListening = () => this.#front()
+  /** Closed, the handle takes no more connections; one that waits for its head goes to Node. */
+  #onClose = () => this.#unfront()
   /** The listening handle whose accept callback is wrapped, and that callback; or null. */
   #wrapped = null
   /** Answers for connections given back to Node, by Node's TCP handle. */
@@ -71,6 +73,7 @@ class RoutedServer {
       this.#server.removeAllListeners('request')
       this.#server.on('request', this.#onRequest)
       this.#server.on('listening', this.#onListening)
+      this.#server.on('close', this.#onClose)
     }
     this.#routes.set(route.path, route)
     if (backlog !== null) this.#backlog = Math.max(this.#backlog ?? 0, backlog)
@@ -84,6 +87,7 @@ class RoutedServer {
     if (this.#routes.size > 0) return
     this.#unfront()
     this.#server.removeListener('listening', this.#onListening)
+    this.#server.removeListener('close', this.#onClose)
     this.#server.removeListener('request', this.#onRequest)
     for (const listener of this.#appListeners) this.#server.on('request', listener)
     SERVERS.delete(this.#server)
@@ -115,8 +119,6 @@ class RoutedServer {
       }, Date.now())
     }
     this.#wrapped = { handle, original }
-    // Closed, the handle takes no more connections; one that waits for its head goes to Node.
-    server.once('close', () => { if (this.#wrapped?.handle === handle) this.#unfront() })
   }
 
   #unfront () {
