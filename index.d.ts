@@ -521,7 +521,7 @@ export interface RouteOptions<Events extends EventMap = AnyEvents> {
 
 /** What `hub.route()` returns. */
 export interface Route {
-  /** Whether new connections are looked at before Node parses them (false: TLS, HTTP/2, a Unix socket, the server not listening yet, or closed). */
+  /** Whether new connections are looked at before Node parses them: true once the server listens on TCP (false: TLS, HTTP/2, a Unix socket, not listening yet, or closed). */
   readonly fronting: boolean
   /** New connections whose first request this route answered (a stream, or a refusal Node writes), and new connections of the server left to Node. */
   readonly counts: { taken: number, passed: number }
@@ -924,8 +924,9 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * parser, request or response is made for it; the head goes out with the opening), with the
    * options `open(request)` returns (sync or async). Every other request reaches the app as
    * before; a request for the path that Node parses after all (the second request of a kept-alive
-   * connection, TLS) is attached through Node with the same `open`. A throw in `open` with a
-   * 4xx `status` (http-errors style) answers that status and its message; any other, 500.
+   * connection, TLS) is attached through Node with the same `open`. A throw in `open` is
+   * answered as http-errors means it: its 4xx/5xx `status` (else 500), its message when
+   * `expose` (default for a 4xx), its `headers`.
    * Authorization rules, caps and a closing hub answer 403/503 as for attach(). Call it once the
    * app is the server's `'request'` listener. A server may have several routes, one per path;
    * streams taken before Node parsed them are not counted by `server.maxConnections` (the hub's

@@ -416,3 +416,44 @@ test('a compressing hub: curl --compressed gets a gzip stream through the route,
     await app.close()
   }
 })
+
+test('a throw in open() is answered as http-errors means it: its 4xx or 5xx status, its message only when exposed, its headers', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const app = await appServer()
+  const errors = []
+  const saved = console.error
+  console.error = (...args) => errors.push(args)
+  hub.route(app.server, '/events', (request) => {
+    const kind = new URL(request.url, 'http://x').searchParams.get('kind')
+    if (kind === 'auth') throw Object.assign(new Error('sign in'), { status: 401, headers: { 'WWW-Authenticate': 'Bearer', 'Access-Control-Allow-Origin': '*', 'bad name': 'x' } })
+    if (kind === 'hidden') throw Object.assign(new Error('secret detail'), { status: 400, expose: false })
+    if (kind === 'busy') throw Object.assign(new Error('database down'), { status: 503 })
+    return { channels: ['x'], room: kind }
+  })
+  try {
+    const auth = await openStream(app.server, { path: '/events?kind=auth' })
+    assert.equal(auth.status, 401)
+    assert.equal(auth.headers['www-authenticate'], 'Bearer')
+    assert.equal(auth.headers['access-control-allow-origin'], '*')
+    await auth.closed
+    assert.equal(auth.body, 'sign in\n')
+    const hidden = await openStream(app.server, { path: '/events?kind=hidden' })
+    assert.equal(hidden.status, 400)
+    await hidden.closed
+    assert.equal(hidden.body, 'event stream failed\n')
+    const busy = await openStream(app.server, { path: '/events?kind=busy' })
+    assert.equal(busy.status, 503)
+    await busy.closed
+    assert.equal(busy.body, 'event stream failed\n')
+    const unknown = await openStream(app.server, { path: '/events?kind=lobby' })
+    assert.equal(unknown.status, 500)
+    await unknown.closed
+    assert.equal(errors.length, 2, 'the 5xx answers are said on stderr')
+    assert.equal(errors[1].at(-1).code, 'ERR_SSE_UNKNOWN_OPTION')
+    assert.match(errors[1].at(-1).message, /'room'; allowed: retryMs, channels, lastEventId, user, headers$/)
+  } finally {
+    console.error = saved
+    await hub.close()
+    await app.close()
+  }
+})

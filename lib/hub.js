@@ -148,8 +148,9 @@ class Hub extends EventEmitter {
    * Serves `path` of a node:http `server` (Express's `app.listen()`, Fastify's
    * `fastify.server`) from the connection up: a new connection whose first request is a GET
    * for it is taken before Node parses it, with the options `open(request)` returns (attach's,
-   * but `transport`, plus the stream's own `headers`; sync or async; a throw with a 4xx
-   * `status` answers that). Other requests go to the app as before. The listening socket's
+   * but `transport`, plus the stream's own `headers`; sync or async; a throw is answered
+   * with its status, exposed message and headers, as http-errors means them). Other requests
+   * go to the app as before. The listening socket's
    * accept queue is raised to `options.backlog` (default the most the system allows; `false`
    * keeps Node's 511). Returns the Route (`route.close()` gives the path back). See route.js.
    */

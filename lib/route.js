@@ -17,6 +17,8 @@ const { FrontDoorRequest, OWN_HEADERS } = require('./requests/front-door')
 const { RoutedServer } = require('./routed-server')
 
 const ROUTE_KEYS = new Set(['backlog', 'onClient', 'openTimeoutMs'])
+/** What `open` may return: attach's options but `transport`, and the stream's headers. */
+const OPEN_KEYS = new Set(['retryMs', 'channels', 'lastEventId', 'user', 'headers'])
 /** The system's cap on a listen queue is net.core.somaxconn (4096 on recent Linux): asking
  *  for more gets that. */
 const MAX_BACKLOG = 65535
@@ -80,6 +82,7 @@ function openOptions (options) {
   if ('transport' in options) {
     throw sseError(TypeError, 'ERR_SSE_UNKNOWN_OPTION', 'a route\'s open() cannot choose a transport: the route streams natively where it can and through Node elsewhere; use attach() in your own route for another choice')
   }
+  rejectUnknownKeys(options, OPEN_KEYS, 'option returned by a route\'s open():')
   return options
 }
 
@@ -110,18 +113,40 @@ function statusOf (error) {
   }
 }
 
-/** The answer to a request whose `open` threw or rejected: its 4xx status and message, else 500. */
+/** What of an app's error may reach the client, as http-errors means it: its message when
+ *  `expose` (by default for a 4xx), and its `headers` (WWW-Authenticate, CORS) where Node
+ *  takes them. Nothing of an error that throws while being read. */
+function shownOf (error, status) {
+  let message = null
+  const headers = {}
+  try {
+    const expose = error.expose ?? status < 500
+    if (expose === true && typeof error.message === 'string') message = error.message
+    const given = error.headers
+    if (given !== null && typeof given === 'object' && !Array.isArray(given)) {
+      for (const [name, value] of Object.entries(given)) {
+        try {
+          validateHeaderName(name)
+          validateHeaderValue(name, String(value))
+          headers[name.toLowerCase()] = String(value)
+        } catch {}
+      }
+    }
+  } catch {}
+  return { message, headers }
+}
+
+/** The answer to a request whose `open` threw or rejected: its status (4xx, 5xx; else 500),
+ *  its message if exposed, its headers. */
 function thrownAnswer (error) {
   const status = statusOf(error)
-  let body = 'event stream failed\n'
-  if (status < 500) {
-    try {
-      if (typeof error.message === 'string') body = `${error.message}\n`
-    } catch {}
-  } else {
-    console.error('native-sse: the route\'s open() failed; the request was answered', status, error)
+  const { message, headers } = error !== null && typeof error === 'object' ? shownOf(error, status) : { message: null, headers: {} }
+  if (status >= 500) console.error('native-sse: the route\'s open() failed; the request was answered', status, error)
+  return {
+    status,
+    headers: { ...headers, 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
+    body: message === null ? 'event stream failed\n' : `${message}\n`
   }
-  return { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }, body }
 }
 
 function timeoutAnswer (ms) {
