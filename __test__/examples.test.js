@@ -66,10 +66,10 @@ test('README.md shows examples/nextjs (next.config.js, lib/hub.js, app/events/ro
   assert.ok(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8').includes('```js\n' + files.join('\n') + '```'), 'README.md must contain the three files as one js block')
 })
 
-test('README.md shows the page of examples/who-is-online.html verbatim (who-is-online.test.js runs it in Chromium)', () => {
+test('docs/AUTHORIZATION.md shows the page of examples/who-is-online.html verbatim (who-is-online.test.js runs it in Chromium)', () => {
   const html = fs.readFileSync(path.join(ROOT, 'examples', 'who-is-online.html'), 'utf8')
   const page = html.slice(html.indexOf('<ul id="online"></ul>'))
-  assert.ok(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8').includes('```html\n' + page + '```'), 'README.md must contain the page as an html block')
+  assert.ok(fs.readFileSync(path.join(ROOT, 'docs', 'AUTHORIZATION.md'), 'utf8').includes('```html\n' + page + '```'), 'docs/AUTHORIZATION.md must contain the page as an html block')
 })
 
 test('examples/http.js streams natively', () => withExample('http.js', {}, async (url) => {

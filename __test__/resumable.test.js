@@ -358,11 +358,10 @@ test('headless Chromium: the answer is written by one process and resumed on ano
   }
 })
 
-test("headless Chromium runs the README's resumable answer as written (server route and page): a reload mid-answer shows every token once", async () => {
+test("headless Chromium runs docs/RESUMABLE.md's resumable answer as written (server route and page): a reload mid-answer shows every token once", async () => {
   const express = require('express')
   const { randomUUID } = require('node:crypto')
-  const readme = fs.readFileSync(require('node:path').join(__dirname, '..', 'README.md'), 'utf8')
-  const section = readme.slice(readme.indexOf('## Resumable answers'), readme.indexOf('## Browser client'))
+  const section = fs.readFileSync(require('node:path').join(__dirname, '..', 'docs', 'RESUMABLE.md'), 'utf8')
   const serverCode = section.match(/```js\n([\s\S]*?)```/)[1]
   const pageCode = section.match(/```html\n([\s\S]*?)```/)[1]
 
