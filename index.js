@@ -1,6 +1,7 @@
 'use strict'
 
-const { Hub, Channel } = require('./lib/hub')
+const { Hub } = require('./lib/hub')
+const { Channel } = require('./lib/channel')
 const { Client } = require('./lib/connection')
 const { sharedHub } = require('./lib/shared-hub')
 const { HUB_DEFAULTS, HISTORY_DEFAULTS, REDIS_DEFAULTS, CLOSE_DEFAULTS } = require('./lib/options')

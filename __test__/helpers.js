@@ -23,6 +23,26 @@ async function startHttp (handler, serverOptions = {}) {
   return withUrl(server)
 }
 
+/**
+ * A node:http app server for hub.route() tests: `handler` answers what the route does not
+ * (default `app <method> <url>`); counts the connections Node itself accepted ('connection'),
+ * which the front door's never are. `listenOn`: listen()'s options (a Unix socket path too).
+ */
+async function routedApp ({ handler = (req, res) => res.end(`app ${req.method} ${req.url}`), serverOptions = {}, listenOn = { port: 0, host: HOST } } = {}) {
+  const server = http.createServer(serverOptions, handler)
+  let nodeConnections = 0
+  server.on('connection', () => { nodeConnections++ })
+  await new Promise((resolve) => server.listen(listenOn, resolve))
+  const port = server.address()?.port
+  return {
+    server,
+    port,
+    url: `http://${HOST}:${port}`,
+    nodeConnections: () => nodeConnections,
+    close: () => new Promise((resolve) => { server.close(resolve); server.closeAllConnections() })
+  }
+}
+
 function withUrl (server) {
   const { port } = server.address()
   return {
@@ -345,4 +365,4 @@ function fdsOpenedSince (before) {
   return [...openFdTargets()].filter(([fd, target]) => before.get(fd) !== target).map(([fd, target]) => `${fd} -> ${target}`)
 }
 
-module.exports = { ended, listenHono, linkedHub, startExample, promtool, loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount, openFdTargets, fdsOpenedSince }
+module.exports = { routedApp, ended, listenHono, linkedHub, startExample, promtool, loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount, openFdTargets, fdsOpenedSince }

@@ -16,20 +16,7 @@ const path = require('node:path')
 const fs = require('node:fs')
 const { createHub } = require('..')
 const { openStream } = require('native-sse/testing')
-const { HOST, waitFor, openFdCount } = require('./helpers')
-
-async function appServer (options = {}, listenOn = { port: 0, host: HOST }) {
-  const server = http.createServer(options, (req, res) => res.end(`app ${req.method} ${req.url}`))
-  let nodeConnections = 0
-  server.on('connection', () => { nodeConnections++ })
-  await new Promise((resolve) => server.listen(listenOn, resolve))
-  return {
-    server,
-    port: server.address()?.port,
-    nodeConnections: () => nodeConnections,
-    close: () => new Promise((resolve) => { server.close(resolve); server.closeAllConnections() })
-  }
-}
+const { HOST, waitFor, openFdCount, routedApp } = require('./helpers')
 
 /** Sends `text` on a new connection and resolves with everything until the server closes
  *  it, or with what came by the time `untilText` shows up. */
@@ -51,7 +38,7 @@ function exchange (target, text, untilText = null) {
 
 test('open()\'s headers are checked as Node checks them: characters beyond Latin-1 or controls cannot become header lines', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const app = await appServer()
+  const app = await routedApp()
   const errors = []
   const saved = console.error
   console.error = (...args) => errors.push(args)
@@ -77,7 +64,7 @@ test('open()\'s headers are checked as Node checks them: characters beyond Latin
 
 test('an open() that never answers is answered 503 after openTimeoutMs, and connections that left meanwhile release their descriptors', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const app = await appServer()
+  const app = await routedApp()
   const route = hub.route(app.server, '/events', () => new Promise(() => {}), { openTimeoutMs: 300 })
   try {
     const waited = await openStream(app.server, { path: '/events', timeoutMs: 5000 })
@@ -106,7 +93,7 @@ test('an open() that never answers is answered 503 after openTimeoutMs, and conn
 
 test('heads Node would refuse go to Node: no Host, a length twice, bare line feeds, a head over the server\'s maxHeaderSize', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const app = await appServer({ maxHeaderSize: 1024 })
+  const app = await routedApp({ serverOptions: { maxHeaderSize: 1024 } })
   const route = hub.route(app.server, '/events')
   try {
     const cases = [
@@ -126,7 +113,7 @@ test('heads Node would refuse go to Node: no Host, a length twice, bare line fee
 
 test('open() sees repeated headers as Node joins them: the first Host and Authorization, cookies joined with "; "', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const app = await appServer()
+  const app = await routedApp()
   const seen = []
   hub.route(app.server, '/events', (request) => { seen.push(request.headers) })
   try {
@@ -184,7 +171,7 @@ test('two routes on one server: each path its own, closing either leaves the oth
 test('servers the front door does not take still serve the path through Node: a Unix socket (attach() too), an HTTP/2 server', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
   const socketPath = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'native-sse-')), 'app.sock')
-  const unix = await appServer({}, socketPath)
+  const unix = await routedApp({ listenOn: socketPath })
   const attached = http.createServer((req, res) => hub.attach(req, res))
   const attachedPath = `${socketPath}.attach`
   await new Promise((resolve) => attached.listen(attachedPath, resolve))
@@ -211,7 +198,7 @@ test('servers the front door does not take still serve the path through Node: a 
 
 test('a route closed while a new connection\'s head is still arriving leaves that connection to the app', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const app = await appServer()
+  const app = await routedApp()
   const route = hub.route(app.server, '/events')
   const handle = app.server._handle
   const inner = handle.onconnection
@@ -239,7 +226,7 @@ test('a route closed while a new connection\'s head is still arriving leaves tha
 
 test('an error whose status getter throws, or a thenable whose then() throws, is answered 500 without taking the process down', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const app = await appServer()
+  const app = await routedApp()
   const saved = console.error
   console.error = () => {}
   hub.route(app.server, '/events', (request) => {
@@ -261,7 +248,7 @@ test('an error whose status getter throws, or a thenable whose then() throws, is
 
 test('a set-cookie array from open() goes out a line per cookie on both paths', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const app = await appServer()
+  const app = await routedApp()
   hub.route(app.server, '/events', () => ({ headers: { 'set-cookie': ['a=1; Path=/', 'b=2; Path=/'] } }))
   try {
     const front = await exchange(app.port, 'GET /events HTTP/1.1\r\nHost: x\r\n\r\n', '\r\n\r\n')

@@ -8,7 +8,6 @@
 
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const http = require('node:http')
 const net = require('node:net')
 const { execFileSync } = require('node:child_process')
 const { EventSource } = require('eventsource')
@@ -16,22 +15,7 @@ const express = require('express')
 const Fastify = require('fastify')
 const { createHub } = require('..')
 const { openStream } = require('native-sse/testing')
-const { HOST, curl, waitFor, once, ended, openFdCount } = require('./helpers')
-
-/** A node:http server answering everything but the route itself with `app <method> <url>`. */
-async function appServer (handler = (req, res) => res.end(`app ${req.method} ${req.url}`)) {
-  const server = http.createServer(handler)
-  let nodeConnections = 0
-  server.on('connection', () => { nodeConnections++ })
-  await new Promise((resolve) => server.listen(0, HOST, resolve))
-  return {
-    server,
-    port: server.address().port,
-    url: `http://${HOST}:${server.address().port}`,
-    nodeConnections: () => nodeConnections,
-    close: () => new Promise((resolve) => { server.close(resolve); server.closeAllConnections() })
-  }
-}
+const { HOST, curl, waitFor, once, ended, openFdCount, routedApp } = require('./helpers')
 
 /** Opens a raw connection and sends `text`; collects what comes back. */
 function rawSocket (port) {
@@ -46,7 +30,7 @@ function rawSocket (port) {
 
 test('a GET for the path is served before Node parses it: Node never sees the connection, events and resume as through attach()', async () => {
   const hub = createHub({ heartbeatMs: 60_000, history: { maxEvents: 100 } })
-  const app = await appServer()
+  const app = await routedApp()
   const route = hub.route(app.server, '/events', (request) => ({ channels: [new URL(request.url, 'http://x').searchParams.get('room')] }))
   try {
     assert.equal(route.fronting, true)
@@ -75,7 +59,7 @@ test('a GET for the path is served before Node parses it: Node never sees the co
 
 test('the eventsource package reconnects through the route with Last-Event-ID and misses nothing', async () => {
   const hub = createHub({ heartbeatMs: 60_000, retryMs: 50, history: { maxEvents: 100 } })
-  const app = await appServer()
+  const app = await routedApp()
   const clients = []
   const route = hub.route(app.server, '/events', undefined, { onClient: (client) => clients.push(client) })
   const source = new EventSource(`${app.url}/events`)
@@ -106,11 +90,11 @@ test('the eventsource package reconnects through the route with Last-Event-ID an
 
 test('every other request reaches the app as before: other paths, other methods, HEAD, a body', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const app = await appServer((req, res) => {
+  const app = await routedApp({ handler: (req, res) => {
     let body = ''
     req.on('data', (chunk) => { body += chunk })
     req.on('end', () => res.end(`app ${req.method} ${req.url} ${body}`))
-  })
+  } })
   const route = hub.route(app.server, '/events')
   try {
     const other = await fetch(`${app.url}/other?x=1`)
@@ -136,7 +120,7 @@ test('every other request reaches the app as before: other paths, other methods,
 
 test('a kept-alive connection\'s later request for the path is attached through Node with the same open()', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const app = await appServer()
+  const app = await routedApp()
   const opened = []
   const route = hub.route(app.server, '/events', (request) => {
     opened.push(request.url)
@@ -165,7 +149,7 @@ test('a kept-alive connection\'s later request for the path is attached through 
 
 test('a head that arrives in pieces is waited for; one that never comes goes to Node, which still serves it', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const app = await appServer()
+  const app = await routedApp()
   const route = hub.route(app.server, '/events')
   // Told when the listening socket's accept callback (the route's) has run for a connection.
   const handle = app.server._handle
@@ -205,7 +189,7 @@ test('a head that arrives in pieces is waited for; one that never comes goes to 
 test('open() decides: async options, its own headers, a thrown status, a failure; rules and caps answer as attach() does', async () => {
   const hub = createHub({ heartbeatMs: 60_000, maxClients: 2 })
   hub.authorize('room:{id}', async ({ params }) => params.id !== 'secret')
-  const app = await appServer()
+  const app = await routedApp()
   const errors = []
   const savedError = console.error
   console.error = (...args) => errors.push(args)
@@ -267,7 +251,7 @@ test('open() decides: async options, its own headers, a thrown status, a failure
 
 test('wrong arguments throw typed errors and change nothing', async () => {
   const hub = createHub()
-  const app = await appServer()
+  const app = await routedApp()
   try {
     const cases = [
       [() => hub.route(null, '/e'), TypeError, 'ERR_SSE_INVALID_ARGUMENT'],
@@ -291,8 +275,8 @@ test('wrong arguments throw typed errors and change nothing', async () => {
 
 test('the listening socket\'s accept queue is raised (a wave\'s handshakes wait instead of being dropped), or left with backlog: false', async () => {
   const hub = createHub()
-  const raised = await appServer()
-  const kept = await appServer()
+  const raised = await routedApp()
+  const kept = await routedApp()
   const acceptQueue = (port) => Number(execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).trim().split(/\s+/)[2])
   try {
     assert.equal(acceptQueue(raised.port), 511)
@@ -310,7 +294,7 @@ test('the listening socket\'s accept queue is raised (a wave\'s handshakes wait 
 
 test('clients that leave by FIN or RST release their descriptors; route.close() gives the path back', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const app = await appServer()
+  const app = await routedApp()
   const route = hub.route(app.server, '/events')
   try {
     const baseline = openFdCount()
@@ -343,7 +327,7 @@ test('clients that leave by FIN or RST release their descriptors; route.close() 
 
 test('hub.close(): the route\'s streams end, and a connection after it is answered 503 through Node', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const app = await appServer()
+  const app = await routedApp()
   const route = hub.route(app.server, '/events')
   const stream = await openStream(app.server, { path: '/events' })
   await waitFor(() => hub.size === 1)
@@ -392,7 +376,7 @@ test('under Express and Fastify: the route on their server, their own routes bes
 
 test('a compressing hub: curl --compressed gets a gzip stream through the route, a client without gzip plain text', async () => {
   const hub = createHub({ heartbeatMs: 60_000, compression: true })
-  const app = await appServer()
+  const app = await routedApp()
   const route = hub.route(app.server, '/events')
   try {
     const compressed = curl(['-sN', '--compressed', '-D', '-', '--max-time', '5', `${app.url}/events`])
@@ -419,7 +403,7 @@ test('a compressing hub: curl --compressed gets a gzip stream through the route,
 
 test('a throw in open() is answered as http-errors means it: its 4xx or 5xx status, its message only when exposed, its headers', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
-  const app = await appServer()
+  const app = await routedApp()
   const errors = []
   const saved = console.error
   console.error = (...args) => errors.push(args)

@@ -16,6 +16,7 @@ const { SendQueue } = require('./send-queue')
 const { Relay } = require('./relay')
 const { Acceptor } = require('./accept')
 const { Route } = require('./route')
+const { Channel } = require('./channel')
 const { nodeRequest, checkFetchArguments, fetchRequest } = require('./requests/of')
 const { Subscriptions } = require('./subscriptions')
 const observed = require('./diagnostics')
@@ -31,30 +32,6 @@ const REDIS_FLUSH_MS = 2000
 const { Closed: CLOSED, Flush: FLUSH, End: END, Destroy: DESTROY, Drained: DRAINED, Backend: BACKEND, Signal: SIGNAL, Delivered: DELIVERED } = HubEventKind
 
 function noop () {}
-
-
-/** One channel of a hub, by name. Holds nothing but the name: cheap to make, any number. */
-class Channel {
-  #hub
-  #native
-
-  constructor (hub, native, name) {
-    this.#hub = hub
-    this.#native = native
-    /** The channel's name. */
-    this.name = name
-  }
-
-  /** Clients subscribed now. */
-  get size () {
-    return this.#native.channelSize(this.name)
-  }
-
-  /** hub.publish(name, message). */
-  publish (message) {
-    return this.#hub.publish(this.name, message)
-  }
-}
 
 /**
  * Events: `'connect'` (info) once a client is attached, `'disconnect'` (info) once it has
@@ -145,14 +122,9 @@ class Hub extends EventEmitter {
   }
 
   /**
-   * Serves `path` of a node:http `server` (Express's `app.listen()`, Fastify's
-   * `fastify.server`) from the connection up: a new connection whose first request is a GET
-   * for it is taken before Node parses it, with the options `open(request)` returns (attach's,
-   * but `transport`, plus the stream's own `headers`; sync or async; a throw is answered
-   * with its status, exposed message and headers, as http-errors means them). Other requests
-   * go to the app as before. The listening socket's
-   * accept queue is raised to `options.backlog` (default the most the system allows; `false`
-   * keeps Node's 511). Returns the Route (`route.close()` gives the path back). See route.js.
+   * Serves `path` of a node:http `server` (Express's, Fastify's) from the connection up: a new
+   * connection whose first request is a GET for it is taken before Node parses it, with the
+   * options `open(request)` returns; other requests go to the app as before. See route.js.
    */
   route (server, path, open, options) {
     return new Route(this, server, path, open, options)
@@ -522,4 +494,4 @@ class Hub extends EventEmitter {
 }
 
 
-module.exports = { Hub, Channel }
+module.exports = { Hub }

@@ -11,6 +11,9 @@ const { STREAM_HEADERS, encodingHeaders } = require('../head')
 /** What the stream's head decides itself; the route's own headers cannot change these. */
 const OWN_HEADERS = new Set([...Object.keys(STREAM_HEADERS), 'content-length', 'content-encoding', 'transfer-encoding', 'connection', 'date', 'vary'])
 
+/** The head's first lines, the same for every stream. */
+const STATUS_AND_STREAM_HEADERS = `HTTP/1.1 200 OK\r\n${Object.entries(STREAM_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`).join('')}`
+
 let dateSecond = -1
 let dateText = ''
 
@@ -79,8 +82,7 @@ class FrontDoorRequest {
 
   /** Renders the head Rust sends with the opening; chunked, as Node frames HTTP/1.1. */
   writeHead (_native, gzip) {
-    let head = 'HTTP/1.1 200 OK\r\n'
-    for (const [name, value] of Object.entries(STREAM_HEADERS)) head += `${name}: ${value}\r\n`
+    let head = STATUS_AND_STREAM_HEADERS
     for (const [name, values] of this.#headers.pairs) for (const value of values) head += `${name}: ${value}\r\n`
     for (const [name, value] of Object.entries(encodingHeaders(gzip, this.#headers.vary))) head += `${name}: ${value}\r\n`
     if (gzip === undefined && this.#headers.vary !== undefined) head += `vary: ${this.#headers.vary}\r\n`

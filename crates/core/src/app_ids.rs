@@ -37,7 +37,14 @@ pub(crate) struct AppIds {
     /// Ids kept one by one: the newest position with the id, and how many held entries have it.
     keys: HashMap<Arc<str>, (u64, u32)>,
     /// Runs by prefix, oldest first.
-    runs: HashMap<Arc<str>, VecDeque<Run>>,
+    runs: HashMap<Arc<str>, Runs>,
+}
+
+/// A prefix's runs, with the prefix itself: what each of their entries keeps (one lookup per
+/// append finds both).
+struct Runs {
+    prefix: Arc<str>,
+    runs: VecDeque<Run>,
 }
 
 /// `<prefix>.<n>` with `n` written as Rust would write it (no sign, no leading zero): only
@@ -58,8 +65,7 @@ impl AppIds {
     /// `position`; returns what the entry keeps.
     pub fn add(&mut self, id: &str, offset: u64, position: u64) -> IdRef {
         if let Some((prefix, n)) = numbered(id) {
-            if let Some(key) = self.runs.get_key_value(prefix).map(|(key, _)| key.clone()) {
-                let runs = self.runs.entry(key.clone()).or_default();
+            if let Some(Runs { prefix, runs }) = self.runs.get_mut(prefix) {
                 match runs.back_mut() {
                     Some(last)
                         if last.first_n + last.len == n
@@ -73,21 +79,25 @@ impl AppIds {
                         len: 1,
                     }),
                 }
-                return IdRef::Run(key);
+                return IdRef::Run(prefix.clone());
             }
             // A prefix seen for the first time starts a run only at its stream's first ids:
             // `<id>.0` (its start event) or `<id>.1`. Other numbered ids stay keys.
             if n <= 1 {
-                let key: Arc<str> = Arc::from(prefix);
+                let prefix: Arc<str> = Arc::from(prefix);
+                let runs = VecDeque::from([Run {
+                    first_n: n,
+                    first_offset: offset,
+                    len: 1,
+                }]);
                 self.runs.insert(
-                    key.clone(),
-                    VecDeque::from([Run {
-                        first_n: n,
-                        first_offset: offset,
-                        len: 1,
-                    }]),
+                    prefix.clone(),
+                    Runs {
+                        prefix: prefix.clone(),
+                        runs,
+                    },
                 );
-                return IdRef::Run(key);
+                return IdRef::Run(prefix);
             }
         }
         let key = match self.keys.get_key_value(id) {
@@ -111,7 +121,7 @@ impl AppIds {
                 }
             }
             IdRef::Run(prefix) => {
-                let Some(runs) = self.runs.get_mut(&prefix) else {
+                let Some(Runs { runs, .. }) = self.runs.get_mut(&prefix) else {
                     return;
                 };
                 if let Some(first) = runs.front_mut() {
@@ -140,7 +150,7 @@ impl AppIds {
             count += n;
         }
         if let Some((prefix, n)) = numbered(id) {
-            for run in self.runs.get(prefix).into_iter().flatten() {
+            for run in self.runs.get(prefix).into_iter().flat_map(|r| &r.runs) {
                 if run.first_n <= n && n < run.first_n + run.len {
                     found = position_of(run.first_offset + (n - run.first_n));
                     count += 1;
@@ -192,7 +202,7 @@ mod tests {
         let refs: Vec<IdRef> = (0..5)
             .map(|n| ids.add(&format!("s.{n}"), n, n * 10))
             .collect();
-        assert_eq!(ids.runs.get("s").map(VecDeque::len), Some(1));
+        assert_eq!(ids.runs.get("s").map(|r| r.runs.len()), Some(1));
         assert!(ids.keys.is_empty());
         assert_eq!(find(&ids, "s.3"), Some(AppId::Once(30)));
         assert_eq!(find(&ids, "s.5"), None);
@@ -211,7 +221,7 @@ mod tests {
         ids.add("s.1", 1, 10);
         ids.add("other", 2, 20);
         ids.add("s.2", 3, 30);
-        assert_eq!(ids.runs.get("s").map(VecDeque::len), Some(2));
+        assert_eq!(ids.runs.get("s").map(|r| r.runs.len()), Some(2));
         assert_eq!(find(&ids, "s.2"), Some(AppId::Once(30)));
         assert_eq!(find(&ids, "other"), Some(AppId::Once(20)));
         // The stream again with the same id: each of its ids is now held twice.
