@@ -2,15 +2,23 @@
 
 // One side of bench/resumable.js: `node bench/resumable-server.js <native|resumable> <redis url>`.
 // GET /start/:id?tokens=&paceMs= starts a stream of tokens and reads it; GET /follow/:id
-// follows one (native-sse: Last-Event-ID or from its start; resumable-stream: ?skip=chars).
+// follows one (native-sse: Last-Event-ID or from its start; resumable-stream: ?skip=chars);
+// GET /stop ends every source running (a stream goes on when its reader leaves).
 // Sends `{ port }` over IPC once listening, and `{ rss }` when asked.
 
 const http = require('node:http')
 const [kind, redisUrl] = process.argv.slice(2)
 
-/** `count` tokens of 20 B; paced by `paceMs` when given, else as fast as the reader takes them. */
+/** Bumped by GET /stop: the sources started before end (their streams complete). */
+let generation = 0
+
+/**
+ * `count` tokens of 20 B; paced by `paceMs` when given, else as fast as the reader takes them.
+ * Ends early at GET /stop.
+ */
 async function * tokens (count, paceMs) {
-  for (let i = 0; i < count; i++) {
+  const born = generation
+  for (let i = 0; i < count && generation === born; i++) {
     if (paceMs > 0) await new Promise((resolve) => setTimeout(resolve, paceMs))
     else if (i % 1000 === 999) await new Promise((resolve) => setImmediate(resolve))
     yield `${i} `.padEnd(20, 'x')
@@ -70,6 +78,10 @@ async function main () {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://x')
     const [, route, id] = url.pathname.split('/')
+    if (route === 'stop') {
+      generation++
+      return res.end()
+    }
     handle(req, res, route, id, url)
   })
   server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }))

@@ -10,7 +10,9 @@
 // - reconnect to first resumed token: a reader drops mid-stream and comes back with where it
 //   was (native-sse: Last-Event-ID; resumable-stream: characters to skip), median of rounds;
 // - memory per live stream: `live` streams producing a token every 50 ms, each read by one
-//   client, RSS of the server process after they started minus before, per stream.
+//   client, RSS of the server process after they started minus before, per stream; a first
+//   wave, then a second once the first ended (what one more costs a server already serving),
+//   and what the server keeps of the first wave's streams once they ended.
 
 const { spawn } = require('node:child_process')
 const path = require('node:path')
@@ -72,6 +74,33 @@ async function read (url, { headers = {}, stop = () => false, signal } = {}) {
 
 const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
 
+/**
+ * `SIZES.live` streams producing a token every 50 ms, each read by one client, for 3 s: the
+ * server's RSS then minus before, per stream. Then their readers leave and their sources end
+ * (a stream outlives its reader: it would go on filling its history), and, a second later,
+ * what the server still holds for them, per stream (native-sse: each answer kept for resuming
+ * for the history's age, 10 minutes by default).
+ */
+async function liveWave (server, kind, wave) {
+  const rssBefore = await server.rss()
+  const controllers = []
+  const readers = []
+  for (let i = 0; i < SIZES.live; i++) {
+    const controller = new AbortController()
+    controllers.push(controller)
+    readers.push(read(`${server.url}/start/live-${kind}-${wave}${i}?tokens=100000&paceMs=50`, { signal: controller.signal, stop: () => false }).catch(() => null))
+  }
+  await new Promise((resolve) => setTimeout(resolve, 3000))
+  const rssLive = await server.rss()
+  for (const controller of controllers) controller.abort()
+  await Promise.all(readers)
+  await (await fetch(`${server.url}/stop`)).text()
+  // The server sees the aborts as closes a moment later; a second is ample on this machine.
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  const rssEnded = await server.rss()
+  return { live: (rssLive - rssBefore) / 1024 / SIZES.live, ended: (rssEnded - rssBefore) / 1024 / SIZES.live }
+}
+
 async function measure (kind, redisUrl) {
   const server = await startServer(kind, redisUrl)
   try {
@@ -98,26 +127,21 @@ async function measure (kind, redisUrl) {
       if (before.tokens + after.tokens === 200) resumedWhole++
     }
 
-    // Memory per live stream.
-    const rssBefore = await server.rss()
-    const controllers = []
-    const readers = []
-    for (let i = 0; i < SIZES.live; i++) {
-      const controller = new AbortController()
-      controllers.push(controller)
-      readers.push(read(`${server.url}/start/live-${kind}-${i}?tokens=100000&paceMs=50`, { signal: controller.signal, stop: () => false }).catch(() => null))
-    }
-    await new Promise((resolve) => setTimeout(resolve, 3000))
-    const rssLive = await server.rss()
-    for (const controller of controllers) controller.abort()
-    await Promise.all(readers)
+    // Memory per live stream, in two waves of the same streams: the first in a server that
+    // has not held that many streams yet, so it also grows what a process grows once (V8's
+    // young generation, allocator pools), the second once the first has ended: what each more
+    // live stream costs a server that has been serving them.
+    const firstWave = await liveWave(server, kind, 'a')
+    const secondWave = await liveWave(server, kind, 'b')
     return {
       firstReaderTokensPerS: rate(a),
       followerTokensPerS: rate(b),
       followerGotAll: b.tokens === SIZES.tokens,
       reconnectToFirstTokenMs: median(reconnects),
       resumedWhole: `${resumedWhole}/${SIZES.rounds}`,
-      kbPerLiveStream: (rssLive - rssBefore) / 1024 / SIZES.live
+      kbPerLiveStream: firstWave.live,
+      kbPerLiveStreamWarm: secondWave.live,
+      kbPerEndedStream: firstWave.ended
     }
   } finally {
     await server.stop()
@@ -141,7 +165,9 @@ async function main () {
     ['tokens/s, a second reader following it', 'followerTokensPerS', (v) => `${(v / 1000).toFixed(1)} k`],
     ['reconnect to first resumed token (ms, median)', 'reconnectToFirstTokenMs', (v) => v.toFixed(2)],
     ['resumed with every token once', 'resumedWhole', (v) => v],
-    ['server memory per live stream (KB)', 'kbPerLiveStream', (v) => v.toFixed(1)]
+    ['server memory per live stream, first wave (KB)', 'kbPerLiveStream', (v) => v.toFixed(1)],
+    ['server memory per live stream, second wave (KB)', 'kbPerLiveStreamWarm', (v) => v.toFixed(1)],
+    ['server memory kept per ended stream, 1 s after (KB)', 'kbPerEndedStream', (v) => v.toFixed(1)]
   ]
   console.log(`\nResumable streams, ${SIZES.tokens.toLocaleString('en')} x 20 B tokens; ${SIZES.rounds} reconnects; ${SIZES.live} live streams (server on core 0, one redis-server)\n`)
   console.log(`| figure | ${Object.values(KINDS).join(' | ')} |`)

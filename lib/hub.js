@@ -62,7 +62,14 @@ class Hub extends EventEmitter {
       const { historyMaxEvents, historyMaxBytes, historyMaxAgeMs } = channelOptions({ history }).history
       return this.#call(() => this.#native.holdChannelHistory(channel, historyMaxEvents, historyMaxBytes, historyMaxAgeMs))
     },
-    release: (channel, hold) => this.#native.releaseChannelHistory(channel, hold)
+    release: (channel, hold) => this.#native.releaseChannelHistory(channel, hold),
+    // A token (string or Buffer) with its numbered id straight to the core: no message object
+    // to build and check per token, unless someone traces or observes publishes.
+    publishData: (channel, data, event, id) => {
+      if (this.#tracer.active || observed.publish.hasSubscribers) return this.publish(channel, { data, event, id })
+      this.#sends.flush()
+      try { return this.#native.publish(channel, data, event, id) } catch (error) { throw fromNative(error) }
+    }
   })
 
   constructor (options) {

@@ -31,35 +31,28 @@ const STREAM_ID = /^[A-Za-z0-9_-]{1,128}$/
 const GENERIC_ERROR = Object.freeze({ message: 'stream failed' })
 /** How long an ended stream waits for its source's `return()` before settling `done`. */
 const RETURN_WAIT_MS = 1000
-/** What a wait interrupted by a stop resolves with. */
-const STOPPED = Symbol('stopped')
 
 function noop () {}
 
 /**
- * A stream's stop: why, once stopped, and the one wait it interrupts. Each wait is its own
- * promise, dropped once it settles: a race against one long-lived promise (`Promise.race([next,
- * stopped])` per item) would leave a reaction on it per item, 400 B for every token of a
- * live stream until it ends.
+ * A stream's stop: why, once stopped, and the one listener a waiting stream gives it. A stop
+ * does not wait for the source: a source stuck in an await is left to answer (or never), and
+ * what it answers then is dropped.
  */
 class Stopper {
   /** `{ error }` once stopped. */
   reason = undefined
-  #wake = null
+  #listener = noop
 
   stop (error) {
     if (this.reason !== undefined) return
     this.reason = { error }
-    this.#wake?.(STOPPED)
+    this.#listener()
   }
 
-  /** `promise`'s value, or STOPPED as soon as the stream is stopped (one promise per wait). */
-  wait (promise) {
-    if (this.reason !== undefined) return Promise.resolve(STOPPED)
-    return new Promise((resolve, reject) => {
-      this.#wake = resolve
-      promise.then(resolve, reject)
-    })
+  /** Calls `listener` when the stream is stopped. */
+  onStop (listener) {
+    this.#listener = listener
   }
 }
 
@@ -118,7 +111,8 @@ class ResumableStreams {
 
   /**
    * @param hub the Hub (publish, closed)
-   * @param native hold/release of channel history: `{ hold(channel, history) -> id, release(channel, id) }`
+   * @param native hold/release of channel history, `{ hold(channel, history) -> id, release(channel, id) }`,
+   *   and `publishData(channel, data, event, id)`: a string or Buffer item, unchecked but for what the core checks
    */
   constructor (hub, native) {
     this.#hub = hub
@@ -194,46 +188,107 @@ class ResumableStreams {
     for (const stop of [...this.#live.values()]) stop(error)
   }
 
-  async #run (channel, source, { id, event }, stopper, fail, finish) {
-    const hub = this.#hub
-    let events = 0
+  /**
+   * Publishes the source's items until it ends, fails or is stopped; resolves with the
+   * stream's outcome. Each item costs what publishing it needs and no more: a token is a
+   * fraction of a kilobyte, and a live stream's memory is what its tokens leave behind, so
+   * nothing is built per item that a string or bytes item does not need.
+   */
+  #run (channel, source, { id, event }, stopper, fail, finish) {
     const sync = typeof source[Symbol.asyncIterator] !== 'function'
     let iterator
-    let pending = null
-    // A synchronous source is checked between items: nothing else can run while it yields.
     try {
       iterator = sync ? source[Symbol.iterator]() : source[Symbol.asyncIterator]()
-      for (;;) {
-        let next
-        if (sync) {
-          if (stopper.reason !== undefined) throw stopper.reason.error
-          next = iterator.next()
-        } else {
-          pending = Promise.resolve(iterator.next())
-          next = await stopper.wait(pending)
-          if (next === STOPPED) throw stopper.reason.error
-          pending = null
-        }
-        if (next.done) break
-        if (stopper.reason !== undefined) throw stopper.reason.error
-        hub.publish(channel, itemMessage(next.value, `${id}.${events + 1}`, event))
-        events++
-        if (sync && events % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
-      }
     } catch (error) {
-      if (pending !== null) pending.catch(noop)
+      fail(error)
+      return Promise.resolve({ id, events: 0, completed: false, error })
+    }
+    const publishItem = (item, n) => {
+      const itemId = `${id}.${n}`
+      if (typeof item === 'string' || Buffer.isBuffer(item)) return this.#native.publishData(channel, item, event, itemId)
+      if (ArrayBuffer.isView(item)) return this.#native.publishData(channel, Buffer.from(item.buffer, item.byteOffset, item.byteLength), event, itemId)
+      this.#hub.publish(channel, itemMessage(item, itemId, event))
+    }
+    const outcome = (events, error) => ({ id, events, completed: false, error })
+    const failed = async (events, error) => {
       fail(error)
       await endSource(iterator)
-      return { id, events, completed: false, error }
+      return outcome(events, error)
     }
-    try {
-      if (!finish(events)) return { id, events, completed: false, error: stopper.reason?.error }
-    } catch (error) {
-      // The hub closed, or Redis is away with its buffer full, just as the source ended.
-      return { id, events, completed: false, error }
+    const finished = (events) => {
+      try {
+        if (!finish(events)) return outcome(events, stopper.reason?.error)
+      } catch (error) {
+        // The hub closed, or Redis is away with its buffer full, just as the source ended.
+        return outcome(events, error)
+      }
+      return { id, events, completed: true }
     }
-    return { id, events, completed: true }
+    return sync
+      ? pumpSync(iterator, stopper, publishItem, failed, finished)
+      : pumpAsync(iterator, stopper, publishItem, failed, finished)
   }
+}
+
+/** A synchronous source, checked for a stop between items: nothing else runs while it yields. */
+async function pumpSync (iterator, stopper, publishItem, failed, finished) {
+  let events = 0
+  try {
+    for (;;) {
+      if (stopper.reason !== undefined) throw stopper.reason.error
+      const next = iterator.next()
+      if (next.done) break
+      publishItem(next.value, events + 1)
+      events++
+      if (events % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
+    }
+  } catch (error) {
+    return failed(events, error)
+  }
+  return finished(events)
+}
+
+/**
+ * An async source, pulled one item at a time by two callbacks made once per stream (an
+ * async loop would allocate an await's promises and a stop race per item). A stop ends the
+ * stream at once, even while the source is stuck in an await; what it answers later is
+ * dropped.
+ */
+function pumpAsync (iterator, stopper, publishItem, failed, finished) {
+  return new Promise((resolve) => {
+    let events = 0
+    let over = false
+    const fail = (error) => {
+      if (over) return
+      over = true
+      resolve(failed(events, error))
+    }
+    const onNext = (next) => {
+      if (over) return
+      try {
+        if (stopper.reason !== undefined) throw stopper.reason.error
+        if (next.done) {
+          over = true
+          return resolve(finished(events))
+        }
+        publishItem(next.value, events + 1)
+        events++
+        pull()
+      } catch (error) {
+        fail(error)
+      }
+    }
+    const pull = () => {
+      Promise.resolve(iterator.next()).then(onNext, fail)
+    }
+    stopper.onStop(() => fail(stopper.reason.error))
+    try {
+      if (stopper.reason !== undefined) throw stopper.reason.error
+      pull()
+    } catch (error) {
+      fail(error)
+    }
+  })
 }
 
 /**

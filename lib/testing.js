@@ -299,10 +299,13 @@ class TestStream {
     // and not complete yet was cut short, as a Fetch body that errors ('reset').
     const fin = () => headDone && framing !== 'close' ? 'reset' : 'end'
     socket.on('end', () => this.#end(fin()))
-    socket.on('error', () => this.#end('reset'))
+    let socketError = null
+    socket.on('error', (error) => { socketError = error; this.#end('reset') })
     socket.on('close', (hadError) => {
       this.#end(hadError ? 'reset' : fin())
-      onHead.reject(new Error('openStream: the connection closed before a response head arrived'))
+      // Says what the socket saw, so a refusal or a reset before any answer can be told apart.
+      const why = socketError ? `${socketError.code ?? socketError.message}` : 'closed by the server'
+      onHead.reject(new Error(`openStream: the connection to ${host}:${port} ended before a response head arrived (${why}, ${raw === null ? 'head parsed' : `${raw.length} bytes received`}) for ${method} ${path}`))
     })
     const extra = Object.entries(requestHeaders).map(([name, value]) => `${name}: ${value}\r\n`).join('')
     socket.write(`${method} ${path} HTTP/1.1\r\nhost: ${host}:${port}\r\n${extra}\r\n`)

@@ -6,6 +6,7 @@
 //! reference to the stream's name, allocated once.
 
 use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 /// What a log holds under an application's id.
@@ -17,12 +18,16 @@ pub(crate) enum AppId {
     Repeated,
 }
 
-/// What an entry keeps of its id, to take it out of the index when the entry goes.
-pub(crate) enum IdRef {
-    /// Indexed on its own: the index's key.
-    Key(Arc<str>),
-    /// Part of a run of `<prefix>.<n>` ids: the prefix.
-    Run(Arc<str>),
+/// What an entry keeps of its id, to take it out of the index when the entry goes: the slot
+/// of its name (4 bytes in every entry, where a shared string would take 16 and a tag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IdRef(NonZeroU32);
+
+/// A name the index holds, in a slot entries refer to.
+struct Name {
+    text: Arc<str>,
+    /// A run prefix, or an id kept on its own.
+    run: bool,
 }
 
 /// Consecutive entries of a log (by offset) whose ids are `<prefix>.<n>` with `n` counting up.
@@ -34,16 +39,26 @@ struct Run {
 
 #[derive(Default)]
 pub(crate) struct AppIds {
-    /// Ids kept one by one: the newest position with the id, and how many held entries have it.
-    keys: HashMap<Arc<str>, (u64, u32)>,
+    /// Ids kept one by one: the newest position with the id, how many held entries have it,
+    /// and its name's slot.
+    keys: HashMap<Arc<str>, Keyed>,
     /// Runs by prefix, oldest first.
     runs: HashMap<Arc<str>, Runs>,
+    /// The names entries refer to (slot `n` at index `n - 1`); None: free, listed in `free`.
+    names: Vec<Option<Name>>,
+    free: Vec<IdRef>,
 }
 
-/// A prefix's runs, with the prefix itself: what each of their entries keeps (one lookup per
+struct Keyed {
+    position: u64,
+    count: u32,
+    slot: IdRef,
+}
+
+/// A prefix's runs, with its name's slot: what each of their entries keeps (one lookup per
 /// append finds both).
 struct Runs {
-    prefix: Arc<str>,
+    slot: IdRef,
     runs: VecDeque<Run>,
 }
 
@@ -65,7 +80,7 @@ impl AppIds {
     /// `position`; returns what the entry keeps.
     pub fn add(&mut self, id: &str, offset: u64, position: u64) -> IdRef {
         if let Some((prefix, n)) = numbered(id) {
-            if let Some(Runs { prefix, runs }) = self.runs.get_mut(prefix) {
+            if let Some(Runs { slot, runs }) = self.runs.get_mut(prefix) {
                 match runs.back_mut() {
                     Some(last)
                         if last.first_n + last.len == n
@@ -79,64 +94,85 @@ impl AppIds {
                         len: 1,
                     }),
                 }
-                return IdRef::Run(prefix.clone());
+                return *slot;
             }
             // A prefix seen for the first time starts a run only at its stream's first ids:
             // `<id>.0` (its start event) or `<id>.1`. Other numbered ids stay keys.
             if n <= 1 {
                 let prefix: Arc<str> = Arc::from(prefix);
+                let slot = self.name(prefix.clone(), true);
                 let runs = VecDeque::from([Run {
                     first_n: n,
                     first_offset: offset,
                     len: 1,
                 }]);
-                self.runs.insert(
-                    prefix.clone(),
-                    Runs {
-                        prefix: prefix.clone(),
-                        runs,
-                    },
-                );
-                return IdRef::Run(prefix);
+                self.runs.insert(prefix, Runs { slot, runs });
+                return slot;
             }
         }
-        let key = match self.keys.get_key_value(id) {
-            Some((key, _)) => key.clone(),
-            None => Arc::from(id),
-        };
-        let count = self.keys.entry(key.clone()).or_insert((position, 0));
-        *count = (position, count.1 + 1);
-        IdRef::Key(key)
+        if let Some(keyed) = self.keys.get_mut(id) {
+            keyed.position = position;
+            keyed.count += 1;
+            return keyed.slot;
+        }
+        let key: Arc<str> = Arc::from(id);
+        let slot = self.name(key.clone(), false);
+        self.keys.insert(
+            key,
+            Keyed {
+                position,
+                count: 1,
+                slot,
+            },
+        );
+        slot
+    }
+
+    /// A slot for `text`: a free one, or a new one.
+    fn name(&mut self, text: Arc<str>, run: bool) -> IdRef {
+        let name = Some(Name { text, run });
+        if let Some(slot) = self.free.pop() {
+            self.names[slot.0.get() as usize - 1] = name;
+            return slot;
+        }
+        self.names.push(name);
+        // More than 4 billion distinct ids held at once is beyond any memory this runs in.
+        IdRef(
+            NonZeroU32::new(u32::try_from(self.names.len()).unwrap_or(u32::MAX))
+                .unwrap_or(NonZeroU32::MAX),
+        )
     }
 
     /// The entry at `offset`, the oldest held, goes.
     pub fn remove(&mut self, id: IdRef, offset: u64) {
-        match id {
-            IdRef::Key(key) => {
-                if let Some((_, count)) = self.keys.get_mut(&key) {
-                    *count -= 1;
-                    if *count == 0 {
-                        self.keys.remove(&key);
-                    }
+        let Some(Some(name)) = self.names.get(id.0.get() as usize - 1) else {
+            return;
+        };
+        let text = name.text.clone();
+        let gone = if name.run {
+            let Some(Runs { runs, .. }) = self.runs.get_mut(&text) else {
+                return;
+            };
+            if let Some(first) = runs.front_mut() {
+                debug_assert_eq!(first.first_offset, offset, "entries leave oldest first");
+                first.first_n += 1;
+                first.first_offset += 1;
+                first.len -= 1;
+                if first.len == 0 {
+                    runs.pop_front();
                 }
             }
-            IdRef::Run(prefix) => {
-                let Some(Runs { runs, .. }) = self.runs.get_mut(&prefix) else {
-                    return;
-                };
-                if let Some(first) = runs.front_mut() {
-                    debug_assert_eq!(first.first_offset, offset, "entries leave oldest first");
-                    first.first_n += 1;
-                    first.first_offset += 1;
-                    first.len -= 1;
-                    if first.len == 0 {
-                        runs.pop_front();
-                    }
-                }
-                if runs.is_empty() {
-                    self.runs.remove(&prefix);
-                }
-            }
+            runs.is_empty() && self.runs.remove(&text).is_some()
+        } else {
+            let Some(keyed) = self.keys.get_mut(&text) else {
+                return;
+            };
+            keyed.count -= 1;
+            keyed.count == 0 && self.keys.remove(&text).is_some()
+        };
+        if gone {
+            self.names[id.0.get() as usize - 1] = None;
+            self.free.push(id);
         }
     }
 
@@ -145,9 +181,9 @@ impl AppIds {
     pub fn find(&self, id: &str, position_of: impl Fn(u64) -> Option<u64>) -> Option<AppId> {
         let mut found: Option<u64> = None;
         let mut count = 0u32;
-        if let Some(&(position, n)) = self.keys.get(id) {
-            found = Some(position);
-            count += n;
+        if let Some(keyed) = self.keys.get(id) {
+            found = Some(keyed.position);
+            count += keyed.count;
         }
         if let Some((prefix, n)) = numbered(id) {
             for run in self.runs.get(prefix).into_iter().flat_map(|r| &r.runs) {
@@ -167,6 +203,8 @@ impl AppIds {
     pub fn clear(&mut self) {
         self.keys.clear();
         self.runs.clear();
+        self.names.clear();
+        self.free.clear();
     }
 }
 
@@ -239,5 +277,29 @@ mod tests {
             "a number above 1 first is a key"
         );
         assert!(mixed.keys.contains_key("x.7"));
+    }
+
+    #[test]
+    fn a_name_gone_frees_its_slot_for_the_next() {
+        let mut ids = AppIds::default();
+        let a = ids.add("a", 0, 0);
+        let again = ids.add("a", 1, 10);
+        assert_eq!(a, again, "one slot per name");
+        let run = ids.add("s.1", 2, 20);
+        assert_ne!(run, a);
+        ids.remove(a, 0);
+        assert_eq!(
+            find(&ids, "a"),
+            Some(AppId::Once(10)),
+            "one entry still has it"
+        );
+        ids.remove(again, 1);
+        assert_eq!(find(&ids, "a"), None);
+        // The slot "a" had serves the next new name; the run's is untouched.
+        let b = ids.add("b", 3, 30);
+        assert_eq!(b, a);
+        assert_eq!(ids.names.len(), 2);
+        assert_eq!(find(&ids, "s.1"), Some(AppId::Once(20)));
+        assert_eq!(find(&ids, "b"), Some(AppId::Once(30)));
     }
 }

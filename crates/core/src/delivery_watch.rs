@@ -30,6 +30,8 @@ pub(crate) struct Watch {
     channel: Option<Arc<str>>,
     /// The log's readers when it was appended: the clients it was for.
     recipients: u32,
+    /// When it was appended (the report's elapsed time counts from then).
+    appended_at: Instant,
     reported: AtomicBool,
     events: Arc<dyn HubEvents>,
 }
@@ -45,19 +47,21 @@ impl Watch {
             trace: spec.trace.map(Box::from),
             channel,
             recipients: 0,
+            appended_at: Instant::now(),
             reported: AtomicBool::new(false),
             events,
         })
     }
 
     /// Set once, as the entry is appended.
-    pub fn set_recipients(&mut self, readers: u32) {
+    pub fn appended(&mut self, readers: u32, at: Instant) {
         self.recipients = readers;
+        self.appended_at = at;
     }
 
     /// Reports the delivery, once: `complete` when every reader passed the entry or left,
     /// not when the log dropped it before (a reader lagged out, the channel went).
-    pub fn report(&self, appended_at: Instant, complete: bool) {
+    pub fn report(&self, complete: bool) {
         if self.reported.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -67,7 +71,7 @@ impl Watch {
             channel: self.channel.clone(),
             recipients: self.recipients,
             complete,
-            elapsed: appended_at.elapsed(),
+            elapsed: self.appended_at.elapsed(),
         });
     }
 }

@@ -33,6 +33,7 @@ pub mod events;
 mod expiry;
 mod feed;
 pub mod frame;
+mod frame_arena;
 pub mod gzip;
 mod heartbeat_queue;
 mod heartbeats;

@@ -33,6 +33,7 @@ use bytes::Bytes;
 
 use crate::config::History;
 use crate::delivery_watch::Watch;
+use crate::frame_arena::FrameArena;
 use crate::gzip::{Deflater, GzipSettings, Segment};
 
 /// A client's read position in one log.
@@ -92,6 +93,11 @@ struct LogState {
     zipped_readers: u32,
     /// The log's compressor: made with its first compressed reader, dropped with its last.
     deflater: Option<Box<Deflater>>,
+    /// Where small frames are kept (frame_arena.rs).
+    arena: FrameArena,
+    /// What entries' `at_ms` count from: the first entry's time, moved back for an older one
+    /// and up to the oldest held when a count no longer fits 32 bits (after 49 days).
+    epoch: Instant,
 }
 
 struct Entry {
@@ -102,22 +108,36 @@ struct Entry {
     end: u64,
     /// Readers that have not passed this entry yet.
     unread: AtomicU32,
-    /// When it was appended, for the history's age bound.
-    at: Instant,
+    /// When it was appended, for the history's age bound: milliseconds after the log's
+    /// `epoch` (4 bytes where an `Instant` takes 16, in every entry a history keeps).
+    at_ms: u32,
     /// The app-given id, indexed while the entry is held (history only): what the index
     /// needs to let it go.
     app_id: Option<IdRef>,
+    /// What few entries have: boxed, so the others pay one pointer for both.
+    extras: Option<Box<Extras>>,
+}
+
+struct Extras {
     /// Its bytes in the log's compressed stream, when compressed clients were reading.
-    segment: Option<Box<Segment>>,
+    segment: Option<Segment>,
     /// Its delivery is reported (delivery_watch.rs).
     watch: Option<Box<Watch>>,
 }
 
 impl Entry {
+    fn segment(&self) -> Option<&Segment> {
+        self.extras.as_ref()?.segment.as_ref()
+    }
+
+    fn watch(&self) -> Option<&Watch> {
+        self.extras.as_ref()?.watch.as_deref()
+    }
+
     /// Its last reader passed it or left.
     fn all_read(&self) {
-        if let Some(watch) = &self.watch {
-            watch.report(self.at, true);
+        if let Some(watch) = self.watch() {
+            watch.report(true);
         }
     }
 }
@@ -125,8 +145,8 @@ impl Entry {
 impl Drop for Entry {
     fn drop(&mut self) {
         // Reported already unless the log lets it go before every reader had it.
-        if let Some(watch) = &self.watch {
-            watch.report(self.at, false);
+        if let Some(watch) = self.watch() {
+            watch.report(false);
         }
     }
 }
@@ -162,6 +182,8 @@ impl ChannelLog {
                 gzip: None,
                 zipped_readers: 0,
                 deflater: None,
+                arena: FrameArena::default(),
+                epoch: Instant::now(),
             }),
             window_events: window_events.max(1),
             window_bytes,
@@ -219,17 +241,22 @@ impl ChannelLog {
     ) -> Lag {
         let mut state = self.state_mut();
         if let Some(watch) = watch.as_mut() {
-            watch.set_recipients(state.readers);
+            watch.appended(state.readers, at);
         }
+        let held_bytes = state.held_bytes;
+        let frame = state.arena.keep(frame, held_bytes);
         let segment = match state.gzip {
-            Some(settings) if state.zipped_readers > 0 => Some(Box::new(
+            Some(settings) if state.zipped_readers > 0 => Some(
                 state
                     .deflater
                     .get_or_insert_with(|| Box::new(Deflater::new(settings)))
                     .segment(&frame),
-            )),
+            ),
             _ => None,
         };
+        let extras =
+            (segment.is_some() || watch.is_some()).then(|| Box::new(Extras { segment, watch }));
+        let at_ms = state.stamp(at);
         state.appended_bytes += frame.len() as u64;
         state.held_bytes += frame.len();
         let end = state.appended_bytes;
@@ -244,10 +271,9 @@ impl ChannelLog {
             frame,
             end,
             unread,
-            at,
+            at_ms,
             app_id,
-            segment,
-            watch,
+            extras,
         });
         if state.readers == 0 {
             // Nobody to deliver to: delivered here, at once.
@@ -386,7 +412,7 @@ impl ChannelLog {
                 break;
             }
             bytes += entry.frame.len();
-            each(entry.seq, &entry.frame, entry.segment.as_deref());
+            each(entry.seq, &entry.frame, entry.segment());
         }
         missed
     }
@@ -452,15 +478,16 @@ impl ChannelLog {
     /// Drops front entries that neither the history nor a reader within the window keeps.
     fn trim(&self, state: &mut LogState) {
         let now = Instant::now();
+        let epoch = state.epoch;
         while let Some(front) = state.entries.front() {
             let len = state.entries.len();
             let history = &state.history;
             let kept_by_history = history.is_on()
                 && len <= history.max_events
                 && state.held_bytes <= history.max_bytes
-                && history
-                    .max_age
-                    .is_none_or(|age| now.duration_since(front.at) <= age);
+                && history.max_age.is_none_or(|age| {
+                    now.saturating_duration_since(front.appended_at(epoch)) <= age
+                });
             let in_window = len <= self.window_events && state.held_bytes <= self.window_bytes;
             // A frame larger than the window stays while unread: it is alone in it.
             let needed = front.unread.load(Ordering::Acquire) > 0 && (in_window || len == 1);
@@ -482,7 +509,37 @@ impl ChannelLog {
     }
 }
 
+impl Entry {
+    fn appended_at(&self, epoch: Instant) -> Instant {
+        epoch + std::time::Duration::from_millis(u64::from(self.at_ms))
+    }
+}
+
 impl LogState {
+    /// `at` as an entry keeps it: milliseconds after the epoch. An event a backend stored
+    /// before the oldest entry (a catch-up) moves the epoch back to it, so its age is its own.
+    fn stamp(&mut self, at: Instant) -> u32 {
+        if self.entries.is_empty() {
+            self.epoch = at;
+        } else if at < self.epoch {
+            let back = u32::try_from(self.epoch.duration_since(at).as_millis()).unwrap_or(u32::MAX);
+            self.epoch -= std::time::Duration::from_millis(u64::from(back));
+            for entry in self.entries.iter_mut() {
+                entry.at_ms = entry.at_ms.saturating_add(back);
+            }
+        }
+        let ms = |epoch: Instant| at.saturating_duration_since(epoch).as_millis();
+        if ms(self.epoch) > u128::from(u32::MAX) {
+            // 49 days on: count from the oldest entry held instead.
+            let oldest = self.entries.iter().map(|e| e.at_ms).min().unwrap_or(0);
+            self.epoch += std::time::Duration::from_millis(u64::from(oldest));
+            for entry in self.entries.iter_mut() {
+                entry.at_ms -= oldest;
+            }
+        }
+        u32::try_from(ms(self.epoch)).unwrap_or(u32::MAX)
+    }
+
     fn zip_reader_left(&mut self) {
         self.zipped_readers = self.zipped_readers.saturating_sub(1);
         if self.zipped_readers == 0 {
@@ -519,6 +576,9 @@ impl LogState {
             }
             self.first += 1;
             self.dropped_through = self.dropped_through.max(old.position);
+        }
+        if self.entries.is_empty() {
+            self.arena.clear();
         }
     }
 }

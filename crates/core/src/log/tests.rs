@@ -241,3 +241,47 @@ fn history_can_be_changed_while_the_log_lives() {
     assert_eq!(l.held(), (0, 0), "unread by anyone, no longer kept");
     assert_eq!(l.find_app_id("five"), None);
 }
+
+#[test]
+fn an_entry_stays_small() {
+    // Every event a history keeps pays this; a resumable stream's 40-byte token, about as much
+    // again. 120 bytes before the time stamp shrank and the rare fields were boxed together.
+    assert!(
+        std::mem::size_of::<Entry>() <= 96,
+        "{}",
+        std::mem::size_of::<Entry>()
+    );
+}
+
+#[test]
+fn time_stamps_follow_an_older_event_and_a_log_held_past_49_days() {
+    let stamps = |log: &ChannelLog| {
+        let state = log.state();
+        let epoch = state.epoch;
+        state
+            .entries
+            .iter()
+            .map(|e| e.appended_at(epoch))
+            .collect::<Vec<_>>()
+    };
+    let start = Instant::now();
+    let day = Duration::from_secs(86_400);
+    let frame = || Bytes::from_static(b"data: x\n\n");
+    let log = ChannelLog::new(None, 100, 1 << 20, History::DEFAULT_ON);
+    log.append_at(1, 1, frame(), None, start + day, None);
+    // A catch-up event stored before the oldest entry: the epoch moves back to it.
+    log.append_at(2, 2, frame(), None, start, None);
+    assert_eq!(stamps(&log), vec![start + day, start]);
+    // A log that kept events for 60 days: 32 bits of milliseconds count 49.7 days, so the
+    // counts restart at the oldest event still held.
+    let two = History {
+        max_events: 2,
+        ..History::DEFAULT_ON
+    };
+    let log = ChannelLog::new(None, 100, 1 << 20, two);
+    for (seq, days) in [(1, 0), (2, 40), (3, 45), (4, 60)] {
+        log.append_at(seq, seq, frame(), None, start + days * day, None);
+    }
+    assert_eq!(stamps(&log), vec![start + 45 * day, start + 60 * day]);
+    assert_eq!(log.state().epoch, start + 40 * day);
+}
