@@ -115,6 +115,9 @@ test('publishStream: a source that throws ends the stream with a generic error e
     assert.throws(() => hub.publishStream('answer:x', 42), { name: 'TypeError', code: 'ERR_SSE_INVALID_ARGUMENT' })
     assert.throws(() => hub.publishStream('answer:x', [], { id: 'has space' }), { name: 'TypeError', code: 'ERR_SSE_INVALID_OPTION' })
     assert.throws(() => hub.publishStream('answer:x', [], { unknown: 1 }), { name: 'TypeError', code: 'ERR_SSE_UNKNOWN_OPTION' })
+    // Event names are checked once, at the start: tokens go to the core unchecked by JS.
+    assert.throws(() => hub.publishStream('answer:x', ['t'], { event: 'tok\ud800' }), { name: 'TypeError', code: 'ERR_SSE_INVALID_OPTION', message: /well-formed/ })
+    assert.throws(() => hub.publishStream('answer:x', ['t'], { event: 'a\nb' }), { name: 'TypeError', code: 'ERR_SSE_INVALID_OPTION', message: /without CR or LF/ })
     const withId = await hub.publishStream('answer:x', [{ data: 'x', id: 'mine' }]).done
     assert.equal(withId.completed, false)
     assert.equal(withId.error.code, 'ERR_SSE_INVALID_MESSAGE')

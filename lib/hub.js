@@ -57,20 +57,7 @@ class Hub extends EventEmitter {
   /** Channels through the authorization rules, and presence (subscriptions.js). */
   #subscriptions
   /** publishStream()'s running streams. */
-  #streams = new ResumableStreams(this, {
-    hold: (channel, history) => {
-      const { historyMaxEvents, historyMaxBytes, historyMaxAgeMs } = channelOptions({ history }).history
-      return this.#call(() => this.#native.holdChannelHistory(channel, historyMaxEvents, historyMaxBytes, historyMaxAgeMs))
-    },
-    release: (channel, hold) => this.#native.releaseChannelHistory(channel, hold),
-    // A token (string or Buffer) with its numbered id straight to the core: no message object
-    // to build and check per token, unless someone traces or observes publishes.
-    publishData: (channel, data, event, id) => {
-      if (this.#tracer.active || observed.publish.hasSubscribers) return this.publish(channel, { data, event, id })
-      this.#sends.flush()
-      try { return this.#native.publish(channel, data, event, id) } catch (error) { throw fromNative(error) }
-    }
-  })
+  #streams
 
   constructor (options) {
     super()
@@ -86,6 +73,13 @@ class Hub extends EventEmitter {
     this.#sends = new SendQueue(this.#native, this.#clients, call, this.#options)
     this.#relay = new Relay(this.#native, this.#options.writeTimeoutMs)
     this.#tracer = new PublishTracer(this, nativeOptions.redis !== undefined)
+    // A stream's token straight to the core, with no message object to build and check per
+    // token, unless publishes are traced or observed.
+    this.#streams = new ResumableStreams(this, this.#native, call, (channel, data, event, id) => {
+      if (this.#tracer.active || observed.publish.hasSubscribers) return this.publish(channel, { data, event, id })
+      this.#sends.flush()
+      try { return this.#native.publish(channel, data, event, id) } catch (error) { throw fromNative(error) }
+    })
     const subscriptions = this.#subscriptions = new Subscriptions(this, this.#native, call, this.#sends, { requireAuthorization, authorizeTimeoutMs, revokedEvent, presenceEvent })
     this.#acceptor = new Acceptor(this, this.#native, this.#options, this.#clients, this.#relay, subscriptions.authorization,
       (client, channels) => subscriptions.opened(client, channels), call, (client) => subscriptions.gone(client))
@@ -499,6 +493,5 @@ class Hub extends EventEmitter {
     }
   }
 }
-
 
 module.exports = { Hub }

@@ -14,6 +14,7 @@ const { randomBytes } = require('node:crypto')
 const { sseError } = require('./errors')
 const { plainObject, rejectUnknownKeys, describe } = require('./checks')
 const { messageOf } = require('./messages')
+const { channelOptions } = require('./options')
 
 /**
  * What the stream's channel keeps unless `history` says otherwise: a long answer whole, for ten
@@ -65,8 +66,9 @@ function streamOptions (options) {
   }
   const name = (key, fallback) => {
     const value = given[key] ?? fallback
-    if (value !== undefined && (typeof value !== 'string' || value === '')) {
-      throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `publishStream ${key} must be a non-empty string, got ${describe(value)}`)
+    // Checked once here: the stream's tokens go to the core without a per-token check.
+    if (value !== undefined && (typeof value !== 'string' || value === '' || !value.isWellFormed() || /[\r\n]/.test(value))) {
+      throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `publishStream ${key} must be a non-empty, well-formed string without CR or LF, got ${describe(value)}`)
     }
     return value
   }
@@ -106,17 +108,22 @@ function itemMessage (item, id, event) {
 class ResumableStreams {
   #hub
   #native
+  #call
+  #publishData
   /** Live stream id -> its stop function. */
   #live = new Map()
 
   /**
    * @param hub the Hub (publish, closed)
-   * @param native hold/release of channel history, `{ hold(channel, history) -> id, release(channel, id) }`,
-   *   and `publishData(channel, data, event, id)`: a string or Buffer item, unchecked but for what the core checks
+   * @param native the NativeHub (history holds)
+   * @param call runs a native call as the hub does (queued sends first, errors translated)
+   * @param publishData `(channel, data, event, id)`: a string or Buffer item, checked only by the core
    */
-  constructor (hub, native) {
+  constructor (hub, native, call, publishData) {
     this.#hub = hub
     this.#native = native
+    this.#call = call
+    this.#publishData = publishData
   }
 
   /** Streams running now. */
@@ -140,12 +147,12 @@ class ResumableStreams {
     if (this.#hub.closed) {
       throw sseError(Error, 'ERR_SSE_HUB_CLOSED', 'publishStream: the hub is closed')
     }
-    const hold = history === null ? null : this.#native.hold(channel, history)
+    const hold = history === null ? null : this.#hold(channel, history)
     const startId = `${id}.0`
     try {
       this.#hub.publish(channel, { event: startEvent, id: startId, data: id })
     } catch (error) {
-      if (hold !== null) this.#native.release(channel, hold)
+      if (hold !== null) this.#native.releaseChannelHistory(channel, hold)
       throw error
     }
     // The stream ends once, with the end event or the error event, whichever comes first: a
@@ -183,6 +190,12 @@ class ResumableStreams {
     return { id, startId, done }
   }
 
+  /** Keeps `channel`'s history at least as `history` says while the stream runs; its hold's id. */
+  #hold (channel, history) {
+    const { historyMaxEvents, historyMaxBytes, historyMaxAgeMs } = channelOptions({ history }).history
+    return this.#call(() => this.#native.holdChannelHistory(channel, historyMaxEvents, historyMaxBytes, historyMaxAgeMs))
+  }
+
   /** Ends every running stream (the hub is closing): each `done` settles with `error`. */
   stopAll (error) {
     for (const stop of [...this.#live.values()]) stop(error)
@@ -205,8 +218,8 @@ class ResumableStreams {
     }
     const publishItem = (item, n) => {
       const itemId = `${id}.${n}`
-      if (typeof item === 'string' || Buffer.isBuffer(item)) return this.#native.publishData(channel, item, event, itemId)
-      if (ArrayBuffer.isView(item)) return this.#native.publishData(channel, Buffer.from(item.buffer, item.byteOffset, item.byteLength), event, itemId)
+      if (typeof item === 'string' || Buffer.isBuffer(item)) return this.#publishData(channel, item, event, itemId)
+      if (ArrayBuffer.isView(item)) return this.#publishData(channel, Buffer.from(item.buffer, item.byteOffset, item.byteLength), event, itemId)
       this.#hub.publish(channel, itemMessage(item, itemId, event))
     }
     const outcome = (events, error) => ({ id, events, completed: false, error })
@@ -333,7 +346,7 @@ function publishError (hub, channel, fields, errorData, error) {
 
 function releaseQuietly (native, channel, hold) {
   try {
-    native.release(channel, hold)
+    native.releaseChannelHistory(channel, hold)
   } catch {
     // The hub shut down: its channels went with it.
   }
