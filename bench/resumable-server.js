@@ -4,7 +4,7 @@
 // GET /start/:id?tokens=&paceMs= starts a stream of tokens and reads it; GET /follow/:id
 // follows one (native-sse: Last-Event-ID or from its start; resumable-stream: ?skip=chars);
 // GET /stop ends every source running (a stream goes on when its reader leaves).
-// Sends `{ port }` over IPC once listening, and `{ rss }` when asked.
+// Sends `{ port }` over IPC once listening, and its memory when asked ('gc': after a full GC).
 
 const http = require('node:http')
 const [kind, redisUrl] = process.argv.slice(2)
@@ -85,7 +85,11 @@ async function main () {
     handle(req, res, route, id, url)
   })
   server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }))
-  process.on('message', () => process.send({ rss: process.memoryUsage().rss }))
+  process.on('message', (what) => {
+    if (what === 'gc') globalThis.gc()
+    const { rss, heapTotal, heapUsed } = process.memoryUsage()
+    process.send({ rss, heapTotal, heapUsed })
+  })
 }
 
 main()

@@ -27,13 +27,13 @@ const PIN = process.platform === 'linux'
 const KINDS = { native: 'native-sse publishStream', resumable: 'resumable-stream (redis)' }
 
 function startServer (kind, redisUrl) {
-  const args = [path.join(__dirname, 'resumable-server.js'), kind, redisUrl]
+  const args = ['--expose-gc', path.join(__dirname, 'resumable-server.js'), kind, redisUrl]
   const child = PIN ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
     : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
   return new Promise((resolve, reject) => {
     child.once('message', ({ port }) => resolve({
       url: `http://127.0.0.1:${port}`,
-      rss: () => new Promise((resolve) => { child.once('message', (m) => resolve(m.rss)); child.send('rss') }),
+      memory: (what = 'now') => new Promise((resolve) => { child.once('message', resolve); child.send(what) }),
       stop: () => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGKILL') })
     }))
     child.once('exit', (code) => reject(new Error(`${kind} server exited (${code})`)))
@@ -75,14 +75,27 @@ async function read (url, { headers = {}, stop = () => false, signal } = {}) {
 const median = (values) => [...values].sort((a, b) => a - b)[values.length >> 1]
 
 /**
+ * What a process holds after a full GC: its JS heap in use and what it has outside the JS heap
+ * (RSS less the heap's pages), without the room V8 keeps for new objects, which a burst grows
+ * once (16 or 32 MiB of young generation) and which swamps 500 streams' RSS growth in one run
+ * and not the next.
+ */
+function held ({ rss, heapTotal, heapUsed }) {
+  return heapUsed + (rss - heapTotal)
+}
+
+/**
  * `SIZES.live` streams producing a token every 50 ms, each read by one client, for 3 s: the
- * server's RSS then minus before, per stream. Then their readers leave and their sources end
- * (a stream outlives its reader: it would go on filling its history), and, a second later,
- * what the server still holds for them, per stream (native-sse: each answer kept for resuming
- * for the history's age, 10 minutes by default).
+ * server's RSS then minus before, and what it holds after a full GC then minus before, per
+ * stream. Then their readers leave and their sources end (a stream outlives its reader: it
+ * would go on filling its history), and, a second later, what the server still holds for
+ * them, per stream (native-sse: each answer kept for resuming for the history's age, 10
+ * minutes by default; resumable-stream keeps an ended stream in Redis only).
  */
 async function liveWave (server, kind, wave) {
-  const rssBefore = await server.rss()
+  // Both from a collected heap: RSS then grows by what the streams bring, garbage included.
+  const before = await server.memory('gc')
+  const heldBefore = held(before)
   const controllers = []
   const readers = []
   for (let i = 0; i < SIZES.live; i++) {
@@ -91,14 +104,16 @@ async function liveWave (server, kind, wave) {
     readers.push(read(`${server.url}/start/live-${kind}-${wave}${i}?tokens=100000&paceMs=50`, { signal: controller.signal, stop: () => false }).catch(() => null))
   }
   await new Promise((resolve) => setTimeout(resolve, 3000))
-  const rssLive = await server.rss()
+  const live = await server.memory()
+  const heldLive = held(await server.memory('gc'))
   for (const controller of controllers) controller.abort()
   await Promise.all(readers)
   await (await fetch(`${server.url}/stop`)).text()
   // The server sees the aborts as closes a moment later; a second is ample on this machine.
   await new Promise((resolve) => setTimeout(resolve, 1000))
-  const rssEnded = await server.rss()
-  return { live: (rssLive - rssBefore) / 1024 / SIZES.live, ended: (rssEnded - rssBefore) / 1024 / SIZES.live }
+  const heldEnded = held(await server.memory('gc'))
+  const perStream = (bytes) => bytes / 1024 / SIZES.live
+  return { live: perStream(live.rss - before.rss), held: perStream(heldLive - heldBefore), ended: perStream(heldEnded - heldBefore) }
 }
 
 async function measure (kind, redisUrl) {
@@ -141,6 +156,8 @@ async function measure (kind, redisUrl) {
       resumedWhole: `${resumedWhole}/${SIZES.rounds}`,
       kbPerLiveStream: firstWave.live,
       kbPerLiveStreamWarm: secondWave.live,
+      kbHeldPerLiveStream: firstWave.held,
+      kbHeldPerLiveStreamWarm: secondWave.held,
       kbPerEndedStream: firstWave.ended
     }
   } finally {
@@ -167,7 +184,9 @@ async function main () {
     ['resumed with every token once', 'resumedWhole', (v) => v],
     ['server memory per live stream, first wave (KB)', 'kbPerLiveStream', (v) => v.toFixed(1)],
     ['server memory per live stream, second wave (KB)', 'kbPerLiveStreamWarm', (v) => v.toFixed(1)],
-    ['server memory kept per ended stream, 1 s after (KB)', 'kbPerEndedStream', (v) => v.toFixed(1)]
+    ['held per live stream after a full GC, first wave (KB)', 'kbHeldPerLiveStream', (v) => v.toFixed(1)],
+    ['held per live stream after a full GC, second wave (KB)', 'kbHeldPerLiveStreamWarm', (v) => v.toFixed(1)],
+    ['held per ended stream after a full GC, 1 s after (KB)', 'kbPerEndedStream', (v) => v.toFixed(1)]
   ]
   console.log(`\nResumable streams, ${SIZES.tokens.toLocaleString('en')} x 20 B tokens; ${SIZES.rounds} reconnects; ${SIZES.live} live streams (server on core 0, one redis-server)\n`)
   console.log(`| figure | ${Object.values(KINDS).join(' | ')} |`)
