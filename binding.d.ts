@@ -23,8 +23,11 @@ export declare class NativeHub {
   sendSignal(payload: string): boolean
   /** Takes every relayed batch written since the last take (after a flush event). */
   takeWrites(): NodeWrites
-  /** The last batches written to these clients were accepted by their responses. */
-  relayWritableMany(ids: Array<number>): void
+  /**
+   * These clients' responses took their batches up to `bytes[i]` (counted from the start)
+   * and accept more: one call for every acknowledgement of a flush.
+   */
+  relayAcknowledgedMany(ids: Array<number>, bytes: Array<number>): void
   /**
    * Registers a client, subscribed to `channels`, before its transport starts. Its stream
    * opens with `retry:` when given, a comment otherwise; with `lastEventId` it resumes just
@@ -62,8 +65,8 @@ export declare class NativeHub {
    */
   adoptRequest(id: number, fd: number, chunked: boolean, head: Buffer): void
   /**
-   * Serves client `id` through JS: batches arrive as `write` events; call `relayWritable`
-   * when the response accepts more. `socketFd` is the TCP socket under the response, when
+   * Serves client `id` through JS: batches arrive as `write` events, acknowledged with
+   * `relayAcknowledged` and refused with `relayRefused` (see `RELAY_CREDIT_BYTES`). `socketFd` is the TCP socket under the response, when
    * known: it is only looked at, to tell a peer that reads slowly from one that stopped.
    */
   startNode(id: number, socketFd?: number | undefined | null): void
@@ -86,8 +89,13 @@ export declare class NativeHub {
    * waiting to start.
    */
   useGzip(id: number): boolean
-  /** The last batch written to client `id` was accepted by its response. */
-  relayWritable(id: number): boolean
+  /**
+   * Client `id`'s response took its batches up to `bytes` (counted from the start) and
+   * accepts more (after a refusal: it drained). False if the client is gone.
+   */
+  relayAcknowledged(id: number, bytes: number): boolean
+  /** Client `id`'s response refused the batch it took last: no more until it acknowledges. */
+  relayRefused(id: number): boolean
   publish(channel: string, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null, watch?: NativeWatch | undefined | null): number
   /**
    * Subscribes client `id` to `channel` from now on; false if it is gone, was subscribed or
@@ -557,6 +565,12 @@ export interface RefusalCounts {
   /** An authorization check threw or did not answer within `authorizeTimeoutMs`. */
   authorizationFailed: number
 }
+
+/**
+ * Bytes a Fetch body may have been handed and not have had acknowledged: its sink
+ * acknowledges once half of it is used (relay-credit.js).
+ */
+export declare const RELAY_CREDIT_BYTES: number
 
 /** `hub.metrics().resumes.reset`: clients sent the reset event, by reason. */
 export interface ResetCounts {

@@ -325,9 +325,12 @@ test('hub.response() with the runtime\'s own Request: backpressure from the read
     const frames = () => text.split('data: x').length - 1
     client.send({ data: 'x'.repeat(64 * 1024) })
     await waitFor(() => hub.metrics().bytesWritten > 64 * 1024, { what: 'the first batch to go into the body' })
-    // The batch the body took past its mark stays unacknowledged (counted as queued), so
-    // these wait in the hub, where the lag bound and the write deadline see them.
-    for (let i = 0; i < 16; i++) assert.equal(client.send({ data: 'x'.repeat(4096) }), false, 'above the high-water mark')
+    // The body refused the batch it took past its mark, so the hub hands it nothing more:
+    // these wait in the hub, where the high-water mark, the lag bound and the write deadline
+    // see them (the 16th takes it past 64 KiB).
+    const sent = []
+    for (let i = 0; i < 16; i++) sent.push(client.send({ data: 'x'.repeat(4096) }))
+    assert.equal(sent.at(-1), false, 'above the high-water mark')
     // Read after the writer had its chance: a second body, which reads, gets an event sent
     // after the 16, so its writer ran after they were queued; the first's had the same turn.
     let witness
@@ -339,7 +342,7 @@ test('hub.response() with the runtime\'s own Request: backpressure from the read
     await witnessBody.cancel()
     await waitFor(() => witness.closed, { what: 'the witness to leave' })
     for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve))
-    assert.equal(hub.stats().queuedEvents, 17, 'the hub holds what the body has no room for')
+    assert.equal(hub.stats().queuedEvents, 16, 'the hub holds what the body has no room for')
     const { bytesWritten } = hub.metrics()
     assert.ok(bytesWritten < 80 * 1024, `nothing more went into the unread body (${bytesWritten} B written)`)
     await readUntil(() => frames() === 17)
@@ -370,6 +373,57 @@ test('hub.response() with the runtime\'s own Request: backpressure from the read
     await waitFor(() => other.closed, { what: 'the second client to close' })
     assert.equal(other.closeReason, 'server')
     assert.equal(getEventListeners(secondRequest.signal, 'abort').length, 0, 'the server-closed client let go of its signal')
+  } finally {
+    clearInterval(keepAlive)
+    await hub.close()
+  }
+})
+
+test('hub.response(): a body nobody reads takes 16 KiB and the batch past it, then the hub hands it nothing until it is read', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  let client
+  const response = hub.response(new Request('http://127.0.0.1/events'), (c) => { client = c })
+  const keepAlive = setInterval(() => {}, 1000)
+  const event = (i) => String(i).padEnd(1000, 'x')
+  try {
+    // Each goes into the body before the next is sent, so each is a batch of its own, until
+    // the body's queue passes 16 KiB: it refuses the batch that took it there.
+    let sent = 0
+    while (hub.metrics().bytesWritten <= 16 * 1024) {
+      const before = hub.metrics().bytesWritten
+      client.send({ data: event(sent++) })
+      await waitFor(() => hub.metrics().bytesWritten > before, { what: `event ${sent - 1} to go into the body` })
+    }
+    const atRefusal = hub.metrics().bytesWritten
+    // The hub hands it nothing more (without the refusal, it would go on to the end of its
+    // credit, 16 KiB past the last acknowledgement at 8 KiB): the rest waits in the hub.
+    for (; sent < 40; sent++) {
+      client.send({ data: event(sent) })
+      for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve))
+    }
+    // A second body, which reads, gets an event sent after the 40, so its writer ran after
+    // they were queued; the first's had its chance too.
+    let witness
+    const witnessBody = hub.response(new Request('http://127.0.0.1/events'), (c) => { witness = c }).body.getReader()
+    witness.send({ data: 'witness' })
+    const decoder = new TextDecoder()
+    for (let i = 0, seen = ''; i < 10 && !seen.includes('data: witness'); i++) seen += decoder.decode((await witnessBody.read()).value)
+    await witnessBody.cancel()
+    await waitFor(() => witness.closed, { what: 'the witness to leave' })
+    for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve))
+    // Since: the witness's opening and event, and at most the one event the hub may have
+    // handed over before the refusal reached it (it travels back from the flush that wrote).
+    const { bytesWritten } = hub.metrics()
+    assert.ok(bytesWritten < atRefusal + 1008 + 100, `${bytesWritten - atRefusal} B more went into the unread body after it refused`)
+    const waiting = hub.stats().queuedEvents
+    assert.ok(waiting >= 40 - 18, `${waiting} events wait in the hub`)
+    // Read, it gets all 40, in order.
+    const reader = response.body.getReader()
+    let text = ''
+    for (let i = 0; i < 1000 && !text.includes(`data: ${event(39)}\n\n`); i++) text += decoder.decode((await reader.read()).value, { stream: true })
+    const got = text.split('data: ').slice(1).map((frame) => Number.parseInt(frame, 10))
+    assert.deepEqual(got, Array.from({ length: 40 }, (_, i) => i))
+    await reader.cancel()
   } finally {
     clearInterval(keepAlive)
     await hub.close()

@@ -4,12 +4,13 @@
 // `Response` (Hono, Next.js route handlers, Bun.serve, Deno.serve). There is no socket or `res`
 // to take over, so the hub feeds the body of the `Response` it returns: a ReadableStream that
 // gets the same batches as the Node transport (node-transport.js), from the same writer in Rust.
-// A batch is acknowledged once the body's queue has room (at once, or when the runtime next
-// reads), so a reader that stops backs up into the hub's bounded lag exactly as a socket would:
-// its batch stays unacknowledged, the stall watch runs, and the client is cut ('slow' or
-// 'timeout').
+// Batches are acknowledged while the body's queue has room (relay-credit.js) and refused once
+// it is full, until the runtime next reads, so a reader that stops backs up into the hub's
+// bounded lag exactly as a socket would: the hub hands it nothing more, the stall watch runs,
+// and the client is cut ('slow' or 'timeout').
 
 const { STREAM_HEADERS } = require('./head')
+const { Credit, FETCH_ACKNOWLEDGE_AT } = require('./relay-credit')
 
 /**
  * Bytes the stream may hold before the writer waits for its reader: Node's default
@@ -42,6 +43,7 @@ class StreamSink {
   #readerWaiting = false
   /** A batch was queued above QUEUE_BYTES: acknowledge it once the runtime takes enough. */
   #awaitingTake = false
+  #credit = new Credit(FETCH_ACKNOWLEDGE_AT)
   /** The hub wrote everything: the body closes once the queue is taken. */
   #ending = false
   /** The stream is closed, errored or cancelled: nothing more goes in. */
@@ -85,20 +87,23 @@ class StreamSink {
     return this.#signal !== undefined && this.#signal.aborted
   }
 
-  /** Takes one batch. True when there is room for more (acknowledge it now). */
+  /**
+   * Takes one batch. Returns what the relay acknowledges now (relay-credit.js): a count, 0, or
+   * REFUSED once the queue is full (acknowledged when the runtime takes it).
+   */
   write (bytes) {
-    if (this.#done || this.#ending) return false
+    if (this.#done || this.#ending) return 0
     if (this.#readerWaiting) {
       this.#readerWaiting = false
       this.#taken += bytes.byteLength
       this.#controller.enqueue(bytes)
-      return true
+      return this.#credit.took(bytes.byteLength, true)
     }
     this.#queue.push(bytes)
     this.#queuedBytes += bytes.byteLength
-    if (this.#queuedBytes < QUEUE_BYTES) return true
-    this.#awaitingTake = true
-    return false
+    const room = this.#queuedBytes < QUEUE_BYTES
+    if (!room) this.#awaitingTake = true
+    return this.#credit.took(bytes.byteLength, room)
   }
 
   /** Ends the body after what was written: the reader sees a complete stream. */
@@ -174,7 +179,7 @@ class StreamSink {
     this.#controller.enqueue(chunk)
     if (this.#awaitingTake) {
       this.#awaitingTake = false
-      this.#native.relayWritable(this.#id)
+      this.#native.relayAcknowledged(this.#id, this.#credit.all())
     }
   }
 

@@ -3,9 +3,12 @@
 // The Node transport: for responses whose socket cannot be handed off (TLS, HTTP/2, no fd,
 // Windows) or when `transport: 'node'` is asked for. Rust still owns the queue, its bounds and
 // overflow policy, heartbeats and the write deadline; it passes ready-made batches here, one
-// at a time, and each is acknowledged once the response accepts more (at once when write()
-// returns true, at 'drain' otherwise). So a client that stops reading backs up into the same
-// bounded queue, with the same 'slow' and 'drop-oldest' behaviour, as on the native transport.
+// at a time, each acknowledged as write() accepts it, refused when it returns false and then
+// acknowledged at 'drain' (relay-credit.js). So a client that stops reading backs up into the
+// same bounded queue, with the same 'slow' and 'drop-oldest' behaviour, as on the native
+// transport.
+
+const { Credit } = require('./relay-credit')
 
 /** Errors that say the peer left (it reset the connection), as on the native transport
  *  (`classify` in crates/core/src/writer.rs): it has gone like one that sent FIN. */
@@ -29,6 +32,9 @@ class NodeSink {
   /** How the response ended, from its errors: 'client' when none came. */
   #reason = 'client'
   #onDrain = () => this.#acknowledge()
+  /** Refused a batch; 'drain' acknowledges everything. */
+  #awaitingDrain = false
+  #credit = new Credit(0)
   #onError = (error) => { this.#reason = closeReasonOf(error) }
   #onClose = () => this.#native.closeClient(this.#id, this.#reason)
   #errorSources
@@ -55,13 +61,18 @@ class NodeSink {
     return this.#writable.destroyed === true || this.#writable.closed === true
   }
 
-  /** Writes one batch. True when the response took it at once (acknowledge it now, with the
-   *  others of this flush); otherwise it is acknowledged alone at 'drain'. */
+  /**
+   * Writes one batch. Returns what the relay acknowledges now (relay-credit.js): a count, 0,
+   * or REFUSED when the response is full (everything is acknowledged at its 'drain').
+   */
   write (bytes) {
-    if (this.#writable.destroyed) return false
-    if (this.#writable.write(bytes)) return true
-    this.#writable.once('drain', this.#onDrain)
-    return false
+    if (this.#writable.destroyed) return 0
+    const accepted = this.#writable.write(bytes)
+    if (!accepted && !this.#awaitingDrain) {
+      this.#awaitingDrain = true
+      this.#writable.once('drain', this.#onDrain)
+    }
+    return this.#credit.took(bytes.byteLength, accepted)
   }
 
   end () {
@@ -87,7 +98,8 @@ class NodeSink {
   }
 
   #acknowledge () {
-    this.#native.relayWritable(this.#id)
+    this.#awaitingDrain = false
+    this.#native.relayAcknowledged(this.#id, this.#credit.all())
   }
 }
 

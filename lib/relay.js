@@ -2,10 +2,11 @@
 
 // The clients whose bytes JS writes for Rust: the Node transport's responses and the Fetch
 // transport's bodies. Rust hands over their batches in one call for many clients (a flush);
-// each sink writes its own and the ones taken at once are acknowledged together. Rust also
+// each sink writes its own, and the acknowledgements due are sent together (relay-credit.js). Rust also
 // says when a sink ends (after what was written) or is cut; a sink goes when its client does.
 
 const { StallWatch } = require('./fetch-transport')
+const { REFUSED } = require('./relay-credit')
 
 class Relay {
   #native
@@ -27,15 +28,31 @@ class Relay {
     if (typeof sink.stalled === 'function') (this.#stallWatch ??= new StallWatch(this.#writeTimeoutMs)).add(sink)
   }
 
-  /** Writes every waiting batch; the accepted ones are acknowledged at once. */
+  /**
+   * Writes every waiting batch. The acknowledgements due (relay-credit.js) go in one call; a
+   * refusal goes at once, so Rust hands that client nothing more and its deadline runs.
+   */
   flush () {
     const { ids, chunks, which } = this.#native.takeWrites()
-    const accepted = []
+    const acknowledgedIds = []
+    const acknowledgedBytes = []
+    let refusedIds = null
     for (let i = 0; i < ids.length; i++) {
-      const sink = this.#sinks.get(ids[i])
-      if (sink !== undefined && sink.write(chunks[which[i]])) accepted.push(ids[i])
+      const id = ids[i]
+      const sink = this.#sinks.get(id)
+      if (sink === undefined) continue
+      const taken = sink.write(chunks[which[i]])
+      if (taken > 0) {
+        acknowledgedIds.push(id)
+        acknowledgedBytes.push(taken)
+      } else if (taken === REFUSED) {
+        (refusedIds ??= []).push(id)
+      }
     }
-    if (accepted.length > 0) this.#native.relayWritableMany(accepted)
+    if (acknowledgedIds.length > 0) this.#native.relayAcknowledgedMany(acknowledgedIds, acknowledgedBytes)
+    // After the acknowledgements: one for a batch a sink took before it refused the next
+    // would otherwise lift the refusal.
+    if (refusedIds !== null) for (const id of refusedIds) this.#native.relayRefused(id)
   }
 
   /** Rust wrote everything for client `id`: its body ends complete. */

@@ -44,6 +44,11 @@ pub use code::error_codes;
 pub use options::defaults;
 use reports::{HubMetrics, HubStats};
 
+/// Bytes a Fetch body may have been handed and not have had acknowledged: its sink
+/// acknowledges once half of it is used (relay-credit.js).
+#[napi]
+pub const RELAY_CREDIT_BYTES: u32 = native_sse_core::RELAY_CREDIT_BYTES as u32;
+
 /// A registered client: its id, and what its `Last-Event-ID` resumed to; or why it was refused.
 #[napi(object, object_from_js = false)]
 pub struct NativeRegistration {
@@ -174,12 +179,13 @@ impl NativeHub {
         }
     }
 
-    /// The last batches written to these clients were accepted by their responses.
+    /// These clients' responses took their batches up to `bytes[i]` (counted from the start)
+    /// and accept more: one call for every acknowledgement of a flush.
     #[napi(catch_unwind)]
-    pub fn relay_writable_many(&self, ids: Vec<f64>) -> Result<(), Code> {
+    pub fn relay_acknowledged_many(&self, ids: Vec<f64>, bytes: Vec<f64>) -> Result<(), Code> {
         let hub = self.hub()?;
-        for id in ids {
-            hub.relay_writable(client_id(id)?);
+        for (id, bytes) in ids.into_iter().zip(bytes) {
+            hub.relay_acknowledged(client_id(id)?, bytes as u64);
         }
         Ok(())
     }
@@ -332,8 +338,8 @@ impl NativeHub {
         .map_err(sse_error)
     }
 
-    /// Serves client `id` through JS: batches arrive as `write` events; call `relayWritable`
-    /// when the response accepts more. `socketFd` is the TCP socket under the response, when
+    /// Serves client `id` through JS: batches arrive as `write` events, acknowledged with
+    /// `relayAcknowledged` and refused with `relayRefused` (see `RELAY_CREDIT_BYTES`). `socketFd` is the TCP socket under the response, when
     /// known: it is only looked at, to tell a peer that reads slowly from one that stopped.
     #[napi(catch_unwind)]
     pub fn start_node(&self, id: f64, socket_fd: Option<i32>) -> Result<(), Code> {
@@ -378,11 +384,19 @@ impl NativeHub {
         Ok(hub.use_gzip(client_id(id)?))
     }
 
-    /// The last batch written to client `id` was accepted by its response.
+    /// Client `id`'s response took its batches up to `bytes` (counted from the start) and
+    /// accepts more (after a refusal: it drained). False if the client is gone.
     #[napi(catch_unwind)]
-    pub fn relay_writable(&self, id: f64) -> Result<bool, Code> {
+    pub fn relay_acknowledged(&self, id: f64, bytes: f64) -> Result<bool, Code> {
         let hub = self.hub()?;
-        Ok(hub.relay_writable(client_id(id)?))
+        Ok(hub.relay_acknowledged(client_id(id)?, bytes as u64))
+    }
+
+    /// Client `id`'s response refused the batch it took last: no more until it acknowledges.
+    #[napi(catch_unwind)]
+    pub fn relay_refused(&self, id: f64) -> Result<bool, Code> {
+        let hub = self.hub()?;
+        Ok(hub.relay_refused(client_id(id)?))
     }
 
     #[napi(catch_unwind)]

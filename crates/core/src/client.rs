@@ -86,6 +86,10 @@ pub struct ClientShared {
     /// What its writer wrote (see `Delivered`); only the writer adds to these.
     delivered_events: AtomicU64,
     delivered_bytes: AtomicU64,
+    /// On the relay (relay_sink.rs): the bytes of its batches the embedder acknowledged,
+    /// counted from the start, and whether its response refused the last batch it took.
+    relay_acknowledged: AtomicU64,
+    relay_refused: AtomicBool,
 }
 
 impl ClientShared {
@@ -104,7 +108,29 @@ impl ClientShared {
             gzip: AtomicBool::new(false),
             delivered_events: AtomicU64::new(0),
             delivered_bytes: AtomicU64::new(0),
+            relay_acknowledged: AtomicU64::new(0),
+            relay_refused: AtomicBool::new(false),
         }
+    }
+
+    /// The embedder's response took its batches up to `bytes` (counted from the start) and
+    /// takes more: the relay may hand it more.
+    pub(crate) fn relay_acknowledge(&self, bytes: u64) {
+        self.relay_acknowledged.fetch_max(bytes, Ordering::AcqRel);
+        self.relay_refused.store(false, Ordering::Release);
+    }
+
+    /// The embedder's response refused the batch it took last (full, until it drains).
+    pub(crate) fn relay_refuse(&self) {
+        self.relay_refused.store(true, Ordering::Release);
+    }
+
+    /// Bytes acknowledged so far, and whether the response refuses more.
+    pub(crate) fn relay_gate(&self) -> (u64, bool) {
+        (
+            self.relay_acknowledged.load(Ordering::Acquire),
+            self.relay_refused.load(Ordering::Acquire),
+        )
     }
 
     /// Its transport starts shortly (see `starting`).

@@ -49,8 +49,11 @@ pub struct DeliveryReport {
 pub trait HubEvents: Send + Sync + 'static {
     /// The client left. Called exactly once per registered client.
     fn closed(&self, id: u64, departure: Departure);
-    /// Relay (Node and Fetch transports): write these bytes to the client's response, then call
-    /// [`crate::Hub::relay_writable`] once the response accepts more (at once, or on `'drain'`).
+    /// Relay (Node and Fetch transports): write these bytes to the client's response. Report
+    /// them with [`crate::Hub::relay_acknowledged`] (the bytes taken so far) at least once
+    /// [`crate::RELAY_CREDIT_BYTES`]` / 2` are unacknowledged while the response accepts more,
+    /// and with [`crate::Hub::relay_refused`] at once when it does not (then acknowledge once
+    /// it drains): with the credit used up or a refusal, nothing more is written.
     fn write(&self, id: u64, bytes: Bytes);
     /// Relay: end the response; everything queued was passed to `write` before.
     fn end(&self, id: u64);

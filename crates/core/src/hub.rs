@@ -28,6 +28,7 @@ use crate::log::{ChannelLog, Cursor};
 use crate::mailbox::Mailbox;
 use crate::registry::{join, Fresh, Registry};
 use crate::relay_sink::RelaySink;
+use crate::relay_sink::RELAY_CREDIT_BYTES;
 use crate::resume::{placement, Epoch, Resume};
 use crate::sequence::Sequence;
 use crate::socket::SocketFd;
@@ -422,7 +423,12 @@ impl Hub {
             // its vanished peers are found by the write deadline once its buffers fill.
             let _ = crate::socket::watch_node_socket(fd, self.inner.config.write_timeout);
         }
-        let sink = RelaySink::new(id, self.inner.events.clone(), socket_fd);
+        // A Node response takes one batch at a time: what it was not yet seen to accept
+        // stays counted, so `send()` pushes back exactly at the high-water mark even within
+        // one synchronous loop of sends. A Fetch body acknowledged every batch its queue had
+        // room for at once already: it takes them on credit (relay_sink.rs).
+        let credit = (transport == Transport::Fetch).then_some(RELAY_CREDIT_BYTES);
+        let sink = RelaySink::new(id, self.inner.events.clone(), socket_fd, credit);
         self.start_writer(runtime, client, transport, sink)
     }
 
@@ -492,11 +498,25 @@ impl Hub {
         }
     }
 
-    /// Relay: the client's last batch was written and its response accepts more.
-    pub fn relay_writable(&self, id: u64) -> bool {
+    /// Relay: client `id`'s response took its batches up to `bytes` (counted from its start)
+    /// and accepts more. False if it is gone.
+    pub fn relay_acknowledged(&self, id: u64, bytes: u64) -> bool {
         match self.inner.client(id) {
             Some(client) => {
+                client.relay_acknowledge(bytes);
                 client.wakeup.notify(WRITABLE);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Client `id`'s response refused the batch it took last: nothing more is handed until
+    /// `relay_acknowledged`, and its write deadline runs. False if it is gone.
+    pub fn relay_refused(&self, id: u64) -> bool {
+        match self.inner.client(id) {
+            Some(client) => {
+                client.relay_refuse();
                 true
             }
             None => false,

@@ -71,6 +71,7 @@ pub use frame::Message;
 pub use gzip::GzipSettings;
 pub use hub::Hub;
 pub use metrics::{ChannelMetrics, Metrics, QueueLevels};
+pub use relay_sink::RELAY_CREDIT_BYTES;
 pub use remote::{HubHandle, RemoteEvent};
 pub use resume::{ResetReason, Resume};
 pub use shutdown::StagedClose;

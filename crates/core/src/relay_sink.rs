@@ -1,9 +1,15 @@
 //! The sink of a client whose bytes the embedder writes (the relay): the Node transport (TLS,
 //! HTTP/2, no fd, or on request), where JS writes a response, and the Fetch transport, where
-//! JS feeds a `Response` body. A batch is concatenated and passed to JS; one is in flight at a
-//! time, acknowledged once the response or body takes more (at once when `res.write()`
-//! returned true or the body's queue has room, else at `'drain'` or the reader's next pull),
-//! so buffering outside the hub stays at one batch and a client that stops reading backs up
+//! JS feeds a `Response` body. A batch is concatenated and passed to JS.
+//!
+//! A Node response takes one batch at a time: pending (counted as queued, its write deadline
+//! running) until JS acknowledges it, at once when `res.write()` accepted it, else at
+//! `'drain'`. A Fetch body takes batches on credit: up to `RELAY_CREDIT_BYTES` handed and not
+//! acknowledged, acknowledged in bulk once half of it is used (a body that keeps up costs one
+//! acknowledgement per 8 KiB, not one per batch and a second wake of its writer), and refused
+//! at once when its queue is full; then nothing more is handed until the runtime reads, and
+//! the write deadline runs as for a full socket. Either way buffering outside the hub stays
+//! within one batch past what the response holds, and a client that stops reading backs up
 //! into the hub exactly as on the native transport.
 
 use std::future::Future;
@@ -22,6 +28,10 @@ use crate::socket::SocketFd;
 use crate::wakeup::WRITABLE;
 use crate::writer::{Sink, Tally};
 
+/// Bytes a Fetch body may have been handed and not have had acknowledged: what its queue
+/// holds before it pushes back (Node's default `writableHighWaterMark`, fetch-transport.js).
+pub const RELAY_CREDIT_BYTES: u64 = 16 * 1024;
+
 pub(crate) struct RelaySink {
     id: u64,
     events: Arc<dyn HubEvents>,
@@ -29,10 +39,22 @@ pub(crate) struct RelaySink {
     /// so a batch that Node cannot flush yet is not taken for a stalled peer while the peer
     /// still reads. On HTTP/2 it is the session's socket, shared by its streams.
     socket_fd: Option<SocketFd>,
-    batch: InFlight,
+    /// Bytes handed to JS since the start.
+    handed: u64,
+    flow: Flow,
 }
 
-/// Where the batch is on its way through JS.
+/// How batches go to JS.
+enum Flow {
+    /// A Node response: one batch at a time, pending (counted as queued, its deadline
+    /// running) until JS acknowledges it.
+    OneBatch(InFlight),
+    /// A Fetch body: batches go while at most this many bytes are unacknowledged and the
+    /// body did not refuse the last one.
+    Credit(u64),
+}
+
+/// Where a Node response's batch is on its way through JS.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum InFlight {
     None,
@@ -43,13 +65,38 @@ enum InFlight {
 }
 
 impl RelaySink {
-    pub fn new(id: u64, events: Arc<dyn HubEvents>, socket_fd: Option<SocketFd>) -> Self {
+    /// `credit`: None for one batch at a time, else the bytes that may be unacknowledged.
+    pub fn new(
+        id: u64,
+        events: Arc<dyn HubEvents>,
+        socket_fd: Option<SocketFd>,
+        credit: Option<u64>,
+    ) -> Self {
         RelaySink {
             id,
             events,
             socket_fd,
-            batch: InFlight::None,
+            handed: 0,
+            flow: match credit {
+                None => Flow::OneBatch(InFlight::None),
+                Some(bytes) => Flow::Credit(bytes),
+            },
         }
+    }
+
+    /// Concatenates the batch and hands it to JS.
+    fn hand(&mut self, batch: &mut Batch, tally: &Tally<'_>) {
+        // A batch of one frame (a broadcast to a client that keeps up) is the log's own
+        // frame, shared: the embedder can tell identical writes apart by address.
+        let bytes = match batch.frames() {
+            [one] => one.clone(),
+            frames => Bytes::from(frames.concat()),
+        };
+        self.handed += bytes.len() as u64;
+        // Counted here, before JS sees the bytes, so its view of the counters never runs
+        // ahead; hence the `Progress` that follows reports none.
+        tally.written(bytes.len(), 0);
+        self.events.write(self.id, bytes);
     }
 }
 
@@ -60,24 +107,24 @@ impl Sink for RelaySink {
     }
 
     fn write(&mut self, batch: &mut Batch, tally: &Tally<'_>) -> io::Result<Progress> {
-        match self.batch {
-            InFlight::None => {
-                // A batch of one frame (a broadcast to a client that keeps up) is the log's own
-                // frame, shared: the embedder can tell identical writes apart by address.
-                let bytes = match batch.frames() {
-                    [one] => one.clone(),
-                    frames => Bytes::from(frames.concat()),
-                };
-                // Counted here, before JS sees the bytes, so its view of the counters never
-                // runs ahead; hence `Blocked` reports none.
-                tally.written(bytes.len(), 0);
-                self.events.write(self.id, bytes);
-                self.batch = InFlight::Handed;
+        match self.flow {
+            Flow::OneBatch(InFlight::None) => {
+                self.hand(batch, tally);
+                self.flow = Flow::OneBatch(InFlight::Handed);
                 Ok(Progress::Blocked { bytes: 0 })
             }
-            InFlight::Handed => Ok(Progress::Blocked { bytes: 0 }),
-            InFlight::Acknowledged => {
-                self.batch = InFlight::None;
+            Flow::OneBatch(InFlight::Handed) => Ok(Progress::Blocked { bytes: 0 }),
+            Flow::OneBatch(InFlight::Acknowledged) => {
+                self.flow = Flow::OneBatch(InFlight::None);
+                batch.discard();
+                Ok(Progress::Done { bytes: 0 })
+            }
+            Flow::Credit(credit) => {
+                let (acknowledged, refused) = tally.client().relay_gate();
+                if refused || self.handed.saturating_sub(acknowledged) >= credit {
+                    return Ok(Progress::Blocked { bytes: 0 });
+                }
+                self.hand(batch, tally);
                 batch.discard();
                 Ok(Progress::Done { bytes: 0 })
             }
@@ -89,12 +136,21 @@ impl Sink for RelaySink {
         _cx: &mut Context<'_>,
         client: &ClientShared,
     ) -> Poll<io::Result<()>> {
-        // The writer registered its waker before asking; `relay_writable` sets the bit.
-        if self.batch == InFlight::Handed && client.wakeup.take(WRITABLE) {
-            self.batch = InFlight::Acknowledged;
-            return Poll::Ready(Ok(()));
+        // The writer registered its waker before asking; an acknowledgement sets the bit.
+        let woken = client.wakeup.take(WRITABLE);
+        let (acknowledged, refused) = client.relay_gate();
+        match self.flow {
+            Flow::OneBatch(InFlight::Handed) if woken && acknowledged >= self.handed => {
+                self.flow = Flow::OneBatch(InFlight::Acknowledged);
+                Poll::Ready(Ok(()))
+            }
+            Flow::Credit(credit)
+                if !refused && self.handed.saturating_sub(acknowledged) < credit =>
+            {
+                Poll::Ready(Ok(()))
+            }
+            _ => Poll::Pending,
         }
-        Poll::Pending
     }
 
     fn poll_gone(&mut self, _cx: &mut Context<'_>) -> Poll<CloseReason> {

@@ -144,6 +144,11 @@ impl<'a> Tally<'a> {
         self.stats.add_written(bytes, events);
         self.client.add_delivered(bytes, events);
     }
+
+    /// The client written to.
+    pub fn client(&self) -> &ClientShared {
+        self.client
+    }
 }
 
 /// How a run of the writer ended.

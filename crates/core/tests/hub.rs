@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use native_sse_core::{
     CloseReason, Delivery, Departure, Hub, HubConfig, HubEvents, Message, OverflowPolicy,
+    RELAY_CREDIT_BYTES,
 };
 
 /// What the hub told its embedder, in order.
@@ -274,7 +275,7 @@ fn a_fetch_client_keeps_its_own_heartbeat_period() {
                     );
                     heartbeats += 1;
                 }
-                f.hub.relay_writable(id);
+                accept_all(&f.hub, id);
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -467,6 +468,12 @@ fn dropping_the_hub_reports_every_client() {
     assert_eq!(f.hub.size(), 0);
 }
 
+/// Acknowledges everything a relayed client is handed from now on, as a response that never
+/// pushes back.
+fn accept_all(hub: &Hub, id: u64) {
+    hub.relay_acknowledged(id, u64::MAX);
+}
+
 fn data(text: &str) -> Message<'_> {
     Message {
         data: Some(text),
@@ -504,7 +511,7 @@ fn channels_route_publishes_to_their_subscribers_only() {
         match f.next_node_event() {
             Event::Write(id, bytes) => {
                 received.entry(id).or_default().extend(bytes);
-                f.hub.relay_writable(id);
+                accept_all(&f.hub, id);
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -522,7 +529,8 @@ fn node_transport_batches_while_unacknowledged_and_ends_on_server_close() {
     let id = f.hub.register(None, Vec::new(), None).unwrap().0;
     f.hub.start_node(id, None).unwrap();
     assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
-    f.hub.relay_writable(id);
+    // Acknowledged with the bytes taken so far.
+    f.hub.relay_acknowledged(id, 3);
     f.hub.send(id, &data("1")).unwrap();
     assert_eq!(
         f.next_node_event(),
@@ -533,16 +541,102 @@ fn node_transport_batches_while_unacknowledged_and_ends_on_server_close() {
     f.hub.send(id, &data("3")).unwrap();
     assert!(f.node.recv_timeout(Duration::from_millis(100)).is_err());
     assert_eq!(f.hub.queue_levels().queued_events, 3);
-    f.hub.relay_writable(id);
+    f.hub.relay_acknowledged(id, 12);
     assert_eq!(
         f.next_node_event(),
         Event::Write(id, b"data: 2\n\ndata: 3\n\n".to_vec())
     );
-    f.hub.relay_writable(id);
+    f.hub.relay_acknowledged(id, 30);
     f.hub.close_client(id, CloseReason::Server);
     assert_eq!(f.next_node_event(), Event::End(id));
     assert_eq!(f.next_close(), (id, CloseReason::Server));
     assert_eq!(f.hub.queue_levels().queued_events, 0);
+}
+
+#[test]
+fn fetch_transport_waits_while_refused_and_ends_on_server_close() {
+    let f = fixture(config());
+    let id = f.hub.register(None, Vec::new(), None).unwrap().0;
+    f.hub.start_fetch(id, None).unwrap();
+    assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
+    f.hub.send(id, &data("1")).unwrap();
+    // Within the credit, the next batch goes without an acknowledgement.
+    assert_eq!(
+        f.next_node_event(),
+        Event::Write(id, b"data: 1\n\n".to_vec())
+    );
+    // Its response refused it: these wait until it drains.
+    f.hub.relay_refused(id);
+    f.hub.send(id, &data("2")).unwrap();
+    f.hub.send(id, &data("3")).unwrap();
+    assert!(f.node.recv_timeout(Duration::from_millis(100)).is_err());
+    assert_eq!(f.hub.queue_levels().queued_events, 2);
+    f.hub.relay_acknowledged(id, 12);
+    // In one batch or two (the one the refusal held, formed before the third send or not).
+    let mut after = Vec::new();
+    while after != b"data: 2\n\ndata: 3\n\n" {
+        match f.next_node_event() {
+            Event::Write(_, bytes) => after.extend(bytes),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    f.hub.close_client(id, CloseReason::Server);
+    assert_eq!(f.next_node_event(), Event::End(id));
+    assert_eq!(f.next_close(), (id, CloseReason::Server));
+    assert_eq!(f.hub.queue_levels().queued_events, 0);
+}
+
+#[test]
+fn fetch_transport_hands_no_more_than_its_credit_unacknowledged() {
+    let f = fixture(config());
+    let id = f.hub.register(None, Vec::new(), None).unwrap().0;
+    f.hub.start_fetch(id, None).unwrap();
+    let mut handed = 0;
+    let event = "x".repeat(1000);
+    let mut sent = 0;
+    // Never acknowledged: one event at a time goes, each its own batch, until the credit is
+    // used up; then the next one waits.
+    loop {
+        f.hub.send(id, &data(&event)).unwrap();
+        sent += 1;
+        let mut got = false;
+        while let Ok(Event::Write(_, bytes)) = f.node.recv_timeout(Duration::from_millis(200)) {
+            handed += bytes.len() as u64;
+            got = true;
+        }
+        if !got || sent == 40 {
+            break;
+        }
+    }
+    assert!(sent < 40, "a send waited before 40 ({handed} B handed)");
+    assert!(
+        (RELAY_CREDIT_BYTES..RELAY_CREDIT_BYTES + 1008).contains(&handed),
+        "{handed} B handed"
+    );
+    assert_eq!(f.hub.queue_levels().queued_events, 1, "the last send waits");
+    // Acknowledged, it follows.
+    f.hub.relay_acknowledged(id, handed);
+    assert_eq!(
+        f.next_node_event(),
+        Event::Write(id, format!("data: {event}\n\n").into_bytes())
+    );
+}
+
+#[test]
+fn fetch_transport_refused_and_never_drained_times_out_and_is_destroyed() {
+    let f = fixture(HubConfig {
+        write_timeout: Duration::from_millis(100),
+        ..config()
+    });
+    let id = f.hub.register(None, Vec::new(), None).unwrap().0;
+    f.hub.start_fetch(id, None).unwrap();
+    // The opening frame, refused and never acknowledged: the next batch waits, and its
+    // deadline runs.
+    assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
+    f.hub.relay_refused(id);
+    f.hub.send(id, &data("1")).unwrap();
+    assert_eq!(f.next_node_event(), Event::Destroy(id));
+    assert_eq!(f.next_close(), (id, CloseReason::Timeout));
 }
 
 #[test]
@@ -573,7 +667,7 @@ fn node_transport_heartbeats_when_idle() {
         0,
         "the first write is the opening frame"
     );
-    f.hub.relay_writable(id);
+    f.hub.relay_acknowledged(id, 3);
     assert_eq!(f.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
     assert_eq!(f.hub.stats().heartbeats, 1);
 }
@@ -639,9 +733,9 @@ fn a_producer_above_the_high_water_mark_is_told_when_to_go_on() {
         sent,
         vec![Delivery::Queued, Delivery::Queued, Delivery::AboveHighWater]
     );
-    f.hub.relay_writable(id);
+    f.hub.relay_acknowledged(id, 3);
     assert!(matches!(f.next_node_event(), Event::Write(..)));
-    f.hub.relay_writable(id);
+    f.hub.relay_acknowledged(id, 3 + 3 * 48);
     assert_eq!(f.next_node_event(), Event::Drained(id));
 }
 
@@ -853,8 +947,8 @@ fn the_connection_gauges_count_each_transport_under_its_own_kind() {
     for _ in 0..2 {
         assert!(matches!(f.next_node_event(), Event::Write(..)));
     }
-    f.hub.relay_writable(node);
-    f.hub.relay_writable(fetch);
+    f.hub.relay_acknowledged(node, 3);
+    f.hub.relay_acknowledged(fetch, 3);
     let running = |m: &native_sse_core::Metrics| {
         (
             m.stats.running_native,
