@@ -365,4 +365,16 @@ function fdsOpenedSince (before) {
   return [...openFdTargets()].filter(([fd, target]) => before.get(fd) !== target).map(([fd, target]) => `${fd} -> ${target}`)
 }
 
-module.exports = { routedApp, ended, listenHono, linkedHub, startExample, promtool, loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount, openFdTargets, fdsOpenedSince }
+/**
+ * What the test's code writes with console.error (the hub's word on a failed answer), kept
+ * instead of printed: each call's arguments, in order. Restored when the test ends.
+ */
+function consoleErrors (t) {
+  const errors = []
+  const saved = console.error
+  console.error = (...args) => errors.push(args)
+  t.after(() => { console.error = saved })
+  return errors
+}
+
+module.exports = { consoleErrors, routedApp, ended, listenHono, linkedHub, startExample, promtool, loadClients, cuttingProxy, selfSignedCert, HOST, TRANSPORTS, startHttp, withUrl, waitFor, sleep, once, rawClient, curl, parseSse, openFdCount, openFdTargets, fdsOpenedSince }

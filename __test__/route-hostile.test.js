@@ -16,7 +16,7 @@ const path = require('node:path')
 const fs = require('node:fs')
 const { createHub } = require('..')
 const { openStream } = require('native-sse/testing')
-const { HOST, waitFor, openFdCount, routedApp } = require('./helpers')
+const { HOST, waitFor, openFdCount, routedApp, consoleErrors } = require('./helpers')
 
 /** Sends `text` on a new connection and resolves with everything until the server closes
  *  it, or with what came by the time `untilText` shows up. */
@@ -36,12 +36,10 @@ function exchange (target, text, untilText = null) {
   })
 }
 
-test('open()\'s headers are checked as Node checks them: characters beyond Latin-1 or controls cannot become header lines', async () => {
+test('open()\'s headers are checked as Node checks them: characters beyond Latin-1 or controls cannot become header lines', async (t) => {
   const hub = createHub({ heartbeatMs: 60_000 })
   const app = await routedApp()
-  const errors = []
-  const saved = console.error
-  console.error = (...args) => errors.push(args)
+  const errors = consoleErrors(t)
   hub.route(app.server, '/events', (request) => ({ headers: { 'x-room': new URL(request.url, 'http://x').searchParams.get('room') } }))
   try {
     // U+010D U+010A: their low bytes are CR LF.
@@ -56,7 +54,6 @@ test('open()\'s headers are checked as Node checks them: characters beyond Latin
     assert.equal(fine.headers['x-room'], 'lobby')
     await fine.close()
   } finally {
-    console.error = saved
     await hub.close()
     await app.close()
   }
@@ -224,11 +221,10 @@ test('a route closed while a new connection\'s head is still arriving leaves tha
   }
 })
 
-test('an error whose status getter throws, or a thenable whose then() throws, is answered 500 without taking the process down', async () => {
+test('an error whose status getter throws, or a thenable whose then() throws, is answered 500 without taking the process down', async (t) => {
   const hub = createHub({ heartbeatMs: 60_000 })
   const app = await routedApp()
-  const saved = console.error
-  console.error = () => {}
+  consoleErrors(t)
   hub.route(app.server, '/events', (request) => {
     if (request.url.endsWith('thenable')) return { then () { throw new Error('then') } }
     throw Object.defineProperty(new Error('x'), 'status', { get () { throw new Error('status getter') } })
@@ -240,7 +236,6 @@ test('an error whose status getter throws, or a thenable whose then() throws, is
       await answer.closed
     }
   } finally {
-    console.error = saved
     await hub.close()
     await app.close()
   }

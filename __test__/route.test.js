@@ -15,7 +15,7 @@ const express = require('express')
 const Fastify = require('fastify')
 const { createHub } = require('..')
 const { openStream } = require('native-sse/testing')
-const { HOST, curl, waitFor, once, ended, openFdCount, routedApp } = require('./helpers')
+const { HOST, curl, waitFor, once, ended, openFdCount, routedApp, consoleErrors } = require('./helpers')
 
 /** Opens a raw connection and sends `text`; collects what comes back. */
 function rawSocket (port) {
@@ -186,13 +186,11 @@ test('a head that arrives in pieces is waited for; one that never comes goes to 
   }
 })
 
-test('open() decides: async options, its own headers, a thrown status, a failure; rules and caps answer as attach() does', async () => {
+test('open() decides: async options, its own headers, a thrown status, a failure; rules and caps answer as attach() does', async (t) => {
   const hub = createHub({ heartbeatMs: 60_000, maxClients: 2 })
   hub.authorize('room:{id}', async ({ params }) => params.id !== 'secret')
   const app = await routedApp()
-  const errors = []
-  const savedError = console.error
-  console.error = (...args) => errors.push(args)
+  const errors = consoleErrors(t)
   const clients = []
   const route = hub.route(app.server, '/events', async (request) => {
     const room = new URL(request.url, 'http://x').searchParams.get('room')
@@ -242,7 +240,6 @@ test('open() decides: async options, its own headers, a thrown status, a failure
     assert.equal(clients.length, 2, 'onClient saw the two streams and none of the refusals')
     assert.equal(app.nodeConnections(), 5, 'each answer but the two streams was written by Node')
   } finally {
-    console.error = savedError
     for (const stream of streams) await stream.close()
     await hub.close()
     await app.close()
@@ -401,12 +398,10 @@ test('a compressing hub: curl --compressed gets a gzip stream through the route,
   }
 })
 
-test('a throw in open() is answered as http-errors means it: its 4xx or 5xx status, its message only when exposed, its headers', async () => {
+test('a throw in open() is answered as http-errors means it: its 4xx or 5xx status, its message only when exposed, its headers', async (t) => {
   const hub = createHub({ heartbeatMs: 60_000 })
   const app = await routedApp()
-  const errors = []
-  const saved = console.error
-  console.error = (...args) => errors.push(args)
+  const errors = consoleErrors(t)
   hub.route(app.server, '/events', (request) => {
     const kind = new URL(request.url, 'http://x').searchParams.get('kind')
     if (kind === 'auth') throw Object.assign(new Error('sign in'), { status: 401, headers: { 'WWW-Authenticate': 'Bearer', 'Access-Control-Allow-Origin': '*', 'bad name': 'x' } })
@@ -436,7 +431,6 @@ test('a throw in open() is answered as http-errors means it: its 4xx or 5xx stat
     assert.equal(errors[1].at(-1).code, 'ERR_SSE_UNKNOWN_OPTION')
     assert.match(errors[1].at(-1).message, /'room'; allowed: retryMs, channels, lastEventId, user, headers$/)
   } finally {
-    console.error = saved
     await hub.close()
     await app.close()
   }

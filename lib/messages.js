@@ -23,7 +23,7 @@ function messageArgs (message) {
   let { data, event, id, retry } = message
   if (data !== undefined && typeof data !== 'string') {
     if (ArrayBuffer.isView(data)) {
-      data = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+      data = bufferOf(data)
     } else {
       data = jsonData(data)
     }
@@ -39,6 +39,11 @@ function messageArgs (message) {
   if (event !== undefined && !event.isWellFormed()) throw illFormed('event', event)
   if (id !== undefined && !id.isWellFormed()) throw illFormed('id', id)
   return [data, event, id, retryValue(retry, 'message.retry')]
+}
+
+/** A typed array or DataView as a Buffer over the same bytes (no copy). */
+function bufferOf (view) {
+  return Buffer.isBuffer(view) ? view : Buffer.from(view.buffer, view.byteOffset, view.byteLength)
 }
 
 function illFormed (field, value) {
@@ -77,4 +82,4 @@ function messageOf (item) {
   return item
 }
 
-module.exports = { messageArgs, messageOf, commentText }
+module.exports = { messageArgs, messageOf, commentText, bufferOf }

@@ -3,8 +3,8 @@
 // The Node transport: for responses whose socket cannot be handed off (TLS, HTTP/2, no fd,
 // Windows) or when `transport: 'node'` is asked for. Rust still owns the queue, its bounds and
 // overflow policy, heartbeats and the write deadline; it passes ready-made batches here, one
-// at a time, each acknowledged as write() accepts it, refused when it returns false and then
-// acknowledged at 'drain' (relay-credit.js). So a client that stops reading backs up into the
+// at a time, each acknowledged as write() accepts it, or at 'drain' when it returns false
+// (relay-credit.js). So a client that stops reading backs up into the
 // same bounded queue, with the same 'slow' and 'drop-oldest' behaviour, as on the native
 // transport.
 
@@ -32,8 +32,6 @@ class NodeSink {
   /** How the response ended, from its errors: 'client' when none came. */
   #reason = 'client'
   #onDrain = () => this.#acknowledge()
-  /** Refused a batch; 'drain' acknowledges everything. */
-  #awaitingDrain = false
   #credit = new Credit(0)
   #onError = (error) => { this.#reason = closeReasonOf(error) }
   #onClose = () => this.#native.closeClient(this.#id, this.#reason)
@@ -62,17 +60,16 @@ class NodeSink {
   }
 
   /**
-   * Writes one batch. Returns what the relay acknowledges now (relay-credit.js): a count, 0,
-   * or REFUSED when the response is full (everything is acknowledged at its 'drain').
+   * Writes one batch. Returns what the relay acknowledges now (relay-credit.js): the bytes
+   * taken when the response accepted it, else 0 and everything at its 'drain' (Rust hands
+   * nothing more while this batch waits, so a refusal needs no word of its own).
    */
   write (bytes) {
     if (this.#writable.destroyed) return 0
-    const accepted = this.#writable.write(bytes)
-    if (!accepted && !this.#awaitingDrain) {
-      this.#awaitingDrain = true
-      this.#writable.once('drain', this.#onDrain)
-    }
-    return this.#credit.took(bytes.byteLength, accepted)
+    if (this.#writable.write(bytes)) return this.#credit.took(bytes.byteLength, true)
+    this.#credit.took(bytes.byteLength, false)
+    this.#writable.once('drain', this.#onDrain)
+    return 0
   }
 
   end () {
@@ -98,7 +95,6 @@ class NodeSink {
   }
 
   #acknowledge () {
-    this.#awaitingDrain = false
     this.#native.relayAcknowledged(this.#id, this.#credit.all())
   }
 }

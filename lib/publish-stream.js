@@ -13,7 +13,7 @@
 const { randomBytes } = require('node:crypto')
 const { sseError } = require('./errors')
 const { plainObject, rejectUnknownKeys, describe } = require('./checks')
-const { messageOf } = require('./messages')
+const { messageOf, bufferOf } = require('./messages')
 const { channelOptions } = require('./options')
 
 /**
@@ -208,21 +208,21 @@ class ResumableStreams {
    * nothing is built per item that a string or bytes item does not need.
    */
   #run (channel, source, { id, event }, stopper, fail, finish) {
+    const outcome = (events, error) => ({ id, events, completed: false, error })
     const sync = typeof source[Symbol.asyncIterator] !== 'function'
     let iterator
     try {
       iterator = sync ? source[Symbol.iterator]() : source[Symbol.asyncIterator]()
     } catch (error) {
       fail(error)
-      return Promise.resolve({ id, events: 0, completed: false, error })
+      return Promise.resolve(outcome(0, error))
     }
     const publishItem = (item, n) => {
       const itemId = `${id}.${n}`
-      if (typeof item === 'string' || Buffer.isBuffer(item)) return this.#publishData(channel, item, event, itemId)
-      if (ArrayBuffer.isView(item)) return this.#publishData(channel, Buffer.from(item.buffer, item.byteOffset, item.byteLength), event, itemId)
+      if (typeof item === 'string') return this.#publishData(channel, item, event, itemId)
+      if (ArrayBuffer.isView(item)) return this.#publishData(channel, bufferOf(item), event, itemId)
       this.#hub.publish(channel, itemMessage(item, itemId, event))
     }
-    const outcome = (events, error) => ({ id, events, completed: false, error })
     const failed = async (events, error) => {
       fail(error)
       await endSource(iterator)

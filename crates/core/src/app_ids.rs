@@ -23,6 +23,13 @@ pub(crate) enum AppId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct IdRef(NonZeroU32);
 
+impl IdRef {
+    /// Its name's index in `AppIds::names`.
+    fn index(self) -> usize {
+        self.0.get() as usize - 1
+    }
+}
+
 /// A name the index holds, in a slot entries refer to.
 struct Name {
     text: Arc<str>,
@@ -132,7 +139,7 @@ impl AppIds {
     fn name(&mut self, text: Arc<str>, run: bool) -> IdRef {
         let name = Some(Name { text, run });
         if let Some(slot) = self.free.pop() {
-            self.names[slot.0.get() as usize - 1] = name;
+            self.names[slot.index()] = name;
             return slot;
         }
         self.names.push(name);
@@ -145,12 +152,12 @@ impl AppIds {
 
     /// The entry at `offset`, the oldest held, goes.
     pub fn remove(&mut self, id: IdRef, offset: u64) {
-        let Some(Some(name)) = self.names.get(id.0.get() as usize - 1) else {
+        let Some(Some(name)) = self.names.get(id.index()) else {
             return;
         };
-        let text = name.text.clone();
+        let text: &str = &name.text;
         let gone = if name.run {
-            let Some(Runs { runs, .. }) = self.runs.get_mut(&text) else {
+            let Some(Runs { runs, .. }) = self.runs.get_mut(text) else {
                 return;
             };
             if let Some(first) = runs.front_mut() {
@@ -162,16 +169,16 @@ impl AppIds {
                     runs.pop_front();
                 }
             }
-            runs.is_empty() && self.runs.remove(&text).is_some()
+            runs.is_empty() && self.runs.remove(text).is_some()
         } else {
-            let Some(keyed) = self.keys.get_mut(&text) else {
+            let Some(keyed) = self.keys.get_mut(text) else {
                 return;
             };
             keyed.count -= 1;
-            keyed.count == 0 && self.keys.remove(&text).is_some()
+            keyed.count == 0 && self.keys.remove(text).is_some()
         };
         if gone {
-            self.names[id.0.get() as usize - 1] = None;
+            self.names[id.index()] = None;
             self.free.push(id);
         }
     }

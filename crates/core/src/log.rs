@@ -126,6 +126,10 @@ struct Extras {
 }
 
 impl Entry {
+    fn appended_at(&self, epoch: Instant) -> Instant {
+        epoch + std::time::Duration::from_millis(u64::from(self.at_ms))
+    }
+
     fn segment(&self) -> Option<&Segment> {
         self.extras.as_ref()?.segment.as_ref()
     }
@@ -243,8 +247,14 @@ impl ChannelLog {
         if let Some(watch) = watch.as_mut() {
             watch.appended(state.readers, at);
         }
-        let held_bytes = state.held_bytes;
-        let frame = state.arena.keep(frame, held_bytes);
+        // Into the arena only where a history may keep it: an entry that goes once its
+        // readers pass it would pay the copy for nothing.
+        let frame = if state.history.is_on() {
+            let held_bytes = state.held_bytes;
+            state.arena.keep(frame, held_bytes)
+        } else {
+            frame
+        };
         let segment = match state.gzip {
             Some(settings) if state.zipped_readers > 0 => Some(
                 state
@@ -506,12 +516,6 @@ impl ChannelLog {
 
     fn state_mut(&self) -> RwLockWriteGuard<'_, LogState> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Entry {
-    fn appended_at(&self, epoch: Instant) -> Instant {
-        epoch + std::time::Duration::from_millis(u64::from(self.at_ms))
     }
 }
 

@@ -84,6 +84,13 @@ impl RelaySink {
         }
     }
 
+    /// Whether a Fetch body takes another batch: it did not refuse the last one, and what it
+    /// has not acknowledged is within `credit`.
+    fn within(&self, credit: u64, client: &ClientShared) -> bool {
+        let (acknowledged, refused) = client.relay_gate();
+        !refused && self.handed.saturating_sub(acknowledged) < credit
+    }
+
     /// Concatenates the batch and hands it to JS.
     fn hand(&mut self, batch: &mut Batch, tally: &Tally<'_>) {
         // A batch of one frame (a broadcast to a client that keeps up) is the log's own
@@ -120,8 +127,7 @@ impl Sink for RelaySink {
                 Ok(Progress::Done { bytes: 0 })
             }
             Flow::Credit(credit) => {
-                let (acknowledged, refused) = tally.client().relay_gate();
-                if refused || self.handed.saturating_sub(acknowledged) >= credit {
+                if !self.within(credit, tally.client()) {
                     return Ok(Progress::Blocked { bytes: 0 });
                 }
                 self.hand(batch, tally);
@@ -138,17 +144,12 @@ impl Sink for RelaySink {
     ) -> Poll<io::Result<()>> {
         // The writer registered its waker before asking; an acknowledgement sets the bit.
         let woken = client.wakeup.take(WRITABLE);
-        let (acknowledged, refused) = client.relay_gate();
         match self.flow {
-            Flow::OneBatch(InFlight::Handed) if woken && acknowledged >= self.handed => {
+            Flow::OneBatch(InFlight::Handed) if woken && client.relay_gate().0 >= self.handed => {
                 self.flow = Flow::OneBatch(InFlight::Acknowledged);
                 Poll::Ready(Ok(()))
             }
-            Flow::Credit(credit)
-                if !refused && self.handed.saturating_sub(acknowledged) < credit =>
-            {
-                Poll::Ready(Ok(()))
-            }
+            Flow::Credit(credit) if self.within(credit, client) => Poll::Ready(Ok(())),
             _ => Poll::Pending,
         }
     }

@@ -474,6 +474,15 @@ fn accept_all(hub: &Hub, id: u64) {
     hub.relay_acknowledged(id, u64::MAX);
 }
 
+/// The server closes relayed client `id`: its response ends after what it was sent, and
+/// nothing of it stays queued.
+fn ends_on_server_close(f: &Fixture, id: u64) {
+    f.hub.close_client(id, CloseReason::Server);
+    assert_eq!(f.next_node_event(), Event::End(id));
+    assert_eq!(f.next_close(), (id, CloseReason::Server));
+    assert_eq!(f.hub.queue_levels().queued_events, 0);
+}
+
 fn data(text: &str) -> Message<'_> {
     Message {
         data: Some(text),
@@ -547,10 +556,7 @@ fn node_transport_batches_while_unacknowledged_and_ends_on_server_close() {
         Event::Write(id, b"data: 2\n\ndata: 3\n\n".to_vec())
     );
     f.hub.relay_acknowledged(id, 30);
-    f.hub.close_client(id, CloseReason::Server);
-    assert_eq!(f.next_node_event(), Event::End(id));
-    assert_eq!(f.next_close(), (id, CloseReason::Server));
-    assert_eq!(f.hub.queue_levels().queued_events, 0);
+    ends_on_server_close(&f, id);
 }
 
 #[test]
@@ -580,10 +586,7 @@ fn fetch_transport_waits_while_refused_and_ends_on_server_close() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    f.hub.close_client(id, CloseReason::Server);
-    assert_eq!(f.next_node_event(), Event::End(id));
-    assert_eq!(f.next_close(), (id, CloseReason::Server));
-    assert_eq!(f.hub.queue_levels().queued_events, 0);
+    ends_on_server_close(&f, id);
 }
 
 #[test]
