@@ -79,9 +79,12 @@ class SendQueue {
    */
   #deferredDataChars
   /** Sends waiting for the end of this turn, in call order: the client ids, and for each a
-   *  string (an event with data only) or messageArgs()' array. */
+   *  string (an event with data only) or messageArgs()' array; the first #count slots are
+   *  used. The arrays are kept between turns: emptied by `length = 0`, V8 would drop their
+   *  storage and grow it again seven times per batch. */
   #ids = []
   #items = []
+  #count = 0
   #chars = 0
   #flushQueued = false
   #flushSoon = () => {
@@ -147,15 +150,16 @@ class SendQueue {
    * Returns the delivery of the run to `lastId` when it is the last run (else null).
    */
   flush (lastId) {
+    const count = this.#count
+    if (count === 0) return null
     const ids = this.#ids
-    if (ids.length === 0) return null
     const items = this.#items
     let delivery = null
-    for (let start = 0; start < ids.length;) {
+    for (let start = 0; start < count;) {
       const id = ids[start]
       let end = start + 1
-      while (end < ids.length && ids[end] === id) end++
-      const sent = this.#sendRun(id, start === 0 && end === ids.length ? items : items.slice(start, end))
+      while (end < count && ids[end] === id) end++
+      const sent = this.#sendRun(id, items, start, end)
       delivery = sent === null ? null : sent.delivery
       const client = this.#clients.get(id)
       if (client !== undefined) {
@@ -164,10 +168,11 @@ class SendQueue {
       }
       start = end
     }
-    const last = ids[ids.length - 1]
-    // Kept for the next turn's sends (nothing above calls back into JS).
-    ids.length = 0
-    items.length = 0
+    const last = ids[count - 1]
+    // Kept for the next turn's sends (nothing above calls back into JS), without the sent
+    // strings: slots past #count stay undefined, which join() reads as ''.
+    items.fill(undefined, 0, count)
+    this.#count = 0
     this.#chars = 0
     return last === lastId ? delivery : null
   }
@@ -185,13 +190,14 @@ class SendQueue {
    * every send had crossed alone.
    */
   #defer (client, item, text) {
-    this.#ids.push(client.id)
-    this.#items.push(item)
+    const at = this.#count++
+    this.#ids[at] = client.id
+    this.#items[at] = item
     this.#chars += text.length
     // 3 UTF-8 bytes per UTF-16 unit at most, and the field name and line ends.
     client._queuedBytes += 3 * text.length + 8
     if ((!client.needDrain && client._queuedBytes > this.#highWaterMark) ||
-        this.#ids.length >= BATCH_ITEMS || this.#chars >= BATCH_CHARS) {
+        this.#count >= BATCH_ITEMS || this.#chars >= BATCH_CHARS) {
       // This call's own delivery is its run's, the last one flushed.
       return this.flush(client.id)
     }
@@ -218,23 +224,31 @@ class SendQueue {
     return bound <= this.#maxEventBytes
   }
 
-  /** One client's waiting sends as one native call; each was checked when it was made. */
-  #sendRun (id, items) {
+  /** One client's waiting sends, `items[start..end)`, as one native call; each was checked
+   *  when it was made. */
+  #sendRun (id, items, start, end) {
     try {
-      if (items.every(isString)) return this.#sendTexts(id, items)
-      return this.#native.sendMany(id, ...parallelArgs(items))
+      let texts = true
+      for (let i = start; i < end && texts; i++) texts = typeof items[i] === 'string'
+      if (texts) return this.#sendTexts(id, items, start, end)
+      return this.#native.sendMany(id, ...parallelArgs(items.slice(start, end)))
     } catch (error) {
       // Not expected (each was checked): said, not thrown into whichever call flushed.
-      process.emitWarning(`native-sse: ${items.length} sends to client ${id} failed: ${error.message}`, { code: error.code })
+      process.emitWarning(`native-sse: ${end - start} sends to client ${id} failed: ${error.message}`, { code: error.code })
       return null
     }
   }
 
-  /** Strings as the data of events, in one native call (one string and their lengths). */
-  #sendTexts (id, texts) {
-    const lengths = new Uint32Array(texts.length)
-    for (let i = 0; i < texts.length; i++) lengths[i] = texts[i].length
-    return this.#native.sendTexts(id, texts.join(''), lengths)
+  /** Strings `texts[start..end)` as the data of events, in one native call (one string and
+   *  their lengths). */
+  #sendTexts (id, texts, start = 0, end = texts.length) {
+    const lengths = new Uint32Array(end - start)
+    for (let i = start; i < end; i++) lengths[i - start] = texts[i].length
+    // The whole queue joins as it is (its unused slots are undefined: '').
+    const joined = start === 0 && (end === texts.length || texts[end] === undefined)
+      ? texts.join('')
+      : texts.slice(start, end).join('')
+    return this.#native.sendTexts(id, joined, lengths)
   }
 }
 

@@ -16,7 +16,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use native_sse_core::stats::Stats;
 use native_sse_core::{
-    ChannelCompression, ErrorCode, Hub, HubConfig, Message, Metrics, Refusal, SocketFd, SseError,
+    ChannelCompression, ErrorCode, Hub, HubConfig, Metrics, Refusal, SocketFd, SseError,
     StagedClose,
 };
 
@@ -32,7 +32,8 @@ mod uv;
 use code::{sse_error, Code, Raise};
 use events::{JsEvents, Outbox};
 use messages::{
-    client_id, data_text, delivery, retry_value, send_many, sent, DeliveryCode, MessageArgs, Sent,
+    client_id, data_text, delivery, retry_value, send_many, send_texts, sent, DeliveryCode,
+    MessageArgs, Sent,
 };
 use native_sse_redis::{Bridge, RedisConfig};
 use options::{
@@ -601,14 +602,7 @@ impl NativeHub {
                 ErrorCode::Internal
                     .error("sendTexts: the lengths do not add up to the joined string")
             })?;
-        let messages: Vec<Message> = texts
-            .iter()
-            .map(|text| Message {
-                data: Some(text),
-                ..Default::default()
-            })
-            .collect();
-        send_many(hub, id, &messages)
+        send_texts(hub, id, &texts)
     }
 
     #[napi(catch_unwind)]

@@ -118,3 +118,10 @@ pub(crate) fn send_many(hub: &Hub, id: u64, messages: &[Message<'_>]) -> Result<
         .map(|outcome| sent(hub, id, outcome))
         .map_err(|(_, error)| sse_error(error))
 }
+
+/// `send_many` of events with data alone.
+pub(crate) fn send_texts<T: AsRef<str>>(hub: &Hub, id: u64, texts: &[T]) -> Result<Sent, Code> {
+    hub.send_texts(id, texts)
+        .map(|outcome| sent(hub, id, outcome))
+        .map_err(|(_, error)| sse_error(error))
+}

@@ -38,7 +38,8 @@ pub(crate) struct Lagged;
 /// Where a candidate frame came from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Source {
-    Mailbox,
+    /// A mailbox slot of this many events.
+    Mailbox(u32),
     Cursor(usize),
 }
 
@@ -117,8 +118,13 @@ impl Feed {
         scratch.read.clear();
         scratch.segments.clear();
         let candidates = &mut scratch.candidates;
-        client.mailbox.take(horizon, MAX_FRAMES, |(seq, frame)| {
-            candidates.push((seq, frame, Source::Mailbox, NO_SEGMENT))
+        client.mailbox.take(horizon, MAX_FRAMES, |mail| {
+            candidates.push((
+                mail.seq,
+                mail.frame,
+                Source::Mailbox(mail.events),
+                NO_SEGMENT,
+            ))
         });
         let mut dropped = 0;
         let mut finished = None;
@@ -177,20 +183,28 @@ impl Feed {
         // Moved, not cloned: a clone would add an atomic increment and decrement per delivery
         // on a refcount that every reader of the frame shares.
         for (seq, frame, source, segment) in scratch.candidates.drain(..taken) {
-            self.taken_events += u64::from(is_event(client, seq, &frame));
             match source {
-                Source::Mailbox => {
-                    self.taken_mail.0 += 1;
+                Source::Mailbox(events) => {
+                    // A slot of several holds events only (see `Hub::send_many`).
+                    self.taken_events += if events == 1 {
+                        u64::from(is_event(client, seq, &frame))
+                    } else {
+                        u64::from(events)
+                    };
+                    self.taken_mail.0 += events as usize;
                     self.taken_mail.1 += frame.len();
                 }
-                Source::Cursor(index) => match self
-                    .taken_logs
-                    .iter_mut()
-                    .find(|t| Arc::ptr_eq(&t.0, &cursors[index].log))
-                {
-                    Some(entry) => entry.1 += 1,
-                    None => self.taken_logs.push((cursors[index].log.clone(), 1)),
-                },
+                Source::Cursor(index) => {
+                    self.taken_events += u64::from(is_event(client, seq, &frame));
+                    match self
+                        .taken_logs
+                        .iter_mut()
+                        .find(|t| Arc::ptr_eq(&t.0, &cursors[index].log))
+                    {
+                        Some(entry) => entry.1 += 1,
+                        None => self.taken_logs.push((cursors[index].log.clone(), 1)),
+                    }
+                }
             }
             match gzip.as_deref_mut() {
                 None => out.push(frame),
@@ -273,13 +287,19 @@ impl Scratch {
     /// Mailbox frames among the candidates not sent go back to the front of the mailbox, in
     /// order; log candidates are simply read again from their cursors next time.
     fn put_back_mail(&mut self, client: &ClientShared) {
-        if self.candidates.iter().any(|c| c.2 == Source::Mailbox) {
+        if self
+            .candidates
+            .iter()
+            .any(|c| matches!(c.2, Source::Mailbox(_)))
+        {
             self.read.clear();
             self.read.extend(
                 self.candidates
                     .drain(..)
-                    .filter(|c| c.2 == Source::Mailbox)
-                    .map(|(seq, frame, _, _)| (seq, frame)),
+                    .filter_map(|(seq, frame, source, _)| match source {
+                        Source::Mailbox(events) => Some(Sequenced { seq, frame, events }),
+                        Source::Cursor(_) => None,
+                    }),
             );
             client.mailbox.put_back(self.read.drain(..));
         }

@@ -112,7 +112,7 @@ impl<'a> Message<'a> {
             len += "retry: \n".len() + 20;
         }
         if let Some(data) = self.data {
-            let breaks = data.bytes().filter(|b| *b == b'\n' || *b == b'\r').count();
+            let breaks = memchr::memchr2_iter(b'\n', b'\r', data.as_bytes()).count();
             len += data.len() + (breaks + 1) * "data: \n".len();
         }
         len
@@ -178,6 +178,19 @@ pub(crate) fn wants_hub_id(frame: &[u8]) -> bool {
     has_data
 }
 
+/// Appends the frame of an event with `data` alone: what `Message { data: Some(data), .. }`
+/// encodes, without the per-frame size bound and reserve a caller that reserved for a whole
+/// batch has no use for.
+pub fn encode_data_into(data: &str, out: &mut BytesMut) {
+    for line in split_lines(data) {
+        put_field(out, b"data", line);
+    }
+    out.put_u8(b'\n');
+}
+
+/// What `encode_data_into` appends for `data` of one line: `data: `, its end and the blank line.
+pub const DATA_FRAME_OVERHEAD: usize = "data: \n\n".len();
+
 /// Encodes a comment block: one `: ` line per line of `text`, then the blank line.
 pub fn encode_comment(text: &str) -> Bytes {
     let mut out = BytesMut::with_capacity(text.len() + 8);
@@ -236,7 +249,7 @@ impl<'a> Iterator for SplitLines<'a> {
         let rest = self.rest?;
         // Bytes, not chars: CR and LF never occur inside a multi-byte UTF-8 sequence, and a
         // byte scan avoids decoding every character of every payload.
-        match rest.bytes().position(|b| b == b'\r' || b == b'\n') {
+        match memchr::memchr2(b'\r', b'\n', rest.as_bytes()) {
             None => {
                 self.rest = None;
                 Some(rest)
@@ -283,6 +296,22 @@ mod tests {
     #[test]
     fn single_line_data() {
         assert_eq!(data("hello"), b"data: hello\n\n");
+    }
+
+    #[test]
+    fn data_alone_encodes_as_a_message_of_data_does() {
+        let mut out = BytesMut::new();
+        encode_data_into("a\r\nb\rc\nd", &mut out);
+        encode_data_into("", &mut out);
+        assert_eq!(
+            &out[..],
+            b"data: a\ndata: b\ndata: c\ndata: d\n\ndata: \n\n"
+        );
+        for text in ["x", "\n", "\r\n\r\n", "tr\u{e9}s \u{1f600}\r", "  lead"] {
+            let mut one = BytesMut::new();
+            encode_data_into(text, &mut one);
+            assert_eq!(one.to_vec(), data(text), "{text:?}");
+        }
     }
 
     #[test]

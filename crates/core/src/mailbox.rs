@@ -31,8 +31,16 @@ pub enum Push {
     Overflow,
 }
 
-/// A frame and its hub-wide sequence number.
-pub type Sequenced = (u64, Bytes);
+/// What the mailbox holds: one frame, or several events sent in one call encoded back to back
+/// (a producer's batch: one slot, one iovec and one refcount for all of them), with the hub-wide
+/// sequence number of the call.
+pub struct Sequenced {
+    pub seq: u64,
+    pub frame: Bytes,
+    /// Events in `frame`: 1, or a batch's count. The limits and the writer count events, not
+    /// slots.
+    pub events: u32,
+}
 
 pub struct Mailbox {
     frames: Mutex<VecDeque<Sequenced>>,
@@ -72,6 +80,12 @@ impl Mailbox {
         self.pusher().push(seq, frame)
     }
 
+    /// The overflow policy: a batch may share one slot only where no single event of it is
+    /// ever dropped on its own (`Disconnect`).
+    pub fn policy(&self) -> OverflowPolicy {
+        self.policy
+    }
+
     /// Holds the mailbox for several pushes in a row (one lock for a producer's batch).
     pub fn pusher(&self) -> Pusher<'_> {
         Pusher {
@@ -95,13 +109,13 @@ impl Mailbox {
         let mut frames = self.lock();
         for _ in 0..max {
             match frames.front() {
-                Some((seq, _)) if *seq <= horizon => {}
+                Some(entry) if entry.seq <= horizon => {}
                 _ => break,
             }
             let Some(entry) = frames.pop_front() else {
                 break;
             };
-            crate::test_hooks::on_writer_frame(&entry.1);
+            crate::test_hooks::on_writer_frame(&entry.frame);
             out(entry);
         }
         release_if_empty(&mut frames);
@@ -164,12 +178,19 @@ pub struct Pusher<'a> {
 impl Pusher<'_> {
     /// `Mailbox::push`, under the lock this pusher holds.
     pub fn push(&mut self, seq: u64, frame: Bytes) -> Push {
+        self.push_events(seq, frame, 1)
+    }
+
+    /// Queues `events` events encoded back to back in `frame` as one slot. Only under
+    /// `Disconnect` (see `Mailbox::policy`): `DropOldest` would drop the slot whole.
+    pub fn push_events(&mut self, seq: u64, frame: Bytes, events: u32) -> Push {
         let queue = self.queue;
         let len = frame.len();
-        let events = queue.events.fetch_add(1, Ordering::AcqRel) + 1;
+        let count = events as usize;
+        let queued = queue.events.fetch_add(count, Ordering::AcqRel) + count;
         let bytes = queue.bytes.fetch_add(len, Ordering::AcqRel) + len;
-        if events <= queue.max_events && bytes <= queue.max_bytes {
-            self.frames.push_back((seq, frame));
+        if queued <= queue.max_events && bytes <= queue.max_bytes {
+            self.frames.push_back(Sequenced { seq, frame, events });
             if bytes > queue.high_water {
                 queue.drain_wanted.store(true, Ordering::Release);
                 return Push::QueuedAboveHighWater;
@@ -178,27 +199,28 @@ impl Pusher<'_> {
         }
         match queue.policy {
             OverflowPolicy::Disconnect => {
-                queue.uncount(1, len);
+                queue.uncount(count, len);
                 Push::Overflow
             }
             OverflowPolicy::DropOldest => {
+                debug_assert_eq!(events, 1, "a batch shares a slot only under Disconnect");
                 let mut dropped = 0;
                 while queue.over_limit() {
                     match self.frames.pop_front() {
-                        Some((_, old)) => {
-                            queue.uncount(1, old.len());
-                            dropped += 1;
+                        Some(old) => {
+                            queue.uncount(old.events as usize, old.frame.len());
+                            dropped += u64::from(old.events);
                         }
                         None => {
                             // Only frames already in the writer's batch are left; they cannot
                             // be recalled, so the newest frame is the one that gives way.
-                            queue.uncount(1, len);
+                            queue.uncount(count, len);
                             queue.dropped.fetch_add(dropped + 1, Ordering::Relaxed);
                             return Push::QueuedAfterDropping(dropped + 1);
                         }
                     }
                 }
-                self.frames.push_back((seq, frame));
+                self.frames.push_back(Sequenced { seq, frame, events });
                 queue.dropped.fetch_add(dropped, Ordering::Relaxed);
                 Push::QueuedAfterDropping(dropped)
             }
@@ -226,7 +248,7 @@ mod tests {
     fn counts_until_released_not_until_popped() {
         let q = Mailbox::new(10, 100, OverflowPolicy::Disconnect, usize::MAX);
         assert_eq!(q.push(0, frame(10)), Push::Queued);
-        let (_, popped) = q.pop().unwrap();
+        let popped = q.pop().unwrap().frame;
         assert_eq!((q.queued_events(), q.queued_bytes()), (1, 10));
         q.release(1, popped.len());
         assert_eq!((q.queued_events(), q.queued_bytes()), (0, 0));
@@ -239,6 +261,20 @@ mod tests {
         assert_eq!(q.push(0, frame(1)), Push::Queued);
         assert_eq!(q.push(0, frame(1)), Push::Overflow);
         assert_eq!((q.queued_events(), q.queued_bytes()), (2, 2));
+    }
+
+    #[test]
+    fn a_batch_in_one_slot_counts_as_its_events() {
+        let q = Mailbox::new(5, 1000, OverflowPolicy::Disconnect, usize::MAX);
+        assert_eq!(q.pusher().push_events(0, frame(30), 3), Push::Queued);
+        assert_eq!((q.queued_events(), q.queued_bytes()), (3, 30));
+        // Three more would make six events in two slots: over the limit of five.
+        assert_eq!(q.pusher().push_events(1, frame(30), 3), Push::Overflow);
+        assert_eq!(q.pusher().push_events(1, frame(20), 2), Push::Queued);
+        let first = q.pop().unwrap();
+        assert_eq!((first.seq, first.events, first.frame.len()), (0, 3, 30));
+        assert!(!q.release(first.events as usize, first.frame.len()));
+        assert_eq!((q.queued_events(), q.queued_bytes()), (2, 20));
     }
 
     #[test]
@@ -258,7 +294,7 @@ mod tests {
         }
         assert_eq!(q.dropped(), 2);
         let lens: Vec<usize> = std::iter::from_fn(|| q.pop())
-            .map(|(_, f)| f.len())
+            .map(|mail| mail.frame.len())
             .collect();
         assert_eq!(lens, vec![3, 4, 5]);
     }

@@ -247,6 +247,37 @@ impl HubState {
         delivery
     }
 
+    /// `deliver` of `events` events encoded back to back in `frame`, as one mailbox slot
+    /// (`Pusher::push_events`: the client's policy is `Disconnect`).
+    pub(crate) fn deliver_batch(
+        &self,
+        client: &ClientShared,
+        frame: Bytes,
+        events: u32,
+    ) -> Delivery {
+        if client.close_requested().is_some() {
+            return Delivery::Gone;
+        }
+        let mut pusher = client.mailbox.pusher();
+        let seq = self.sequence.take();
+        let push = pusher.push_events(seq, frame, events);
+        self.sequence.commit(seq);
+        drop(pusher);
+        let delivery = match push {
+            Push::Overflow => {
+                self.close(client, CloseReason::Slow);
+                return Delivery::Gone;
+            }
+            Push::QueuedAboveHighWater => Delivery::AboveHighWater,
+            push => {
+                self.count_drops(push);
+                Delivery::Queued
+            }
+        };
+        client.wakeup.notify(DATA);
+        delivery
+    }
+
     fn count_drops(&self, push: Push) {
         if let Push::QueuedAfterDropping(n) = push {
             self.stats.add_dropped(n);

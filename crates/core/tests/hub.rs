@@ -763,6 +763,59 @@ fn send_many_queues_all_in_order_or_none() {
     assert_eq!(read_exactly(&mut peer, expected.len()), expected);
 }
 
+/// `send_texts` as the binding's batches of data-only sends take it: under `Disconnect` one
+/// mailbox slot holds the batch, and its events still count one by one, against the lag bound
+/// and in what the client got; under `DropOldest` each event has its own slot, so an overflow
+/// drops single events, the oldest.
+#[test]
+fn send_texts_count_as_their_events_whether_or_not_they_share_a_slot() {
+    let f = fixture(HubConfig {
+        max_lag_events: 4,
+        ..config()
+    });
+    let (id, mut peer) = f.connect_with_retry(true, Some(1000));
+    assert_eq!(
+        f.hub.send_texts(id, &["one", "two\r\nlines", ""]).unwrap(),
+        Delivery::Queued
+    );
+    f.hub.close_client(id, CloseReason::Server);
+    let body = read_to_end(&mut peer);
+    let (_, departure) = f.next_departure();
+    assert_eq!(departure.delivered.events, 3);
+    assert_eq!(departure.delivered.bytes, body.len() as u64);
+    let events = b"data: one\n\ndata: two\ndata: lines\n\ndata: \n\n";
+    assert!(
+        body.windows(events.len()).any(|w| w == events),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+
+    // Five events in one batch are more than the mailbox may hold (four): the client is cut,
+    // as it would be five sends in a row.
+    let (id, _peer) = f.connect(false);
+    let five = ["a", "b", "c", "d", "e"];
+    assert_eq!(f.hub.send_texts(id, &five).unwrap(), Delivery::Gone);
+    assert_eq!(f.next_close(), (id, CloseReason::Slow));
+
+    let g = fixture(HubConfig {
+        max_lag_events: 4,
+        overflow: OverflowPolicy::DropOldest,
+        ..config()
+    });
+    let id = g.hub.register(None, Vec::new(), None).unwrap().0;
+    g.hub.start_node(id, None).unwrap();
+    assert_eq!(g.next_node_event(), Event::Write(id, b":\n\n".to_vec()));
+    // The opening frame is not acknowledged, and counts until it is: of the five, the mailbox
+    // keeps the newest three.
+    assert_eq!(g.hub.send_texts(id, &five).unwrap(), Delivery::Queued);
+    assert_eq!(g.hub.stats().events_dropped, 2);
+    g.hub.relay_acknowledged(id, 3);
+    assert_eq!(
+        g.next_node_event(),
+        Event::Write(id, b"data: c\n\ndata: d\n\ndata: e\n\n".to_vec())
+    );
+}
+
 /// Reads until the peer closes; returns everything read.
 fn read_to_end(peer: &mut TcpStream) -> Vec<u8> {
     let mut all = Vec::new();
