@@ -59,6 +59,13 @@ impl Cursor {
 pub(crate) use crate::app_ids::AppId;
 use crate::app_ids::{AppIds, IdRef};
 
+mod packed;
+use packed::{Meta, Packed};
+
+/// Slots an empty log keeps: enough for the few entries a log whose readers keep up holds
+/// between two writes, so a busy channel does not reallocate at every publish.
+const ENTRIES_KEPT_EMPTY: usize = 64;
+
 pub(crate) struct ChannelLog {
     /// The channel's name; None for the broadcast log.
     pub name: Option<Arc<str>>,
@@ -70,10 +77,13 @@ pub(crate) struct ChannelLog {
 }
 
 struct LogState {
+    /// History that every reader passed (log/packed.rs): the oldest entries held, just before
+    /// `entries`, at offsets `packed.first()..first`.
+    packed: Packed,
     entries: VecDeque<Entry>,
     /// Offset of `entries[0]`; the offset of the next append is `first + entries.len()`.
     first: u64,
-    /// Bytes of the frames held.
+    /// Bytes of the frames held, packed ones included.
     held_bytes: usize,
     /// Bytes ever appended, up to and including the newest entry.
     appended_bytes: u64,
@@ -126,10 +136,6 @@ struct Extras {
 }
 
 impl Entry {
-    fn appended_at(&self, epoch: Instant) -> Instant {
-        epoch + std::time::Duration::from_millis(u64::from(self.at_ms))
-    }
-
     fn segment(&self) -> Option<&Segment> {
         self.extras.as_ref()?.segment.as_ref()
     }
@@ -175,6 +181,7 @@ impl ChannelLog {
         ChannelLog {
             name,
             state: RwLock::new(LogState {
+                packed: Packed::default(),
                 entries: VecDeque::new(),
                 first: 0,
                 held_bytes: 0,
@@ -220,6 +227,9 @@ impl ChannelLog {
             for entry in state.entries.iter_mut() {
                 entry.app_id = None;
             }
+            for entry in state.packed.iter_mut() {
+                entry.meta.app_id = None;
+            }
         }
         self.trim(&mut state);
     }
@@ -247,11 +257,13 @@ impl ChannelLog {
         if let Some(watch) = watch.as_mut() {
             watch.appended(state.readers, at);
         }
-        // Into the arena only where a history may keep it: an entry that goes once its
-        // readers pass it would pay the copy for nothing.
-        let frame = if state.history.is_on() {
-            let held_bytes = state.held_bytes;
-            state.arena.keep(frame, held_bytes)
+        // Into the arena only where a history may keep it and a reader has it to read: an
+        // entry that goes once its readers pass it would pay the copy for nothing, and one
+        // nobody reads is packed at once (log/packed.rs copies it then). Its chunks are sized
+        // by the entries not packed, the only ones whose frames it holds.
+        let frame = if state.history.is_on() && state.readers > 0 {
+            let unpacked_bytes = state.held_bytes - state.packed.bytes();
+            state.arena.keep(frame, unpacked_bytes)
         } else {
             frame
         };
@@ -308,6 +320,7 @@ impl ChannelLog {
         if state.dropped_through > position {
             return None;
         }
+        state.unpack_after(position);
         let start = state.entries.partition_point(|e| e.position <= position);
         for entry in state.entries.iter().skip(start) {
             entry.unread.fetch_add(1, Ordering::AcqRel);
@@ -334,13 +347,15 @@ impl ChannelLog {
     /// The held event the application gave `id`: its position, or that several hold it.
     pub fn find_app_id(&self, id: &str) -> Option<AppId> {
         let state = self.state();
-        state.ids.find(id, |offset| {
-            let index = offset.checked_sub(state.first)?;
-            state
-                .entries
-                .get(index as usize)
-                .map(|entry| entry.position)
-        })
+        state
+            .ids
+            .find(id, |offset| match offset.checked_sub(state.first) {
+                Some(index) => state.entries.get(index as usize).map(|e| e.position),
+                None => {
+                    let index = offset.checked_sub(state.packed.first())?;
+                    state.packed.get(index as usize).map(|e| e.meta.position)
+                }
+            })
     }
 
     /// A cursor joins at the head: it reads what is appended from now on. Returns its offset.
@@ -462,7 +477,7 @@ impl ChannelLog {
     /// Frames and bytes held.
     pub fn held(&self) -> (usize, usize) {
         let state = self.state();
-        (state.entries.len(), state.held_bytes)
+        (state.len(), state.held_bytes)
     }
 
     /// The age bound of this log's history, when it has one: what `expire` enforces.
@@ -478,31 +493,52 @@ impl ChannelLog {
     pub fn expire(&self) -> Option<u64> {
         let mut state = self.state_mut();
         self.trim(&mut state);
-        state.entries.is_empty().then_some(state.dropped_through)
+        (state.len() == 0).then_some(state.dropped_through)
     }
 
     pub fn mark_dirty(&self) -> bool {
         !self.dirty.swap(true, Ordering::AcqRel)
     }
 
-    /// Drops front entries that neither the history nor a reader within the window keeps.
+    /// Drops front entries that neither the history nor a reader within the window keeps, and
+    /// packs those only the history keeps (log/packed.rs).
     fn trim(&self, state: &mut LogState) {
         let now = Instant::now();
         let epoch = state.epoch;
-        while let Some(front) = state.entries.front() {
-            let len = state.entries.len();
+        let kept_by_history = |state: &LogState, at_ms: u32| {
             let history = &state.history;
-            let kept_by_history = history.is_on()
-                && len <= history.max_events
+            history.is_on()
+                && state.len() <= history.max_events
                 && state.held_bytes <= history.max_bytes
                 && history.max_age.is_none_or(|age| {
-                    now.saturating_duration_since(front.appended_at(epoch)) <= age
-                });
-            let in_window = len <= self.window_events && state.held_bytes <= self.window_bytes;
-            // A frame larger than the window stays while unread: it is alone in it.
-            let needed = front.unread.load(Ordering::Acquire) > 0 && (in_window || len == 1);
-            if kept_by_history || needed {
+                    let at = epoch + std::time::Duration::from_millis(u64::from(at_ms));
+                    now.saturating_duration_since(at) <= age
+                })
+        };
+        // Packed entries are older than any entry, and no reader needs them. The history keeps
+        // the oldest it holds, or none of the entries behind it either.
+        while let Some(front) = state.packed.front() {
+            if kept_by_history(state, front.meta.at_ms) {
                 break;
+            }
+            state.pop_packed();
+        }
+        while let Some(front) = state.entries.front() {
+            let len = state.len();
+            let in_window = len <= self.window_events && state.held_bytes <= self.window_bytes;
+            let unread = front.unread.load(Ordering::Acquire) > 0;
+            // A frame larger than the window stays while unread: it is alone in it.
+            if unread && (in_window || len == 1) {
+                break;
+            }
+            if kept_by_history(state, front.at_ms) {
+                // Read by all (so its delivery was reported) and no compressed segment to
+                // keep for a compressed reader that resumes: packed.
+                if unread || front.segment().is_some() {
+                    break;
+                }
+                state.pack_front();
+                continue;
             }
             state.pop_front();
         }
@@ -523,7 +559,7 @@ impl LogState {
     /// `at` as an entry keeps it: milliseconds after the epoch. An event a backend stored
     /// before the oldest entry (a catch-up) moves the epoch back to it, so its age is its own.
     fn stamp(&mut self, at: Instant) -> u32 {
-        if self.entries.is_empty() {
+        if self.len() == 0 {
             self.epoch = at;
         } else if at < self.epoch {
             let back = u32::try_from(self.epoch.duration_since(at).as_millis()).unwrap_or(u32::MAX);
@@ -531,14 +567,23 @@ impl LogState {
             for entry in self.entries.iter_mut() {
                 entry.at_ms = entry.at_ms.saturating_add(back);
             }
+            for entry in self.packed.iter_mut() {
+                entry.meta.at_ms = entry.meta.at_ms.saturating_add(back);
+            }
         }
         let ms = |epoch: Instant| at.saturating_duration_since(epoch).as_millis();
         if ms(self.epoch) > u128::from(u32::MAX) {
             // 49 days on: count from the oldest entry held instead.
-            let oldest = self.entries.iter().map(|e| e.at_ms).min().unwrap_or(0);
+            let oldest = (self.entries.iter().map(|e| e.at_ms))
+                .chain(self.packed.iter().map(|e| e.meta.at_ms))
+                .min()
+                .unwrap_or(0);
             self.epoch += std::time::Duration::from_millis(u64::from(oldest));
             for entry in self.entries.iter_mut() {
                 entry.at_ms -= oldest;
+            }
+            for entry in self.packed.iter_mut() {
+                entry.meta.at_ms -= oldest;
             }
         }
         u32::try_from(ms(self.epoch)).unwrap_or(u32::MAX)
@@ -572,6 +617,81 @@ impl LogState {
         }
     }
 
+    /// Entries held, packed ones included.
+    fn len(&self) -> usize {
+        self.packed.len() + self.entries.len()
+    }
+
+    /// The front entry, read by all and kept by the history only, is packed.
+    fn pack_front(&mut self) {
+        let Some(mut entry) = self.entries.pop_front() else {
+            return;
+        };
+        let held_bytes = self.held_bytes;
+        let meta = Meta {
+            seq: entry.seq,
+            position: entry.position,
+            at_ms: entry.at_ms,
+            app_id: entry.app_id.take(),
+        };
+        self.packed.push(self.first, meta, &entry.frame, held_bytes);
+        self.first += 1;
+        self.after_front_went();
+    }
+
+    /// The oldest packed entry goes.
+    fn pop_packed(&mut self) {
+        let offset = self.packed.first();
+        let before = self.packed.bytes();
+        if let Some(old) = self.packed.pop_front() {
+            self.held_bytes -= before - self.packed.bytes();
+            if let Some(id) = old.meta.app_id {
+                self.ids.remove(id, offset);
+            }
+            self.dropped_through = self.dropped_through.max(old.meta.position);
+        }
+    }
+
+    /// A reader resumes after `position`: the packed entries past it become entries again,
+    /// for the reader to count itself in and read (`join_after`).
+    fn unpack_after(&mut self, position: u64) {
+        let from = self.packed.partition_after(position);
+        let back = self.packed.split_off(from);
+        if back.is_empty() {
+            return;
+        }
+        // Their `end`s, counted back from where the first entry starts.
+        let mut end = self
+            .entries
+            .front()
+            .map_or(self.appended_bytes, |e| e.end - e.frame.len() as u64);
+        let mut unpacked: Vec<Entry> = Vec::with_capacity(back.len());
+        for (packed, frame) in back.into_iter().rev() {
+            let len = frame.len() as u64;
+            let Meta {
+                seq,
+                position,
+                at_ms,
+                app_id,
+            } = packed.meta;
+            unpacked.push(Entry {
+                seq,
+                position,
+                frame,
+                end,
+                unread: AtomicU32::new(0),
+                at_ms,
+                app_id,
+                extras: None,
+            });
+            end -= len;
+        }
+        self.first -= unpacked.len() as u64;
+        for entry in unpacked {
+            self.entries.push_front(entry);
+        }
+    }
+
     fn pop_front(&mut self) {
         if let Some(mut old) = self.entries.pop_front() {
             self.held_bytes -= old.frame.len();
@@ -581,8 +701,18 @@ impl LogState {
             self.first += 1;
             self.dropped_through = self.dropped_through.max(old.position);
         }
+        self.after_front_went();
+    }
+
+    /// No entry left (all read, or packed): the arena's open chunk goes, and so does the
+    /// deque's buffer once a burst made it large (a history log's entries are then packed, and
+    /// an idle channel keeps no slots).
+    fn after_front_went(&mut self) {
         if self.entries.is_empty() {
             self.arena.clear();
+            if self.entries.capacity() > ENTRIES_KEPT_EMPTY {
+                self.entries = VecDeque::new();
+            }
         }
     }
 }

@@ -255,13 +255,13 @@ fn an_entry_stays_small() {
 
 #[test]
 fn time_stamps_follow_an_older_event_and_a_log_held_past_49_days() {
+    // Packed (nobody reads these logs) or not, every entry held.
     let stamps = |log: &ChannelLog| {
         let state = log.state();
         let epoch = state.epoch;
-        state
-            .entries
-            .iter()
-            .map(|e| e.appended_at(epoch))
+        let at = |ms: u32| epoch + Duration::from_millis(u64::from(ms));
+        (state.packed.iter().map(|e| at(e.meta.at_ms)))
+            .chain(state.entries.iter().map(|e| at(e.at_ms)))
             .collect::<Vec<_>>()
     };
     let start = Instant::now();
@@ -284,4 +284,93 @@ fn time_stamps_follow_an_older_event_and_a_log_held_past_49_days() {
     }
     assert_eq!(stamps(&log), vec![start + 45 * day, start + 60 * day]);
     assert_eq!(log.state().epoch, start + 40 * day);
+}
+
+/// The frames a cursor at `from` reads, as text.
+fn frames(log: &ChannelLog, from: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    log.read(from, u64::MAX, usize::MAX, usize::MAX, |_, frame, _| {
+        out.push(String::from_utf8(frame.to_vec()).unwrap())
+    });
+    out
+}
+
+fn token(n: u64) -> String {
+    format!("id: s.{n}\ndata: token {n}\n\n")
+}
+
+#[test]
+fn history_every_reader_passed_is_packed_and_a_resume_reads_it_back_whole() {
+    let l = history(1000, 1 << 20, None);
+    let reader = l.join(false);
+    for n in 1..=300 {
+        l.append(n, Bytes::from(token(n)), Some(&format!("s.{n}")));
+    }
+    let bytes: usize = (1..=300).map(|n| token(n).len()).sum();
+    // Unread, nothing is packed.
+    assert_eq!(l.state().packed.len(), 0);
+    assert_eq!(l.slowest_lag().bytes, bytes as u64);
+    l.passed(reader, 250);
+    {
+        let state = l.state();
+        assert_eq!((state.packed.len(), state.entries.len()), (250, 50));
+        assert_eq!(state.packed.first(), 0);
+    }
+    assert_eq!(l.held(), (300, bytes));
+    assert_eq!(l.find_app_id("s.7"), Some(AppId::Once(7)));
+    assert_eq!(l.find_app_id("s.299"), Some(AppId::Once(299)));
+
+    // A reader resuming after s.100 reads 101..=300, byte for byte, and is that far behind.
+    let resumed = l.join_after(100, false).unwrap();
+    assert_eq!(resumed, 100);
+    assert_eq!(
+        frames(&l, resumed),
+        (101..=300).map(token).collect::<Vec<_>>()
+    );
+    let behind: usize = (101..=300).map(|n| token(n).len()).sum();
+    assert_eq!(l.lag(resumed).bytes, behind as u64);
+    assert_eq!(l.slowest_lag().bytes, behind as u64);
+    assert_eq!(l.state().packed.len(), 100);
+    assert_eq!(l.held(), (300, bytes));
+    assert_eq!(l.find_app_id("s.150"), Some(AppId::Once(150)));
+
+    // Once both readers passed everything, all of it is packed again, and still resumable.
+    l.passed(reader + 250, 50);
+    l.passed(resumed, 200);
+    assert_eq!(l.state().packed.len(), 300);
+    let again = l.join_after(299, false).unwrap();
+    assert_eq!(frames(&l, again), vec![token(300)]);
+}
+
+#[test]
+fn packed_history_still_keeps_to_its_bounds() {
+    let l = history(100, 1 << 20, None);
+    for n in 1..=250 {
+        l.append(n, Bytes::from(token(n)), Some(&format!("s.{n}")));
+    }
+    // Nobody reads: everything kept is packed, the newest 100.
+    assert_eq!(l.state().packed.len(), 100);
+    assert_eq!(l.held().0, 100);
+    assert!(l.covers(150) && !l.covers(149));
+    assert_eq!(l.find_app_id("s.150"), None);
+    assert_eq!(l.find_app_id("s.151"), Some(AppId::Once(151)));
+    let bytes: usize = (151..=250).map(|n| token(n).len()).sum();
+    assert_eq!(l.held().1, bytes);
+
+    let by_age = history(1000, 1 << 20, Some(Duration::from_millis(30)));
+    for n in 1..=10 {
+        by_age.append(n, Bytes::from(token(n)), None);
+    }
+    std::thread::sleep(Duration::from_millis(60));
+    assert_eq!(by_age.expire(), Some(10), "aged out, packed or not");
+    assert_eq!(by_age.held(), (0, 0));
+
+    // Turned off, the history lets its packed entries go.
+    let off = history(1000, 1 << 20, None);
+    for n in 1..=10 {
+        off.append(n, Bytes::from(token(n)), Some(&format!("s.{n}")));
+    }
+    off.set_history(History::default());
+    assert_eq!(off.held(), (0, 0));
+    assert_eq!(off.find_app_id("s.5"), None);
 }
