@@ -163,7 +163,12 @@ impl HubState {
         let lag = log.append_at(seq, position, frame, app_id, at, watch);
         self.sequence.commit(seq);
         self.stats.saw_lag(lag.events, lag.bytes);
-        if log.mark_dirty() {
+        // No reader behind means no cursor read the log when the entry went in (each counts
+        // in it), and one that joins after joins past it: nobody to wake. A history channel
+        // nobody here reads (a stream before its reader came, another process's channel fed
+        // from Redis) would otherwise wake the dispatcher at every event: 3.6 us a publish
+        // against 0.9 on one core, most of it switching to it and back.
+        if lag.events > 0 && log.mark_dirty() {
             self.lock_dirty_logs().push(log);
             self.dispatch.notify_one();
         }
