@@ -12,7 +12,8 @@
 // - memory per live stream: `live` streams producing a token every 50 ms, each read by one
 //   client, RSS of the server process after they started minus before, per stream; a first
 //   wave, then a second once the first ended (what one more costs a server already serving),
-//   and what the server keeps of the first wave's streams once they ended.
+//   and what the server keeps of the first wave's streams once they ended; then two waves in
+//   a server whose young generation keeps one size (FIXED_YOUNG_GENERATION).
 
 const { spawn } = require('node:child_process')
 const path = require('node:path')
@@ -26,8 +27,18 @@ const FRAME_CHARS = 28
 const PIN = process.platform === 'linux'
 const KINDS = { native: 'native-sse publishStream', resumable: 'resumable-stream (redis)' }
 
-function startServer (kind, redisUrl) {
-  const args = ['--expose-gc', path.join(__dirname, 'resumable-server.js'), kind, redisUrl]
+/**
+ * The second pair of live waves runs in a server whose young generation keeps a small size, as
+ * the compression scenario's servers do: a default one grows once under a burst (to 16 or 32
+ * MiB, 32 to 64 KB per stream at 500), in whichever phase of a process's life it comes, so the
+ * first pair's RSS partly compares V8's timing (resumable-stream's server grows it in the
+ * throughput phase, native-sse's in a wave). A small one promotes short-lived objects sooner,
+ * so its RSS counts more of a library's JS garbage until the next full GC.
+ */
+const FIXED_YOUNG_GENERATION = ['--max-semi-space-size=1']
+
+function startServer (kind, redisUrl, nodeFlags = []) {
+  const args = ['--expose-gc', ...nodeFlags, path.join(__dirname, 'resumable-server.js'), kind, redisUrl]
   const child = PIN ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
     : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
   return new Promise((resolve, reject) => {
@@ -117,7 +128,7 @@ async function liveWave (server, kind, wave) {
 }
 
 async function measure (kind, redisUrl) {
-  const server = await startServer(kind, redisUrl)
+  let server = await startServer(kind, redisUrl)
   try {
     // Throughput: the starting reader and a follower.
     const id = `tp-${kind}`
@@ -145,9 +156,14 @@ async function measure (kind, redisUrl) {
     // Memory per live stream, in two waves of the same streams: the first in a server that
     // has not held that many streams yet, so it also grows what a process grows once (V8's
     // young generation, allocator pools), the second once the first has ended: what each more
-    // live stream costs a server that has been serving them.
+    // live stream costs a server that has been serving them. Then the same in a server of its
+    // own whose young generation keeps one size (see FIXED_YOUNG_GENERATION).
     const firstWave = await liveWave(server, kind, 'a')
     const secondWave = await liveWave(server, kind, 'b')
+    await server.stop()
+    server = await startServer(kind, redisUrl, FIXED_YOUNG_GENERATION)
+    const fixedFirst = await liveWave(server, kind, 'c')
+    const fixedSecond = await liveWave(server, kind, 'd')
     return {
       firstReaderTokensPerS: rate(a),
       followerTokensPerS: rate(b),
@@ -158,6 +174,8 @@ async function measure (kind, redisUrl) {
       kbPerLiveStreamWarm: secondWave.live,
       kbHeldPerLiveStream: firstWave.held,
       kbHeldPerLiveStreamWarm: secondWave.held,
+      kbPerLiveStreamFixedYoung: fixedFirst.live,
+      kbPerLiveStreamFixedYoungWarm: fixedSecond.live,
       kbPerEndedStream: firstWave.ended
     }
   } finally {
@@ -184,6 +202,7 @@ async function main () {
     ['resumed with every token once', 'resumedWhole', (v) => v],
     ['server memory per live stream, first wave (KB)', 'kbPerLiveStream', (v) => v.toFixed(1)],
     ['server memory per live stream, second wave (KB)', 'kbPerLiveStreamWarm', (v) => v.toFixed(1)],
+    [`server memory per live stream, young generation fixed (${FIXED_YOUNG_GENERATION.join(' ')}), first / second wave (KB)`, 'kbPerLiveStreamFixedYoung', (v, r) => `${v.toFixed(1)} / ${r.kbPerLiveStreamFixedYoungWarm.toFixed(1)}`],
     ['held per live stream after a full GC, first wave (KB)', 'kbHeldPerLiveStream', (v) => v.toFixed(1)],
     ['held per live stream after a full GC, second wave (KB)', 'kbHeldPerLiveStreamWarm', (v) => v.toFixed(1)],
     ['held per ended stream after a full GC, 1 s after (KB)', 'kbPerEndedStream', (v) => v.toFixed(1)]
@@ -191,7 +210,7 @@ async function main () {
   console.log(`\nResumable streams, ${SIZES.tokens.toLocaleString('en')} x 20 B tokens; ${SIZES.rounds} reconnects; ${SIZES.live} live streams (server on core 0, one redis-server)\n`)
   console.log(`| figure | ${Object.values(KINDS).join(' | ')} |`)
   console.log(`| --- | ${Object.keys(KINDS).map(() => '---').join(' | ')} |`)
-  for (const [label, key, format] of rows) console.log(`| ${label} | ${Object.keys(KINDS).map((k) => results[k] ? format(results[k][key]) : 'failed').join(' | ')} |`)
+  for (const [label, key, format] of rows) console.log(`| ${label} | ${Object.keys(KINDS).map((k) => results[k] ? format(results[k][key], results[k]) : 'failed').join(' | ')} |`)
 }
 
 main().catch((error) => { console.error(error); process.exitCode = 1 })
