@@ -540,6 +540,12 @@ impl ChannelLog {
                 state.pack_front();
                 continue;
             }
+            if state.packed.len() > 0 {
+                // Older by offset and still kept: this one stays behind them (a backend's
+                // event can be older than the one before it), or a resume from before it
+                // would skip it and find the wrong entry by an id.
+                break;
+            }
             state.pop_front();
         }
     }
@@ -717,5 +723,7 @@ impl LogState {
     }
 }
 
+#[cfg(test)]
+mod model_tests;
 #[cfg(test)]
 mod tests;

@@ -145,8 +145,13 @@ impl Packed {
                 if entry.chunk != chunk_of_start {
                     (start, chunk_of_start) = (0, entry.chunk);
                 }
-                let chunk = &self.chunks[entry.chunk.wrapping_sub(self.first_chunk) as usize];
-                let frame = chunk.slice(start as usize..entry.end as usize);
+                // An empty frame may have no chunk of its own.
+                let frame = if entry.end == start {
+                    Bytes::new()
+                } else {
+                    let chunk = &self.chunks[entry.chunk.wrapping_sub(self.first_chunk) as usize];
+                    chunk.slice(start as usize..entry.end as usize)
+                };
                 start = entry.end;
                 self.bytes -= frame.len();
                 (entry, frame)

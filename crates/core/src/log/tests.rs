@@ -374,3 +374,52 @@ fn packed_history_still_keeps_to_its_bounds() {
     assert_eq!(off.held(), (0, 0));
     assert_eq!(off.find_app_id("s.5"), None);
 }
+
+#[test]
+fn an_older_event_behind_packed_history_stays_until_they_go() {
+    // A backend's event can be older than the one before it: past its age, it still waits
+    // behind the packed ones in front of it, as it waited behind entries.
+    let now = Instant::now();
+    let l = history(100, 1 << 20, Some(Duration::from_secs(10)));
+    let frame = |n: u64| Bytes::from(token(n));
+    l.append_at(1, 1, frame(0), Some("s.0"), now, None);
+    l.append_at(
+        2,
+        2,
+        frame(1),
+        Some("s.1"),
+        now - Duration::from_secs(20),
+        None,
+    );
+    l.append_at(3, 3, frame(2), Some("s.2"), now, None);
+    {
+        let state = l.state();
+        assert_eq!(
+            state.packed.first() + state.packed.len() as u64,
+            state.first
+        );
+    }
+    let found: Vec<_> = ["s.0", "s.1", "s.2"]
+        .iter()
+        .map(|id| l.find_app_id(id))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            Some(AppId::Once(1)),
+            Some(AppId::Once(2)),
+            Some(AppId::Once(3))
+        ]
+    );
+    let resumed = l.join_after(1, false).unwrap();
+    assert_eq!(frames(&l, resumed), vec![token(1), token(2)]);
+}
+
+#[test]
+fn an_empty_frame_packs_and_comes_back() {
+    let l = history(100, 1 << 20, None);
+    l.append(1, Bytes::new(), None);
+    l.append(2, Bytes::from(token(2)), None);
+    let at = l.join_after(0, false).unwrap();
+    assert_eq!(frames(&l, at), vec![String::new(), token(2)]);
+}
