@@ -61,7 +61,9 @@ async function startServer (kind, config) {
     return reply
   }
   const stop = async () => {
-    if (child.exitCode !== null) return
+    // A child killed by a signal has no exit code, only a signal code: waiting for an 'exit'
+    // that already came would leave nothing running, and the bench would end silently.
+    if (child.exitCode !== null || child.signalCode !== null) return
     const exited = new Promise((resolve) => child.once('exit', resolve))
     child.kill('SIGKILL')
     await exited
@@ -92,7 +94,7 @@ function startLoad (port, clients, { stalled = 0, connectingAtOnce = 256, accept
   })
   const reset = () => child.stdin.write('reset\n')
   const stop = async () => {
-    if (child.exitCode !== null) return
+    if (child.exitCode !== null || child.signalCode !== null) return
     const exited = new Promise((resolve) => child.once('exit', resolve))
     child.stdin.end('exit\n')
     await exited
