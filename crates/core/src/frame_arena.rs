@@ -23,6 +23,13 @@ const CHUNK_MIN: usize = 128;
 /// a log's unfilled tail is no burden.
 const CHUNK_MAX: usize = 16 * 1024;
 
+/// A new chunk for a store of small frames holding `held_bytes` (this arena, a log's packed
+/// history): a quarter of it, so the unfilled end stays small beside it, at least `smallest`,
+/// and room for `frame`.
+pub(crate) fn chunk_size(held_bytes: usize, smallest: usize, frame: usize) -> usize {
+    (held_bytes / 4).clamp(smallest, CHUNK_MAX).max(frame)
+}
+
 #[derive(Default)]
 pub(crate) struct FrameArena {
     /// The unfilled end of the newest chunk (empty before the first small frame).
@@ -38,10 +45,7 @@ impl FrameArena {
         }
         if self.tail.capacity() - self.tail.len() < frame.len() {
             // A quarter of what the log holds: the unfilled end stays small beside it.
-            let size = (held_bytes / 4)
-                .clamp(CHUNK_MIN, CHUNK_MAX)
-                .max(frame.len());
-            self.tail = BytesMut::with_capacity(size);
+            self.tail = BytesMut::with_capacity(chunk_size(held_bytes, CHUNK_MIN, frame.len()));
         }
         self.tail.extend_from_slice(&frame);
         self.tail.split().freeze()

@@ -15,10 +15,12 @@ use std::collections::VecDeque;
 use bytes::{Bytes, BytesMut};
 
 use crate::app_ids::IdRef;
+use crate::frame_arena::chunk_size;
 
-/// Chunks are sized as the arena's are: a quarter of what the history holds, within these.
+/// A packed history's smallest chunk: above the arena's, since every stream's history starts
+/// small and a chunk's allocation costs the same whatever it holds (128 B read 141-144 B of
+/// RSS a stream token against 127, `bench/history-memory.js 100000 20 --streams`).
 const CHUNK_MIN: usize = 256;
-const CHUNK_MAX: usize = 16 * 1024;
 
 /// What a packed entry keeps besides its frame: what a resume finds it by and orders it by,
 /// its age, and its id for the index.
@@ -91,10 +93,7 @@ impl Packed {
         debug_assert!(self.entries.is_empty() || offset == self.first + self.len() as u64);
         if self.open.capacity() - self.open.len() < frame.len() {
             self.close_open();
-            let size = (held_bytes / 4)
-                .clamp(CHUNK_MIN, CHUNK_MAX)
-                .max(frame.len());
-            self.open = BytesMut::with_capacity(size);
+            self.open = BytesMut::with_capacity(chunk_size(held_bytes, CHUNK_MIN, frame.len()));
         }
         if self.entries.is_empty() {
             self.first = offset;
