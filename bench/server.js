@@ -134,6 +134,10 @@ const handlers = {
   async compression () {
     return { compression: server.compression?.() }
   },
+  /** A native-sse hub's metrics (undefined for other servers). */
+  async metrics () {
+    return { metrics: server.metrics?.() }
+  },
   async peakRss () {
     return { peakRss: peakRssBytes(), rss: process.memoryUsage().rss, logPeakBytes: server.logPeakBytes?.() }
   },

@@ -74,6 +74,8 @@ function nativeSse (transport, from = '..', hubOptions = {}, { traced = false, r
       logPeakBytes: () => hub.metrics().lag.maxBytes,
       /** Plain bytes encoded for gzip clients, and what they became. */
       compression: () => hub.metrics().compression,
+      /** The hub's metrics, for a run that went wrong (why its clients closed). */
+      metrics: () => hub.metrics(),
       close: async () => { await hub.close(); server.close() }
     }
   }
@@ -422,5 +424,8 @@ const CROSS_PROCESS_SERVERS = {
 
 /** Fetch API servers: compared in the fan-out and token scenarios only. */
 const FETCH_KINDS = ['hono-native', 'hono-fetch', 'hono-sse', 'better-sse-fetch', 'bun-hono-native', 'bun-hono-sse', 'deno-hono-native', 'deno-hono-sse']
+// The other build's Fetch servers go where these go (not in the slow-consumer scenario, whose
+// peak RSS Deno does not let a server read without --allow-all).
+if (process.env.NATIVE_SSE_BASELINE) FETCH_KINDS.push('baseline-hono-fetch', 'baseline-bun-hono-native', 'baseline-deno-hono-native')
 
 module.exports = { SERVERS, CROSS_PROCESS_SERVERS, FETCH_KINDS, RUNTIMES, runtimeInstalled, payload }
