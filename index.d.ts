@@ -202,7 +202,8 @@ export interface HubOptions {
    * closed with reason `'timeout'`; also the TCP user timeout for unacknowledged data. A peer
    * that reads slowly is never cut, and a cut client resumes exactly with `Last-Event-ID`.
    * Default `8000`: with keepalive probes after 5 s of silence, a peer that stopped reading or
-   * vanished (idle or not) is closed within 10 s.
+   * vanished (idle or not) is closed within 10 s. Peers on loopback (a proxy on the same host)
+   * get no probes: they cannot vanish without a FIN or an RST.
    */
   writeTimeoutMs?: number
   /**
