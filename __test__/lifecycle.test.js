@@ -329,12 +329,27 @@ test('every stats() field, and what metrics() counted, match what the clients di
     stalled.socket.pause()
     const frame = 'data: ' + 'q'.repeat(16 * 1024 - 9) + '\n\n'
     // Up to 48 MB (inside the 64 MiB window): the kernel buffers absorb the first several MB.
-    for (let i = 0; i < 3000 && hub.stats().queuedEvents < 10; i++) {
+    // The queue is read once it stands still, the same before and after metrics() and a moment
+    // later: while the kernel still takes bytes, the writer drains what the loop queued, and
+    // stats() and metrics() taken a moment apart would describe two different queues.
+    let backedUp = null
+    let heldThen = null
+    const same = (a, b) => a.queuedEvents === b.queuedEvents && a.queuedBytes === b.queuedBytes
+    for (let i = 0; i < 3000 && backedUp === null; i++) {
       hub.broadcast({ data: 'q'.repeat(16 * 1024 - 9) })
-      if (i % 16 === 15) await sleep(5)
+      if (i % 16 !== 15) continue
+      await sleep(5)
+      const first = hub.stats()
+      if (first.queuedEvents < 10) continue
+      const held = hub.metrics().held
+      const second = hub.stats()
+      await sleep(20)
+      if (same(first, second) && same(second, hub.stats())) {
+        backedUp = second
+        heldThen = held
+      }
     }
-    const backedUp = hub.stats()
-    const heldThen = hub.metrics().held
+    assert.ok(backedUp !== null, 'the paused client\'s queue never stood still at 10 events or more')
     assert.equal(hub.size, 1)
     assert.ok(backedUp.queuedEvents >= 10)
     assert.equal(backedUp.queuedBytes, backedUp.queuedEvents * Buffer.byteLength(frame), 'queued bytes are the queued frames')
