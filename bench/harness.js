@@ -179,6 +179,11 @@ async function reachTime (server, client, rounds, firstSeq) {
     const r = await until(() => `one broadcast to reach every client (the slowest has ${last?.readingMinEvents} of ${sent + i + 1} events; ${last?.closed} closed)`, async () => {
       last = await client.report()
       return last.readingMinEvents >= sent + i + 1 ? last : null
+    }).catch(async (error) => {
+      // Clients the server closed say why in its metrics (a native-sse hub's; others have none).
+      const closes = (await server.call('metrics').catch(() => ({}))).metrics?.closes
+      if (closes !== undefined) error.message += `; the server closed them as ${JSON.stringify(closes)}`
+      throw error
     })
     const cpu1 = await server.call('cpu')
     reaches.push({ ms: r.latency.maxUs / 1000, cpuMs: cpu1.cpuMs - cpu0.cpuMs })
