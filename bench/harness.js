@@ -27,6 +27,15 @@ function ensureLoadgen () {
 }
 
 /** A server process: `call(op, fields)` sends one message and resolves its reply. */
+/**
+ * Whether `child` has exited. One killed by a signal has no exit code, only a signal code:
+ * waiting for an 'exit' that already came would leave nothing running, and the bench would
+ * end silently.
+ */
+function hasExited (child) {
+  return child.exitCode !== null || child.signalCode !== null
+}
+
 async function startServer (kind, config) {
   // Libraries' own warnings (MaxListeners on a response awaiting 'drain') are not results.
   // Bun and Deno servers run bench/server.js in that runtime, over the same IPC.
@@ -47,7 +56,7 @@ async function startServer (kind, config) {
   let queue = Promise.resolve()
   const call = (op, fields = {}) => {
     const reply = queue.then(() => new Promise((resolve, reject) => {
-      if (child.exitCode !== null || child.signalCode !== null) return reject(new Error(`${kind} server exited`))
+      if (hasExited(child)) return reject(new Error(`${kind} server exited`))
       const onExit = () => reject(new Error(`${kind} server exited during '${op}'`))
       child.once('exit', onExit)
       child.once('message', (message) => {
@@ -61,9 +70,7 @@ async function startServer (kind, config) {
     return reply
   }
   const stop = async () => {
-    // A child killed by a signal has no exit code, only a signal code: waiting for an 'exit'
-    // that already came would leave nothing running, and the bench would end silently.
-    if (child.exitCode !== null || child.signalCode !== null) return
+    if (hasExited(child)) return
     const exited = new Promise((resolve) => child.once('exit', resolve))
     child.kill('SIGKILL')
     await exited
@@ -88,13 +95,13 @@ function startLoad (port, clients, { stalled = 0, connectingAtOnce = 256, accept
     for (const { reject } of waiting.splice(0)) reject(new Error(`the load client exited (${code ?? signal})`))
   })
   const report = () => new Promise((resolve, reject) => {
-    if (child.exitCode !== null || child.signalCode !== null) return reject(new Error('the load client exited'))
+    if (hasExited(child)) return reject(new Error('the load client exited'))
     waiting.push({ resolve, reject })
     child.stdin.write('report\n')
   })
   const reset = () => child.stdin.write('reset\n')
   const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return
+    if (hasExited(child)) return
     const exited = new Promise((resolve) => child.once('exit', resolve))
     child.stdin.end('exit\n')
     await exited

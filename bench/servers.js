@@ -426,6 +426,6 @@ const CROSS_PROCESS_SERVERS = {
 const FETCH_KINDS = ['hono-native', 'hono-fetch', 'hono-sse', 'better-sse-fetch', 'bun-hono-native', 'bun-hono-sse', 'deno-hono-native', 'deno-hono-sse']
 // The other build's Fetch servers go where these go (not in the slow-consumer scenario, whose
 // peak RSS Deno does not let a server read without --allow-all).
-if (process.env.NATIVE_SSE_BASELINE) FETCH_KINDS.push('baseline-hono-fetch', 'baseline-bun-hono-native', 'baseline-deno-hono-native')
+FETCH_KINDS.push(...Object.keys(SERVERS).filter((kind) => kind.startsWith('baseline-')))
 
 module.exports = { SERVERS, CROSS_PROCESS_SERVERS, FETCH_KINDS, RUNTIMES, runtimeInstalled, payload }

@@ -40,14 +40,16 @@ const KEEPALIVE_PROBES: u32 = 2;
 /// (`net.core.netdev_max_backlog`, 1,000 by default): 17,952 idle clients through 127.0.0.1
 /// overflowed it by 35,000 packets in 10 s, and the user timeout then closed a third of those
 /// clients, all of them reading.
+///
+/// `peer` is the peer's address as the caller read it, None for one that reset already (it
+/// has no address any more): that one gets the probes, and its first write finds it gone.
 #[cfg(unix)]
-fn detect_vanished_peer(sock: &SockRef<'_>, write_timeout: Duration) -> io::Result<()> {
-    let peer = sock
-        .peer_addr()
-        .ok()
-        .and_then(|address| address.as_socket());
-    // A peer that reset already (it has no address any more) is found by the first write.
-    if peer.is_none_or(|address| can_vanish(address.ip())) {
+fn detect_vanished_peer(
+    sock: &SockRef<'_>,
+    peer: Option<std::net::IpAddr>,
+    write_timeout: Duration,
+) -> io::Result<()> {
+    if peer.is_none_or(can_vanish) {
         set_keepalive(sock)?;
     }
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -68,6 +70,17 @@ fn set_keepalive(sock: &SockRef<'_>) -> io::Result<()> {
     sock.set_tcp_keepalive(&keepalive)
 }
 
+/// The peer's IP address, None when it has none (it reset, or this is not an IP socket).
+#[cfg(unix)]
+fn peer_ip(sock: &SockRef<'_>) -> Option<std::net::IpAddr> {
+    ip_of(&sock.peer_addr().ok()?)
+}
+
+#[cfg(unix)]
+fn ip_of(address: &socket2::SockAddr) -> Option<std::net::IpAddr> {
+    address.as_socket().map(|address| address.ip())
+}
+
 /// Whether a peer at `ip` can go silent without a FIN or an RST: any but one on loopback
 /// (127.0.0.0/8, ::1, and 127.x as an IPv4-mapped IPv6 address, as a dual-stack listener
 /// sees it).
@@ -86,7 +99,7 @@ pub fn watch_node_socket(fd: SocketFd, write_timeout: Duration) -> io::Result<()
     let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     let sock = SockRef::from(&borrowed);
     require_stream(&sock)?;
-    detect_vanished_peer(&sock, write_timeout)
+    detect_vanished_peer(&sock, peer_ip(&sock), write_timeout)
 }
 
 #[cfg(not(unix))]
@@ -148,18 +161,18 @@ pub fn adopt_fd(fd: SocketFd, write_timeout: Duration) -> io::Result<std::net::T
     // connected no longer, yet is taken all the same: the writer's first write sees the reset
     // and reports the peer's departure (`client`), as it would have a moment later, rather
     // than a failed handoff (`error`, a failure on our side).
-    let departed = match sock.peer_addr() {
-        Ok(_) => false,
-        Err(e) if e.kind() == io::ErrorKind::NotConnected => true,
+    let peer = match sock.peer_addr() {
+        Ok(address) => Some(address),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => None,
         Err(e) => return Err(e),
     };
     require_stream(&sock)?;
-    if departed && is_listener(&sock)? {
+    if peer.is_none() && is_listener(&sock)? {
         return Err(io::ErrorKind::NotConnected.into());
     }
     stream.set_nonblocking(true)?;
     stream.set_nodelay(true)?;
-    detect_vanished_peer(&sock, write_timeout)?;
+    detect_vanished_peer(&sock, peer.as_ref().and_then(ip_of), write_timeout)?;
     Ok(stream)
 }
 
@@ -178,7 +191,8 @@ pub fn adopt_accepted_fd(fd: SocketFd, write_timeout: Duration) -> io::Result<st
     // SAFETY: `dup` is a fresh descriptor this function owns; the stream takes ownership.
     let stream = unsafe { std::net::TcpStream::from_raw_fd(dup) };
     stream.set_nodelay(true)?;
-    detect_vanished_peer(&SockRef::from(&stream), write_timeout)?;
+    let sock = SockRef::from(&stream);
+    detect_vanished_peer(&sock, peer_ip(&sock), write_timeout)?;
     Ok(stream)
 }
 
