@@ -307,6 +307,16 @@ export interface HubOptions {
    */
   compression?: boolean | CompressionOptions
   /**
+   * The accept queue the first stream `attach()` opens on a server gives that server's
+   * listening socket (once per server; `hub.route()` has its own `backlog`): `true` asks for
+   * the most the system allows (`net.core.somaxconn`, 4096 on recent Linux), a number for that
+   * many, `false` keeps the server's own (Node's 511, or what `listen()` was given). In a
+   * reconnect wave handshakes beyond the queue are dropped by the kernel, and each of those
+   * clients waits for its SYN retry (1 s, then 3 s) before the server sees it. A cluster
+   * worker sharing the primary's socket is left as it is. Default `true`.
+   */
+  listenBacklog?: boolean | number
+  /**
    * Settings for good, by channel name (`{ orders: { history: { maxEvents: 10000 } },
    * typing: { history: false }, lobby: { maxClients: 500 } }`): they apply whenever the channel
    * exists, used or not. `hub.channel(name, options)` overrides them while the channel lives.

@@ -28,6 +28,8 @@ test('createHub rejects wrong types, out-of-range values and unknown options', (
   throwsCode(() => createHub({ heartbeatMs: 0 }), RangeError, 'ERR_SSE_INVALID_OPTION', /from 1 to/)
   throwsCode(() => createHub({ maxLagBytes: 1.5 }), RangeError, 'ERR_SSE_INVALID_OPTION', /whole number/)
   throwsCode(() => createHub({ maxLagEvents: -1 }), RangeError, 'ERR_SSE_INVALID_OPTION')
+  throwsCode(() => createHub({ listenBacklog: 0 }), RangeError, 'ERR_SSE_INVALID_OPTION', /listenBacklog must be true, false or a whole number from 1 to 65535/)
+  throwsCode(() => createHub({ listenBacklog: 'max' }), RangeError, 'ERR_SSE_INVALID_OPTION', /listenBacklog/)
   throwsCode(() => createHub({ overflow: 'block' }), TypeError, 'ERR_SSE_INVALID_OPTION', /'disconnect' or 'drop-oldest'/)
   throwsCode(() => createHub({ heartbeat: 1000 }), TypeError, 'ERR_SSE_UNKNOWN_OPTION', /unknown createHub option 'heartbeat'.*heartbeatMs/)
   throwsCode(() => createHub({ retryMs: -5 }), RangeError, 'ERR_SSE_INVALID_RETRY')

@@ -1,5 +1,5 @@
 'use strict'
-// needs: curl, bash, procfs
+// needs: curl, bash, procfs, ss
 
 // After attach() the connection belongs to Rust: Node's server no longer counts it, its
 // timeouts no longer apply, and server.close() completes while the stream keeps flowing.
@@ -11,7 +11,7 @@ const { createHub } = require('..')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { spawn } = require('node:child_process')
+const { spawn, execFileSync } = require('node:child_process')
 const { HOST, startHttp, rawClient, waitFor, sleep, openFdCount } = require('./helpers')
 
 test('server.close() resolves while a handed-off stream keeps flowing', async () => {
@@ -172,6 +172,35 @@ test('the head Node rendered goes out from Rust with the first bytes, headers se
     socket.destroy()
     await hub.close()
     await http.close()
+  }
+})
+
+test("the first stream raises its server's accept queue (listenBacklog; a wave's handshakes wait instead of being dropped), whatever the transport", async () => {
+  // The listening socket's queue as the kernel reports it (ss: Send-Q of a LISTEN socket).
+  const acceptQueue = (port) => Number(execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).trim().split(/\s+/)[2])
+  const somaxconn = Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8'))
+  const cases = [
+    { options: {}, transport: 'native', queue: Math.min(somaxconn, 65535) },
+    { options: { listenBacklog: 1000 }, transport: 'node', queue: Math.min(somaxconn, 1000) },
+    { options: { listenBacklog: false }, transport: 'native', queue: 511 }
+  ]
+  const started = []
+  try {
+    for (const { options, transport, queue } of cases) {
+      const hub = createHub({ heartbeatMs: 60_000, ...options })
+      const http = await startHttp((req, res) => hub.attach(req, res, { transport }).send({ data: 'open' }))
+      started.push({ hub, http })
+      assert.equal(acceptQueue(http.port), 511, "Node's own queue before any stream")
+      const raw = rawClient(http.port)
+      await waitFor(() => raw.events.length === 1, { what: 'the stream' })
+      assert.equal(acceptQueue(http.port), queue, `${JSON.stringify(options)} with transport ${transport}`)
+      raw.end()
+    }
+  } finally {
+    for (const { hub, http } of started) {
+      await hub.close()
+      await http.close()
+    }
   }
 })
 

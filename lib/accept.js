@@ -4,6 +4,7 @@
 // Fetch Request): where it resumes from, registration (or the 503 of a refusal), the head, and
 // the transport that writes it. attach() and response() differ only in what they take and give.
 
+const { raiseAcceptQueue } = require('./accept-queue')
 const { acceptsGzip } = require('./compression')
 const { Client } = require('./connection')
 const { sseError } = require('./errors')
@@ -200,6 +201,8 @@ class Acceptor {
       throw error
     }
     if (request.response !== null) ATTACHED.add(request.response)
+    const listenBacklog = this.#options.listenBacklog
+    if (listenBacklog !== null) raiseAcceptQueue(request.server, listenBacklog)
     client._connected(request.peer())
     this.#clients.set(id, client)
 

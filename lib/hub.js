@@ -62,7 +62,7 @@ class Hub extends EventEmitter {
   constructor (options) {
     super()
     this.#options = hubOptions(options)
-    const { retryMs, lastEventIdQuery, retryAfterSeconds, channels, requireAuthorization, authorizeTimeoutMs, revokedEvent, presenceEvent, ...nativeOptions } = this.#options
+    const { retryMs, lastEventIdQuery, retryAfterSeconds, channels, requireAuthorization, authorizeTimeoutMs, revokedEvent, presenceEvent, listenBacklog, ...nativeOptions } = this.#options
     try {
       this.#native = new NativeHub(nativeOptions, (kind, id, payload, events, bytes, channels) =>
         this.#onNativeEvent(kind, id, payload, events, bytes, channels))

@@ -4,6 +4,7 @@ const native = require('./native')
 const { sseError } = require('./errors')
 const { rejectUnknownKeys, withDefaults, plainObject, number, MAX_RETRY_MS, retryValue, describe } = require('./checks')
 const { messageArgs } = require('./messages')
+const { backlogOption } = require('./accept-queue')
 
 // Every default is defined once, in Rust, where the core uses it (HubConfig::default,
 // History::DEFAULT_ON, RedisConfig::with_url, StagedClose, and the names the browser client
@@ -34,6 +35,8 @@ const HUB_DEFAULTS = Object.freeze({
   retryAfterSeconds: NATIVE_DEFAULTS.retryAfterSeconds,
   redis: undefined,
   compression: false,
+  // The accept queue of servers attach() serves (accept-queue.js), JS only.
+  listenBacklog: true,
   // Authorization (authorization.js), JS only: rules live with the app's checks.
   requireAuthorization: false,
   authorizeTimeoutMs: 10_000,
@@ -113,6 +116,7 @@ function hubOptions (options) {
     retryAfterSeconds: retryAfter(merged.retryAfterSeconds),
     redis: redisOptions(merged.redis),
     compression,
+    listenBacklog: backlogOption(merged.listenBacklog, 'listenBacklog'),
     channels: standingChannels(channels, compression),
     ...authorizationOptions(merged)
   }

@@ -15,13 +15,11 @@ const { sseError } = require('./errors')
 const { describe, plainObject, rejectUnknownKeys } = require('./checks')
 const { FrontDoorRequest, OWN_HEADERS } = require('./requests/front-door')
 const { RoutedServer } = require('./routed-server')
+const { backlogOption } = require('./accept-queue')
 
 const ROUTE_KEYS = new Set(['backlog', 'onClient', 'openTimeoutMs'])
 /** What `open` may return: attach's options but `transport`, and the stream's headers. */
 const OPEN_KEYS = new Set(['retryMs', 'channels', 'lastEventId', 'user', 'headers'])
-/** The system's cap on a listen queue is net.core.somaxconn (4096 on recent Linux): asking
- *  for more gets that. */
-const MAX_BACKLOG = 65535
 /** How long `open` may take by default before the request is answered 503. */
 const OPEN_TIMEOUT_MS = 10_000
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -97,10 +95,7 @@ function routeSettings (options) {
   if (!Number.isSafeInteger(openTimeoutMs) || openTimeoutMs < 1 || openTimeoutMs > MAX_TIMER_MS) {
     throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION', `openTimeoutMs must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${describe(openTimeoutMs)}`)
   }
-  if (backlog !== true && backlog !== false && (!Number.isSafeInteger(backlog) || backlog < 1 || backlog > MAX_BACKLOG)) {
-    throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION', `backlog must be true, false or a whole number from 1 to ${MAX_BACKLOG}, got ${describe(backlog)}`)
-  }
-  return { backlog: backlog === true ? MAX_BACKLOG : backlog === false ? null : backlog, onClient, openTimeoutMs }
+  return { backlog: backlogOption(backlog, 'backlog'), onClient, openTimeoutMs }
 }
 
 /** A status an app's error carries (http-errors style), read without trusting the error. */

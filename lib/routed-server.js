@@ -8,7 +8,8 @@
 // is that route's, straight from Node's bare TCP handle. Anything else goes to Node untouched.
 
 const http = require('node:http')
-const { peekRequest, setListenBacklog } = require('./native')
+const { peekRequest } = require('./native')
+const { raiseAcceptQueue } = require('./accept-queue')
 
 /** How long a new connection's head may take to arrive before the connection goes to Node. */
 const WAIT_FOR_HEAD_MS = 100
@@ -105,9 +106,7 @@ class RoutedServer {
     if (!(server instanceof http.Server) || typeof server.addContext === 'function') return
     if (handle == null || typeof handle.onconnection !== 'function' || handle.constructor?.name !== 'TCP') return
     const original = handle.onconnection
-    // Node listens with a queue of 511: a wave's handshakes beyond it are dropped, and each
-    // costs its client a SYN retry (1 s) before the server even sees it.
-    if (this.#backlog !== null && typeof handle.fd === 'number' && handle.fd >= 0) setListenBacklog(handle.fd, this.#backlog)
+    if (this.#backlog !== null) raiseAcceptQueue(server, this.#backlog)
     const routed = this
     handle.onconnection = function onconnection (status, clientHandle) {
       if (status !== 0 || clientHandle === undefined) return original.call(this, status, clientHandle)

@@ -54,6 +54,11 @@ class FetchRequest {
     return null
   }
 
+  /** The server whose accept queue attach() sets: none, no listening socket of ours: the runtime's server accepts. */
+  get server () {
+    return null
+  }
+
   get method () {
     return this.#request.method
   }

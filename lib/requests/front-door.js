@@ -52,6 +52,11 @@ class FrontDoorRequest {
     return null
   }
 
+  /** The server whose accept queue attach() sets: none, its route set the queue when it took the server (routed-server.js). */
+  get server () {
+    return null
+  }
+
   get method () {
     return this.#view.method
   }

@@ -26,6 +26,11 @@ class Http2StreamRequest {
     return this.#stream
   }
 
+  /** The server whose accept queue attach() sets: the one that accepted the session's socket. */
+  get server () {
+    return this.#stream.session?.socket?.server ?? null
+  }
+
   get method () {
     return this.#headers[':method']
   }

@@ -31,6 +31,11 @@ class NodeResponseRequest {
     return this.#res
   }
 
+  /** The server whose accept queue attach() sets: the one that accepted the request's socket. */
+  get server () {
+    return this.#req.socket?.server ?? null
+  }
+
   get method () {
     return this.#req.method
   }

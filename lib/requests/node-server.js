@@ -122,6 +122,7 @@ class NodeServerRequest {
   }
 
   get response () { return this.#res }
+  get server () { return this.#node.server }
   get method () { return this.#node.method }
   get url () { return this.#node.url }
   header (name) { return this.#node.header(name) }
