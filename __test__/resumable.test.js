@@ -217,6 +217,45 @@ test('publishStream: an AbortSignal and hub.close() end a source that never yiel
   }
 })
 
+test('publishStream: a signal aborted before the start sends no item; a synchronous source stops at its next yield to the event loop', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const http = await answerServer(hub)
+  try {
+    const early = silentSource()
+    const before = hub.publishStream('answer:early', early, { id: 'early', signal: AbortSignal.abort() })
+    const outcome = await settlesWithin(before.done, 5000, 'done of a stream aborted before it started')
+    assert.equal(outcome.completed, false)
+    assert.equal(outcome.events, 0)
+    assert.equal(outcome.error.name, 'AbortError')
+    assert.ok(early.returned, 'the source was told to stop')
+    const replay = await followToEnd(`${http.url}/?stream=early`)
+    assert.deepEqual(replay.tokens, [])
+    assert.deepEqual(replay.error, { message: 'stream failed' })
+
+    // A synchronous source gives the event loop a turn every 1,024 items: an abort then is seen
+    // before the next item.
+    const controller = new AbortController()
+    let returned = false
+    function * many () {
+      try {
+        for (let i = 0; i < 100_000; i++) yield `t${i}`
+      } finally {
+        returned = true
+      }
+    }
+    const sync = hub.publishStream('answer:sync', many(), { id: 'sync', signal: controller.signal, history: false })
+    setImmediate(() => controller.abort())
+    const stopped = await settlesWithin(sync.done, 5000, 'done of an aborted synchronous source')
+    assert.equal(stopped.completed, false)
+    assert.equal(stopped.error.name, 'AbortError')
+    assert.ok(stopped.events >= 1024 && stopped.events < 100_000 && stopped.events % 1024 === 0, `stopped at a yield, after ${stopped.events} items`)
+    assert.ok(returned, "the generator's finally ran")
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
 test('publishStream: the stream\'s retention covers the stream, then the channel keeps its own history again', async () => {
   const hub = createHub({ heartbeatMs: 60_000, history: true })
   // The channel keeps nothing of its own, in a hub that keeps history.

@@ -35,28 +35,6 @@ const RETURN_WAIT_MS = 1000
 
 function noop () {}
 
-/**
- * A stream's stop: why, once stopped, and the one listener a waiting stream gives it. A stop
- * does not wait for the source: a source stuck in an await is left to answer (or never), and
- * what it answers then is dropped.
- */
-class Stopper {
-  /** `{ error }` once stopped. */
-  reason = undefined
-  #listener = noop
-
-  stop (error) {
-    if (this.reason !== undefined) return
-    this.reason = { error }
-    this.#listener()
-  }
-
-  /** Calls `listener` when the stream is stopped. */
-  onStop (listener) {
-    this.#listener = listener
-  }
-}
-
 function streamOptions (options) {
   const given = plainObject(options, 'publishStream options')
   rejectUnknownKeys(given, STREAM_KEYS, 'publishStream option')
@@ -110,7 +88,7 @@ class ResumableStreams {
   #native
   #call
   #publishData
-  /** Live stream id -> its stop function. */
+  /** Live stream id -> its LiveStream. */
   #live = new Map()
 
   /**
@@ -139,7 +117,7 @@ class ResumableStreams {
         `publishStream(channel, source): source must be an async iterable (an LLM SDK stream, a ReadableStream, a generator) or an iterable, got ${describe(source)}`)
     }
     const settings = streamOptions(options)
-    const { id, startEvent, history, signal } = settings
+    const { id, startEvent, history } = settings
     if (this.#live.has(id)) {
       throw sseError(Error, 'ERR_SSE_STREAM_LIVE',
         `publishStream: a stream with id '${id}' is still running; give each stream its own id (or leave id out for a random one), or stop the first one (its signal option) before reusing it`)
@@ -155,39 +133,12 @@ class ResumableStreams {
       if (hold !== null) this.#native.releaseChannelHistory(channel, hold)
       throw error
     }
-    // The stream ends once, with the end event or the error event, whichever comes first: a
-    // stop (abort, hub closing) publishes its error event at once, before the hub ends anyone.
-    let ended = false
-    const fail = (error) => {
-      if (ended) return
-      ended = true
-      publishError(this.#hub, channel, { event: settings.errorEvent, id: `${id}.error` }, settings.errorData, error)
-    }
-    const finish = (events) => {
-      if (ended) return false
-      ended = true
-      this.#hub.publish(channel, { event: settings.endEvent, id: `${id}.end`, data: JSON.stringify({ events }) })
-      return true
-    }
-    const stopper = new Stopper()
-    const stop = (reason) => {
-      fail(reason)
-      stopper.stop(reason)
-    }
-    this.#live.set(id, stop)
-    const onAbort = () => stop(signal.reason ?? sseError(Error, 'ERR_SSE_STOPPED', `publishStream '${id}' was aborted`))
-    if (signal !== undefined) {
-      if (signal.aborted) onAbort()
-      else signal.addEventListener('abort', onAbort, { once: true })
-    }
-    const done = this.#run(channel, source, settings, stopper, fail, finish)
-      .catch((error) => ({ id, events: 0, completed: false, error }))
-      .finally(() => {
-        this.#live.delete(id)
-        if (signal !== undefined) signal.removeEventListener('abort', onAbort)
-        if (hold !== null) releaseQuietly(this.#native, channel, hold)
-      })
-    return { id, startId, done }
+    const stream = new LiveStream(this.#hub, this.#publishData, channel, settings, () => {
+      this.#live.delete(id)
+      if (hold !== null) releaseQuietly(this.#native, channel, hold)
+    })
+    this.#live.set(id, stream)
+    return { id, startId, done: stream.run(source) }
   }
 
   /** Keeps `channel`'s history at least as `history` says while the stream runs; its hold's id. */
@@ -198,110 +149,173 @@ class ResumableStreams {
 
   /** Ends every running stream (the hub is closing): each `done` settles with `error`. */
   stopAll (error) {
-    for (const stop of [...this.#live.values()]) stop(error)
+    for (const stream of [...this.#live.values()]) stream.stop(error)
   }
-
-  /**
-   * Publishes the source's items until it ends, fails or is stopped; resolves with the
-   * stream's outcome. Each item costs what publishing it needs and no more: a token is a
-   * fraction of a kilobyte, and a live stream's memory is what its tokens leave behind, so
-   * nothing is built per item that a string or bytes item does not need.
-   */
-  #run (channel, source, { id, event }, stopper, fail, finish) {
-    const outcome = (events, error) => ({ id, events, completed: false, error })
-    const sync = typeof source[Symbol.asyncIterator] !== 'function'
-    let iterator
-    try {
-      iterator = sync ? source[Symbol.iterator]() : source[Symbol.asyncIterator]()
-    } catch (error) {
-      fail(error)
-      return Promise.resolve(outcome(0, error))
-    }
-    const publishItem = (item, n) => {
-      const itemId = `${id}.${n}`
-      if (typeof item === 'string') return this.#publishData(channel, item, event, itemId)
-      if (ArrayBuffer.isView(item)) return this.#publishData(channel, bufferOf(item), event, itemId)
-      this.#hub.publish(channel, itemMessage(item, itemId, event))
-    }
-    const failed = async (events, error) => {
-      fail(error)
-      await endSource(iterator)
-      return outcome(events, error)
-    }
-    const finished = (events) => {
-      try {
-        if (!finish(events)) return outcome(events, stopper.reason?.error)
-      } catch (error) {
-        // The hub closed, or Redis is away with its buffer full, just as the source ended.
-        return outcome(events, error)
-      }
-      return { id, events, completed: true }
-    }
-    return sync
-      ? pumpSync(iterator, stopper, publishItem, failed, finished)
-      : pumpAsync(iterator, stopper, publishItem, failed, finished)
-  }
-}
-
-/** A synchronous source, checked for a stop between items: nothing else runs while it yields. */
-async function pumpSync (iterator, stopper, publishItem, failed, finished) {
-  let events = 0
-  try {
-    for (;;) {
-      if (stopper.reason !== undefined) throw stopper.reason.error
-      const next = iterator.next()
-      if (next.done) break
-      publishItem(next.value, events + 1)
-      events++
-      if (events % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
-    }
-  } catch (error) {
-    return failed(events, error)
-  }
-  return finished(events)
 }
 
 /**
- * An async source, pulled one item at a time by two callbacks made once per stream (an
- * async loop would allocate an await's promises and a stop race per item). A stop ends the
- * stream at once, even while the source is stuck in an await; what it answers later is
- * dropped.
+ * One running stream: its source's items published as `<id>.<n>` until the source ends, fails
+ * or is stopped, then its end or error event (once, whichever comes first: a stop publishes its
+ * error event at once, before the hub ends anyone). A live stream holds this object, its two
+ * pull callbacks and its `done` for as long as the source runs (an answer streams for
+ * minutes, a server runs many at once): nothing else is kept per stream, and nothing is built
+ * per item that publishing a string or bytes item does not need (an async loop would allocate
+ * an await's promises and a stop race per item). A stop ends the stream at once, even while
+ * the source is stuck in an await; what it answers later is dropped.
  */
-function pumpAsync (iterator, stopper, publishItem, failed, finished) {
-  return new Promise((resolve) => {
-    let events = 0
-    let over = false
-    const fail = (error) => {
-      if (over) return
-      over = true
-      resolve(failed(events, error))
-    }
-    const onNext = (next) => {
-      if (over) return
-      try {
-        if (stopper.reason !== undefined) throw stopper.reason.error
-        if (next.done) {
-          over = true
-          return resolve(finished(events))
-        }
-        publishItem(next.value, events + 1)
-        events++
-        pull()
-      } catch (error) {
-        fail(error)
+class LiveStream {
+  #hub
+  #publishData
+  #channel
+  #settings
+  /** Called once the outcome is decided: the stream leaves the live set, its hold goes. */
+  #released
+  #iterator = undefined
+  #sync = false
+  /** Items published. */
+  #events = 0
+  /** Whether the end or error event went out. */
+  #ended = false
+  /** Whether the outcome is decided: what the source answers after it is dropped. */
+  #over = false
+  /** `{ error }` once stopped (the signal aborted, the hub is closing). */
+  #stopped = undefined
+  #resolve = noop
+  #onNext = (next) => this.#next(next)
+  #onError = (error) => this.#failed(error)
+  #onAbort = null
+
+  constructor (hub, publishData, channel, settings, released) {
+    this.#hub = hub
+    this.#publishData = publishData
+    this.#channel = channel
+    this.#settings = settings
+    this.#released = released
+  }
+
+  /** Runs the source until its outcome; resolves with it (never rejects). */
+  run (source) {
+    return new Promise((resolve) => {
+      this.#resolve = resolve
+      const { signal, id } = this.#settings
+      if (signal !== undefined) {
+        this.#onAbort = () => this.stop(signal.reason ?? sseError(Error, 'ERR_SSE_STOPPED', `publishStream '${id}' was aborted`))
+        if (signal.aborted) this.#onAbort()
+        else signal.addEventListener('abort', this.#onAbort, { once: true })
       }
-    }
-    const pull = () => {
-      Promise.resolve(iterator.next()).then(onNext, fail)
-    }
-    stopper.onStop(() => fail(stopper.reason.error))
+      try {
+        this.#sync = typeof source[Symbol.asyncIterator] !== 'function'
+        this.#iterator = this.#sync ? source[Symbol.iterator]() : source[Symbol.asyncIterator]()
+        if (this.#stopped !== undefined) throw this.#stopped.error
+        if (this.#sync) this.#pumpSync()
+        else this.#pull()
+      } catch (error) {
+        this.#failed(error)
+      }
+    })
+  }
+
+  /** Stops the stream: its error event goes out now, and `done` settles with `error`. */
+  stop (error) {
+    this.#fail(error)
+    if (this.#stopped !== undefined) return
+    this.#stopped = { error }
+    // A synchronous source is checked between items; an async one may be stuck in an await.
+    if (!this.#sync && this.#iterator !== undefined) this.#failed(error)
+  }
+
+  #pull () {
+    Promise.resolve(this.#iterator.next()).then(this.#onNext, this.#onError)
+  }
+
+  #next (next) {
+    if (this.#over) return
     try {
-      if (stopper.reason !== undefined) throw stopper.reason.error
-      pull()
+      if (this.#stopped !== undefined) throw this.#stopped.error
+      if (next.done) return this.#finished()
+      this.#publishItem(next.value)
+      this.#pull()
     } catch (error) {
-      fail(error)
+      this.#failed(error)
     }
-  })
+  }
+
+  /** A synchronous source, checked for a stop between items: nothing else runs while it yields. */
+  async #pumpSync () {
+    try {
+      for (;;) {
+        if (this.#stopped !== undefined) throw this.#stopped.error
+        const next = this.#iterator.next()
+        if (next.done) break
+        this.#publishItem(next.value)
+        if (this.#events % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
+      }
+    } catch (error) {
+      return this.#failed(error)
+    }
+    this.#finished()
+  }
+
+  #publishItem (item) {
+    const n = this.#events + 1
+    const { id, event } = this.#settings
+    const itemId = `${id}.${n}`
+    if (typeof item === 'string') this.#publishData(this.#channel, item, event, itemId)
+    else if (ArrayBuffer.isView(item)) this.#publishData(this.#channel, bufferOf(item), event, itemId)
+    else this.#hub.publish(this.#channel, itemMessage(item, itemId, event))
+    this.#events = n
+  }
+
+  /** The source ended: the end event, unless a stop's error event went out first. */
+  #finished () {
+    if (this.#over) return
+    this.#over = true
+    const { id } = this.#settings
+    const events = this.#events
+    let outcome
+    try {
+      outcome = this.#finish(events) ? { id, events, completed: true } : this.#outcome(this.#stopped?.error)
+    } catch (error) {
+      // The hub closed, or Redis is away with its buffer full, just as the source ended.
+      outcome = this.#outcome(error)
+    }
+    this.#settle(outcome)
+  }
+
+  /** The source failed, or the stream was stopped: the error event, and the source is told. */
+  #failed (error) {
+    if (this.#over) return
+    this.#over = true
+    this.#fail(error)
+    const outcome = this.#outcome(error)
+    endSource(this.#iterator).then(() => this.#settle(outcome))
+  }
+
+  #outcome (error) {
+    return { id: this.#settings.id, events: this.#events, completed: false, error }
+  }
+
+  #settle (outcome) {
+    const signal = this.#settings.signal
+    if (this.#onAbort !== null) signal.removeEventListener('abort', this.#onAbort)
+    this.#released()
+    this.#resolve(outcome)
+  }
+
+  #fail (error) {
+    if (this.#ended) return
+    this.#ended = true
+    const { id, errorEvent, errorData } = this.#settings
+    publishError(this.#hub, this.#channel, { event: errorEvent, id: `${id}.error` }, errorData, error)
+  }
+
+  #finish (events) {
+    if (this.#ended) return false
+    this.#ended = true
+    const { id, endEvent } = this.#settings
+    this.#hub.publish(this.#channel, { event: endEvent, id: `${id}.end`, data: JSON.stringify({ events }) })
+    return true
+  }
 }
 
 /**
