@@ -313,7 +313,9 @@ export interface HubOptions {
    * many, `false` keeps the server's own (Node's 511, or what `listen()` was given). In a
    * reconnect wave handshakes beyond the queue are dropped by the kernel, and each of those
    * clients waits for its SYN retry (1 s, then 3 s) before the server sees it. A cluster
-   * worker sharing the primary's socket is left as it is. Default `true`.
+   * worker under round-robin scheduling (Node's default but on Windows: the primary accepts)
+   * has no socket to set; under `SCHED_NONE` the workers share one, and its queue is all of
+   * theirs. Default `true`.
    */
   listenBacklog?: boolean | number
   /**

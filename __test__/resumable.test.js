@@ -256,6 +256,59 @@ test('publishStream: a signal aborted before the start sends no item; a synchron
   }
 })
 
+test('publishStream: done settles and the id frees whatever the source does when told to stop; a source that stops itself inside next() sends nothing after its error event', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const http = await answerServer(hub)
+  const unhandled = []
+  const onUnhandled = (reason) => unhandled.push(reason)
+  process.on('unhandledRejection', onUnhandled)
+  try {
+    const sources = {
+      // An iterator that is no iterator: next() cannot be called, return() cannot be read.
+      'null-iterator': { [Symbol.asyncIterator]: () => null },
+      'throwing-return': {
+        [Symbol.asyncIterator]: () => ({
+          next: () => Promise.reject(new Error('the model went away')),
+          get return () { throw new Error('return is not readable') }
+        })
+      }
+    }
+    for (const [id, source] of Object.entries(sources)) {
+      const outcome = await settlesWithin(hub.publishStream(`answer:${id}`, source, { id }).done, 5000, `done of ${id}`)
+      assert.equal(outcome.completed, false, id)
+      assert.ok(outcome.error instanceof Error, id)
+      // The id is free again: the stream left the live set.
+      const again = hub.publishStream(`answer:${id}-2`, [], { id })
+      assert.equal((await settlesWithin(again.done, 5000, `done of ${id} reused`)).completed, true)
+    }
+    await new Promise((resolve) => setImmediate(resolve))
+    assert.deepEqual(unhandled, [], 'no rejection escaped')
+    assert.throws(() => hub.publishStream('answer:x', [], { signal: { aborted: false, addEventListener () {} } }), { code: 'ERR_SSE_INVALID_OPTION' })
+
+    // The source's own next() aborts the stream, then yields an item: the item is dropped.
+    const controller = new AbortController()
+    let calls = 0
+    const selfStopping = {
+      [Symbol.iterator]: () => ({
+        next: () => {
+          calls++
+          if (calls === 3) controller.abort()
+          return { done: calls > 5, value: `t${calls}` }
+        }
+      })
+    }
+    const stopped = await settlesWithin(hub.publishStream('answer:self', selfStopping, { id: 'self', signal: controller.signal }).done, 5000, 'done of a source that stops itself')
+    assert.equal(stopped.events, 2)
+    const replay = await followToEnd(`${http.url}/?stream=self`)
+    assert.deepEqual(replay.tokens, ['t1', 't2'], 'nothing after the error event')
+    assert.deepEqual(replay.error, { message: 'stream failed' })
+  } finally {
+    process.off('unhandledRejection', onUnhandled)
+    await hub.close()
+    await http.close()
+  }
+})
+
 test('publishStream: the stream\'s retention covers the stream, then the channel keeps its own history again', async () => {
   const hub = createHub({ heartbeatMs: 60_000, history: true })
   // The channel keeps nothing of its own, in a hub that keeps history.

@@ -17,9 +17,12 @@ const MAX_BACKLOG = 65535
 const SET = new WeakMap()
 
 /**
- * Gives `server`'s listening socket an accept queue of `backlog`, unless one at least as long
- * was set already. A server with no descriptor of its own (a cluster worker sharing the
- * primary's socket, a closed server) is left as it is.
+ * Gives `server`'s listening socket an accept queue of `backlog` (which may be shorter than the
+ * one `listen()` was given: a number is what the app asked for), unless this module set one at
+ * least as long already (two hubs, or a route, on one server). A server with no descriptor of
+ * its own (a cluster worker under round-robin scheduling, Node's default: the primary accepts;
+ * a closed server) is left as it is; a worker under SCHED_NONE holds the shared socket itself,
+ * and its queue is every worker's.
  */
 function raiseAcceptQueue (server, backlog) {
   const handle = server?._handle
@@ -38,6 +41,9 @@ function raiseAcceptQueue (server, backlog) {
 function backlogOption (backlog, name) {
   if (backlog === true) return MAX_BACKLOG
   if (backlog === false) return null
+  if (typeof backlog !== 'number') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `${name} must be true, false or a number, got ${describe(backlog)}`)
+  }
   if (Number.isSafeInteger(backlog) && backlog >= 1 && backlog <= MAX_BACKLOG) return backlog
   throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION', `${name} must be true, false or a whole number from 1 to ${MAX_BACKLOG}, got ${describe(backlog)}`)
 }

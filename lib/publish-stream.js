@@ -54,7 +54,8 @@ function streamOptions (options) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `publishStream errorData must be a function (error) => data, got ${describe(given.errorData)}`)
   }
   const signal = given.signal
-  if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function')) {
+  if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean' ||
+      typeof signal.addEventListener !== 'function' || typeof signal.removeEventListener !== 'function')) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `publishStream signal must be an AbortSignal, got ${describe(signal)}`)
   }
   return {
@@ -197,13 +198,13 @@ class LiveStream {
   run (source) {
     return new Promise((resolve) => {
       this.#resolve = resolve
-      const { signal, id } = this.#settings
-      if (signal !== undefined) {
-        this.#onAbort = () => this.stop(signal.reason ?? sseError(Error, 'ERR_SSE_STOPPED', `publishStream '${id}' was aborted`))
-        if (signal.aborted) this.#onAbort()
-        else signal.addEventListener('abort', this.#onAbort, { once: true })
-      }
       try {
+        const { signal, id } = this.#settings
+        if (signal !== undefined) {
+          this.#onAbort = () => this.stop(signal.reason ?? sseError(Error, 'ERR_SSE_STOPPED', `publishStream '${id}' was aborted`))
+          if (signal.aborted) this.#onAbort()
+          else signal.addEventListener('abort', this.#onAbort, { once: true })
+        }
         this.#sync = typeof source[Symbol.asyncIterator] !== 'function'
         this.#iterator = this.#sync ? source[Symbol.iterator]() : source[Symbol.asyncIterator]()
         if (this.#stopped !== undefined) throw this.#stopped.error
@@ -246,6 +247,9 @@ class LiveStream {
       for (;;) {
         if (this.#stopped !== undefined) throw this.#stopped.error
         const next = this.#iterator.next()
+        // Stopped from inside next() (an abort the source itself caused): its item is dropped,
+        // as an async source's is.
+        if (this.#stopped !== undefined) throw this.#stopped.error
         if (next.done) break
         this.#publishItem(next.value)
         if (this.#events % YIELD_EVERY === 0) await new Promise((resolve) => setImmediate(resolve))
@@ -288,16 +292,19 @@ class LiveStream {
     this.#over = true
     this.#fail(error)
     const outcome = this.#outcome(error)
-    endSource(this.#iterator).then(() => this.#settle(outcome))
+    const settle = () => this.#settle(outcome)
+    endSource(this.#iterator).then(settle, settle)
   }
 
   #outcome (error) {
     return { id: this.#settings.id, events: this.#events, completed: false, error }
   }
 
+  /** Settles `done` once the outcome is decided; whatever the signal's removal does, it settles. */
   #settle (outcome) {
-    const signal = this.#settings.signal
-    if (this.#onAbort !== null) signal.removeEventListener('abort', this.#onAbort)
+    try {
+      if (this.#onAbort !== null) this.#settings.signal.removeEventListener('abort', this.#onAbort)
+    } catch {}
     this.#released()
     this.#resolve(outcome)
   }
@@ -323,9 +330,10 @@ class LiveStream {
  * is cancelled). A source stuck in an await may never answer: waited for only a moment.
  */
 async function endSource (iterator) {
-  if (iterator === undefined || typeof iterator.return !== 'function') return
   let timer
   try {
+    // An iterator may be anything its source made (null, a return getter that throws).
+    if (iterator == null || typeof iterator.return !== 'function') return
     await Promise.race([
       Promise.resolve(iterator.return()).catch(noop),
       new Promise((resolve) => { timer = setTimeout(resolve, RETURN_WAIT_MS) })
