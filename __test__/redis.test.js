@@ -599,6 +599,47 @@ test('through Redis, an empty app id stays the one id line, and a retry-only mes
   }
 })
 
+test("a channel's consecutive events go to Redis as one call of the publish script: the stream, its floor and last position as one event at a time would leave them, every event delivered once in order", async () => {
+  const prefix = freshPrefix()
+  const tag = `{${prefix}}`
+  const { hub, raw, close } = await linkedHub({ url: redis.url, prefix }, { attach: { channels: ['runs'] }, channels: { runs: { history: { maxEvents: 3 } } } })
+  const evalshaCalls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(await redis.cli('INFO', 'commandstats'))?.[1] ?? 0)
+  const stream = `${tag}:c:runs`
+  /** A stream entry's id is `<position>-0`. */
+  const entryPosition = (id) => Number(id.split('-')[0])
+  const streamIds = async () => (await redis.cli('XRANGE', stream, '-', '+')).split('\n').filter((line) => /^\d+-\d+$/.test(line))
+  try {
+    const before = await evalshaCalls()
+    // Writes wait while Redis is paused: the sender's first call may take the first event
+    // alone, the 199 after it wait in the buffer and go together.
+    await redis.cli('CLIENT', 'PAUSE', '300', 'WRITE')
+    for (let i = 0; i < 200; i++) hub.publish('runs', { data: `e${i}` })
+    await raw.waitFor((e) => e.data === 'e199', { timeoutMs: 20_000 })
+    const calls = (await evalshaCalls()) - before
+    assert.ok(calls <= 3, `200 events took ${calls} calls`)
+    assert.deepEqual(raw.events.map((e) => e.data), Array.from({ length: 200 }, (_, i) => `e${i}`))
+    // The stream keeps the last 3 (maxEvents); its floor is the last one trimmed, the one just
+    // before what it holds, and its last position is the last event's.
+    let ids = await streamIds()
+    assert.equal(ids.length, 3)
+    assert.equal(Number(await redis.cli('HGET', `${tag}:floors`, stream)), entryPosition(ids[0]) - 1)
+    assert.equal(Number(await redis.cli('HGET', `${tag}:lasts`, stream)), entryPosition(ids[2]))
+    assert.equal(positionOf(raw.events[199].id), entryPosition(ids[2]), 'the client\'s last id is the stream\'s last entry')
+
+    // A run shorter than what the stream holds trims only what was there.
+    hub.publish('runs', { data: 'f0' })
+    hub.publish('runs', { data: 'f1' })
+    await raw.waitFor((e) => e.data === 'f1', { timeoutMs: 20_000 })
+    ids = await streamIds()
+    assert.equal(ids.length, 3)
+    assert.equal(Number(await redis.cli('HGET', `${tag}:floors`, stream)), entryPosition(ids[0]) - 1)
+    assert.equal(Number(await redis.cli('HGET', `${tag}:lasts`, stream)), entryPosition(ids[2]))
+    assert.deepEqual(raw.events.slice(-3).map((e) => e.data), ['e199', 'f0', 'f1'])
+  } finally {
+    await close()
+  }
+})
+
 test('the namespace stays as large as what is live and kept: one-off channels go from Redis after recoveryMs, and a gap costs reads for the channels this process serves only', { timeout: 120_000 }, async (t) => {
   const prefix = freshPrefix()
   const tag = `{${prefix}}`

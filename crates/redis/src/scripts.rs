@@ -1,12 +1,20 @@
 //! The Lua scripts that make a publish one atomic step in Redis (6.2 or later).
 
+/// Publishes a run of events of one channel (or of broadcasts), in order, as one atomic step.
 /// KEYS: meta, stream, live, floors, lasts, publisher.
-/// ARGV: pub/sub channel, the number of the event before this one in its batch (0: the first
-/// of its batch), publisher's number, events to keep, ms to keep (0: no expiry), channel name,
-/// kind (`b` broadcast, `c` channel), app id, body, trace context ('' for none).
+/// ARGV: pub/sub channel, the number of the event before the run in its batch (0: the run is
+/// the first of its batch), events to keep, ms to keep (0: no expiry), channel name, kind (`b`
+/// broadcast, `c` channel), then for each event: publisher's number, app id, body, trace
+/// context ('' for none).
 ///
-/// Returns the event's position, or 0 when this publisher's number was applied before (a
-/// resent batch). Fails with `NOMETA` while the namespace has no epoch (new, or Redis came
+/// What a run shares is done once for it: the reads and checks before, and the bookkeeping
+/// writes after (the counter, the stream's last position, floor and expiry, this publisher's
+/// number); each event adds only its stream entry and its announcement. A script call costs
+/// Redis a few microseconds for each command it runs: one run of 64 events takes about a
+/// quarter of the CPU that 64 calls of one event each took.
+///
+/// Returns the last event's position, or 0 when this publisher applied every event of the run
+/// before (a resent batch); events at the run's front it applied before are skipped. Fails with `NOMETA` while the namespace has no epoch (new, or Redis came
 /// back empty): numbering from 1 again would give positions every hub takes for ones it
 /// already applied, so the publisher first restores the counter (`ENSURE`) and resends. The
 /// announcement is `<epoch> <position> <ms> <name len> <id len> <kind>\n` then the name, the
@@ -25,7 +33,7 @@
 /// or later: on 6.2 only a denied `XADD`, the first write, is sure to leave nothing). Then `XADD`
 /// writes first and this publisher's number last. And an event whose predecessor in its batch
 /// was not applied fails (`NOTNEXT`) rather than overtake it: Redis runs a batch's calls one by
-/// one, and a later event applied after a refused one would both change the order and record a
+/// one, and a later run applied after a refused one would both change the order and record a
 /// number past the refused one's, so that its resend would look applied.
 ///
 /// The floor of a stream (the highest position it no longer holds) moves when `MAXLEN` trims
@@ -34,13 +42,17 @@
 ///
 /// The namespace stays as large as what is live and kept: `live` scores each channel by when
 /// its stream expires (`+inf`: never), and every publish forgets up to 64 channels whose
-/// stream has expired (their floor and last entries go too, and `expired` in meta keeps the
+/// stream has expired (a run, 64 for each of its events and at most 4,096: one call's work
+/// stays bounded) (their floor and last entries go too, and `expired` in meta keeps the
 /// highest position any of them held, so a hub that was away meanwhile can tell it may have
 /// missed something).
 pub const PUBLISH: &str = r#"
 local meta, stream, live, floors, lasts, publisher =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local channel, kind = ARGV[6], ARGV[7]
+local channel, kind = ARGV[5], ARGV[6]
+-- Each event of the run: its publisher's number, app id, body and trace context.
+local FIRST, PER = 7, 4
+local count = (#ARGV - FIRST + 1) / PER
 -- Reads, through pcall: the first that fails is what the script answers.
 local failed
 local function read(command, key, ...)
@@ -54,6 +66,7 @@ end
 local function refuse(why)
   return redis.error_reply('NOTAPPLIED ' .. why .. ' (nothing was written)')
 end
+if count < 1 or count ~= math.floor(count) then return refuse('the run has no events') end
 local namespace = read('HMGET', meta, 'epoch', 'seq', 'expired')
 local applied = read('GET', publisher)
 if failed then return redis.error_reply(failed) end
@@ -61,35 +74,49 @@ local epoch = namespace[1]
 if not epoch then
   return redis.error_reply('NOMETA the namespace has no epoch yet')
 end
-local number = tonumber(ARGV[3])
 applied = tonumber(applied or '0')
 if not applied then return refuse(publisher .. ' holds no number') end
-if number <= applied then return 0 end
-if applied < tonumber(ARGV[2]) then
-  return redis.error_reply('NOTNEXT event ' .. number .. ' waits for event ' .. ARGV[2]
-    .. ', which Redis has not applied (nothing was written)')
+-- A resent run: what this publisher applied before is skipped.
+local from = 0
+while from < count do
+  local number = tonumber(ARGV[FIRST + from * PER])
+  if not number then return refuse('event ' .. ARGV[FIRST + from * PER] .. ' has no number') end
+  if number > applied then break end
+  from = from + 1
 end
+if from == count then return 0 end
+local previous = from == 0 and tonumber(ARGV[2]) or tonumber(ARGV[FIRST + (from - 1) * PER])
+if applied < previous then
+  return redis.error_reply('NOTNEXT event ' .. ARGV[FIRST + from * PER] .. ' waits for event '
+    .. previous .. ', which Redis has not applied (nothing was written)')
+end
+local adding = count - from
 local position = tonumber(namespace[2] or '0')
 if not position then return refuse(meta .. ' seq is not a number') end
-position = position + 1
 local expired = tonumber(namespace[3] or '0')
 if not expired then return refuse(meta .. ' expired is not a number') end
-local keep = tonumber(ARGV[4])
-local keep_ms = tonumber(ARGV[5])
+local keep = tonumber(ARGV[3])
+local keep_ms = tonumber(ARGV[4])
 local length = read('XLEN', stream)
 local last = read('HGET', lasts, stream)
 local time = redis.call('TIME')
 local ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local due = {}
-if kind == 'c' then due = read('ZRANGEBYSCORE', live, '-inf', ms, 'LIMIT', 0, 64) end
+if kind == 'c' then due = read('ZRANGEBYSCORE', live, '-inf', ms, 'LIMIT', 0, math.min(64 * adding, 4096)) end
 if failed then return redis.error_reply(failed) end
+-- The floor after the run: the last entry MAXLEN trims, of those there now or of the run's
+-- own (a run longer than the stream keeps); a stream that was empty lost what it had up to
+-- its last event.
 local floor
-if length == 0 then
-  floor = last or 0
-elseif length >= keep then
-  local trimmed = read('XRANGE', stream, '-', '+', 'COUNT', length - keep + 1)
+local trimmed = length + adding - keep
+if trimmed > length then
+  floor = position + (trimmed - length)
+elseif trimmed > 0 then
+  local gone = read('XRANGE', stream, '-', '+', 'COUNT', trimmed)
   if failed then return redis.error_reply(failed) end
-  floor = string.match(trimmed[#trimmed][1], '^(%d+)')
+  floor = string.match(gone[#gone][1], '^(%d+)')
+elseif length == 0 then
+  floor = last or 0
 end
 -- Channels whose stream expired, to forget (this one is published to, so it stays).
 local prefix = string.sub(stream, 1, #stream - #channel)
@@ -107,7 +134,6 @@ if floor or #forget > 0 then read('HEXISTS', floors, stream) end
 if failed then return redis.error_reply(failed) end
 -- Redis 7 and later tell whether this user may run each write (only the command and its keys
 -- or channel count, so each is asked with its shortest valid form).
-local id = position .. '-0'
 local allowed = redis.acl_check_cmd
 if allowed then
   local function check(command, key, ...)
@@ -116,7 +142,7 @@ if allowed then
         .. ' (nothing was written)'
     end
   end
-  check('XADD', stream, id, 't', '')
+  check('XADD', stream, (position + 1) .. '-0', 't', '')
   check('HSET', meta, 'seq', '')
   check('HSET', lasts, stream, '')
   if floor then check('HSET', floors, stream, '') end
@@ -131,11 +157,18 @@ if allowed then
   check('SET', publisher, '')
   if failed then return redis.error_reply(failed) end
 end
-local trace = ARGV[10] or ''
-if trace == '' then
-  redis.call('XADD', stream, 'MAXLEN', keep, id, 't', ms, 'a', ARGV[8], 'b', ARGV[9])
-else
-  redis.call('XADD', stream, 'MAXLEN', keep, id, 't', ms, 'a', ARGV[8], 'b', ARGV[9], 'c', trace)
+for i = FIRST + from * PER, #ARGV, PER do
+  position = position + 1
+  local app_id, body, trace = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  if trace == '' then
+    redis.call('XADD', stream, 'MAXLEN', keep, position .. '-0', 't', ms, 'a', app_id, 'b', body)
+    redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. position .. ' ' .. ms .. ' ' .. #channel .. ' '
+      .. #app_id .. ' ' .. kind .. '\n' .. channel .. app_id .. body)
+  else
+    redis.call('XADD', stream, 'MAXLEN', keep, position .. '-0', 't', ms, 'a', app_id, 'b', body, 'c', trace)
+    redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. position .. ' ' .. ms .. ' ' .. #channel .. ' '
+      .. #app_id .. ' ' .. kind .. ' ' .. #trace .. '\n' .. channel .. app_id .. trace .. body)
+  end
 end
 redis.call('HSET', meta, 'seq', position)
 if floor then redis.call('HSET', floors, stream, floor) end
@@ -150,14 +183,7 @@ if kind == 'c' then
   end
   if #due > 0 then redis.call('HSET', meta, 'expired', expired) end
 end
-if trace == '' then
-  redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. position .. ' ' .. ms .. ' ' .. #channel .. ' '
-    .. #ARGV[8] .. ' ' .. kind .. '\n' .. channel .. ARGV[8] .. ARGV[9])
-else
-  redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. position .. ' ' .. ms .. ' ' .. #channel .. ' '
-    .. #ARGV[8] .. ' ' .. kind .. ' ' .. #trace .. '\n' .. channel .. ARGV[8] .. trace .. ARGV[9])
-end
-redis.call('SET', publisher, number, 'PX', 86400000)
+redis.call('SET', publisher, ARGV[#ARGV - PER + 1], 'PX', 86400000)
 return position
 "#;
 

@@ -1,6 +1,6 @@
 //! Empties the outbound buffer into Redis, in order: batches of events pipelined as
 //! `EVALSHA` calls of the publish script on one connection (Redis runs them in the order
-//! sent). An event leaves the buffer once Redis answered for it. When a connection is lost
+//! sent), one call for each run of consecutive events of one channel. An event leaves the buffer once Redis answered for it. When a connection is lost
 //! mid-batch, the batch is sent again on the next one; events Redis had already applied are
 //! skipped by the script (each carries this hub's increasing number), so a resend never
 //! publishes twice.
@@ -114,6 +114,8 @@ async fn send_until_error(
     batch: &mut Vec<Numbered>,
     refused: bool,
 ) -> Stop {
+    // The length of each run of the batch, in order.
+    let mut runs = Vec::with_capacity(BATCH);
     loop {
         batch.clear();
         bridge.outbound.front(BATCH, batch);
@@ -123,30 +125,33 @@ async fn send_until_error(
         }
         let mut pipe = redis::pipe();
         // Each call's reply on its own, errors included: what Redis applied before a refused
-        // event leaves the buffer; the refused event and those after it stay.
+        // run leaves the buffer; the refused run and those after it stay.
         pipe.ignore_errors();
+        runs.clear();
         let mut previous = 0;
-        for numbered in batch.iter() {
-            add_publish(&mut pipe, bridge, script, numbered, previous);
-            previous = numbered.number;
+        for run in batch.chunk_by(same_run) {
+            add_publish(&mut pipe, bridge, script, run, previous);
+            previous = run[run.len() - 1].number;
+            runs.push(run.len());
         }
         let replies = match pipe.query_async::<Vec<Value>>(connection).await {
             Ok(replies) => replies,
             Err(error) => return Stop::Lost(error.to_string()),
         };
-        // The script fails an event whose predecessor in the batch failed (`NOTNEXT`), so
-        // what Redis applied is the replies before the first error.
-        let applied = replies
+        // The script fails a run whose predecessor in the batch failed (`NOTNEXT`), so what
+        // Redis applied is the runs answered before the first error.
+        let answered = replies
             .iter()
             .take_while(|reply| !matches!(reply, Value::ServerError(_)))
             .count()
-            .min(batch.len());
+            .min(runs.len());
+        let applied: usize = runs[..answered].iter().sum();
         bridge.outbound.remove_front(applied);
         bridge
             .counters
             .sent
             .fetch_add(applied as u64, Ordering::Relaxed);
-        let error = match replies.into_iter().nth(applied) {
+        let error = match replies.into_iter().nth(answered) {
             Some(Value::ServerError(error)) => error,
             _ if applied < batch.len() => {
                 return Stop::Lost(format!(
@@ -214,28 +219,38 @@ pub(crate) async fn ensure_namespace(
 
 /// Adds the publish of `numbered`, which Redis applies only once it applied `previous` (0: none
 /// to wait for, the front of the buffer).
+/// Whether two events, one after the other, go to Redis in one call of the publish script: the
+/// same channel (or both broadcasts), kept alike.
+fn same_run(a: &Numbered, b: &Numbered) -> bool {
+    let (a, b) = (&a.event, &b.event);
+    a.channel == b.channel && a.keep_events == b.keep_events && a.keep_for == b.keep_for
+}
+
+/// One call of the publish script for `run` (events of one channel, in order); `previous`: the
+/// number of the event before it in its batch (0: the batch starts with it).
 fn add_publish(
     pipe: &mut redis::Pipeline,
     bridge: &Bridge,
     script: &Script,
-    numbered: &Numbered,
+    run: &[Numbered],
     previous: u64,
 ) {
     let keys = &bridge.keys;
-    let event = &numbered.event;
-    let channel = event.channel.as_deref();
-    let keep = event
+    let first = &run[0].event;
+    let channel = first.channel.as_deref();
+    let keep = first
         .keep_events
         .unwrap_or(bridge.config.stream_events)
         .max(1);
     // A channel with history keeps its stream as long as its history keeps events; one
     // without keeps it only for the recovery window (what a hub needs to fill a gap).
-    let keep_ms = match (event.keep_events, event.keep_for) {
+    let keep_ms = match (first.keep_events, first.keep_for) {
         (_, Some(age)) => age.as_millis().max(1) as u64,
         (Some(_), None) => 0,
         (None, None) => bridge.config.recovery.as_millis().max(1) as u64,
     };
-    pipe.cmd("EVALSHA")
+    let call = pipe
+        .cmd("EVALSHA")
         .arg(script.get_hash())
         .arg(6)
         .arg(&keys.meta)
@@ -246,12 +261,15 @@ fn add_publish(
         .arg(keys.publisher(bridge.publisher))
         .arg(&keys.events)
         .arg(previous)
-        .arg(numbered.number)
         .arg(keep)
         .arg(keep_ms)
         .arg(channel.unwrap_or(""))
-        .arg(if channel.is_some() { "c" } else { "b" })
-        .arg(event.app_id.as_deref().unwrap_or(""))
-        .arg(&event.body[..])
-        .arg(event.trace.as_deref().unwrap_or(""));
+        .arg(if channel.is_some() { "c" } else { "b" });
+    for numbered in run {
+        let event = &numbered.event;
+        call.arg(numbered.number)
+            .arg(event.app_id.as_deref().unwrap_or(""))
+            .arg(&event.body[..])
+            .arg(event.trace.as_deref().unwrap_or(""));
+    }
 }
