@@ -129,10 +129,13 @@ async fn send_until_error(
         pipe.ignore_errors();
         runs.clear();
         let mut previous = 0;
-        for run in batch.chunk_by(same_run) {
+        let mut rest = &batch[..];
+        while !rest.is_empty() {
+            let (run, after) = rest.split_at(run_length(rest));
             add_publish(&mut pipe, bridge, script, run, previous);
             previous = run[run.len() - 1].number;
             runs.push(run.len());
+            rest = after;
         }
         let replies = match pipe.query_async::<Vec<Value>>(connection).await {
             Ok(replies) => replies,
@@ -217,13 +220,31 @@ pub(crate) async fn ensure_namespace(
     Ok(last)
 }
 
-/// Adds the publish of `numbered`, which Redis applies only once it applied `previous` (0: none
-/// to wait for, the front of the buffer).
-/// Whether two events, one after the other, go to Redis in one call of the publish script: the
-/// same channel (or both broadcasts), kept alike.
-fn same_run(a: &Numbered, b: &Numbered) -> bool {
-    let (a, b) = (&a.event, &b.event);
-    a.channel == b.channel && a.keep_events == b.keep_events && a.keep_for == b.keep_for
+/// The most one call of the publish script announces, in bytes of event bodies. A call's
+/// announcements reach each subscriber's output buffer together, and Redis disconnects a
+/// pub/sub client whose buffer passes 32 MB (`client-output-buffer-limit pubsub`, by default):
+/// every hub's receiver would then go down and catch up from the streams. An event larger than
+/// this is a run of its own, as every event was before runs.
+const RUN_BYTES: usize = 1024 * 1024;
+
+/// The length of the run at the front of `events` (not empty): the events after the first of
+/// the same channel (or broadcasts), kept alike, up to RUN_BYTES of bodies in all.
+fn run_length(events: &[Numbered]) -> usize {
+    let first = &events[0].event;
+    let mut bytes = first.body.len();
+    let mut length = 1;
+    for numbered in &events[1..] {
+        let event = &numbered.event;
+        bytes += event.body.len();
+        let alike = event.channel == first.channel
+            && event.keep_events == first.keep_events
+            && event.keep_for == first.keep_for;
+        if !alike || bytes > RUN_BYTES {
+            break;
+        }
+        length += 1;
+    }
+    length
 }
 
 /// One call of the publish script for `run` (events of one channel, in order); `previous`: the
@@ -271,5 +292,75 @@ fn add_publish(
             .arg(event.app_id.as_deref().unwrap_or(""))
             .arg(&event.body[..])
             .arg(event.trace.as_deref().unwrap_or(""));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use native_sse_core::backend::Outgoing;
+    use std::time::Duration;
+
+    fn event(
+        number: u64,
+        channel: Option<&str>,
+        body: usize,
+        keep_events: Option<usize>,
+    ) -> Numbered {
+        Numbered {
+            number,
+            event: Outgoing {
+                channel: channel.map(Into::into),
+                app_id: None,
+                body: Bytes::from(vec![b'x'; body]),
+                keep_events,
+                keep_for: None,
+                trace: None,
+            },
+        }
+    }
+
+    fn runs(events: &[Numbered]) -> Vec<usize> {
+        let mut rest = events;
+        let mut lengths = Vec::new();
+        while !rest.is_empty() {
+            let length = run_length(rest);
+            lengths.push(length);
+            rest = &rest[length..];
+        }
+        lengths
+    }
+
+    #[test]
+    fn a_run_is_one_channels_consecutive_events_kept_alike() {
+        let events = [
+            event(1, Some("a"), 10, None),
+            event(2, Some("a"), 10, None),
+            event(3, None, 10, None),
+            event(4, None, 10, None),
+            event(5, Some("a"), 10, None),
+            event(6, Some("a"), 10, Some(3)),
+            event(7, Some("b"), 10, Some(3)),
+        ];
+        assert_eq!(runs(&events), [2, 2, 1, 1, 1]);
+        let mut kept_longer = event(9, Some("a"), 10, None);
+        kept_longer.event.keep_for = Some(Duration::from_secs(1));
+        assert_eq!(run_length(&[event(8, Some("a"), 10, None), kept_longer]), 1);
+    }
+
+    #[test]
+    fn a_run_announces_at_most_run_bytes_and_a_larger_event_goes_alone() {
+        let quarter = RUN_BYTES / 4;
+        let events: Vec<Numbered> = (1..=9)
+            .map(|n| event(n, Some("a"), quarter, None))
+            .collect();
+        assert_eq!(runs(&events), [4, 4, 1]);
+        let big = [
+            event(1, Some("a"), RUN_BYTES + 1, None),
+            event(2, Some("a"), 1, None),
+            event(3, Some("a"), 1, None),
+        ];
+        assert_eq!(runs(&big), [1, 2]);
     }
 }
