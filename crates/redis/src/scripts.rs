@@ -85,7 +85,8 @@ while from < count do
   from = from + 1
 end
 if from == count then return 0 end
-local previous = from == 0 and tonumber(ARGV[2]) or tonumber(ARGV[FIRST + (from - 1) * PER])
+local previous = tonumber(ARGV[2])
+if from > 0 then previous = tonumber(ARGV[FIRST + (from - 1) * PER]) end
 if applied < previous then
   return redis.error_reply('NOTNEXT event ' .. ARGV[FIRST + from * PER] .. ' waits for event '
     .. previous .. ', which Redis has not applied (nothing was written)')

@@ -1,7 +1,7 @@
 //! Empties the outbound buffer into Redis, in order: batches of events pipelined as
 //! `EVALSHA` calls of the publish script on one connection (Redis runs them in the order
-//! sent), one call for each run of consecutive events of one channel. An event leaves the buffer once Redis answered for it. When a connection is lost
-//! mid-batch, the batch is sent again on the next one; events Redis had already applied are
+//! sent), one call for each run of consecutive events of one channel. An event leaves the
+//! buffer once Redis answered for it. When a connection is lost mid-batch, the batch is sent again on the next one; events Redis had already applied are
 //! skipped by the script (each carries this hub's increasing number), so a resend never
 //! publishes twice.
 //!
@@ -129,13 +129,10 @@ async fn send_until_error(
         pipe.ignore_errors();
         runs.clear();
         let mut previous = 0;
-        let mut rest = &batch[..];
-        while !rest.is_empty() {
-            let (run, after) = rest.split_at(run_length(rest));
+        for run in runs_of(batch) {
             add_publish(&mut pipe, bridge, script, run, previous);
             previous = run[run.len() - 1].number;
             runs.push(run.len());
-            rest = after;
         }
         let replies = match pipe.query_async::<Vec<Value>>(connection).await {
             Ok(replies) => replies,
@@ -247,6 +244,18 @@ fn run_length(events: &[Numbered]) -> usize {
     length
 }
 
+/// The runs of `batch` (see `run_length`), in order.
+fn runs_of(mut rest: &[Numbered]) -> impl Iterator<Item = &[Numbered]> {
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (run, after) = rest.split_at(run_length(rest));
+        rest = after;
+        Some(run)
+    })
+}
+
 /// One call of the publish script for `run` (events of one channel, in order); `previous`: the
 /// number of the event before it in its batch (0: the batch starts with it).
 fn add_publish(
@@ -322,14 +331,7 @@ mod tests {
     }
 
     fn runs(events: &[Numbered]) -> Vec<usize> {
-        let mut rest = events;
-        let mut lengths = Vec::new();
-        while !rest.is_empty() {
-            let length = run_length(rest);
-            lengths.push(length);
-            rest = &rest[length..];
-        }
-        lengths
+        runs_of(events).map(<[Numbered]>::len).collect()
     }
 
     #[test]
