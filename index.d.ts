@@ -683,9 +683,9 @@ export interface BackendInfo {
 
 /** Options of `hub.metricsText()` and of `native-sse/prometheus`. */
 export interface ExpositionOptions {
-  /** Starts every metric name. Default `'sse_'`. */
+  /** Starts every metric name; at most 256 characters. Default `'sse_'`. */
   prefix?: string
-  /** Added to every sample, e.g. `{ hub: 'chat' }`. Default: none. */
+  /** Added to every sample, e.g. `{ hub: 'chat' }`; at most 4,096 characters in all, names and values. Default: none. */
   labels?: Record<string, string>
   /** Adds per-channel series labelled `channel` (channel names are unbounded: opt in). Default `false`. */
   perChannel?: boolean

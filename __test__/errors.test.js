@@ -37,6 +37,30 @@ test('createHub rejects wrong types, out-of-range values and unknown options', (
   throwsCode(() => createHub('fast'), TypeError, 'ERR_SSE_INVALID_OPTION', /must be an object/)
 })
 
+test('metricsText and collectHubMetrics bound the prefix and labels every sample repeats, so the exposition stays a string', async () => {
+  const { collectHubMetrics } = require('../lib/prometheus')
+  const registry = new (require('prom-client').Registry)()
+  const hub = createHub()
+  try {
+    // 9 MB on each of some 150 lines was past V8's largest string: 'Invalid string length'.
+    for (const expose of [(options) => hub.metricsText(options), (options) => collectHubMetrics(hub, { registry, ...options })]) {
+      throwsCode(() => expose({ labels: { instance: 'y'.repeat(9 * 1024 * 1024) } }), RangeError, 'ERR_SSE_INVALID_OPTION', /labels must be at most 4096 characters in all/)
+      throwsCode(() => expose({ labels: { a: 'x'.repeat(2048), b: 'x'.repeat(2048) } }), RangeError, 'ERR_SSE_INVALID_OPTION', /got 4098/)
+      throwsCode(() => expose({ prefix: 'p'.repeat(257) }), RangeError, 'ERR_SSE_INVALID_OPTION', /prefix must be at most 256 characters, got 257/)
+    }
+    // At the bounds: every sample carries them.
+    const text = hub.metricsText({ prefix: 'p'.repeat(256), labels: { a: 'x'.repeat(4095) } })
+    const samples = text.split('\n').filter((line) => line !== '' && !line.startsWith('#'))
+    assert.ok(samples.length > 10)
+    for (const line of samples) assert.ok(line.startsWith(`${'p'.repeat(256)}`) && line.includes(`a="${'x'.repeat(4095)}"`), line.slice(0, 80))
+    const collector = collectHubMetrics(hub, { registry, prefix: 'q'.repeat(256), labels: { a: 'x'.repeat(4095) } })
+    assert.match(await registry.metrics(), /^q{256}\w+\{a="x{4095}"/m)
+    collector.unregister()
+  } finally {
+    await hub.close()
+  }
+})
+
 test('rejected messages throw with codes and nothing reaches the wire', async () => {
   const hub = createHub({ maxLagBytes: 64 * 1024, heartbeatMs: 60_000 })
   let client

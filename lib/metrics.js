@@ -142,6 +142,13 @@ const PER_CHANNEL = [
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/
 const EXPOSITION_KEYS = ['prefix', 'labels', 'perChannel']
+/**
+ * The prefix and the constant labels are repeated on every line (a few hundred, more with
+ * perChannel): bounded, so the exposition stays a string a scrape can take, never one past
+ * V8's largest (a 9 MB label value made it throw 'Invalid string length').
+ */
+const MAX_PREFIX_CHARS = 256
+const MAX_LABELS_CHARS = 4096
 /** Labels the series carry themselves, which constant labels must not shadow. */
 const OWN_LABELS = new Set([...CATALOG, ...PER_CHANNEL].flatMap((series) => series.labels))
 
@@ -157,10 +164,14 @@ function expositionOptions (given, what, keys = EXPOSITION_KEYS) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
       `prefix must be a string of letters, digits, '_' and ':' not starting with a digit, got ${describe(prefix)}`)
   }
+  if (prefix.length > MAX_PREFIX_CHARS) {
+    throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION', `prefix must be at most ${MAX_PREFIX_CHARS} characters, got ${prefix.length}`)
+  }
   const labels = options.labels ?? {}
   if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `labels must be an object of label names to strings, got ${describe(labels)}`)
   }
+  let labelsChars = 0
   for (const [name, value] of Object.entries(labels)) {
     if (!LABEL_NAME.test(name) || name.startsWith('__') || OWN_LABELS.has(name)) {
       throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
@@ -169,6 +180,11 @@ function expositionOptions (given, what, keys = EXPOSITION_KEYS) {
     if (typeof value !== 'string') {
       throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `label ${name} must be a string, got ${describe(value)}`)
     }
+    labelsChars += name.length + value.length
+  }
+  if (labelsChars > MAX_LABELS_CHARS) {
+    throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION',
+      `labels must be at most ${MAX_LABELS_CHARS} characters in all, names and values (they start every sample), got ${labelsChars}`)
   }
   const perChannel = options.perChannel ?? false
   if (typeof perChannel !== 'boolean') {
