@@ -68,6 +68,8 @@ const times = (a, b) => (a != null && b != null && b > 0 ? a / b : NaN)
 const verdict = (met) => (met ? 'met' : 'MISSED')
 /** A ratio against its target; a server left out (`--servers`) has no ratio to judge. */
 const against = (ratio, met) => (Number.isNaN(ratio) ? 'not run' : verdict(met))
+/** `2.5x` (with `digits`), or `-` where a server was left out and there is no ratio. */
+const ratioText = (ratio, digits = 1) => (Number.isNaN(ratio) ? '-' : `${ratio.toFixed(digits)}x`)
 
 /** The Fetch API servers against each other (no target: a comparison where they ran). */
 function fetchComparison (scenario, r, key) {
@@ -123,4 +125,4 @@ ${body}
   fs.writeFileSync(path.join(__dirname, 'RESULTS.md'), text)
 }
 
-module.exports = { addRow, addSection, addTargets, addFlag, flag, flagged, nativeHarmed, pick, si, fixed, percent, times, verdict, against, fetchComparison, report, writeResults }
+module.exports = { addRow, addSection, addTargets, addFlag, flag, flagged, nativeHarmed, pick, si, fixed, percent, times, ratioText, verdict, against, fetchComparison, report, writeResults }

@@ -13,7 +13,8 @@
 //   client, RSS of the server process after they started minus before, per stream; a first
 //   wave in a fresh server, then a second once the first ended (what one more costs a server
 //   already serving), and what the server keeps of the first wave's streams once they ended;
-//   then two waves in a server whose young generation keeps one size (FIXED_YOUNG_GENERATION).
+//   then two waves in a server whose young generation keeps one size (FIXED_YOUNG_GENERATION),
+//   and two in one whose malloc keeps two arenas (FEW_ARENAS).
 
 const { spawn } = require('node:child_process')
 const path = require('node:path')
@@ -37,10 +38,19 @@ const KINDS = { native: 'native-sse publishStream', resumable: 'resumable-stream
  */
 const FIXED_YOUNG_GENERATION = ['--max-semi-space-size=1']
 
-function startServer (kind, redisUrl, nodeFlags = []) {
+/**
+ * The third pair of live waves runs with glibc's malloc held to two arenas: by default each
+ * thread that allocates gets an arena of its own (up to 8 per core), and memory one arena frees
+ * serves no other, so a process whose runtime threads and JS thread take turns growing keeps
+ * more than it holds. What docs/OPERATIONS.md's "malloc arenas" measures.
+ */
+const FEW_ARENAS = { MALLOC_ARENA_MAX: '2' }
+
+function startServer (kind, redisUrl, nodeFlags = [], env = {}) {
   const args = ['--expose-gc', ...nodeFlags, path.join(__dirname, 'resumable-server.js'), kind, redisUrl]
-  const child = PIN ? spawn('taskset', ['-c', '0', process.execPath, ...args], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
-    : spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] })
+  const options = { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env: { ...process.env, ...env } }
+  const child = PIN ? spawn('taskset', ['-c', '0', process.execPath, ...args], options)
+    : spawn(process.execPath, args, options)
   return new Promise((resolve, reject) => {
     child.once('message', ({ port }) => resolve({
       url: `http://127.0.0.1:${port}`,
@@ -169,6 +179,10 @@ async function measure (kind, redisUrl) {
     server = await startServer(kind, redisUrl, FIXED_YOUNG_GENERATION)
     const fixedFirst = await liveWave(server, kind, 'c')
     const fixedSecond = await liveWave(server, kind, 'd')
+    await server.stop()
+    server = await startServer(kind, redisUrl, [], FEW_ARENAS)
+    const fewFirst = await liveWave(server, kind, 'e')
+    const fewSecond = await liveWave(server, kind, 'f')
     return {
       firstReaderTokensPerS: rate(a),
       followerTokensPerS: rate(b),
@@ -181,6 +195,9 @@ async function measure (kind, redisUrl) {
       kbHeldPerLiveStreamWarm: secondWave.held,
       kbPerLiveStreamFixedYoung: fixedFirst.live,
       kbPerLiveStreamFixedYoungWarm: fixedSecond.live,
+      kbPerLiveStreamFewArenas: fewFirst.live,
+      kbPerLiveStreamFewArenasWarm: fewSecond.live,
+      kbHeldPerLiveStreamFewArenas: fewFirst.held,
       kbPerEndedStream: firstWave.ended
     }
   } finally {
@@ -208,7 +225,9 @@ async function main () {
     ['server memory per live stream, first wave, fresh server (KB)', 'kbPerLiveStream', (v) => v.toFixed(1)],
     ['server memory per live stream, second wave (KB)', 'kbPerLiveStreamWarm', (v) => v.toFixed(1)],
     [`server memory per live stream, young generation fixed (${FIXED_YOUNG_GENERATION.join(' ')}), first / second wave (KB)`, 'kbPerLiveStreamFixedYoung', (v, r) => `${v.toFixed(1)} / ${r.kbPerLiveStreamFixedYoungWarm.toFixed(1)}`],
+    ['server memory per live stream, MALLOC_ARENA_MAX=2, first / second wave (KB)', 'kbPerLiveStreamFewArenas', (v, r) => `${v.toFixed(1)} / ${r.kbPerLiveStreamFewArenasWarm.toFixed(1)}`],
     ['held per live stream after a full GC, first wave (KB)', 'kbHeldPerLiveStream', (v) => v.toFixed(1)],
+    ['held per live stream after a full GC, first wave, MALLOC_ARENA_MAX=2 (KB)', 'kbHeldPerLiveStreamFewArenas', (v) => v.toFixed(1)],
     ['held per live stream after a full GC, second wave (KB)', 'kbHeldPerLiveStreamWarm', (v) => v.toFixed(1)],
     ['held per ended stream after a full GC, 1 s after (KB)', 'kbPerEndedStream', (v) => v.toFixed(1)]
   ]

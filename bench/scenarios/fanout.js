@@ -6,7 +6,7 @@
 
 const { SIZES, UNCOMPRESSED_KINDS, CORE_KINDS } = require('../settings')
 const { CREDIT_BYTES_PER_CLIENT, sleep, withServer, connected, measureWindow, latencyMs, damage, each } = require('../harness')
-const { addRow, addTargets, flagged, pick, si, fixed, percent, times, verdict, against, fetchComparison } = require('../results')
+const { addRow, addTargets, flagged, pick, si, fixed, percent, times, ratioText, verdict, against, fetchComparison } = require('../results')
 
 async function fanout (kind, clients, burst) {
   return withServer(kind, { heartbeatMs: 60_000 }, async (server, load) => {
@@ -33,8 +33,8 @@ function fanoutTargets (scenario, r) {
   const vsBetter = times(r.native?.deliveredPerS, r['better-sse']?.deliveredPerS)
   const vsHttp = times(r.native?.deliveredPerS, r.http?.deliveredPerS)
   const clean = r.native && !flagged(scenario, 'native')
-  return [`${scenario}: ${vsBetter.toFixed(1)}x better-sse (target 20x: ${against(vsBetter, vsBetter >= 20)}), ` +
-    `${vsHttp.toFixed(1)}x node:http (target 10x: ${against(vsHttp, vsHttp >= 10)}), nothing lost: ${verdict(clean)}`]
+  return [`${scenario}: ${ratioText(vsBetter)} better-sse (target 20x: ${against(vsBetter, vsBetter >= 20)}), ` +
+    `${ratioText(vsHttp)} node:http (target 10x: ${against(vsHttp, vsHttp >= 10)}), nothing lost: ${verdict(clean)}`]
 }
 
 async function run () {

@@ -5,7 +5,7 @@
 
 const { SIZES, CORE_KINDS, MEMORY_ONLY_KINDS } = require('../settings')
 const { sleep, withServer, connected, measureWindow, damage, each } = require('../harness')
-const { addRow, addTargets, pick, fixed, percent, times, verdict, against } = require('../results')
+const { addRow, addTargets, pick, fixed, percent, times, ratioText, verdict, against } = require('../results')
 
 /** Idle clients with 1 s heartbeats: server CPU over a window, then RSS per client. */
 async function idle (kind) {
@@ -42,7 +42,7 @@ function idleTargets (scenario, r) {
     `${scenario}: ${rss?.toFixed(1)} KB RSS per idle client (target at most 3 KB: ${verdict(rss <= 3)})`,
     `${scenario}: ${burst?.toFixed(1)} KB RSS per client 3 s after the connect burst, no GC (target at most 4 KB: ${verdict(burst <= 4)}` +
       `${small ? `; ${small.toFixed(1)} KB under node --max-semi-space-size=1, of which ${young?.toFixed(1)} KB without it is V8's young generation` : ''})`,
-    `${scenario}: heartbeat CPU ${cpu.toFixed(2)}x better-sse's (target at most 0.4x: ${against(cpu, cpu <= 0.4)})`
+    `${scenario}: heartbeat CPU ${ratioText(cpu, 2)} better-sse's (target at most 0.4x: ${against(cpu, cpu <= 0.4)})`
   ]
 }
 
