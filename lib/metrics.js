@@ -184,7 +184,7 @@ function expositionOptions (given, what, keys = EXPOSITION_KEYS) {
   }
   if (labelsChars > MAX_LABELS_CHARS) {
     throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION',
-      `labels must be at most ${MAX_LABELS_CHARS} characters in all, names and values (they start every sample), got ${labelsChars}`)
+      `labels must be at most ${MAX_LABELS_CHARS} characters in all, names and values (every sample repeats them), got ${labelsChars}`)
   }
   const perChannel = options.perChannel ?? false
   if (typeof perChannel !== 'boolean') {
