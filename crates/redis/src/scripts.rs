@@ -14,9 +14,10 @@
 /// quarter of the CPU that 64 calls of one event each took.
 ///
 /// Returns the last event's position, or 0 when this publisher applied every event of the run
-/// before (a resent batch); events at the run's front it applied before are skipped. Fails with `NOMETA` while the namespace has no epoch (new, or Redis came
-/// back empty): numbering from 1 again would give positions every hub takes for ones it
-/// already applied, so the publisher first restores the counter (`ENSURE`) and resends. The
+/// before (a resent batch); events at the run's front it applied before are skipped. Fails
+/// with `NOMETA` while the namespace has no epoch (new, or Redis came back empty): numbering
+/// from 1 again would give positions every hub takes for ones it already applied, so the
+/// publisher first restores the counter (`ENSURE`) and resends. The
 /// announcement is `<epoch> <position> <ms> <name len> <id len> <kind>\n` then the name, the
 /// id and the body, so any byte may appear in each; an event with a trace context has
 /// ` <trace len>` after the kind and the context between the id and the body (a receiver
@@ -41,11 +42,10 @@
 /// event, is gone); a stream seen for the first time has lost nothing.
 ///
 /// The namespace stays as large as what is live and kept: `live` scores each channel by when
-/// its stream expires (`+inf`: never), and every publish forgets up to 64 channels whose
-/// stream has expired (a run, 64 for each of its events and at most 4,096: one call's work
-/// stays bounded) (their floor and last entries go too, and `expired` in meta keeps the
-/// highest position any of them held, so a hub that was away meanwhile can tell it may have
-/// missed something).
+/// its stream expires (`+inf`: never), and each event published forgets up to 64 channels
+/// whose stream has expired, at most 4,096 in one call so that its work stays bounded. Their
+/// floor and last entries go too, and `expired` in meta keeps the highest position any of
+/// them held, so a hub that was away meanwhile can tell it may have missed something.
 pub const PUBLISH: &str = r#"
 local meta, stream, live, floors, lasts, publisher =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
@@ -161,15 +161,16 @@ end
 for i = FIRST + from * PER, #ARGV, PER do
   position = position + 1
   local app_id, body, trace = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  -- A trace context adds its length after the kind and itself before the body.
+  local traced = ''
   if trace == '' then
     redis.call('XADD', stream, 'MAXLEN', keep, position .. '-0', 't', ms, 'a', app_id, 'b', body)
-    redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. position .. ' ' .. ms .. ' ' .. #channel .. ' '
-      .. #app_id .. ' ' .. kind .. '\n' .. channel .. app_id .. body)
   else
     redis.call('XADD', stream, 'MAXLEN', keep, position .. '-0', 't', ms, 'a', app_id, 'b', body, 'c', trace)
-    redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. position .. ' ' .. ms .. ' ' .. #channel .. ' '
-      .. #app_id .. ' ' .. kind .. ' ' .. #trace .. '\n' .. channel .. app_id .. trace .. body)
+    traced = ' ' .. #trace
   end
+  redis.call('PUBLISH', ARGV[1], epoch .. ' ' .. position .. ' ' .. ms .. ' ' .. #channel .. ' '
+    .. #app_id .. ' ' .. kind .. traced .. '\n' .. channel .. app_id .. trace .. body)
 end
 redis.call('HSET', meta, 'seq', position)
 if floor then redis.call('HSET', floors, stream, floor) end

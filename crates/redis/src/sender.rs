@@ -1,9 +1,9 @@
 //! Empties the outbound buffer into Redis, in order: batches of events pipelined as
 //! `EVALSHA` calls of the publish script on one connection (Redis runs them in the order
 //! sent), one call for each run of consecutive events of one channel. An event leaves the
-//! buffer once Redis answered for it. When a connection is lost mid-batch, the batch is sent again on the next one; events Redis had already applied are
-//! skipped by the script (each carries this hub's increasing number), so a resend never
-//! publishes twice.
+//! buffer once Redis answered for it. When a connection is lost mid-batch, the batch is sent
+//! again on the next one; events Redis had already applied are skipped by the script (each
+//! carries this hub's increasing number), so a resend never publishes twice.
 //!
 //! When Redis answers an event with an error (a user whose ACL forbids a command the script
 //! runs, a key of the wrong type), the script has written nothing, so that event and those
