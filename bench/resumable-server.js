@@ -4,9 +4,11 @@
 // GET /start/:id?tokens=&paceMs= starts a stream of tokens and reads it; GET /follow/:id
 // follows one (native-sse: Last-Event-ID or from its start; resumable-stream: ?skip=chars);
 // GET /stop ends every source running (a stream goes on when its reader leaves).
-// Sends `{ port }` over IPC once listening, and its memory when asked ('gc': after a full GC).
+// Sends `{ port }` over IPC once listening, and its memory when asked ('gc': after a full GC),
+// with its young generation's size (V8's new space).
 
 const http = require('node:http')
+const v8 = require('node:v8')
 const [kind, redisUrl] = process.argv.slice(2)
 
 /** Bumped by GET /stop: the sources started before end (their streams complete). */
@@ -88,7 +90,8 @@ async function main () {
   process.on('message', (what) => {
     if (what === 'gc') globalThis.gc()
     const { rss, heapTotal, heapUsed } = process.memoryUsage()
-    process.send({ rss, heapTotal, heapUsed })
+    const young = v8.getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0
+    process.send({ rss, heapTotal, heapUsed, young })
   })
 }
 

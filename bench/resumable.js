@@ -14,6 +14,7 @@
 //   wave in a fresh server, then a second once the first ended (what one more costs a server
 //   already serving), and what the server keeps of the first wave's streams once they ended;
 //   then two waves in a server whose young generation keeps one size (FIXED_YOUNG_GENERATION),
+//   two in one whose young generation is at its largest from the start (LARGEST_YOUNG_GENERATION),
 //   and two in one whose malloc keeps two arenas (FEW_ARENAS).
 
 const { spawn } = require('node:child_process')
@@ -39,7 +40,17 @@ const KINDS = { native: 'native-sse publishStream', resumable: 'resumable-stream
 const FIXED_YOUNG_GENERATION = ['--max-semi-space-size=1']
 
 /**
- * The third pair of live waves runs with glibc's malloc held to two arenas: by default each
+ * The third pair of live waves runs in a server whose young generation is at V8's default
+ * largest (16 MiB a semi-space on 64 bits) from its start: with the defaults, V8 grows it
+ * (4 -> 16 -> 32 MiB) once enough objects survived its collections, in whichever wave that
+ * happens, and a server that already grew it (resumable-stream's starts with it grown) pays
+ * nothing more in that wave. Sized the same in both, a second wave compares what the libraries
+ * add per stream once a server is warm.
+ */
+const LARGEST_YOUNG_GENERATION = ['--min-semi-space-size=16', '--max-semi-space-size=16']
+
+/**
+ * The fourth pair of live waves runs with glibc's malloc held to two arenas: by default each
  * thread that allocates gets an arena of its own (up to 8 per core), and memory one arena frees
  * serves no other, so a process whose runtime threads and JS thread take turns growing keeps
  * more than it holds. What docs/OPERATIONS.md's "malloc arenas" measures.
@@ -134,7 +145,13 @@ async function liveWave (server, kind, wave) {
   await new Promise((resolve) => setTimeout(resolve, 1000))
   const heldEnded = held(await server.memory('gc'))
   const perStream = (bytes) => bytes / 1024 / SIZES.live
-  return { live: perStream(live.rss - before.rss), held: perStream(heldLive - heldBefore), ended: perStream(heldEnded - heldBefore) }
+  const mib = (bytes) => Math.round(bytes / 1048576)
+  return {
+    live: perStream(live.rss - before.rss),
+    held: perStream(heldLive - heldBefore),
+    ended: perStream(heldEnded - heldBefore),
+    young: `${mib(before.young)} -> ${mib(live.young)}`
+  }
 }
 
 async function measure (kind, redisUrl) {
@@ -180,6 +197,10 @@ async function measure (kind, redisUrl) {
     const fixedFirst = await liveWave(server, kind, 'c')
     const fixedSecond = await liveWave(server, kind, 'd')
     await server.stop()
+    server = await startServer(kind, redisUrl, LARGEST_YOUNG_GENERATION)
+    const largestFirst = await liveWave(server, kind, 'g')
+    const largestSecond = await liveWave(server, kind, 'h')
+    await server.stop()
     server = await startServer(kind, redisUrl, [], FEW_ARENAS)
     const fewFirst = await liveWave(server, kind, 'e')
     const fewSecond = await liveWave(server, kind, 'f')
@@ -195,6 +216,10 @@ async function measure (kind, redisUrl) {
       kbHeldPerLiveStreamWarm: secondWave.held,
       kbPerLiveStreamFixedYoung: fixedFirst.live,
       kbPerLiveStreamFixedYoungWarm: fixedSecond.live,
+      kbPerLiveStreamLargestYoung: largestFirst.live,
+      kbPerLiveStreamLargestYoungWarm: largestSecond.live,
+      youngFirstWave: firstWave.young,
+      youngSecondWave: secondWave.young,
       kbPerLiveStreamFewArenas: fewFirst.live,
       kbPerLiveStreamFewArenasWarm: fewSecond.live,
       kbHeldPerLiveStreamFewArenas: fewFirst.held,
@@ -224,7 +249,9 @@ async function main () {
     ['resumed with every token once', 'resumedWhole', (v) => v],
     ['server memory per live stream, first wave, fresh server (KB)', 'kbPerLiveStream', (v) => v.toFixed(1)],
     ['server memory per live stream, second wave (KB)', 'kbPerLiveStreamWarm', (v) => v.toFixed(1)],
+    ['V8 young generation before -> during the first / second wave, default (MiB)', 'youngFirstWave', (v, r) => `${v} / ${r.youngSecondWave}`],
     [`server memory per live stream, young generation fixed (${FIXED_YOUNG_GENERATION.join(' ')}), first / second wave (KB)`, 'kbPerLiveStreamFixedYoung', (v, r) => `${v.toFixed(1)} / ${r.kbPerLiveStreamFixedYoungWarm.toFixed(1)}`],
+    [`server memory per live stream, young generation at its largest from the start (${LARGEST_YOUNG_GENERATION.join(' ')}), first / second wave (KB)`, 'kbPerLiveStreamLargestYoung', (v, r) => `${v.toFixed(1)} / ${r.kbPerLiveStreamLargestYoungWarm.toFixed(1)}`],
     ['server memory per live stream, MALLOC_ARENA_MAX=2, first / second wave (KB)', 'kbPerLiveStreamFewArenas', (v, r) => `${v.toFixed(1)} / ${r.kbPerLiveStreamFewArenasWarm.toFixed(1)}`],
     ['held per live stream after a full GC, first wave (KB)', 'kbHeldPerLiveStream', (v) => v.toFixed(1)],
     ['held per live stream after a full GC, first wave, MALLOC_ARENA_MAX=2 (KB)', 'kbHeldPerLiveStreamFewArenas', (v) => v.toFixed(1)],
