@@ -308,7 +308,8 @@ export interface HubOptions {
   compression?: boolean | CompressionOptions
   /**
    * The accept queue the first stream `attach()` opens on a server gives that server's
-   * listening socket (once per server; `hub.route()` has its own `backlog`): `true` asks for
+   * listening socket (once per server; `hub.route()` has its own `backlog`; the Fastify plugin
+   * gives it as the server starts listening, before any stream): `true` asks for
    * the most the system allows (`net.core.somaxconn`, 4096 on recent Linux), a number for that
    * many, `false` keeps the server's own (Node's 511, or what `listen()` was given). In a
    * reconnect wave handshakes beyond the queue are dropped by the kernel, and each of those

@@ -204,6 +204,29 @@ test("the first stream raises its server's accept queue (listenBacklog; a wave's
   }
 })
 
+test('the Fastify plugin raises the accept queue as the server starts listening: a restarted server meets the wave before any stream', async () => {
+  const Fastify = require('fastify')
+  const acceptQueue = (port) => Number(execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).trim().split(/\s+/)[2])
+  const somaxconn = Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8'))
+  const cases = [
+    { options: {}, queue: Math.min(somaxconn, 65535) },
+    { options: { listenBacklog: 1000 }, queue: Math.min(somaxconn, 1000) },
+    { options: { listenBacklog: false }, queue: Math.min(somaxconn, 511) }
+  ]
+  for (const { options, queue } of cases) {
+    const app = Fastify()
+    await app.register(require('../lib/fastify'), { heartbeatMs: 60_000, ...options })
+    app.get('/events', (request, reply) => { reply.sse() })
+    try {
+      await app.listen({ port: 0, host: HOST })
+      // No stream yet: what a client of the wave meets first.
+      assert.equal(acceptQueue(app.server.address().port), queue, JSON.stringify(options))
+    } finally {
+      await app.close()
+    }
+  }
+})
+
 test('Last-Event-ID is exposed as client.lastEventId', async () => {
   const hub = createHub()
   const seen = []

@@ -6,6 +6,11 @@
 // preClose hook closes the hub (staged with the `close` option, as hub.close(options) takes
 // it), so `fastify.close()` ends every stream cleanly and resolves.
 //
+// The listening socket's accept queue is raised as the server starts listening (onListen),
+// not at the first stream as under a bare attach(): a server restarted by a deploy starts into
+// the wave of every client reconnecting, and handshakes beyond Node's 511 would wait for
+// their SYN retry (docs/OPERATIONS.md, "Reconnect waves").
+//
 // The reply is hijacked only once attach() succeeded: attach writes nothing before every
 // check has passed, so when it throws, the error carries an HTTP status and Fastify's error
 // handling still answers the request (503 for a closed hub, 500 otherwise) instead of leaving
@@ -15,6 +20,7 @@ const fp = require('fastify-plugin')
 const { Hub } = require('./hub')
 const { attachFailureStatus } = require('./errors')
 const { closeOptions } = require('./options')
+const { raiseAcceptQueue } = require('./accept-queue')
 
 // Keys Fastify itself reads from register() options; they are not hub options.
 const FASTIFY_REGISTER_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
@@ -41,6 +47,11 @@ async function nativeSse (fastify, options) {
     // A refused client was answered 503 by attach itself; either way the reply is done.
     this.hijack()
     return client
+  })
+  fastify.addHook('onListen', function raiseAcceptQueueOnListen (done) {
+    const backlog = hub._listenBacklog
+    if (backlog !== null) raiseAcceptQueue(fastify.server, backlog)
+    done()
   })
   fastify.addHook('preClose', async () => {
     await hub.close(close)

@@ -136,6 +136,11 @@ class Hub extends EventEmitter {
     return this.#acceptor.accept(request, { ...attachOptions(options, this.#options.retryMs), transport: 'native' }, context)
   }
 
+  /** The accept queue a server this hub streams on is given (null: the server's own). */
+  get _listenBacklog () {
+    return this.#options.listenBacklog
+  }
+
   /** Whether close() was called: routes then leave new connections to Node (a 503 there). */
   get _closing () {
     return this.#closing !== null
