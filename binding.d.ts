@@ -156,6 +156,12 @@ export declare class NativeHub {
    * `retryMs ..= retryMs + retryJitterMs` and the farewell event when one is given.
    */
   closeStaged(drainMs: number, spreadMs: number, retryMs: number, retryJitterMs: number, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): void
+  /**
+   * Checks `closeStaged`'s arguments as it would, and starts nothing: a plan it would
+   * refuse is refused before the caller stops anything of its own (or, in a framework's
+   * plugin, at registration rather than at shutdown).
+   */
+  checkCloseStaged(drainMs: number, spreadMs: number, retryMs: number, retryJitterMs: number, data?: string | Buffer | undefined | null, event?: string | undefined | null, eventId?: string | undefined | null, retry?: number | undefined | null): void
   /** Stops the runtime. Writer tasks get up to `graceMs` to finish; the rest are cut. */
   shutdown(graceMs: number): void
   get size(): number

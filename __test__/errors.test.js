@@ -117,6 +117,38 @@ test('rejected messages throw with codes and nothing reaches the wire', async ()
   }
 })
 
+test('a close plan the hub refuses stops nothing: a running stream goes on, and the hub stays open', async () => {
+  const hub = createHub({ heartbeatMs: 60_000, history: true })
+  const http = await startHttp((req, res) => hub.attach(req, res, { channels: ['answer'] }))
+  let resolveNext
+  const source = { [Symbol.asyncIterator]: () => ({ next: () => new Promise((resolve) => { resolveNext = resolve }), return: async () => ({ done: true }) }) }
+  try {
+    const stream = await openStream(http.server)
+    const { done } = hub.publishStream('answer', source, { id: 'live' })
+    await stream.waitFor((e) => e.id === 'live.0')
+    for (const [plan, code] of [
+      [{ finalEvent: { event: 'a\nb', data: 'x' } }, 'ERR_SSE_INVALID_FIELD'],
+      [{ spreadMs: -1 }, 'ERR_SSE_INVALID_OPTION'],
+      [{ retryJitterMs: 2 ** 31 }, 'ERR_SSE_INVALID_OPTION']
+    ]) {
+      assert.throws(() => hub.close(plan), (error) => error.code === code, JSON.stringify(plan))
+    }
+    // Before, the plan was refused after the running streams were stopped: their error
+    // event went out, and the hub stayed open with them ended.
+    assert.equal(hub.closed, false)
+    resolveNext({ value: 'token', done: false })
+    const token = await stream.waitFor((e) => e.id === 'live.1')
+    assert.equal(token.data, 'token')
+    assert.equal(stream.events.some((e) => e.event === 'stream-error'), false)
+    resolveNext({ done: true })
+    assert.deepEqual(await done, { id: 'live', events: 1, completed: true })
+    await stream.close()
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
 test('attach rejects non-request arguments and unknown options before writing anything', async () => {
   const hub = createHub()
   const errors = []

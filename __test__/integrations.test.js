@@ -253,10 +253,20 @@ test('Fastify: fastify.close() runs the staged close given as the plugin\'s clos
   assert.equal(app.sse.metrics().closes.server, 2)
 })
 
-test('Fastify: a bad close option fails the registration', async () => {
-  const app = Fastify()
-  app.register(require('native-sse/fastify'), { close: { spread: 1 } })
-  await assert.rejects(app.ready(), (error) => error.code === 'ERR_SSE_UNKNOWN_OPTION')
+test('Fastify: a bad close option fails the registration, whether its name, a range or a final event\'s field is wrong', async () => {
+  // A range or a field checked only by hub.close() made fastify.close() reject instead, and
+  // leave the hub and its streams open.
+  const cases = [
+    [{ spread: 1 }, (error) => error.code === 'ERR_SSE_UNKNOWN_OPTION'],
+    [{ spreadMs: -1 }, (error) => error instanceof RangeError && error.code === 'ERR_SSE_INVALID_OPTION' && /spreadMs/.test(error.message)],
+    [{ drainMs: 2 ** 40 }, (error) => error.code === 'ERR_SSE_INVALID_OPTION' && /drainMs/.test(error.message)],
+    [{ finalEvent: { event: 'a\nb', data: 'x' } }, (error) => error.code === 'ERR_SSE_INVALID_FIELD']
+  ]
+  for (const [close, check] of cases) {
+    const app = Fastify()
+    app.register(require('native-sse/fastify'), { close })
+    await assert.rejects(app.ready(), check, JSON.stringify(close))
+  }
 })
 
 test('Express helper rejects bad arguments with codes', () => {

@@ -19,7 +19,6 @@
 const fp = require('fastify-plugin')
 const { Hub } = require('./hub')
 const { attachFailureStatus } = require('./errors')
-const { closeOptions } = require('./options')
 const { raiseAcceptQueue } = require('./accept-queue')
 
 // Keys Fastify itself reads from register() options; they are not hub options.
@@ -29,9 +28,17 @@ async function nativeSse (fastify, options) {
   const hubOptions = {}
   for (const key in options) if (!FASTIFY_REGISTER_KEYS.has(key) && key !== 'close') hubOptions[key] = options[key]
   const hub = new Hub(hubOptions)
-  // Checked now, so a bad one fails the registration rather than the shutdown.
+  // Checked now, as the shutdown will take it (ranges and the final event's fields too), so a
+  // bad one fails the registration rather than fastify.close(), which would leave the hub and
+  // its streams open.
   const close = options.close
-  closeOptions(close)
+  try {
+    hub._checkClose(close)
+  } catch (error) {
+    // The hub was made for this registration only: its runtime must not outlive it.
+    hub.close()
+    throw error
+  }
 
   fastify.decorate('sse', hub)
   fastify.decorateReply('sse', function sse (attachOptions) {

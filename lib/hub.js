@@ -344,9 +344,9 @@ class Hub extends EventEmitter {
    * given, and its stream ends once what is queued for it is written, within `drainMs`.
    */
   close (options) {
-    const plan = closeOptions(options, this.#options.retryMs)
+    const plan = this._checkClose(options)
     if (this.#closing === null) {
-      // Started here, not in the async body, so a refused final event throws before
+      // Started here, not in the async body, so a refused plan (checked above) throws before
       // anything closes.
       let limit = this.#options.writeTimeoutMs + SHUTDOWN_GRACE_MS
       // Running streams end first, so their subscribers get the error event before the end.
@@ -364,6 +364,19 @@ class Hub extends EventEmitter {
       this.#closing = this.#shutdown(limit)
     }
     return this.#closing
+  }
+
+  /**
+   * `options` of close(), checked as the staged close will take them, starting nothing; the
+   * plan. Throws what close(options) would (a range, a final event's field), so a framework's
+   * plugin refuses them at registration rather than at shutdown.
+   */
+  _checkClose (options) {
+    const plan = closeOptions(options, this.#options.retryMs)
+    if (plan !== null && this.#closing === null) {
+      this.#call(() => this.#native.checkCloseStaged(plan.drainMs, plan.spreadMs, plan.retryMs, plan.retryJitterMs, ...plan.finalEvent))
+    }
+    return plan
   }
 
   async #shutdown (limit) {

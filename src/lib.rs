@@ -667,23 +667,39 @@ impl NativeHub {
         retry: Option<f64>,
     ) -> Result<(), Code> {
         let hub = self.hub()?;
-        let drain = millis("drainMs", drain_ms)?;
-        let spread =
-            Duration::from_millis(whole_number("spreadMs", spread_ms, 0.0, 2_147_483_647.0)?);
-        let retry_ms = whole_number("retryMs", retry_ms, 0.0, 2_147_483_647.0)?;
-        let retry_jitter_ms = whole_number("retryJitterMs", retry_jitter_ms, 0.0, 2_147_483_647.0)?;
+        let timing = StagedTiming::new(drain_ms, spread_ms, retry_ms, retry_jitter_ms)?;
         let farewell = data.is_some() || event.is_some() || event_id.is_some() || retry.is_some();
         let args = MessageArgs::new(data, event, event_id, retry);
         let text = data_text(&args.data);
         let message = args.message(&text)?;
-        hub.close_staged(StagedClose {
-            drain,
-            spread,
-            retry_ms,
-            retry_jitter_ms,
-            farewell: farewell.then_some(&message),
-        })
-        .map_err(sse_error)
+        hub.close_staged(timing.plan(farewell.then_some(&message)))
+            .map_err(sse_error)
+    }
+
+    /// Checks `closeStaged`'s arguments as it would, and starts nothing: a plan it would
+    /// refuse is refused before the caller stops anything of its own (or, in a framework's
+    /// plugin, at registration rather than at shutdown).
+    #[napi(catch_unwind)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn check_close_staged(
+        &self,
+        drain_ms: f64,
+        spread_ms: f64,
+        retry_ms: f64,
+        retry_jitter_ms: f64,
+        data: Option<Either<String, Buffer>>,
+        event: Option<String>,
+        event_id: Option<String>,
+        retry: Option<f64>,
+    ) -> Result<(), Code> {
+        let hub = self.hub()?;
+        let timing = StagedTiming::new(drain_ms, spread_ms, retry_ms, retry_jitter_ms)?;
+        let farewell = data.is_some() || event.is_some() || event_id.is_some() || retry.is_some();
+        let args = MessageArgs::new(data, event, event_id, retry);
+        let text = data_text(&args.data);
+        let message = args.message(&text)?;
+        hub.check_staged_close(&timing.plan(farewell.then_some(&message)))
+            .map_err(sse_error)
     }
 
     /// Stops the runtime. Writer tasks get up to `graceMs` to finish; the rest are cut.
@@ -763,4 +779,43 @@ pub fn peek_request(fd: i32, max_head_bytes: u32) -> Option<Vec<String>> {
 #[napi(catch_unwind)]
 pub fn set_listen_backlog(fd: i32, backlog: u32) -> bool {
     native_sse_core::request_head::set_backlog(fd as SocketFd, backlog)
+}
+
+/// A staged close's timing, checked: its fields as `closeStaged` takes them.
+struct StagedTiming {
+    drain: Duration,
+    spread: Duration,
+    retry_ms: u64,
+    retry_jitter_ms: u64,
+}
+
+impl StagedTiming {
+    fn new(
+        drain_ms: f64,
+        spread_ms: f64,
+        retry_ms: f64,
+        retry_jitter_ms: f64,
+    ) -> Result<Self, Code> {
+        Ok(StagedTiming {
+            drain: millis("drainMs", drain_ms)?,
+            spread: Duration::from_millis(whole_number(
+                "spreadMs",
+                spread_ms,
+                0.0,
+                2_147_483_647.0,
+            )?),
+            retry_ms: whole_number("retryMs", retry_ms, 0.0, 2_147_483_647.0)?,
+            retry_jitter_ms: whole_number("retryJitterMs", retry_jitter_ms, 0.0, 2_147_483_647.0)?,
+        })
+    }
+
+    fn plan<'a>(&self, farewell: Option<&'a native_sse_core::Message<'a>>) -> StagedClose<'a> {
+        StagedClose {
+            drain: self.drain,
+            spread: self.spread,
+            retry_ms: self.retry_ms,
+            retry_jitter_ms: self.retry_jitter_ms,
+            farewell,
+        }
+    }
 }

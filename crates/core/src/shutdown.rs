@@ -50,6 +50,14 @@ impl StagedClose<'_> {
 impl Hub {
     /// Starts a staged close (see the module): returns at once, with every new client refused
     /// from now on. Each client's departure is reported as usual, with reason `Server`.
+    /// Whether `close_staged(plan)` would start: its farewell encodes, and the hub is open.
+    /// Starts nothing, so an embedder can refuse a bad plan before it stops anything itself.
+    pub fn check_staged_close(&self, plan: &StagedClose<'_>) -> Result<(), SseError> {
+        plan.farewell.map(|m| self.encode(m)).transpose()?;
+        self.runtime().ok_or(SseError::HubClosed)?;
+        Ok(())
+    }
+
     pub fn close_staged(&self, plan: StagedClose<'_>) -> Result<(), SseError> {
         let farewell = plan.farewell.map(|m| self.encode(m)).transpose()?;
         let runtime = self.runtime().ok_or(SseError::HubClosed)?;
