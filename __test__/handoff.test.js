@@ -227,6 +227,31 @@ test('the Fastify plugin raises the accept queue as the server starts listening:
   }
 })
 
+test('the Fastify plugin raises the queue of every address Fastify listens on (localhost: 127.0.0.1 and ::1)', async (t) => {
+  // This machine's hosts file may give localhost one address; a stock one gives both, and
+  // Fastify then listens with a second server of its own on ::1.
+  const dns = require('node:dns')
+  const lookup = dns.lookup
+  dns.lookup = function (host, options, callback) {
+    if (host === 'localhost' && options?.all === true) return process.nextTick(callback, null, [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }])
+    return lookup.apply(this, arguments)
+  }
+  t.after(() => { dns.lookup = lookup })
+  const Fastify = require('fastify')
+  const queues = (port) => execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).trim().split('\n').map((line) => Number(line.trim().split(/\s+/)[2]))
+  const somaxconn = Number(fs.readFileSync('/proc/sys/net/core/somaxconn', 'utf8'))
+  const app = Fastify()
+  await app.register(require('../lib/fastify'), { heartbeatMs: 60_000, listenBacklog: 1000 })
+  try {
+    await app.listen({ port: 0, host: 'localhost' })
+    const port = app.server.address().port
+    assert.deepEqual(app.addresses().map((a) => a.address).sort(), ['127.0.0.1', '::1'])
+    assert.deepEqual(queues(port), [Math.min(somaxconn, 1000), Math.min(somaxconn, 1000)])
+  } finally {
+    await app.close()
+  }
+})
+
 test('Last-Event-ID is exposed as client.lastEventId', async () => {
   const hub = createHub()
   const seen = []

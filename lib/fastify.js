@@ -24,6 +24,23 @@ const { raiseAcceptQueue } = require('./accept-queue')
 // Keys Fastify itself reads from register() options; they are not hub options.
 const FASTIFY_REGISTER_KEYS = new Set(['prefix', 'logLevel', 'logSerializers'])
 
+/**
+ * The servers `fastify` listens with: its own, and those it adds for a host that resolves to
+ * several addresses (its default, 'localhost': 127.0.0.1 and ::1), which Fastify keeps under
+ * a symbol of its own. Looked up, not assumed: without it, the others keep Node's queue until
+ * their first stream.
+ */
+function listeningServers (fastify) {
+  const servers = [fastify.server]
+  for (let scope = fastify; scope !== null; scope = Object.getPrototypeOf(scope)) {
+    const bindings = Object.getOwnPropertySymbols(scope).find((symbol) => symbol.description === 'fastify.serverBindings')
+    if (bindings === undefined) continue
+    if (Array.isArray(scope[bindings])) servers.push(...scope[bindings])
+    break
+  }
+  return servers
+}
+
 async function nativeSse (fastify, options) {
   const hubOptions = {}
   for (const key in options) if (!FASTIFY_REGISTER_KEYS.has(key) && key !== 'close') hubOptions[key] = options[key]
@@ -57,7 +74,7 @@ async function nativeSse (fastify, options) {
   })
   fastify.addHook('onListen', function raiseAcceptQueueOnListen (done) {
     const backlog = hub._listenBacklog
-    if (backlog !== null) raiseAcceptQueue(fastify.server, backlog)
+    if (backlog !== null) for (const server of listeningServers(fastify)) raiseAcceptQueue(server, backlog)
     done()
   })
   fastify.addHook('preClose', async () => {
