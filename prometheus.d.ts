@@ -10,7 +10,9 @@ export interface CollectHubMetricsOptions extends ExpositionOptions {
 
 /**
  * Registers the hub's metrics in a prom-client registry as collectors: `register.metrics()`
- * includes the series of `hub.metricsText()`, read from the hub at each scrape.
+ * includes the series of `hub.metricsText()`, read from the hub at each scrape. A registry
+ * holds one metric per name: a second hub in it needs its own `prefix`. A name already taken
+ * throws a `RangeError` (`ERR_SSE_INVALID_OPTION`) and registers nothing.
  */
 export declare function collectHubMetrics(hub: Hub<any>, options?: CollectHubMetricsOptions): {
   /** The prom-client metrics made. */

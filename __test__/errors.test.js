@@ -117,6 +117,33 @@ test('rejected messages throw with codes and nothing reaches the wire', async ()
   }
 })
 
+test('collectHubMetrics refuses a registry where its names are taken, before registering any, and a client that is not prom-client', async () => {
+  const { collectHubMetrics } = require('../lib/prometheus')
+  const client = require('prom-client')
+  const registry = new client.Registry()
+  const chat = createHub()
+  const news = createHub()
+  try {
+    const first = collectHubMetrics(chat, { registry, labels: { hub: 'chat' } })
+    const names = (await registry.getMetricsAsJSON()).map((metric) => metric.name).sort()
+    // prom-client threw its plain Error ('already been registered') here, with no code.
+    throwsCode(() => collectHubMetrics(news, { registry, labels: { hub: 'news' } }), RangeError, 'ERR_SSE_INVALID_OPTION', /sse_connections already.*its own prefix/)
+    throwsCode(() => collectHubMetrics(chat, { registry }), RangeError, 'ERR_SSE_INVALID_OPTION', /already/)
+    assert.deepEqual((await registry.getMetricsAsJSON()).map((metric) => metric.name).sort(), names, 'nothing more registered')
+    // Its own prefix, or the first one's unregister(), and the second hub is collected.
+    const second = collectHubMetrics(news, { registry, prefix: 'news_sse_' })
+    assert.match(await registry.metrics(), /^news_sse_connections\{transport="native"\} 0$/m)
+    second.unregister()
+    first.unregister()
+    collectHubMetrics(news, { registry }).unregister()
+    // A bare TypeError ('Kind is not a constructor') before.
+    throwsCode(() => collectHubMetrics(chat, { registry, client: {} }), TypeError, 'ERR_SSE_INVALID_OPTION', /client must be the prom-client module/)
+  } finally {
+    await chat.close()
+    await news.close()
+  }
+})
+
 test('a close plan the hub refuses stops nothing: a running stream goes on, and the hub stays open', async () => {
   const hub = createHub({ heartbeatMs: 60_000, history: true })
   const http = await startHttp((req, res) => hub.attach(req, res, { channels: ['answer'] }))

@@ -25,9 +25,20 @@ function collectHubMetrics (hub, options) {
   }
   const { prefix, labels, perChannel } = expositionOptions(options, 'collectHubMetrics', [...EXPOSITION_KEYS, 'registry', 'client'])
   const client = options?.client ?? loadPromClient()
+  if (client === null || typeof client !== 'object' || typeof client.Counter !== 'function' || typeof client.Gauge !== 'function') {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `client must be the prom-client module (require('prom-client')), got ${describe(client)}`)
+  }
   const registry = options?.registry ?? client.register
-  if (registry === null || typeof registry !== 'object' || typeof registry.registerMetric !== 'function') {
+  if (registry === null || typeof registry !== 'object' || typeof registry.registerMetric !== 'function' || typeof registry.getSingleMetric !== 'function') {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `registry must be a prom-client Registry, got ${describe(registry)}`)
+  }
+  const catalog = seriesFor(perChannel, hub.metrics().redis !== null)
+  // Checked before any is made: prom-client refuses a taken name with a plain Error, after
+  // the series before it were registered.
+  const taken = catalog.map((series) => prefix + series.name).find((name) => registry.getSingleMetric(name) !== undefined)
+  if (taken !== undefined) {
+    throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION',
+      `collectHubMetrics: the registry has a metric named ${taken} already (another hub's, or this hub's collected before): give each hub its own prefix (for example { prefix: 'chat_sse_' }) or its own registry, or call the first collection's unregister()`)
   }
 
   // One read of the hub per scrape: the registry calls every collect() in the same turn, so
@@ -41,7 +52,7 @@ function collectHubMetrics (hub, options) {
     return snapshot
   }
 
-  const made = seriesFor(perChannel, hub.metrics().redis !== null).map((series) => {
+  const made = catalog.map((series) => {
     const Kind = series.type === 'counter' ? client.Counter : client.Gauge
     return new Kind({
       name: prefix + series.name,
