@@ -291,7 +291,12 @@ test('hub.response() refuses what it cannot serve, with stable codes, before any
     assert.throws(() => hub.response(new Request('http://127.0.0.1/'), { transport: 'native' }), { name: 'TypeError', code: 'ERR_SSE_INVALID_OPTION', message: /transport must be 'auto' or 'fetch'/ })
     assert.throws(() => hub.response(new Request('http://127.0.0.1/'), { channels: [''] }), { code: 'ERR_SSE_INVALID_CHANNEL' })
     assert.throws(() => hub.response(new Request('http://127.0.0.1/'), {}, 'nope'), { name: 'TypeError', code: 'ERR_SSE_INVALID_ARGUMENT' })
+    // The runtime's own TypeError, with no code, before.
+    for (const headers of [{ 'x-id': 'a\nb' }, { 'x id': '1' }, [['x-only-name']]]) {
+      assert.throws(() => hub.response(new Request('http://127.0.0.1/'), { headers }), { name: 'TypeError', code: 'ERR_SSE_INVALID_OPTION', message: /headers must be valid HTTP headers/ }, JSON.stringify(headers))
+    }
     assert.equal(hub.metrics().connectionsOpened, 0)
+    assert.equal(hub.size, 0)
   } finally {
     await hub.close()
   }

@@ -9,6 +9,7 @@
 // bounded lag exactly as a socket would: the hub hands it nothing more, the stall watch runs,
 // and the client is cut ('slow' or 'timeout').
 
+const { sseError } = require('./errors')
 const { STREAM_HEADERS } = require('./head')
 const { Credit, FETCH_ACKNOWLEDGE_AT } = require('./relay-credit')
 
@@ -256,7 +257,14 @@ function isFetchRequest (value) {
 
 /** The event-stream head, with the application's own headers (CORS, ids) under it. */
 function streamHeaders (extra) {
-  const headers = new Headers(extra)
+  let headers
+  try {
+    headers = new Headers(extra)
+  } catch (error) {
+    // The runtime's own TypeError (undici, Bun, Deno) has no code and names no option.
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
+      `headers must be valid HTTP headers (names of token characters, values without CR, LF or NUL): ${error.message}`, error)
+  }
   for (const [name, value] of Object.entries(STREAM_HEADERS)) headers.set(name, value)
   // A length or an encoding would corrupt an endless body.
   headers.delete('content-length')
