@@ -88,7 +88,7 @@ test('an open() that never answers is answered 503 after openTimeoutMs, and conn
   }
 })
 
-test('heads Node would refuse go to Node: no Host, a length twice, bare line feeds, a head over the server\'s maxHeaderSize', async () => {
+test('heads Node would refuse go to Node: no Host, a length twice, bare line feeds, a raw non-ASCII target, a head over the server\'s maxHeaderSize', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
   const app = await routedApp({ serverOptions: { maxHeaderSize: 1024 } })
   const route = hub.route(app.server, '/events')
@@ -97,6 +97,8 @@ test('heads Node would refuse go to Node: no Host, a length twice, bare line fee
       ['GET /events HTTP/1.1\r\n\r\n', /^HTTP\/1\.1 400 /],
       ['GET /events HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n', /^HTTP\/1\.1 400 /],
       ['GET /events HTTP/1.1\nHost: x\n\n', /^HTTP\/1\.1 400 /],
+      // UTF-8 bytes in the target: taken and streamed before (open() saw '/events?q=é').
+      ['GET /events?q=\u00e9 HTTP/1.1\r\nHost: x\r\n\r\n', /^HTTP\/1\.1 400 /],
       [`GET /events HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(4000)}\r\n\r\n`, /^HTTP\/1\.1 431 /]
     ]
     for (const [head, expected] of cases) assert.match(await exchange(app.port, head), expected, JSON.stringify(head.slice(0, 40)))

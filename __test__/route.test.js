@@ -254,6 +254,11 @@ test('wrong arguments throw typed errors and change nothing', async () => {
       [() => hub.route(null, '/e'), TypeError, 'ERR_SSE_INVALID_ARGUMENT'],
       [() => hub.route(app.server, 'events'), TypeError, 'ERR_SSE_INVALID_ARGUMENT'],
       [() => hub.route(app.server, '/e?x=1'), TypeError, 'ERR_SSE_INVALID_ARGUMENT'],
+      // Paths no request target can be: accepted silently before.
+      [() => hub.route(app.server, '/e#top'), TypeError, 'ERR_SSE_INVALID_ARGUMENT'],
+      [() => hub.route(app.server, '/e\n'), TypeError, 'ERR_SSE_INVALID_ARGUMENT'],
+      [() => hub.route(app.server, '/e f'), TypeError, 'ERR_SSE_INVALID_ARGUMENT'],
+      [() => hub.route(app.server, '/\u00e9'), TypeError, 'ERR_SSE_INVALID_ARGUMENT'],
       [() => hub.route(app.server, '/e', 'open'), TypeError, 'ERR_SSE_INVALID_ARGUMENT'],
       [() => hub.route(app.server, '/e', undefined, { backlog: 0 }), RangeError, 'ERR_SSE_INVALID_OPTION'],
       [() => hub.route(app.server, '/e', undefined, { queue: 1 }), TypeError, 'ERR_SSE_UNKNOWN_OPTION'],

@@ -84,6 +84,9 @@ function openOptions (options) {
   return options
 }
 
+/** A path a request target can be: '/', then visible ASCII but '?' and '#'. */
+const ROUTE_PATH = /^\/[\x21-\x22\x24-\x3e\x40-\x7e]*$/
+
 /** `route(server, path, open, options)`'s options, checked. */
 function routeSettings (options) {
   const given = plainObject(options, 'route options')
@@ -166,8 +169,10 @@ class Route {
     if (server === null || typeof server !== 'object' || typeof server.listen !== 'function' || typeof server.listeners !== 'function') {
       throw invalid(`route(server, path, open): server must be a node:http Server (Express: app.listen()'s; Fastify: fastify.server), got ${describe(server)}`)
     }
-    if (typeof path !== 'string' || !path.startsWith('/') || path.includes('?')) {
-      throw invalid(`route(server, path, open): path must start with '/' and carry no query, got ${describe(path)}`)
+    // Compared with request targets as sent: visible ASCII only, so a space, a control
+    // character, a fragment or a raw non-ASCII character would name a path no request has.
+    if (typeof path !== 'string' || !ROUTE_PATH.test(path)) {
+      throw invalid(`route(server, path, open): path must start with '/' and be visible ASCII with no query or fragment ('?', '#'; percent-encode anything else as a client sends it), got ${describe(path)}`)
     }
     if (open !== undefined && typeof open !== 'function') {
       throw invalid(`route(server, path, open): open must be a function returning the attach options, got ${describe(open)}`)

@@ -45,7 +45,9 @@ pub fn parse_request_head(bytes: &[u8], limit: usize) -> Result<RequestHead, Not
         Ok(httparse::Status::Partial) if bytes.len() < limit => return Err(NotTaken::Incomplete),
         _ => return Err(NotTaken::Other),
     };
-    if request.version != Some(1) || has_bare_line_feed(&bytes[..length]) {
+    let target = request.path.unwrap_or_default();
+    if request.version != Some(1) || has_bare_line_feed(&bytes[..length]) || !visible_ascii(target)
+    {
         return Err(NotTaken::Other);
     }
     let mut taken = Vec::with_capacity(request.headers.len());
@@ -75,7 +77,7 @@ pub fn parse_request_head(bytes: &[u8], limit: usize) -> Result<RequestHead, Not
     }
     Ok(RequestHead {
         method: request.method.unwrap_or_default().to_owned(),
-        target: request.path.unwrap_or_default().to_owned(),
+        target: target.to_owned(),
         headers: taken,
     })
 }
@@ -85,6 +87,12 @@ fn has_bare_line_feed(head: &[u8]) -> bool {
     head.iter()
         .enumerate()
         .any(|(at, &byte)| byte == b'\n' && (at == 0 || head[at - 1] != b'\r'))
+}
+
+/// A target of visible ASCII only: httparse takes bytes past 0x7F (UTF-8) in it, which Node's
+/// parser answers 400.
+fn visible_ascii(target: &str) -> bool {
+    target.bytes().all(|byte| byte.is_ascii_graphic())
 }
 
 fn latin1(bytes: &[u8]) -> String {
@@ -189,6 +197,7 @@ mod tests {
             b"GET /events HTTP/1.1\nHost: x\n\n",
             b"GET /events HTTP/1.1\r\nHost: x\nX: y\r\n\r\n",
             b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+            "GET /events?q=\u{e9} HTTP/1.1\r\nHost: x\r\n\r\n".as_bytes(),
         ] {
             assert_eq!(parse(head), Err(NotTaken::Other), "{head:?}");
         }
