@@ -254,8 +254,9 @@ export interface HubOptions {
   history?: HistoryOption
   /**
    * The event a client gets when its `Last-Event-ID` cannot be resumed from (unknown, from
-   * another hub or process, or older than the history), before live events; its data is
-   * `{"reason":"unknown"|"foreign"|"expired"}`. With Redis, also mid-stream with
+   * another hub or process, older than the history, or an id the application gave several
+   * events still held, such as a `publishStream` id run twice), before live events; its data is
+   * `{"reason":"unknown"|"foreign"|"expired"|"ambiguous"}`. With Redis, also mid-stream with
    * `{"reason":"gap"}` when events were lost between Redis and this hub (pub/sub dropped them
    * and the stream no longer held them). Default `'sse-reset'`.
    */
