@@ -410,6 +410,7 @@ const runtimeInstalled = (kind) => !SERVERS[kind].runtime || require('node:fs').
 if (process.env.NATIVE_SSE_BASELINE) {
   const from = process.env.NATIVE_SSE_BASELINE
   SERVERS.baseline = { name: `native-sse at ${from}`, start: nativeSse('native', from) }
+  SERVERS['baseline-route'] = { name: `native-sse, hub.route() at ${from}`, start: nativeSse('native', from, {}, { route: true }) }
   // The Fetch body of the other build, under Hono on Node, Bun and Deno.
   SERVERS['baseline-hono-fetch'] = { name: `Hono + c.req.raw at ${from}`, start: honoNative(true, from) }
   // c.req.raw on Bun and Deno too: there it is what hub.response(c) serves, and a build from

@@ -18,7 +18,7 @@ const SIZES = SMOKE
 /** Servers that differ from another only in Node's flags: run in the memory scenarios alone. */
 const MEMORY_ONLY_KINDS = ['native-small-young']
 /** hub.route(): measured where it differs from attach(), accepting connections (wave). */
-const ROUTE_KINDS = ['native-route', 'http-backlog']
+const ROUTE_KINDS = ['native-route', 'http-backlog', 'baseline-route']
 /** Servers that compress: run in the compression scenario alone. */
 const COMPRESSION_KINDS = ['native-gzip', 'http-gzip']
 /** What fan-out and the token stream compare: every server but those. */

@@ -326,18 +326,13 @@ impl Hub {
         } else {
             crate::socket::adopt_fd(fd, write_timeout).map_err(adopt_error)?
         };
-        let stream = {
+        let sink = {
             let _context = runtime.enter();
-            tokio::net::TcpStream::from_std(std_stream).map_err(adopt_error)?
+            crate::socket_sink::SocketSink::new(std_stream, chunked, head).map_err(adopt_error)?
         };
         release_fd(fd);
         // Closed while the head was flushing: dropping the sink closes our duplicate.
-        self.start_writer(
-            runtime,
-            client,
-            Transport::Native,
-            crate::socket_sink::SocketSink::new(stream, chunked, head),
-        )
+        self.start_writer(runtime, client, Transport::Native, sink)
     }
 
     /// Without POSIX descriptors there is no socket to take over (see `socket`).
