@@ -7,7 +7,7 @@
 //! The socket is registered with the runtime's I/O driver for reading only, and for writing
 //! too only once a write found it full. A fresh socket is writable: registered for writing,
 //! it woke the driver's thread at once, which on a small machine took the core from the thread
-//! adopting it, once per connection of a reconnect wave (8,777 switches in a wave of 10,000,
+//! adopting it, once per connection of a reconnect wave (some 9,000 switches in a wave of 10,000,
 //! and the adoption's system call returned to JS only after that thread had run). Until a
 //! write blocks, nothing needs to hear of writability: writes go straight to the socket.
 
