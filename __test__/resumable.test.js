@@ -121,6 +121,10 @@ test('publishStream: a source that throws ends the stream with a generic error e
     const withId = await hub.publishStream('answer:x', [{ data: 'x', id: 'mine' }]).done
     assert.equal(withId.completed, false)
     assert.equal(withId.error.code, 'ERR_SSE_INVALID_MESSAGE')
+    // An array of promises is a sync iterable of promises: said so, where it read "no data".
+    const promised = await hub.publishStream('answer:x', [Promise.resolve('a')]).done
+    assert.equal(promised.error.code, 'ERR_SSE_INVALID_MESSAGE')
+    assert.match(promised.error.message, /got a Promise: give an async iterable/)
   } finally {
     await hub.close()
     await http.close()

@@ -72,6 +72,11 @@ function streamOptions (options) {
 
 /** The message for one item: its data, the stream's numbered id, the stream's event name. */
 function itemMessage (item, id, event) {
+  if (item !== null && typeof item === 'object' && typeof item.then === 'function') {
+    // A sync iterable of promises (an array of fetches): read as a message, it "has no data".
+    throw sseError(TypeError, 'ERR_SSE_INVALID_MESSAGE',
+      'publishStream items must be text, bytes or messages, got a Promise: give an async iterable (an async generator that awaits each one) to publish what promises resolve to')
+  }
   const message = messageOf(item)
   if (message === null || typeof message !== 'object' || Array.isArray(message)) return message // publish() says what is wrong
   if (message.id !== undefined) {
