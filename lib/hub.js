@@ -21,6 +21,7 @@ const { nodeRequest, checkFetchArguments, fetchRequest } = require('./requests/o
 const { Subscriptions } = require('./subscriptions')
 const observed = require('./diagnostics')
 const { PublishTracer } = require('./publish-trace')
+const { BackendLink } = require('./backend-link')
 
 /** How long hub.close() lets writer tasks drain before cutting them, beyond writeTimeoutMs. */
 const SHUTDOWN_GRACE_MS = 1000
@@ -30,8 +31,6 @@ const RUNTIME_STOP_MS = 100
 const REDIS_FLUSH_MS = 2000
 
 const { Closed: CLOSED, Flush: FLUSH, End: END, Destroy: DESTROY, Drained: DRAINED, Backend: BACKEND, Signal: SIGNAL, Delivered: DELIVERED } = HubEventKind
-
-function noop () {}
 
 /**
  * Events: `'connect'` (info) once a client is attached, `'disconnect'` (info) once it has
@@ -46,10 +45,8 @@ class Hub extends EventEmitter {
   #clients = new Map()
   #closing = null
   #emptyWaiters = []
-  #ready
-  #resolveReady = null
-  /** A Redis-linked hub's hold on the event loop, from creation until close() completes. */
-  #keepAlive = null
+  /** Readiness, the process's hold and 'backend' events of a Redis-linked hub. */
+  #backend
   #sends
   #relay
   #acceptor
@@ -86,17 +83,7 @@ class Hub extends EventEmitter {
     for (const [name, { history, maxClients, compression }] of channels) {
       this.#call(() => this.#native.setStandingChannel(name, { ownHistory: history !== undefined, ...history, maxClients: maxClients ?? undefined, compression }))
     }
-    this.#ready = nativeOptions.redis === undefined
-      ? Promise.resolve()
-      : new Promise((resolve) => { this.#resolveReady = resolve })
-    if (nativeOptions.redis !== undefined) {
-      // The link to Redis lives on Rust's threads, which Node's event loop does not see: without
-      // a handle of its own, `await hub.ready()` before anything else is listening would end the
-      // process (an unsettled top-level await), and a script that publishes and returns would
-      // exit with its events still in the outbound buffer. Like a socket, the hub keeps the
-      // process alive until it is closed.
-      this.#keepAlive = setInterval(noop, 2 ** 31 - 1)
-    }
+    this.#backend = new BackendLink(this, this.#native, nativeOptions.redis !== undefined, () => subscriptions.presence.onBackendUp())
   }
 
   /**
@@ -106,7 +93,7 @@ class Hub extends EventEmitter {
    * keeps retrying ('backend' events say so).
    */
   ready () {
-    return this.#ready
+    return this.#backend.ready
   }
 
   /**
@@ -381,7 +368,7 @@ class Hub extends EventEmitter {
 
   async #shutdown (limit) {
     const deadline = Date.now() + limit
-    await this.#flushRedis(REDIS_FLUSH_MS)
+    await this.#backend.flush(REDIS_FLUSH_MS)
     if (this.#clients.size > 0) {
       let timer
       await Promise.race([
@@ -405,7 +392,7 @@ class Hub extends EventEmitter {
       this.#relay.destroy(id)
       this.#onClosed(id, 'server')
     }
-    clearInterval(this.#keepAlive)
+    this.#backend.release()
     this.#tracer.clear()
   }
 
@@ -460,29 +447,11 @@ class Hub extends EventEmitter {
       return client._drained()
     }
     if (kind === FLUSH) return this.#relay.flush()
-    if (kind === BACKEND) return this.#onBackend(payload, channels?.[0] ?? '')
+    if (kind === BACKEND) return this.#backend.changed(payload, channels?.[0] ?? '')
     if (kind === SIGNAL) return this._onSignal?.(payload)
     if (kind === DELIVERED) return this.#tracer.delivered(id, payload, events, bytes, channels)
     if (kind === END) this.#relay.end(id)
     else if (kind === DESTROY) this.#relay.destroy(id)
-  }
-
-  #onBackend (state, detail) {
-    if (state === 'up') this.#subscriptions.presence.onBackendUp()
-    if (state === 'up' && this.#resolveReady !== null) {
-      this.#resolveReady()
-      this.#resolveReady = null
-    }
-    if (this.listenerCount('backend') > 0) this.emit('backend', { state, detail })
-    if (observed.backend.hasSubscribers) observed.backend.publish({ hub: this, state, detail })
-  }
-
-  /** Waits (bounded) until what was published here reached Redis. */
-  async #flushRedis (limitMs) {
-    const deadline = Date.now() + limitMs
-    while (this.#native.redisPending() > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
   }
 
   #onClosed (id, reason, events = 0, bytes = 0, channels = []) {

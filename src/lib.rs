@@ -666,14 +666,9 @@ impl NativeHub {
         event_id: Option<String>,
         retry: Option<f64>,
     ) -> Result<(), Code> {
-        let hub = self.hub()?;
         let timing = StagedTiming::new(drain_ms, spread_ms, retry_ms, retry_jitter_ms)?;
-        let farewell = data.is_some() || event.is_some() || event_id.is_some() || retry.is_some();
-        let args = MessageArgs::new(data, event, event_id, retry);
-        let text = data_text(&args.data);
-        let message = args.message(&text)?;
-        hub.close_staged(timing.plan(farewell.then_some(&message)))
-            .map_err(sse_error)
+        let farewell = MessageArgs::new(data, event, event_id, retry);
+        self.with_staged_plan(timing, farewell, |hub, plan| hub.close_staged(plan))
     }
 
     /// Checks `closeStaged`'s arguments as it would, and starts nothing: a plan it would
@@ -692,14 +687,25 @@ impl NativeHub {
         event_id: Option<String>,
         retry: Option<f64>,
     ) -> Result<(), Code> {
-        let hub = self.hub()?;
         let timing = StagedTiming::new(drain_ms, spread_ms, retry_ms, retry_jitter_ms)?;
-        let farewell = data.is_some() || event.is_some() || event_id.is_some() || retry.is_some();
-        let args = MessageArgs::new(data, event, event_id, retry);
-        let text = data_text(&args.data);
-        let message = args.message(&text)?;
-        hub.check_staged_close(&timing.plan(farewell.then_some(&message)))
-            .map_err(sse_error)
+        let farewell = MessageArgs::new(data, event, event_id, retry);
+        self.with_staged_plan(timing, farewell, |hub, plan| hub.check_staged_close(&plan))
+    }
+
+    /// Runs `act` on the staged close `timing` and `farewell` make (none when no field of it
+    /// is given), with the hub.
+    fn with_staged_plan(
+        &self,
+        timing: StagedTiming,
+        farewell: MessageArgs,
+        act: impl FnOnce(
+            &native_sse_core::Hub,
+            StagedClose<'_>,
+        ) -> std::result::Result<(), native_sse_core::SseError>,
+    ) -> Result<(), Code> {
+        let hub = self.hub()?;
+        let given = !farewell.is_empty();
+        farewell.with(|message| act(hub, timing.plan(given.then_some(message))))
     }
 
     /// Stops the runtime. Writer tasks get up to `graceMs` to finish; the rest are cut.

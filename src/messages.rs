@@ -37,6 +37,11 @@ impl MessageArgs {
         }
     }
 
+    /// No field given at all (a staged close without a farewell).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.data.is_none() && self.event.is_none() && self.id.is_none() && self.retry.is_none()
+    }
+
     pub(crate) fn with<T>(
         &self,
         f: impl FnOnce(&Message<'_>) -> std::result::Result<T, SseError>,
