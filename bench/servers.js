@@ -143,6 +143,39 @@ async function plainHttp ({ heartbeatMs, tokens: count, loop, backlog }) {
 }
 
 /**
+ * The bounds of anything run inside a `node:http` request handler, as attach() is: Node has
+ * accepted the connection, parsed the request and built `req` and `res` before any handler
+ * runs. `keep: true` answers with the least a handler can do (the head and one comment in a
+ * single socket write, the response kept): no handler accepts a wave faster. `keep: false`
+ * writes the same and closes the connection, keeping nothing: no handler leaves less memory
+ * after a burst. Both listen with the accept queue attach() gives its server, so neither loses
+ * handshakes to Node's default of 511. Wave scenario only: neither serves events.
+ */
+function handlerBound ({ keep }) {
+  const HEAD = Buffer.from('HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n' +
+    'connection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n3\r\n:\n\n\r\n', 'latin1')
+  return async () => {
+    const streams = new Set()
+    let answered = 0
+    const server = http.createServer((req, res) => {
+      answered++
+      res.socket.write(HEAD)
+      if (!keep) return res.socket.destroy()
+      streams.add(res)
+      res.on('close', () => streams.delete(res))
+    })
+    return {
+      port: await listen(server, 4096),
+      // Kept: those open. Closed at once: those answered, for the wave to count its heads by.
+      size: () => keep ? streams.size : answered,
+      broadcast: () => { throw new Error('a handler bound serves no events (wave scenario only)') },
+      backlog: () => 0,
+      close: async () => { server.closeAllConnections(); server.close() }
+    }
+  }
+}
+
+/**
  * node:http with a gzip stream per response (Node's zlib at its defaults), flushed after each
  * event so the client gets it at once: what the `compression` middleware or a proxy's gzip
  * amounts to on an event stream, the way it is fixed when it stalls. A sync flush, its best
@@ -371,6 +404,9 @@ const SERVERS = {
   // The same with the accept queue hub.route() gives its server (the most the system allows,
   // 4096 here, against Node's 511): what of the route's wave figures is the queue alone.
   'http-backlog': { name: 'node:http, listen backlog 4096', start: (config) => plainHttp({ ...config, backlog: 4096 }) },
+  // What no handler inside Node's request path can beat, attach() included (wave scenario).
+  'http-floor': { name: 'node:http, head in one socket write', start: handlerBound({ keep: true }) },
+  'http-drop': { name: 'node:http, head then close', start: handlerBound({ keep: false }) },
   // The compression scenario's: a compressing hub, and per-connection gzip beside it.
   // With V8's young generation held small, as native-small-young (its uncompressed twin here):
   // a connect burst grows the young generation by a different amount from run to run (0.3 to

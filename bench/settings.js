@@ -19,11 +19,14 @@ const SIZES = SMOKE
 const MEMORY_ONLY_KINDS = ['native-small-young']
 /** hub.route(): measured where it differs from attach(), accepting connections (wave). */
 const ROUTE_KINDS = ['native-route', 'http-backlog', 'baseline-route']
+/** What no handler inside Node's request path can beat, attach() included: the wave's bounds
+ *  (servers.js handlerBound). They serve no events. */
+const WAVE_BOUND_KINDS = ['http-floor', 'http-drop']
 /** Servers that compress: run in the compression scenario alone. */
 const COMPRESSION_KINDS = ['native-gzip', 'http-gzip']
-/** What fan-out and the token stream compare: every server but those. */
-const UNCOMPRESSED_KINDS = KINDS.filter((k) => !COMPRESSION_KINDS.includes(k))
+/** What fan-out and the token stream compare: every server but those and the wave's bounds. */
+const UNCOMPRESSED_KINDS = KINDS.filter((k) => !COMPRESSION_KINDS.includes(k) && !WAVE_BOUND_KINDS.includes(k))
 /** Every scenario but fan-out and the token stream leaves the Fetch API servers out. */
 const CORE_KINDS = UNCOMPRESSED_KINDS.filter((k) => !FETCH_KINDS.includes(k) && !MEMORY_ONLY_KINDS.includes(k) && !ROUTE_KINDS.includes(k))
 
-module.exports = { SMOKE, ONLY, KINDS, SIZES, MEMORY_ONLY_KINDS, ROUTE_KINDS, COMPRESSION_KINDS, UNCOMPRESSED_KINDS, CORE_KINDS }
+module.exports = { SMOKE, ONLY, KINDS, SIZES, MEMORY_ONLY_KINDS, ROUTE_KINDS, WAVE_BOUND_KINDS, COMPRESSION_KINDS, UNCOMPRESSED_KINDS, CORE_KINDS }

@@ -5,10 +5,10 @@
 // second to each client's response head, the head's latency, RSS per client 3 s after (no
 // forced GC), then a blip: every client drops at once and comes straight back.
 
-const { SIZES, CORE_KINDS, ROUTE_KINDS } = require('../settings')
+const { SIZES, CORE_KINDS, ROUTE_KINDS, WAVE_BOUND_KINDS } = require('../settings')
 const { FETCH_KINDS } = require('../servers')
 const { sleep, withServer, connected, each } = require('../harness')
-const { addRow, addTargets, pick, fixed, times, verdict } = require('../results')
+const { addRow, addTargets, pick, fixed, times, verdict, ratioText } = require('../results')
 
 /** Handshakes the load client keeps in flight: an outside client opens this many at once. */
 const AT_ONCE = 1000
@@ -43,7 +43,7 @@ async function wave (kind, clients) {
 async function run () {
   for (const clients of SIZES.wave) {
     const scenario = `reconnect wave, ${clients.toLocaleString('en')} clients`
-    const results = await each(scenario, (kind) => wave(kind, clients), [...CORE_KINDS, ...ROUTE_KINDS, ...FETCH_KINDS])
+    const results = await each(scenario, (kind) => wave(kind, clients), [...CORE_KINDS, ...ROUTE_KINDS, ...WAVE_BOUND_KINDS, ...FETCH_KINDS])
     // hub.route() is what a server expecting waves uses; attach() is measured beside it.
     for (const [kind, label] of [['native-route', 'hub.route()'], ['native', 'attach()']]) {
       const rate = times(results[kind]?.connectsPerS, results.http?.connectsPerS)
@@ -52,6 +52,18 @@ async function run () {
         `${scenario}, ${label}: ${rate.toFixed(2)}x node:http's connects per second (target at least 1.5x: ${verdict(rate >= 1.5)})`,
         `${scenario}, ${label}: ${memory.toFixed(2)}x node:http's RSS per client 3 s after the wave (target at most 0.5x: ${verdict(memory <= 0.5)})`
       )
+    }
+    // attach() runs inside Node's request handler, after Node accepted, parsed and built req
+    // and res: what the two bounds measure is what no handler can beat, attach() included.
+    if (results['http-floor'] !== undefined) {
+      const rate = (kind) => ratioText(times(results['http-floor'].connectsPerS, results[kind]?.connectsPerS), 2)
+      addTargets(`${scenario}, bound of any node:http handler: the least one (the head in one socket write, ` +
+        `attach()'s accept queue) accepts at ${rate('http')} node:http's rate, ${rate('http-backlog')} that of node:http with the same queue, ${rate('native')} attach()'s`)
+    }
+    if (results['http-drop'] !== undefined) {
+      const rss = (kind) => ratioText(times(results['http-drop'].burstKBPerClient, results[kind]?.burstKBPerClient), 2)
+      addTargets(`${scenario}, bound of any node:http handler: one that keeps nothing (the head, then close) leaves ` +
+        `${rss('http')} node:http's RSS per client, ${rss('native')} attach()'s`)
     }
     addRow(scenario, 'connects per second to the response head', pick(results, 'connectsPerS'), { format: fixed(0) })
     addRow(scenario, 'response head p99 (ms)', pick(results, 'headP99Ms'), { better: 'lower', format: fixed(1) })
