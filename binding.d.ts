@@ -167,9 +167,10 @@ export declare class NativeHub {
   get size(): number
   /**
    * `hub.metrics()` as JS users get it: counters and gauges, with the Redis bridge's,
-   * O(channels). After shutdown the counters remain, the gauges are 0.
+   * O(channels). After shutdown the counters remain, the gauges are 0. `per_channel`: how
+   * many channels `perChannel` lists at most, the most subscribed (absent: no list).
    */
-  metrics(perChannel: boolean): HubMetrics
+  metrics(perChannel?: number | undefined | null): HubMetrics
   /** `hub.stats()`: the queue levels, O(clients), and what else `metrics()` leaves out. */
   stats(): HubStats
 }

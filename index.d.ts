@@ -689,8 +689,12 @@ export interface ExpositionOptions {
   prefix?: string
   /** Added to every sample, e.g. `{ hub: 'chat' }`; at most 4,096 characters in all, names and values. Default: none. */
   labels?: Record<string, string>
-  /** Adds per-channel series labelled `channel` (channel names are unbounded: opt in). Default `false`. */
-  perChannel?: boolean
+  /**
+   * Adds per-channel series labelled `channel` (channel names are unbounded: opt in): `true`
+   * for the 1,000 most subscribed channels, a number for that many (1 to 10,000); ties go by
+   * name. The `channels` gauge counts every channel. Default `false`.
+   */
+  perChannel?: boolean | number
 }
 
 /** Fields of the hub's `'connect'` and `'disconnect'` events. */
@@ -1049,7 +1053,7 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * whatever the number of clients: it never visits clients, so per-client queue levels are
    * in `stats()` instead.
    */
-  metrics(options?: { perChannel?: boolean }): HubMetrics
+  metrics(options?: { perChannel?: boolean | number }): HubMetrics
   /** `metrics()` in the Prometheus text exposition format 0.0.4. */
   metricsText(options?: ExpositionOptions): string
   /**

@@ -306,6 +306,47 @@ test('metricsText() passes promtool, counts exactly what happened, and prom-clie
   }
 })
 
+test('perChannel lists the most subscribed channels (1,000 for true, or the number given), so 30,000 channels at the bounds still make an exposition', async () => {
+  const hub = createHub({ history: { maxEvents: 1 }, heartbeatMs: 60_000 })
+  const listener = (req, res) => hub.attach(req, res, { channels: new URL(req.url, 'http://x').searchParams.getAll('c') })
+  const streams = []
+  try {
+    // busy: 2 subscribers, calm and still: 1 each; a0 .. a29999 hold history and have none.
+    for (const path of ['/?c=busy&c=calm', '/?c=busy&c=still']) streams.push(await openStream(listener, { path }))
+    await waitFor(() => hub.size === 2, { what: 'two clients' })
+    const longName = (i) => `a${i}`.padEnd(250, 'x')
+    for (let i = 0; i < 30_000; i++) hub.publish(longName(i), { data: 'x' })
+    assert.equal(hub.metrics().channels, 30_003)
+
+    const names = (perChannel) => hub.metrics({ perChannel }).perChannel.map((c) => c.name)
+    // Most subscribed first; calm and still tie, and the name picks calm. Listed by name.
+    assert.deepEqual(names(2), ['busy', 'calm'])
+    assert.deepEqual(names(3), ['busy', 'calm', 'still'])
+    // The subscribed three, then of the 30,000 with none (a tie) the first 997 by name.
+    const unsubscribed = Array.from({ length: 30_000 }, (_, i) => longName(i)).sort()
+    assert.deepEqual(names(true), [...unsubscribed.slice(0, 997), 'busy', 'calm', 'still'].sort())
+    assert.equal(names(10_000).length, 10_000)
+
+    // Every line repeats the labels: at their bound, 30,000 channels listed made a string
+    // past V8's largest ('Invalid string length').
+    const labels = { instance_name: 'x'.repeat(4000) }
+    const text = hub.metricsText({ labels, perChannel: true })
+    const subscriberLines = text.split('\n').filter((line) => line.startsWith('sse_channel_subscribers{'))
+    assert.equal(subscriberLines.length, 1000)
+    assert.ok(subscriberLines.some((line) => line.includes('channel="busy"') && line.endsWith(' 2')))
+    assert.equal(samplesOf(hub.metricsText({ perChannel: 1 })).get('sse_channel_subscribers{channel="busy"}'), 2)
+
+    for (const [perChannel, Kind] of [[0, RangeError], [10_001, RangeError], [-1, RangeError], [1.5, TypeError], ['5', TypeError], [null, TypeError]]) {
+      for (const call of [() => hub.metrics({ perChannel }), () => hub.metricsText({ perChannel })]) {
+        assert.throws(call, (error) => error instanceof Kind && error.code === 'ERR_SSE_INVALID_OPTION' && /perChannel/.test(error.message), `perChannel ${perChannel}`)
+      }
+    }
+  } finally {
+    for (const stream of streams) stream.close()
+    await hub.close()
+  }
+})
+
 test('hub.metrics() has exactly the documented shape, perChannel only when asked for', async () => {
   const hub = createHub({ history: true })
   try {

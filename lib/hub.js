@@ -292,7 +292,8 @@ class Hub extends EventEmitter {
   /**
    * What an operator watches, as a plain object: connections, closes by reason, refusals,
    * events, deliveries, bytes, lag, drops, resumes, history. Costs O(channels), not O(clients).
-   * `{ perChannel: true }` adds one entry per channel.
+   * `{ perChannel: true }` adds an entry for each of the 1,000 most subscribed channels,
+   * `{ perChannel: n }` for each of the n most (at most 10,000), in name order.
    */
   metrics (options) {
     const { perChannel } = expositionOptions(options, 'metrics', ['perChannel'])
@@ -303,7 +304,7 @@ class Hub extends EventEmitter {
   /**
    * metrics() in the Prometheus text exposition format (0.0.4): `prefix` (default 'sse_')
    * starts every name, `labels` are added to every sample, `perChannel` adds per-channel
-   * series labelled by channel name.
+   * series labelled by channel name (as metrics(): the 1,000 or n most subscribed).
    */
   metricsText (options) {
     return metricsText(this, options)

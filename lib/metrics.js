@@ -149,6 +149,13 @@ const EXPOSITION_KEYS = ['prefix', 'labels', 'perChannel']
  */
 const MAX_PREFIX_CHARS = 256
 const MAX_LABELS_CHARS = 4096
+/**
+ * How many channels `perChannel` lists: `true` lists the 1,000 most subscribed, a number up to
+ * 10,000. Each listed channel is five lines repeating its name, the prefix and the labels (up
+ * to 25 KB at their bounds): 30,000 channels made the exposition a string past V8's largest.
+ */
+const PER_CHANNEL_DEFAULT = 1000
+const PER_CHANNEL_MOST = 10_000
 /** Labels the series carry themselves, which constant labels must not shadow. */
 const OWN_LABELS = new Set([...CATALOG, ...PER_CHANNEL].flatMap((series) => series.labels))
 
@@ -186,16 +193,27 @@ function expositionOptions (given, what, keys = EXPOSITION_KEYS) {
     throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION',
       `labels must be at most ${MAX_LABELS_CHARS} characters in all, names and values (every sample repeats them), got ${labelsChars}`)
   }
-  const perChannel = options.perChannel ?? false
-  if (typeof perChannel !== 'boolean') {
-    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `perChannel must be a boolean, got ${describe(perChannel)}`)
+  return { prefix, labels, perChannel: perChannelLimit(options.perChannel) }
+}
+
+/** `perChannel` as the number of channels to list at most, or undefined for none. */
+function perChannelLimit (perChannel) {
+  if (perChannel === undefined || perChannel === false) return undefined
+  if (perChannel === true) return PER_CHANNEL_DEFAULT
+  if (typeof perChannel !== 'number' || !Number.isInteger(perChannel)) {
+    throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
+      `perChannel must be a boolean or a whole number of channels to list (the most subscribed), got ${describe(perChannel)}`)
   }
-  return { prefix, labels, perChannel }
+  if (perChannel < 1 || perChannel > PER_CHANNEL_MOST) {
+    throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION',
+      `perChannel must list 1 to ${PER_CHANNEL_MOST.toLocaleString('en')} channels (true: ${PER_CHANNEL_DEFAULT.toLocaleString('en')}), got ${perChannel} (the channels figure counts every channel)`)
+  }
+  return perChannel
 }
 
 /** Every series the options ask for; the Redis ones when the hub has Redis. */
 function seriesFor (perChannel, redis = false) {
-  return [...CATALOG, ...(redis ? REDIS : []), ...(perChannel ? PER_CHANNEL : [])]
+  return [...CATALOG, ...(redis ? REDIS : []), ...(perChannel !== undefined ? PER_CHANNEL : [])]
 }
 
 function escapeLabelValue (value) {

@@ -724,11 +724,13 @@ impl NativeHub {
     }
 
     /// `hub.metrics()` as JS users get it: counters and gauges, with the Redis bridge's,
-    /// O(channels). After shutdown the counters remain, the gauges are 0.
+    /// O(channels). After shutdown the counters remain, the gauges are 0. `per_channel`: how
+    /// many channels `perChannel` lists at most, the most subscribed (absent: no list).
     #[napi(catch_unwind)]
-    pub fn metrics(&self, per_channel: bool) -> HubMetrics {
+    pub fn metrics(&self, per_channel: Option<u32>) -> HubMetrics {
+        let limit = per_channel.map(|limit| limit as usize);
         let metrics = match &self.hub {
-            Some(hub) => hub.metrics(per_channel),
+            Some(hub) => hub.metrics(limit),
             None => Metrics {
                 stats: self.stats.snapshot(),
                 worker_threads: self.worker_threads,
@@ -736,7 +738,7 @@ impl NativeHub {
             },
         };
         let redis = self.bridge.as_ref().map(|bridge| bridge.metrics());
-        HubMetrics::of(metrics, redis, per_channel)
+        HubMetrics::of(metrics, redis, limit.is_some())
     }
 
     /// `hub.stats()`: the queue levels, O(clients), and what else `metrics()` leaves out.

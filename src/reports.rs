@@ -48,7 +48,7 @@ pub struct HubMetrics {
     pub runtime_threads: f64,
     /// With `redis`: the bridge's state and counters; null without.
     pub redis: Either<RedisMetrics, Null>,
-    /// With `{ perChannel: true }`: one entry per channel, by name.
+    /// With `{ perChannel }`: the most subscribed channels (1,000, or as many as asked), by name.
     pub per_channel: Option<Vec<ChannelMetrics>>,
 }
 

@@ -36,7 +36,11 @@ pub struct ChannelMetrics {
 }
 
 impl Hub {
-    pub fn metrics(&self, per_channel: bool) -> Metrics {
+    /// The hub's figures. `per_channel`: how many channels to list at most in `per_channel`
+    /// (None: none). Listed are those with the most subscribers (ties: by name), in name
+    /// order: an exposition repeats each one's name on several lines, and a hub of a million
+    /// channels would make a string no scrape can take.
+    pub fn metrics(&self, per_channel: Option<usize>) -> Metrics {
         let inner = self.inner();
         let registry = inner.read_registry();
         let mut metrics = Metrics {
@@ -59,7 +63,7 @@ impl Hub {
         let mut channels = Vec::new();
         for (name, channel) in &registry.channels {
             let (lag, held_events, held_bytes) = add(&channel.log);
-            if per_channel {
+            if per_channel.is_some() {
                 channels.push(ChannelMetrics {
                     name: name.clone(),
                     subscribers: channel.subscribers.len() as u64,
@@ -68,6 +72,21 @@ impl Hub {
                     held_events,
                     held_bytes,
                 });
+            }
+        }
+        if let Some(limit) = per_channel {
+            if channels.len() > limit {
+                // The most subscribed first; among equals the name decides, so a scrape lists
+                // the same channels as the last one while nothing changed.
+                let order = |a: &ChannelMetrics, b: &ChannelMetrics| {
+                    b.subscribers
+                        .cmp(&a.subscribers)
+                        .then_with(|| a.name.cmp(&b.name))
+                };
+                if limit > 0 {
+                    channels.select_nth_unstable_by(limit - 1, order);
+                }
+                channels.truncate(limit);
             }
         }
         channels.sort_unstable_by(|a, b| a.name.cmp(&b.name));

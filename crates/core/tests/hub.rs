@@ -970,7 +970,7 @@ fn metrics_count_what_happened_without_visiting_clients() {
         let n = peer.read(&mut buf).unwrap();
         seen += String::from_utf8_lossy(&buf[..n]).matches("data: ").count();
     }
-    let metrics = f.hub.metrics(true);
+    let metrics = f.hub.metrics(Some(usize::MAX));
     assert_eq!(metrics.stats.published_channel, 3);
     assert_eq!(metrics.stats.published_broadcast, 1);
     assert_eq!(metrics.stats.published_client, 1);
@@ -984,10 +984,37 @@ fn metrics_count_what_happened_without_visiting_clients() {
     assert_eq!(metrics.per_channel[0].held_events, 3);
     drop(peer);
     f.next_close();
-    let after = f.hub.metrics(false);
+    let after = f.hub.metrics(None);
     assert_eq!(after.stats.running_native, 0);
     assert_eq!(after.clients, 0);
     assert!(after.per_channel.is_empty());
+}
+
+#[test]
+fn per_channel_metrics_list_the_most_subscribed_channels_up_to_the_limit_in_name_order() {
+    let f = fixture(config());
+    let mut peers = Vec::new();
+    // d: 1, c: 1, b: 2 subscribers, a: none (subscribed, then left).
+    for channels in [&["d"][..], &["c", "b"], &["b", "a"]] {
+        let (id, peer) = f.connect(false);
+        for channel in channels {
+            f.hub.subscribe(id, channel).unwrap();
+        }
+        peers.push((id, peer));
+    }
+    assert!(f.hub.unsubscribe(peers[2].0, "a"));
+    let names = |limit| -> Vec<String> {
+        let listed = f.hub.metrics(limit).per_channel;
+        listed.iter().map(|c| c.name.to_string()).collect()
+    };
+    let channels = f.hub.metrics(None).channels as usize;
+    assert_eq!(names(Some(usize::MAX)).len(), channels);
+    // b has the most; c and d tie, and the name picks c.
+    assert_eq!(names(Some(2)), ["b", "c"]);
+    assert_eq!(names(Some(3)), ["b", "c", "d"]);
+    assert_eq!(names(Some(1)), ["b"]);
+    assert!(names(Some(0)).is_empty());
+    assert!(names(None).is_empty());
 }
 
 #[test]
@@ -1013,7 +1040,7 @@ fn the_connection_gauges_count_each_transport_under_its_own_kind() {
             m.clients,
         )
     };
-    assert_eq!(running(&f.hub.metrics(false)), (1, 1, 1, 4));
+    assert_eq!(running(&f.hub.metrics(None)), (1, 1, 1, 4));
     assert!(
         f.hub.start_node(fetch, None).is_err(),
         "a running client's transport does not change"
@@ -1023,13 +1050,13 @@ fn the_connection_gauges_count_each_transport_under_its_own_kind() {
     let mut closed: Vec<u64> = vec![f.next_close().0, f.next_close().0];
     closed.sort_unstable();
     assert_eq!(closed, vec![fetch, pending]);
-    assert_eq!(running(&f.hub.metrics(false)), (1, 1, 0, 2));
+    assert_eq!(running(&f.hub.metrics(None)), (1, 1, 0, 2));
     f.hub.close_client(node, CloseReason::Server);
     f.hub.close_client(native, CloseReason::Server);
     f.next_close();
     f.next_close();
     drop(peer);
-    assert_eq!(running(&f.hub.metrics(false)), (0, 0, 0, 0));
+    assert_eq!(running(&f.hub.metrics(None)), (0, 0, 0, 0));
 }
 
 #[test]
@@ -1064,7 +1091,7 @@ fn a_client_has_at_most_max_channels_per_client_channels() {
         0,
         "the refused channel was not made"
     );
-    assert_eq!(f.hub.metrics(false).channels, 3);
+    assert_eq!(f.hub.metrics(None).channels, 3);
     // Leaving one makes room for another.
     assert!(f.hub.unsubscribe(id, "c0"));
     assert!(f.hub.subscribe(id, "c3").unwrap());
@@ -1082,7 +1109,7 @@ fn a_held_client_is_counted_when_admitted_and_withdrawn_without_a_trace() {
         .register_held(None, vec!["room".into()], None)
         .unwrap()
         .0;
-    assert_eq!(f.hub.metrics(false).stats.connections_opened, 0);
+    assert_eq!(f.hub.metrics(None).stats.connections_opened, 0);
     assert_eq!(
         f.hub.channel_size("room"),
         1,
@@ -1095,13 +1122,13 @@ fn a_held_client_is_counted_when_admitted_and_withdrawn_without_a_trace() {
         f.closes.recv_timeout(Duration::from_millis(100)).is_err(),
         "no closed event"
     );
-    let stats = f.hub.metrics(false).stats;
+    let stats = f.hub.metrics(None).stats;
     assert_eq!((stats.connections_opened, stats.refused_forbidden), (0, 1));
     assert_eq!(stats.closed_server + stats.closed_client, 0);
 
     let admitted = f.hub.register_held(None, Vec::new(), None).unwrap().0;
     assert!(f.hub.admit(admitted));
-    assert_eq!(f.hub.metrics(false).stats.connections_opened, 1);
+    assert_eq!(f.hub.metrics(None).stats.connections_opened, 1);
     f.hub.count_refusal(Refusal::AuthorizationFailed);
-    assert_eq!(f.hub.metrics(false).stats.refused_authorization_failed, 1);
+    assert_eq!(f.hub.metrics(None).stats.refused_authorization_failed, 1);
 }
