@@ -115,6 +115,8 @@ export declare class NativeHub {
    * hold's id for `releaseChannelHistory`.
    */
   holdChannelHistory(channel: string, maxEvents?: number | undefined | null, maxBytes?: number | undefined | null, maxAgeMs?: number | undefined | null): number
+  /** Whether `channel`'s history still holds events of the resumable stream `stream`. */
+  channelHoldsStream(channel: string, stream: string): boolean
   /**
    * The stream behind hold `hold` ended: the channel keeps it for its age bound, then
    * goes back to its own history.
@@ -327,7 +329,7 @@ export interface HubMetrics {
   runtimeThreads: number
   /** With `redis`: the bridge's state and counters; null without. */
   redis: RedisMetrics | null
-  /** With `{ perChannel: true }`: one entry per channel, by name. */
+  /** With `{ perChannel }`: the most subscribed channels (1,000, or as many as asked), by name. */
   perChannel?: Array<ChannelMetrics>
 }
 

@@ -764,6 +764,7 @@ export type SseErrorCode =
   | 'ERR_SSE_INVALID_STATUS'
   | 'ERR_SSE_STOPPED'
   | 'ERR_SSE_STREAM_LIVE'
+  | 'ERR_SSE_STREAM_HELD'
   | 'ERR_SSE_HUB_OPTIONS_CHANGED'
   | 'ERR_SSE_FORBIDDEN'
   | 'ERR_SSE_AUTHORIZATION_FAILED'
@@ -965,7 +966,9 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * items are messages without `id`.
    * @throws `ERR_SSE_INVALID_ARGUMENT` when `source` is not iterable; `ERR_SSE_INVALID_OPTION`,
    *   `ERR_SSE_UNKNOWN_OPTION`, `ERR_SSE_INVALID_CHANNEL`; `ERR_SSE_STREAM_LIVE` when a stream
-   *   with this id is still running; `ERR_SSE_HUB_CLOSED`; as `hub.publish()` for the opening event.
+   *   with this id is still running; `ERR_SSE_STREAM_HELD` when the channel still holds an
+   *   earlier stream with this id (until its history's `maxAgeMs` passes); `ERR_SSE_HUB_CLOSED`;
+   *   as `hub.publish()` for the opening event.
    */
   publishStream<Item extends StreamItem<Events>>(channel: string, source: AsyncIterable<Item> | Iterable<Item>, options?: PublishStreamOptions<Events, Item>): PublishedStream
   /**

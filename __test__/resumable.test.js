@@ -186,6 +186,41 @@ test('publishStream: one live stream per id; a second with the same id throws an
   }
 })
 
+test('publishStream: an id whose earlier stream the channel still holds is refused until it expires, and resumes into the first stay exact', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const http = await startHttp((req, res) => hub.attach(req, res, { channels: ['answer:again'] }))
+  try {
+    const history = { maxAgeMs: 3000 }
+    assert.deepEqual(await hub.publishStream('answer:again', ['one ', 'two ', 'three '], { id: 'again', history }).done,
+      { id: 'again', events: 3, completed: true })
+    const sent = hub.metrics().published.channel
+    assert.throws(() => hub.publishStream('answer:again', ['other '], { id: 'again', history }),
+      { name: 'Error', code: 'ERR_SSE_STREAM_HELD', message: /channel 'answer:again' still holds the stream 'again'.*own id/ })
+    assert.equal(hub.metrics().published.channel, sent, 'the refused stream published nothing')
+    // Another channel does not hold it.
+    assert.equal((await hub.publishStream('answer:elsewhere', ['x'], { id: 'again' }).done).completed, true)
+    // A reader that saw the first token gets the rest of the first run, once each.
+    const resumed = await followToEnd(http.url, { lastEventId: 'again.1' })
+    assert.deepEqual(resumed.ids, ['again.2', 'again.3'])
+    assert.deepEqual(resumed.tokens, ['two ', 'three '])
+    // Once the channel no longer keeps it, the id is free there again.
+    let second
+    await waitFor(() => {
+      try {
+        second = hub.publishStream('answer:again', ['new '], { id: 'again', history })
+        return true
+      } catch (error) {
+        assert.equal(error.code, 'ERR_SSE_STREAM_HELD')
+        return false
+      }
+    }, { what: 'the first stream to expire', timeoutMs: 15_000, intervalMs: 50 })
+    assert.deepEqual(await second.done, { id: 'again', events: 1, completed: true })
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
 test('publishStream: an AbortSignal and hub.close() end a source that never yields; done resolves, never rejects', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
   const http = await answerServer(hub)

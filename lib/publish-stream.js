@@ -131,6 +131,11 @@ class ResumableStreams {
     if (this.#hub.closed) {
       throw sseError(Error, 'ERR_SSE_HUB_CLOSED', 'publishStream: the hub is closed')
     }
+    // Its ids again beside the first run's: a resume into either would be ambiguous.
+    if (typeof channel === 'string' && this.#call(() => this.#native.channelHoldsStream(channel, id))) {
+      throw sseError(Error, 'ERR_SSE_STREAM_HELD',
+        `publishStream: channel '${channel}' still holds the stream '${id}' that ran before (a channel keeps a stream for its history's maxAgeMs after it ends), and a second one with that id would make resumes into either ambiguous. Give each stream its own id (or leave id out for a random one)`)
+    }
     const hold = history === null ? null : this.#hold(channel, history)
     const startId = `${id}.0`
     try {

@@ -508,6 +508,13 @@ impl NativeHub {
         Ok(hub.hold_history(&channel, held) as f64)
     }
 
+    /// Whether `channel`'s history still holds events of the resumable stream `stream`.
+    #[napi(catch_unwind)]
+    pub fn channel_holds_stream(&self, channel: String, stream: String) -> Result<bool, Code> {
+        let hub = self.hub()?;
+        Ok(hub.channel_holds_stream(&channel, &stream))
+    }
+
     /// The stream behind hold `hold` ended: the channel keeps it for its age bound, then
     /// goes back to its own history.
     #[napi(catch_unwind)]

@@ -207,6 +207,12 @@ impl AppIds {
         }
     }
 
+    /// Whether any id `<prefix>.<n>` of a run is held: a resumable stream's events, its start
+    /// `<prefix>.0` perhaps gone already.
+    pub fn holds_run(&self, prefix: &str) -> bool {
+        self.runs.contains_key(prefix)
+    }
+
     pub fn clear(&mut self) {
         self.keys.clear();
         self.runs.clear();

@@ -128,6 +128,8 @@ error_codes! {
     Stopped = "ERR_SSE_STOPPED", Plain;
     /// `publishStream` with the id of a stream that is still running.
     StreamLive = "ERR_SSE_STREAM_LIVE", Plain;
+    /// `publishStream` with the id of an earlier stream its channel still holds.
+    StreamHeld = "ERR_SSE_STREAM_HELD", Plain;
     /// `sharedHub(name, options)` with other options than the hub of that name was made with.
     HubOptionsChanged = "ERR_SSE_HUB_OPTIONS_CHANGED", Plain;
     /// An authorization rule denied a channel (`client.subscribe()`; at attach a `403`).

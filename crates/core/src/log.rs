@@ -358,6 +358,14 @@ impl ChannelLog {
             })
     }
 
+    /// Whether the history holds events of the resumable stream `stream` (`<stream>.<n>`),
+    /// once what it no longer keeps (its age bound) is dropped.
+    pub fn holds_stream(&self, stream: &str) -> bool {
+        let mut state = self.state_mut();
+        self.trim(&mut state);
+        state.ids.holds_run(stream)
+    }
+
     /// A cursor joins at the head: it reads what is appended from now on. Returns its offset.
     pub fn join(&self, zipped: bool) -> u64 {
         let mut state = self.state_mut();

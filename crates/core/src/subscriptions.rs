@@ -128,6 +128,17 @@ impl Hub {
         id
     }
 
+    /// Whether `channel` still holds events of the resumable stream `stream` (`<stream>.<n>`):
+    /// a second stream of that id would give its ids a second time, and a resume into
+    /// either would be ambiguous.
+    pub fn channel_holds_stream(&self, channel: &str, stream: &str) -> bool {
+        let registry = self.inner.read_registry();
+        registry
+            .channels
+            .get(channel)
+            .is_some_and(|c| c.log.holds_stream(stream))
+    }
+
     /// Starts the retention of hold `id` (see `hold_history`); unknown ids do nothing.
     pub fn release_history(&self, channel: &str, id: u64) {
         self.inner.write_registry().release_history(channel, id);

@@ -220,6 +220,37 @@ fn an_id_given_twice_is_ambiguous_while_both_are_held() {
 }
 
 #[test]
+fn a_stream_is_held_while_any_of_its_events_is_and_not_once_its_age_passed() {
+    let l = history(3, 10_000, None);
+    assert!(!l.holds_stream("s"));
+    l.append(1, Bytes::from_static(b"start"), Some("s.0"));
+    l.append(2, Bytes::from_static(b"a"), Some("s.1"));
+    l.append(3, Bytes::from_static(b"b"), Some("s.2"));
+    assert!(l.holds_stream("s"));
+    assert!(
+        !l.holds_stream("s.1") && !l.holds_stream("t"),
+        "a stream's name, not an id"
+    );
+    // Its start event leaves first; its tokens still make it held.
+    l.append(4, Bytes::from_static(b"x"), Some("other"));
+    assert_eq!(l.find_app_id("s.0"), None);
+    assert!(l.holds_stream("s"));
+    l.append(5, Bytes::from_static(b"y"), None);
+    l.append(6, Bytes::from_static(b"z"), None);
+    assert!(!l.holds_stream("s"), "every event of it left");
+
+    // An age a loaded machine cannot pass between the append and the first look.
+    let aged = history(100, 10_000, Some(Duration::from_millis(250)));
+    aged.append(1, Bytes::from_static(b"start"), Some("s.0"));
+    assert!(aged.holds_stream("s"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !aged.holds_stream("s"),
+        "past its age, with nothing appended since"
+    );
+}
+
+#[test]
 fn history_can_be_changed_while_the_log_lives() {
     let l = ChannelLog::new(None, 100, 10_000, History::default());
     append(&l, 1, 10);
