@@ -7,6 +7,8 @@
 // reads is not, the peer leaving, caps (503 + Retry-After), staged close, lifecycle events.
 
 const { test } = require('node:test')
+const { execFile } = require('node:child_process')
+const path = require('node:path')
 const assert = require('node:assert/strict')
 const { getEventListeners } = require('node:events')
 const { Hono } = require('hono')
@@ -515,4 +517,41 @@ test('hub.response() answers a HEAD with the head and no body, and nothing conne
   assert.equal(connects, 0)
   assert.equal(hub.metrics().connectionsOpened, 0)
   await hub.close()
+})
+
+/** Runs `source` in a child Node (argv[1]: this package's root), bounded: its exit and output. */
+function runChild (source, timeoutMs = 15_000) {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['-e', source, path.join(__dirname, '..')], { timeout: timeoutMs }, (error, stdout, stderr) => {
+      resolve({ code: error ? (error.code ?? error.signal) : 0, stdout, stderr })
+    })
+  })
+}
+
+test('a hub.response() body being read keeps the process alive until its events come; one nobody reads holds nothing', async () => {
+  // The last timer fires, the broadcast goes to Rust, and the only thing pending is the read:
+  // without a hold, the process ended there with the event on its way.
+  const read = await runChild(`
+    const { createHub } = require(process.argv[1])
+    const hub = createHub({ heartbeatMs: 60000 })
+    const reader = hub.response(new Request('http://127.0.0.1/events')).body.getReader()
+    setTimeout(() => hub.broadcast({ data: 'hello' }), 50)
+    ;(async () => {
+      const decoder = new TextDecoder()
+      let text = ''
+      while (!text.includes('hello')) text += decoder.decode((await reader.read()).value)
+      console.log(JSON.stringify(text))
+      await hub.close()
+    })()
+  `)
+  assert.equal(read.code, 0, read.stderr)
+  assert.equal(read.stdout.trim(), JSON.stringify(':\n\ndata: hello\n\n'))
+  // Its reader served and the hub closed, the process ends by itself (the timeout would say 'SIGTERM').
+  const unread = await runChild(`
+    const { createHub } = require(process.argv[1])
+    const hub = createHub({ heartbeatMs: 60000 })
+    const response = hub.response(new Request('http://127.0.0.1/events'))
+    console.log(response.status)
+  `)
+  assert.deepEqual([unread.code, unread.stdout.trim()], [0, '200'], unread.stderr)
 })

@@ -26,6 +26,25 @@ const QUEUE_BYTES = 16 * 1024
 const WATCH_STEPS = 4
 
 /**
+ * A body whose reader waits keeps the process alive, as a socket being read does: the hub
+ * writes it from Rust's threads, which the event loop does not see, so a script or a test that
+ * reads a body with nothing else pending (`await reader.read()` after the last timer) would
+ * exit before its events came. One handle for every body, referenced while any reader waits;
+ * a body nobody reads holds nothing.
+ */
+let readersWaiting = 0
+let readerHold = null
+function readerWaits () {
+  if (readersWaiting++ > 0) return
+  if (readerHold === null) readerHold = setInterval(noop, 2 ** 31 - 1)
+  else readerHold.ref()
+}
+function readerServed () {
+  if (--readersWaiting === 0) readerHold.unref()
+}
+function noop () {}
+
+/**
  * One client's response body, written by the hub. It keeps its own queue and gives the stream
  * (highWaterMark 0) bytes only when the runtime reads: a pull then always means that the
  * runtime is done with what it took before and asks for more. That is what lets the end be
@@ -95,7 +114,7 @@ class StreamSink {
   write (bytes) {
     if (this.#done || this.#ending) return 0
     if (this.#readerWaiting) {
-      this.#readerWaiting = false
+      this.#served()
       this.#taken += bytes.byteLength
       this.#controller.enqueue(bytes)
       return this.#credit.took(bytes.byteLength, true)
@@ -168,8 +187,9 @@ class StreamSink {
       if (this.#ending) {
         this.#finish(true)
         this.#controller.close()
-      } else {
+      } else if (!this.#readerWaiting) {
         this.#readerWaiting = true
+        readerWaits()
       }
       return
     }
@@ -184,7 +204,15 @@ class StreamSink {
     }
   }
 
+  /** The waiting reader got something, or the body is over. */
+  #served () {
+    if (!this.#readerWaiting) return
+    this.#readerWaiting = false
+    readerServed()
+  }
+
   #finish (handedOver) {
+    this.#served()
     this.#done = true
     this.#queue = []
     this.#queuedBytes = 0
