@@ -115,8 +115,11 @@ export declare class NativeHub {
    * hold's id for `releaseChannelHistory`.
    */
   holdChannelHistory(channel: string, maxEvents?: number | undefined | null, maxBytes?: number | undefined | null, maxAgeMs?: number | undefined | null): number
-  /** Whether `channel`'s history still holds events of the resumable stream `stream`. */
-  channelHoldsStream(channel: string, stream: string): boolean
+  /**
+   * Whether `channel`'s history still holds events of the resumable stream `stream`: its
+   * numbered ones, or any of `closing` (its end and error ids).
+   */
+  channelHoldsStream(channel: string, stream: string, closing: Array<string>): boolean
   /**
    * The stream behind hold `hold` ended: the channel keeps it for its age bound, then
    * goes back to its own history.

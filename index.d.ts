@@ -687,12 +687,12 @@ export interface BackendInfo {
 export interface ExpositionOptions {
   /** Starts every metric name; at most 256 characters. Default `'sse_'`. */
   prefix?: string
-  /** Added to every sample, e.g. `{ hub: 'chat' }`; at most 4,096 characters in all, names and values. Default: none. */
+  /** Added to every sample, e.g. `{ hub: 'chat' }`; at most 64 labels and 4,096 characters in all, names and values as written (a backslash, quote or newline in a value counts twice). Default: none. */
   labels?: Record<string, string>
   /**
    * Adds per-channel series labelled `channel` (channel names are unbounded: opt in): `true`
    * for the 1,000 most subscribed channels, a number for that many (1 to 10,000); ties go by
-   * name. The `channels` gauge counts every channel. Default `false`.
+   * name (code point order). The `channels` gauge counts every channel. Default `false`.
    */
   perChannel?: boolean | number
 }
@@ -966,8 +966,9 @@ export declare class Hub<Events extends EventMap = AnyEvents> extends EventEmitt
    * items are messages without `id`.
    * @throws `ERR_SSE_INVALID_ARGUMENT` when `source` is not iterable; `ERR_SSE_INVALID_OPTION`,
    *   `ERR_SSE_UNKNOWN_OPTION`, `ERR_SSE_INVALID_CHANNEL`; `ERR_SSE_STREAM_LIVE` when a stream
-   *   with this id is still running; `ERR_SSE_STREAM_HELD` when the channel still holds an
-   *   earlier stream with this id (until its history's `maxAgeMs` passes); `ERR_SSE_HUB_CLOSED`;
+   *   with this id is still running; `ERR_SSE_STREAM_HELD` while the channel's history still
+   *   holds events of an earlier stream with this id (the stream's `history.maxAgeMs` after it
+   *   ended, or longer where the channel keeps history of its own); `ERR_SSE_HUB_CLOSED`;
    *   as `hub.publish()` for the opening event.
    */
   publishStream<Item extends StreamItem<Events>>(channel: string, source: AsyncIterable<Item> | Iterable<Item>, options?: PublishStreamOptions<Events, Item>): PublishedStream

@@ -336,7 +336,13 @@ test('perChannel lists the most subscribed channels (1,000 for true, or the numb
     assert.ok(subscriberLines.some((line) => line.includes('channel="busy"') && line.endsWith(' 2')))
     assert.equal(samplesOf(hub.metricsText({ perChannel: 1 })).get('sse_channel_subscribers{channel="busy"}'), 2)
 
-    for (const [perChannel, Kind] of [[0, RangeError], [10_001, RangeError], [-1, RangeError], [1.5, TypeError], ['5', TypeError], [null, TypeError]]) {
+    assert.equal(hub.metrics({ perChannel: null }).perChannel, undefined, 'null: none, as absent')
+    // Labels count as written: 64 at most, an escaped character twice.
+    const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`l${i}`, '']))
+    assert.throws(() => hub.metricsText({ labels: many }), { name: 'RangeError', code: 'ERR_SSE_INVALID_OPTION', message: /at most 64/ })
+    assert.throws(() => hub.metricsText({ labels: { l: '\\'.repeat(2048) } }), { name: 'RangeError', code: 'ERR_SSE_INVALID_OPTION', message: /counts twice/ })
+    assert.equal(typeof hub.metricsText({ labels: { l: '\\'.repeat(2047) } }), 'string')
+    for (const [perChannel, Kind] of [[0, RangeError], [10_001, RangeError], [-1, RangeError], [1.5, TypeError], ['5', TypeError]]) {
       for (const call of [() => hub.metrics({ perChannel }), () => hub.metricsText({ perChannel })]) {
         assert.throws(call, (error) => error instanceof Kind && error.code === 'ERR_SSE_INVALID_OPTION' && /perChannel/.test(error.message), `perChannel ${perChannel}`)
       }

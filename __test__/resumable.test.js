@@ -195,10 +195,14 @@ test('publishStream: an id whose earlier stream the channel still holds is refus
       { id: 'again', events: 3, completed: true })
     const sent = hub.metrics().published.channel
     assert.throws(() => hub.publishStream('answer:again', ['other '], { id: 'again', history }),
-      { name: 'Error', code: 'ERR_SSE_STREAM_HELD', message: /channel 'answer:again' still holds the stream 'again'.*own id/ })
+      { name: 'Error', code: 'ERR_SSE_STREAM_HELD', message: /channel 'answer:again' still holds events with the ids of stream 'again'.*own id/ })
     assert.equal(hub.metrics().published.channel, sent, 'the refused stream published nothing')
     // Another channel does not hold it.
     assert.equal((await hub.publishStream('answer:elsewhere', ['x'], { id: 'again' }).done).completed, true)
+    // A channel whose history kept only the end of a run still holds its id: the end has it.
+    assert.equal((await hub.publishStream('answer:short', ['a', 'b'], { id: 'again', history: { maxEvents: 2 } }).done).completed, true)
+    hub.publish('answer:short', { data: 'after' })
+    assert.throws(() => hub.publishStream('answer:short', ['c'], { id: 'again' }), { code: 'ERR_SSE_STREAM_HELD', message: /'again.end'/ })
     // A reader that saw the first token gets the rest of the first run, once each.
     const resumed = await followToEnd(http.url, { lastEventId: 'again.1' })
     assert.deepEqual(resumed.ids, ['again.2', 'again.3'])

@@ -30,7 +30,9 @@ const WATCH_STEPS = 4
  * writes it from Rust's threads, which the event loop does not see, so a script or a test that
  * reads a body with nothing else pending (`await reader.read()` after the last timer) would
  * exit before its events came. One handle for every body, referenced while any reader waits;
- * a body nobody reads holds nothing.
+ * a body nobody reads holds nothing. A read given up without a cancel (`releaseLock()` while
+ * it waits) tells the body nothing: it counts as waiting until the next write, a heartbeat
+ * at the latest.
  */
 let readersWaiting = 0
 let readerHold = null

@@ -149,6 +149,8 @@ const EXPOSITION_KEYS = ['prefix', 'labels', 'perChannel']
  */
 const MAX_PREFIX_CHARS = 256
 const MAX_LABELS_CHARS = 4096
+/** Each label adds `="",` to every line besides its name and value. */
+const MAX_LABELS = 64
 /**
  * How many channels `perChannel` lists: `true` lists the 1,000 most subscribed, a number up to
  * 10,000. Each listed channel is five lines repeating its name, the prefix and the labels (up
@@ -178,8 +180,12 @@ function expositionOptions (given, what, keys = EXPOSITION_KEYS) {
   if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `labels must be an object of label names to strings, got ${describe(labels)}`)
   }
+  const entries = Object.entries(labels)
+  if (entries.length > MAX_LABELS) {
+    throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION', `labels must be at most ${MAX_LABELS} (every sample repeats them), got ${entries.length}`)
+  }
   let labelsChars = 0
-  for (const [name, value] of Object.entries(labels)) {
+  for (const [name, value] of entries) {
     if (!LABEL_NAME.test(name) || name.startsWith('__') || OWN_LABELS.has(name)) {
       throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',
         `label name ${describe(name)} is not allowed: use letters, digits and '_', not starting with '__', and none of the hub's own labels`)
@@ -187,18 +193,19 @@ function expositionOptions (given, what, keys = EXPOSITION_KEYS) {
     if (typeof value !== 'string') {
       throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION', `label ${name} must be a string, got ${describe(value)}`)
     }
-    labelsChars += name.length + value.length
+    // As written: an escaped character takes two.
+    labelsChars += name.length + escapeLabelValue(value).length
   }
   if (labelsChars > MAX_LABELS_CHARS) {
     throw sseError(RangeError, 'ERR_SSE_INVALID_OPTION',
-      `labels must be at most ${MAX_LABELS_CHARS} characters in all, names and values (every sample repeats them), got ${labelsChars}`)
+      `labels must be at most ${MAX_LABELS_CHARS} characters in all, names and values as written (a backslash, quote or newline in a value counts twice; every sample repeats them), got ${labelsChars}`)
   }
   return { prefix, labels, perChannel: perChannelLimit(options.perChannel) }
 }
 
 /** `perChannel` as the number of channels to list at most, or undefined for none. */
 function perChannelLimit (perChannel) {
-  if (perChannel === undefined || perChannel === false) return undefined
+  if (perChannel === undefined || perChannel === null || perChannel === false) return undefined
   if (perChannel === true) return PER_CHANNEL_DEFAULT
   if (typeof perChannel !== 'number' || !Number.isInteger(perChannel)) {
     throw sseError(TypeError, 'ERR_SSE_INVALID_OPTION',

@@ -132,9 +132,10 @@ class ResumableStreams {
       throw sseError(Error, 'ERR_SSE_HUB_CLOSED', 'publishStream: the hub is closed')
     }
     // Its ids again beside the first run's: a resume into either would be ambiguous.
-    if (typeof channel === 'string' && this.#call(() => this.#native.channelHoldsStream(channel, id))) {
+    if (typeof channel === 'string' && this.#call(() => this.#native.channelHoldsStream(channel, id, [`${id}.end`, `${id}.error`]))) {
       throw sseError(Error, 'ERR_SSE_STREAM_HELD',
-        `publishStream: channel '${channel}' still holds the stream '${id}' that ran before (a channel keeps a stream for its history's maxAgeMs after it ends), and a second one with that id would make resumes into either ambiguous. Give each stream its own id (or leave id out for a random one)`)
+        `publishStream: channel '${channel}' still holds events with the ids of stream '${id}' ('${id}.1', '${id}.end', … of an earlier stream), and a second one with that id would make resumes into either ambiguous. ` +
+        'Give each stream its own id (or leave id out for a random one). The channel lets them go as its history does: the stream\'s history.maxAgeMs after it ended, or later where the channel keeps history of its own')
     }
     const hold = history === null ? null : this.#hold(channel, history)
     const startId = `${id}.0`

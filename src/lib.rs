@@ -508,11 +508,17 @@ impl NativeHub {
         Ok(hub.hold_history(&channel, held) as f64)
     }
 
-    /// Whether `channel`'s history still holds events of the resumable stream `stream`.
+    /// Whether `channel`'s history still holds events of the resumable stream `stream`: its
+    /// numbered ones, or any of `closing` (its end and error ids).
     #[napi(catch_unwind)]
-    pub fn channel_holds_stream(&self, channel: String, stream: String) -> Result<bool, Code> {
+    pub fn channel_holds_stream(
+        &self,
+        channel: String,
+        stream: String,
+        closing: Vec<String>,
+    ) -> Result<bool, Code> {
         let hub = self.hub()?;
-        Ok(hub.channel_holds_stream(&channel, &stream))
+        Ok(hub.channel_holds_stream(&channel, &stream, &closing))
     }
 
     /// The stream behind hold `hold` ended: the channel keeps it for its age bound, then

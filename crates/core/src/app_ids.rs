@@ -213,6 +213,11 @@ impl AppIds {
         self.runs.contains_key(prefix)
     }
 
+    /// Whether an id kept on its own (not in a run) is held.
+    pub fn holds_key(&self, id: &str) -> bool {
+        self.keys.contains_key(id)
+    }
+
     pub fn clear(&mut self) {
         self.keys.clear();
         self.runs.clear();

@@ -358,12 +358,13 @@ impl ChannelLog {
             })
     }
 
-    /// Whether the history holds events of the resumable stream `stream` (`<stream>.<n>`),
-    /// once what it no longer keeps (its age bound) is dropped.
-    pub fn holds_stream(&self, stream: &str) -> bool {
+    /// Whether the history holds events of the resumable stream `stream`: its numbered ones
+    /// (`<stream>.<n>`) or any of `closing` (its end or error event), once what the history no
+    /// longer keeps (its age bound) is dropped.
+    pub fn holds_stream(&self, stream: &str, closing: &[String]) -> bool {
         let mut state = self.state_mut();
         self.trim(&mut state);
-        state.ids.holds_run(stream)
+        state.ids.holds_run(stream) || closing.iter().any(|id| state.ids.holds_key(id))
     }
 
     /// A cursor joins at the head: it reads what is appended from now on. Returns its offset.

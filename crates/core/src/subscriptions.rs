@@ -128,15 +128,15 @@ impl Hub {
         id
     }
 
-    /// Whether `channel` still holds events of the resumable stream `stream` (`<stream>.<n>`):
-    /// a second stream of that id would give its ids a second time, and a resume into
-    /// either would be ambiguous.
-    pub fn channel_holds_stream(&self, channel: &str, stream: &str) -> bool {
+    /// Whether `channel` still holds events of the resumable stream `stream` (`<stream>.<n>`,
+    /// or one of `closing`, its end and error ids): a second stream of that id would give its
+    /// ids a second time, and a resume into either would be ambiguous.
+    pub fn channel_holds_stream(&self, channel: &str, stream: &str, closing: &[String]) -> bool {
         let registry = self.inner.read_registry();
         registry
             .channels
             .get(channel)
-            .is_some_and(|c| c.log.holds_stream(stream))
+            .is_some_and(|c| c.log.holds_stream(stream, closing))
     }
 
     /// Starts the retention of hold `id` (see `hold_history`); unknown ids do nothing.

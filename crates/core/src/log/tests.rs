@@ -222,30 +222,40 @@ fn an_id_given_twice_is_ambiguous_while_both_are_held() {
 #[test]
 fn a_stream_is_held_while_any_of_its_events_is_and_not_once_its_age_passed() {
     let l = history(3, 10_000, None);
-    assert!(!l.holds_stream("s"));
+    assert!(!l.holds_stream("s", &[]));
     l.append(1, Bytes::from_static(b"start"), Some("s.0"));
     l.append(2, Bytes::from_static(b"a"), Some("s.1"));
     l.append(3, Bytes::from_static(b"b"), Some("s.2"));
-    assert!(l.holds_stream("s"));
+    assert!(l.holds_stream("s", &[]));
     assert!(
-        !l.holds_stream("s.1") && !l.holds_stream("t"),
+        !l.holds_stream("s.1", &[]) && !l.holds_stream("t", &[]),
         "a stream's name, not an id"
     );
     // Its start event leaves first; its tokens still make it held.
     l.append(4, Bytes::from_static(b"x"), Some("other"));
     assert_eq!(l.find_app_id("s.0"), None);
-    assert!(l.holds_stream("s"));
+    assert!(l.holds_stream("s", &[]));
     l.append(5, Bytes::from_static(b"y"), None);
     l.append(6, Bytes::from_static(b"z"), None);
-    assert!(!l.holds_stream("s"), "every event of it left");
+    assert!(!l.holds_stream("s", &[]), "every event of it left");
+    // Its end event, an id of its own, still held after the numbered ones left.
+    let closing = ["e.end".to_string(), "e.error".to_string()];
+    l.append(7, Bytes::from_static(b"1"), Some("e.1"));
+    l.append(8, Bytes::from_static(b"end"), Some("e.end"));
+    l.append(9, Bytes::from_static(b"w"), None);
+    l.append(10, Bytes::from_static(b"w"), None);
+    assert!(!l.holds_stream("e", &[]));
+    assert!(l.holds_stream("e", &closing));
+    l.append(11, Bytes::from_static(b"w"), None);
+    assert!(!l.holds_stream("e", &closing));
 
     // An age a loaded machine cannot pass between the append and the first look.
     let aged = history(100, 10_000, Some(Duration::from_millis(250)));
     aged.append(1, Bytes::from_static(b"start"), Some("s.0"));
-    assert!(aged.holds_stream("s"));
+    assert!(aged.holds_stream("s", &[]));
     std::thread::sleep(Duration::from_millis(300));
     assert!(
-        !aged.holds_stream("s"),
+        !aged.holds_stream("s", &[]),
         "past its age, with nothing appended since"
     );
 }
