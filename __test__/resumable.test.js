@@ -225,6 +225,54 @@ test('publishStream: an id whose earlier stream the channel still holds is refus
   }
 })
 
+test('publishStream: a stream that runs longer than its history.maxAgeMs is kept whole while it runs and after it ends', async () => {
+  const hub = createHub({ heartbeatMs: 60_000 })
+  const http = await startHttp((req, res) => hub.attach(req, res, { channels: ['answer:long'] }))
+  try {
+    let midRun = null
+    async function * longerThanItsAge () {
+      yield 'a '
+      yield 'b '
+      // The answer takes twice its age bound (an agent's run, a slow model).
+      await new Promise((resolve) => setTimeout(resolve, 500))
+      // A reader resuming from its start now gets what the stream published so far.
+      midRun = await readUntil(http.url, 'long.0', (text) => text.includes('id: long.2'))
+      yield 'c '
+    }
+    const run = hub.publishStream('answer:long', longerThanItsAge(), { id: 'long', history: { maxAgeMs: 250 } })
+    assert.deepEqual(await run.done, { id: 'long', events: 3, completed: true })
+    assert.doesNotMatch(midRun, /sse-reset/)
+    assert.match(midRun, /id: long\.1\ndata: a \n\nid: long\.2\ndata: b \n\n/)
+    const resumed = await followToEnd(http.url, { lastEventId: 'long.0' })
+    assert.deepEqual(resumed.ids, ['long.1', 'long.2', 'long.3'])
+    assert.deepEqual(resumed.end, { events: 3 })
+  } finally {
+    await hub.close()
+    await http.close()
+  }
+})
+
+/** The raw stream from `lastEventId` until `enough(text)` holds (or 10 s), then closed. */
+async function readUntil (url, lastEventId, enough) {
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(), 10_000)
+  let text = ''
+  try {
+    const response = await fetch(url, { headers: { 'last-event-id': lastEventId }, signal: controller.signal })
+    const decoder = new TextDecoder()
+    for await (const chunk of response.body) {
+      text += decoder.decode(chunk, { stream: true })
+      if (enough(text)) break
+    }
+  } catch (error) {
+    if (error.name !== 'AbortError') throw error
+  } finally {
+    clearTimeout(timer)
+    controller.abort()
+  }
+  return text
+}
+
 test('publishStream: an AbortSignal and hub.close() end a source that never yields; done resolves, never rejects', async () => {
   const hub = createHub({ heartbeatMs: 60_000 })
   const http = await answerServer(hub)

@@ -114,12 +114,19 @@ impl ChannelSettings {
     }
 
     /// What the channel's log keeps: its own history (or `base`, the standing or the hub's),
-    /// widened by every hold.
+    /// widened by every hold. A hold keeps its stream whole, by count and bytes only: its age
+    /// bound counts from the stream's end (`release`, then `drop_ended_holds`), not from each
+    /// event, or a stream running longer than its `maxAgeMs` lost its first events while it
+    /// ran and the rest the moment it ended.
     pub fn effective_history(&self, base: History) -> History {
         self.holds
             .iter()
             .fold(self.history.unwrap_or(base), |kept, hold| {
-                widest(kept, hold.history)
+                let whole = History {
+                    max_age: None,
+                    ..hold.history
+                };
+                widest(kept, whole)
             })
     }
 }
@@ -170,11 +177,17 @@ mod tests {
         assert!(!settings.effective_history(kept(10, None)).is_on());
         settings.hold(1, kept(100, Some(1000)));
         assert_eq!(settings.effective_history(OFF).max_events, 100);
+        assert_eq!(
+            settings.effective_history(kept(10, Some(50))).max_age,
+            None,
+            "no event of a held stream ages out: its age bound runs from its end"
+        );
         assert!(settings.keep(now), "a running stream keeps its channel");
         let until = settings.release(1, now).expect("an age bound ends it");
         assert_eq!(until, now + Duration::from_millis(1000));
         assert!(!settings.drop_ended_holds(now + Duration::from_millis(999)));
         assert_eq!(settings.effective_history(OFF).max_events, 100);
+        assert_eq!(settings.effective_history(OFF).max_age, None);
         assert!(settings.drop_ended_holds(until));
         assert!(
             !settings.effective_history(OFF).is_on(),
