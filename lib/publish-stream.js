@@ -115,7 +115,7 @@ class ResumableStreams {
     return this.#live.size
   }
 
-  /** Publishes `source` into `channel` (see Hub#publishStream). */
+  /** Publishes `source` into `channel`, a name Hub#publishStream checked (see there). */
   start (channel, source, options) {
     const iterable = source !== null && typeof source === 'object'
     if (!iterable || (typeof source[Symbol.asyncIterator] !== 'function' && typeof source[Symbol.iterator] !== 'function')) {
@@ -132,7 +132,7 @@ class ResumableStreams {
       throw sseError(Error, 'ERR_SSE_HUB_CLOSED', 'publishStream: the hub is closed')
     }
     // Its ids again beside the first run's: a resume into either would be ambiguous.
-    if (typeof channel === 'string' && this.#call(() => this.#native.channelHoldsStream(channel, id, [`${id}.end`, `${id}.error`]))) {
+    if (this.#call(() => this.#native.channelHoldsStream(channel, id, [`${id}.end`, `${id}.error`]))) {
       throw sseError(Error, 'ERR_SSE_STREAM_HELD',
         `publishStream: channel '${channel}' still holds events with the ids of stream '${id}' ('${id}.1', '${id}.end', … of an earlier stream), and a second one with that id would make resumes into either ambiguous. ` +
         'Give each stream its own id (or leave id out for a random one). The channel lets them go as its history does: the stream\'s history.maxAgeMs after it ended, or later where the channel keeps history of its own')
